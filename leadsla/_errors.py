@@ -1,0 +1,100 @@
+"""The exceptions leadsla raises.
+
+Every error derives from :class:`LeadSLAError`; each leaf also derives from the builtin a caller
+would catch without knowing leadsla (``ValueError`` for bad values). An error carries one or more
+:class:`Problem` records, each naming the field, the value found and the fix, so a caller can show
+them, count them or test them without parsing the message.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, time
+from typing import Any
+
+from attrs import frozen
+
+__all__ = [
+    "CalendarError",
+    "DurationError",
+    "LeadSLAError",
+    "NaiveDatetimeError",
+    "Problem",
+    "show_value",
+]
+
+
+def show_value(value: Any) -> str:
+    """Render a bad value for a message: dates as people write them, everything else as repr."""
+    if isinstance(value, (datetime, date, time)):
+        return str(value)
+    return repr(value)
+
+
+@frozen
+class Problem:
+    """One thing wrong with an input: where it is, what was found, what is wrong and the fix."""
+
+    field: str
+    value: Any
+    message: str
+    fix: str
+
+    def __str__(self) -> str:
+        return f"'{self.field}' {self.message} (got {show_value(self.value)}); {self.fix}"
+
+
+class LeadSLAError(Exception):
+    """Root of every exception leadsla raises on purpose."""
+
+    problems: tuple[Problem, ...]
+
+    def __init__(self, *problems: Problem) -> None:
+        if not problems:
+            raise TypeError(f"{type(self).__name__} needs at least one Problem")
+        self.problems = problems
+        super().__init__(self._render())
+
+    def _render(self) -> str:
+        if len(self.problems) == 1:
+            return str(self.problems[0])
+        lines = [f"{len(self.problems)} problems:"]
+        lines.extend(f"  - {problem}" for problem in self.problems)
+        return "\n".join(lines)
+
+    @property
+    def field(self) -> str:
+        """The field of the first problem."""
+        return self.problems[0].field
+
+    @property
+    def value(self) -> Any:
+        """The bad value of the first problem."""
+        return self.problems[0].value
+
+    @property
+    def fix(self) -> str:
+        """The suggested fix of the first problem."""
+        return self.problems[0].fix
+
+
+class NaiveDatetimeError(LeadSLAError, ValueError):
+    """A datetime without a time zone was given where an instant is needed."""
+
+    @classmethod
+    def for_field(cls, field: str, value: datetime) -> NaiveDatetimeError:
+        return cls(
+            Problem(
+                field=field,
+                value=value,
+                message="must be timezone-aware",
+                fix="add a UTC offset or a tzinfo, e.g. datetime(..., tzinfo=ZoneInfo('UTC'))",
+            )
+        )
+
+
+class CalendarError(LeadSLAError, ValueError):
+    """A business calendar is malformed, or a question about it has no answer."""
+
+
+class DurationError(LeadSLAError, ValueError):
+    """A duration could not be parsed or does not fit where it is used."""
