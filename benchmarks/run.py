@@ -1,0 +1,31 @@
+"""Run leadsla's benchmarks: ``python benchmarks/run.py [--quick] [NAME ...]``.
+
+Each benchmark measures leadsla and its named baselines in the same run and prints per-call
+medians and ratios. Names: calendar.
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import sys
+
+import bench_calendar
+
+BENCHMARKS = {"calendar": bench_calendar.run}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("names", nargs="*", choices=[*BENCHMARKS, []], help="which to run (all)")
+    parser.add_argument("--quick", action="store_true", help="fewer batches, for a smoke run")
+    arguments = parser.parse_args()
+    print(f"Python {platform.python_version()} on {platform.machine()}, {platform.system()}")
+    for name in arguments.names or BENCHMARKS:
+        print()
+        BENCHMARKS[name](quick=arguments.quick)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
