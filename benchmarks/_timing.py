@@ -58,6 +58,35 @@ def measure(
     return Timing(statistics.median(per_call), quartiles[0], quartiles[-1], batch * batches)
 
 
+def measure_interleaved(
+    calls: dict[str, tuple[Callable[[int], object], int]],
+    *,
+    batches: int = 25,
+) -> dict[str, Timing]:
+    """Time several calls in alternating batches, so noise from the machine hits each alike.
+
+    ``calls`` maps a name to ``(call, batch size)``; each round runs one batch of every call.
+    Ratios between the results are fair even when the machine's load changes during the run.
+    """
+    for call, batch in calls.values():
+        for index in range(batch):
+            call(index)
+    per_call: dict[str, list[float]] = {name: [] for name in calls}
+    for _ in range(batches):
+        for name, (call, batch) in calls.items():
+            started = time.perf_counter()
+            for index in range(batch):
+                call(index)
+            per_call[name].append((time.perf_counter() - started) / batch)
+    results = {}
+    for name, samples in per_call.items():
+        quartiles = statistics.quantiles(samples, n=4) if len(samples) > 1 else samples * 3
+        results[name] = Timing(
+            statistics.median(samples), quartiles[0], quartiles[-1], len(samples) * calls[name][1]
+        )
+    return results
+
+
 def ratio(slow: Timing, fast: Timing) -> str:
     return f"{slow.median / fast.median:,.1f}×"
 
