@@ -1,0 +1,517 @@
+"""The lead lifecycle: states, transitions and who owns a lead in each state, as data.
+
+Theory of operation
+===================
+
+A lifecycle is a table. Each :class:`State` names the team that owns a lead while it is there,
+whether the state is terminal, and its rank in the funnel (``stage``: lead 0, MQL 1, …), from
+which a lead's highest stage reached is kept. Each :class:`Transition` is a trigger that moves a
+lead from one of its sources to its destination, optionally only while a *guard* condition holds
+(the ``sql`` term, say), and optionally only with a reason (backward moves: nurture, handback,
+recycling). Backward moves are ordinary transitions; there is nothing special about them but the
+reason they carry.
+
+The default lifecycle of the agreement (SPEC §4)::
+
+    lead --qualify--> mql --accept--> sal --qualify_sales [sql]--> sql --win--> won
+                       |                                            `--lose--> lost
+                       `--reject--> handback <--hand_back-- mql|sal
+    mql|sal|sql --nurture--> nurture;  nurture|handback --requalify--> mql
+    any non-terminal --disqualify--> disqualified
+
+A lifecycle is checked when it is made, and every problem is listed at once: unknown states,
+states no transition reaches, non-terminal states with no way out, terminal states with one,
+and ambiguous triggers (the same trigger twice from one state). Diagrams (Mermaid, Graphviz) are
+generated from the same table.
+
+The table drives a ``transitions`` state machine through :mod:`leadsla._machine`; leads are plain
+records, never machine models.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections import deque
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, Final
+
+from attrs import field, frozen
+
+from leadsla._conditions import Condition
+from leadsla._errors import LeadSLAError, Problem
+
+__all__ = ["Lifecycle", "LifecycleError", "State", "Transition"]
+
+#: In a transition's sources, every non-terminal state (but the destination).
+ANY_STATE: Final = "*"
+
+
+class LifecycleError(LeadSLAError, ValueError):
+    """A lifecycle table is inconsistent."""
+
+
+def _names(value: str | Iterable[str]) -> tuple[str, ...]:
+    if isinstance(value, str):
+        return (value,)
+    return tuple(value)
+
+
+def _guard(value: str | Condition | None) -> Condition | None:
+    if value is None or isinstance(value, Condition):
+        return value
+    return Condition(value, field="guard")
+
+
+def _states(value: Iterable[State]) -> tuple[State, ...]:
+    return tuple(value)
+
+
+def _transitions(value: Iterable[Transition]) -> tuple[Transition, ...]:
+    return tuple(value)
+
+
+@frozen
+class State:
+    """A lifecycle state and the team that owns leads in it.
+
+    ``stage`` ranks forward progress through the funnel (None for side states such as
+    nurture); a lead remembers the highest stage it reached.
+    """
+
+    name: str
+    owner: str
+    terminal: bool = False
+    description: str = ""
+    stage: int | None = None
+
+
+@frozen
+class Transition:
+    """A trigger that moves a lead from one of ``sources`` to ``dest``.
+
+    ``sources`` is a state name, several, or ``"*"`` for every non-terminal state. ``guard`` is a
+    condition (text, a :class:`~leadsla.Condition`, or a term's name) that must hold for the move;
+    ``requires_reason`` refuses the move without a reason.
+    """
+
+    trigger: str
+    sources: tuple[str, ...] = field(converter=_names)
+    dest: str
+    guard: Condition | None = field(default=None, converter=_guard)
+    requires_reason: bool = False
+    description: str = ""
+
+
+@frozen
+class Lifecycle:
+    """States and transitions, checked together when made.
+
+    >>> lifecycle = Lifecycle.default()
+    >>> lifecycle.initial
+    'lead'
+    >>> [t.dest for t in lifecycle.transitions_from("mql")]
+    ['sal', 'handback', 'nurture', 'handback', 'disqualified']
+    """
+
+    states: tuple[State, ...] = field(converter=_states)
+    transitions: tuple[Transition, ...] = field(converter=_transitions)
+    initial: str
+    _by_name: dict[str, State] = field(init=False, repr=False, eq=False)
+    _outgoing: dict[str, tuple[Transition, ...]] = field(init=False, repr=False, eq=False)
+    _table: dict[tuple[str, str], Transition] = field(init=False, repr=False, eq=False)
+
+    def __attrs_post_init__(self) -> None:
+        problems = _check(self.states, self.transitions, self.initial)
+        if problems:
+            raise LifecycleError(*problems)
+        by_name = {state.name: state for state in self.states}
+        expanded = tuple(_expand(transition, self.states) for transition in self.transitions)
+        object.__setattr__(self, "transitions", expanded)
+        outgoing: dict[str, list[Transition]] = {state.name: [] for state in self.states}
+        table: dict[tuple[str, str], Transition] = {}
+        for transition in expanded:
+            for source in transition.sources:
+                outgoing[source].append(transition)
+                table[(source, transition.trigger)] = transition
+        object.__setattr__(self, "_by_name", by_name)
+        object.__setattr__(self, "_outgoing", {k: tuple(v) for k, v in outgoing.items()})
+        object.__setattr__(self, "_table", table)
+
+    @classmethod
+    def default(cls) -> Lifecycle:
+        """The lifecycle of the default agreement (SPEC §4)."""
+        return _DEFAULT
+
+    def state(self, name: str) -> State:
+        """The state called ``name``; :class:`LifecycleError` names the known ones otherwise."""
+        try:
+            return self._by_name[name]
+        except KeyError:
+            raise LifecycleError(_unknown("state", name, self._by_name)) from None
+
+    @property
+    def state_names(self) -> tuple[str, ...]:
+        return tuple(state.name for state in self.states)
+
+    @property
+    def triggers(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(transition.trigger for transition in self.transitions))
+
+    def transitions_from(self, state: str) -> tuple[Transition, ...]:
+        """The transitions that can leave ``state``, in table order."""
+        return self._outgoing[self.state(state).name]
+
+    def find(self, state: str, trigger: str) -> Transition | None:
+        """The transition ``trigger`` takes from ``state``, or None."""
+        return self._table.get((state, trigger))
+
+    def owner_of(self, state: str) -> str:
+        """The team that owns leads in ``state``."""
+        return self.state(state).owner
+
+    def to_mermaid(self) -> str:
+        """A Mermaid ``stateDiagram-v2`` of the lifecycle, owners as notes."""
+        lines = ["stateDiagram-v2", f"    [*] --> {self.initial}"]
+        for state in self.states:
+            label = f"{state.name} ({state.owner})"
+            lines.append(f'    state "{label}" as {state.name}')
+        for transition in self.transitions:
+            label = transition.trigger
+            if transition.guard is not None:
+                label += f" [{transition.guard.source}]"
+            if transition.requires_reason:
+                label += " (reason)"
+            for source in transition.sources:
+                lines.append(f"    {source} --> {transition.dest}: {_mermaid_text(label)}")
+        for state in self.states:
+            if state.terminal:
+                lines.append(f"    {state.name} --> [*]")
+        return "\n".join(lines) + "\n"
+
+    def to_dot(self) -> str:
+        """A Graphviz ``digraph`` of the lifecycle, one cluster per owning team."""
+        lines = [
+            "digraph lifecycle {",
+            "    rankdir=LR;",
+            '    node [shape=box, style="rounded"];',
+            '    start [shape=point, label=""];',
+            f"    start -> {_dot_id(self.initial)};",
+        ]
+        teams = list(dict.fromkeys(state.owner for state in self.states))
+        for team in teams:
+            lines.append(f"    subgraph {_dot_id('cluster_' + team)} {{")
+            lines.append(f"        label={_dot_text(team)};")
+            for state in self.states:
+                if state.owner == team:
+                    shape = ", peripheries=2" if state.terminal else ""
+                    lines.append(
+                        f"        {_dot_id(state.name)} [label={_dot_text(state.name)}{shape}];"
+                    )
+            lines.append("    }")
+        for transition in self.transitions:
+            label = transition.trigger
+            if transition.guard is not None:
+                label += f"\\n[{transition.guard.source}]"
+            style = ", style=dashed" if transition.requires_reason else ""
+            for source in transition.sources:
+                lines.append(
+                    f"    {_dot_id(source)} -> {_dot_id(transition.dest)} "
+                    f"[label={_dot_text(label)}{style}];"
+                )
+        lines.append("}")
+        return "\n".join(lines) + "\n"
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain data: the form the agreement file uses."""
+        return {
+            "initial": self.initial,
+            "states": {
+                state.name: _drop_defaults(
+                    {
+                        "owner": state.owner,
+                        "terminal": state.terminal,
+                        "stage": state.stage,
+                        "description": state.description,
+                    }
+                )
+                for state in self.states
+            },
+            "transitions": [
+                _drop_defaults(
+                    {
+                        "trigger": transition.trigger,
+                        "sources": list(transition.sources),
+                        "dest": transition.dest,
+                        "guard": transition.guard.source if transition.guard else None,
+                        "requires_reason": transition.requires_reason,
+                        "description": transition.description,
+                    }
+                )
+                for transition in self.transitions
+            ],
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Lifecycle:
+        """Build a lifecycle from the form :meth:`to_dict` writes."""
+        states = [
+            State(
+                name,
+                owner=spec.get("owner", ""),
+                terminal=bool(spec.get("terminal", False)),
+                description=spec.get("description", ""),
+                stage=spec.get("stage"),
+            )
+            for name, spec in data.get("states", {}).items()
+        ]
+        transitions = [
+            Transition(
+                trigger=spec.get("trigger", ""),
+                sources=spec.get("sources", ()),
+                dest=spec.get("dest", ""),
+                guard=spec.get("guard"),
+                requires_reason=bool(spec.get("requires_reason", False)),
+                description=spec.get("description", ""),
+            )
+            for spec in data.get("transitions", [])
+        ]
+        return cls(states=states, transitions=transitions, initial=data.get("initial", ""))
+
+
+def _drop_defaults(data: dict[str, Any]) -> dict[str, Any]:
+    return {key: value for key, value in data.items() if value not in (None, False, "")}
+
+
+def _mermaid_text(text: str) -> str:
+    return text.replace(":", "#58;").replace("\n", " ")
+
+
+def _dot_id(name: str) -> str:
+    return '"' + name.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _dot_text(text: str) -> str:
+    return '"' + text.replace('"', '\\"') + '"'
+
+
+def _unknown(kind: str, name: str, known: Iterable[str], where: str | None = None) -> Problem:
+    names = sorted(known)
+    close = difflib.get_close_matches(name, names, 1)
+    hint = f" (did you mean {close[0]!r}?)" if close else ""
+    return Problem(
+        where or kind, name, f"is not a known {kind}", f"use one of {', '.join(names)}{hint}"
+    )
+
+
+def _expand(transition: Transition, states: Sequence[State]) -> Transition:
+    if ANY_STATE not in transition.sources:
+        return transition
+    sources = [name for name in transition.sources if name != ANY_STATE]
+    sources += [
+        state.name
+        for state in states
+        if not state.terminal and state.name != transition.dest and state.name not in sources
+    ]
+    return Transition(
+        transition.trigger,
+        tuple(sources),
+        transition.dest,
+        transition.guard,
+        transition.requires_reason,
+        transition.description,
+    )
+
+
+def _check(
+    states: Sequence[State], transitions: Sequence[Transition], initial: str
+) -> list[Problem]:
+    problems: list[Problem] = []
+    names: dict[str, State] = {}
+    for index, state in enumerate(states):
+        where = f"states[{index}]"
+        if not state.name or not state.name.replace("_", "").replace("-", "").isalnum():
+            problems.append(
+                Problem(
+                    f"{where}.name",
+                    state.name,
+                    "is not a usable state name",
+                    "use letters, digits, - and _",
+                )
+            )
+        if state.name in names:
+            problems.append(
+                Problem(
+                    f"states.{state.name}", state.name, "is defined twice", "define each state once"
+                )
+            )
+        if not state.owner:
+            problems.append(
+                Problem(
+                    f"states.{state.name}.owner",
+                    state.owner,
+                    "is empty",
+                    "name the team that owns leads in this state",
+                )
+            )
+        names[state.name] = state
+    if not names:
+        return [Problem("states", [], "is empty", "define at least an initial state")]
+    if initial not in names:
+        problems.append(_unknown("state", initial, names, "initial"))
+    expanded: list[Transition] = []
+    for index, transition in enumerate(transitions):
+        where = f"transitions[{index}] ({transition.trigger})"
+        if not transition.trigger or not transition.trigger.isidentifier():
+            problems.append(
+                Problem(
+                    f"{where}.trigger",
+                    transition.trigger,
+                    "is not a usable trigger name",
+                    "use letters, digits and _",
+                )
+            )
+        if not transition.sources:
+            problems.append(
+                Problem(f"{where}.sources", [], "is empty", "name at least one source state or '*'")
+            )
+        for source in transition.sources:
+            if source != ANY_STATE and source not in names:
+                problems.append(_unknown("state", source, names, f"{where}.sources"))
+        if transition.dest not in names:
+            problems.append(_unknown("state", transition.dest, names, f"{where}.dest"))
+            continue
+        expanded.append(_expand(transition, list(names.values())))
+    seen: dict[tuple[str, str], Transition] = {}
+    for transition in expanded:
+        for source in transition.sources:
+            if source not in names:
+                continue
+            if names[source].terminal:
+                problems.append(
+                    Problem(
+                        f"transitions ({transition.trigger})",
+                        source,
+                        "leaves a terminal state",
+                        f"make {source!r} non-terminal or remove it from the sources",
+                    )
+                )
+            key = (source, transition.trigger)
+            if key in seen:
+                problems.append(
+                    Problem(
+                        f"transitions ({transition.trigger})",
+                        f"{source} -> {seen[key].dest} | {transition.dest}",
+                        f"is ambiguous: {transition.trigger!r} is defined twice from {source!r}",
+                        "give each trigger one destination per source state",
+                    )
+                )
+            seen[key] = transition
+    if problems:
+        return problems
+    reachable = {initial}
+    queue = deque([initial])
+    while queue:
+        current = queue.popleft()
+        for transition in expanded:
+            if current in transition.sources and transition.dest not in reachable:
+                reachable.add(transition.dest)
+                queue.append(transition.dest)
+    for name in names:
+        if name not in reachable:
+            problems.append(
+                Problem(
+                    f"states.{name}",
+                    name,
+                    f"cannot be reached from the initial state {initial!r}",
+                    "add a transition into it, or remove it",
+                )
+            )
+    for name, state in names.items():
+        leaves = any(name in transition.sources for transition in expanded)
+        if not state.terminal and not leaves:
+            problems.append(
+                Problem(
+                    f"states.{name}",
+                    name,
+                    "is not terminal but no transition leaves it",
+                    "add a transition out of it, or mark it terminal=True",
+                )
+            )
+    return problems
+
+
+def _default() -> Lifecycle:
+    return Lifecycle(
+        states=[
+            State("lead", "marketing", description="A new lead: an email is present.", stage=0),
+            State(
+                "mql",
+                "sales",
+                description="Marketing-qualified: the mql term holds; a sales rep is assigned.",
+                stage=1,
+            ),
+            State("sal", "sales", description="Sales accepted the MQL.", stage=2),
+            State("sql", "sales", description="Sales-qualified: the rep qualified it.", stage=3),
+            State("won", "sales", terminal=True, description="A customer.", stage=4),
+            State("lost", "sales", terminal=True, description="The deal was lost."),
+            State(
+                "nurture",
+                "marketing",
+                description="The need is far away; marketing keeps warming the lead.",
+            ),
+            State(
+                "handback",
+                "marketing",
+                description="Sales returned the lead: rejected, or attempts exhausted.",
+            ),
+            State("disqualified", "marketing", terminal=True, description="Not a fit."),
+        ],
+        transitions=[
+            Transition("qualify", "lead", "mql", guard="mql", description="The mql term holds."),
+            Transition("accept", "mql", "sal", description="Sales accepts the MQL."),
+            Transition(
+                "reject", "mql", "handback", requires_reason=True, description="Sales rejects it."
+            ),
+            Transition(
+                "qualify_sales",
+                "sal",
+                "sql",
+                guard="sql",
+                description="The rep qualifies it; only while the sql term holds.",
+            ),
+            Transition("win", "sql", "won"),
+            Transition("lose", "sql", "lost", requires_reason=True),
+            Transition(
+                "nurture",
+                ("mql", "sal", "sql"),
+                "nurture",
+                requires_reason=True,
+                description="The need is far away: back to marketing's nurture track.",
+            ),
+            Transition(
+                "hand_back",
+                ("mql", "sal"),
+                "handback",
+                requires_reason=True,
+                description="Sales returns the lead to marketing.",
+            ),
+            Transition(
+                "requalify",
+                ("nurture", "handback"),
+                "mql",
+                requires_reason=True,
+                description="Marketing sends the lead to sales again.",
+            ),
+            Transition(
+                "disqualify",
+                ANY_STATE,
+                "disqualified",
+                requires_reason=True,
+                description="Not a fit.",
+            ),
+        ],
+        initial="lead",
+    )
+
+
+_DEFAULT: Final = _default()

@@ -1,0 +1,104 @@
+"""The private adapter between a :class:`~leadsla.Lifecycle` and the ``transitions`` library.
+
+``transitions`` is the state-machine engine, kept at arm's length (STYLE.md, item 5):
+
+* one ``Machine`` per lifecycle serves every lead; it is built with ``model=None`` and
+  ``auto_transitions=False``, and no lead is ever registered with it (``add_model`` would bolt
+  trigger methods onto the object and costs time quadratic in the number of models);
+* a trigger is fired by executing the machine's ``Transition`` for the lead's state on a
+  throwaway :class:`_Cursor`, a one-slot object whose ``state`` the machine writes; leadsla
+  rebuilds its immutable lead record from the cursor afterwards, so nothing of leadsla's is
+  handed to ``transitions``. leadsla has already checked that the trigger may leave the state,
+  so the event's own dispatch (a queue, prepare and finalize hooks leadsla does not use) is
+  skipped: ``Transition.execute`` still evaluates the guard and changes the state;
+* guards are plain callables receiving the event data; they evaluate leadsla's compiled
+  conditions, and every effect (history, owners, explanations) is computed by leadsla after the
+  machine has answered, never in ``transitions`` callbacks (it changes state before callbacks run
+  and never rolls back).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from transitions import Machine
+from transitions.core import EventData, MachineError
+
+from leadsla._lifecycle import Lifecycle, Transition
+
+__all__ = ["LifecycleMachine"]
+
+#: Evaluates a transition's guard for the context passed to :meth:`LifecycleMachine.fire`.
+GuardCheck = Callable[[Transition, Any], bool]
+
+
+class _Cursor:
+    """Where ``transitions`` reads and writes a lead's state during one trigger."""
+
+    __slots__ = ("state",)
+
+    def __init__(self, state: str) -> None:
+        self.state = state
+
+
+class LifecycleMachine:
+    """One ``transitions`` machine for a lifecycle, shared by every lead."""
+
+    __slots__ = ("_machine", "_table", "lifecycle")
+
+    def __init__(self, lifecycle: Lifecycle, guard: GuardCheck) -> None:
+        self.lifecycle = lifecycle
+        machine = Machine(
+            model=None,
+            states=list(lifecycle.state_names),
+            initial=lifecycle.initial,
+            auto_transitions=False,
+            send_event=True,
+            ignore_invalid_triggers=False,
+        )
+        for transition in lifecycle.transitions:
+            conditions: Any = None
+            if transition.guard is not None:
+                conditions = [_guard_callback(guard, transition)]
+            machine.add_transition(
+                transition.trigger,
+                list(transition.sources),
+                transition.dest,
+                conditions=conditions,
+            )
+        self._machine = machine
+        # (state, trigger) -> what executing it needs; one entry per pair (the lifecycle
+        # refuses ambiguous triggers, so there is never a second transition to try).
+        self._table: dict[tuple[str, str], tuple[Any, Any, Any]] = {}
+        for trigger, event in machine.events.items():
+            for source, candidates in event.transitions.items():
+                (only,) = candidates
+                self._table[(source, trigger)] = (only, event, machine.get_state(source))
+
+    def fire(self, state: str, trigger: str, context: Any) -> str | None:
+        """Fire ``trigger`` from ``state``: the new state, or None when a guard said no.
+
+        Raises ``ValueError`` for a trigger that cannot leave ``state``; callers check that
+        first, so it means a bug.
+        """
+        entry = self._table.get((state, trigger))
+        if entry is None:
+            raise ValueError(f"{trigger!r} cannot leave {state!r}")
+        transition, event, source = entry
+        cursor = _Cursor(state)
+        data = EventData(source, event, self._machine, cursor, (context,), {})
+        data.transition = transition
+        try:
+            moved = transition.execute(data)
+        except MachineError as error:  # pragma: no cover - transitions raises only on misuse
+            raise ValueError(str(error)) from None
+        return cursor.state if moved else None
+
+
+def _guard_callback(guard: GuardCheck, transition: Transition) -> Callable[[EventData], bool]:
+    def check(event: EventData) -> bool:
+        arguments: tuple[Any, ...] = tuple(event.args)
+        return guard(transition, arguments[0])
+
+    return check

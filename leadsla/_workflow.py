@@ -1,0 +1,704 @@
+"""Per-lead decisions: one lead record and one input in, a new record and its effects out.
+
+Theory of operation
+===================
+
+A :class:`Workflow` puts the lifecycle, the terms, the rules and the teams together and answers,
+for one lead at a time, what happens when the lead is created, its fields change, a trigger is
+requested, it is assigned, or an activity is logged. Each call is a pure function of the lead
+record, the input and the workflow: it returns a :class:`Step` (the new record and the effects,
+in order) or raises a typed error and leaves the record as it was. Timers, obligations,
+idempotency and storage belong to the engine around it.
+
+One call goes like this:
+
+1. the input is checked (a trigger must exist, leave the lead's state, carry a reason when the
+   transition requires one, and pass its guard);
+2. the change is applied: a move appends a history entry, updates the highest stage reached and,
+   when the new state belongs to another team, closes the ownership interval and opens one for
+   the person the team's policy picks;
+3. the rules run for the input's kind (see :mod:`leadsla._rules` for the conflict policy), and
+   again for ``transitioned`` after each pass that moved the lead.
+
+Effects come out in the order they were decided: ``Transitioned`` before the ``OwnerChanged``
+it causes, a rule's ``RuleFired`` before the effects of its actions.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+from typing import Any, NamedTuple
+
+from attrs import define, field
+
+from leadsla._conditions import Explanation, Scope, Terms
+from leadsla._effects import (
+    ActionRequested,
+    ActionSkipped,
+    Effect,
+    OwnerChanged,
+    RuleFired,
+    Tagged,
+    Transitioned,
+)
+from leadsla._errors import LeadSLAError, NaiveDatetimeError, Problem
+from leadsla._lead import Because, Lead
+from leadsla._lifecycle import Lifecycle, State, Transition
+from leadsla._machine import LifecycleMachine
+from leadsla._ownership import AssignmentRequest, Owner, OwnershipInterval, Team
+from leadsla._rules import (
+    EVENT_KINDS,
+    MAX_CASCADE,
+    AddTag,
+    Assign,
+    Fire,
+    Notify,
+    RemoveTag,
+    Rule,
+    RuleSet,
+)
+
+__all__ = [
+    "AssignmentBook",
+    "InvalidTransition",
+    "RuleLoopError",
+    "Step",
+    "Workflow",
+    "WorkflowError",
+]
+
+
+class WorkflowError(LeadSLAError, ValueError):
+    """The parts of a workflow do not fit together (an unknown team, trigger or state)."""
+
+
+class InvalidTransition(LeadSLAError, ValueError):
+    """A trigger cannot move the lead now; the lead is unchanged.
+
+    ``explanation`` holds the guard's explanation when a guard said no.
+    """
+
+    lead: str
+    state: str
+    trigger: str
+    explanation: Explanation | None
+
+    def __init__(
+        self,
+        problem: Problem,
+        *,
+        lead: str,
+        state: str,
+        trigger: str,
+        explanation: Explanation | None = None,
+    ) -> None:
+        super().__init__(problem)
+        self.lead = lead
+        self.state = state
+        self.trigger = trigger
+        self.explanation = explanation
+
+
+class RuleLoopError(LeadSLAError, RuntimeError):
+    """The rules kept moving a lead for more than MAX_CASCADE passes: a loop in the agreement."""
+
+
+class Step(NamedTuple):
+    """The outcome of one input: the lead's new record and the effects, in order.
+
+    It unpacks: ``lead, effects = workflow.fire(...)``.
+    """
+
+    lead: Lead
+    effects: tuple[Effect, ...]
+
+
+@define
+class AssignmentBook:
+    """Counters kept across all leads for policies that are not partition-safe.
+
+    ``sequence`` counts the leads given to each team; ``loads`` the open leads of each person.
+    """
+
+    sequence: dict[str, int] = field(factory=dict)
+    loads: dict[str, int] = field(factory=dict)
+
+
+def _check_instant(at: object) -> None:
+    if type(at) is datetime and at.tzinfo is not None:
+        return
+    if not isinstance(at, datetime) or at.tzinfo is None or at.utcoffset() is None:
+        if isinstance(at, datetime):
+            raise NaiveDatetimeError.for_field("at", at)
+        raise WorkflowError(
+            Problem("at", at, "must be a datetime", "pass a timezone-aware datetime")
+        )
+
+
+class Workflow:
+    """The per-lead decision function of an agreement (see the module's documentation)."""
+
+    __slots__ = (
+        "_evaluators",
+        "_facts",
+        "_guards",
+        "_machine",
+        "_owners",
+        "_reacting",
+        "_rules",
+        "_team_of_person",
+        "_teams",
+        "lifecycle",
+        "rules",
+        "teams",
+        "terms",
+    )
+
+    def __init__(
+        self,
+        *,
+        lifecycle: Lifecycle | None = None,
+        terms: Terms | Iterable[Any] = (),
+        teams: Iterable[Team] = (),
+        rules: RuleSet | Iterable[Rule] = (),
+    ) -> None:
+        self.lifecycle = lifecycle if lifecycle is not None else Lifecycle.default()
+        self.terms = terms if isinstance(terms, Terms) else Terms(terms)
+        self.teams = tuple(teams)
+        self.rules = rules if isinstance(rules, RuleSet) else RuleSet(list(rules))
+        self._teams = {team.name: team for team in self.teams}
+        self._team_of_person: dict[str, str] = {}
+        for team in self.teams:
+            for member in team.members:
+                self._team_of_person.setdefault(member, team.name)
+            if team.manager:
+                self._team_of_person.setdefault(team.manager, team.name)
+        problems = self._check()
+        if problems:
+            raise WorkflowError(*problems)
+        names = self.terms.names
+        self._guards = {
+            id(transition): transition.guard.compile(names)
+            for transition in self.lifecycle.transitions
+            if transition.guard is not None
+        }
+        self._evaluators = self.terms.evaluators()
+        self._owners: dict[tuple[str, str | None], Owner] = {}
+        self._rules = tuple((rule, rule.when.compile(names)) for rule in self.rules.ordered)
+        # For each (event kind, state), the rules that may react, in order: most events meet
+        # none, and then no scope is even built.
+        self._reacting = {
+            (kind, state): tuple(pair for pair in self._rules if pair[0].reacts_to(kind, state))
+            for kind in EVENT_KINDS
+            for state in self.lifecycle.state_names
+        }
+        self._machine = LifecycleMachine(self.lifecycle, self._check_guard)
+        # For each (state, trigger): the transition, its destination state and its guard's
+        # label, looked up once per fire instead of computed.
+        self._facts = {
+            (source, transition.trigger): (
+                transition,
+                self.lifecycle.state(transition.dest),
+                self._guard_label(transition) if transition.guard is not None else None,
+            )
+            for transition in self.lifecycle.transitions
+            for source in transition.sources
+        }
+
+    @classmethod
+    def default(cls) -> Workflow:
+        """The default agreement's lifecycle, terms, teams and rules (SPEC §4)."""
+        from leadsla._defaults import default_rules, default_teams, default_terms
+
+        return cls(
+            lifecycle=Lifecycle.default(),
+            terms=default_terms(),
+            teams=default_teams(),
+            rules=default_rules(),
+        )
+
+    def _check(self) -> list[Problem]:
+        problems: list[Problem] = []
+        lifecycle = self.lifecycle
+        for state in lifecycle.states:
+            if self.teams and state.owner not in self._teams:
+                problems.append(
+                    _unknown("team", state.owner, self._teams, f"states.{state.name}.owner")
+                )
+        triggers = set(lifecycle.triggers)
+        state_names = set(lifecycle.state_names)
+        for rule in self.rules.rules:
+            where = f"rules.{rule.name}"
+            for kind in rule.on:
+                if kind not in (
+                    "lead_created",
+                    "lead_updated",
+                    "activity",
+                    "assign",
+                    "transitioned",
+                ):
+                    problems.append(
+                        _unknown(
+                            "event kind",
+                            kind,
+                            ("lead_created", "lead_updated", "activity", "assign", "transitioned"),
+                            f"{where}.on",
+                        )
+                    )
+            for name in rule.states:
+                if name not in state_names:
+                    problems.append(_unknown("state", name, state_names, f"{where}.states"))
+            for action in rule.then:
+                if isinstance(action, Fire) and action.trigger not in triggers:
+                    problems.append(_unknown("trigger", action.trigger, triggers, f"{where}.then"))
+                if (
+                    isinstance(action, Assign)
+                    and action.person is not None
+                    and self.teams
+                    and action.person not in self._team_of_person
+                ):
+                    problems.append(
+                        _unknown("person", action.person, self._team_of_person, f"{where}.then")
+                    )
+        return problems
+
+    # -- helpers ------------------------------------------------------------------------------
+
+    def scope(self, lead: Lead, at: datetime | None) -> Scope:
+        """What conditions see for ``lead`` at ``at``."""
+        if lead.ownership:
+            owner = lead.ownership[-1].owner
+            return Scope(lead.fields, at, lead.state, owner.person, owner.team, self._evaluators)
+        return Scope(lead.fields, at, lead.state, None, None, self._evaluators)
+
+    def _check_guard(self, transition: Transition, scope: Scope) -> bool:
+        return self._guards[id(transition)](scope)
+
+    def _guard_label(self, transition: Transition) -> str | None:
+        assert transition.guard is not None
+        return None if transition.guard.source in self.terms else f"{transition.trigger} guard"
+
+    def _pick(
+        self,
+        team_name: str,
+        lead_id: str,
+        fields: Mapping[str, Any],
+        state: str,
+        at: datetime,
+        previous: Owner | None,
+        book: AssignmentBook | None,
+        scope: Scope | None,
+    ) -> Owner:
+        team = self._teams.get(team_name)
+        if team is None:
+            return self._owner(team_name, None)
+        request = AssignmentRequest(
+            lead_id=lead_id,
+            team=team,
+            fields=fields,
+            state=state,
+            at=at,
+            previous=previous,
+            sequence=book.sequence.get(team_name, 0) if book else 0,
+            loads=book.loads if book else {},
+            scope=scope,
+        )
+        person = team.policy.assign(request)
+        if book is not None:
+            book.sequence[team_name] = book.sequence.get(team_name, 0) + 1
+        return self._owner(team_name, person)
+
+    def _owner(self, team: str, person: str | None) -> Owner:
+        """One shared Owner value per (team, person): leads point at it rather than copy it."""
+        owner = self._owners.get((team, person))
+        if owner is None:
+            owner = self._owners[(team, person)] = Owner(team, person)
+        return owner
+
+    def _hand_over(
+        self,
+        lead: Lead,
+        owner: Owner,
+        at: datetime,
+        reason: str,
+        effects: list[Effect],
+        book: AssignmentBook | None,
+    ) -> tuple[OwnershipInterval, ...]:
+        previous = lead.owner
+        ownership = lead.ownership
+        if previous == owner:
+            return ownership
+        if ownership:
+            last = ownership[-1]
+            closed = OwnershipInterval(last.owner, last.start, at, last.reason)
+            ownership = (*ownership[:-1], closed)
+            # An interval that would be empty (two hand-overs at one instant) is replaced.
+            if closed.start == at:
+                ownership = ownership[:-1]
+        ownership = (*ownership, OwnershipInterval(owner, at, None, reason))
+        if book is not None:
+            if previous is not None and previous.person is not None:
+                book.loads[previous.person] = book.loads.get(previous.person, 0) - 1
+            if owner.person is not None:
+                book.loads[owner.person] = book.loads.get(owner.person, 0) + 1
+        effects.append(OwnerChanged(lead.id, at, previous, owner, reason))
+        return ownership
+
+    # -- the steps ------------------------------------------------------------------------------
+
+    def create(
+        self,
+        lead_id: str,
+        fields: Mapping[str, Any],
+        at: datetime,
+        *,
+        by: str | None = None,
+        book: AssignmentBook | None = None,
+    ) -> Step:
+        """A new lead in the initial state, owned by the initial state's team."""
+        _check_instant(at)
+        if not isinstance(lead_id, str) or not lead_id:
+            raise WorkflowError(
+                Problem("lead", lead_id, "must be a non-empty string", "give the lead an id")
+            )
+        initial = self.lifecycle.initial
+        state = self.lifecycle.state(initial)
+        cause = Because(f"created by {by}" if by else "created")
+        created = Transitioned(lead_id, at, None, initial, None, by, None, cause)
+        lead = Lead(
+            id=lead_id,
+            fields=fields,
+            state=initial,
+            highest_stage=initial if state.stage is not None else None,
+            history=(created,),
+            ownership=(),
+            updated_at=at,
+        )
+        effects: list[Effect] = [created]
+        owner = self._pick(state.owner, lead_id, lead.fields, initial, at, None, book, None)
+        ownership = self._hand_over(lead, owner, at, "created", effects, book)
+        lead = _replace(lead, ownership=ownership)
+        lead = self._run_rules(lead, "lead_created", at, effects, book)
+        return Step(lead, tuple(effects))
+
+    def update(
+        self,
+        lead: Lead,
+        changes: Mapping[str, Any],
+        at: datetime,
+        *,
+        by: str | None = None,
+        book: AssignmentBook | None = None,
+    ) -> Step:
+        """New field values (``None`` makes a field missing); then the rules run."""
+        _check_instant(at)
+        fields = dict(lead.fields)
+        fields.update(changes)
+        effects: list[Effect] = []
+        updated = _replace(lead, fields=fields, updated_at=at)
+        updated = self._run_rules(updated, "lead_updated", at, effects, book)
+        return Step(updated, tuple(effects))
+
+    def fire(
+        self,
+        lead: Lead,
+        trigger: str,
+        at: datetime,
+        *,
+        by: str | None = None,
+        reason: str | None = None,
+        book: AssignmentBook | None = None,
+    ) -> Step:
+        """Move the lead with ``trigger``; raises :class:`InvalidTransition` if it cannot move."""
+        _check_instant(at)
+        effects: list[Effect] = []
+        cause = f"requested by {by}" if by else "requested"
+        moved = self._fire(lead, trigger, at, by, reason, cause, (), effects, book)
+        if self._reacting[("transitioned", moved.state)]:
+            moved = self._run_rules(moved, "transitioned", at, effects, book)
+        return Step(moved, tuple(effects))
+
+    def assign(
+        self,
+        lead: Lead,
+        person: str | None,
+        at: datetime,
+        *,
+        by: str | None = None,
+        reason: str | None = None,
+        book: AssignmentBook | None = None,
+    ) -> Step:
+        """Give the lead to ``person`` (None: to whoever the owning team's policy picks)."""
+        _check_instant(at)
+        effects: list[Effect] = []
+        updated = self._assign(
+            lead, person, at, reason or (f"assigned by {by}" if by else "assigned"), effects, book
+        )
+        updated = self._run_rules(updated, "assign", at, effects, book)
+        return Step(updated, tuple(effects))
+
+    def activity(
+        self,
+        lead: Lead,
+        at: datetime,
+        *,
+        book: AssignmentBook | None = None,
+    ) -> Step:
+        """An activity was logged on the lead: the rules for ``activity`` run."""
+        _check_instant(at)
+        effects: list[Effect] = []
+        updated = self._run_rules(_replace(lead, updated_at=at), "activity", at, effects, book)
+        return Step(updated, tuple(effects))
+
+    # -- internals --------------------------------------------------------------------------
+
+    def _refuse(
+        self, lead: Lead, trigger: str, problem: Problem, explanation: Explanation | None = None
+    ) -> InvalidTransition:
+        return InvalidTransition(
+            problem, lead=lead.id, state=lead.state, trigger=trigger, explanation=explanation
+        )
+
+    def check_fire(self, lead: Lead, trigger: str, reason: str | None) -> Transition:
+        """The transition ``trigger`` would take, or :class:`InvalidTransition` saying why not
+        (the guard is checked when firing)."""
+        return self._checked(lead, trigger, reason)[0]
+
+    def _checked(
+        self, lead: Lead, trigger: str, reason: str | None
+    ) -> tuple[Transition, State, str | None]:
+        facts = self._facts.get((lead.state, trigger))
+        if facts is None:
+            lifecycle = self.lifecycle
+            if trigger not in lifecycle.triggers:
+                problem = _unknown("trigger", trigger, lifecycle.triggers, "trigger")
+            else:
+                allowed = ", ".join(t.trigger for t in lifecycle.transitions_from(lead.state))
+                problem = Problem(
+                    "trigger",
+                    trigger,
+                    f"cannot move lead {lead.id} from {lead.state!r}",
+                    f"from {lead.state!r} the triggers are: {allowed or 'none'}",
+                )
+            raise self._refuse(lead, trigger, problem)
+        if not reason and facts[0].requires_reason:
+            raise self._refuse(
+                lead,
+                trigger,
+                Problem(
+                    "reason",
+                    reason,
+                    f"is required to fire {trigger!r}",
+                    "pass reason='...' saying why: backward moves carry their reason",
+                ),
+            )
+        return facts
+
+    def _fire(
+        self,
+        lead: Lead,
+        trigger: str,
+        at: datetime,
+        by: str | None,
+        reason: str | None,
+        cause: str,
+        explanations: tuple[Explanation, ...],
+        effects: list[Effect],
+        book: AssignmentBook | None,
+    ) -> Lead:
+        transition, dest_state, guard_label = self._checked(lead, trigger, reason)
+        scope = self.scope(lead, at)
+        dest = self._machine.fire(lead.state, trigger, scope)
+        if dest is None:
+            assert transition.guard is not None
+            explanation = transition.guard.explain_in(scope, self.terms, label=guard_label)
+            failing = "; ".join(check.render() for check in explanation.failing())
+            raise self._refuse(
+                lead,
+                trigger,
+                Problem(
+                    "trigger",
+                    trigger,
+                    f"was refused by its guard {transition.guard.source!r}",
+                    f"it holds only when the guard does: {failing}",
+                ),
+                explanation,
+            )
+        if transition.guard is not None:
+            guard = transition.guard.defer(scope, self.terms, label=guard_label)
+            explanations = (*explanations, guard)
+        because = Because(cause, explanations)
+        return self._move(lead, transition, dest_state, at, by, reason, because, effects, book)
+
+    def _move(
+        self,
+        lead: Lead,
+        transition: Transition,
+        dest: State,
+        at: datetime,
+        by: str | None,
+        reason: str | None,
+        cause: Because,
+        effects: list[Effect],
+        book: AssignmentBook | None,
+    ) -> Lead:
+        highest = lead.highest_stage
+        if dest.stage is not None and (
+            highest is None or dest.stage > (self.lifecycle.state(highest).stage or 0)
+        ):
+            highest = dest.name
+        entry = Transitioned(
+            lead.id, at, lead.state, dest.name, transition.trigger, by, reason, cause
+        )
+        effects.append(entry)
+        moved = Lead(
+            lead.id,
+            lead.fields,
+            dest.name,
+            highest,
+            (*lead.history, entry),
+            lead.ownership,
+            lead.tags,
+            at,
+        )
+        current = lead.ownership[-1].owner if lead.ownership else None
+        if current is None or current.team != dest.owner:
+            owner = self._pick(dest.owner, lead.id, lead.fields, dest.name, at, current, book, None)
+            ownership = self._hand_over(
+                moved, owner, at, f"{transition.trigger}: entered {dest.name}", effects, book
+            )
+            moved = _replace(moved, ownership=ownership)
+        if dest.terminal and book is not None and current is not None and current.person:
+            book.loads[current.person] = book.loads.get(current.person, 0) - 1
+        return moved
+
+    def _assign(
+        self,
+        lead: Lead,
+        person: str | None,
+        at: datetime,
+        reason: str,
+        effects: list[Effect],
+        book: AssignmentBook | None,
+    ) -> Lead:
+        current = lead.owner
+        if person is None:
+            team = current.team if current else self.lifecycle.owner_of(lead.state)
+            owner = self._pick(
+                team, lead.id, lead.fields, lead.state, at, current, book, self.scope(lead, at)
+            )
+        else:
+            team = self._team_of_person.get(person) or (
+                current.team if current else self.lifecycle.owner_of(lead.state)
+            )
+            owner = self._owner(team, person)
+        ownership = self._hand_over(lead, owner, at, reason, effects, book)
+        return _replace(lead, ownership=ownership, updated_at=at)
+
+    def _run_rules(
+        self,
+        lead: Lead,
+        kind: str,
+        at: datetime,
+        effects: list[Effect],
+        book: AssignmentBook | None,
+        depth: int = 0,
+    ) -> Lead:
+        moved = False
+        first_only = self.rules.mode == "first"
+        for rule, holds in self._reacting[(kind, lead.state)]:
+            if not rule.reacts_to(kind, lead.state):  # an earlier rule moved the lead
+                continue
+            scope = self.scope(lead, at)
+            if not holds(scope):
+                continue
+            explanation = rule.when.defer(scope, self.terms, label=f"rule {rule.name}")
+            effects.append(RuleFired(lead.id, at, rule.name, explanation))
+            for action in rule.then:
+                lead, did_move = self._apply(lead, rule, action, explanation, at, effects, book)
+                moved = moved or did_move
+            if first_only:
+                break
+        if moved:
+            if depth + 1 >= MAX_CASCADE:
+                raise RuleLoopError(
+                    Problem(
+                        "rules",
+                        [e.rule for e in effects if isinstance(e, RuleFired)][-MAX_CASCADE:],
+                        f"moved lead {lead.id} more than {MAX_CASCADE} times for one event",
+                        "make the rules' states or conditions exclude each other",
+                    )
+                )
+            lead = self._run_rules(lead, "transitioned", at, effects, book, depth + 1)
+        return lead
+
+    def _apply(
+        self,
+        lead: Lead,
+        rule: Rule,
+        action: Fire | Assign | AddTag | RemoveTag | Notify,
+        explanation: Explanation,
+        at: datetime,
+        effects: list[Effect],
+        book: AssignmentBook | None,
+    ) -> tuple[Lead, bool]:
+        if isinstance(action, Fire):
+            try:
+                moved = self._fire(
+                    lead,
+                    action.trigger,
+                    at,
+                    None,
+                    action.reason,
+                    f"rule {rule.name}",
+                    (explanation,),
+                    effects,
+                    book,
+                )
+            except InvalidTransition as refused:
+                effects.append(
+                    ActionSkipped(lead.id, at, rule.name, action.describe(), str(refused))
+                )
+                return lead, False
+            return moved, True
+        if isinstance(action, Assign):
+            return self._assign(
+                lead, action.person, at, f"rule {rule.name}: {action.reason}", effects, book
+            ), False
+        if isinstance(action, AddTag):
+            if action.tag in lead.tags:
+                return lead, False
+            effects.append(Tagged(lead.id, at, action.tag))
+            return _replace(lead, tags=lead.tags | {action.tag}), False
+        if isinstance(action, RemoveTag):
+            if action.tag not in lead.tags:
+                return lead, False
+            effects.append(Tagged(lead.id, at, action.tag, removed=True))
+            return _replace(lead, tags=lead.tags - {action.tag}), False
+        effects.append(
+            ActionRequested(lead.id, at, "notify", action.to, action.message, f"rule {rule.name}")
+        )
+        return lead, False
+
+
+def _replace(lead: Lead, **changes: Any) -> Lead:
+    """A copy of ``lead`` with some attributes changed (faster than attrs.evolve)."""
+    return Lead(
+        changes.get("id", lead.id),
+        changes.get("fields", lead.fields),
+        changes.get("state", lead.state),
+        changes.get("highest_stage", lead.highest_stage),
+        changes.get("history", lead.history),
+        changes.get("ownership", lead.ownership),
+        changes.get("tags", lead.tags),
+        changes.get("updated_at", lead.updated_at),
+    )
+
+
+def _unknown(kind: str, name: str, known: Iterable[str], where: str) -> Problem:
+    names = sorted(known)
+    close = difflib.get_close_matches(name, names, 1)
+    hint = f" (did you mean {close[0]!r}?)" if close else ""
+    return Problem(where, name, f"is not a known {kind}", f"use one of {', '.join(names)}{hint}")
