@@ -279,7 +279,12 @@ class Lifecycle:
 
 
 def _drop_defaults(data: dict[str, Any]) -> dict[str, Any]:
-    return {key: value for key, value in data.items() if value not in (None, False, "")}
+    # ``is`` for the flags: a stage of 0 is not a default (0 == False in Python).
+    return {
+        key: value
+        for key, value in data.items()
+        if not (value is None or value is False or (isinstance(value, str) and not value))
+    }
 
 
 def _mermaid_text(text: str) -> str:

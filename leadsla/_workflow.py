@@ -33,7 +33,7 @@ from typing import Any, NamedTuple
 
 from attrs import define, field
 
-from leadsla._conditions import Explanation, Scope, Terms
+from leadsla._conditions import Condition, Explanation, Scope, Terms
 from leadsla._effects import (
     ActionRequested,
     ActionSkipped,
@@ -272,6 +272,24 @@ class Workflow:
             owner = lead.ownership[-1].owner
             return Scope(lead.fields, at, lead.state, owner.person, owner.team, self._evaluators)
         return Scope(lead.fields, at, lead.state, None, None, self._evaluators)
+
+    def explain(
+        self, lead: Lead, condition: str | Condition, at: datetime | None = None
+    ) -> Explanation:
+        """Why a term (by name) or a condition holds for ``lead`` or not.
+
+        >>> workflow = Workflow.default()
+        >>> from datetime import datetime, timezone
+        >>> lead = workflow.create("L-1", {"email": "a@b.fi", "score": 42},
+        ...                        datetime(2026, 3, 2, tzinfo=timezone.utc)).lead
+        >>> print(workflow.explain(lead, "mql"))
+        mql: score >= 50 -> False (score = 42)
+        """
+        scope = self.scope(lead, at if at is not None else lead.updated_at)
+        if isinstance(condition, str) and condition in self.terms:
+            return self.terms.explain(condition, scope)
+        parsed = condition if isinstance(condition, Condition) else Condition(condition)
+        return parsed.explain_in(scope, self.terms)
 
     def _check_guard(self, transition: Transition, scope: Scope) -> bool:
         return self._guards[id(transition)](scope)

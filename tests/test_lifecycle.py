@@ -1,0 +1,212 @@
+"""The lifecycle table: the default of SPEC §4, validation, diagrams and its plain-data form."""
+
+from __future__ import annotations
+
+import pytest
+
+from leadsla import Condition, Lifecycle, LifecycleError, State, Transition
+
+DEFAULT_MOVES = {
+    ("lead", "qualify"): "mql",
+    ("mql", "accept"): "sal",
+    ("mql", "reject"): "handback",
+    ("sal", "qualify_sales"): "sql",
+    ("sql", "win"): "won",
+    ("sql", "lose"): "lost",
+    ("mql", "nurture"): "nurture",
+    ("sal", "nurture"): "nurture",
+    ("sql", "nurture"): "nurture",
+    ("mql", "hand_back"): "handback",
+    ("sal", "hand_back"): "handback",
+    ("nurture", "requalify"): "mql",
+    ("handback", "requalify"): "mql",
+    **{
+        (state, "disqualify"): "disqualified"
+        for state in ("lead", "mql", "sal", "sql", "nurture", "handback")
+    },
+}
+
+
+def test_default_lifecycle_has_the_states_and_owners_of_the_spec() -> None:
+    """States, owning teams and terminal flags are those of SPEC §4."""
+    lifecycle = Lifecycle.default()
+    owners = {state.name: (state.owner, state.terminal) for state in lifecycle.states}
+    assert owners == {
+        "lead": ("marketing", False),
+        "mql": ("sales", False),
+        "sal": ("sales", False),
+        "sql": ("sales", False),
+        "won": ("sales", True),
+        "lost": ("sales", True),
+        "nurture": ("marketing", False),
+        "handback": ("marketing", False),
+        "disqualified": ("marketing", True),
+    }
+    assert lifecycle.initial == "lead"
+
+
+def test_default_lifecycle_has_exactly_the_transitions_of_the_spec() -> None:
+    """Every (state, trigger) pair of SPEC §4, and no other."""
+    lifecycle = Lifecycle.default()
+    moves = {
+        (source, transition.trigger): transition.dest
+        for transition in lifecycle.transitions
+        for source in transition.sources
+    }
+    assert moves == DEFAULT_MOVES
+
+
+def test_default_guards_and_reasons() -> None:
+    """qualify needs the mql term, qualify_sales the sql term; backward moves need a reason."""
+    lifecycle = Lifecycle.default()
+    guards = {t.trigger: t.guard for t in lifecycle.transitions if t.guard is not None}
+    assert guards == {"qualify": Condition("mql"), "qualify_sales": Condition("sql")}
+    with_reason = {t.trigger for t in lifecycle.transitions if t.requires_reason}
+    assert with_reason == {"reject", "lose", "nurture", "hand_back", "requalify", "disqualify"}
+
+
+def test_every_problem_is_listed_at_once() -> None:
+    """Unknown states, unreachable states, dead ends, exits from terminal states and ambiguous
+    triggers are all reported together."""
+    with pytest.raises(LifecycleError) as caught:
+        Lifecycle(
+            states=[
+                State("new", "marketing"),
+                State("open", "sales"),
+                State("orphan", "sales"),
+                State("done", "sales", terminal=True),
+                State("stuck", "sales"),
+            ],
+            transitions=[
+                Transition("go", "new", "open"),
+                Transition("go", "new", "stuck"),
+                Transition("finish", "open", "done"),
+                Transition("reopen", "done", "open"),
+                Transition("jump", "open", "nowhere"),
+                Transition("back", "opne", "new"),
+            ],
+            initial="new",
+        )
+    messages = [str(problem) for problem in caught.value.problems]
+    assert any(
+        "'transitions[4] (jump).dest' is not a known state (got 'nowhere')" in m for m in messages
+    )
+    assert any("(got 'opne')" in m and "did you mean 'open'?" in m for m in messages)
+    assert any("leaves a terminal state (got 'done')" in m for m in messages)
+    assert any("is ambiguous: 'go' is defined twice from 'new'" in m for m in messages)
+    assert len(messages) == 4
+
+
+def test_unreachable_and_dead_end_states_are_reported() -> None:
+    """A state no transition reaches, and a non-terminal state with no way out."""
+    with pytest.raises(LifecycleError) as caught:
+        Lifecycle(
+            states=[
+                State("new", "marketing"),
+                State("stuck", "sales"),
+                State("orphan", "sales", terminal=True),
+            ],
+            transitions=[Transition("go", "new", "stuck")],
+            initial="new",
+        )
+    assert [str(problem) for problem in caught.value.problems] == [
+        "'states.orphan' cannot be reached from the initial state 'new' (got 'orphan'); "
+        "add a transition into it, or remove it",
+        "'states.stuck' is not terminal but no transition leaves it (got 'stuck'); "
+        "add a transition out of it, or mark it terminal=True",
+    ]
+
+
+def test_unknown_initial_state() -> None:
+    """The initial state must be one of the states."""
+    with pytest.raises(LifecycleError, match=r"'initial' is not a known state \(got 'leed'\)"):
+        Lifecycle(
+            states=[State("lead", "marketing", terminal=True)], transitions=[], initial="leed"
+        )
+
+
+def test_duplicate_states_and_missing_owner() -> None:
+    """A state defined twice, or without an owning team, is refused."""
+    with pytest.raises(LifecycleError) as caught:
+        Lifecycle(
+            states=[State("a", "x", terminal=True), State("a", "", terminal=True)],
+            transitions=[],
+            initial="a",
+        )
+    fields = [problem.field for problem in caught.value.problems]
+    assert fields == ["states.a", "states.a.owner"]
+
+
+def test_any_state_expands_to_every_non_terminal_state() -> None:
+    """Sources ``"*"`` mean every non-terminal state but the destination."""
+    lifecycle = Lifecycle(
+        states=[
+            State("a", "t"),
+            State("b", "t"),
+            State("c", "t", terminal=True),
+            State("x", "t", terminal=True),
+        ],
+        transitions=[
+            Transition("next", "a", "b"),
+            Transition("end", "b", "c"),
+            Transition("drop", "*", "x", requires_reason=True),
+        ],
+        initial="a",
+    )
+    drop = next(t for t in lifecycle.transitions if t.trigger == "drop")
+    assert drop.sources == ("a", "b")
+
+
+def test_lookups() -> None:
+    """find, transitions_from, owner_of and state answer from the table."""
+    lifecycle = Lifecycle.default()
+    qualify = lifecycle.find("lead", "qualify")
+    assert qualify is not None
+    assert qualify.dest == "mql"
+    assert lifecycle.find("lead", "win") is None
+    assert [t.trigger for t in lifecycle.transitions_from("sql")] == [
+        "win",
+        "lose",
+        "nurture",
+        "disqualify",
+    ]
+    assert lifecycle.owner_of("nurture") == "marketing"
+    with pytest.raises(LifecycleError, match=r"did you mean 'nurture'"):
+        lifecycle.state("nurtre")
+
+
+def test_mermaid_diagram_has_every_move() -> None:
+    """The Mermaid diagram draws each (source, trigger, dest) from the table."""
+    text = Lifecycle.default().to_mermaid()
+    assert text.startswith("stateDiagram-v2\n    [*] --> lead\n")
+    for (source, trigger), dest in DEFAULT_MOVES.items():
+        assert f"    {source} --> {dest}: {trigger}" in text
+    assert "sal --> sql: qualify_sales [sql]" in text
+    assert '    state "nurture (marketing)" as nurture' in text
+    assert "    won --> [*]" in text
+
+
+def test_dot_diagram_has_every_move_and_a_cluster_per_team() -> None:
+    """The Graphviz diagram draws each move and groups states by owning team."""
+    text = Lifecycle.default().to_dot()
+    assert text.startswith("digraph lifecycle {")
+    assert text.rstrip().endswith("}")
+    for (source, trigger), dest in DEFAULT_MOVES.items():
+        assert f'"{source}" -> "{dest}" [label="{trigger}' in text
+    assert 'subgraph "cluster_marketing"' in text
+    assert 'subgraph "cluster_sales"' in text
+    assert text.count("{") == text.count("}")
+
+
+def test_plain_data_round_trip() -> None:
+    """``from_dict(to_dict())`` gives an equal lifecycle."""
+    lifecycle = Lifecycle.default()
+    assert Lifecycle.from_dict(lifecycle.to_dict()) == lifecycle
+
+
+def test_bad_guard_is_refused_when_the_transition_is_made() -> None:
+    """A guard that does not parse fails at construction, naming the field."""
+    from leadsla import ConditionError
+
+    with pytest.raises(ConditionError, match=r"'guard' is not a valid expression"):
+        Transition("go", "a", "b", guard="score >=")
