@@ -3,10 +3,15 @@
 This machine has 2 cores and neighbours; single timings mean little. Each measurement runs the
 call in batches, takes the per-call time of each batch and reports the median batch, with the
 spread (interquartile range) beside it. Ratios are taken between medians from the same run.
+
+As with ``timeit``, the garbage collector is paused while a batch runs, so one call is not
+charged for collecting what other, unrelated objects left behind; throughput benchmarks that
+should include collection say so and run with it on.
 """
 
 from __future__ import annotations
 
+import gc
 import statistics
 import time
 from collections.abc import Callable
@@ -50,10 +55,15 @@ def measure(
             call(index)
     per_call = []
     for _ in range(batches):
-        started = time.perf_counter()
-        for index in range(batch):
-            call(index)
-        per_call.append((time.perf_counter() - started) / batch)
+        gc.collect()
+        gc.disable()
+        try:
+            started = time.perf_counter()
+            for index in range(batch):
+                call(index)
+            per_call.append((time.perf_counter() - started) / batch)
+        finally:
+            gc.enable()
     quartiles = statistics.quantiles(per_call, n=4) if len(per_call) > 1 else per_call * 3
     return Timing(statistics.median(per_call), quartiles[0], quartiles[-1], batch * batches)
 
@@ -74,10 +84,15 @@ def measure_interleaved(
     per_call: dict[str, list[float]] = {name: [] for name in calls}
     for _ in range(batches):
         for name, (call, batch) in calls.items():
-            started = time.perf_counter()
-            for index in range(batch):
-                call(index)
-            per_call[name].append((time.perf_counter() - started) / batch)
+            gc.collect()
+            gc.disable()
+            try:
+                started = time.perf_counter()
+                for index in range(batch):
+                    call(index)
+                per_call[name].append((time.perf_counter() - started) / batch)
+            finally:
+                gc.enable()
     results = {}
     for name, samples in per_call.items():
         quartiles = statistics.quantiles(samples, n=4) if len(samples) > 1 else samples * 3

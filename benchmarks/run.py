@@ -1,7 +1,7 @@
 """Run leadsla's benchmarks: ``python benchmarks/run.py [--quick] [NAME ...]``.
 
 Each benchmark measures leadsla and its named baselines in the same run and prints per-call
-medians and ratios. Names: calendar.
+medians and ratios. Names: calendar, lifecycle.
 """
 
 from __future__ import annotations
@@ -11,8 +11,9 @@ import platform
 import sys
 
 import bench_calendar
+import bench_lifecycle
 
-BENCHMARKS = {"calendar": bench_calendar.run}
+BENCHMARKS = {"calendar": bench_calendar.run, "lifecycle": bench_lifecycle.run}
 
 
 def main() -> int:

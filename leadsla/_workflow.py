@@ -33,7 +33,7 @@ from typing import Any, NamedTuple
 
 from attrs import define, field
 
-from leadsla._conditions import Condition, Explanation, Scope, Terms
+from leadsla._conditions import RESERVED_NAMES, Condition, Explanation, Scope, Terms
 from leadsla._effects import (
     ActionRequested,
     ActionSkipped,
@@ -148,6 +148,7 @@ class Workflow:
         "_owners",
         "_reacting",
         "_rules",
+        "_stages",
         "_team_of_person",
         "_teams",
         "lifecycle",
@@ -186,7 +187,11 @@ class Workflow:
         }
         self._evaluators = self.terms.evaluators()
         self._owners: dict[tuple[str, str | None], Owner] = {}
-        self._rules = tuple((rule, rule.when.compile(names)) for rule in self.rules.ordered)
+        self._rules = tuple(
+            (rule, rule.when.compile(names), _reads_position(rule.when, self.terms))
+            for rule in self.rules.ordered
+        )
+        self._stages = {state.name: state.stage for state in self.lifecycle.states}
         # For each (event kind, state), the rules that may react, in order: most events meet
         # none, and then no scope is even built.
         self._reacting = {
@@ -428,14 +433,19 @@ class Workflow:
         by: str | None = None,
         reason: str | None = None,
         book: AssignmentBook | None = None,
+        rules: bool = True,
     ) -> Step:
-        """Move the lead with ``trigger``; raises :class:`InvalidTransition` if it cannot move."""
+        """Move the lead with ``trigger``; raises :class:`InvalidTransition` if it cannot move.
+
+        With ``rules=False`` the move is applied exactly as requested and no rule reacts to it
+        (for backfilling history from a CRM, say).
+        """
         _check_instant(at)
         effects: list[Effect] = []
         cause = f"requested by {by}" if by else "requested"
-        moved = self._fire(lead, trigger, at, by, reason, cause, (), effects, book)
-        if self._reacting[("transitioned", moved.state)]:
-            moved = self._run_rules(moved, "transitioned", at, effects, book)
+        moved, scope = self._fire(lead, trigger, at, by, reason, cause, (), effects, book)
+        if rules and self._reacting[("transitioned", moved.state)]:
+            moved = self._run_rules(moved, "transitioned", at, effects, book, scope=scope)
         return Step(moved, tuple(effects))
 
     def assign(
@@ -525,7 +535,8 @@ class Workflow:
         explanations: tuple[Explanation, ...],
         effects: list[Effect],
         book: AssignmentBook | None,
-    ) -> Lead:
+    ) -> tuple[Lead, Scope]:
+        """Move the lead; also returns the scope the guard saw (the fields are unchanged)."""
         transition, dest_state, guard_label = self._checked(lead, trigger, reason)
         scope = self.scope(lead, at)
         dest = self._machine.fire(lead.state, trigger, scope)
@@ -548,7 +559,8 @@ class Workflow:
             guard = transition.guard.defer(scope, self.terms, label=guard_label)
             explanations = (*explanations, guard)
         because = Because(cause, explanations)
-        return self._move(lead, transition, dest_state, at, by, reason, because, effects, book)
+        moved = self._move(lead, transition, dest_state, at, by, reason, because, effects, book)
+        return moved, scope
 
     def _move(
         self,
@@ -564,7 +576,7 @@ class Workflow:
     ) -> Lead:
         highest = lead.highest_stage
         if dest.stage is not None and (
-            highest is None or dest.stage > (self.lifecycle.state(highest).stage or 0)
+            highest is None or dest.stage > (self._stages[highest] or 0)
         ):
             highest = dest.name
         entry = Transitioned(
@@ -623,13 +635,17 @@ class Workflow:
         effects: list[Effect],
         book: AssignmentBook | None,
         depth: int = 0,
+        scope: Scope | None = None,
     ) -> Lead:
+        """Run the rules for ``kind``. ``scope``, when given, saw the same fields at ``at``; it
+        serves the rules that do not read ``state``, ``owner`` or ``team``."""
         moved = False
         first_only = self.rules.mode == "first"
-        for rule, holds in self._reacting[(kind, lead.state)]:
+        for rule, holds, positional in self._reacting[(kind, lead.state)]:
             if not rule.reacts_to(kind, lead.state):  # an earlier rule moved the lead
                 continue
-            scope = self.scope(lead, at)
+            if scope is None or positional or scope.fields is not lead.fields:
+                scope = self.scope(lead, at)
             if not holds(scope):
                 continue
             explanation = rule.when.defer(scope, self.terms, label=f"rule {rule.name}")
@@ -664,7 +680,7 @@ class Workflow:
     ) -> tuple[Lead, bool]:
         if isinstance(action, Fire):
             try:
-                moved = self._fire(
+                moved, _ = self._fire(
                     lead,
                     action.trigger,
                     at,
@@ -699,6 +715,22 @@ class Workflow:
             ActionRequested(lead.id, at, "notify", action.to, action.message, f"rule {rule.name}")
         )
         return lead, False
+
+
+def _reads_position(condition: Condition, terms: Terms) -> bool:
+    """Whether a condition reads ``state``, ``owner`` or ``team``, itself or through terms."""
+    names = set(condition.names)
+    pending = [name for name in names if name in terms]
+    seen: set[str] = set()
+    while pending:
+        name = pending.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        used = terms[name].condition.names
+        names |= used
+        pending.extend(n for n in used if n in terms)
+    return bool(names & RESERVED_NAMES)
 
 
 def _replace(lead: Lead, **changes: Any) -> Lead:
