@@ -19,7 +19,7 @@ myst_heading_anchors = 3
 
 autodoc_member_order = "bysource"
 autodoc_typehints = "description"
-autodoc_default_options = {"members": True, "undoc-members": False, "show-inheritance": True}
+autodoc_default_options = {"show-inheritance": True}
 
 html_theme = "alabaster"
 html_title = f"leadsla {release}"

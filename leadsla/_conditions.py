@@ -171,9 +171,16 @@ def _parse_moment(text: str, *, like: date | datetime) -> Any:
 
 
 def compare(op: Callable[[Any, Any], Any], left: Any, right: Any) -> tuple[bool, str | None]:
-    """Compare two values; a missing or incomparable operand makes the comparison false."""
+    """Compare two values; a missing or incomparable operand makes the comparison false.
+
+    A list (from JSON) and a tuple (a literal) with the same items are equal.
+    """
     if left is MISSING or right is MISSING:
         return False, "missing"
+    if isinstance(left, list):
+        left = tuple(left)
+    if isinstance(right, list):
+        right = tuple(right)
     try:
         return bool(op(left, right)), None
     except TypeError:
@@ -328,11 +335,19 @@ _FUNCTIONS: Final[dict[str, _Function]] = {
 
 
 def _days_since(value: Any, now: datetime | None) -> Any:
+    """Days from ``value`` to the event's time. Text is read as ISO 8601: a date counts whole
+    days; a time without an offset is read in the event's zone."""
     if now is None:
         return MISSING
     moment = value
     if isinstance(moment, str):
-        moment = _parse_moment(moment, like=datetime.min)
+        text = moment.strip()
+        if len(text) == 10:
+            moment = _parse_moment(text, like=date.min)
+        else:
+            moment = _parse_moment(text, like=datetime.min)
+            if isinstance(moment, datetime) and moment.tzinfo is None:
+                moment = moment.replace(tzinfo=now.tzinfo)
     if isinstance(moment, date) and not isinstance(moment, datetime):
         return (now.date() - moment).days
     if not isinstance(moment, datetime):
@@ -394,6 +409,12 @@ _NODE_WORDS: Final[dict[type[ast.AST], str]] = {
 }
 
 
+def _is_null(node: ast.AST) -> bool:
+    return (isinstance(node, ast.Constant) and node.value is None) or (
+        isinstance(node, ast.Name) and node.id == "null"
+    )
+
+
 def _node_text(source: str, node: ast.AST) -> str:
     segment = ast.get_source_segment(source, node)
     return segment if segment is not None else ast.unparse(node)
@@ -440,6 +461,17 @@ class _Checker:
         if isinstance(node, ast.Call):
             self.visit_call(node)
             return
+        if (
+            isinstance(node, ast.Compare)
+            and all(type(op) in _COMPARE for op in node.ops)
+            and any(_is_null(operand) for operand in (node.left, *node.comparators))
+        ):
+            self.problem(
+                node,
+                "compares with null, which is always false (a null field is missing)",
+                "write missing(x) or has(x) instead",
+            )
+            return
         for child in ast.iter_child_nodes(node):
             self.visit(child)
 
@@ -464,6 +496,7 @@ class _Checker:
             self.problem(
                 node, f"passes keyword arguments to {name}()", f"write {function.signature}"
             )
+            return
         low, high = function.arity
         count = len(node.args)
         if count < low or (high is not None and count > high):
@@ -482,7 +515,7 @@ class _Checker:
                 self.problem(
                     node,
                     "matches() needs a constant pattern",
-                    "write matches(email, '@acme\\.com$')",
+                    "write matches(email, '@acme[.]com$')",
                 )
                 return
             try:
@@ -779,12 +812,16 @@ def _field_against_constant(name: str, kind: type[ast.cmpop], constant: Any) -> 
 
         def check(scope: Scope) -> bool:
             value = scope.fields.get(name)
+            if isinstance(value, list):
+                value = tuple(value)
             return value is not None and value == constant
 
     elif kind is ast.NotEq:
 
         def check(scope: Scope) -> bool:
             value = scope.fields.get(name)
+            if isinstance(value, list):
+                value = tuple(value)
             return value is not None and value != constant
 
     elif kind is ast.In:
@@ -808,8 +845,11 @@ def _field_against_constant(name: str, kind: type[ast.cmpop], constant: Any) -> 
     return check
 
 
-def _constant_of(node: ast.AST) -> Any:
-    """The value of a constant operand (a literal, or a list of literals), else MISSING."""
+def _constant_of(node: ast.AST, *, membership: bool = False) -> Any:
+    """The value of a constant operand (a literal, or a list of literals), else MISSING.
+
+    A list of literals is a tuple, or a frozenset when it is the right side of ``in``.
+    """
     if isinstance(node, ast.Constant):
         return MISSING if node.value is None else node.value
     if isinstance(node, ast.Name) and node.id in ("true", "false"):
@@ -818,9 +858,10 @@ def _constant_of(node: ast.AST) -> Any:
         isinstance(element, ast.Constant) and element.value is not None for element in node.elts
     ):
         values = [element.value for element in node.elts]  # type: ignore[attr-defined]
+        if not membership or len(values) <= 3:
+            return tuple(values)
         try:
-            # Membership in a frozenset is one hash; the tuple keeps unhashable-safe order.
-            return frozenset(values) if len(values) > 3 else tuple(values)
+            return frozenset(values)  # membership in a set is one hash
         except TypeError:
             return tuple(values)
     return MISSING
@@ -923,7 +964,13 @@ class _Tracer:
             values.extend(part.values)
             if part.children or part.label:
                 children.append(part)
-        return Check(text, value, values=tuple(dict.fromkeys(values)), children=tuple(children))
+        seen: set[str] = set()
+        unique = []
+        for name, read in values:  # values may be lists or dicts: dedupe by name, not by value
+            if name not in seen:
+                seen.add(name)
+                unique.append((name, read))
+        return Check(text, value, values=tuple(unique), children=tuple(children))
 
     def name(self, node: ast.Name, scope: Scope) -> Check:
         name = node.id

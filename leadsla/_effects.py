@@ -6,24 +6,34 @@ fixed, documented order, so a replay gives the same list byte for byte.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
-from attrs import frozen
+from attrs import fields, frozen
 
 from leadsla._conditions import Explanation
+from leadsla._errors import Problem
 from leadsla._lead import Because
 from leadsla._ownership import Owner
 
 __all__ = [
     "ActionRequested",
     "ActionSkipped",
+    "Duplicate",
     "Effect",
+    "ObligationBreached",
+    "ObligationCancelled",
+    "ObligationMet",
+    "ObligationOpened",
+    "ObligationPaused",
+    "ObligationResumed",
+    "ObligationWarned",
     "OwnerChanged",
     "Rejected",
     "RuleFired",
     "Tagged",
     "Transitioned",
+    "effect_to_dict",
 ]
 
 
@@ -93,8 +103,118 @@ class ActionRequested(Effect):
 
 @frozen
 class ActionSkipped(Effect):
-    """A rule's action could not be applied (say, a move the lead's state no longer allows)."""
+    """An action the agreement asked for could not be applied (a move the lead's state no
+    longer allows); ``cause`` names the rule or obligation that asked."""
 
-    rule: str
+    cause: str
     action: str
     reason: str
+
+
+@frozen
+class ObligationOpened(Effect):
+    """A clock started: ``party`` owes the lead something by ``due_at``."""
+
+    obligation: str
+    number: int
+    party: str
+    due_at: datetime
+
+
+@frozen
+class ObligationWarned(Effect):
+    """A warning before the deadline; ``owner`` is who owns the lead now."""
+
+    obligation: str
+    number: int
+    due_at: datetime
+    owner: Owner | None
+
+
+@frozen
+class ObligationMet(Effect):
+    """The promise was kept (``late`` when after a breach, by ``lateness`` of business time)."""
+
+    obligation: str
+    number: int
+    outcome: str
+    late: bool = False
+    lateness: timedelta | None = None
+
+
+@frozen
+class ObligationBreached(Effect):
+    """The deadline passed; the breach belongs to ``owner``, who owned the lead at that moment."""
+
+    obligation: str
+    number: int
+    due_at: datetime
+    owner: Owner | None
+
+
+@frozen
+class ObligationCancelled(Effect):
+    """The clock no longer applies (the lead moved on); not a breach."""
+
+    obligation: str
+    number: int
+    reason: str
+
+
+@frozen
+class ObligationPaused(Effect):
+    """The clock stands still."""
+
+    obligation: str
+    number: int
+
+
+@frozen
+class ObligationResumed(Effect):
+    """The clock runs again; the deadline moved to ``due_at``."""
+
+    obligation: str
+    number: int
+    due_at: datetime
+
+
+@frozen
+class Duplicate(Effect):
+    """An event id seen before: acknowledged and ignored."""
+
+    event: str
+
+
+def effect_to_dict(effect: Effect) -> dict[str, Any]:
+    """A JSON-ready dict of an effect: its type, then its fields in declaration order.
+
+    Explanations are rendered as lines of text; instants in ISO 8601; durations in seconds.
+    """
+    data: dict[str, Any] = {"type": _snake(type(effect).__name__)}
+    for attribute in fields(type(effect)):
+        data[attribute.name] = _plain(getattr(effect, attribute.name))
+    return data
+
+
+def _snake(name: str) -> str:
+    return "".join(f"_{c.lower()}" if c.isupper() and i else c.lower() for i, c in enumerate(name))
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, timedelta):
+        return value.total_seconds()
+    if isinstance(value, Owner):
+        return {"team": value.team, "person": value.person}
+    if isinstance(value, Because):
+        return {"cause": value.cause, "explanations": [e.lines() for e in value.explanations]}
+    if isinstance(value, Explanation):
+        return value.lines()
+    if isinstance(value, Problem):
+        return str(value)
+    if isinstance(value, (tuple, list)):
+        return [_plain(item) for item in value]
+    if isinstance(value, dict):
+        return {str(key): _plain(item) for key, item in value.items()}
+    return value

@@ -170,7 +170,7 @@ class Lifecycle:
         return self.state(state).owner
 
     def to_mermaid(self) -> str:
-        """A Mermaid ``stateDiagram-v2`` of the lifecycle, owners as notes."""
+        """A Mermaid ``stateDiagram-v2`` of the lifecycle; each state's label names its owner."""
         lines = ["stateDiagram-v2", f"    [*] --> {self.initial}"]
         for state in self.states:
             label = f"{state.name} ({state.owner})"
@@ -194,8 +194,9 @@ class Lifecycle:
             "digraph lifecycle {",
             "    rankdir=LR;",
             '    node [shape=box, style="rounded"];',
-            '    start [shape=point, label=""];',
-            f"    start -> {_dot_id(self.initial)};",
+            # State names cannot hold brackets, so this entry node never clashes with one.
+            '    "[*]" [shape=point, label=""];',
+            f'    "[*]" -> {_dot_id(self.initial)};',
         ]
         teams = list(dict.fromkeys(state.owner for state in self.states))
         for team in teams:
@@ -411,8 +412,15 @@ def _check(
                     )
                 )
             seen[key] = transition
-    if problems:
+    if initial not in names:
         return problems
+    # Reachability and dead ends are judged on the transitions that are well formed, so they
+    # are reported together with the structural problems above.
+    expanded = [
+        transition
+        for transition in expanded
+        if all(source in names for source in transition.sources)
+    ]
     reachable = {initial}
     queue = deque([initial])
     while queue:

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import zlib
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, ClassVar, Protocol, runtime_checkable
 
@@ -91,12 +91,20 @@ class AssignmentRequest:
     previous: Owner | None = None
     sequence: int = 0
     loads: Mapping[str, int] = field(factory=dict)
-    scope: Scope | None = field(default=None, eq=False, repr=False)
+    terms: Mapping[str, Callable[[Scope], bool]] = field(factory=dict, eq=False, repr=False)
 
     def holds(self, condition: Condition) -> bool:
-        """Evaluate a condition on the lead (terms included when the engine provides them)."""
-        scope = self.scope or Scope(self.fields, self.at, self.state)
-        return condition.compile(frozenset(scope.terms))(scope)
+        """Evaluate a condition on the lead; the agreement's terms can be used by name."""
+        previous = self.previous
+        scope = Scope(
+            self.fields,
+            self.at,
+            self.state,
+            previous.person if previous else None,
+            previous.team if previous else None,
+            self.terms,
+        )
+        return condition.compile(frozenset(self.terms))(scope)
 
 
 @runtime_checkable

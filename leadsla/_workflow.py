@@ -312,7 +312,6 @@ class Workflow:
         at: datetime,
         previous: Owner | None,
         book: AssignmentBook | None,
-        scope: Scope | None,
     ) -> Owner:
         team = self._teams.get(team_name)
         if team is None:
@@ -326,7 +325,7 @@ class Workflow:
             previous=previous,
             sequence=book.sequence.get(team_name, 0) if book else 0,
             loads=book.loads if book else {},
-            scope=scope,
+            terms=self._evaluators,
         )
         person = team.policy.assign(request)
         if book is not None:
@@ -400,7 +399,7 @@ class Workflow:
             updated_at=at,
         )
         effects: list[Effect] = [created]
-        owner = self._pick(state.owner, lead_id, lead.fields, initial, at, None, book, None)
+        owner = self._pick(state.owner, lead_id, lead.fields, initial, at, None, book)
         ownership = self._hand_over(lead, owner, at, "created", effects, book)
         lead = _replace(lead, ownership=ownership)
         lead = self._run_rules(lead, "lead_created", at, effects, book)
@@ -595,13 +594,16 @@ class Workflow:
         )
         current = lead.ownership[-1].owner if lead.ownership else None
         if current is None or current.team != dest.owner:
-            owner = self._pick(dest.owner, lead.id, lead.fields, dest.name, at, current, book, None)
+            owner = self._pick(dest.owner, lead.id, lead.fields, dest.name, at, current, book)
             ownership = self._hand_over(
                 moved, owner, at, f"{transition.trigger}: entered {dest.name}", effects, book
             )
             moved = _replace(moved, ownership=ownership)
-        if dest.terminal and book is not None and current is not None and current.person:
-            book.loads[current.person] = book.loads.get(current.person, 0) - 1
+        if dest.terminal and book is not None:
+            # A closed lead no longer weighs on whoever owns it now.
+            closer = moved.ownership[-1].owner if moved.ownership else None
+            if closer is not None and closer.person:
+                book.loads[closer.person] = book.loads.get(closer.person, 0) - 1
         return moved
 
     def _assign(
@@ -614,18 +616,30 @@ class Workflow:
         book: AssignmentBook | None,
     ) -> Lead:
         current = lead.owner
+        team = self.lifecycle.owner_of(lead.state)
         if person is None:
-            team = current.team if current else self.lifecycle.owner_of(lead.state)
-            owner = self._pick(
-                team, lead.id, lead.fields, lead.state, at, current, book, self.scope(lead, at)
-            )
+            owner = self._pick(team, lead.id, lead.fields, lead.state, at, current, book)
         else:
-            team = self._team_of_person.get(person) or (
-                current.team if current else self.lifecycle.owner_of(lead.state)
-            )
+            self._check_member(person, team, lead.state)
             owner = self._owner(team, person)
         ownership = self._hand_over(lead, owner, at, reason, effects, book)
         return _replace(lead, ownership=ownership, updated_at=at)
+
+    def _check_member(self, person: str, team_name: str, state: str) -> None:
+        """A lead goes to someone of the team that owns its state (members or manager)."""
+        team = self._teams.get(team_name)
+        if team is None:
+            return  # no teams declared: anyone may own a lead
+        allowed = [*team.members, *([team.manager] if team.manager else [])]
+        if person not in allowed:
+            raise WorkflowError(
+                _unknown(
+                    f"member of team {team_name!r}, which owns leads in {state!r}",
+                    person,
+                    allowed,
+                    "owner",
+                )
+            )
 
     def _run_rules(
         self,
@@ -651,7 +665,9 @@ class Workflow:
             explanation = rule.when.defer(scope, self.terms, label=f"rule {rule.name}")
             effects.append(RuleFired(lead.id, at, rule.name, explanation))
             for action in rule.then:
-                lead, did_move = self._apply(lead, rule, action, explanation, at, effects, book)
+                lead, did_move = self._apply(
+                    lead, action, at, f"rule {rule.name}", (explanation,), effects, book
+                )
                 moved = moved or did_move
             if first_only:
                 break
@@ -668,13 +684,33 @@ class Workflow:
             lead = self._run_rules(lead, "transitioned", at, effects, book, depth + 1)
         return lead
 
+    def perform(
+        self,
+        lead: Lead,
+        action: Fire | Assign | AddTag | RemoveTag | Notify,
+        at: datetime,
+        *,
+        cause: str,
+        explanations: tuple[Explanation, ...] = (),
+        book: AssignmentBook | None = None,
+    ) -> Step:
+        """Apply one action as the agreement asks it (a rule, an obligation's breach), then the
+        rules for ``transitioned`` if it moved the lead. A move the lead's state does not allow
+        is reported as :class:`~leadsla.ActionSkipped`, not raised."""
+        _check_instant(at)
+        effects: list[Effect] = []
+        updated, moved = self._apply(lead, action, at, cause, explanations, effects, book)
+        if moved and self._reacting[("transitioned", updated.state)]:
+            updated = self._run_rules(updated, "transitioned", at, effects, book)
+        return Step(updated, tuple(effects))
+
     def _apply(
         self,
         lead: Lead,
-        rule: Rule,
         action: Fire | Assign | AddTag | RemoveTag | Notify,
-        explanation: Explanation,
         at: datetime,
+        cause: str,
+        explanations: tuple[Explanation, ...],
         effects: list[Effect],
         book: AssignmentBook | None,
     ) -> tuple[Lead, bool]:
@@ -686,21 +722,22 @@ class Workflow:
                     at,
                     None,
                     action.reason,
-                    f"rule {rule.name}",
-                    (explanation,),
+                    cause,
+                    explanations,
                     effects,
                     book,
                 )
             except InvalidTransition as refused:
-                effects.append(
-                    ActionSkipped(lead.id, at, rule.name, action.describe(), str(refused))
-                )
+                effects.append(ActionSkipped(lead.id, at, cause, action.describe(), str(refused)))
                 return lead, False
             return moved, True
         if isinstance(action, Assign):
-            return self._assign(
-                lead, action.person, at, f"rule {rule.name}: {action.reason}", effects, book
-            ), False
+            reason = f"{cause}: {action.reason}"
+            try:
+                return self._assign(lead, action.person, at, reason, effects, book), False
+            except WorkflowError as refused:
+                effects.append(ActionSkipped(lead.id, at, cause, action.describe(), str(refused)))
+                return lead, False
         if isinstance(action, AddTag):
             if action.tag in lead.tags:
                 return lead, False
@@ -711,9 +748,7 @@ class Workflow:
                 return lead, False
             effects.append(Tagged(lead.id, at, action.tag, removed=True))
             return _replace(lead, tags=lead.tags - {action.tag}), False
-        effects.append(
-            ActionRequested(lead.id, at, "notify", action.to, action.message, f"rule {rule.name}")
-        )
+        effects.append(ActionRequested(lead.id, at, "notify", action.to, action.message, cause))
         return lead, False
 
 

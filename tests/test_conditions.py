@@ -314,3 +314,52 @@ def test_conditions_never_raise(fields: dict[str, Any]) -> None:
     """Whatever the fields hold, evaluation returns a bool."""
     for text in ("a * b > c", "a / c > 1", "a - d > b", "len(a) > b", "a % c == 0"):
         assert Condition(text).evaluate(fields, now=NOW - timedelta(0)) in (True, False)
+
+
+# -- regressions ------------------------------------------------------------------------------
+
+
+def test_explanations_handle_list_and_dict_values() -> None:
+    """Fields holding lists or dicts can be explained (they are not hashed)."""
+    explanation = Condition("contains(tags, 'vip') and address.city == 'Oulu'").explain(
+        {"tags": ["vip"], "address": {"city": "Oulu"}}
+    )
+    assert explanation.result is True
+    assert "tags = ['vip']" in str(explanation)
+
+
+def test_list_literals_compare_the_same_on_both_paths() -> None:
+    """Four or more items: evaluation and explanation agree; a JSON list equals a literal."""
+    condition = Condition("[a, b, c, d] == [1, 2, 3, 4]")
+    fields = {"a": 1, "b": 2, "c": 3, "d": 4}
+    assert condition.evaluate(fields) is True
+    assert condition.explain(fields).result is True
+    assert holds("tags == ['a', 'b']", {"tags": ["a", "b"]})
+    assert holds("tags != ['a', 'b']", {"tags": ["b", "a"]})
+
+
+def test_days_since_reads_iso_dates_and_local_times() -> None:
+    """A date counts whole days; a time without offset is read in the event's zone."""
+    assert holds("days_since(signed) == 60", {"signed": "2026-01-01"})
+    assert holds("days_since(called) == 1", {"called": "2026-03-01T12:00:00"})
+
+
+def test_comparing_with_null_is_refused() -> None:
+    """``x == null`` is always false, so it is refused with the fix."""
+    with pytest.raises(ConditionError, match=r"compares with null.*write missing\(x\) or has\(x\)"):
+        Condition("email == null")
+
+
+def test_keyword_arguments_give_one_problem() -> None:
+    """``lower(text=a)`` is one problem, not two."""
+    with pytest.raises(ConditionError) as caught:
+        Condition("lower(text=a) == 'x'")
+    assert len(caught.value.problems) == 1
+
+
+def test_the_suggested_matches_pattern_is_itself_valid() -> None:
+    """The fix the error suggests for matches() can be written as is."""
+    with pytest.raises(ConditionError) as caught:
+        Condition("matches(email, pattern)")
+    suggestion = caught.value.fix.removeprefix("write ")
+    assert Condition(f"{suggestion} or true").evaluate({"email": "a@acme.com"})

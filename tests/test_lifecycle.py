@@ -94,7 +94,13 @@ def test_every_problem_is_listed_at_once() -> None:
     assert any("(got 'opne')" in m and "did you mean 'open'?" in m for m in messages)
     assert any("leaves a terminal state (got 'done')" in m for m in messages)
     assert any("is ambiguous: 'go' is defined twice from 'new'" in m for m in messages)
-    assert len(messages) == 4
+    # Reachability and dead ends are reported in the same pass, on the well-formed moves.
+    assert any(
+        "'states.orphan' cannot be reached from the initial state 'new'" in m for m in messages
+    )
+    assert any("'states.orphan' is not terminal but no transition leaves it" in m for m in messages)
+    assert any("'states.stuck' is not terminal but no transition leaves it" in m for m in messages)
+    assert len(messages) == 7
 
 
 def test_unreachable_and_dead_end_states_are_reported() -> None:
@@ -210,3 +216,15 @@ def test_bad_guard_is_refused_when_the_transition_is_made() -> None:
 
     with pytest.raises(ConditionError, match=r"'guard' is not a valid expression"):
         Transition("go", "a", "b", guard="score >=")
+
+
+def test_dot_entry_point_never_clashes_with_a_state() -> None:
+    """A state named ``start`` stays its own node."""
+    lifecycle = Lifecycle(
+        states=[State("start", "t"), State("end", "t", terminal=True)],
+        transitions=[Transition("go", "start", "end")],
+        initial="start",
+    )
+    text = lifecycle.to_dot()
+    assert '"[*]" -> "start";' in text
+    assert '"start" -> "start"' not in text

@@ -320,7 +320,7 @@ def test_a_rule_action_that_no_longer_applies_is_skipped_and_reported() -> None:
     step = workflow.update(workflow.create("L", {}, T0).lead, {"score": 60}, minutes(1))
     assert step.lead.state == "disqualified"
     skipped = [e for e in step.effects if isinstance(e, ActionSkipped)]
-    assert [(e.rule, e.action) for e in skipped] == [("second", "fire qualify")]
+    assert [(e.cause, e.action) for e in skipped] == [("rule second", "fire qualify")]
     assert "cannot move lead L from 'disqualified'" in skipped[0].reason
 
 
@@ -547,3 +547,58 @@ def test_naive_times_are_refused() -> None:
     workflow = bare_workflow()
     with pytest.raises(NaiveDatetimeError, match="'at' must be timezone-aware"):
         workflow.create("L", {}, datetime(2026, 3, 2, 9))
+
+
+# -- regressions ------------------------------------------------------------------------------
+
+
+def test_a_guard_over_a_list_field_refuses_cleanly() -> None:
+    """A failing guard that reads a list raises InvalidTransition with its explanation."""
+    lifecycle = Lifecycle(
+        states=[State("a", "t"), State("b", "t", terminal=True)],
+        transitions=[Transition("go", "a", "b", guard="contains(tags, 'vip')")],
+        initial="a",
+    )
+    workflow = Workflow(lifecycle=lifecycle)
+    lead = workflow.create("L", {"tags": ["new"]}, T0).lead
+    with pytest.raises(InvalidTransition, match=r"tags = \['new'\]"):
+        workflow.fire(lead, "go", minutes(1))
+
+
+def test_routing_can_use_terms_when_a_lead_enters_a_state() -> None:
+    """RuleRouting by a term name works on a move, not only on an explicit reassignment."""
+    sales = Team(
+        "sales", ("alice", "carol"), policy=RuleRouting([("sql", "carol")], fallback="alice")
+    )
+    workflow = Workflow(
+        lifecycle=Lifecycle.default(),
+        terms=default_terms(),
+        teams=[Team("marketing", ("mia",)), sales],
+    )
+    lead = workflow.create("L", QUALIFIED, T0).lead
+    assert workflow.fire(lead, "qualify", minutes(1)).lead.owner == Owner("sales", "carol")
+
+
+def test_loads_after_a_lead_closes_in_another_teams_state() -> None:
+    """Disqualifying an MQL hands it to marketing and closes it: nobody's load grows."""
+    workflow = Workflow(
+        lifecycle=Lifecycle.default(),
+        terms=default_terms(),
+        teams=[Team("marketing", ("mia",)), Team("sales", ("carol",))],
+    )
+    book = AssignmentBook()
+    lead = workflow.create("L", QUALIFIED, T0, book=book).lead
+    lead = workflow.fire(lead, "qualify", minutes(1), book=book).lead
+    assert book.loads == {"mia": 0, "carol": 1}
+    workflow.fire(lead, "disqualify", minutes(2), reason="spam", book=book)
+    assert book.loads == {"mia": 0, "carol": 0}
+
+
+def test_assigning_someone_outside_the_owning_team_is_refused() -> None:
+    """An MQL belongs to sales: it cannot be given to mia of marketing, nor to a stranger."""
+    workflow = bare_workflow()
+    lead = lead_in(workflow, "mql")
+    for person in ("mia", "zed"):
+        with pytest.raises(WorkflowError, match="which owns leads in 'mql'"):
+            workflow.assign(lead, person, minutes(5))
+    assert workflow.assign(lead, "sam", minutes(5)).lead.owner == Owner("sales", "sam")

@@ -1,0 +1,415 @@
+"""The agreement: the whole marketing–sales SLA as one value.
+
+An :class:`Agreement` holds the terms, the lifecycle, the teams and their calendars, the rules,
+the obligations, the volume commitments, the goal and the tracking period. It is checked when it
+is made (every problem listed at once) and does no I/O; reading and writing it as a file is the
+business of the shell around it.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable, Mapping
+from datetime import date, datetime
+from fractions import Fraction
+from typing import Literal
+
+from attrs import field, frozen
+
+from leadsla._calendar import BusinessCalendar
+from leadsla._conditions import Term, Terms
+from leadsla._defaults import default_rules, default_teams, default_terms
+from leadsla._errors import LeadSLAError, Problem
+from leadsla._lifecycle import Lifecycle
+from leadsla._obligations import (
+    ActivityMatch,
+    Attempts,
+    Escalate,
+    ObligationSpec,
+    Warn,
+    When,
+)
+from leadsla._ownership import Team
+from leadsla._rules import EVENT_KINDS, Fire, Rule, RuleSet
+from leadsla._workflow import Workflow, WorkflowError
+
+__all__ = ["Agreement", "AgreementError", "Commitment", "Goal", "Period", "period_of"]
+
+Period = Literal["week", "month", "quarter", "year"]
+PERIODS: tuple[Period, ...] = ("week", "month", "quarter", "year")
+
+#: Activities that count as a contact attempt in the default agreement.
+CONTACT_KINDS = ("call", "email", "meeting", "message")
+
+
+class AgreementError(LeadSLAError, ValueError):
+    """An agreement's parts do not fit together; every problem is listed."""
+
+
+def period_of(moment: datetime, period: Period) -> str:
+    """The tracking period holding ``moment`` (in its own zone): ``2026-03``, ``2026-Q1``,
+    ``2026-W10``, ``2026``."""
+    if period == "month":
+        return f"{moment.year:04d}-{moment.month:02d}"
+    if period == "quarter":
+        return f"{moment.year:04d}-Q{(moment.month - 1) // 3 + 1}"
+    if period == "week":
+        year, week, _ = moment.isocalendar()
+        return f"{year:04d}-W{week:02d}"
+    return f"{moment.year:04d}"
+
+
+def _fraction(value: int | float | str | Fraction | None) -> Fraction | None:
+    """Exact fractions; a float is read through its shortest text (0.3 is 3/10)."""
+    if value is None:
+        return None
+    return Fraction(str(value)) if isinstance(value, float) else Fraction(value)
+
+
+def _share(value: int | float | str | Fraction) -> Fraction:
+    share = _fraction(value)
+    assert share is not None
+    return share
+
+
+@frozen
+class Commitment:
+    """A volume promise per tracking period: ``party`` delivers at least ``at_least`` leads
+    entering ``state`` each ``per``; ``accepted_share`` is an optional quality bar: the share of
+    those leads that go on to ``accepted_state``."""
+
+    name: str
+    party: str
+    state: str
+    at_least: int
+    per: Period = "month"
+    accepted_state: str | None = None
+    accepted_share: Fraction | None = field(default=None, converter=_fraction)
+    description: str = ""
+
+
+@frozen
+class Goal:
+    """The business target the agreement serves: ``customers`` per ``per``, the share that
+    should come from marketing, and the conversion rates assumed along the funnel
+    (``(from_state, to_state, rate)``)."""
+
+    customers: int
+    per: Period = "quarter"
+    marketing_share: Fraction = field(default=Fraction(1), converter=_share)
+    conversions: tuple[tuple[str, str, Fraction], ...] = ()
+    description: str = ""
+
+
+def _terms(value: Terms | Iterable[Term]) -> Terms:
+    return value if isinstance(value, Terms) else Terms(value)
+
+
+def _rules(value: RuleSet | Iterable[Rule]) -> RuleSet:
+    return value if isinstance(value, RuleSet) else RuleSet(list(value))
+
+
+def _calendars(value: Mapping[str, BusinessCalendar]) -> Mapping[str, BusinessCalendar]:
+    return dict(value)
+
+
+def _team_tuple(value: Iterable[Team]) -> tuple[Team, ...]:
+    return tuple(value)
+
+
+def _obligation_tuple(value: Iterable[ObligationSpec]) -> tuple[ObligationSpec, ...]:
+    return tuple(value)
+
+
+def _commitment_tuple(value: Iterable[Commitment]) -> tuple[Commitment, ...]:
+    return tuple(value)
+
+
+@frozen
+class Agreement:
+    """The SLA as a value: build it in Python, or take :meth:`default`.
+
+    >>> agreement = Agreement.default()
+    >>> [obligation.name for obligation in agreement.obligations]
+    ['first-touch', 'accept-or-reject', 'attempts', 'nurture-review']
+    """
+
+    name: str
+    timezone: str
+    calendars: Mapping[str, BusinessCalendar] = field(converter=_calendars)
+    teams: tuple[Team, ...] = field(converter=_team_tuple)
+    terms: Terms = field(converter=_terms)
+    lifecycle: Lifecycle = field(factory=Lifecycle.default)
+    rules: RuleSet = field(factory=RuleSet, converter=_rules)
+    obligations: tuple[ObligationSpec, ...] = field(default=(), converter=_obligation_tuple)
+    commitments: tuple[Commitment, ...] = field(default=(), converter=_commitment_tuple)
+    goal: Goal | None = None
+    tracking_period: Period = "month"
+    version: str = "1"
+    effective: date | None = None
+    review: str = ""
+    _workflow: Workflow = field(init=False, repr=False, eq=False)
+
+    def __attrs_post_init__(self) -> None:
+        problems = self._check()
+        try:
+            workflow = Workflow(
+                lifecycle=self.lifecycle, terms=self.terms, teams=self.teams, rules=self.rules
+            )
+        except WorkflowError as error:
+            problems.extend(error.problems)
+        if problems:
+            raise AgreementError(*problems)
+        object.__setattr__(self, "_workflow", workflow)
+
+    @classmethod
+    def default(cls) -> Agreement:
+        """The default agreement of SPEC §4."""
+        return _default()
+
+    @property
+    def workflow(self) -> Workflow:
+        """The per-lead decision function built from this agreement."""
+        return self._workflow
+
+    def calendar(self, name: str | None) -> BusinessCalendar:
+        """The calendar called ``name``; with None, the only calendar (or a 24/7 one)."""
+        if name is None:
+            if len(self.calendars) == 1:
+                return next(iter(self.calendars.values()))
+            return BusinessCalendar.always(self.timezone)
+        return self.calendars[name]
+
+    def team(self, name: str) -> Team | None:
+        return next((team for team in self.teams if team.name == name), None)
+
+    # -- checks -------------------------------------------------------------------------------
+
+    def _check(self) -> list[Problem]:
+        problems: list[Problem] = []
+        try:
+            BusinessCalendar.always(self.timezone)
+        except LeadSLAError as error:
+            problems.extend(
+                Problem("timezone", self.timezone, p.message, p.fix) for p in error.problems
+            )
+        teams = {team.name for team in self.teams}
+        states = set(self.lifecycle.state_names)
+        triggers = set(self.lifecycle.triggers)
+        people = {member for team in self.teams for member in team.members}
+        names: set[str] = set()
+        for spec in self.obligations:
+            where = f"obligations.{spec.name}"
+            if spec.name in names:
+                problems.append(
+                    Problem(
+                        where, spec.name, "is defined twice", "give each obligation its own name"
+                    )
+                )
+            names.add(spec.name)
+            if spec.party not in teams:
+                problems.append(_unknown("team", spec.party, teams, f"{where}.party"))
+            if spec.calendar is not None and spec.calendar not in self.calendars:
+                problems.append(
+                    _unknown("calendar", spec.calendar, self.calendars, f"{where}.calendar")
+                )
+            if spec.within.amount <= 0:
+                problems.append(
+                    Problem(
+                        f"{where}.within",
+                        str(spec.within),
+                        "must be longer than zero",
+                        "give the time allowed",
+                    )
+                )
+            if spec.calendar is None and spec.within.business and len(self.calendars) != 1:
+                problems.append(
+                    Problem(
+                        f"{where}.calendar",
+                        None,
+                        "is needed for business time when the agreement has "
+                        f"{len(self.calendars)} calendars",
+                        "name one of "
+                        + (", ".join(sorted(self.calendars)) or "(none: add a calendar)"),
+                    )
+                )
+            for part, when in (
+                ("starts", spec.starts),
+                ("met", spec.met),
+                ("cancelled", spec.cancelled),
+            ):
+                if when is None:
+                    continue
+                for state in (*when.states, *when.leaving):
+                    if state not in states:
+                        problems.append(_unknown("state", state, states, f"{where}.{part}"))
+                for kind in when.events:
+                    if kind not in EVENT_KINDS or kind == "transitioned":
+                        problems.append(
+                            _unknown("event kind", kind, EVENT_KINDS[:4], f"{where}.{part}.events")
+                        )
+            if spec.met is None and spec.attempts is None:
+                problems.append(
+                    Problem(
+                        f"{where}.met",
+                        None,
+                        "is missing: the obligation could never be met",
+                        "say what meets it (an activity, a state, a condition) or give attempts",
+                    )
+                )
+            if spec.starts.only_condition and spec.starts.condition is None:
+                problems.append(
+                    Problem(
+                        f"{where}.starts",
+                        None,
+                        "is empty: the clock could never start",
+                        "name a state or an event",
+                    )
+                )
+            if spec.pause is not None:
+                for state in spec.pause.states:
+                    if state not in states:
+                        problems.append(_unknown("state", state, states, f"{where}.pause"))
+            actions = [*spec.on_breach, *spec.on_met]
+            if spec.attempts is not None:
+                actions.extend(spec.attempts.on_exhausted)
+                if spec.attempts.count < 1:
+                    problems.append(
+                        Problem(
+                            f"{where}.attempts.count",
+                            spec.attempts.count,
+                            "must be at least 1",
+                            "give a count",
+                        )
+                    )
+            for action in actions:
+                if isinstance(action, Fire) and action.trigger not in triggers:
+                    problems.append(
+                        _unknown("trigger", action.trigger, triggers, f"{where}.actions")
+                    )
+                if (
+                    isinstance(action, Escalate)
+                    and action.to != "manager"
+                    and action.to not in people
+                ):
+                    problems.append(_unknown("person", action.to, people, f"{where}.actions"))
+        for commitment in self.commitments:
+            where = f"commitments.{commitment.name}"
+            if commitment.party not in teams:
+                problems.append(_unknown("team", commitment.party, teams, f"{where}.party"))
+            for name in (commitment.state, commitment.accepted_state):
+                if name is not None and name not in states:
+                    problems.append(_unknown("state", name, states, where))
+            if commitment.per not in PERIODS:
+                problems.append(_unknown("period", commitment.per, PERIODS, f"{where}.per"))
+        if self.tracking_period not in PERIODS:
+            problems.append(_unknown("period", self.tracking_period, PERIODS, "tracking_period"))
+        return problems
+
+
+def _unknown(kind: str, name: str, known: Iterable[str], where: str) -> Problem:
+    names = sorted(known)
+    close = difflib.get_close_matches(str(name), names, 1)
+    hint = f" (did you mean {close[0]!r}?)" if close else ""
+    return Problem(where, name, f"is not a known {kind}", f"use one of {', '.join(names)}{hint}")
+
+
+def default_obligations() -> tuple[ObligationSpec, ...]:
+    """The four obligations of SPEC §4, on the ``office`` calendar."""
+    contact = ActivityMatch(kinds=CONTACT_KINDS, by="party")
+    return (
+        ObligationSpec(
+            name="first-touch",
+            party="sales",
+            starts=When(states="mql"),
+            met=When(activity=contact),
+            within="4 business hours",
+            calendar="office",
+            warnings=(Warn(before="1 business hour"),),
+            on_breach=Escalate("manager"),
+            description=(
+                "Sales makes a first contact attempt within 4 business hours of the lead "
+                "becoming an MQL."
+            ),
+        ),
+        ObligationSpec(
+            name="accept-or-reject",
+            party="sales",
+            starts=When(states="mql"),
+            met=When(states=("sal", "handback")),
+            within="1 business day",
+            calendar="office",
+            on_breach=Escalate("manager"),
+            description=(
+                "Sales accepts or rejects each MQL within 1 business day (8 business hours)."
+            ),
+        ),
+        ObligationSpec(
+            name="attempts",
+            party="sales",
+            starts=When(states="mql"),
+            met=When(states="sql"),
+            within="10 business days",
+            calendar="office",
+            attempts=Attempts(
+                count=6,
+                counts=contact,
+                reached=ActivityMatch(outcomes="connected"),
+                on_exhausted=Fire("hand_back", "no-contact-after-6-attempts"),
+            ),
+            on_breach=Escalate("manager"),
+            description=(
+                "Sales makes at least 6 contact attempts within 10 business days unless the lead "
+                "is reached; after 6 attempts without a connection the lead goes back to "
+                "marketing."
+            ),
+        ),
+        ObligationSpec(
+            name="nurture-review",
+            party="marketing",
+            starts=When(states="nurture"),
+            met=When(activity=ActivityMatch(by="party")),
+            cancelled=When(leaving="nurture"),
+            within="30 days",
+            repeat=True,
+            description="Marketing reviews every nurture lead at least every 30 calendar days.",
+        ),
+    )
+
+
+def _default() -> Agreement:
+    weekdays = ("mon", "tue", "wed", "thu", "fri")
+    return Agreement(
+        name="Marketing–sales SLA",
+        timezone="Europe/Helsinki",
+        calendars={
+            "office": BusinessCalendar(
+                tz="Europe/Helsinki", week={day: [("09:00", "17:00")] for day in weekdays}
+            )
+        },
+        teams=default_teams(),
+        terms=default_terms(),
+        lifecycle=Lifecycle.default(),
+        rules=default_rules(),
+        obligations=default_obligations(),
+        commitments=(
+            Commitment(
+                "mql-volume",
+                party="marketing",
+                state="mql",
+                at_least=150,
+                per="month",
+                accepted_state="sal",
+                description="Marketing delivers at least 150 MQLs a month.",
+            ),
+        ),
+        goal=Goal(
+            customers=20,
+            per="quarter",
+            marketing_share=Fraction(3, 5),
+            conversions=(("mql", "sql", Fraction(3, 10)), ("sql", "won", Fraction(1, 4))),
+            description="20 new customers a quarter, 60 % of them from marketing.",
+        ),
+        tracking_period="month",
+        review="monthly review meeting",
+    )

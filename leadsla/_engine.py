@@ -1,0 +1,968 @@
+"""The engine: events in, effects out. Sans-io, deterministic, idempotent.
+
+Theory of operation
+===================
+
+The engine never reads the clock, sleeps, starts threads or does I/O. Time comes from the events
+(``at``) and from :meth:`Engine.advance`. It holds, per lead, the lead record and its
+obligations' states, plus one priority queue of timer instants (warnings and deadlines).
+
+``apply(event)``:
+
+1. refuses, without changing anything, an event whose id was seen before (acknowledged with a
+   ``Duplicate`` effect), whose time is before the engine's clock, or about a lead the engine does
+   not know (or, for ``lead_created``, one it already knows);
+2. fires every timer due at or before ``event.at``, in time order (so replaying a log gives what
+   a live run gave);
+3. applies the event to its lead through the workflow (lifecycle, terms, rules), then lets the
+   lead's obligations react to what happened (a state entered or left, the event itself), running
+   the actions they ask for (a handback, an escalation) until nothing more happens;
+4. commits: the new lead record, obligation states and timers replace the old ones only when
+   all of this succeeded. An event refused at step 3 (an illegal transition, say) yields a
+   ``Rejected`` effect and changes nothing of the lead; the timers of step 2 stay fired, because
+   their time had come.
+
+The order of effects is fixed: timers first, in the order (time, warnings before deadlines,
+lead id, the agreement's order of obligations, clock number); then the event's effects in the
+order they were decided (a transition, the owner change it causes, the rules that fired, then
+the obligations it opened, met or cancelled, then what their actions caused).
+
+Timers are a heap with lazy deletion: every obligation state carries a version, bumped when its
+deadline moves or it ends; a popped timer whose version is stale is dropped. So ``advance``
+costs in proportion to the timers that are due, not to the number of live leads.
+
+Per-lead independence: everything an event or timer does touches only its own lead. The only
+state shared across leads is the set of event ids seen, the counters of policies that are not
+partition-safe, and the commitment tallies (sums, which do not depend on order).
+"""
+
+from __future__ import annotations
+
+import heapq
+import json
+from collections import deque
+from collections.abc import Iterable, Iterator, Mapping
+from datetime import UTC, datetime, timedelta
+from typing import Any, Final
+
+from attrs import evolve, frozen
+
+from leadsla._agreement import Agreement, Commitment, period_of
+from leadsla._calendar import BusinessCalendar
+from leadsla._conditions import Scope
+from leadsla._effects import (
+    ActionRequested,
+    ActionSkipped,
+    Duplicate,
+    Effect,
+    ObligationBreached,
+    ObligationCancelled,
+    ObligationMet,
+    ObligationOpened,
+    ObligationPaused,
+    ObligationResumed,
+    ObligationWarned,
+    Rejected,
+    Transitioned,
+)
+from leadsla._errors import LeadSLAError, NaiveDatetimeError, Problem
+from leadsla._events import (
+    ActivityLogged,
+    Event,
+    EventError,
+    LeadCreated,
+    LeadUpdated,
+    OwnerAssigned,
+    TransitionRequested,
+    event_from_json,
+)
+from leadsla._lead import Lead
+from leadsla._obligations import (
+    ActivityMatch,
+    Escalate,
+    ObligationAction,
+    ObligationSpec,
+    ObligationState,
+    When,
+)
+from leadsla._ownership import Owner
+from leadsla._rules import Notify
+from leadsla._workflow import AssignmentBook, InvalidTransition, RuleLoopError, WorkflowError
+
+__all__ = ["Due", "Engine", "EventRejected", "LeadView", "Volume"]
+
+_EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
+_WARNING: Final = 0
+_DEADLINE: Final = 1
+
+
+class EventRejected(LeadSLAError, ValueError):
+    """Raised instead of returning a ``Rejected`` effect when the engine is strict.
+
+    ``effect`` is the rejection; ``effects`` are the timer effects that fired before it.
+    """
+
+    def __init__(self, effect: Rejected, effects: list[Effect]) -> None:
+        details = effect.details if isinstance(effect.details, tuple) else ()
+        problems = details or (
+            Problem("event", effect.event, effect.reason, "fix the event and send it again"),
+        )
+        super().__init__(*problems)
+        self.effect = effect
+        self.effects = effects
+
+
+@frozen
+class Due:
+    """An upcoming warning or deadline, as :meth:`Engine.due` lists them."""
+
+    at: datetime
+    kind: str  # "warning" or "deadline"
+    lead: str
+    obligation: str
+    number: int
+    due_at: datetime
+    owner: Owner | None
+
+
+@frozen
+class LeadView:
+    """What the engine knows of one lead: its record and its obligations' clocks."""
+
+    lead: Lead
+    obligations: tuple[ObligationState, ...]
+
+    @property
+    def state(self) -> str:
+        return self.lead.state
+
+    @property
+    def owner(self) -> Owner | None:
+        return self.lead.owner
+
+    @property
+    def fields(self) -> Mapping[str, Any]:
+        return self.lead.fields
+
+    def obligation(self, name: str) -> ObligationState | None:
+        """The latest clock of obligation ``name``, or None."""
+        return next((o for o in reversed(self.obligations) if o.name == name), None)
+
+    @property
+    def open_obligations(self) -> tuple[ObligationState, ...]:
+        return tuple(o for o in self.obligations if o.is_open)
+
+
+@frozen
+class Volume:
+    """A commitment's tally for one tracking period."""
+
+    commitment: str
+    period: str
+    delivered: int
+    target: int
+    accepted: int
+    accepted_share: float | None
+    quality_target: float | None
+
+    @property
+    def met(self) -> bool:
+        quality_ok = self.quality_target is None or (
+            self.accepted_share is not None and self.accepted_share >= self.quality_target
+        )
+        return self.delivered >= self.target and quality_ok
+
+
+class _Slot:
+    __slots__ = ("lead", "obligations")
+
+    def __init__(self, lead: Lead, obligations: tuple[ObligationState, ...]) -> None:
+        self.lead = lead
+        self.obligations = obligations
+
+
+def _us(moment: datetime) -> int:
+    delta = moment - _EPOCH
+    return (delta.days * 86400 + delta.seconds) * 1_000_000 + delta.microseconds
+
+
+def _moment(us: int, like: datetime) -> datetime:
+    """The instant ``us`` microseconds after the epoch, in ``like``'s zone (exact)."""
+    return (_EPOCH + timedelta(microseconds=us)).astimezone(like.tzinfo)
+
+
+class _Change:
+    """One lead's pending change, committed only if everything succeeds."""
+
+    __slots__ = ("at", "before", "effects", "lead", "obligations", "queue", "timers")
+
+    def __init__(self, lead: Lead, obligations: tuple[ObligationState, ...], at: datetime) -> None:
+        self.before = lead
+        self.lead = lead
+        self.obligations = list(obligations)
+        self.at = at
+        self.effects: list[Effect] = []
+        self.timers: list[tuple[Any, ...]] = []
+        self.queue: deque[tuple[str, str, ActivityLogged | None]] = deque()
+
+
+class Engine:
+    """Apply events, advance time, ask what is due (see the module's documentation).
+
+    >>> from datetime import datetime
+    >>> from zoneinfo import ZoneInfo
+    >>> from leadsla import LeadCreated
+    >>> engine = Engine()
+    >>> at = datetime(2026, 3, 6, 16, 0, tzinfo=ZoneInfo("Europe/Helsinki"))
+    >>> effects = engine.apply(LeadCreated(id="e1", lead="L-1", at=at,
+    ...                                    fields={"email": "ann@acme.com", "score": 62}))
+    >>> engine.lead("L-1").state
+    'mql'
+    >>> print(engine.lead("L-1").obligation("first-touch").due_at)
+    2026-03-09 12:00:00+02:00
+    """
+
+    __slots__ = (
+        "_accepted",
+        "_book",
+        "_calendars",
+        "_clock",
+        "_credited",
+        "_leads",
+        "_seen",
+        "_spec_index",
+        "_strict",
+        "_timers",
+        "agreement",
+        "workflow",
+    )
+
+    def __init__(self, agreement: Agreement | None = None, *, strict: bool = False) -> None:
+        self.agreement = agreement if agreement is not None else Agreement.default()
+        self.workflow = self.agreement.workflow
+        self._strict = strict
+        self._leads: dict[str, _Slot] = {}
+        self._timers: list[tuple[Any, ...]] = []
+        self._seen: set[str] = set()
+        self._clock: datetime | None = None
+        self._book = AssignmentBook()
+        self._spec_index = {
+            spec.name: index for index, spec in enumerate(self.agreement.obligations)
+        }
+        self._calendars = [self._calendar_for(spec) for spec in self.agreement.obligations]
+        self._credited: dict[tuple[str, str], set[str]] = {}
+        self._accepted: dict[tuple[str, str], set[str]] = {}
+
+    def _calendar_for(self, spec: ObligationSpec) -> BusinessCalendar:
+        if not spec.within.business:
+            return BusinessCalendar.always(self.agreement.timezone)
+        return self.agreement.calendar(spec.calendar)
+
+    # -- queries ------------------------------------------------------------------------------
+
+    @property
+    def clock(self) -> datetime | None:
+        """The latest time the engine has seen (an event's or an ``advance``'s)."""
+        return self._clock
+
+    def lead(self, lead_id: str) -> LeadView:
+        """The record and obligations of ``lead_id``; ``KeyError`` for an unknown lead."""
+        slot = self._leads[lead_id]
+        return LeadView(slot.lead, slot.obligations)
+
+    def leads(self) -> Iterator[str]:
+        """The ids of the leads the engine knows, in the order they were created."""
+        return iter(self._leads)
+
+    def __len__(self) -> int:
+        return len(self._leads)
+
+    def due(self, until: datetime) -> list[Due]:
+        """The warnings and deadlines still to come up to ``until``, in firing order."""
+        _aware(until, "until")
+        limit = _us(until)
+        upcoming = []
+        for entry in sorted(self._timers):
+            if entry[0] > limit:
+                break
+            item = self._live(entry)
+            if item is not None:
+                state, _ = item
+                kind = "warning" if entry[1] == _WARNING else "deadline"
+                at = _moment(entry[0], state.due_at)
+                owner = self._leads[entry[2]].lead.owner
+                upcoming.append(
+                    Due(at, kind, entry[2], state.name, state.number, state.due_at, owner)
+                )
+        return upcoming
+
+    def volumes(self) -> list[Volume]:
+        """The tally of every commitment for every tracking period seen, oldest first."""
+        results = []
+        for commitment in self.agreement.commitments:
+            periods = sorted(period for name, period in self._credited if name == commitment.name)
+            for period in periods:
+                delivered = len(self._credited[(commitment.name, period)])
+                accepted = len(self._accepted.get((commitment.name, period), ()))
+                share = accepted / delivered if delivered and commitment.accepted_state else None
+                quality = float(commitment.accepted_share) if commitment.accepted_share else None
+                results.append(
+                    Volume(
+                        commitment.name,
+                        period,
+                        delivered,
+                        commitment.at_least,
+                        accepted,
+                        share,
+                        quality,
+                    )
+                )
+        return results
+
+    # -- inputs -------------------------------------------------------------------------------
+
+    def apply_json(self, data: str | bytes | Mapping[str, Any]) -> list[Effect]:
+        """Read an event in its JSON form and apply it; a malformed one is ``Rejected``."""
+        try:
+            event = event_from_json(data)
+        except EventError as error:
+            parsed: object = data
+            if isinstance(data, (str, bytes)):
+                try:
+                    parsed = json.loads(data)
+                except ValueError:
+                    parsed = None
+            lead = parsed.get("lead") if isinstance(parsed, Mapping) else None
+            event_id = parsed.get("id") if isinstance(parsed, Mapping) else None
+            return self._reject(
+                str(lead) if lead is not None else None,
+                self._clock,
+                str(error),
+                str(event_id) if event_id is not None else None,
+                error.problems,
+                [],
+            )
+        return self.apply(event)
+
+    def apply(self, event: Event) -> list[Effect]:
+        """Fire the timers due by ``event.at``, then apply the event (see the module's doc)."""
+        candidate: object = event
+        if not isinstance(candidate, Event):
+            return self._reject(
+                None,
+                self._clock,
+                f"{type(candidate).__name__} is not an Event; build one, e.g. "
+                "LeadCreated(id=..., lead=..., at=..., fields=...), or use apply_json",
+                None,
+                (),
+                [],
+            )
+        if event.id in self._seen:
+            return [Duplicate(event.lead, event.at, event.id)]
+        if self._clock is not None and event.at < self._clock:
+            return self._reject(
+                event.lead,
+                event.at,
+                f"'at' is before the engine's clock ({self._clock.isoformat()}); events must "
+                "come in time order: send older events before newer ones, or replay the log "
+                "into a new engine",
+                event.id,
+                (),
+                [],
+            )
+        known = event.lead in self._leads
+        if isinstance(event, LeadCreated) and known:
+            return self._reject(
+                event.lead,
+                event.at,
+                f"lead {event.lead!r} already exists; send lead_updated to change its fields",
+                event.id,
+                (),
+                [],
+            )
+        if not isinstance(event, LeadCreated) and not known:
+            return self._reject(
+                event.lead,
+                event.at,
+                f"lead {event.lead!r} is unknown; send its lead_created event first",
+                event.id,
+                (),
+                [],
+            )
+        effects = self._run_timers(_us(event.at))
+        self._clock = event.at
+        try:
+            effects.extend(self._apply(event))
+        except (InvalidTransition, WorkflowError, RuleLoopError, NaiveDatetimeError) as error:
+            return self._reject(event.lead, event.at, str(error), event.id, error.problems, effects)
+        self._seen.add(event.id)
+        return effects
+
+    def advance(self, now: datetime) -> list[Effect]:
+        """Fire every timer due at or before ``now``; the engine's clock moves to ``now``."""
+        _aware(now, "now")
+        if self._clock is not None and now < self._clock:
+            return []
+        effects = self._run_timers(_us(now))
+        self._clock = now
+        return effects
+
+    def _reject(
+        self,
+        lead: str | None,
+        at: datetime | None,
+        reason: str,
+        event_id: str | None,
+        problems: Iterable[Problem],
+        before: list[Effect],
+    ) -> list[Effect]:
+        rejected = Rejected(lead or "", at or _EPOCH, reason, event_id, tuple(problems))
+        if self._strict:
+            raise EventRejected(rejected, before)
+        return [*before, rejected]
+
+    # -- timers -------------------------------------------------------------------------------
+
+    def _run_timers(self, until_us: int) -> list[Effect]:
+        effects: list[Effect] = []
+        timers = self._timers
+        while timers and timers[0][0] <= until_us:
+            entry = heapq.heappop(timers)
+            live = self._live(entry)
+            if live is None:
+                continue
+            state, index = live
+            slot = self._leads[entry[2]]
+            spec = self.agreement.obligations[entry[3]]
+            at = state.due_at if entry[1] == _DEADLINE else _moment(entry[0], state.due_at)
+            change = _Change(slot.lead, slot.obligations, at)
+            if entry[1] == _WARNING:
+                change.obligations[index] = evolve(state, warned=state.warned + 1)
+                change.effects.append(
+                    ObligationWarned(
+                        slot.lead.id, at, state.name, state.number, state.due_at, slot.lead.owner
+                    )
+                )
+            else:
+                self._breach(change, index, spec)
+            self._settle(change)
+            self._commit(slot, change)
+            effects.extend(change.effects)
+        return effects
+
+    def _live(self, entry: tuple[Any, ...]) -> tuple[ObligationState, int] | None:
+        """The obligation a timer belongs to, if the timer still counts."""
+        _, kind, lead_id, spec_index, number, version, warning = entry
+        slot = self._leads.get(lead_id)
+        if slot is None:
+            return None
+        name = self.agreement.obligations[spec_index].name
+        for index, state in enumerate(slot.obligations):
+            if state.name == name and state.number == number:
+                if state.version != version or state.status != "open" or state.is_paused:
+                    return None
+                if kind == _WARNING and warning != state.warned:
+                    return None
+                return state, index
+        return None
+
+    def _schedule(self, change: _Change, state: ObligationState) -> None:
+        if state.status != "open" or state.is_paused:
+            return
+        spec_index = self._spec_index[state.name]
+        spec = self.agreement.obligations[spec_index]
+        due_us = _us(state.due_at)
+        opened_us = _us(state.opened_at)
+        calendar = self._calendars[spec_index]
+        for position, warning in enumerate(spec.warnings):
+            if position < state.warned:
+                continue
+            if warning.before is not None:
+                warn_at = calendar.add(state.due_at, -warning.before)
+            else:
+                assert warning.fraction is not None
+                budget = self._budget(spec_index, state)
+                warn_at = calendar.add(state.due_at, -(budget * float(1 - warning.fraction)))
+            warn_us = max(_us(warn_at), opened_us)
+            change.timers.append(
+                (warn_us, _WARNING, state.lead, spec_index, state.number, state.version, position)
+            )
+        change.timers.append(
+            (due_us, _DEADLINE, state.lead, spec_index, state.number, state.version, -1)
+        )
+
+    def _budget(self, spec_index: int, state: ObligationState) -> timedelta:
+        """The time the party had, in the obligation's own kind of time."""
+        spec = self.agreement.obligations[spec_index]
+        calendar = self._calendars[spec_index]
+        opened_due = calendar.add(state.opened_at, spec.within)
+        return calendar.elapsed(state.opened_at, opened_due)
+
+    # -- events -------------------------------------------------------------------------------
+
+    def _apply(self, event: Event) -> list[Effect]:
+        workflow = self.workflow
+        book = self._book
+        at = event.at
+        slot = self._leads.get(event.lead)
+        if isinstance(event, LeadCreated):
+            step = workflow.create(event.lead, event.fields, at, book=book)
+            change = _Change(step.lead, (), at)
+            # Before its creation the lead had no fields: a condition true at creation
+            # "becomes true" then.
+            change.before = evolve(step.lead, fields={})
+            change.effects.extend(step.effects)
+            self._queue_moves(change, step.effects)
+            change.queue.append(("event", "lead_created", None))
+            slot = _Slot(step.lead, ())
+            self._settle(change)
+            self._leads[event.lead] = slot
+            self._commit(slot, change)
+            return change.effects
+        assert slot is not None
+        change = _Change(slot.lead, slot.obligations, at)
+        if isinstance(event, LeadUpdated):
+            step = workflow.update(slot.lead, event.fields, at, book=book)
+            change.queue.append(("event", "lead_updated", None))
+        elif isinstance(event, TransitionRequested):
+            step = workflow.fire(
+                slot.lead, event.trigger, at, by=event.by, reason=event.reason, book=book
+            )
+        elif isinstance(event, OwnerAssigned):
+            step = workflow.assign(
+                slot.lead, event.owner, at, by=event.by, reason=event.reason, book=book
+            )
+            change.queue.append(("event", "assign", None))
+        elif isinstance(event, ActivityLogged):
+            change.queue.append(("event", "activity", event))
+            step = workflow.activity(slot.lead, at, book=book)
+        else:  # pragma: no cover - the Event types are closed
+            raise WorkflowError(
+                Problem("type", type(event).__name__, "is not handled", "use a known event")
+            )
+        change.lead = step.lead
+        change.effects.extend(step.effects)
+        self._queue_moves(change, step.effects)
+        self._settle(change)
+        self._commit(slot, change)
+        return change.effects
+
+    @staticmethod
+    def _queue_moves(change: _Change, effects: Iterable[Effect]) -> None:
+        for effect in effects:
+            if isinstance(effect, Transitioned):
+                if effect.source is not None:
+                    change.queue.append(("left", effect.source, None))
+                change.queue.append(("entered", effect.dest, None))
+
+    def _commit(self, slot: _Slot, change: _Change) -> None:
+        slot.lead = change.lead
+        slot.obligations = tuple(change.obligations)
+        for timer in change.timers:
+            heapq.heappush(self._timers, timer)
+        if self.agreement.commitments:
+            self._tally(change)
+
+    def _tally(self, change: _Change) -> None:
+        for effect in change.effects:
+            if not isinstance(effect, Transitioned):
+                continue
+            for commitment in self.agreement.commitments:
+                self._tally_one(commitment, change.lead, effect)
+
+    def _tally_one(self, commitment: Commitment, lead: Lead, effect: Transitioned) -> None:
+        zone = self.agreement.calendar(None).tz
+        if effect.dest == commitment.state:
+            period = period_of(effect.at.astimezone(zone), commitment.per)
+            self._credited.setdefault((commitment.name, period), set()).add(lead.id)
+        elif (
+            commitment.accepted_state is not None
+            and effect.dest == commitment.accepted_state
+            and effect.source == commitment.state
+        ):
+            entered = next(
+                (
+                    e.at
+                    for e in reversed(lead.history)
+                    if e.dest == commitment.state and e.at <= effect.at
+                ),
+                None,
+            )
+            if entered is not None:
+                period = period_of(entered.astimezone(zone), commitment.per)
+                self._accepted.setdefault((commitment.name, period), set()).add(lead.id)
+
+    # -- obligations --------------------------------------------------------------------------
+
+    def _settle(self, change: _Change) -> None:
+        """Let the lead's obligations react to every queued occurrence, and to conditions."""
+        rounds = 0
+        while change.queue:
+            rounds += 1
+            if rounds > 200:
+                raise RuleLoopError(
+                    Problem(
+                        "obligations",
+                        change.lead.id,
+                        "kept causing moves without end",
+                        "check the obligations' actions and the rules for a loop",
+                    )
+                )
+            occurrence = change.queue.popleft()
+            self._react(change, occurrence)
+        self._react_to_conditions(change)
+
+    def _scope(self, lead: Lead, at: datetime) -> Scope:
+        return self.workflow.scope(lead, at)
+
+    def _matches(
+        self,
+        when: When | None,
+        occurrence: tuple[str, str, ActivityLogged | None],
+        change: _Change,
+        party: str,
+    ) -> bool:
+        if when is None or when.only_condition:
+            return False
+        kind, value, activity = occurrence
+        hit = (
+            (kind == "entered" and value in when.states)
+            or (kind == "left" and value in when.leaving)
+            or (kind == "event" and value in when.events)
+            or (
+                kind == "event"
+                and activity is not None
+                and when.activity is not None
+                and self._activity_matches(when.activity, activity, change.lead, party)
+            )
+        )
+        if hit and when.condition is not None:
+            scope = self._scope(change.lead, change.at)
+            hit = when.condition.compile(self.workflow.terms.names)(scope)
+        return hit
+
+    def _activity_matches(
+        self, match: ActivityMatch, activity: ActivityLogged, lead: Lead, party: str
+    ) -> bool:
+        if match.kinds and activity.kind not in match.kinds:
+            return False
+        if match.outcomes and activity.outcome not in match.outcomes:
+            return False
+        if match.by == "owner":
+            owner = lead.owner
+            return owner is not None and activity.by == owner.person
+        if match.by == "party":
+            team = self.agreement.team(party)
+            return (
+                team is not None
+                and activity.by is not None
+                and (activity.by in team.members or activity.by == team.manager)
+            )
+        return True
+
+    def _react(self, change: _Change, occurrence: tuple[str, str, ActivityLogged | None]) -> None:
+        specs = self.agreement.obligations
+        kind, _, activity = occurrence
+        # Met, counted, cancelled, paused or resumed: the clocks already running.
+        for index in range(len(change.obligations)):
+            state = change.obligations[index]
+            if not state.waiting:
+                continue
+            spec = specs[self._spec_index[state.name]]
+            if spec.attempts is not None and activity is not None and state.waiting:
+                attempts = spec.attempts
+                if attempts.reached is not None and self._activity_matches(
+                    attempts.reached, activity, change.lead, spec.party
+                ):
+                    self._meet(change, index, spec, f"reached: {_describe_activity(activity)}")
+                    continue
+                if self._activity_matches(attempts.counts, activity, change.lead, spec.party):
+                    counted = evolve(state, attempts=state.attempts + 1)
+                    change.obligations[index] = counted
+                    if counted.attempts >= attempts.count:
+                        self._meet(
+                            change,
+                            index,
+                            spec,
+                            f"{counted.attempts} attempts made without reaching the lead",
+                            extra=attempts.on_exhausted,
+                        )
+                    continue
+            if self._matches(spec.met, occurrence, change, spec.party):
+                self._meet(change, index, spec, _describe_occurrence(occurrence))
+                continue
+            state = change.obligations[index]
+            if state.status != "open":
+                continue
+            if self._cancels(spec, occurrence, change):
+                self._cancel(change, index, _describe_occurrence(occurrence))
+                continue
+            if spec.pause is not None and spec.pause.states and kind in ("entered", "left"):
+                self._pause_or_resume(change, index, spec)
+        # New clocks.
+        for spec_index, spec in enumerate(specs):
+            if self._matches(spec.starts, occurrence, change, spec.party):
+                self._open(change, spec_index, spec)
+
+    def _cancels(
+        self,
+        spec: ObligationSpec,
+        occurrence: tuple[str, str, ActivityLogged | None],
+        change: _Change,
+    ) -> bool:
+        if self._matches(spec.cancelled, occurrence, change, spec.party):
+            return True
+        kind, value, _ = occurrence
+        if kind != "entered":
+            return False
+        # A team's obligation ends when the lead is no longer the team's: it enters a terminal
+        # state, or a state another team owns.
+        state = self.workflow.lifecycle.state(value)
+        return state.terminal or state.owner != spec.party
+
+    def _react_to_conditions(self, change: _Change) -> None:
+        specs = self.agreement.obligations
+        terms = self.workflow.terms.names
+        needs = [
+            spec
+            for spec in specs
+            if (spec.met is not None and spec.met.only_condition and spec.met.condition)
+            or (
+                spec.cancelled is not None
+                and spec.cancelled.only_condition
+                and spec.cancelled.condition
+            )
+            or (spec.starts.only_condition and spec.starts.condition)
+            or (spec.pause is not None and spec.pause.condition)
+        ]
+        if not needs:
+            return
+        after = self._scope(change.lead, change.at)
+        before = self._scope(change.before, change.at)
+        for index in range(len(change.obligations)):
+            state = change.obligations[index]
+            if not state.waiting:
+                continue
+            spec = specs[self._spec_index[state.name]]
+            met = spec.met
+            if (
+                met is not None
+                and met.only_condition
+                and met.condition is not None
+                and met.condition.compile(terms)(after)
+            ):
+                self._meet(change, index, spec, f"{met.condition} holds")
+                continue
+            if state.status != "open":
+                continue
+            cancelled = spec.cancelled
+            if (
+                cancelled is not None
+                and cancelled.only_condition
+                and cancelled.condition is not None
+            ):
+                condition = cancelled.condition.compile(terms)
+                if condition(after) and not condition(before):
+                    self._cancel(change, index, f"{cancelled.condition} holds")
+                    continue
+            if spec.pause is not None:
+                self._pause_or_resume(change, index, spec)
+        for spec_index, spec in enumerate(specs):
+            starts = spec.starts
+            if starts.only_condition and starts.condition is not None:
+                condition = starts.condition.compile(terms)
+                if condition(after) and not condition(before):
+                    self._open(change, spec_index, spec)
+
+    def _open(self, change: _Change, spec_index: int, spec: ObligationSpec) -> None:
+        numbers = [s.number for s in change.obligations if s.name == spec.name]
+        if any(s.name == spec.name and s.status == "open" for s in change.obligations):
+            return  # one clock at a time: a running clock keeps its earlier deadline
+        calendar = self._calendars[spec_index]
+        at = change.at
+        state = ObligationState(
+            name=spec.name,
+            lead=change.lead.id,
+            number=max(numbers, default=0) + 1,
+            party=spec.party,
+            status="open",
+            opened_at=at,
+            due_at=calendar.add(at, spec.within),
+        )
+        change.obligations.append(state)
+        change.effects.append(
+            ObligationOpened(change.lead.id, at, spec.name, state.number, spec.party, state.due_at)
+        )
+        if spec.pause is not None:
+            self._pause_or_resume(change, len(change.obligations) - 1, spec)
+            state = change.obligations[-1]
+        self._schedule(change, state)
+
+    def _meet(
+        self,
+        change: _Change,
+        index: int,
+        spec: ObligationSpec,
+        outcome: str,
+        extra: tuple[ObligationAction, ...] = (),
+    ) -> None:
+        state = change.obligations[index]
+        at = change.at
+        late = state.status == "breached"
+        lateness = None
+        if late:
+            lateness = self._calendars[self._spec_index[spec.name]].elapsed(state.due_at, at)
+        pauses = state.pauses
+        if state.paused_since is not None:
+            pauses = (*pauses, (state.paused_since, at))
+        met = evolve(
+            state,
+            status="met_late" if late else "met",
+            met_at=at,
+            lateness=lateness,
+            paused_since=None,
+            pauses=pauses,
+            outcome=outcome,
+            version=state.version + 1,
+        )
+        change.obligations[index] = met
+        change.effects.append(
+            ObligationMet(change.lead.id, at, spec.name, state.number, outcome, late, lateness)
+        )
+        for action in (*spec.on_met, *extra):
+            self._act(change, spec, action, f"obligation {spec.name} met")
+        if spec.repeat and change.lead.state in spec.starts.states:
+            self._open(change, self._spec_index[spec.name], spec)
+
+    def _breach(self, change: _Change, index: int, spec: ObligationSpec) -> None:
+        state = change.obligations[index]
+        owner = change.lead.owner_at(state.due_at) or change.lead.owner
+        change.obligations[index] = evolve(
+            state,
+            status="breached",
+            breached_at=state.due_at,
+            breach_owner=owner,
+            version=state.version + 1,
+        )
+        change.effects.append(
+            ObligationBreached(
+                change.lead.id, state.due_at, spec.name, state.number, state.due_at, owner
+            )
+        )
+        for action in spec.on_breach:
+            self._act(change, spec, action, f"obligation {spec.name} breached")
+
+    def _cancel(self, change: _Change, index: int, reason: str) -> None:
+        state = change.obligations[index]
+        pauses = state.pauses
+        if state.paused_since is not None:
+            pauses = (*pauses, (state.paused_since, change.at))
+        change.obligations[index] = evolve(
+            state,
+            status="cancelled",
+            cancelled_at=change.at,
+            paused_since=None,
+            pauses=pauses,
+            outcome=reason,
+            version=state.version + 1,
+        )
+        change.effects.append(
+            ObligationCancelled(change.lead.id, change.at, state.name, state.number, reason)
+        )
+
+    def _pause_or_resume(self, change: _Change, index: int, spec: ObligationSpec) -> None:
+        assert spec.pause is not None
+        state = change.obligations[index]
+        if state.status != "open":
+            return
+        should_pause = change.lead.state in spec.pause.states
+        if not should_pause and spec.pause.condition is not None:
+            scope = self._scope(change.lead, change.at)
+            should_pause = spec.pause.condition.compile(self.workflow.terms.names)(scope)
+        at = change.at
+        if should_pause and state.paused_since is None:
+            change.obligations[index] = evolve(state, paused_since=at, version=state.version + 1)
+            change.effects.append(ObligationPaused(change.lead.id, at, state.name, state.number))
+        elif not should_pause and state.paused_since is not None:
+            calendar = self._calendars[self._spec_index[spec.name]]
+            stood_still = calendar.elapsed(state.paused_since, at)
+            due = calendar.add(state.due_at, stood_still) if stood_still else state.due_at
+            resumed = evolve(
+                state,
+                paused_since=None,
+                pauses=(*state.pauses, (state.paused_since, at)),
+                due_at=due,
+                version=state.version + 1,
+            )
+            change.obligations[index] = resumed
+            change.effects.append(
+                ObligationResumed(change.lead.id, at, state.name, state.number, due)
+            )
+            self._schedule(change, resumed)
+
+    def _act(
+        self, change: _Change, spec: ObligationSpec, action: ObligationAction, cause: str
+    ) -> None:
+        lead = change.lead
+        if isinstance(action, Escalate):
+            to = action.to
+            if to == "manager":
+                team = self.agreement.team(spec.party)
+                to = (
+                    team.manager
+                    if team is not None and team.manager
+                    else f"manager of {spec.party}"
+                )
+            message = action.message or f"{spec.name} on lead {lead.id}: {cause}"
+            change.effects.append(
+                ActionRequested(lead.id, change.at, "escalate", to, message, cause)
+            )
+            return
+        if isinstance(action, Notify):
+            change.effects.append(
+                ActionRequested(lead.id, change.at, "notify", action.to, action.message, cause)
+            )
+            return
+        try:
+            step = self.workflow.perform(lead, action, change.at, cause=cause, book=self._book)
+        except (InvalidTransition, RuleLoopError) as error:
+            change.effects.append(
+                ActionSkipped(lead.id, change.at, cause, _describe_action(action), str(error))
+            )
+            return
+        change.lead = step.lead
+        change.effects.extend(step.effects)
+        self._queue_moves(change, step.effects)
+
+
+def _describe_action(action: ObligationAction) -> str:
+    return action.describe() if hasattr(action, "describe") else type(action).__name__
+
+
+def _describe_activity(activity: ActivityLogged) -> str:
+    text = activity.kind
+    if activity.outcome:
+        text += f" ({activity.outcome})"
+    if activity.by:
+        text += f" by {activity.by}"
+    return text
+
+
+def _describe_occurrence(occurrence: tuple[str, str, ActivityLogged | None]) -> str:
+    kind, value, activity = occurrence
+    if kind == "entered":
+        return f"entered {value}"
+    if kind == "left":
+        return f"left {value}"
+    if activity is not None:
+        return _describe_activity(activity)
+    return value.replace("_", " ")
+
+
+def _aware(moment: object, name: str) -> None:
+    if not isinstance(moment, datetime):
+        raise LeadSLAError(
+            Problem(name, moment, "must be a datetime", "pass a timezone-aware datetime")
+        )
+    if moment.tzinfo is None or moment.utcoffset() is None:
+        raise NaiveDatetimeError.for_field(name, moment)

@@ -1,0 +1,292 @@
+"""SLA obligations: timed promises about one lead, as data.
+
+Theory of operation
+===================
+
+An :class:`ObligationSpec` says when a clock starts, what meets it, what cancels it, when it
+pauses, how long the party has (business time on a named calendar, or calendar time), when to
+warn, and what to do when it is met or breached. The engine keeps one :class:`ObligationState`
+per clock and lead; a state is an immutable value replaced at every change:
+
+    open (running or paused) --> met
+                              --> breached --> met late
+                              --> cancelled
+
+Nothing here is a timer. A deadline is a frozen instant (``due_at``); warnings are instants
+derived from it. The engine keeps a priority queue of those instants and asks "what is due by
+T?" as a pure query. A pause moves the deadline later by the working time that passed while
+paused (on the obligation's calendar; real time for calendar durations), so an obligation paused
+for two business hours is due two business hours later.
+
+How occurrences match (:class:`When`): an occurrence is the lead entering or leaving a state, or
+an event (created, updated, an activity, an assignment). A ``When`` matches when one of its
+states is entered (``states``) or left (``leaving``), or one of its event kinds happens
+(``events``, an activity filtered by ``activity``); if it has a ``condition``, the condition must
+hold too. A ``When`` with only a condition matches whenever, after an event, the condition is
+found true ("a condition becoming true").
+
+Attempt obligations (:class:`Attempts`) count matching activities: the obligation is met when
+the lead is reached, or when the required number of attempts has been made; in the second case
+``on_exhausted`` actions also run (the default agreement hands the lead back to marketing with
+reason ``no-contact-after-6-attempts``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+from fractions import Fraction
+from typing import Literal
+
+from attrs import field, frozen
+
+from leadsla._conditions import Condition
+from leadsla._duration import Duration
+from leadsla._errors import LeadSLAError, Problem
+from leadsla._lead import Because
+from leadsla._ownership import Owner
+from leadsla._rules import AddTag, Assign, Fire, Notify, RemoveTag
+
+__all__ = [
+    "ActivityMatch",
+    "Attempts",
+    "Escalate",
+    "ObligationAction",
+    "ObligationError",
+    "ObligationSpec",
+    "ObligationState",
+    "PauseWhile",
+    "Status",
+    "Warn",
+    "When",
+]
+
+Status = Literal["open", "met", "breached", "met_late", "cancelled"]
+
+
+class ObligationError(LeadSLAError, ValueError):
+    """An obligation is malformed."""
+
+
+def _tuple(value: str | Iterable[str]) -> tuple[str, ...]:
+    return (value,) if isinstance(value, str) else tuple(value)
+
+
+def _optional_condition(value: str | Condition | None) -> Condition | None:
+    if value is None or isinstance(value, Condition):
+        return value
+    return Condition(value, field="condition")
+
+
+def _duration(value: str | Duration) -> Duration:
+    return value if isinstance(value, Duration) else Duration.parse(value, field="within")
+
+
+def _optional_duration(value: str | Duration | None) -> Duration | None:
+    return None if value is None else _duration(value)
+
+
+def _optional_fraction(value: str | float | Fraction | None) -> Fraction | None:
+    return None if value is None else Fraction(value)
+
+
+@frozen
+class ActivityMatch:
+    """Which activities count: by kind, by outcome, and by whom.
+
+    ``by`` is ``"anyone"``, ``"owner"`` (the lead's owner at the time) or ``"party"`` (a member
+    or the manager of the obligation's team). Empty ``kinds`` or ``outcomes`` mean any.
+    """
+
+    kinds: tuple[str, ...] = field(default=(), converter=_tuple)
+    outcomes: tuple[str, ...] = field(default=(), converter=_tuple)
+    by: Literal["anyone", "owner", "party"] = "anyone"
+
+    def describe(self) -> str:
+        what = " or ".join(self.kinds) if self.kinds else "any activity"
+        if self.outcomes:
+            what += f" with outcome {' or '.join(self.outcomes)}"
+        who = {"anyone": "", "owner": " by the lead's owner", "party": " by the team"}[self.by]
+        return what + who
+
+
+@frozen
+class When:
+    """An occurrence: entering or leaving a state, or an event; optionally a condition."""
+
+    states: tuple[str, ...] = field(default=(), converter=_tuple)
+    leaving: tuple[str, ...] = field(default=(), converter=_tuple)
+    events: tuple[str, ...] = field(default=(), converter=_tuple)
+    activity: ActivityMatch | None = None
+    condition: Condition | None = field(default=None, converter=_optional_condition)
+
+    @property
+    def only_condition(self) -> bool:
+        """True when nothing but a condition is given: it matches whenever it holds."""
+        return not (self.states or self.leaving or self.events or self.activity)
+
+    def describe(self) -> str:
+        parts = []
+        if self.states:
+            parts.append(f"the lead enters {' or '.join(self.states)}")
+        if self.leaving:
+            parts.append(f"the lead leaves {' or '.join(self.leaving)}")
+        if self.activity is not None:
+            parts.append(f"{self.activity.describe()} is logged")
+        for kind in self.events:
+            if kind != "activity" or self.activity is None:
+                parts.append(_EVENT_WORDS.get(kind, kind))
+        text = " or ".join(parts)
+        if self.condition is not None:
+            text = f"{text} while {self.condition}" if text else f"{self.condition} holds"
+        return text
+
+
+_EVENT_WORDS = {
+    "lead_created": "the lead is created",
+    "lead_updated": "the lead's fields change",
+    "activity": "an activity is logged",
+    "assign": "the lead is assigned",
+}
+
+
+@frozen
+class PauseWhile:
+    """The clock stands still while the lead is in one of ``states`` or ``condition`` holds."""
+
+    states: tuple[str, ...] = field(default=(), converter=_tuple)
+    condition: Condition | None = field(default=None, converter=_optional_condition)
+
+
+@frozen
+class Warn:
+    """Warn before the deadline: ``before`` it by a duration, or when ``fraction`` of the time
+    is used up."""
+
+    before: Duration | None = field(default=None, converter=_optional_duration)
+    fraction: Fraction | None = field(default=None, converter=_optional_fraction)
+
+    def __attrs_post_init__(self) -> None:
+        if (self.before is None) == (self.fraction is None):
+            raise ObligationError(
+                Problem(
+                    "warning",
+                    self,
+                    "needs exactly one of 'before' and 'fraction'",
+                    "write e.g. Warn(before='1 business hour') or Warn(fraction='0.75')",
+                )
+            )
+        if self.fraction is not None and not 0 < self.fraction < 1:
+            raise ObligationError(
+                Problem(
+                    "warning.fraction",
+                    str(self.fraction),
+                    "must be between 0 and 1",
+                    "write e.g. 0.75",
+                )
+            )
+
+    def describe(self) -> str:
+        if self.before is not None:
+            return f"{self.before} before the deadline"
+        assert self.fraction is not None
+        return f"when {float(self.fraction):.0%} of the time is used"
+
+
+@frozen
+class Escalate:
+    """Ask the host to escalate: to ``"manager"`` (the party's manager) or a named person."""
+
+    to: str = "manager"
+    message: str = ""
+
+    def describe(self) -> str:
+        return f"escalate to the {self.to}" if self.to == "manager" else f"escalate to {self.to}"
+
+
+ObligationAction = Fire | Assign | AddTag | RemoveTag | Notify | Escalate
+
+
+def _actions(value: ObligationAction | Iterable[ObligationAction]) -> tuple[ObligationAction, ...]:
+    if isinstance(value, (Fire, Assign, AddTag, RemoveTag, Notify, Escalate)):
+        return (value,)
+    return tuple(value)
+
+
+def _warnings(value: Warn | Iterable[Warn]) -> tuple[Warn, ...]:
+    return (value,) if isinstance(value, Warn) else tuple(value)
+
+
+@frozen
+class Attempts:
+    """Count attempts: met when ``reached`` happens, or when ``count`` attempts were made."""
+
+    count: int
+    counts: ActivityMatch
+    reached: ActivityMatch | None = None
+    on_exhausted: tuple[ObligationAction, ...] = field(default=(), converter=_actions)
+
+
+@frozen
+class ObligationSpec:
+    """A timed promise by ``party`` about one lead (see the module's documentation)."""
+
+    name: str
+    party: str
+    starts: When
+    within: Duration = field(converter=_duration)
+    met: When | None = None
+    cancelled: When | None = None
+    pause: PauseWhile | None = None
+    calendar: str | None = None
+    warnings: tuple[Warn, ...] = field(default=(), converter=_warnings)
+    on_breach: tuple[ObligationAction, ...] = field(default=(), converter=_actions)
+    on_met: tuple[ObligationAction, ...] = field(default=(), converter=_actions)
+    attempts: Attempts | None = None
+    repeat: bool = False
+    description: str = ""
+
+
+@frozen
+class ObligationState:
+    """One clock of one obligation on one lead, as an immutable value.
+
+    ``number`` counts the clocks of the same obligation on the lead (a periodic obligation has
+    several). ``due_at`` already includes the pauses so far; ``paused_since`` is set while
+    paused. ``lateness`` is the business time (calendar time for calendar durations) between
+    the deadline and a late meeting. ``breach_owner`` is who owned the lead when it breached.
+    """
+
+    name: str
+    lead: str
+    number: int
+    party: str
+    status: Status
+    opened_at: datetime
+    due_at: datetime
+    paused_since: datetime | None = None
+    pauses: tuple[tuple[datetime, datetime], ...] = ()
+    met_at: datetime | None = None
+    breached_at: datetime | None = None
+    cancelled_at: datetime | None = None
+    lateness: timedelta | None = None
+    breach_owner: Owner | None = None
+    attempts: int = 0
+    warned: int = 0
+    outcome: str | None = None
+    because: Because | None = None
+    version: int = 0
+
+    @property
+    def is_open(self) -> bool:
+        """Still running (or paused): neither met, breached, nor cancelled."""
+        return self.status == "open"
+
+    @property
+    def is_paused(self) -> bool:
+        return self.paused_since is not None
+
+    @property
+    def waiting(self) -> bool:
+        """Open, or breached and not yet met: a matching event still changes it."""
+        return self.status in ("open", "breached")

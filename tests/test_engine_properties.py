@@ -1,0 +1,226 @@
+"""Engine properties over random event streams on the default agreement.
+
+Streams mix creations, field updates, calls, transitions (legal and not) and assignments for a
+few leads, spread over weeks, so timers, breaches, handbacks and nurture all happen.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from leadsla import (
+    ActivityLogged,
+    Effect,
+    Engine,
+    Event,
+    LeadCreated,
+    LeadUpdated,
+    OwnerAssigned,
+    Rejected,
+    TransitionRequested,
+    effect_to_dict,
+)
+
+START = datetime(2026, 3, 2, 8, 0, tzinfo=ZoneInfo("Europe/Helsinki"))
+LEADS = ("L-1", "L-2", "L-3")
+TRIGGERS = ("accept", "reject", "qualify_sales", "win", "lose", "nurture", "hand_back", "requalify")
+PEOPLE = ("alice", "bob", "carol", "mia", None)
+
+
+@st.composite
+def streams(draw: st.DrawFn) -> list[Event]:
+    """A time-ordered stream of events for up to three leads."""
+    leads = draw(st.lists(st.sampled_from(LEADS), min_size=1, max_size=3, unique=True))
+    created: set[str] = set()
+    events: list[Event] = []
+    moment = START
+    count = draw(st.integers(1, 40))
+    for number in range(count):
+        moment += timedelta(minutes=draw(st.sampled_from([0, 5, 30, 90, 240, 1440, 4000])))
+        lead = draw(st.sampled_from(leads))
+        identity = f"e{number}"
+        if lead not in created or draw(st.integers(0, 30)) == 0:
+            created.add(lead)
+            fields = {
+                "email": f"{lead}@acme.com",
+                "score": draw(st.integers(30, 90)),
+                "need_months": draw(st.sampled_from([1, 3, 9])),
+                "budget_confirmed": draw(st.booleans()),
+            }
+            events.append(LeadCreated(id=identity, lead=lead, at=moment, fields=fields))
+            continue
+        kind = draw(st.sampled_from(["update", "call", "call", "call", "fire", "fire", "assign"]))
+        if kind == "update":
+            field = draw(st.sampled_from(["score", "need_months", "budget_confirmed"]))
+            value: Any = {
+                "score": draw(st.integers(0, 100)),
+                "need_months": draw(st.integers(0, 12)),
+                "budget_confirmed": draw(st.booleans()),
+            }[field]
+            events.append(LeadUpdated(id=identity, lead=lead, at=moment, fields={field: value}))
+        elif kind == "call":
+            events.append(
+                ActivityLogged(
+                    id=identity,
+                    lead=lead,
+                    at=moment,
+                    kind=draw(st.sampled_from(["call", "email"])),
+                    outcome=draw(st.sampled_from(["no_answer", "no_answer", "connected"])),
+                    by=draw(st.sampled_from(["alice", "bob", "carol", "mia"])),
+                )
+            )
+        elif kind == "fire":
+            events.append(
+                TransitionRequested(
+                    id=identity,
+                    lead=lead,
+                    at=moment,
+                    trigger=draw(st.sampled_from(TRIGGERS)),
+                    reason=draw(st.sampled_from([None, "because"])),
+                )
+            )
+        else:
+            events.append(
+                OwnerAssigned(
+                    id=identity, lead=lead, at=moment, owner=draw(st.sampled_from(PEOPLE))
+                )
+            )
+    return events
+
+
+def run(events: Sequence[Event], engine: Engine | None = None) -> tuple[Engine, list[Effect]]:
+    engine = engine or Engine()
+    effects: list[Effect] = []
+    for event in events:
+        effects.extend(engine.apply(event))
+    return engine, effects
+
+
+def rendered(effects: Sequence[Effect]) -> str:
+    return "\n".join(json.dumps(effect_to_dict(effect), sort_keys=False) for effect in effects)
+
+
+@given(events=streams())
+def test_replaying_the_same_events_gives_identical_effects(events: list[Event]) -> None:
+    """Two engines, same events: the effects are the same, byte for byte."""
+    _, first = run(events)
+    _, second = run(events)
+    assert rendered(first) == rendered(second)
+
+
+@given(events=streams(), split=st.integers(0, 40), offset=st.integers(0, 100))
+def test_advancing_anywhere_in_between_changes_nothing(
+    events: list[Event], split: int, offset: int
+) -> None:
+    """Calling advance(t) between two events yields the same effects, in the same order."""
+    _, whole = run(events)
+    split = min(split, len(events))
+    engine, effects = run(events[:split])
+    if 0 < split < len(events):
+        gap = events[split].at - events[split - 1].at
+        effects.extend(engine.advance(events[split - 1].at + gap * offset / 100))
+    _, rest = run(events[split:], engine)
+    assert rendered(effects + rest) == rendered(whole)
+
+
+@given(events=streams(), data=st.data())
+def test_each_lead_gets_the_same_results_alone_or_interleaved(
+    events: list[Event], data: st.DataObject
+) -> None:
+    """Per-lead independence: a lead's effects do not depend on other leads' events, nor on
+    how events at the same instant are ordered."""
+    # Interleave different leads' events that share an instant (the only freedom a
+    # time-ordered log has), keeping each lead's own order.
+    shuffled: list[Event] = []
+    index = 0
+    while index < len(events):
+        same = [e for e in events[index:] if e.at == events[index].at]
+        queues = {
+            lead: [e for e in same if e.lead == lead]
+            for lead in dict.fromkeys(e.lead for e in same)
+        }
+        while queues:
+            lead = data.draw(st.sampled_from(sorted(queues)))
+            shuffled.append(queues[lead].pop(0))
+            if not queues[lead]:
+                del queues[lead]
+        index += len(same)
+    end = events[-1].at + timedelta(days=30)
+    engine, together = run(shuffled)
+    together.extend(engine.advance(end))
+    for lead in {event.lead for event in events}:
+        alone_engine, alone = run([event for event in events if event.lead == lead])
+        alone.extend(alone_engine.advance(end))
+        mine = [effect for effect in together if effect.lead == lead]
+        assert rendered(mine) == rendered(alone)
+
+
+@given(events=streams())
+def test_every_obligation_ends_in_one_terminal_status(events: list[Event]) -> None:
+    """due_at is never before opened_at, and once time has run on, no clock is left open; each
+    ended clock carries the facts of how it ended."""
+    engine, _ = run(events)
+    engine.advance(events[-1].at + timedelta(days=400))
+    for lead in engine.leads():
+        for state in engine.lead(lead).obligations:
+            assert state.due_at >= state.opened_at
+            assert state.status in ("met", "met_late", "breached", "cancelled")
+            if state.status == "met":
+                assert state.met_at is not None
+                assert state.met_at <= state.due_at
+            if state.status in ("breached", "met_late"):
+                assert state.breached_at == state.due_at
+                assert state.breach_owner is not None
+            if state.status == "met_late":
+                assert state.met_at is not None
+                assert state.met_at >= state.due_at
+                assert state.lateness is not None
+                assert state.lateness >= timedelta(0)
+            if state.status == "cancelled":
+                assert state.cancelled_at is not None
+
+
+@given(events=streams(), data=st.data())
+def test_a_rejected_event_changes_nothing(events: list[Event], data: st.DataObject) -> None:
+    """After time has advanced to an event, if the event is rejected, every lead is unchanged."""
+    engine = Engine()
+    for event in events:
+        engine.advance(event.at)
+        before = {lead: engine.lead(lead) for lead in engine.leads()}
+        seen = set(engine._seen)
+        effects = engine.apply(event)
+        if any(isinstance(effect, Rejected) for effect in effects):
+            assert effects == [next(e for e in effects if isinstance(e, Rejected))]
+            assert {lead: engine.lead(lead) for lead in engine.leads()} == before
+            assert engine._seen == seen
+    # And a deliberately bad event at the end.
+    if events:
+        lead = events[0].lead
+        bad = TransitionRequested(id="bad", lead=lead, at=events[-1].at, trigger="no-such")
+        before_view = engine.lead(lead)
+        assert isinstance(engine.apply(bad)[-1], Rejected)
+        assert engine.lead(lead) == before_view
+    del data
+
+
+@pytest.mark.slow
+@settings(max_examples=500)
+@given(events=streams())
+def test_replay_and_split_long_run(events: list[Event]) -> None:
+    """Replay determinism and advancing at every gap, over many more streams."""
+    _, whole = run(events)
+    engine = Engine()
+    effects: list[Effect] = []
+    for previous, event in zip([None, *events], events, strict=False):
+        if previous is not None and event.at > previous.at:
+            effects.extend(engine.advance(previous.at + (event.at - previous.at) / 2))
+        effects.extend(engine.apply(event))
+    assert rendered(effects) == rendered(whole)
