@@ -621,6 +621,24 @@ class _Timeline:
         start, end = self.day_starts[day], self.day_ends[day]
         return day, Fraction(value - start, end - start)
 
+    def shift_whole_days(self, value: int, days: int, *, forward: bool) -> int:
+        """``day_position`` then ``day_value`` for a whole number of days, in integers."""
+        day_starts = self.day_starts
+        day = bisect.bisect_right(day_starts, value) - 1
+        target = day + days
+        if day < 1 or target < 1:
+            raise _NeedMore(forward=False)
+        if target >= len(day_starts):
+            raise _NeedMore(forward=True)
+        start, length = day_starts[day], self.day_ends[day] - day_starts[day]
+        target_start = day_starts[target]
+        target_length = self.day_ends[target] - target_start
+        done = value - start
+        if target_length == length:
+            return target_start + done
+        scaled = done * target_length
+        return target_start + (-(-scaled // length) if forward else scaled // length)
+
     def day_value(self, day: int, done: Fraction, *, forward: bool) -> int:
         """The working time at fraction ``done`` of working day ``day``."""
         if day < 1:
@@ -989,11 +1007,17 @@ class BusinessCalendar:
             raise CalendarError(
                 Problem("days", days, "must be an int or a Fraction", "pass e.g. 2")
             )
+        if isinstance(days, Fraction) and days.denominator == 1:
+            days = days.numerator
         timeline = self._timeline
         while True:
             try:
                 if days == 0:
                     result = timeline.next_open(us)
+                elif isinstance(days, int):
+                    forward = days > 0
+                    value = timeline.shift_whole_days(timeline.c(us), days, forward=forward)
+                    result = timeline.first_at(value) if forward else timeline.last_at(value)
                 else:
                     forward = days > 0
                     day, done = timeline.day_position(timeline.c(us))

@@ -96,6 +96,7 @@ class Duration:
     amount: Fraction = field(converter=_to_fraction)
     unit: Unit
     business: bool = False
+    _fixed: timedelta | None = field(init=False, default=None, eq=False, repr=False)
 
     def __attrs_post_init__(self) -> None:
         if self.unit not in _SECONDS_PER_UNIT:
@@ -116,6 +117,10 @@ class Duration:
                     fix="count business days instead, e.g. '10 business days'",
                 )
             )
+        if self.unit not in ("days", "weeks"):
+            # Computed once: deadlines are computed often, Fraction arithmetic is slow.
+            microseconds = self.amount * _SECONDS_PER_UNIT[self.unit] * 1_000_000
+            object.__setattr__(self, "_fixed", timedelta(microseconds=int(microseconds)))
 
     @classmethod
     def parse(cls, text: str, *, field: str = "duration") -> Duration:
@@ -143,7 +148,7 @@ class Duration:
         Days and weeks have no fixed length (a business day depends on the calendar, a calendar
         day on daylight saving time), so they raise :class:`DurationError`.
         """
-        if self.unit in ("days", "weeks"):
+        if self._fixed is None:
             raise DurationError(
                 Problem(
                     field="duration",
@@ -152,8 +157,7 @@ class Duration:
                     fix="apply it with BusinessCalendar.add(start, duration) instead",
                 )
             )
-        microseconds = self.amount * _SECONDS_PER_UNIT[self.unit] * 1_000_000
-        return timedelta(microseconds=int(microseconds))
+        return self._fixed
 
     def __neg__(self) -> Duration:
         return Duration(-self.amount, self.unit, self.business)

@@ -9,18 +9,19 @@ obligations' states, plus one priority queue of timer instants (warnings and dea
 
 ``apply(event)``:
 
-1. refuses, without changing anything, an event whose id was seen before (acknowledged with a
-   ``Duplicate`` effect), whose time is before the engine's clock, or about a lead the engine does
-   not know (or, for ``lead_created``, one it already knows);
-2. fires every timer due at or before ``event.at``, in time order (so replaying a log gives what
-   a live run gave);
+1. acknowledges an event whose id was seen before with a ``Duplicate`` effect, and refuses one
+   whose time is before the engine's clock; neither changes anything, and no time passes;
+2. fires every timer due at or before ``event.at``, in time order, and moves the clock to
+   ``event.at`` (so replaying a log gives what a live run gave, and calling ``advance`` between
+   two events changes nothing);
 3. applies the event to its lead through the workflow (lifecycle, terms, rules), then lets the
    lead's obligations react to what happened (a state entered or left, the event itself), running
    the actions they ask for (a handback, an escalation) until nothing more happens;
 4. commits: the new lead record, obligation states and timers replace the old ones only when
-   all of this succeeded. An event refused at step 3 (an illegal transition, say) yields a
-   ``Rejected`` effect and changes nothing of the lead; the timers of step 2 stay fired, because
-   their time had come.
+   all of this succeeded. An event refused at step 3 (an unknown lead, an illegal transition)
+   yields a ``Rejected`` effect and changes nothing of any lead; the timers of step 2 stay fired,
+   because their time had come. (A host that distrusts its sources' clocks should check times
+   before handing events over: a bad event's time still counts as time that passed.)
 
 The order of effects is fixed: timers first, in the order (time, warnings before deadlines,
 lead id, the agreement's order of obligations, clock number); then the event's effects in the
@@ -45,7 +46,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
-from attrs import evolve, frozen
+from attrs import evolve, frozen  # evolve: rare paths only
 
 from leadsla._agreement import Agreement, Commitment, period_of
 from leadsla._calendar import BusinessCalendar
@@ -226,11 +227,13 @@ class Engine:
         "_accepted",
         "_book",
         "_calendars",
+        "_warn_before",
         "_clock",
         "_credited",
         "_leads",
         "_seen",
         "_spec_index",
+        "_starters",
         "_strict",
         "_timers",
         "agreement",
@@ -250,6 +253,24 @@ class Engine:
             spec.name: index for index, spec in enumerate(self.agreement.obligations)
         }
         self._calendars = [self._calendar_for(spec) for spec in self.agreement.obligations]
+        # Each warning as "so much before the deadline" (a negative Duration), made once.
+        self._warn_before = [
+            tuple(-w.before if w.before is not None else None for w in spec.warnings)
+            for spec in self.agreement.obligations
+        ]
+        # Which obligations an occurrence can start, so most occurrences touch few specs.
+        self._starters: dict[tuple[str, str], tuple[int, ...]] = {}
+        for index, spec in enumerate(self.agreement.obligations):
+            starts = spec.starts
+            keys = [
+                *(("entered", state) for state in starts.states),
+                *(("left", state) for state in starts.leaving),
+                *(("event", kind) for kind in starts.events),
+            ]
+            if starts.activity is not None:
+                keys.append(("event", "activity"))
+            for key in dict.fromkeys(keys):
+                self._starters[key] = (*self._starters.get(key, ()), index)
         self._credited: dict[tuple[str, str], set[str]] = {}
         self._accepted: dict[tuple[str, str], set[str]] = {}
 
@@ -370,6 +391,9 @@ class Engine:
                 (),
                 [],
             )
+        # Time passes whether or not the event is good: the timers due by its time fire first.
+        effects = self._run_timers(_us(event.at))
+        self._clock = event.at
         known = event.lead in self._leads
         if isinstance(event, LeadCreated) and known:
             return self._reject(
@@ -378,7 +402,7 @@ class Engine:
                 f"lead {event.lead!r} already exists; send lead_updated to change its fields",
                 event.id,
                 (),
-                [],
+                effects,
             )
         if not isinstance(event, LeadCreated) and not known:
             return self._reject(
@@ -387,10 +411,8 @@ class Engine:
                 f"lead {event.lead!r} is unknown; send its lead_created event first",
                 event.id,
                 (),
-                [],
+                effects,
             )
-        effects = self._run_timers(_us(event.at))
-        self._clock = event.at
         try:
             effects.extend(self._apply(event))
         except (InvalidTransition, WorkflowError, RuleLoopError, NaiveDatetimeError) as error:
@@ -437,7 +459,7 @@ class Engine:
             at = state.due_at if entry[1] == _DEADLINE else _moment(entry[0], state.due_at)
             change = _Change(slot.lead, slot.obligations, at)
             if entry[1] == _WARNING:
-                change.obligations[index] = evolve(state, warned=state.warned + 1)
+                change.obligations[index] = state.replace(warned=state.warned + 1)
                 change.effects.append(
                     ObligationWarned(
                         slot.lead.id, at, state.name, state.number, state.due_at, slot.lead.owner
@@ -474,11 +496,13 @@ class Engine:
         due_us = _us(state.due_at)
         opened_us = _us(state.opened_at)
         calendar = self._calendars[spec_index]
+        before = self._warn_before[spec_index]
         for position, warning in enumerate(spec.warnings):
             if position < state.warned:
                 continue
-            if warning.before is not None:
-                warn_at = calendar.add(state.due_at, -warning.before)
+            offset = before[position]
+            if offset is not None:
+                warn_at = calendar.add(state.due_at, offset)
             else:
                 assert warning.fraction is not None
                 budget = self._budget(spec_index, state)
@@ -677,7 +701,7 @@ class Engine:
                     self._meet(change, index, spec, f"reached: {_describe_activity(activity)}")
                     continue
                 if self._activity_matches(attempts.counts, activity, change.lead, spec.party):
-                    counted = evolve(state, attempts=state.attempts + 1)
+                    counted = state.replace(attempts=state.attempts + 1)
                     change.obligations[index] = counted
                     if counted.attempts >= attempts.count:
                         self._meet(
@@ -700,7 +724,8 @@ class Engine:
             if spec.pause is not None and spec.pause.states and kind in ("entered", "left"):
                 self._pause_or_resume(change, index, spec)
         # New clocks.
-        for spec_index, spec in enumerate(specs):
+        for spec_index in self._starters.get((kind, occurrence[1]), ()):
+            spec = specs[spec_index]
             if self._matches(spec.starts, occurrence, change, spec.party):
                 self._open(change, spec_index, spec)
 
@@ -815,8 +840,7 @@ class Engine:
         pauses = state.pauses
         if state.paused_since is not None:
             pauses = (*pauses, (state.paused_since, at))
-        met = evolve(
-            state,
+        met = state.replace(
             status="met_late" if late else "met",
             met_at=at,
             lateness=lateness,
@@ -837,8 +861,7 @@ class Engine:
     def _breach(self, change: _Change, index: int, spec: ObligationSpec) -> None:
         state = change.obligations[index]
         owner = change.lead.owner_at(state.due_at) or change.lead.owner
-        change.obligations[index] = evolve(
-            state,
+        change.obligations[index] = state.replace(
             status="breached",
             breached_at=state.due_at,
             breach_owner=owner,
@@ -857,8 +880,7 @@ class Engine:
         pauses = state.pauses
         if state.paused_since is not None:
             pauses = (*pauses, (state.paused_since, change.at))
-        change.obligations[index] = evolve(
-            state,
+        change.obligations[index] = state.replace(
             status="cancelled",
             cancelled_at=change.at,
             paused_since=None,
@@ -881,14 +903,13 @@ class Engine:
             should_pause = spec.pause.condition.compile(self.workflow.terms.names)(scope)
         at = change.at
         if should_pause and state.paused_since is None:
-            change.obligations[index] = evolve(state, paused_since=at, version=state.version + 1)
+            change.obligations[index] = state.replace(paused_since=at, version=state.version + 1)
             change.effects.append(ObligationPaused(change.lead.id, at, state.name, state.number))
         elif not should_pause and state.paused_since is not None:
             calendar = self._calendars[self._spec_index[spec.name]]
             stood_still = calendar.elapsed(state.paused_since, at)
             due = calendar.add(state.due_at, stood_still) if stood_still else state.due_at
-            resumed = evolve(
-                state,
+            resumed = state.replace(
                 paused_since=None,
                 pauses=(*state.pauses, (state.paused_since, at)),
                 due_at=due,
