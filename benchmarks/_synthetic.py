@@ -48,7 +48,7 @@ def lead_events(number: int, rng: random.Random, start: datetime) -> list[Event]
                 "email": f"user{number}@example{number % 97}.com",
                 "score": score,
                 "country": rng.choice(["FI", "SE", "DE", "US"]),
-                "need_months": rng.choice([1, 2, 3, 4, 12]),
+                "need_months": rng.choice([1, 2, 3, 4, 6]),
                 "budget_confirmed": rng.random() < 0.5,
             },
         )

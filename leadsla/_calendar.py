@@ -936,35 +936,49 @@ class BusinessCalendar:
         :class:`~leadsla.Duration`, which says itself whether it counts business hours,
         business days or calendar time. The result is in the calendar's time zone.
         """
+        return _from_us(self.shift_us(_instant_us(start, "start"), amount), self.tz)
+
+    def shift_us(self, us: int, amount: timedelta | Duration) -> int:
+        """:meth:`add` on microseconds since the Unix epoch (for callers that keep instants
+        as integers, like the engine's timers)."""
         if type(amount) is timedelta:
-            us = _instant_us(start, "start")
             delta = (amount.days * _DAY + amount.seconds) * _US + amount.microseconds
-            timeline = self._timeline
-            while True:
-                try:
-                    if delta > 0:
-                        result = timeline.first_at(timeline.c(us) + delta)
-                    elif delta < 0:
-                        result = timeline.last_at(timeline.c(us) + delta)
-                    else:
-                        result = timeline.next_open(us)
-                except _NeedMore as need:
-                    timeline.extend(need)
-                else:
-                    return _from_us(result, self.tz)
+            return self._shift(us, delta)
         if isinstance(amount, Duration):
-            return self._add_duration(start, amount)
-        if not isinstance(amount, timedelta):
-            raise CalendarError(
-                Problem(
-                    "amount",
-                    amount,
-                    "must be a timedelta or a Duration",
-                    "pass e.g. timedelta(hours=4) or Duration.parse('4 business hours')",
-                )
+            if amount.business:
+                if amount.unit == "days":
+                    return self._business_days_us(us, amount.amount)
+                return self._shift(us, _td_us(amount.to_timedelta()))
+            if amount.unit not in ("days", "weeks"):
+                return us + _td_us(amount.to_timedelta())
+            # Calendar days keep the local wall-clock time; a fraction of a day is real time.
+            days = amount.amount * (7 if amount.unit == "weeks" else 1)
+            whole = floor(days)
+            local = _from_us(us, self.tz).replace(tzinfo=None) + timedelta(days=whole)
+            moved = _utc_us(local.replace(tzinfo=self.tz))
+            return moved + floor((days - whole) * _DAY * _US)
+        if isinstance(amount, timedelta):
+            return self._shift(us, _td_us(amount))
+        raise CalendarError(
+            Problem(
+                "amount",
+                amount,
+                "must be a timedelta or a Duration",
+                "pass e.g. timedelta(hours=4) or Duration.parse('4 business hours')",
             )
-        us = _instant_us(start, "start")
-        return _from_us(self._run(_shift, us, _td_us(amount)), self.tz)
+        )
+
+    def _shift(self, us: int, delta: int) -> int:
+        timeline = self._timeline
+        while True:
+            try:
+                if delta > 0:
+                    return timeline.first_at(timeline.c(us) + delta)
+                if delta < 0:
+                    return timeline.last_at(timeline.c(us) + delta)
+                return timeline.next_open(us)
+            except _NeedMore as need:
+                timeline.extend(need)
 
     def elapsed(self, start: datetime, end: datetime) -> timedelta:
         """Working time in ``[start, end)``; negative when ``end`` is before ``start``."""
@@ -1007,43 +1021,27 @@ class BusinessCalendar:
             raise CalendarError(
                 Problem("days", days, "must be an int or a Fraction", "pass e.g. 2")
             )
+        return _from_us(self._business_days_us(us, days), self.tz)
+
+    def _business_days_us(self, us: int, days: int | Fraction) -> int:
         if isinstance(days, Fraction) and days.denominator == 1:
             days = days.numerator
         timeline = self._timeline
         while True:
             try:
                 if days == 0:
-                    result = timeline.next_open(us)
-                elif isinstance(days, int):
-                    forward = days > 0
+                    return timeline.next_open(us)
+                forward = days > 0
+                if isinstance(days, int):
                     value = timeline.shift_whole_days(timeline.c(us), days, forward=forward)
-                    result = timeline.first_at(value) if forward else timeline.last_at(value)
                 else:
-                    forward = days > 0
                     day, done = timeline.day_position(timeline.c(us))
                     position = day + done + days
                     target_day = floor(position)
                     value = timeline.day_value(target_day, position - target_day, forward=forward)
-                    result = timeline.first_at(value) if forward else timeline.last_at(value)
+                return timeline.first_at(value) if forward else timeline.last_at(value)
             except _NeedMore as need:
                 timeline.extend(need)
-            else:
-                return _from_us(result, self.tz)
-
-    def _add_duration(self, start: datetime, duration: Duration) -> datetime:
-        if duration.business:
-            if duration.unit == "days":
-                return self.add_business_days(start, duration.amount)
-            return self.add(start, duration.to_timedelta())
-        us = _instant_us(start, "start")
-        if duration.unit not in ("days", "weeks"):
-            return _from_us(us + _td_us(duration.to_timedelta()), self.tz)
-        # Calendar days keep the local wall-clock time; a fraction of a day is real time.
-        days = duration.amount * (7 if duration.unit == "weeks" else 1)
-        whole = floor(days)
-        local = _from_us(us, self.tz).replace(tzinfo=None) + timedelta(days=whole)
-        moved = _utc_us(local.replace(tzinfo=self.tz))
-        return _from_us(moved + floor((days - whole) * _DAY * _US), self.tz)
 
     def _run(self, query: Any, us: int, argument: int) -> int:
         timeline = self._timeline
@@ -1094,14 +1092,6 @@ def _from_dict(data: Mapping[str, Any]) -> BusinessCalendar:
 
 def _follows(previous: str, day: str) -> bool:
     return WEEKDAYS.index(day) == WEEKDAYS.index(previous) + 1
-
-
-def _shift(timeline: _Timeline, us: int, delta: int) -> int:
-    if delta > 0:
-        return timeline.first_at(timeline.c(us) + delta)
-    if delta < 0:
-        return timeline.last_at(timeline.c(us) + delta)
-    return timeline.next_open(us)
 
 
 def _is_open(timeline: _Timeline, us: int, _: int) -> int:

@@ -1130,7 +1130,7 @@ class Condition:
 
     def defer(self, scope: Scope, terms: Terms | None, *, label: str | None = None) -> Explanation:
         """An explanation computed only when read; ``scope`` must not change meanwhile."""
-        return Explanation(label, None, self, scope, terms)
+        return Explanation.deferred(self, scope, terms, label)
 
     def trace(self, scope: Scope, terms: Terms | None, *, label: str | None = None) -> Check:
         """The evaluated parts of the condition in ``scope``."""
@@ -1180,7 +1180,7 @@ class Explanation:
     read, from the values the decision saw, so keeping one costs almost nothing.
     """
 
-    __slots__ = ("_check", "_condition", "_scope", "_terms", "label")
+    __slots__ = ("_check", "_condition", "_inputs", "_terms", "label")
 
     label: str | None
 
@@ -1189,13 +1189,15 @@ class Explanation:
         label: str | None,
         check: Check | None = None,
         condition: Condition | None = None,
-        scope: Scope | None = None,
+        inputs: tuple[Any, ...] | None = None,
         terms: Terms | None = None,
     ) -> None:
         self.label = label
         self._check = check
         self._condition = condition
-        self._scope = scope
+        # What the scope held (fields, now, state, owner, team): a tuple of references is
+        # lighter to keep than the Scope itself, which also carries an evaluation cache.
+        self._inputs = inputs
         self._terms = terms
 
     @classmethod
@@ -1203,16 +1205,21 @@ class Explanation:
         cls, condition: Condition, scope: Scope, terms: Terms | None, label: str | None
     ) -> Explanation:
         """An explanation of ``condition`` in ``scope``, traced when first read."""
-        return cls(label, None, condition, scope, terms)
+        inputs = (scope.fields, scope.now, scope.state, scope.owner, scope.team)
+        return cls(label, None, condition, inputs, terms)
 
     @property
     def check(self) -> Check:
         check = self._check
         if check is None:
             assert self._condition is not None
-            assert self._scope is not None
-            check = self._check = self._condition.trace(self._scope, self._terms, label=self.label)
-            self._condition = self._scope = self._terms = None
+            assert self._inputs is not None
+            terms = self._terms
+            evaluators = terms.evaluators() if terms is not None else _NO_TERMS
+            fields, now, state, owner, team = self._inputs
+            scope = Scope(fields, now, state, owner, team, evaluators)
+            check = self._check = self._condition.trace(scope, terms, label=self.label)
+            self._condition = self._inputs = self._terms = None
         return check
 
     def __eq__(self, other: object) -> bool:

@@ -47,14 +47,24 @@ class Effect:
 
 @frozen
 class Transitioned(Effect):
-    """The lead moved from ``source`` to ``dest``."""
+    """The lead moved from ``source`` to ``dest``.
+
+    ``cause`` says who or what asked ("requested by bob", "rule need-over-6-months");
+    ``explanations`` are the conditions that decided (traced when read); ``because`` has both.
+    """
 
     source: str | None
     dest: str
     trigger: str | None
     by: str | None
     reason: str | None
-    because: Because
+    cause: str
+    explanations: tuple[Explanation, ...] = ()
+
+    @property
+    def because(self) -> Because:
+        """Why the lead moved: the cause and the explanations together."""
+        return Because(self.cause, self.explanations)
 
 
 @frozen

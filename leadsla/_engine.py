@@ -46,11 +46,12 @@ from collections.abc import Iterable, Iterator, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
-from attrs import evolve, frozen  # evolve: rare paths only
+from attrs import frozen
 
 from leadsla._agreement import Agreement, Commitment, period_of
-from leadsla._calendar import BusinessCalendar
+from leadsla._calendar import BusinessCalendar, _from_us
 from leadsla._conditions import Scope
+from leadsla._duration import Duration
 from leadsla._effects import (
     ActionRequested,
     ActionSkipped,
@@ -189,21 +190,38 @@ def _us(moment: datetime) -> int:
 
 def _moment(us: int, like: datetime) -> datetime:
     """The instant ``us`` microseconds after the epoch, in ``like``'s zone (exact)."""
-    return (_EPOCH + timedelta(microseconds=us)).astimezone(like.tzinfo)
+    zone = like.tzinfo
+    assert zone is not None
+    return _from_us(us, zone)
 
 
 class _Change:
     """One lead's pending change, committed only if everything succeeds."""
 
-    __slots__ = ("at", "before", "effects", "lead", "obligations", "queue", "timers")
+    __slots__ = (
+        "at",
+        "at_us",
+        "before",
+        "effects",
+        "lead",
+        "moves",
+        "obligations",
+        "queue",
+        "timers",
+    )
 
-    def __init__(self, lead: Lead, obligations: tuple[ObligationState, ...], at: datetime) -> None:
-        self.before = lead
+    def __init__(
+        self, lead: Lead, obligations: tuple[ObligationState, ...], at: datetime, at_us: int
+    ) -> None:
+        # The lead before the change; None for a new lead, which had no fields before.
+        self.before: Lead | None = lead
         self.lead = lead
         self.obligations = list(obligations)
         self.at = at
+        self.at_us = at_us
         self.effects: list[Effect] = []
         self.timers: list[tuple[Any, ...]] = []
+        self.moves: list[Transitioned] = []
         self.queue: deque[tuple[str, str, ActivityLogged | None]] = deque()
 
 
@@ -227,15 +245,19 @@ class Engine:
         "_accepted",
         "_book",
         "_calendars",
-        "_warn_before",
         "_clock",
         "_credited",
         "_leads",
+        "_left_listened",
+        "_party_people",
         "_seen",
         "_spec_index",
         "_starters",
         "_strict",
         "_timers",
+        "_warn_before",
+        "_watch_conditions",
+        "_zone",
         "agreement",
         "workflow",
     )
@@ -271,6 +293,37 @@ class Engine:
                 keys.append(("event", "activity"))
             for key in dict.fromkeys(keys):
                 self._starters[key] = (*self._starters.get(key, ()), index)
+        # Whether any obligation watches a condition after every event (most agreements: no).
+        self._watch_conditions = any(
+            (spec.met is not None and spec.met.only_condition and spec.met.condition is not None)
+            or (
+                spec.cancelled is not None
+                and spec.cancelled.only_condition
+                and spec.cancelled.condition is not None
+            )
+            or (spec.starts.only_condition and spec.starts.condition is not None)
+            or (spec.pause is not None and spec.pause.condition is not None)
+            for spec in self.agreement.obligations
+        )
+        self._zone = self.agreement.calendar(None).tz
+        # Who counts as "the party" for activities: each team's members and manager.
+        self._party_people = {
+            team.name: frozenset((*team.members, *([team.manager] if team.manager else [])))
+            for team in self.agreement.teams
+        }
+        # The states whose leaving some obligation listens to (most moves need no "left").
+        self._left_listened = frozenset(
+            state
+            for spec in self.agreement.obligations
+            for when in (spec.starts, spec.met, spec.cancelled)
+            if when is not None
+            for state in when.leaving
+        ) | frozenset(
+            state
+            for spec in self.agreement.obligations
+            if spec.pause is not None
+            for state in spec.pause.states
+        )
         self._credited: dict[tuple[str, str], set[str]] = {}
         self._accepted: dict[tuple[str, str], set[str]] = {}
 
@@ -392,7 +445,9 @@ class Engine:
                 [],
             )
         # Time passes whether or not the event is good: the timers due by its time fire first.
-        effects = self._run_timers(_us(event.at))
+        at_us = _us(event.at)
+        timers = self._timers
+        effects = self._run_timers(at_us) if timers and timers[0][0] <= at_us else []
         self._clock = event.at
         known = event.lead in self._leads
         if isinstance(event, LeadCreated) and known:
@@ -414,7 +469,7 @@ class Engine:
                 effects,
             )
         try:
-            effects.extend(self._apply(event))
+            effects.extend(self._apply(event, at_us))
         except (InvalidTransition, WorkflowError, RuleLoopError, NaiveDatetimeError) as error:
             return self._reject(event.lead, event.at, str(error), event.id, error.problems, effects)
         self._seen.add(event.id)
@@ -457,7 +512,7 @@ class Engine:
             slot = self._leads[entry[2]]
             spec = self.agreement.obligations[entry[3]]
             at = state.due_at if entry[1] == _DEADLINE else _moment(entry[0], state.due_at)
-            change = _Change(slot.lead, slot.obligations, at)
+            change = _Change(slot.lead, slot.obligations, at, entry[0])
             if entry[1] == _WARNING:
                 change.obligations[index] = state.replace(warned=state.warned + 1)
                 change.effects.append(
@@ -488,32 +543,39 @@ class Engine:
                 return state, index
         return None
 
-    def _schedule(self, change: _Change, state: ObligationState) -> None:
-        if state.status != "open" or state.is_paused:
+    def _schedule(self, change: _Change, state: ObligationState, due_us: int | None = None) -> None:
+        if state.status != "open" or state.paused_since is not None:
             return
         spec_index = self._spec_index[state.name]
         spec = self.agreement.obligations[spec_index]
-        due_us = _us(state.due_at)
-        opened_us = _us(state.opened_at)
-        calendar = self._calendars[spec_index]
-        before = self._warn_before[spec_index]
-        for position, warning in enumerate(spec.warnings):
-            if position < state.warned:
-                continue
-            offset = before[position]
-            if offset is not None:
-                warn_at = calendar.add(state.due_at, offset)
-            else:
-                assert warning.fraction is not None
-                budget = self._budget(spec_index, state)
-                warn_at = calendar.add(state.due_at, -(budget * float(1 - warning.fraction)))
-            warn_us = max(_us(warn_at), opened_us)
-            change.timers.append(
-                (warn_us, _WARNING, state.lead, spec_index, state.number, state.version, position)
-            )
-        change.timers.append(
-            (due_us, _DEADLINE, state.lead, spec_index, state.number, state.version, -1)
-        )
+        if due_us is None:
+            due_us = _us(state.due_at)
+        timers = change.timers
+        if spec.warnings:
+            opened_us = _us(state.opened_at)
+            calendar = self._calendars[spec_index]
+            before = self._warn_before[spec_index]
+            for position, warning in enumerate(spec.warnings):
+                if position < state.warned:
+                    continue
+                offset: Duration | timedelta | None = before[position]
+                if offset is None:
+                    assert warning.fraction is not None
+                    budget = self._budget(spec_index, state)
+                    offset = -(budget * float(1 - warning.fraction))
+                warn_us = max(calendar.shift_us(due_us, offset), opened_us)
+                timers.append(
+                    (
+                        warn_us,
+                        _WARNING,
+                        state.lead,
+                        spec_index,
+                        state.number,
+                        state.version,
+                        position,
+                    )
+                )
+        timers.append((due_us, _DEADLINE, state.lead, spec_index, state.number, state.version, -1))
 
     def _budget(self, spec_index: int, state: ObligationState) -> timedelta:
         """The time the party had, in the obligation's own kind of time."""
@@ -524,17 +586,17 @@ class Engine:
 
     # -- events -------------------------------------------------------------------------------
 
-    def _apply(self, event: Event) -> list[Effect]:
+    def _apply(self, event: Event, at_us: int) -> list[Effect]:
         workflow = self.workflow
         book = self._book
         at = event.at
         slot = self._leads.get(event.lead)
         if isinstance(event, LeadCreated):
             step = workflow.create(event.lead, event.fields, at, book=book)
-            change = _Change(step.lead, (), at)
+            change = _Change(step.lead, (), at, at_us)
             # Before its creation the lead had no fields: a condition true at creation
             # "becomes true" then.
-            change.before = evolve(step.lead, fields={})
+            change.before = None
             change.effects.extend(step.effects)
             self._queue_moves(change, step.effects)
             change.queue.append(("event", "lead_created", None))
@@ -544,7 +606,7 @@ class Engine:
             self._commit(slot, change)
             return change.effects
         assert slot is not None
-        change = _Change(slot.lead, slot.obligations, at)
+        change = _Change(slot.lead, slot.obligations, at, at_us)
         if isinstance(event, LeadUpdated):
             step = workflow.update(slot.lead, event.fields, at, book=book)
             change.queue.append(("event", "lead_updated", None))
@@ -571,11 +633,12 @@ class Engine:
         self._commit(slot, change)
         return change.effects
 
-    @staticmethod
-    def _queue_moves(change: _Change, effects: Iterable[Effect]) -> None:
+    def _queue_moves(self, change: _Change, effects: Iterable[Effect]) -> None:
+        listened = self._left_listened
         for effect in effects:
             if isinstance(effect, Transitioned):
-                if effect.source is not None:
+                change.moves.append(effect)
+                if effect.source is not None and effect.source in listened:
                     change.queue.append(("left", effect.source, None))
                 change.queue.append(("entered", effect.dest, None))
 
@@ -584,18 +647,16 @@ class Engine:
         slot.obligations = tuple(change.obligations)
         for timer in change.timers:
             heapq.heappush(self._timers, timer)
-        if self.agreement.commitments:
+        if change.moves and self.agreement.commitments:
             self._tally(change)
 
     def _tally(self, change: _Change) -> None:
-        for effect in change.effects:
-            if not isinstance(effect, Transitioned):
-                continue
+        for move in change.moves:
             for commitment in self.agreement.commitments:
-                self._tally_one(commitment, change.lead, effect)
+                self._tally_one(commitment, change.lead, move)
 
     def _tally_one(self, commitment: Commitment, lead: Lead, effect: Transitioned) -> None:
-        zone = self.agreement.calendar(None).tz
+        zone = self._zone
         if effect.dest == commitment.state:
             period = period_of(effect.at.astimezone(zone), commitment.per)
             self._credited.setdefault((commitment.name, period), set()).add(lead.id)
@@ -746,24 +807,16 @@ class Engine:
         return state.terminal or state.owner != spec.party
 
     def _react_to_conditions(self, change: _Change) -> None:
+        if not self._watch_conditions:
+            return
         specs = self.agreement.obligations
         terms = self.workflow.terms.names
-        needs = [
-            spec
-            for spec in specs
-            if (spec.met is not None and spec.met.only_condition and spec.met.condition)
-            or (
-                spec.cancelled is not None
-                and spec.cancelled.only_condition
-                and spec.cancelled.condition
-            )
-            or (spec.starts.only_condition and spec.starts.condition)
-            or (spec.pause is not None and spec.pause.condition)
-        ]
-        if not needs:
-            return
         after = self._scope(change.lead, change.at)
-        before = self._scope(change.before, change.at)
+        before = (
+            self._scope(change.before, change.at)
+            if change.before is not None
+            else Scope({}, change.at, None, None, None, self.workflow.terms.evaluators())
+        )
         for index in range(len(change.obligations)):
             state = change.obligations[index]
             if not state.waiting:
@@ -800,19 +853,23 @@ class Engine:
                     self._open(change, spec_index, spec)
 
     def _open(self, change: _Change, spec_index: int, spec: ObligationSpec) -> None:
-        numbers = [s.number for s in change.obligations if s.name == spec.name]
-        if any(s.name == spec.name and s.status == "open" for s in change.obligations):
-            return  # one clock at a time: a running clock keeps its earlier deadline
+        number = 0
+        for existing in change.obligations:
+            if existing.name == spec.name:
+                if existing.status == "open":
+                    return  # one clock at a time: a running clock keeps its earlier deadline
+                number = max(number, existing.number)
         calendar = self._calendars[spec_index]
         at = change.at
+        due_us = calendar.shift_us(change.at_us, spec.within)
         state = ObligationState(
             name=spec.name,
             lead=change.lead.id,
-            number=max(numbers, default=0) + 1,
+            number=number + 1,
             party=spec.party,
             status="open",
             opened_at=at,
-            due_at=calendar.add(at, spec.within),
+            due_at=_moment(due_us, at),
         )
         change.obligations.append(state)
         change.effects.append(
@@ -821,7 +878,7 @@ class Engine:
         if spec.pause is not None:
             self._pause_or_resume(change, len(change.obligations) - 1, spec)
             state = change.obligations[-1]
-        self._schedule(change, state)
+        self._schedule(change, state, due_us)
 
     def _meet(
         self,

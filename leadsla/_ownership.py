@@ -20,7 +20,8 @@ import zlib
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
-from typing import Any, ClassVar, Protocol, runtime_checkable
+from types import MappingProxyType
+from typing import Any, ClassVar, NamedTuple, Protocol, runtime_checkable
 
 from attrs import field, frozen
 
@@ -74,13 +75,15 @@ class OwnershipInterval:
         return self.start <= at and (self.end is None or at < self.end)
 
 
-@frozen
-class AssignmentRequest:
+_NOTHING: Mapping[str, Any] = MappingProxyType({})
+
+
+class AssignmentRequest(NamedTuple):
     """What a policy may look at to pick a person for a lead.
 
     ``sequence`` (how many leads this team was given before, in this engine) and ``loads``
     (open leads per member now) are kept by the engine across all leads: a policy that reads
-    them is not partition-safe.
+    them is not partition-safe. (A named tuple: one is made for every assignment.)
     """
 
     lead_id: str
@@ -90,8 +93,8 @@ class AssignmentRequest:
     at: datetime
     previous: Owner | None = None
     sequence: int = 0
-    loads: Mapping[str, int] = field(factory=dict)
-    terms: Mapping[str, Callable[[Scope], bool]] = field(factory=dict, eq=False, repr=False)
+    loads: Mapping[str, int] = _NOTHING
+    terms: Mapping[str, Callable[[Scope], bool]] = _NOTHING
 
     def holds(self, condition: Condition) -> bool:
         """Evaluate a condition on the lead; the agreement's terms can be used by name."""

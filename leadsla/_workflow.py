@@ -44,7 +44,7 @@ from leadsla._effects import (
     Transitioned,
 )
 from leadsla._errors import LeadSLAError, NaiveDatetimeError, Problem
-from leadsla._lead import Because, Lead
+from leadsla._lead import Lead, _frozen_fields
 from leadsla._lifecycle import Lifecycle, State, Transition
 from leadsla._machine import LifecycleMachine
 from leadsla._ownership import AssignmentRequest, Owner, OwnershipInterval, Team
@@ -387,21 +387,24 @@ class Workflow:
             )
         initial = self.lifecycle.initial
         state = self.lifecycle.state(initial)
-        cause = Because(f"created by {by}" if by else "created")
+        cause = f"created by {by}" if by else "created"
         created = Transitioned(lead_id, at, None, initial, None, by, None, cause)
+        effects: list[Effect] = [created]
+        fields = _frozen_fields(fields)
+        owner = self._pick(state.owner, lead_id, fields, initial, at, None, book)
+        interval = OwnershipInterval(owner, at, None, "created")
+        effects.append(OwnerChanged(lead_id, at, None, owner, "created"))
+        if book is not None and owner.person is not None:
+            book.loads[owner.person] = book.loads.get(owner.person, 0) + 1
         lead = Lead(
             id=lead_id,
             fields=fields,
             state=initial,
             highest_stage=initial if state.stage is not None else None,
             history=(created,),
-            ownership=(),
+            ownership=(interval,),
             updated_at=at,
         )
-        effects: list[Effect] = [created]
-        owner = self._pick(state.owner, lead_id, lead.fields, initial, at, None, book)
-        ownership = self._hand_over(lead, owner, at, "created", effects, book)
-        lead = _replace(lead, ownership=ownership)
         lead = self._run_rules(lead, "lead_created", at, effects, book)
         return Step(lead, tuple(effects))
 
@@ -473,10 +476,16 @@ class Workflow:
         *,
         book: AssignmentBook | None = None,
     ) -> Step:
-        """An activity was logged on the lead: the rules for ``activity`` run."""
+        """An activity was logged on the lead: the rules for ``activity`` run.
+
+        The lead record changes only if a rule changes it: an activity is not a change to the
+        lead (``updated_at`` is the time of the last change to its fields, state, owner or tags).
+        """
         _check_instant(at)
+        if not self._reacting[("activity", lead.state)]:
+            return Step(lead, ())
         effects: list[Effect] = []
-        updated = self._run_rules(_replace(lead, updated_at=at), "activity", at, effects, book)
+        updated = self._run_rules(lead, "activity", at, effects, book)
         return Step(updated, tuple(effects))
 
     # -- internals --------------------------------------------------------------------------
@@ -557,8 +566,9 @@ class Workflow:
         if transition.guard is not None:
             guard = transition.guard.defer(scope, self.terms, label=guard_label)
             explanations = (*explanations, guard)
-        because = Because(cause, explanations)
-        moved = self._move(lead, transition, dest_state, at, by, reason, because, effects, book)
+        moved = self._move(
+            lead, transition, dest_state, at, by, reason, cause, explanations, effects, book
+        )
         return moved, scope
 
     def _move(
@@ -569,7 +579,8 @@ class Workflow:
         at: datetime,
         by: str | None,
         reason: str | None,
-        cause: Because,
+        cause: str,
+        explanations: tuple[Explanation, ...],
         effects: list[Effect],
         book: AssignmentBook | None,
     ) -> Lead:
@@ -579,7 +590,7 @@ class Workflow:
         ):
             highest = dest.name
         entry = Transitioned(
-            lead.id, at, lead.state, dest.name, transition.trigger, by, reason, cause
+            lead.id, at, lead.state, dest.name, transition.trigger, by, reason, cause, explanations
         )
         effects.append(entry)
         moved = Lead(
