@@ -1,10 +1,10 @@
 """A synthetic, realistic event log for the default agreement, reproducible from a seed.
 
-Each lead is created (about two thirds score high enough to become MQLs at once), may get a
-field update, and its rep works it: accepts or rejects, calls a few times (mostly no answer,
-sometimes connected), qualifies, wins or loses; some leads drift to nurture when their need
-moves away. Leads arrive a few minutes apart during office hours; the merged log is in time
-order, as a CRM export would be.
+Each lead is created with a low engagement score that marketing automation raises as the lead
+engages (one to five score updates); about two thirds cross 50 and become MQLs. Its rep then
+works it: accepts or rejects, calls a few times (mostly no answer, sometimes connected),
+qualifies, wins or loses; some leads drift to nurture when their need moves away. Leads arrive
+a few minutes apart; the merged log is in time order, as a CRM export would be.
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ def lead_events(number: int, rng: random.Random, start: datetime) -> list[Event]
         serial += 1
         return f"{lead}-{serial}"
 
-    score = rng.choice([20, 35, 55, 62, 70, 80])
+    score = rng.choice([10, 20, 30, 40])
     events.append(
         LeadCreated(
             id=next_id(),
@@ -53,43 +53,64 @@ def lead_events(number: int, rng: random.Random, start: datetime) -> list[Event]
             },
         )
     )
+    # Engagement: marketing automation raises the score as the lead opens emails, visits pages.
+    for _ in range(rng.randint(1, 5)):
+        at += timedelta(hours=rng.randint(1, 30))
+        score += rng.choice([5, 10, 15, 20])
+        events.append(LeadUpdated(id=next_id(), lead=lead, at=at, fields={"score": score}))
+        if score >= 50:
+            break
     if score < 50:
-        if rng.random() < 0.5:
-            at += timedelta(hours=rng.randint(1, 48))
-            events.append(LeadUpdated(id=next_id(), lead=lead, at=at, fields={"score": 65}))
-        else:
-            return events
+        return events
     rep = rng.choice(REPS)
     at += timedelta(minutes=rng.randint(10, 300))
     if rng.random() < 0.1:
-        events.append(TransitionRequested(id=next_id(), lead=lead, at=at, trigger="reject", reason="not-a-fit", by=rep))
+        events.append(
+            TransitionRequested(
+                id=next_id(), lead=lead, at=at, trigger="reject", reason="not-a-fit", by=rep
+            )
+        )
         return events
     events.append(TransitionRequested(id=next_id(), lead=lead, at=at, trigger="accept", by=rep))
     for _ in range(rng.randint(1, 4)):
         at += timedelta(minutes=rng.randint(30, 600))
         outcome = "connected" if rng.random() < 0.3 else "no_answer"
-        events.append(ActivityLogged(id=next_id(), lead=lead, at=at, kind="call", outcome=outcome, by=rep))
+        events.append(
+            ActivityLogged(id=next_id(), lead=lead, at=at, kind="call", outcome=outcome, by=rep)
+        )
         if outcome == "connected":
             break
     at += timedelta(hours=rng.randint(1, 72))
     if rng.random() < 0.2:
         events.append(LeadUpdated(id=next_id(), lead=lead, at=at, fields={"need_months": 9}))
         return events
-    events.append(LeadUpdated(id=next_id(), lead=lead, at=at, fields={"budget_confirmed": True, "need_months": 2}))
+    events.append(
+        LeadUpdated(
+            id=next_id(), lead=lead, at=at, fields={"budget_confirmed": True, "need_months": 2}
+        )
+    )
     at += timedelta(minutes=rng.randint(5, 60))
-    events.append(TransitionRequested(id=next_id(), lead=lead, at=at, trigger="qualify_sales", by=rep))
+    events.append(
+        TransitionRequested(id=next_id(), lead=lead, at=at, trigger="qualify_sales", by=rep)
+    )
     at += timedelta(days=rng.randint(1, 20))
     won = rng.random() < 0.3
     events.append(
         TransitionRequested(
-            id=next_id(), lead=lead, at=at, trigger="win" if won else "lose", by=rep,
+            id=next_id(),
+            lead=lead,
+            at=at,
+            trigger="win" if won else "lose",
+            by=rep,
             reason=None if won else "budget",
         )
     )
     return events
 
 
-def synthetic_log(leads: int, *, seed: int = 7, spacing: timedelta = timedelta(minutes=3)) -> list[Event]:
+def synthetic_log(
+    leads: int, *, seed: int = 7, spacing: timedelta = timedelta(minutes=3)
+) -> list[Event]:
     """``leads`` leads' events merged in time order (ties broken by lead number)."""
     rng = random.Random(seed)
     streams = [lead_events(n, rng, START + spacing * n) for n in range(leads)]

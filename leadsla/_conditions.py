@@ -81,7 +81,7 @@ _NO_TERMS: Final[Mapping[str, Any]] = {}
 class Scope:
     """What a condition sees: the lead's fields, the event's time and the lead's position."""
 
-    __slots__ = ("_memo", "fields", "now", "owner", "state", "team", "terms")
+    __slots__ = ("_inputs", "_memo", "fields", "now", "owner", "state", "team", "terms")
 
     def __init__(
         self,
@@ -99,6 +99,14 @@ class Scope:
         self.team = team
         self.terms = terms
         self._memo: dict[str, bool] | None = None
+        self._inputs: tuple[Any, ...] | None = None
+
+    def inputs(self) -> tuple[Any, ...]:
+        """``(fields, now, state, owner, team)``, made once: explanations share it."""
+        inputs = self._inputs
+        if inputs is None:
+            inputs = self._inputs = (self.fields, self.now, self.state, self.owner, self.team)
+        return inputs
 
     def term(self, name: str) -> bool:
         """The value of term ``name`` for this scope, computed once."""
@@ -1205,8 +1213,7 @@ class Explanation:
         cls, condition: Condition, scope: Scope, terms: Terms | None, label: str | None
     ) -> Explanation:
         """An explanation of ``condition`` in ``scope``, traced when first read."""
-        inputs = (scope.fields, scope.now, scope.state, scope.owner, scope.team)
-        return cls(label, None, condition, inputs, terms)
+        return cls(label, None, condition, scope.inputs(), terms)
 
     @property
     def check(self) -> Check:

@@ -24,8 +24,8 @@ obligations' states, plus one priority queue of timer instants (warnings and dea
    before handing events over: a bad event's time still counts as time that passed.)
 
 The order of effects is fixed: timers first, in the order (time, warnings before deadlines,
-lead id, the agreement's order of obligations, clock number); then the event's effects in the
-order they were decided (a transition, the owner change it causes, the rules that fired, then
+lead id, the order in which the lead's clocks opened); then the event's effects in the order
+they were decided (a transition, the owner change it causes, the rules that fired, then
 the obligations it opened, met or cancelled, then what their actions caused).
 
 Timers are a heap with lazy deletion: every obligation state carries a version, bumped when its
@@ -94,8 +94,9 @@ from leadsla._workflow import AssignmentBook, InvalidTransition, RuleLoopError, 
 __all__ = ["Due", "Engine", "EventRejected", "LeadView", "Volume"]
 
 _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
-_WARNING: Final = 0
-_DEADLINE: Final = 1
+# A timer is (at_us, kind, lead id, position of the clock in the lead's obligations, version).
+# kind is the warning's index, or _DEADLINE, so at one instant warnings sort before deadlines.
+_DEADLINE: Final = 1 << 20
 
 
 class EventRejected(LeadSLAError, ValueError):
@@ -324,8 +325,9 @@ class Engine:
             if spec.pause is not None
             for state in spec.pause.states
         )
-        self._credited: dict[tuple[str, str], set[str]] = {}
-        self._accepted: dict[tuple[str, str], set[str]] = {}
+        # Commitment tallies: leads delivered and accepted, per (commitment, period).
+        self._credited: dict[tuple[str, str], int] = {}
+        self._accepted: dict[tuple[str, str], int] = {}
 
     def _calendar_for(self, spec: ObligationSpec) -> BusinessCalendar:
         if not spec.within.business:
@@ -355,20 +357,34 @@ class Engine:
         """The warnings and deadlines still to come up to ``until``, in firing order."""
         _aware(until, "until")
         limit = _us(until)
-        upcoming = []
-        for entry in sorted(self._timers):
-            if entry[0] > limit:
-                break
-            item = self._live(entry)
-            if item is not None:
-                state, _ = item
-                kind = "warning" if entry[1] == _WARNING else "deadline"
-                at = _moment(entry[0], state.due_at)
-                owner = self._leads[entry[2]].lead.owner
-                upcoming.append(
-                    Due(at, kind, entry[2], state.name, state.number, state.due_at, owner)
+        clocks = {(entry[2], entry[3]) for entry in self._timers if self._live(entry)}
+        upcoming: list[tuple[int, int, str, int, Due]] = []
+        for lead_id, index in clocks:
+            slot = self._leads[lead_id]
+            state = slot.obligations[index]
+            spec_index = self._spec_index[state.name]
+            due_us = _us(state.due_at)
+            moments: list[tuple[int, int]] = []
+            if self.agreement.obligations[spec_index].warnings:
+                warnings = self._warning_instants(spec_index, state, due_us)
+                moments.extend(
+                    (at, order) for order, at in enumerate(warnings) if order >= state.warned
                 )
-        return upcoming
+            moments.append((due_us, _DEADLINE))
+            for at_us, kind in moments:
+                if at_us <= limit:
+                    item = Due(
+                        _moment(at_us, state.due_at),
+                        "deadline" if kind == _DEADLINE else "warning",
+                        lead_id,
+                        state.name,
+                        state.number,
+                        state.due_at,
+                        slot.lead.owner,
+                    )
+                    upcoming.append((at_us, kind, lead_id, index, item))
+        upcoming.sort(key=lambda entry: entry[:4])
+        return [entry[4] for entry in upcoming]
 
     def volumes(self) -> list[Volume]:
         """The tally of every commitment for every tracking period seen, oldest first."""
@@ -376,8 +392,8 @@ class Engine:
         for commitment in self.agreement.commitments:
             periods = sorted(period for name, period in self._credited if name == commitment.name)
             for period in periods:
-                delivered = len(self._credited[(commitment.name, period)])
-                accepted = len(self._accepted.get((commitment.name, period), ()))
+                delivered = self._credited[(commitment.name, period)]
+                accepted = self._accepted.get((commitment.name, period), 0)
                 share = accepted / delivered if delivered and commitment.accepted_state else None
                 quality = float(commitment.accepted_share) if commitment.accepted_share else None
                 results.append(
@@ -510,16 +526,18 @@ class Engine:
                 continue
             state, index = live
             slot = self._leads[entry[2]]
-            spec = self.agreement.obligations[entry[3]]
+            spec = self.agreement.obligations[self._spec_index[state.name]]
             at = state.due_at if entry[1] == _DEADLINE else _moment(entry[0], state.due_at)
             change = _Change(slot.lead, slot.obligations, at, entry[0])
-            if entry[1] == _WARNING:
-                change.obligations[index] = state.replace(warned=state.warned + 1)
+            if entry[1] != _DEADLINE:
+                warned = state.replace(warned=state.warned + 1)
+                change.obligations[index] = warned
                 change.effects.append(
                     ObligationWarned(
                         slot.lead.id, at, state.name, state.number, state.due_at, slot.lead.owner
                     )
                 )
+                self._schedule(change, index, warned)
             else:
                 self._breach(change, index, spec)
             self._settle(change)
@@ -529,53 +547,54 @@ class Engine:
 
     def _live(self, entry: tuple[Any, ...]) -> tuple[ObligationState, int] | None:
         """The obligation a timer belongs to, if the timer still counts."""
-        _, kind, lead_id, spec_index, number, version, warning = entry
+        _, kind, lead_id, index, version = entry
         slot = self._leads.get(lead_id)
         if slot is None:
             return None
-        name = self.agreement.obligations[spec_index].name
-        for index, state in enumerate(slot.obligations):
-            if state.name == name and state.number == number:
-                if state.version != version or state.status != "open" or state.is_paused:
-                    return None
-                if kind == _WARNING and warning != state.warned:
-                    return None
-                return state, index
-        return None
+        state = slot.obligations[index]  # a lead's clocks are only ever appended
+        if state.version != version or state.status != "open" or state.paused_since is not None:
+            return None
+        if kind not in (_DEADLINE, state.warned):
+            return None
+        return state, index
 
-    def _schedule(self, change: _Change, state: ObligationState, due_us: int | None = None) -> None:
+    def _schedule(
+        self, change: _Change, index: int, state: ObligationState, due_us: int | None = None
+    ) -> None:
+        """Queue the clock's next timer: its next warning, or else its deadline.
+
+        One live timer per clock keeps the heap small; a warning, when it fires, queues the
+        next one.
+        """
         if state.status != "open" or state.paused_since is not None:
             return
-        spec_index = self._spec_index[state.name]
-        spec = self.agreement.obligations[spec_index]
         if due_us is None:
             due_us = _us(state.due_at)
-        timers = change.timers
-        if spec.warnings:
-            opened_us = _us(state.opened_at)
-            calendar = self._calendars[spec_index]
-            before = self._warn_before[spec_index]
-            for position, warning in enumerate(spec.warnings):
-                if position < state.warned:
-                    continue
-                offset: Duration | timedelta | None = before[position]
-                if offset is None:
-                    assert warning.fraction is not None
-                    budget = self._budget(spec_index, state)
-                    offset = -(budget * float(1 - warning.fraction))
-                warn_us = max(calendar.shift_us(due_us, offset), opened_us)
-                timers.append(
-                    (
-                        warn_us,
-                        _WARNING,
-                        state.lead,
-                        spec_index,
-                        state.number,
-                        state.version,
-                        position,
-                    )
+        spec_index = self._spec_index[state.name]
+        if self.agreement.obligations[spec_index].warnings:
+            warnings = self._warning_instants(spec_index, state, due_us)
+            if state.warned < len(warnings):
+                change.timers.append(
+                    (warnings[state.warned], state.warned, state.lead, index, state.version)
                 )
-        timers.append((due_us, _DEADLINE, state.lead, spec_index, state.number, state.version, -1))
+                return
+        change.timers.append((due_us, _DEADLINE, state.lead, index, state.version))
+
+    def _warning_instants(self, spec_index: int, state: ObligationState, due_us: int) -> list[int]:
+        """When the clock's warnings fire, earliest first (never before it opened)."""
+        spec = self.agreement.obligations[spec_index]
+        calendar = self._calendars[spec_index]
+        opened_us = _us(state.opened_at)
+        instants = []
+        for position, warning in enumerate(spec.warnings):
+            offset: Duration | timedelta | None = self._warn_before[spec_index][position]
+            if offset is None:
+                assert warning.fraction is not None
+                budget = self._budget(spec_index, state)
+                offset = -(budget * float(1 - warning.fraction))
+            instants.append(max(calendar.shift_us(due_us, offset), opened_us))
+        instants.sort()
+        return instants
 
     def _budget(self, spec_index: int, state: ObligationState) -> timedelta:
         """The time the party had, in the obligation's own kind of time."""
@@ -656,26 +675,42 @@ class Engine:
                 self._tally_one(commitment, change.lead, move)
 
     def _tally_one(self, commitment: Commitment, lead: Lead, effect: Transitioned) -> None:
-        zone = self._zone
+        """Count each lead once per period; its own history says whether it already counted."""
+        history = lead.history[: lead.history.index(effect) + 1]
         if effect.dest == commitment.state:
-            period = period_of(effect.at.astimezone(zone), commitment.per)
-            self._credited.setdefault((commitment.name, period), set()).add(lead.id)
-        elif (
-            commitment.accepted_state is not None
-            and effect.dest == commitment.accepted_state
-            and effect.source == commitment.state
-        ):
-            entered = next(
-                (
-                    e.at
-                    for e in reversed(lead.history)
-                    if e.dest == commitment.state and e.at <= effect.at
-                ),
-                None,
-            )
-            if entered is not None:
-                period = period_of(entered.astimezone(zone), commitment.per)
-                self._accepted.setdefault((commitment.name, period), set()).add(lead.id)
+            period = self._period(effect.at, commitment)
+            if all(
+                self._period(entry.at, commitment) != period
+                for entry in history[:-1]
+                if entry.dest == commitment.state
+            ):
+                key = (commitment.name, period)
+                self._credited[key] = self._credited.get(key, 0) + 1
+        elif effect.dest == commitment.accepted_state and effect.source == commitment.state:
+            accepted = [
+                position
+                for position, entry in enumerate(history)
+                if entry.dest == commitment.accepted_state and entry.source == commitment.state
+            ]
+            periods = [
+                self._credited_period(history[:position], commitment) for position in accepted
+            ]
+            credited = periods[-1]
+            if credited is not None and credited not in periods[:-1]:
+                key = (commitment.name, credited)
+                self._accepted[key] = self._accepted.get(key, 0) + 1
+
+    def _period(self, moment: datetime, commitment: Commitment) -> str:
+        return period_of(moment.astimezone(self._zone), commitment.per)
+
+    def _credited_period(
+        self, history: tuple[Transitioned, ...], commitment: Commitment
+    ) -> str | None:
+        """The period of the lead's latest entry into the commitment's state in ``history``."""
+        for entry in reversed(history):
+            if entry.dest == commitment.state:
+                return self._period(entry.at, commitment)
+        return None
 
     # -- obligations --------------------------------------------------------------------------
 
@@ -863,13 +898,7 @@ class Engine:
         at = change.at
         due_us = calendar.shift_us(change.at_us, spec.within)
         state = ObligationState(
-            name=spec.name,
-            lead=change.lead.id,
-            number=number + 1,
-            party=spec.party,
-            status="open",
-            opened_at=at,
-            due_at=_moment(due_us, at),
+            spec.name, change.lead.id, number + 1, spec.party, "open", at, _moment(due_us, at)
         )
         change.obligations.append(state)
         change.effects.append(
@@ -878,7 +907,7 @@ class Engine:
         if spec.pause is not None:
             self._pause_or_resume(change, len(change.obligations) - 1, spec)
             state = change.obligations[-1]
-        self._schedule(change, state, due_us)
+        self._schedule(change, len(change.obligations) - 1, state, due_us)
 
     def _meet(
         self,
@@ -976,7 +1005,7 @@ class Engine:
             change.effects.append(
                 ObligationResumed(change.lead.id, at, state.name, state.number, due)
             )
-            self._schedule(change, resumed)
+            self._schedule(change, index, resumed)
 
     def _act(
         self, change: _Change, spec: ObligationSpec, action: ObligationAction, cause: str

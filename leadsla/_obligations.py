@@ -43,13 +43,13 @@ from attrs import field, frozen
 from leadsla._conditions import Condition
 from leadsla._duration import Duration
 from leadsla._errors import LeadSLAError, Problem
-from leadsla._lead import Because
 from leadsla._ownership import Owner
 from leadsla._rules import AddTag, Assign, Fire, Notify, RemoveTag
 
 __all__ = [
     "ActivityMatch",
     "Attempts",
+    "Ending",
     "Escalate",
     "ObligationAction",
     "ObligationError",
@@ -248,16 +248,29 @@ class ObligationSpec:
     description: str = ""
 
 
+class Ending(NamedTuple):
+    """How a clock ended: the facts an open clock does not carry yet."""
+
+    met_at: datetime | None = None
+    breached_at: datetime | None = None
+    cancelled_at: datetime | None = None
+    lateness: timedelta | None = None
+    breach_owner: Owner | None = None
+
+
 class ObligationState(NamedTuple):
     """One clock of one obligation on one lead, as an immutable value.
 
     ``number`` counts the clocks of the same obligation on the lead (a periodic obligation has
     several). ``due_at`` already includes the pauses so far; ``paused_since`` is set while
-    paused. ``lateness`` is the business time (calendar time for calendar durations) between
-    the deadline and a late meeting. ``breach_owner`` is who owned the lead when it breached.
+    paused. ``met_at``, ``breached_at``, ``cancelled_at``, ``lateness`` (the business time, or
+    calendar time for calendar durations, between the deadline and a late meeting) and
+    ``breach_owner`` (who owned the lead when it breached) say how it ended; they live in
+    ``ending``, which an open clock does not need.
 
     A named tuple rather than an attrs class: clocks change at nearly every event, and copying
-    a tuple is several times cheaper than rebuilding a frozen attrs instance.
+    a tuple is several times cheaper than rebuilding a frozen attrs instance; a live engine
+    keeps millions of them, so every field counts.
     """
 
     name: str
@@ -269,23 +282,47 @@ class ObligationState(NamedTuple):
     due_at: datetime
     paused_since: datetime | None = None
     pauses: tuple[tuple[datetime, datetime], ...] = ()
-    met_at: datetime | None = None
-    breached_at: datetime | None = None
-    cancelled_at: datetime | None = None
-    lateness: timedelta | None = None
-    breach_owner: Owner | None = None
     attempts: int = 0
     warned: int = 0
     outcome: str | None = None
-    because: Because | None = None
     version: int = 0
+    ending: Ending | None = None
 
     def replace(self, **changes: object) -> ObligationState:
-        """A copy with some attributes changed."""
+        """A copy with some attributes changed (the ending's facts too, by name)."""
         values: list[Any] = list(self)
+        ending: list[Any] | None = None
         for name, value in changes.items():
-            values[_STATE_INDEX[name]] = value
+            index = _STATE_INDEX.get(name)
+            if index is not None:
+                values[index] = value
+                continue
+            if ending is None:
+                ending = list(self.ending or _NO_ENDING)
+            ending[_ENDING_INDEX[name]] = value
+        if ending is not None:
+            values[_ENDING_FIELD] = tuple.__new__(Ending, ending)
         return tuple.__new__(ObligationState, values)
+
+    @property
+    def met_at(self) -> datetime | None:
+        return self.ending.met_at if self.ending else None
+
+    @property
+    def breached_at(self) -> datetime | None:
+        return self.ending.breached_at if self.ending else None
+
+    @property
+    def cancelled_at(self) -> datetime | None:
+        return self.ending.cancelled_at if self.ending else None
+
+    @property
+    def lateness(self) -> timedelta | None:
+        return self.ending.lateness if self.ending else None
+
+    @property
+    def breach_owner(self) -> Owner | None:
+        return self.ending.breach_owner if self.ending else None
 
     @property
     def is_open(self) -> bool:
@@ -302,4 +339,7 @@ class ObligationState(NamedTuple):
         return self.status in ("open", "breached")
 
 
+_NO_ENDING = Ending()
+_ENDING_INDEX: dict[str, int] = {name: index for index, name in enumerate(Ending._fields)}
+_ENDING_FIELD = ObligationState._fields.index("ending")
 _STATE_INDEX: dict[str, int] = {name: index for index, name in enumerate(ObligationState._fields)}

@@ -141,11 +141,13 @@ class Workflow:
     """The per-lead decision function of an agreement (see the module's documentation)."""
 
     __slots__ = (
+        "_entered",
         "_evaluators",
         "_facts",
         "_guards",
         "_machine",
         "_owners",
+        "_phrases",
         "_reacting",
         "_rules",
         "_stages",
@@ -186,6 +188,14 @@ class Workflow:
             if transition.guard is not None
         }
         self._evaluators = self.terms.evaluators()
+        # Texts repeated on every lead, made once: each lead's history points at the same
+        # string instead of a fresh copy ("rule auto-qualify", "qualify: entered mql").
+        self._entered = {
+            (transition.trigger, dest): f"{transition.trigger}: entered {dest}"
+            for transition in self.lifecycle.transitions
+            for dest in (transition.dest,)
+        }
+        self._phrases: dict[str, str] = {}
         self._owners: dict[tuple[str, str | None], Owner] = {}
         self._rules = tuple(
             (rule, rule.when.compile(names), _reads_position(rule.when, self.terms))
@@ -296,6 +306,11 @@ class Workflow:
         parsed = condition if isinstance(condition, Condition) else Condition(condition)
         return parsed.explain_in(scope, self.terms)
 
+    def _phrase(self, head: str, tail: str) -> str:
+        """``head + tail``, one shared string per distinct value."""
+        key = head + tail
+        return self._phrases.setdefault(key, key)
+
     def _check_guard(self, transition: Transition, scope: Scope) -> bool:
         return self._guards[id(transition)](scope)
 
@@ -387,7 +402,7 @@ class Workflow:
             )
         initial = self.lifecycle.initial
         state = self.lifecycle.state(initial)
-        cause = f"created by {by}" if by else "created"
+        cause = self._phrase("created by ", by) if by else "created"
         created = Transitioned(lead_id, at, None, initial, None, by, None, cause)
         effects: list[Effect] = [created]
         fields = _frozen_fields(fields)
@@ -444,7 +459,7 @@ class Workflow:
         """
         _check_instant(at)
         effects: list[Effect] = []
-        cause = f"requested by {by}" if by else "requested"
+        cause = self._phrase("requested by ", by) if by else "requested"
         moved, scope = self._fire(lead, trigger, at, by, reason, cause, (), effects, book)
         if rules and self._reacting[("transitioned", moved.state)]:
             moved = self._run_rules(moved, "transitioned", at, effects, book, scope=scope)
@@ -543,10 +558,16 @@ class Workflow:
         explanations: tuple[Explanation, ...],
         effects: list[Effect],
         book: AssignmentBook | None,
+        scope: Scope | None = None,
     ) -> tuple[Lead, Scope]:
-        """Move the lead; also returns the scope the guard saw (the fields are unchanged)."""
+        """Move the lead; also returns the scope the guard saw (the fields are unchanged).
+
+        ``scope``, when given, must describe ``lead`` at ``at`` (a rule's, say); sharing it lets
+        the rule's and the guard's explanations share what they keep.
+        """
         transition, dest_state, guard_label = self._checked(lead, trigger, reason)
-        scope = self.scope(lead, at)
+        if scope is None:
+            scope = self.scope(lead, at)
         dest = self._machine.fire(lead.state, trigger, scope)
         if dest is None:
             assert transition.guard is not None
@@ -607,7 +628,7 @@ class Workflow:
         if current is None or current.team != dest.owner:
             owner = self._pick(dest.owner, lead.id, lead.fields, dest.name, at, current, book)
             ownership = self._hand_over(
-                moved, owner, at, f"{transition.trigger}: entered {dest.name}", effects, book
+                moved, owner, at, self._entered[(transition.trigger, dest.name)], effects, book
             )
             moved = _replace(moved, ownership=ownership)
         if dest.terminal and book is not None:
@@ -666,18 +687,23 @@ class Workflow:
         serves the rules that do not read ``state``, ``owner`` or ``team``."""
         moved = False
         first_only = self.rules.mode == "first"
+        scope_for: Lead | None = None  # the record ``scope`` was built for, if built here
         for rule, holds, positional in self._reacting[(kind, lead.state)]:
             if not rule.reacts_to(kind, lead.state):  # an earlier rule moved the lead
                 continue
             if scope is None or positional or scope.fields is not lead.fields:
                 scope = self.scope(lead, at)
+                scope_for = lead
             if not holds(scope):
                 continue
-            explanation = rule.when.defer(scope, self.terms, label=f"rule {rule.name}")
+            cause = self._phrase("rule ", rule.name)
+            explanation = rule.when.defer(scope, self.terms, label=cause)
             effects.append(RuleFired(lead.id, at, rule.name, explanation))
             for action in rule.then:
+                # A move may reuse the rule's scope only while it still describes the lead.
+                exact = scope if lead is scope_for else None
                 lead, did_move = self._apply(
-                    lead, action, at, f"rule {rule.name}", (explanation,), effects, book
+                    lead, action, at, cause, (explanation,), effects, book, exact
                 )
                 moved = moved or did_move
             if first_only:
@@ -724,6 +750,7 @@ class Workflow:
         explanations: tuple[Explanation, ...],
         effects: list[Effect],
         book: AssignmentBook | None,
+        scope: Scope | None = None,
     ) -> tuple[Lead, bool]:
         if isinstance(action, Fire):
             try:
@@ -737,6 +764,7 @@ class Workflow:
                     explanations,
                     effects,
                     book,
+                    scope,
                 )
             except InvalidTransition as refused:
                 effects.append(ActionSkipped(lead.id, at, cause, action.describe(), str(refused)))

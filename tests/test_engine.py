@@ -402,7 +402,7 @@ def test_timers_due_by_an_event_fire_before_it() -> None:
 
 
 def test_simultaneous_timers_fire_in_a_documented_order() -> None:
-    """At one instant: warnings before deadlines, then by lead id, then agreement order."""
+    """At one instant: warnings before deadlines, then by lead id, then opening order."""
     engine = Engine()
     for lead in ("L-2", "L-1"):
         engine.apply(
@@ -486,3 +486,18 @@ def test_volumes_count_mqls_per_month_and_their_acceptance() -> None:
     assert march.accepted_share == 0.5
     assert (april.period, april.delivered, april.accepted) == ("2026-04", 1, 0)
     assert not march.met
+
+
+def test_a_lead_counts_once_per_period_however_often_it_returns() -> None:
+    """Requalified and accepted again in the same month: one MQL delivered, one accepted."""
+    log = Log(Engine())
+    log.created("A", at(2026, 3, 2, 9), **MQL_FIELDS)
+    log.fire("A", at(2026, 3, 2, 10), "accept")
+    log.fire("A", at(2026, 3, 2, 11), "hand_back", reason="later")
+    log.fire("A", at(2026, 3, 3, 11), "requalify", reason="interested again")
+    log.fire("A", at(2026, 3, 3, 12), "accept")
+    log.fire("A", at(2026, 4, 1, 12), "hand_back", reason="later")
+    log.fire("A", at(2026, 4, 2, 11), "requalify", reason="back")
+    [march, april] = log.engine.volumes()
+    assert (march.delivered, march.accepted) == (1, 1)
+    assert (april.delivered, april.accepted) == (1, 0)
