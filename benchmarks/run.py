@@ -1,7 +1,7 @@
 """Run leadsla's benchmarks: ``python benchmarks/run.py [--quick] [NAME ...]``.
 
 Each benchmark measures leadsla and its named baselines in the same run and prints per-call
-medians and ratios. Names: calendar, lifecycle.
+medians and ratios. Names: calendar, lifecycle, engine.
 """
 
 from __future__ import annotations
@@ -11,9 +11,14 @@ import platform
 import sys
 
 import bench_calendar
+import bench_engine
 import bench_lifecycle
 
-BENCHMARKS = {"calendar": bench_calendar.run, "lifecycle": bench_lifecycle.run}
+BENCHMARKS = {
+    "calendar": bench_calendar.run,
+    "lifecycle": bench_lifecycle.run,
+    "engine": bench_engine.run,
+}
 
 
 def main() -> int:

@@ -676,29 +676,31 @@ class Engine:
 
     def _tally_one(self, commitment: Commitment, lead: Lead, effect: Transitioned) -> None:
         """Count each lead once per period; its own history says whether it already counted."""
-        history = lead.history[: lead.history.index(effect) + 1]
-        if effect.dest == commitment.state:
+        state, accepted_state = commitment.state, commitment.accepted_state
+        if effect.dest == state:
             period = self._period(effect.at, commitment)
-            if all(
-                self._period(entry.at, commitment) != period
-                for entry in history[:-1]
-                if entry.dest == commitment.state
-            ):
+            before = lead.history[: lead.history.index(effect)]
+            earlier = [entry for entry in before if entry.dest == state]
+            if all(self._period(entry.at, commitment) != period for entry in earlier):
                 key = (commitment.name, period)
                 self._credited[key] = self._credited.get(key, 0) + 1
-        elif effect.dest == commitment.accepted_state and effect.source == commitment.state:
-            accepted = [
+        elif effect.dest == accepted_state and effect.source == state:
+            history = lead.history[: lead.history.index(effect) + 1]
+            acceptances = [
                 position
                 for position, entry in enumerate(history)
-                if entry.dest == commitment.accepted_state and entry.source == commitment.state
+                if entry.dest == accepted_state and entry.source == state
             ]
-            periods = [
-                self._credited_period(history[:position], commitment) for position in accepted
-            ]
-            credited = periods[-1]
-            if credited is not None and credited not in periods[:-1]:
-                key = (commitment.name, credited)
-                self._accepted[key] = self._accepted.get(key, 0) + 1
+            credited = self._credited_period(history, commitment)
+            if credited is None:
+                return
+            if len(acceptances) > 1 and credited in (
+                self._credited_period(history[:position], commitment)
+                for position in acceptances[:-1]
+            ):
+                return
+            key = (commitment.name, credited)
+            self._accepted[key] = self._accepted.get(key, 0) + 1
 
     def _period(self, moment: datetime, commitment: Commitment) -> str:
         return period_of(moment.astimezone(self._zone), commitment.per)

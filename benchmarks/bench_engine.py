@@ -1,0 +1,246 @@
+"""The engine end to end: throughput, memory per live lead, and ``advance`` at scale.
+
+Measured in one run, against the naive design (``_naive.py``: one ``transitions`` machine per
+lead, a full scan for due timers before every event):
+
+* events per second for the synthetic log (``_synthetic.py``: creations, engagement score
+  updates, calls, accept/reject, qualification, wins and losses, drifts to nurture; about 6.5
+  events per lead), with ``advance`` called every 200 events as a live host would, on one core;
+  with Python's garbage collector as it ships, and paused for the run (what a batch replay
+  does with ``gc.freeze()`` or ``gc.disable()``);
+* memory per live lead with its open obligations (MQLs with their three sales clocks), engine
+  structures included;
+* ``advance`` that fires 1 000 due timers while 1 000 000 obligations are open.
+
+Targets (issue 4): at least 50 000 events per second (aim for 100 000); at most 2 KB per live
+lead with its open obligations; ``advance`` over 1 000 due of 1 000 000 open in at most 20 ms.
+"""
+
+from __future__ import annotations
+
+import gc
+import statistics
+import time
+import tracemalloc
+from collections.abc import Callable, Sequence
+from datetime import timedelta
+from typing import Any
+
+from _naive import NaiveEngine
+from _synthetic import START, synthetic_log
+from _timing import format_seconds, table
+
+from leadsla import Engine, Event, LeadCreated
+
+MQL_FIELDS = {"score": 62, "country": "FI", "need_months": 3, "budget_confirmed": False}
+
+
+def _replay(make: Callable[[], Any], log: Sequence[Event], *, pause_gc: bool) -> float:
+    """Events per second for one replay of ``log`` (advance every 200 events)."""
+    engine = make()
+    gc.collect()
+    if pause_gc:
+        gc.disable()
+    try:
+        started = time.perf_counter()
+        for index, event in enumerate(log):
+            engine.apply(event)
+            if index % 200 == 199:
+                engine.advance(event.at)
+        elapsed = time.perf_counter() - started
+    finally:
+        gc.enable()
+    return len(log) / elapsed
+
+
+def _best_of(runs: int, measure: Callable[[], float]) -> float:
+    """The median rate of a few runs (rates are noisy on a shared machine)."""
+    return statistics.median(measure() for _ in range(runs))
+
+
+def _memory_per_live_lead(count: int) -> float:
+    events = [
+        LeadCreated(
+            id=f"c{n}",
+            lead=f"L-{n}",
+            at=START + timedelta(milliseconds=500 * n),
+            fields={**MQL_FIELDS, "email": f"user{n}@example.com"},
+        )
+        for n in range(count)
+    ]
+    gc.collect()
+    tracemalloc.start()
+    engine = Engine()
+    for event in events:
+        engine.apply(event)
+    used, _ = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    open_clocks = sum(len(engine.lead(f"L-{n}").open_obligations) for n in range(0, count, 97))
+    assert open_clocks == 3 * len(range(0, count, 97)), "every lead should keep 3 open clocks"
+    return used / count
+
+
+def _naive_memory_per_live_lead(count: int) -> float:
+    events = [
+        LeadCreated(
+            id=f"c{n}",
+            lead=f"L-{n}",
+            at=START + timedelta(milliseconds=500 * n),
+            fields={**MQL_FIELDS, "email": f"user{n}@example.com"},
+        )
+        for n in range(count)
+    ]
+    gc.collect()
+    tracemalloc.start()
+    engine = NaiveEngine()
+    for event in events:
+        engine.apply(event)
+    used, _ = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    return used / count
+
+
+def _advance_at_scale(
+    open_target: int, due_per_advance: int = 1000, rounds: int = 5
+) -> dict[str, Any]:
+    """Fill an engine with ``open_target`` open clocks, then time advances that fire
+    ``due_per_advance`` timers each."""
+    leads = open_target // 3 + 1
+    engine = Engine()
+    gc.collect()
+    gc.disable()  # building the state is not what is measured
+    try:
+        for n in range(leads):
+            engine.apply(
+                LeadCreated(
+                    id=f"c{n}",
+                    lead=f"L-{n}",
+                    at=START + timedelta(milliseconds=10 * n),
+                    fields={**MQL_FIELDS, "email": f"u{n}@x.com"},
+                )
+            )
+    finally:
+        gc.enable()
+    open_clocks = 3 * leads
+    timings = []
+    fired = []
+    for _ in range(rounds):
+        # The instant by which exactly the next ``due_per_advance`` live timers are due.
+        live = sorted(entry[0] for entry in engine._timers if engine._live(entry))  # noqa: SLF001
+        target = live[due_per_advance - 1]
+        until = START + timedelta(microseconds=target - _us(START))
+        gc.collect()
+        started = time.perf_counter()
+        effects = engine.advance(until)
+        timings.append(time.perf_counter() - started)
+        fired.append(
+            sum(
+                1 for e in effects if type(e).__name__ in ("ObligationWarned", "ObligationBreached")
+            )
+        )
+    # The naive design's advance: one scan over every open obligation.
+    obligations = [{"status": "open", "due": START + timedelta(days=1)} for _ in range(open_clocks)]
+    naive = []
+    for _ in range(3):
+        started = time.perf_counter()
+        now = START
+        due = [o for o in obligations if o["status"] == "open" and o["due"] <= now]
+        naive.append(time.perf_counter() - started)
+        del due
+    return {
+        "open": open_clocks,
+        "median": statistics.median(timings),
+        "fired": statistics.median(fired),
+        "naive": statistics.median(naive),
+    }
+
+
+def _us(moment: Any) -> int:
+    from leadsla._engine import _us as to_us
+
+    return to_us(moment)
+
+
+def run(quick: bool = False) -> dict[str, Any]:
+    leads = 3_000 if quick else 20_000
+    log = synthetic_log(leads)
+    small = synthetic_log(600 if quick else 1_500)
+    runs = 1 if quick else 3
+
+    default_gc = _best_of(runs, lambda: _replay(Engine, log, pause_gc=False))
+    paused_gc = _best_of(runs, lambda: _replay(Engine, log, pause_gc=True))
+    small_leadsla = _best_of(runs, lambda: _replay(Engine, small, pause_gc=False))
+    small_naive = _best_of(1, lambda: _replay(NaiveEngine, small, pause_gc=False))
+    print(f"Throughput: synthetic log, default agreement, advance every 200 events, one core")
+    print(
+        table(
+            [
+                [
+                    f"leadsla, {leads:,} leads ({len(log):,} events), GC as shipped",
+                    f"{default_gc:,.0f}",
+                    "-",
+                ],
+                [f"leadsla, same log, GC paused for the run", f"{paused_gc:,.0f}", "-"],
+                [
+                    f"leadsla, {len(small) // 6:,}-ish leads ({len(small):,} events)",
+                    f"{small_leadsla:,.0f}",
+                    "1.0×",
+                ],
+                [
+                    "naive: machine per lead, full scan per event (same small log)",
+                    f"{small_naive:,.0f}",
+                    f"{small_leadsla / small_naive:,.1f}× slower",
+                ],
+            ],
+            ["how", "events per second", "vs leadsla"],
+        )
+    )
+    print(
+        "(The naive design's full scan grows with the number of leads: its rate falls as the log grows.)"
+    )
+
+    memory = _memory_per_live_lead(4_000 if quick else 20_000)
+    naive_memory = _naive_memory_per_live_lead(1_000 if quick else 3_000)
+    print()
+    print(
+        "Memory per live lead: an MQL with its three open sales clocks, engine structures included"
+    )
+    print(
+        table(
+            [
+                ["leadsla", f"{memory:,.0f} B", "1.0×"],
+                [
+                    "naive: machine per lead, obligation dicts",
+                    f"{naive_memory:,.0f} B",
+                    f"{naive_memory / memory:,.1f}×",
+                ],
+            ],
+            ["how", "per lead", "vs leadsla"],
+        )
+    )
+
+    scale = _advance_at_scale(100_000 if quick else 1_000_000)
+    print()
+    print(
+        f"advance with {scale['open']:,} open obligations, firing {scale['fired']:.0f} timers: "
+        f"{format_seconds(scale['median'])} (median of 5); "
+        f"the naive full scan alone: {format_seconds(scale['naive'])} "
+        f"({scale['naive'] / scale['median']:,.0f}×)"
+    )
+    print()
+    print("Targets (issue 4):")
+    print(
+        f"  events per second: {default_gc:,.0f} with GC as shipped, {paused_gc:,.0f} with GC paused (target ≥ 50 000)"
+    )
+    print(f"  memory per live lead with its open obligations: {memory:,.0f} B (target ≤ 2 048 B)")
+    print(
+        f"  advance, 1 000 due of {scale['open']:,} open: {format_seconds(scale['median'])} (target ≤ 20 ms)"
+    )
+    return {
+        "events per second": default_gc,
+        "events per second, GC paused": paused_gc,
+        "naive ratio": small_leadsla / small_naive,
+        "memory per lead": memory,
+        "naive memory per lead": naive_memory,
+        "advance": scale,
+    }
