@@ -100,9 +100,9 @@ class NaiveEngine:
         for obligation in lead.obligations:
             if obligation["status"] != "open":
                 continue
-            if obligation["name"] == "accept-or-reject" and state in ("sal", "handback"):
-                obligation["status"] = "met"
-            elif obligation["name"] == "attempts" and state == "sql":
+            if (obligation["name"] == "accept-or-reject" and state in ("sal", "handback")) or (
+                obligation["name"] == "attempts" and state == "sql"
+            ):
                 obligation["status"] = "met"
             elif (
                 state in ("nurture", "handback", "won", "lost", "disqualified")
@@ -136,7 +136,7 @@ class NaiveEngine:
             try:
                 if getattr(lead, event.trigger)():
                     self._enter(lead, event.at)
-            except Exception:  # noqa: BLE001 - an illegal trigger: refused, nothing changes
+            except Exception:
                 return
         elif isinstance(event, ActivityLogged):
             for obligation in lead.obligations:

@@ -104,8 +104,11 @@ def _advance_at_scale(
     open_target: int, due_per_advance: int = 1000, rounds: int = 5
 ) -> dict[str, Any]:
     """Fill an engine with ``open_target`` open clocks, then time advances that fire
-    ``due_per_advance`` timers each."""
+    ``due_per_advance`` timers each; and the naive design's advance over as many."""
+    import heapq
+
     leads = open_target // 3 + 1
+    spacing = timedelta(milliseconds=10)
     engine = Engine()
     gc.collect()
     gc.disable()  # building the state is not what is measured
@@ -115,20 +118,20 @@ def _advance_at_scale(
                 LeadCreated(
                     id=f"c{n}",
                     lead=f"L-{n}",
-                    at=START + timedelta(milliseconds=10 * n),
+                    at=START + spacing * n,
                     fields={**MQL_FIELDS, "email": f"u{n}@x.com"},
                 )
             )
     finally:
         gc.enable()
     open_clocks = 3 * leads
-    timings = []
-    fired = []
+    timings, fired, moments = [], [], []
     for _ in range(rounds):
-        # The instant by which exactly the next ``due_per_advance`` live timers are due.
-        live = sorted(entry[0] for entry in engine._timers if engine._live(entry))  # noqa: SLF001
-        target = live[due_per_advance - 1]
+        # The instant by which exactly the next ``due_per_advance`` timers are due (nothing is
+        # stale here: no clock was met or cancelled while building).
+        target = heapq.nsmallest(due_per_advance, engine._timers)[-1][0]
         until = START + timedelta(microseconds=target - _us(START))
+        moments.append(until)
         gc.collect()
         started = time.perf_counter()
         effects = engine.advance(until)
@@ -138,15 +141,26 @@ def _advance_at_scale(
                 1 for e in effects if type(e).__name__ in ("ObligationWarned", "ObligationBreached")
             )
         )
-    # The naive design's advance: one scan over every open obligation.
-    obligations = [{"status": "open", "due": START + timedelta(days=1)} for _ in range(open_clocks)]
+    # The naive design over as many open obligations: scan them all, breach the due ones.
+    calendar = engine.agreement.calendars["office"]
+    specs = engine.agreement.obligations[:3]
+    naive_leads = []
+    for n in range(leads):
+        opened = START + spacing * n
+        obligations = [
+            {"name": spec.name, "status": "open", "due": calendar.add(opened, spec.within)}
+            for spec in specs
+        ]
+        naive_leads.append({"owner": "bob", "obligations": obligations})
     naive = []
-    for _ in range(3):
+    for until in moments[:3]:
         started = time.perf_counter()
-        now = START
-        due = [o for o in obligations if o["status"] == "open" and o["due"] <= now]
+        for lead in naive_leads:
+            for obligation in lead["obligations"]:
+                if obligation["status"] == "open" and obligation["due"] <= until:
+                    obligation["status"] = "breached"
+                    obligation["owner"] = lead["owner"]
         naive.append(time.perf_counter() - started)
-        del due
     return {
         "open": open_clocks,
         "median": statistics.median(timings),
@@ -165,13 +179,13 @@ def run(quick: bool = False) -> dict[str, Any]:
     leads = 3_000 if quick else 20_000
     log = synthetic_log(leads)
     small = synthetic_log(600 if quick else 1_500)
-    runs = 1 if quick else 3
+    runs = 3
 
     default_gc = _best_of(runs, lambda: _replay(Engine, log, pause_gc=False))
     paused_gc = _best_of(runs, lambda: _replay(Engine, log, pause_gc=True))
     small_leadsla = _best_of(runs, lambda: _replay(Engine, small, pause_gc=False))
     small_naive = _best_of(1, lambda: _replay(NaiveEngine, small, pause_gc=False))
-    print(f"Throughput: synthetic log, default agreement, advance every 200 events, one core")
+    print("Throughput: synthetic log, default agreement, advance every 200 events, one core")
     print(
         table(
             [
@@ -180,7 +194,7 @@ def run(quick: bool = False) -> dict[str, Any]:
                     f"{default_gc:,.0f}",
                     "-",
                 ],
-                [f"leadsla, same log, GC paused for the run", f"{paused_gc:,.0f}", "-"],
+                ["leadsla, same log, GC paused for the run", f"{paused_gc:,.0f}", "-"],
                 [
                     f"leadsla, {len(small) // 6:,}-ish leads ({len(small):,} events)",
                     f"{small_leadsla:,.0f}",
@@ -195,9 +209,8 @@ def run(quick: bool = False) -> dict[str, Any]:
             ["how", "events per second", "vs leadsla"],
         )
     )
-    print(
-        "(The naive design's full scan grows with the number of leads: its rate falls as the log grows.)"
-    )
+    print("(The naive design's full scan grows with the number of leads: it falls further behind")
+    print(" as the log grows.)")
 
     memory = _memory_per_live_lead(4_000 if quick else 20_000)
     naive_memory = _naive_memory_per_live_lead(1_000 if quick else 3_000)
@@ -224,17 +237,19 @@ def run(quick: bool = False) -> dict[str, Any]:
     print(
         f"advance with {scale['open']:,} open obligations, firing {scale['fired']:.0f} timers: "
         f"{format_seconds(scale['median'])} (median of 5); "
-        f"the naive full scan alone: {format_seconds(scale['naive'])} "
-        f"({scale['naive'] / scale['median']:,.0f}×)"
+        f"naive (full scan, breach the due): {format_seconds(scale['naive'])} "
+        f"({scale['naive'] / scale['median']:,.1f}× slower)"
     )
     print()
     print("Targets (issue 4):")
     print(
-        f"  events per second: {default_gc:,.0f} with GC as shipped, {paused_gc:,.0f} with GC paused (target ≥ 50 000)"
+        f"  events per second: {default_gc:,.0f} with GC as shipped, "
+        f"{paused_gc:,.0f} with GC paused (target ≥ 50 000)"
     )
     print(f"  memory per live lead with its open obligations: {memory:,.0f} B (target ≤ 2 048 B)")
     print(
-        f"  advance, 1 000 due of {scale['open']:,} open: {format_seconds(scale['median'])} (target ≤ 20 ms)"
+        f"  advance, 1 000 due of {scale['open']:,} open: "
+        f"{format_seconds(scale['median'])} (target ≤ 20 ms)"
     )
     return {
         "events per second": default_gc,

@@ -585,9 +585,10 @@ class Engine:
         spec = self.agreement.obligations[spec_index]
         calendar = self._calendars[spec_index]
         opened_us = _us(state.opened_at)
+        before = self._warn_before[spec_index]
         instants = []
         for position, warning in enumerate(spec.warnings):
-            offset: Duration | timedelta | None = self._warn_before[spec_index][position]
+            offset: Duration | timedelta | None = before[position]
             if offset is None:
                 assert warning.fraction is not None
                 budget = self._budget(spec_index, state)
@@ -663,7 +664,10 @@ class Engine:
 
     def _commit(self, slot: _Slot, change: _Change) -> None:
         slot.lead = change.lead
-        slot.obligations = tuple(change.obligations)
+        if len(change.obligations) != len(slot.obligations) or any(
+            new is not old for new, old in zip(change.obligations, slot.obligations, strict=False)
+        ):
+            slot.obligations = tuple(change.obligations)
         for timer in change.timers:
             heapq.heappush(self._timers, timer)
         if change.moves and self.agreement.commitments:
@@ -718,6 +722,14 @@ class Engine:
 
     def _settle(self, change: _Change) -> None:
         """Let the lead's obligations react to every queued occurrence, and to conditions."""
+        if (
+            not change.moves
+            and not self._watch_conditions
+            and not any(state.waiting for state in change.obligations)
+            and not any(occurrence[:2] in self._starters for occurrence in change.queue)
+        ):
+            change.queue.clear()  # nothing is running and nothing can start: nothing to do
+            return
         rounds = 0
         while change.queue:
             rounds += 1
