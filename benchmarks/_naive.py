@@ -26,7 +26,7 @@ from leadsla import (
 )
 
 STATES = ["lead", "mql", "sal", "sql", "won", "lost", "nurture", "handback", "disqualified"]
-TRANSITIONS = [
+TRANSITIONS: list[Any] = [
     {"trigger": "qualify", "source": "lead", "dest": "mql"},
     {"trigger": "accept", "source": "mql", "dest": "sal"},
     {"trigger": "reject", "source": "mql", "dest": "handback"},
