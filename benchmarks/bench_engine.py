@@ -23,7 +23,7 @@ import statistics
 import time
 import tracemalloc
 from collections.abc import Callable, Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from _naive import NaiveEngine
@@ -125,7 +125,9 @@ def _advance_at_scale(
     finally:
         gc.enable()
     open_clocks = 3 * leads
-    timings, fired, moments = [], [], []
+    timings: list[float] = []
+    fired: list[int] = []
+    moments: list[datetime] = []
     for _ in range(rounds):
         # The instant by which exactly the next ``due_per_advance`` timers are due (nothing is
         # stale here: no clock was met or cancelled while building).
