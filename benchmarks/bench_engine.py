@@ -149,7 +149,7 @@ def _advance_at_scale(
     naive_leads: list[tuple[str, list[dict[str, Any]]]] = []
     for n in range(leads):
         opened = START + spacing * n
-        obligations = [
+        obligations: list[dict[str, Any]] = [
             {"name": spec.name, "status": "open", "due": calendar.add(opened, spec.within)}
             for spec in specs
         ]
