@@ -8,70 +8,133 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import TextIO
 from zoneinfo import ZoneInfo
 
-from leadsla._calendar import BusinessCalendar
-from leadsla._duration import Duration
+from leadsla._effects import Effect, RuleFired
+from leadsla._engine import Engine
 from leadsla._errors import LeadSLAError
+from leadsla._events import (
+    ActivityLogged,
+    Event,
+    LeadCreated,
+    LeadUpdated,
+    TransitionRequested,
+)
+from leadsla._render import describe_effect, stamp
 from leadsla._version import __version__
 
 __all__ = ["main"]
 
-_OFFICE_ZONE = "Europe/Helsinki"
 
+def _demo_events() -> list[Event]:
+    """A working week on the default agreement: five leads and what happens to them."""
+    zone = ZoneInfo("Europe/Helsinki")
 
-def _office() -> BusinessCalendar:
-    """The default agreement's calendar: Mon–Fri 09:00–17:00, Europe/Helsinki."""
-    return BusinessCalendar(
-        tz=_OFFICE_ZONE,
-        week={day: [("09:00", "17:00")] for day in ("mon", "tue", "wed", "thu", "fri")},
-    )
+    def at(day: int, hour: int, minute: int = 0) -> datetime:
+        return datetime(2026, 3, day, hour, minute, tzinfo=zone)
+
+    events: list[Event] = [
+        LeadCreated(
+            id="e1", lead="L-1", at=at(6, 16), fields={"email": "ann@acme.fi", "score": 62}
+        ),
+        LeadCreated(
+            id="e2", lead="L-2", at=at(9, 9, 10), fields={"email": "bo@beta.se", "score": 35}
+        ),
+        TransitionRequested(id="e3", lead="L-1", at=at(9, 9, 30), trigger="accept"),
+        LeadCreated(
+            id="e4", lead="L-3", at=at(9, 10), fields={"email": "cy@gamma.de", "score": 80}
+        ),
+        LeadCreated(
+            id="e5",
+            lead="L-4",
+            at=at(9, 11),
+            fields={"email": "di@delta.fi", "score": 70, "need_months": 9},
+        ),
+        LeadUpdated(id="e6", lead="L-2", at=at(9, 14), fields={"score": 55}),
+    ]
+    number = 7
+    for day, hour in ((9, 15), (10, 10), (10, 14), (11, 10), (11, 15), (12, 11)):
+        events.append(
+            ActivityLogged(
+                id=f"e{number}",
+                lead="L-1",
+                at=at(day, hour),
+                kind="call",
+                outcome="no_answer",
+                by="bob",
+            )
+        )
+        number += 1
+    events += [
+        ActivityLogged(
+            id=f"e{number}",
+            lead="L-2",
+            at=at(10, 9, 15),
+            kind="call",
+            outcome="connected",
+            by="bob",
+        ),
+        TransitionRequested(id=f"e{number + 1}", lead="L-2", at=at(10, 9, 20), trigger="accept"),
+        LeadUpdated(
+            id=f"e{number + 2}",
+            lead="L-2",
+            at=at(10, 11),
+            fields={"budget_confirmed": True, "need_months": 2},
+        ),
+        TransitionRequested(
+            id=f"e{number + 3}", lead="L-2", at=at(10, 11, 5), trigger="qualify_sales"
+        ),
+        TransitionRequested(id=f"e{number + 4}", lead="L-2", at=at(10, 11, 6), trigger="win"),
+    ]
+    return sorted(events, key=lambda event: event.at)
 
 
 def _demo(arguments: argparse.Namespace, out: TextIO) -> int:
-    """Show SLA deadlines for a few lead arrival times on the default office calendar."""
-    calendar = _office()
-    zone = ZoneInfo(_OFFICE_ZONE)
-    targets = [
-        ("first touch", Duration.parse("4 business hours")),
-        ("accept or reject", Duration.parse("1 business day")),
-        ("6 attempts", Duration.parse("10 business days")),
-    ]
-    arrivals = [
-        datetime(2026, 3, 6, 16, 0, tzinfo=zone),  # Friday afternoon
-        datetime(2026, 3, 7, 11, 30, tzinfo=zone),  # Saturday
-        datetime(2026, 3, 10, 8, 15, tzinfo=zone),  # Tuesday, before opening
-        datetime(2026, 3, 11, 13, 45, tzinfo=zone),  # Wednesday afternoon
-    ]
-    out.write(f"leadsla {__version__} demo: deadlines on {calendar.describe()}\n\n")
-    header = ["lead became an MQL", *(f"{name} ({target})" for name, target in targets)]
-    rows = [
-        [_stamp(arrival), *(_stamp(calendar.add(arrival, target)) for _, target in targets)]
-        for arrival in arrivals
-    ]
-    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
-    for row in [header, *rows]:
-        line = "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True))
-        out.write(line.rstrip() + "\n")
-    friday = arrivals[0]
-    due = calendar.add(friday, targets[0][1])
-    worked = calendar.elapsed(friday, due)
+    """Replay a working week on the default agreement and show what the engine decided."""
+    engine = Engine()
+    agreement = engine.agreement
+    zone = ZoneInfo(agreement.timezone)
     out.write(
-        f"\nA lead arriving {_stamp(friday)} gets its first touch by {_stamp(due)}: "
-        f"{_hours(worked)} of office time, counted across the weekend.\n"
+        f"leadsla {__version__} demo: {agreement.name}, {agreement.calendar(None).describe()}\n"
     )
+    out.write("A week of five leads, replayed through the engine; each line is one decision.\n\n")
+    for event in _demo_events():
+        effects = engine.apply(event)
+        for effect in effects:
+            if isinstance(effect, RuleFired):
+                continue  # its move follows on the next line, with the rule as its cause
+            out.write(
+                f"{stamp(effect.at.astimezone(zone))}  {effect.lead:4}  {describe_effect(effect)}\n"
+            )
+    end = datetime(2026, 3, 13, 17, 0, tzinfo=zone)
+    for effect in engine.advance(end):
+        out.write(
+            f"{stamp(effect.at.astimezone(zone))}  {effect.lead:4}  {describe_effect(effect)}\n"
+        )
+    out.write(f"\nWhere the leads are on {stamp(end)}:\n")
+    for lead_id in engine.leads():
+        view = engine.lead(lead_id)
+        running = ", ".join(
+            f"{o.name} due {stamp(o.due_at)}" for o in view.obligations if o.status == "open"
+        )
+        out.write(
+            f"  {lead_id:4}  {view.state:9} owner {view.owner}{'; ' + running if running else ''}\n"
+        )
+    out.write("\nWhy is L-3 not an SQL?\n")
+    for line in agreement.workflow.explain(engine.lead("L-3").lead, "sql").lines():
+        out.write(f"  {line}\n")
+    for volume in engine.volumes():
+        out.write(
+            f"\nMQLs delivered in {volume.period}: {volume.delivered} of {volume.target} "
+            f"committed; {volume.accepted} accepted by sales.\n"
+        )
     return 0
 
 
-def _stamp(moment: datetime) -> str:
-    return moment.strftime("%a %Y-%m-%d %H:%M")
-
-
-def _hours(span: timedelta) -> str:
-    hours = span / timedelta(hours=1)
-    return f"{hours:g} business hour{'s' if hours != 1 else ''}"
+def _line(out: TextIO, effect: Effect, zone: ZoneInfo) -> None:
+    out.write(f"{stamp(effect.at.astimezone(zone))}  {effect.lead:4}  {describe_effect(effect)}\n")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -82,7 +145,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"leadsla {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     demo = commands.add_parser(
-        "demo", help="show SLA deadlines on the default office calendar", description=_demo.__doc__
+        "demo", help="replay a sample week on the default agreement", description=_demo.__doc__
     )
     demo.set_defaults(handler=_demo)
     return parser

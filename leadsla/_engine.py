@@ -1034,7 +1034,7 @@ class Engine:
                     if team is not None and team.manager
                     else f"manager of {spec.party}"
                 )
-            message = action.message or f"{spec.name} on lead {lead.id}: {cause}"
+            message = action.message or f"lead {lead.id}: {cause}"
             change.effects.append(
                 ActionRequested(lead.id, change.at, "escalate", to, message, cause)
             )

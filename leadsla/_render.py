@@ -1,0 +1,89 @@
+"""Plain-text rendering of effects, for people: the CLI, logs, reports.
+
+A shell-side module: it reads effects and explanations, never changes anything.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from leadsla._effects import (
+    ActionRequested,
+    ActionSkipped,
+    Duplicate,
+    Effect,
+    ObligationBreached,
+    ObligationCancelled,
+    ObligationMet,
+    ObligationOpened,
+    ObligationPaused,
+    ObligationResumed,
+    ObligationWarned,
+    OwnerChanged,
+    Rejected,
+    RuleFired,
+    Tagged,
+    Transitioned,
+)
+
+__all__ = ["describe_effect", "format_span", "stamp"]
+
+
+def stamp(moment: datetime) -> str:
+    """``Mon 2026-03-09 12:00`` (seconds only when they are not zero)."""
+    text = moment.strftime("%a %Y-%m-%d %H:%M")
+    return text + moment.strftime(":%S") if moment.second else text
+
+
+def format_span(span: timedelta) -> str:
+    """``2 h 30 min`` for business or calendar time."""
+    minutes = round(span.total_seconds() / 60)
+    hours, minutes = divmod(abs(minutes), 60)
+    sign = "-" if span < timedelta(0) else ""
+    if hours and minutes:
+        return f"{sign}{hours} h {minutes} min"
+    if hours:
+        return f"{sign}{hours} h"
+    return f"{sign}{minutes} min"
+
+
+def describe_effect(effect: Effect) -> str:
+    """One line saying what the engine decided, for a person to read."""
+    if isinstance(effect, Transitioned):
+        if effect.source is None:
+            return f"created in {effect.dest}"
+        why = f"{effect.trigger}, {effect.cause}"
+        if effect.reason:
+            why += f", reason {effect.reason}"
+        return f"{effect.source} -> {effect.dest} ({why})"
+    if isinstance(effect, OwnerChanged):
+        return f"owner: {effect.owner} ({effect.reason})"
+    if isinstance(effect, RuleFired):
+        return f"rule {effect.rule} fired"
+    if isinstance(effect, ObligationOpened):
+        return f"{effect.obligation} opened for {effect.party}, due {stamp(effect.due_at)}"
+    if isinstance(effect, ObligationWarned):
+        return f"{effect.obligation} warning: due {stamp(effect.due_at)}, owner {effect.owner}"
+    if isinstance(effect, ObligationMet):
+        late = f", {format_span(effect.lateness)} late" if effect.late and effect.lateness else ""
+        return f"{effect.obligation} met{late}: {effect.outcome}"
+    if isinstance(effect, ObligationBreached):
+        return f"{effect.obligation} BREACHED, owner {effect.owner}"
+    if isinstance(effect, ObligationCancelled):
+        return f"{effect.obligation} cancelled: {effect.reason}"
+    if isinstance(effect, ObligationPaused):
+        return f"{effect.obligation} paused"
+    if isinstance(effect, ObligationResumed):
+        return f"{effect.obligation} resumed, now due {stamp(effect.due_at)}"
+    if isinstance(effect, ActionRequested):
+        message = f": {effect.message}" if effect.message else ""
+        return f"{effect.action} {effect.to}{message}"
+    if isinstance(effect, ActionSkipped):
+        return f"skipped {effect.action} ({effect.cause}): {effect.reason}"
+    if isinstance(effect, Tagged):
+        return f"tag {effect.tag} {'removed' if effect.removed else 'added'}"
+    if isinstance(effect, Rejected):
+        return f"REJECTED event {effect.event}: {effect.reason}"
+    if isinstance(effect, Duplicate):
+        return f"duplicate event {effect.event} ignored"
+    return type(effect).__name__
