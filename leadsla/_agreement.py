@@ -9,17 +9,19 @@ business of the shell around it.
 from __future__ import annotations
 
 import difflib
+import os
 from collections.abc import Iterable, Mapping
 from datetime import date, datetime
 from fractions import Fraction
-from typing import Literal
+from typing import Any, Literal
 
 from attrs import field, frozen
 
 from leadsla._calendar import BusinessCalendar
-from leadsla._conditions import Term, Terms
+from leadsla._conditions import RESERVED_NAMES, Condition, Term, Terms
 from leadsla._defaults import default_rules, default_teams, default_terms
 from leadsla._errors import LeadSLAError, Problem
+from leadsla._funnel import Funnel, chain_problem, goal_funnel, per
 from leadsla._lifecycle import Lifecycle
 from leadsla._obligations import (
     ActivityMatch,
@@ -29,7 +31,7 @@ from leadsla._obligations import (
     Warn,
     When,
 )
-from leadsla._ownership import Team
+from leadsla._ownership import RuleRouting, Team
 from leadsla._rules import EVENT_KINDS, Fire, Rule, RuleSet
 from leadsla._workflow import Workflow, WorkflowError
 
@@ -113,6 +115,10 @@ def _calendars(value: Mapping[str, BusinessCalendar]) -> Mapping[str, BusinessCa
     return dict(value)
 
 
+def _fields(value: Mapping[str, str]) -> Mapping[str, str]:
+    return dict(value)
+
+
 def _team_tuple(value: Iterable[Team]) -> tuple[Team, ...]:
     return tuple(value)
 
@@ -148,6 +154,9 @@ class Agreement:
     version: str = "1"
     effective: date | None = None
     review: str = ""
+    #: The lead fields conditions may use, and their types; when given, every name a
+    #: condition uses must be a field, a term or a reserved name.
+    fields: Mapping[str, str] = field(factory=dict, converter=_fields)
     _workflow: Workflow = field(init=False, repr=False, eq=False)
 
     def __attrs_post_init__(self) -> None:
@@ -171,6 +180,32 @@ class Agreement:
     def workflow(self) -> Workflow:
         """The per-lead decision function built from this agreement."""
         return self._workflow
+
+    @classmethod
+    def from_toml(cls, source: str | os.PathLike[str]) -> Agreement:
+        """Read an agreement file (a path) or its text; every problem is reported at once.
+
+        A :class:`pathlib.Path` (or text without ``=`` and newlines) is read as a file.
+        """
+        from leadsla._toml import agreement_from_toml
+
+        return agreement_from_toml(source)
+
+    def to_toml(self, *, comments: bool = True) -> str:
+        """The agreement file; ``Agreement.from_toml(a.to_toml()) == a``."""
+        from leadsla._toml import agreement_to_toml
+
+        return agreement_to_toml(self, comments=comments)
+
+    def to_data(self) -> dict[str, Any]:
+        """The agreement as plain data in the shape of the file."""
+        from leadsla._document import agreement_to_data
+
+        return agreement_to_data(self)
+
+    def funnel(self) -> Funnel | None:
+        """The volumes the goal needs at each stage and how the commitments cover them."""
+        return goal_funnel(self)
 
     def calendar(self, name: str | None) -> BusinessCalendar:
         """The calendar called ``name``; with None, the only calendar (or a 24/7 one)."""
@@ -304,6 +339,144 @@ class Agreement:
                 problems.append(_unknown("period", commitment.per, PERIODS, f"{where}.per"))
         if self.tracking_period not in PERIODS:
             problems.append(_unknown("period", self.tracking_period, PERIODS, "tracking_period"))
+        problems.extend(self._check_names())
+        problems.extend(self._check_reachable_meeting())
+        problems.extend(self._check_goal())
+        return problems
+
+    def _conditions(self) -> list[tuple[str, Condition]]:
+        """Every condition in the agreement, with where it is."""
+        found: list[tuple[str, Condition]] = [
+            (f"terms.{term.name}.condition", term.condition) for term in self.terms
+        ]
+        found += [
+            (f"lifecycle.transitions ({t.trigger}).guard", t.guard)
+            for t in self.lifecycle.transitions
+            if t.guard is not None
+        ]
+        found += [(f"rules.{rule.name}.when", rule.when) for rule in self.rules.rules]
+        for spec in self.obligations:
+            for part, when in (
+                ("starts", spec.starts),
+                ("met", spec.met),
+                ("cancelled", spec.cancelled),
+            ):
+                if when is not None and when.condition is not None:
+                    found.append((f"obligations.{spec.name}.{part}.condition", when.condition))
+            if spec.pause is not None and spec.pause.condition is not None:
+                found.append((f"obligations.{spec.name}.pause.condition", spec.pause.condition))
+        for team in self.teams:
+            if isinstance(team.policy, RuleRouting):
+                found += [
+                    (f"teams.{team.name}.assignment.routing", condition)
+                    for condition, _ in team.policy.routes
+                ]
+        return found
+
+    def _check_names(self) -> list[Problem]:
+        """With declared fields, every name in a condition is a field, a term or reserved."""
+        if not self.fields:
+            return []
+        problems = []
+        terms = set(self.terms.names)
+        known = sorted(set(self.fields) | terms)
+        for where, condition in self._conditions():
+            for name in sorted(condition.names):
+                if name in terms or name in self.fields or name in RESERVED_NAMES:
+                    continue
+                close = difflib.get_close_matches(name, known, 1)
+                hint = f" (did you mean {close[0]!r}?)" if close else ""
+                problems.append(
+                    Problem(
+                        where,
+                        name,
+                        "uses a name that is neither a declared field nor a term",
+                        f"declare it under [fields], or use one of {', '.join(known)}{hint}",
+                    )
+                )
+        return problems
+
+    def _check_reachable_meeting(self) -> list[Problem]:
+        """An obligation met only by entering states must be able to reach one of them."""
+        problems = []
+        lifecycle = self.lifecycle
+        states = set(lifecycle.state_names)
+        for spec in self.obligations:
+            met = spec.met
+            if (
+                met is None
+                or spec.attempts is not None
+                or not met.states
+                or met.leaving
+                or met.events
+                or met.activity is not None
+                or met.condition is not None
+                or not spec.starts.states
+                or not set(met.states) <= states
+                or not set(spec.starts.states) <= states
+            ):
+                continue
+            reachable: set[str] = set()
+            frontier = list(spec.starts.states)
+            while frontier:
+                current = frontier.pop()
+                for transition in lifecycle.transitions_from(current):
+                    if transition.dest not in reachable:
+                        reachable.add(transition.dest)
+                        frontier.append(transition.dest)
+            if not reachable & set(met.states):
+                problems.append(
+                    Problem(
+                        f"obligations.{spec.name}.met",
+                        list(met.states),
+                        f"can never be met: no transition leads from "
+                        f"{' or '.join(spec.starts.states)} to {' or '.join(met.states)}",
+                        "meet it by an activity or a state the lead can reach",
+                    )
+                )
+        return problems
+
+    def _check_goal(self) -> list[Problem]:
+        """The goal's conversions name real states and form a chain the commitments cover."""
+        goal = self.goal
+        if goal is None:
+            return []
+        problems = []
+        states = set(self.lifecycle.state_names)
+        for index, (source, dest, _) in enumerate(goal.conversions):
+            for name in (source, dest):
+                if name not in states:
+                    problems.append(_unknown("state", name, states, f"goal.conversions[{index}]"))
+        if problems:
+            return problems
+        reason = chain_problem(goal)
+        if reason is not None:
+            problems.append(
+                Problem(
+                    "goal.conversions",
+                    [f"{s} -> {d}" for s, d, _ in goal.conversions],
+                    reason,
+                    "list one conversion per step, e.g. mql -> sql, then sql -> won",
+                )
+            )
+            return problems
+        funnel = goal_funnel(self)
+        if funnel is None:
+            return problems
+        for item in funnel.coverage:
+            if not item.covered:
+                stage = funnel.stage(item.state)
+                assert stage is not None
+                problems.append(
+                    Problem(
+                        f"commitments.{item.commitment}.at_least",
+                        item.committed,
+                        f"is short of the goal by {item.short_by} {per(item.per)}: the goal needs "
+                        f"{item.needed} {item.state.upper()}s from marketing {per(item.per)} "
+                        f"({stage.needed(goal.per, goal.per)} {per(goal.per)})",
+                        "raise the commitment, or lower the goal or raise its conversion rates",
+                    )
+                )
         return problems
 
 
@@ -411,5 +584,15 @@ def _default() -> Agreement:
             description="20 new customers a quarter, 60 % of them from marketing.",
         ),
         tracking_period="month",
-        review="monthly review meeting",
+        review=(
+            "Marketing and sales meet monthly to review the volumes, response times, "
+            "handbacks and the goal."
+        ),
+        fields={
+            "email": "text",
+            "score": "number",
+            "country": "text",
+            "need_months": "number",
+            "budget_confirmed": "boolean",
+        },
     )

@@ -32,15 +32,20 @@ def show_value(value: Any) -> str:
 
 @frozen
 class Problem:
-    """One thing wrong with an input: where it is, what was found, what is wrong and the fix."""
+    """One thing wrong with an input: where it is, what was found, what is wrong and the fix.
+
+    ``line`` is the line of a file the problem was found on, when known.
+    """
 
     field: str
     value: Any
     message: str
     fix: str
+    line: int | None = None
 
     def __str__(self) -> str:
-        return f"'{self.field}' {self.message} (got {show_value(self.value)}); {self.fix}"
+        where = f"line {self.line}: " if self.line is not None else ""
+        return f"{where}'{self.field}' {self.message} (got {show_value(self.value)}); {self.fix}"
 
 
 class LeadSLAError(Exception):
