@@ -227,7 +227,11 @@ def test_a_pause_of_two_business_hours_moves_the_deadline_two_business_hours() -
         calendar="office",
         warnings=[Warn(before="1 business hour")],
     )
-    engine = Engine(attrs.evolve(default, obligations=(callback,)))
+    engine = Engine(
+        attrs.evolve(
+            default, obligations=(callback,), fields={**default.fields, "on_hold": "boolean"}
+        )
+    )
     log = Log(engine)
     log.created("L-1", at(2026, 3, 2, 9, 0), **MQL_FIELDS)
     assert engine.lead("L-1").obligation("callback").due_at == at(2026, 3, 2, 13, 0)  # type: ignore[union-attr]
