@@ -34,7 +34,8 @@ def show_value(value: Any) -> str:
 class Problem:
     """One thing wrong with an input: where it is, what was found, what is wrong and the fix.
 
-    ``line`` is the line of a file the problem was found on, when known.
+    ``line`` is the line of a file the problem was found on, when known. A ``value`` of None
+    (nothing was given) is left out of the message.
     """
 
     field: str
@@ -45,7 +46,8 @@ class Problem:
 
     def __str__(self) -> str:
         where = f"line {self.line}: " if self.line is not None else ""
-        return f"{where}'{self.field}' {self.message} (got {show_value(self.value)}); {self.fix}"
+        got = f" (got {show_value(self.value)})" if self.value is not None else ""
+        return f"{where}'{self.field}' {self.message}{got}; {self.fix}"
 
 
 class LeadSLAError(Exception):
