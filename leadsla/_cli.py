@@ -1,6 +1,8 @@
 """The ``leadsla`` command: the shell around the library for analysts and scripts.
 
-Exit codes: 0 success; 1 the input has problems (listed on stderr); 2 usage errors (argparse).
+Commands: ``demo``, ``init``, ``check``, ``summary``, ``diagram``. Exit codes: 0 success; 1 the
+input has problems (listed on stderr, one per line, ``FILE:LINE: field: ...``); 2 usage errors
+(argparse).
 """
 
 from __future__ import annotations
@@ -9,12 +11,16 @@ import argparse
 import sys
 from collections.abc import Sequence
 from datetime import datetime
+from pathlib import Path
 from typing import TextIO
 from zoneinfo import ZoneInfo
 
+import attrs
+
+from leadsla._agreement import Agreement
 from leadsla._effects import Effect, RuleFired
 from leadsla._engine import Engine
-from leadsla._errors import LeadSLAError
+from leadsla._errors import LeadSLAError, Problem
 from leadsla._events import (
     ActivityLogged,
     Event,
@@ -23,6 +29,7 @@ from leadsla._events import (
     TransitionRequested,
 )
 from leadsla._render import describe_effect, stamp
+from leadsla._summary import render_summary
 from leadsla._version import __version__
 
 __all__ = ["main"]
@@ -105,14 +112,10 @@ def _demo(arguments: argparse.Namespace, out: TextIO) -> int:
         for effect in effects:
             if isinstance(effect, RuleFired):
                 continue  # its move follows on the next line, with the rule as its cause
-            out.write(
-                f"{stamp(effect.at.astimezone(zone))}  {effect.lead:4}  {describe_effect(effect)}\n"
-            )
+            _line(out, effect, zone)
     end = datetime(2026, 3, 13, 17, 0, tzinfo=zone)
     for effect in engine.advance(end):
-        out.write(
-            f"{stamp(effect.at.astimezone(zone))}  {effect.lead:4}  {describe_effect(effect)}\n"
-        )
+        _line(out, effect, zone)
     out.write(f"\nWhere the leads are on {stamp(end)}:\n")
     for lead_id in engine.leads():
         view = engine.lead(lead_id)
@@ -137,6 +140,79 @@ def _line(out: TextIO, effect: Effect, zone: ZoneInfo) -> None:
     out.write(f"{stamp(effect.at.astimezone(zone))}  {effect.lead:4}  {describe_effect(effect)}\n")
 
 
+def _load(path: str) -> Agreement:
+    return Agreement.from_toml(Path(path))
+
+
+def _emit(text: str, output: str | None, out: TextIO) -> None:
+    if output is None or output == "-":
+        out.write(text if text.endswith("\n") else text + "\n")
+        return
+    Path(output).write_text(text, encoding="utf-8")
+
+
+def _init(arguments: argparse.Namespace, out: TextIO) -> int:
+    """Write the default agreement, commented, as a file to edit (or to stdout with -)."""
+    text = Agreement.default().to_toml(comments=True)
+    path: str = arguments.path
+    if path == "-":
+        out.write(text)
+        return 0
+    target = Path(path)
+    if target.exists() and not arguments.force:
+        raise LeadSLAError(
+            Problem("path", path, "already exists", "choose another path or pass --force")
+        )
+    target.write_text(text, encoding="utf-8")
+    out.write(f"Wrote {path}; check it with: leadsla check {path}\n")
+    return 0
+
+
+def _check(arguments: argparse.Namespace, out: TextIO) -> int:
+    """Read an agreement file and report every problem at once, with its line."""
+    try:
+        agreement = _load(arguments.file)
+    except LeadSLAError as error:
+        problems = sorted(error.problems, key=lambda p: (p.line is None, p.line or 0, p.field))
+        for problem in problems:
+            where = f"{arguments.file}:{problem.line}" if problem.line else arguments.file
+            print(f"{where}: {attrs.evolve(problem, line=None)}", file=sys.stderr)
+        count = len(problems)
+        print(f"{count} problem{'s' if count != 1 else ''} in {arguments.file}", file=sys.stderr)
+        return 1
+    lifecycle = agreement.lifecycle
+    out.write(
+        f"{arguments.file}: {agreement.name} is valid: "
+        f"{_count(len(lifecycle.states), 'state')}, "
+        f"{_count(len(agreement.obligations), 'obligation')}, "
+        f"{_count(len(agreement.rules.rules), 'rule')}, "
+        f"{_count(len(agreement.commitments), 'commitment')}.\n"
+    )
+    funnel = agreement.funnel()
+    if funnel is not None:
+        for sentence in funnel.sentences():
+            out.write(f"  {sentence}\n")
+    return 0
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}{'' if number == 1 else 's'}"
+
+
+def _summary(arguments: argparse.Namespace, out: TextIO) -> int:
+    """Render the agreement as a one-page summary both teams can read and sign."""
+    _emit(render_summary(_load(arguments.file), arguments.format), arguments.output, out)
+    return 0
+
+
+def _diagram(arguments: argparse.Namespace, out: TextIO) -> int:
+    """Draw the lead lifecycle as a Mermaid or Graphviz DOT state diagram."""
+    lifecycle = _load(arguments.file).lifecycle
+    text = lifecycle.to_mermaid() if arguments.format == "mermaid" else lifecycle.to_dot()
+    _emit(text, arguments.output, out)
+    return 0
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="leadsla",
@@ -148,6 +224,37 @@ def _parser() -> argparse.ArgumentParser:
         "demo", help="replay a sample week on the default agreement", description=_demo.__doc__
     )
     demo.set_defaults(handler=_demo)
+
+    init = commands.add_parser(
+        "init", help="write the default agreement as a file to edit", description=_init.__doc__
+    )
+    init.add_argument(
+        "path", nargs="?", default="agreement.toml", help="where to write (default: %(default)s)"
+    )
+    init.add_argument("--force", action="store_true", help="overwrite an existing file")
+    init.set_defaults(handler=_init)
+
+    check = commands.add_parser(
+        "check", help="validate an agreement file", description=_check.__doc__
+    )
+    check.add_argument("file", help="the agreement file (TOML)")
+    check.set_defaults(handler=_check)
+
+    summary = commands.add_parser(
+        "summary", help="print the agreement as a one-pager", description=_summary.__doc__
+    )
+    summary.add_argument("file", help="the agreement file (TOML)")
+    summary.add_argument("--format", choices=("text", "md", "html"), default="text")
+    summary.add_argument("-o", "--output", help="write to this file instead of stdout")
+    summary.set_defaults(handler=_summary)
+
+    diagram = commands.add_parser(
+        "diagram", help="draw the lead lifecycle", description=_diagram.__doc__
+    )
+    diagram.add_argument("file", help="the agreement file (TOML)")
+    diagram.add_argument("--format", choices=("mermaid", "dot"), default="mermaid")
+    diagram.add_argument("-o", "--output", help="write to this file instead of stdout")
+    diagram.set_defaults(handler=_diagram)
     return parser
 
 

@@ -24,7 +24,7 @@ import difflib
 from collections.abc import Callable, Iterable, Mapping
 from datetime import date
 from fractions import Fraction
-from typing import Any, Literal, cast
+from typing import Any, Final, Literal, cast
 
 from leadsla._agreement import (
     PERIODS,
@@ -396,7 +396,7 @@ class _Reader:
                 )
         for key in required:
             if key not in value:
-                self.problem((*path, key), None, "is missing", f"add {key} = ...")
+                self.problem((*path, key), None, "is missing", _how_to_add(path, key))
         return dict(value)
 
     def text(
@@ -1279,3 +1279,16 @@ def _read_goal(value: Any, reader: _Reader) -> Goal | None:
         return None
     description = reader.text(table, "description", path, default="") or ""
     return Goal(customers, cast("Period", per), share, tuple(conversions), description)
+
+
+_TABLE_EXAMPLES: Final[dict[str, str]] = {
+    "agreement": "add an [agreement] table with name and timezone",
+    "calendars": "add a [calendars.NAME] table with the weekday hours (leadsla init writes one)",
+    "teams": "add a [teams.NAME] table with members (leadsla init writes one)",
+}
+
+
+def _how_to_add(path: Path, key: str) -> str:
+    if not path and key in _TABLE_EXAMPLES:
+        return _TABLE_EXAMPLES[key]
+    return f"add {key} = ..."
