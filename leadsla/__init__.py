@@ -53,6 +53,7 @@ from leadsla._events import (
     TransitionRequested,
     event_from_json,
 )
+from leadsla._funnel import Coverage, Funnel, Stage
 from leadsla._lead import Because, Lead
 from leadsla._lifecycle import Lifecycle, LifecycleError, State, Transition
 from leadsla._obligations import (
@@ -112,6 +113,7 @@ __all__ = [
     "Commitment",
     "Condition",
     "ConditionError",
+    "Coverage",
     "Due",
     "Duplicate",
     "Duration",
@@ -125,6 +127,7 @@ __all__ = [
     "Explanation",
     "Fire",
     "FixedOwner",
+    "Funnel",
     "Goal",
     "InvalidTransition",
     "Lead",
@@ -162,6 +165,7 @@ __all__ = [
     "RuleRouting",
     "RuleSet",
     "Scope",
+    "Stage",
     "State",
     "Step",
     "StrictRoundRobin",

@@ -207,6 +207,16 @@ class Agreement:
         """The volumes the goal needs at each stage and how the commitments cover them."""
         return goal_funnel(self)
 
+    def summary(self, format: Literal["text", "md", "html"] = "text") -> str:
+        """The agreement as a one-page summary both teams can read and sign.
+
+        ``"html"`` is a self-contained page that prints on one A4 sheet; ``"md"`` is Markdown;
+        ``"text"`` is plain text wrapped for a terminal.
+        """
+        from leadsla._summary import render_summary
+
+        return render_summary(self, format)
+
     def calendar(self, name: str | None) -> BusinessCalendar:
         """The calendar called ``name``; with None, the only calendar (or a 24/7 one)."""
         if name is None:

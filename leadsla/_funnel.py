@@ -67,10 +67,12 @@ class Coverage:
 
     @property
     def covered(self) -> bool:
+        """Whether the commitment is at least what the goal needs."""
         return self.committed >= self.needed
 
     @property
     def short_by(self) -> int:
+        """How many leads per period the commitment is short (0 when covered)."""
         return max(0, self.needed - self.committed)
 
 
@@ -84,6 +86,7 @@ class Funnel:
     coverage: tuple[Coverage, ...]
 
     def stage(self, state: str) -> Stage | None:
+        """The stage of ``state``, or None when the goal does not pass through it."""
         return next((stage for stage in self.stages if stage.state == state), None)
 
     def sentences(self) -> list[str]:
