@@ -438,26 +438,34 @@ class Engine:
         """Fire the timers due by ``event.at``, then apply the event (see the module's doc)."""
         candidate: object = event
         if not isinstance(candidate, Event):
-            return self._reject(
+            return self._refuse(
                 None,
                 self._clock,
-                f"{type(candidate).__name__} is not an Event; build one, e.g. "
-                "LeadCreated(id=..., lead=..., at=..., fields=...), or use apply_json",
                 None,
-                (),
+                Problem(
+                    "event",
+                    type(candidate).__name__,
+                    "is not an Event",
+                    "build one, e.g. LeadCreated(id=..., lead=..., at=..., fields=...), "
+                    "or use apply_json",
+                ),
                 [],
             )
         if event.id in self._seen:
             return [Duplicate(event.lead, event.at, event.id)]
         if self._clock is not None and event.at < self._clock:
-            return self._reject(
+            return self._refuse(
                 event.lead,
                 event.at,
-                f"'at' is before the engine's clock ({self._clock.isoformat()}); events must "
-                "come in time order: send older events before newer ones, or replay the log "
-                "into a new engine",
                 event.id,
-                (),
+                Problem(
+                    "at",
+                    event.at,
+                    "is before the engine's clock",
+                    f"events must come in time order and the clock is at "
+                    f"{self._clock.isoformat()}: send older events before newer ones, "
+                    "or replay the log into a new engine",
+                ),
                 [],
             )
         # Time passes whether or not the event is good: the timers due by its time fire first.
@@ -467,21 +475,21 @@ class Engine:
         self._clock = event.at
         known = event.lead in self._leads
         if isinstance(event, LeadCreated) and known:
-            return self._reject(
+            return self._refuse(
                 event.lead,
                 event.at,
-                f"lead {event.lead!r} already exists; send lead_updated to change its fields",
                 event.id,
-                (),
+                Problem(
+                    "lead", event.lead, "already exists", "send lead_updated to change its fields"
+                ),
                 effects,
             )
         if not isinstance(event, LeadCreated) and not known:
-            return self._reject(
+            return self._refuse(
                 event.lead,
                 event.at,
-                f"lead {event.lead!r} is unknown; send its lead_created event first",
                 event.id,
-                (),
+                Problem("lead", event.lead, "is unknown", "send its lead_created event first"),
                 effects,
             )
         try:
@@ -499,6 +507,16 @@ class Engine:
         effects = self._run_timers(_us(now))
         self._clock = now
         return effects
+
+    def _refuse(
+        self,
+        lead: str | None,
+        at: datetime | None,
+        event_id: str | None,
+        problem: Problem,
+        before: list[Effect],
+    ) -> list[Effect]:
+        return self._reject(lead, at, str(problem), event_id, (problem,), before)
 
     def _reject(
         self,

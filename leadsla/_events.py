@@ -17,9 +17,9 @@ from __future__ import annotations
 import difflib
 import json
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import UTC, datetime
 from types import MappingProxyType
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Final
 
 from attrs import field, frozen
 
@@ -61,8 +61,8 @@ def _check_at(value: object) -> list[Problem]:
 
 
 def _frozen_fields(value: Mapping[str, Any]) -> Mapping[str, Any]:
-    if isinstance(value, MappingProxyType):
-        return value
+    if isinstance(value, MappingProxyType) or not isinstance(value, Mapping):
+        return value  # not a mapping: the event's check reports it
     return MappingProxyType(dict(value))
 
 
@@ -262,7 +262,12 @@ def event_from_json(data: str | bytes | Mapping[str, Any]) -> Event:
             close = difflib.get_close_matches(str(key), sorted(known), 1)
             hint = f" (did you mean {close[0]!r}?)" if close else ""
             problems.append(
-                Problem(str(key), data[key], f"is not a key of a {kind} event", f"remove it{hint}")
+                Problem(
+                    str(key),
+                    data[key],
+                    f"is not a key of {_a(str(kind))} event",
+                    f"remove it{hint}",
+                )
             )
     at: Any = data.get("at")
     if isinstance(at, str):
@@ -286,10 +291,40 @@ def event_from_json(data: str | bytes | Mapping[str, Any]) -> Event:
     elif "at" in data:
         problems.append(Problem("at", at, "must be text", "write e.g. 2026-03-02T09:15:00+02:00"))
     if problems:
+        if kind in EVENT_TYPES:
+            problems += _value_problems(EVENT_TYPES[str(kind)], data, required, problems)
         raise EventError(*problems)
     payload = {key: data[key] for key in (*required, *optional) if key in data}
     event_type = EVENT_TYPES[str(kind)]
     return event_type(id=data["id"], lead=data["lead"], at=at, **payload)
+
+
+_PLACEHOLDER_AT: Final = datetime(2000, 1, 1, tzinfo=UTC)
+
+
+def _value_problems(
+    event_type: type[Event],
+    data: Mapping[str, Any],
+    required: tuple[str, ...],
+    found: list[Problem],
+) -> list[Problem]:
+    """The value problems not yet found: build the event with stand-ins for the bad keys.
+
+    So one message lists every problem, not the key problems first and the values next time.
+    """
+    seen = {problem.field for problem in found}
+    known = {"id", "lead", *required, *_KEYS[event_type.type][1]}
+    values = {key: data[key] for key in known if key in data and key not in seen}
+    values.update({key: "x" for key in ("id", "lead", *required) if key in seen or key not in data})
+    try:
+        event_type(at=_PLACEHOLDER_AT, **values)
+    except EventError as error:
+        return [problem for problem in error.problems if problem.field not in seen]
+    return []
+
+
+def _a(word: str) -> str:
+    return ("an " if word[:1] in "aeiou" else "a ") + word
 
 
 def _clip(data: str | bytes) -> str:

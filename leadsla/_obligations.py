@@ -36,7 +36,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 from fractions import Fraction
-from typing import Any, Literal, NamedTuple
+from typing import Any, Final, Literal, NamedTuple
 
 from attrs import field, frozen
 
@@ -86,8 +86,42 @@ def _optional_duration(value: str | Duration | None) -> Duration | None:
     return None if value is None else _duration(value)
 
 
+def _before(value: str | Duration | None) -> Duration | None:
+    if value is None or isinstance(value, Duration):
+        return value
+    return Duration.parse(value, field="warning.before")
+
+
 def _optional_fraction(value: str | float | Fraction | None) -> Fraction | None:
-    return None if value is None else Fraction(value)
+    """A fraction; a float is read through its text, so 0.1 is exactly one tenth."""
+    if value is None or isinstance(value, Fraction):
+        return value
+    try:
+        return Fraction(str(value)) if isinstance(value, float) else Fraction(value)
+    except (TypeError, ValueError, ZeroDivisionError):
+        raise ObligationError(
+            Problem(
+                "warning.fraction",
+                value,
+                "is not a number",
+                "write a share of the time between 0 and 1, e.g. 0.75",
+            )
+        ) from None
+
+
+_WHO: Final = ("anyone", "owner", "party")
+
+
+def _check_by(instance: object, attribute: object, value: object) -> None:
+    if value not in _WHO:
+        raise ObligationError(
+            Problem(
+                "activity.by",
+                value,
+                "is not who may log the activity",
+                f"use one of {', '.join(_WHO)}",
+            )
+        )
 
 
 @frozen
@@ -100,7 +134,7 @@ class ActivityMatch:
 
     kinds: tuple[str, ...] = field(default=(), converter=_tuple)
     outcomes: tuple[str, ...] = field(default=(), converter=_tuple)
-    by: Literal["anyone", "owner", "party"] = "anyone"
+    by: Literal["anyone", "owner", "party"] = field(default="anyone", validator=_check_by)
 
     def describe(self) -> str:
         what = " or ".join(self.kinds) if self.kinds else "any activity"
@@ -164,7 +198,7 @@ class Warn:
     """Warn before the deadline: ``before`` it by a duration, or when ``fraction`` of the time
     is used up."""
 
-    before: Duration | None = field(default=None, converter=_optional_duration)
+    before: Duration | None = field(default=None, converter=_before)
     fraction: Fraction | None = field(default=None, converter=_optional_fraction)
 
     def __attrs_post_init__(self) -> None:
@@ -181,7 +215,7 @@ class Warn:
             raise ObligationError(
                 Problem(
                     "warning.fraction",
-                    str(self.fraction),
+                    float(self.fraction),
                     "must be between 0 and 1",
                     "write e.g. 0.75",
                 )

@@ -17,6 +17,7 @@ from leadsla import (
     Duplicate,
     Effect,
     Engine,
+    EventError,
     EventRejected,
     LeadCreated,
     LeadUpdated,
@@ -333,11 +334,11 @@ def test_duplicate_event_ids_are_acknowledged_and_ignored() -> None:
     [
         (
             LeadUpdated(id="u", lead="L-9", at=at(2026, 3, 2, 10), fields={"score": 1}),
-            "lead 'L-9' is unknown; send its lead_created event first",
+            "'lead' is unknown (got 'L-9'); send its lead_created event first",
         ),
         (
             LeadCreated(id="c", lead="L-1", at=at(2026, 3, 2, 10), fields={}),
-            "lead 'L-1' already exists; send lead_updated to change its fields",
+            "'lead' already exists (got 'L-1'); send lead_updated to change its fields",
         ),
         (
             TransitionRequested(id="t", lead="L-1", at=at(2026, 3, 2, 10), trigger="win"),
@@ -353,7 +354,8 @@ def test_duplicate_event_ids_are_acknowledged_and_ignored() -> None:
         ),
         (
             TransitionRequested(id="t", lead="L-1", at=at(2026, 3, 2, 8), trigger="accept"),
-            "'at' is before the engine's clock (2026-03-02T09:00:00+02:00)",
+            "'at' is before the engine's clock (got 2026-03-02 08:00:00+02:00); events must come "
+            "in time order and the clock is at 2026-03-02T09:00:00+02:00",
         ),
     ],
 )
@@ -394,6 +396,35 @@ def test_strict_engine_raises_a_typed_error() -> None:
     with pytest.raises(EventRejected, match="is unknown") as caught:
         engine.apply(LeadUpdated(id="u", lead="L-9", at=at(2026, 3, 2, 10), fields={}))
     assert isinstance(caught.value.effect, Rejected)
+    [problem] = caught.value.problems  # names the lead, not the event id; the fix said once
+    assert (problem.field, problem.value) == ("lead", "L-9")
+    assert str(problem) == "'lead' is unknown (got 'L-9'); send its lead_created event first"
+
+
+def test_a_json_line_lists_its_key_and_value_problems_together() -> None:
+    """A misspelt key, a bad time and badly typed values are all named in one rejection."""
+    [rejected] = Engine().apply_json(
+        '{"id": 7, "type": "activity", "lead": "L-1", "at": "yesterday", "kind": 5, "outcom": 1}'
+    )
+    assert isinstance(rejected, Rejected)
+    assert [problem.field for problem in rejected.details] == ["outcom", "at", "id", "kind"]
+    assert "is not a key of an activity event" in rejected.reason
+
+
+@pytest.mark.parametrize("fields", ["null", "[1]", '"score"', "7"])
+def test_fields_that_are_not_an_object_are_rejected(fields: str) -> None:
+    """A JSON ``fields`` that is not an object is a Rejected effect, not a crash."""
+    line = (
+        '{"id": "e1", "type": "lead_created", "lead": "L-1", '
+        f'"at": "2026-03-02T09:15:00+02:00", "fields": {fields}}}'
+    )
+    engine = Engine()
+    [rejected] = engine.apply_json(line)
+    assert isinstance(rejected, Rejected)
+    assert rejected.reason.startswith("'fields' must be an object")
+    assert list(engine.leads()) == []
+    with pytest.raises(EventError, match="'fields' must be an object"):
+        LeadUpdated(id="u", lead="L-1", at=at(2026, 3, 2, 10), fields=None)  # type: ignore[arg-type]
 
 
 def test_timers_due_by_an_event_fire_before_it() -> None:
