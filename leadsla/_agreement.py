@@ -74,6 +74,29 @@ def _share(value: int | float | str | Fraction) -> Fraction:
     return share
 
 
+def _conversions(
+    value: Iterable[tuple[str, str, int | float | str | Fraction]],
+) -> tuple[tuple[str, str, Fraction], ...]:
+    """(from, to, rate) steps with exact rates; ``"0.3"``, ``0.3`` and ``Fraction(3, 10)`` agree."""
+    steps = []
+    for step in value:
+        try:
+            source, dest, rate = step
+            exact = _fraction(rate)
+        except (TypeError, ValueError, ZeroDivisionError):
+            raise AgreementError(
+                Problem(
+                    "goal.conversions",
+                    step,
+                    "is not a (from state, to state, rate) step",
+                    'write e.g. ("mql", "sql", "0.3")',
+                )
+            ) from None
+        assert exact is not None
+        steps.append((source, dest, exact))
+    return tuple(steps)
+
+
 @frozen
 class Commitment:
     """A volume promise per tracking period: ``party`` delivers at least ``at_least`` leads
@@ -99,7 +122,7 @@ class Goal:
     customers: int
     per: Period = "quarter"
     marketing_share: Fraction = field(default=Fraction(1), converter=_share)
-    conversions: tuple[tuple[str, str, Fraction], ...] = ()
+    conversions: tuple[tuple[str, str, Fraction], ...] = field(default=(), converter=_conversions)
     description: str = ""
 
 
@@ -241,7 +264,9 @@ class Agreement:
         teams = {team.name for team in self.teams}
         states = set(self.lifecycle.state_names)
         triggers = set(self.lifecycle.triggers)
-        people = {member for team in self.teams for member in team.members}
+        people = {member for team in self.teams for member in team.members} | {
+            team.manager for team in self.teams if team.manager is not None
+        }
         names: set[str] = set()
         for spec in self.obligations:
             where = f"obligations.{spec.name}"
@@ -315,9 +340,10 @@ class Agreement:
                 for state in spec.pause.states:
                     if state not in states:
                         problems.append(_unknown("state", state, states, f"{where}.pause"))
-            actions = [*spec.on_breach, *spec.on_met]
+            actions = [("on_breach", a) for a in spec.on_breach]
+            actions += [("on_met", a) for a in spec.on_met]
             if spec.attempts is not None:
-                actions.extend(spec.attempts.on_exhausted)
+                actions += [("attempts.on_exhausted", a) for a in spec.attempts.on_exhausted]
                 if spec.attempts.count < 1:
                     problems.append(
                         Problem(
@@ -327,17 +353,17 @@ class Agreement:
                             "give a count",
                         )
                     )
-            for action in actions:
+            for part, action in actions:
                 if isinstance(action, Fire) and action.trigger not in triggers:
                     problems.append(
-                        _unknown("trigger", action.trigger, triggers, f"{where}.actions")
+                        _unknown("trigger", action.trigger, triggers, f"{where}.{part}")
                     )
                 if (
                     isinstance(action, Escalate)
                     and action.to != "manager"
                     and action.to not in people
                 ):
-                    problems.append(_unknown("person", action.to, people, f"{where}.actions"))
+                    problems.append(_unknown("person", action.to, people, f"{where}.{part}"))
         for commitment in self.commitments:
             where = f"commitments.{commitment.name}"
             if commitment.party not in teams:
@@ -453,10 +479,28 @@ class Agreement:
             return []
         problems = []
         states = set(self.lifecycle.state_names)
-        for index, (source, dest, _) in enumerate(goal.conversions):
+        if not 0 < goal.marketing_share <= 1:
+            problems.append(
+                Problem(
+                    "goal.marketing_share",
+                    float(goal.marketing_share),
+                    "must be above 0 and at most 1",
+                    "write e.g. 0.6",
+                )
+            )
+        for index, (source, dest, rate) in enumerate(goal.conversions):
             for name in (source, dest):
                 if name not in states:
                     problems.append(_unknown("state", name, states, f"goal.conversions[{index}]"))
+            if not 0 < rate <= 1:
+                problems.append(
+                    Problem(
+                        f"goal.conversions[{index}].rate",
+                        float(rate),
+                        "must be above 0 and at most 1",
+                        "write e.g. rate = 0.3",
+                    )
+                )
         if problems:
             return problems
         reason = chain_problem(goal)

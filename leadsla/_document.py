@@ -21,6 +21,7 @@ names and array positions) to a line of the file when the file is known.
 from __future__ import annotations
 
 import difflib
+import zoneinfo
 from collections.abc import Callable, Iterable, Mapping
 from datetime import date
 from fractions import Fraction
@@ -347,15 +348,22 @@ class _Reader:
         # Named entries of arrays: ("obligations", "first-touch") -> ("obligations", 0), so a
         # problem the agreement reports by name can be placed on its line.
         self.named: dict[tuple[str, str], tuple[str, int]] = {}
+        self.names_of: dict[tuple[str, int], str] = {}  # and back, to name them in paths
 
     def where(self, path: Path, name: str | None = None) -> str:
+        if name is not None:
+            return name
         parts: list[str] = []
         for part in path:
             if isinstance(part, int):
-                parts[-1] = f"{parts[-1]}[{part}]"
+                entry = self.names_of.get((parts[-1], part)) if len(parts) == 1 else None
+                if entry is not None:
+                    parts.append(entry)
+                else:
+                    parts[-1] = f"{parts[-1]}[{part}]"
             else:
                 parts.append(part)
-        return ".".join(parts) if name is None else name
+        return ".".join(parts)
 
     def problem(
         self, path: Path, value: Any, message: str, fix: str, *, display: str | None = None
@@ -523,6 +531,7 @@ def _named(items: list[Any], path: Path, reader: _Reader) -> list[tuple[int, dic
         else:
             display = f"{path[0]}.{name}"
             reader.named[(str(path[0]), name)] = (str(path[0]), index)
+            reader.names_of.setdefault((str(path[0]), index), name)
             if name in seen:
                 reader.problem(
                     (*path, index, "name"),
@@ -570,6 +579,19 @@ def agreement_from_data(data: Mapping[str, Any], *, locate: Locate | None = None
     )
     name = reader.text(head, "name", ("agreement",), default="") or ""
     timezone = reader.text(head, "timezone", ("agreement",), default="UTC") or "UTC"
+    try:
+        BusinessCalendar.always(timezone)
+    except LeadSLAError as error:
+        close = difflib.get_close_matches(timezone, sorted(zoneinfo.available_timezones()), 1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        for problem in error.problems:
+            reader.problem(
+                ("agreement", "timezone"),
+                timezone,
+                problem.message,
+                f"use an IANA name such as 'Europe/Helsinki'{hint}",
+            )
+        timezone = "UTC"  # so the calendars that inherit it are not reported as well
     version = reader.text(head, "version", ("agreement",), default="1") or "1"
     review = reader.text(head, "review", ("agreement",), default="") or ""
     tracking = reader.text(head, "tracking_period", ("agreement",), default="month") or "month"
@@ -798,8 +820,8 @@ def _read_terms(value: Any, reader: _Reader) -> list[Term]:
             table.get("condition"), (*path, "condition"), f"terms.{name}.condition"
         )
         description = reader.text(table, "description", path, default="") or ""
-        if condition is not None:
-            terms.append(Term(str(name), condition, description))
+        # A term whose condition is bad stays known, so what uses it is not reported as well.
+        terms.append(Term(str(name), condition or _PLACEHOLDER_CONDITION, description))
     return terms
 
 
@@ -1183,7 +1205,9 @@ def _read_commitments(value: Any, reader: _Reader) -> list[Commitment]:
                 display=f"{display}.per",
             )
             per = "month"
+        before = len(reader.problems)
         at_least = reader.integer(table, "at_least", path, default=0) or 0
+        counted = len(reader.problems) == before  # else leave it out of the goal's check
         if at_least < 0:
             reader.problem(
                 (*path, "at_least"),
@@ -1203,7 +1227,7 @@ def _read_commitments(value: Any, reader: _Reader) -> list[Commitment]:
             )
             share = None
         name = table.get("name")
-        if isinstance(name, str):
+        if isinstance(name, str) and counted and at_least >= 0:
             commitments.append(
                 Commitment(
                     name,
@@ -1280,6 +1304,8 @@ def _read_goal(value: Any, reader: _Reader) -> Goal | None:
     description = reader.text(table, "description", path, default="") or ""
     return Goal(customers, cast("Period", per), share, tuple(conversions), description)
 
+
+_PLACEHOLDER_CONDITION: Final = Condition("true")
 
 _TABLE_EXAMPLES: Final[dict[str, str]] = {
     "agreement": "add an [agreement] table with name and timezone",

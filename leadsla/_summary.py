@@ -21,8 +21,9 @@ from typing import Final, Literal
 
 from attrs import frozen
 
-from leadsla._agreement import Agreement
+from leadsla._agreement import Agreement, AgreementError
 from leadsla._conditions import Condition
+from leadsla._errors import Problem
 from leadsla._funnel import per
 from leadsla._obligations import ActivityMatch, Escalate, ObligationSpec, When
 from leadsla._ownership import FixedOwner, LeastLoaded, RoundRobin, RuleRouting, StrictRoundRobin
@@ -304,12 +305,12 @@ def _subtitle(agreement: Agreement) -> str:
 
 def render_summary(agreement: Agreement, format: Format = "text") -> str:
     """The one-page summary as plain text, Markdown (``md``) or self-contained HTML."""
-    sections = summary_sections(agreement)
-    if format == "md":
-        return _markdown(agreement, sections)
-    if format == "html":
-        return _html(agreement, sections)
-    return _text(agreement, sections)
+    renderers = {"text": _text, "md": _markdown, "html": _html}
+    if format not in renderers:
+        raise AgreementError(
+            Problem("format", format, "is not a summary format", "use text, md or html")
+        )
+    return renderers[format](agreement, summary_sections(agreement))
 
 
 def _text(agreement: Agreement, sections: list[Section]) -> str:

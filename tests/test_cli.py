@@ -61,3 +61,105 @@ def test_console_script_is_installed() -> None:
     result = subprocess.run([str(script), "demo"], capture_output=True, text=True, check=False)
     assert result.returncode == 0, result.stderr
     assert "first-touch" in result.stdout
+
+
+# -- init, check, summary, diagram ----------------------------------------------------------
+
+
+def run(argv: list[str]) -> tuple[int, str]:
+    out = io.StringIO()
+    return main(argv, out), out.getvalue()
+
+
+def test_init_check_summary_on_a_new_file(tmp_path: pathlib.Path) -> None:
+    """``init`` writes the default agreement; ``check`` finds it valid; ``summary`` renders it."""
+    from leadsla import Agreement
+
+    path = tmp_path / "agreement.toml"
+    code, said = run(["init", str(path)])
+    assert code == 0
+    assert f"leadsla check {path}" in said
+    assert Agreement.from_toml(path) == Agreement.default()
+    code, said = run(["check", str(path)])
+    assert code == 0
+    assert "is valid: 9 states, 4 obligations, 2 rules, 1 commitment." in said
+    assert "Marketing commits 150 MQLs a month: covered." in said
+    page = tmp_path / "agreement.html"
+    code, said = run(["summary", str(path), "--format", "html", "-o", str(page)])
+    assert (code, said) == (0, "")
+    assert page.read_text(encoding="utf-8").startswith("<!DOCTYPE html>")
+    code, said = run(["summary", str(path), "--format", "md"])
+    assert code == 0
+    assert said.startswith("# Marketing–sales SLA")
+
+
+def test_init_does_not_overwrite_without_force(
+    tmp_path: pathlib.Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An existing file is kept unless --force is given."""
+    path = tmp_path / "agreement.toml"
+    path.write_text("mine", encoding="utf-8")
+    assert run(["init", str(path)])[0] == 1
+    assert "already exists" in capsys.readouterr().err
+    assert path.read_text(encoding="utf-8") == "mine"
+    assert run(["init", str(path), "--force"])[0] == 0
+    assert path.read_text(encoding="utf-8") != "mine"
+
+
+def test_init_to_stdout() -> None:
+    """``init -`` prints the file instead of writing it."""
+    code, said = run(["init", "-"])
+    assert code == 0
+    assert said.startswith("# The service level agreement")
+
+
+def test_check_lists_every_problem_with_file_and_line(
+    tmp_path: pathlib.Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Problems go to stderr as FILE:LINE: ..., sorted by line, then a count; exit code 1."""
+    from leadsla import Agreement
+
+    text = Agreement.default().to_toml()
+    text = text.replace('tracking_period = "month"', 'tracking_perod = "month"', 1)
+    text = text.replace('within = "4 business hours"\n', 'within = "4 hurs"\n', 1)
+    path = tmp_path / "agreement.toml"
+    path.write_text(text, encoding="utf-8")
+    code, said = run(["check", str(path)])
+    err = capsys.readouterr().err.splitlines()
+    assert (code, said) == (1, "")
+    lines = text.splitlines()
+    first = next(n for n, line in enumerate(lines, 1) if "tracking_perod" in line)
+    second = next(n for n, line in enumerate(lines, 1) if '"4 hurs"' in line)
+    assert err[0].startswith(f"{path}:{first}: 'agreement.tracking_perod' is not a known key")
+    assert err[0].endswith("(did you mean 'tracking_period'?)")
+    assert err[1].startswith(f"{path}:{second}: 'obligations.first-touch.within'")
+    assert err[2] == f"2 problems in {path}"
+
+
+def test_diagram_in_both_formats(tmp_path: pathlib.Path) -> None:
+    """``diagram`` draws the lifecycle of the file as Mermaid or DOT."""
+    path = tmp_path / "agreement.toml"
+    run(["init", str(path)])
+    code, mermaid = run(["diagram", str(path)])
+    assert code == 0
+    assert mermaid.startswith("stateDiagram-v2")
+    assert "mql --> sal: accept" in mermaid
+    code, dot = run(["diagram", str(path), "--format", "dot"])
+    assert code == 0
+    assert dot.startswith("digraph")
+
+
+@pytest.mark.parametrize("command", ["demo", "init", "check", "summary", "diagram"])
+def test_every_command_has_help(command: str, capsys: pytest.CaptureFixture[str]) -> None:
+    """``leadsla COMMAND --help`` describes the command and exits 0."""
+    with pytest.raises(SystemExit) as caught:
+        main([command, "--help"])
+    assert caught.value.code == 0
+    assert f"usage: leadsla {command}" in capsys.readouterr().out
+
+
+def test_a_bad_format_is_a_usage_error() -> None:
+    """An unknown --format exits with status 2."""
+    with pytest.raises(SystemExit) as caught:
+        main(["summary", "agreement.toml", "--format", "pdf"])
+    assert caught.value.code == 2

@@ -1,0 +1,532 @@
+"""The agreement as a document: the TOML file, its validation, the goal funnel, the summary."""
+
+from __future__ import annotations
+
+import copy
+import tomllib
+from fractions import Fraction
+from typing import Any
+
+import attrs
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from leadsla import (
+    ActivityMatch,
+    Agreement,
+    AgreementError,
+    Commitment,
+    Escalate,
+    Goal,
+    Lifecycle,
+    ObligationError,
+    ObligationSpec,
+    Problem,
+    Term,
+    Warn,
+    When,
+)
+from leadsla._document import agreement_from_data
+
+DEFAULT = Agreement.default()
+TEXT = DEFAULT.to_toml()
+
+
+def problems_of(text: str) -> tuple[Problem, ...]:
+    with pytest.raises(AgreementError) as caught:
+        Agreement.from_toml(text)
+    return caught.value.problems
+
+
+def edited(old: str, new: str) -> str:
+    """The default file with the first occurrence of ``old`` outside comments replaced."""
+    start = 0
+    while (found := TEXT.find(old, start)) >= 0:
+        if not TEXT[TEXT.rfind("\n", 0, found) + 1 :].startswith("#"):
+            return TEXT[:found] + new + TEXT[found + len(old) :]
+        start = found + 1
+    raise AssertionError(f"the default file no longer contains {old!r}")
+
+
+def line_of(text: str, fragment: str) -> int:
+    return next(n for n, line in enumerate(text.splitlines(), 1) if fragment in line)
+
+
+# -- the round trip -----------------------------------------------------------------------------
+
+
+def test_default_round_trips_through_toml() -> None:
+    """default -> TOML -> Agreement is the same agreement, with and without comments."""
+    assert Agreement.from_toml(TEXT) == DEFAULT
+    assert Agreement.from_toml(DEFAULT.to_toml(comments=False)) == DEFAULT
+
+
+def test_the_file_is_commented_for_people() -> None:
+    """The written file explains its sections; the comments do not change what it says."""
+    assert "# Check it:            leadsla check FILE" in TEXT
+    assert DEFAULT.to_toml(comments=False).count("#") < TEXT.count("#")
+
+
+def test_an_edited_agreement_round_trips() -> None:
+    """A changed agreement (effective date, extra term, goal) survives the round trip."""
+    from datetime import date
+
+    assert DEFAULT.goal is not None
+    changed = attrs.evolve(
+        DEFAULT,
+        effective=date(2026, 4, 1),
+        terms=[*DEFAULT.terms, Term("hot", "score >= 90", 'Hot: "very" keen.\nSecond line.')],
+        goal=attrs.evolve(DEFAULT.goal, customers=30),
+    )
+    text = changed.to_toml()
+    assert "effective = 2026-04-01" in text
+    assert Agreement.from_toml(text) == changed
+
+
+def test_a_file_is_read_from_a_path(tmp_path: Any) -> None:
+    """A pathlib.Path is read as a file; a missing file is one clear problem."""
+    path = tmp_path / "agreement.toml"
+    path.write_text(TEXT, encoding="utf-8")
+    assert Agreement.from_toml(path) == DEFAULT
+    [problem] = problems_of(str(tmp_path / "missing.toml"))
+    assert problem.field == "file"
+    assert "cannot be read" in problem.message
+
+
+# -- validation: every rule with its message -----------------------------------------------------
+
+CASES = [
+    pytest.param(
+        ('tracking_period = "month"', 'tracking_perod = "month"'),
+        "agreement.tracking_perod",
+        "is not a known key here",
+        "did you mean 'tracking_period'?",
+        id="unknown-key",
+    ),
+    pytest.param(
+        ('within = "4 business hours"', 'within = "4 buisness hours"'),
+        "obligations.first-touch.within",
+        "has an unknown kind of time 'buisness'",
+        "did you mean 'business'?",
+        id="bad-duration",
+    ),
+    pytest.param(
+        ('condition = "score >= 50"', 'condition = "score >= "'),
+        "terms.mql.condition",
+        "is not a valid expression",
+        "write comparisons",
+        id="bad-condition",
+    ),
+    pytest.param(
+        ('starts = { states = ["nurture"] }', 'starts = { states = ["nurtur"] }'),
+        "obligations.nurture-review.starts",
+        "is not a known state",
+        "did you mean 'nurture'?",
+        id="unknown-state",
+    ),
+    pytest.param(
+        ('party = "marketing"\nstarts', 'party = "marketting"\nstarts'),
+        "obligations.nurture-review.party",
+        "is not a known team",
+        "did you mean 'marketing'?",
+        id="unknown-team",
+    ),
+    pytest.param(
+        ('calendar = "office"\nwarnings', 'calendar = "ofice"\nwarnings'),
+        "obligations.first-touch.calendar",
+        "is not a known calendar",
+        "did you mean 'office'?",
+        id="unknown-calendar",
+    ),
+    pytest.param(
+        ('when = "mql"', 'when = "mq1"'),
+        "rules.auto-qualify.when",
+        "uses a name that is neither a declared field nor a term",
+        "did you mean 'mql'?",
+        id="unknown-term",
+    ),
+    pytest.param(
+        ('condition = "has(email)"', 'condition = "has(emial)"'),
+        "terms.lead.condition",
+        "uses a name that is neither a declared field nor a term",
+        "did you mean 'email'?",
+        id="unknown-field",
+    ),
+    pytest.param(
+        ('met = { states = ["sal", "handback"] }\n', ""),
+        "obligations.accept-or-reject.met",
+        "is missing: the obligation could never be met",
+        "say what meets it",
+        id="never-met",
+    ),
+    pytest.param(
+        ('met = { states = ["sal", "handback"] }', 'met = { states = ["lead"] }'),
+        "obligations.accept-or-reject.met",
+        "can never be met: no transition leads from mql to lead",
+        "a state the lead can reach",
+        id="met-by-unreachable-state",
+    ),
+    pytest.param(
+        ('starts = { states = ["mql"] }', "starts = {}"),
+        "obligations.first-touch.starts",
+        "is empty: the clock could never start",
+        "name a state or an event",
+        id="never-starts",
+    ),
+    pytest.param(
+        ("at_least = 150", "at_least = 40"),
+        "commitments.mql-volume.at_least",
+        "is short of the goal by 14 a month: the goal needs 54 MQLs from marketing a month",
+        "raise the commitment",
+        id="commitment-short-of-goal",
+    ),
+    pytest.param(
+        ('{ from = "sql", to = "won", rate = 0.25 }', '{ from = "mql", to = "won", rate = 0.25 }'),
+        "goal.conversions",
+        "do not form one chain",
+        "list one conversion per step",
+        id="goal-not-a-chain",
+    ),
+    pytest.param(
+        ("rate = 0.25", "rate = 1.5"),
+        "goal.conversions[1].rate",
+        "must be above 0 and at most 1",
+        "write e.g. rate = 0.3",
+        id="goal-rate-out-of-range",
+    ),
+    pytest.param(
+        ('mon = ["09:00-17:00"]', 'mon = ["09:00-1700"]'),
+        "calendars.office.week.mon[0]",
+        "is not a time of day",
+        "write 'HH:MM'",
+        id="bad-opening-hours",
+    ),
+    pytest.param(
+        ('timezone = "Europe/Helsinki"', 'timezone = "Europe/Helsinky"'),
+        "agreement.timezone",
+        "is not a known time zone",
+        "did you mean 'Europe/Helsinki'?",
+        id="unknown-time-zone",
+    ),
+    pytest.param(
+        ("customers = 20", "customers = = 20"),
+        "file",
+        "is not valid TOML",
+        "fix the syntax on that line",
+        id="toml-syntax",
+    ),
+    pytest.param(
+        ('escalate = "manager"', 'escalate = "samm"'),
+        "obligations.first-touch.on_breach",
+        "is not a known person",
+        "did you mean 'sam'?",
+        id="unknown-person",
+    ),
+]
+
+
+@pytest.mark.parametrize(("edit", "field", "message", "fix"), CASES)
+def test_each_check_names_the_place_the_value_and_the_fix(
+    edit: tuple[str, str], field: str, message: str, fix: str
+) -> None:
+    """One mistake gives exactly one problem (no cascade), with its path, line, value and fix."""
+    old, new = edit
+    text = edited(old, new)
+    [problem] = problems_of(text)
+    assert problem.field == field
+    assert message in problem.message
+    assert fix in problem.fix
+    assert problem.line is not None
+    lines = text.splitlines()
+    shown = lines[problem.line - 1]
+    # The line is the edited one or, for a removed key or an entry of a multi-line array, the
+    # line of the table or key that holds it.
+    if new:
+        assert new.splitlines()[0].strip() in shown or shown.rstrip().endswith("[")
+    else:
+        assert shown.startswith("[")
+
+
+def test_an_unreachable_state_is_reported() -> None:
+    """A lifecycle with a state no transition reaches is refused, naming the state."""
+    data = DEFAULT.to_data()
+    lifecycle = Lifecycle.default().to_dict()
+    lifecycle["states"]["island"] = {"owner": "sales", "terminal": True}
+    data["lifecycle"] = lifecycle
+    with pytest.raises(AgreementError) as caught:
+        agreement_from_data(data)
+    [problem] = caught.value.problems
+    assert problem.value == "island"
+    assert "cannot be reached from the initial state 'lead'" in problem.message
+
+
+def test_every_problem_is_reported_at_once() -> None:
+    """Three unrelated mistakes give three problems, in one error, each with its line."""
+    text = (
+        edited('tracking_period = "month"', 'tracking_perod = "month"')
+        .replace('within = "4 business hours"\n', 'within = "4 hurs"\n', 1)
+        .replace("at_least = 150", 'at_least = "many"', 1)
+    )
+    found = problems_of(text)
+    assert [problem.field for problem in found] == [
+        "agreement.tracking_perod",
+        "obligations.first-touch.within",
+        "commitments.mql-volume.at_least",
+    ]
+    assert [problem.line for problem in found] == [
+        line_of(text, "tracking_perod"),
+        line_of(text, '"4 hurs"'),
+        line_of(text, '"many"'),
+    ]
+
+
+def test_a_missing_table_says_what_to_add() -> None:
+    """Without calendars and teams the fix names the table to write."""
+    found = problems_of('[agreement]\nname = "x"\ntimezone = "UTC"\n')
+    fixes = {problem.field: problem.fix for problem in found}
+    assert "add a [calendars.NAME] table" in fixes["calendars"]
+    assert "add a [teams.NAME] table" in fixes["teams"]
+
+
+def test_a_valid_file_gives_no_problems() -> None:
+    """The default file reads without error (the checks have no warnings to give)."""
+    assert Agreement.from_toml(TEXT).name == DEFAULT.name
+
+
+# -- checks on objects built in Python ----------------------------------------------------------
+
+
+def test_a_manager_can_be_named_in_an_escalation() -> None:
+    """Escalate('sam') is accepted: sam manages sales; an unknown name is not."""
+    spec = DEFAULT.obligations[0]
+    named = attrs.evolve(spec, on_breach=(Escalate("sam"),))
+    assert attrs.evolve(DEFAULT, obligations=(named,)).obligations == (named,)
+    with pytest.raises(AgreementError, match=r"is not a known person \(got 'nobody'\)"):
+        attrs.evolve(DEFAULT, obligations=(attrs.evolve(spec, on_breach=(Escalate("nobody"),)),))
+
+
+def test_who_may_log_an_activity_is_checked() -> None:
+    """A typo in ActivityMatch(by=...) is an error, not a match for anyone."""
+    with pytest.raises(ObligationError) as caught:
+        ActivityMatch(by="partty")  # type: ignore[arg-type]
+    assert str(caught.value) == (
+        "'activity.by' is not who may log the activity (got 'partty'); "
+        "use one of anyone, owner, party"
+    )
+
+
+def test_warnings_name_their_own_fields() -> None:
+    """A bad Warn names 'warning.before' or 'warning.fraction'; floats are read as text."""
+    with pytest.raises(ValueError, match=r"'warning\.before' has an unknown kind of time"):
+        Warn(before="1 buisness hour")
+    with pytest.raises(
+        ObligationError, match=r"'warning.fraction' must be between 0 and 1 \(got 1.5\)"
+    ):
+        Warn(fraction=1.5)
+    with pytest.raises(ObligationError, match=r"'warning\.fraction' is not a number"):
+        Warn(fraction="most")
+    assert Warn(fraction=0.1).fraction == Fraction(1, 10)
+
+
+def test_an_obligation_never_met_is_refused_in_python_too() -> None:
+    """The same check guards agreements built in code."""
+    spec = ObligationSpec(
+        name="silent", party="sales", starts=When(states="mql"), within="1 business day"
+    )
+    with pytest.raises(AgreementError, match="could never be met"):
+        attrs.evolve(DEFAULT, obligations=(spec,))
+
+
+# -- the goal funnel ----------------------------------------------------------------------------
+
+
+def test_funnel_of_the_default_agreement() -> None:
+    """20 customers a quarter, 60% marketing, 25% SQL->won, 30% MQL->SQL: 12, 48, 160 (54/month)."""
+    funnel = DEFAULT.funnel()
+    assert funnel is not None
+    stages = {stage.state: stage for stage in funnel.stages}
+    assert stages["won"].per_goal_period == 12
+    assert stages["sql"].per_goal_period == 48
+    assert stages["mql"].per_goal_period == 160
+    assert stages["mql"].needed("quarter", "month") == 54  # 160 / 3 = 53.3, rounded up
+    [coverage] = funnel.coverage
+    assert (coverage.needed, coverage.committed, coverage.covered) == (54, 150, True)
+    assert funnel.sentences()[-1] == "Marketing commits 150 MQLs a month: covered."
+
+
+@pytest.mark.parametrize(
+    ("customers", "share", "rates", "committed", "needed"),
+    [
+        (10, "1", ("0.5", "0.5"), 40, 14),  # 10 won <- 20 SQL <- 40 MQL a quarter; 13.3 a month
+        (100, "0.5", ("0.25", "0.2"), 300, 334),  # 50 <- 250 <- 1000 a quarter; 333.3 a month
+        (12, "0.25", ("0.1", "0.3"), 34, 34),  # 3 <- 10 <- 100 a quarter; 33.3 a month
+        (10, "1", ("0.5", "0.5"), 12, 14),  # short by 2 a month
+    ],
+)
+def test_funnel_worked_examples(
+    customers: int, share: str, rates: tuple[str, str], committed: int, needed: int
+) -> None:
+    """Worked back from the customers, with rates read exactly and months rounded up."""
+    goal = Goal(
+        customers=customers,
+        per="quarter",
+        marketing_share=share,
+        conversions=(("mql", "sql", rates[0]), ("sql", "won", rates[1])),
+    )
+    commitment = attrs.evolve(DEFAULT.commitments[0], at_least=committed)
+    marketing = Fraction(share) * customers
+    mqls = marketing / Fraction(rates[1]) / Fraction(rates[0])
+    expected_month = -(-mqls // 3)  # ceiling of a third of the quarter
+    if committed >= expected_month:
+        agreement = attrs.evolve(DEFAULT, goal=goal, commitments=(commitment,))
+        funnel = agreement.funnel()
+        assert funnel is not None
+        [coverage] = funnel.coverage
+        assert coverage.needed == needed == expected_month
+        assert coverage.covered
+    else:
+        with pytest.raises(AgreementError) as caught:
+            attrs.evolve(DEFAULT, goal=goal, commitments=(commitment,))
+        [problem] = caught.value.problems
+        assert f"short of the goal by {needed - committed} a month" in problem.message
+        assert needed == expected_month
+
+
+def test_a_commitment_per_quarter_is_compared_per_quarter() -> None:
+    """A quarterly commitment is compared with the quarterly need, not the monthly one."""
+    quarterly = Commitment(
+        name="mql-volume", party="marketing", state="mql", at_least=160, per="quarter"
+    )
+    funnel = attrs.evolve(DEFAULT, commitments=(quarterly,)).funnel()
+    assert funnel is not None
+    [coverage] = funnel.coverage
+    assert (coverage.needed, coverage.per, coverage.covered) == (160, "quarter", True)
+    with pytest.raises(AgreementError, match="short of the goal by 1 a quarter"):
+        attrs.evolve(DEFAULT, commitments=(attrs.evolve(quarterly, at_least=159),))
+
+
+# -- the one-page summary -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("format", ["text", "md", "html"])
+def test_the_summary_names_every_commitment_and_obligation(format: Any) -> None:
+    """Each obligation, the commitment, every term, state owner and the review are in it."""
+    page = " ".join(DEFAULT.summary(format).split())  # the text format wraps lines
+    for spec in DEFAULT.obligations:
+        assert spec.name in page
+    assert "Marketing delivers at least 150 MQLs a month." in page
+    assert "within 4 business hours (Mon–Fri 09:00–17:00, Europe/Helsinki)" in page
+    for term in DEFAULT.terms:
+        assert term.description in page or term.description.replace('"', "&quot;") in page
+    assert "sam" in page
+    assert "review" in page.lower()
+    assert "covered" in page
+
+
+def test_user_text_is_escaped_in_html() -> None:
+    """A <script> in a term description is shown as text, never run."""
+    hostile = Term("evil", "score >= 1", "<script>alert('x')</script> & more")
+    page = attrs.evolve(DEFAULT, terms=[*DEFAULT.terms, hostile]).summary("html")
+    assert "<script>" not in page
+    assert "&lt;script&gt;alert(&#x27;x&#x27;)&lt;/script&gt; &amp; more" in page
+
+
+def test_the_html_is_self_contained_and_print_ready() -> None:
+    """One file: inline CSS with an A4 @page rule; no external resources."""
+    page = DEFAULT.summary("html")
+    assert "@page" in page
+    assert "A4" in page
+    for outside in ("<link", "src=", "http:", "https:", "url("):
+        assert outside not in page
+
+
+def test_the_summary_rejects_an_unknown_format() -> None:
+    with pytest.raises(AgreementError, match="'format' is not a summary format"):
+        DEFAULT.summary("pdf")  # type: ignore[arg-type]
+
+
+# -- fuzz: random mutations give an agreement or an AgreementError ------------------------------
+
+DATA = tomllib.loads(TEXT)
+
+
+def _paths(node: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    found = [prefix] if prefix else []
+    if isinstance(node, dict):
+        for key, value in node.items():
+            found += _paths(value, (*prefix, key))
+    elif isinstance(node, list):
+        for index, value in enumerate(node):
+            found += _paths(value, (*prefix, index))
+    return found
+
+
+PATHS = _paths(DATA)
+VALUES = st.one_of(
+    st.none(),  # None means: delete the key
+    st.booleans(),
+    st.integers(-(10**20), 10**20),
+    st.floats(allow_nan=True),
+    st.text(max_size=12),
+    st.sampled_from(["mql", "sql", "sales", "office", "4 business hours", "score >", "month"]),
+    st.lists(st.sampled_from(["mql", "x", "09:00-17:00", "call"]), max_size=3),
+    st.dictionaries(st.sampled_from(["fire", "states", "kinds", "x"]), st.text(max_size=5)),
+)
+
+
+@given(st.lists(st.tuples(st.sampled_from(PATHS), VALUES), min_size=1, max_size=4))
+def test_mutated_files_give_an_agreement_or_an_agreement_error(
+    edits: list[tuple[tuple[Any, ...], Any]],
+) -> None:
+    """Replacing or deleting any values never raises anything but AgreementError."""
+    data = copy.deepcopy(DATA)
+    for path, value in edits:
+        node: Any = data
+        try:
+            for key in path[:-1]:
+                node = node[key]
+            if value is None:
+                del node[path[-1]]
+            else:
+                node[path[-1]] = value
+        except (KeyError, IndexError, TypeError):
+            continue  # an earlier edit removed or replaced this path
+    try:
+        agreement_from_data(data)
+    except AgreementError as error:
+        problems = error.problems
+        message = str(error)
+    else:
+        return
+    assert problems
+    assert all(isinstance(problem, Problem) for problem in problems)
+    assert message
+
+
+@given(
+    st.lists(
+        st.tuples(
+            st.integers(0, len(TEXT) - 1),
+            st.integers(0, 8),
+            st.sampled_from(['"', "[", "]", "=", "\n", "x", "0", ",", "{", "}", ".", " ", ""]),
+        ),
+        min_size=1,
+        max_size=3,
+    )
+)
+def test_mutated_text_gives_an_agreement_or_an_agreement_error(
+    edits: list[tuple[int, int, str]],
+) -> None:
+    """Cutting and inserting characters anywhere in the file never raises anything else."""
+    text = TEXT
+    for position, length, insert in edits:
+        start = min(position, len(text))
+        text = text[:start] + insert + text[start + length :]
+    try:
+        Agreement.from_toml(text)
+    except AgreementError as error:
+        problems = error.problems
+    else:
+        return
+    assert problems
