@@ -49,8 +49,10 @@ class Section:
 
 
 def _state(name: str) -> str:
-    """mql -> MQL; longer names stay words (nurture, handback)."""
-    return name.upper() if len(name) <= 3 else name
+    """mql -> MQL: short names without the vowels e, i, o, u read as acronyms; words (won,
+    nurture, handback) stay words."""
+    acronym = len(name) <= 3 and not any(vowel in name for vowel in "eiou")
+    return name.upper() if acronym else name
 
 
 def _either(names: Sequence[str], word: str = "or") -> str:
@@ -195,9 +197,14 @@ def _condition_words(condition: Condition, agreement: Agreement) -> str:
 def rule_sentence(agreement: Agreement, rule: Rule) -> str:
     """``A lead in MQL, SAL or SQL that has need_months > 6 goes to nurture (reason ...)``."""
     where = f" in {_either([_state(s) for s in rule.states])}" if rule.states else ""
+    if rule.states == (agreement.lifecycle.initial,):
+        where = ""
+        subject = "A new lead"
+    else:
+        subject = "A lead"
     actions = _either([_action(agreement, action, "") for action in rule.then], "and")
     actions = actions.replace("the lead goes", "goes").replace("the lead is", "is")
-    return f"A lead{where} that {_condition_words(rule.when, agreement)} {actions}."
+    return f"{subject}{where} that {_condition_words(rule.when, agreement)} {actions}."
 
 
 def _policy(team_policy: object) -> str:
@@ -319,9 +326,11 @@ def _text(agreement: Agreement, sections: list[Section]) -> str:
     for section in sections:
         lines += [section.title, "-" * len(section.title)]
         for paragraph in section.paragraphs:
-            lines += [*textwrap.wrap(paragraph, width), ""]
+            lines += [*textwrap.wrap(paragraph, width, break_on_hyphens=False), ""]
         for bullet in section.bullets:
-            lines += textwrap.wrap(bullet, width, initial_indent="- ", subsequent_indent="  ")
+            lines += textwrap.wrap(
+                bullet, width, initial_indent="- ", subsequent_indent="  ", break_on_hyphens=False
+            )
         if section.bullets:
             lines.append("")
         if section.table:

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import copy
+import pathlib
+import re
+import shutil
+import subprocess
 import tomllib
 from fractions import Fraction
 from typing import Any
@@ -530,3 +534,40 @@ def test_mutated_text_gives_an_agreement_or_an_agreement_error(
     else:
         return
     assert problems
+
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+@pytest.mark.skipif(
+    CHROMIUM is None, reason="needs headless Chromium (Debian: apt install chromium)"
+)
+def test_the_default_one_pager_prints_on_one_a4_page(tmp_path: pathlib.Path) -> None:
+    """Printed by headless Chromium, the default agreement's HTML is one A4 page."""
+    assert CHROMIUM is not None
+    page = tmp_path / "agreement.html"
+    page.write_text(DEFAULT.summary("html"), encoding="utf-8")
+    pdf = tmp_path / "agreement.pdf"
+    subprocess.run(
+        [
+            CHROMIUM,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            f"--user-data-dir={tmp_path / 'profile'}",
+            f"--print-to-pdf={pdf}",
+            str(page),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
+    data = pdf.read_bytes()
+    assert len(re.findall(rb"/Type\s*/Page(?!s)", data)) == 1
+    [box] = re.findall(rb"/MediaBox\s*\[([^\]]*)\]", data)[:1]
+    width, height = (float(number) for number in box.split()[2:4])
+    assert (round(width / 72 * 25.4), round(height / 72 * 25.4)) == (210, 297)  # A4 in mm
