@@ -61,7 +61,21 @@ from leadsla._ownership import (
 )
 from leadsla._rules import AddTag, Assign, Fire, Notify, RemoveTag, Rule, RuleSet
 
-__all__ = ["FIELD_TYPES", "agreement_from_data", "agreement_to_data"]
+__all__ = ["FIELD_TYPES", "SECTIONS", "agreement_from_data", "agreement_to_data"]
+
+#: The top-level tables of the file, in the order a reader wants them.
+SECTIONS: Final = (
+    "agreement",
+    "fields",
+    "calendars",
+    "teams",
+    "terms",
+    "lifecycle",
+    "rules",
+    "obligations",
+    "commitments",
+    "goal",
+)
 
 #: The types a declared lead field may have.
 FIELD_TYPES = ("text", "number", "boolean", "date", "datetime", "list", "table", "any")
@@ -552,18 +566,7 @@ def agreement_from_data(data: Mapping[str, Any], *, locate: Locate | None = None
         reader.table(
             data,
             (),
-            (
-                "agreement",
-                "fields",
-                "calendars",
-                "teams",
-                "terms",
-                "lifecycle",
-                "rules",
-                "obligations",
-                "commitments",
-                "goal",
-            ),
+            SECTIONS,
             required=("agreement", "calendars", "teams"),
         )
         or {}

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
 from leadsla._agreement import AgreementError
-from leadsla._document import agreement_from_data, agreement_to_data
+from leadsla._document import SECTIONS, agreement_from_data, agreement_to_data
 from leadsla._errors import Problem
 
 if TYPE_CHECKING:
@@ -89,18 +89,6 @@ _COMMENTS: Final[dict[str, str]] = {
         "each stage must produce (see leadsla summary)."
     ),
 }
-_SECTION_ORDER: Final = (
-    "agreement",
-    "fields",
-    "calendars",
-    "teams",
-    "terms",
-    "lifecycle",
-    "rules",
-    "obligations",
-    "commitments",
-    "goal",
-)
 
 
 # ------------------------------------------------------------------------------------------
@@ -253,7 +241,7 @@ def agreement_to_toml(agreement: Agreement, *, comments: bool = True) -> str:
     """The agreement file, with explanatory comments unless ``comments`` is false."""
     data = agreement_to_data(agreement)
     lines: list[str] = []
-    for section in _SECTION_ORDER:
+    for section in SECTIONS:
         if section not in data:
             continue
         value = data[section]
