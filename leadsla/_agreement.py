@@ -31,7 +31,7 @@ from leadsla._obligations import (
     Warn,
     When,
 )
-from leadsla._ownership import RuleRouting, Team
+from leadsla._ownership import FixedOwner, RuleRouting, Team
 from leadsla._rules import EVENT_KINDS, Fire, Rule, RuleSet
 from leadsla._workflow import Workflow, WorkflowError
 
@@ -61,17 +61,33 @@ def period_of(moment: datetime, period: Period) -> str:
     return f"{moment.year:04d}"
 
 
-def _fraction(value: int | float | str | Fraction | None) -> Fraction | None:
-    """Exact fractions; a float is read through its shortest text (0.3 is 3/10)."""
-    if value is None:
-        return None
-    return Fraction(str(value)) if isinstance(value, float) else Fraction(value)
+def _fraction(value: int | float | str | Fraction | None, field: str = "share") -> Fraction | None:
+    """Exact fractions: a float is read through its shortest text (0.3 is 3/10), and text may
+    be a number or a percentage ("60%")."""
+    if value is None or isinstance(value, Fraction):
+        return value
+    try:
+        if isinstance(value, bool):
+            raise TypeError
+        if isinstance(value, float):
+            return Fraction(str(value))
+        if isinstance(value, str) and value.strip().endswith("%"):
+            return Fraction(value.strip()[:-1].strip()) / 100
+        return Fraction(value)
+    except (TypeError, ValueError, ZeroDivisionError):
+        raise AgreementError(
+            Problem(field, value, "is not a number or share", 'write e.g. 0.6 or "60%"')
+        ) from None
 
 
 def _share(value: int | float | str | Fraction) -> Fraction:
-    share = _fraction(value)
+    share = _fraction(value, "goal.marketing_share")
     assert share is not None
     return share
+
+
+def _accepted_share(value: int | float | str | Fraction | None) -> Fraction | None:
+    return _fraction(value, "commitment.accepted_share")
 
 
 def _conversions(
@@ -82,8 +98,8 @@ def _conversions(
     for step in value:
         try:
             source, dest, rate = step
-            exact = _fraction(rate)
-        except (TypeError, ValueError, ZeroDivisionError):
+            exact = _fraction(rate, "goal.conversions")
+        except (TypeError, ValueError, ZeroDivisionError, AgreementError):
             raise AgreementError(
                 Problem(
                     "goal.conversions",
@@ -109,7 +125,7 @@ class Commitment:
     at_least: int
     per: Period = "month"
     accepted_state: str | None = None
-    accepted_share: Fraction | None = field(default=None, converter=_fraction)
+    accepted_share: Fraction | None = field(default=None, converter=_accepted_share)
     description: str = ""
 
 
@@ -208,7 +224,7 @@ class Agreement:
     def from_toml(cls, source: str | os.PathLike[str]) -> Agreement:
         """Read an agreement file (a path) or its text; every problem is reported at once.
 
-        A :class:`pathlib.Path` (or text without ``=`` and newlines) is read as a file.
+        A :class:`pathlib.Path` (or non-empty text without ``=`` and newlines) is read as a file.
         """
         from leadsla._toml import agreement_from_toml
 
@@ -267,6 +283,8 @@ class Agreement:
         people = {member for team in self.teams for member in team.members} | {
             team.manager for team in self.teams if team.manager is not None
         }
+        for team in self.teams:
+            problems.extend(_check_assignees(team))
         names: set[str] = set()
         for spec in self.obligations:
             where = f"obligations.{spec.name}"
@@ -532,6 +550,27 @@ class Agreement:
                     )
                 )
         return problems
+
+
+def _check_assignees(team: Team) -> list[Problem]:
+    """The people a team's assignment policy names are its members or manager."""
+    allowed = [*team.members, *([team.manager] if team.manager else [])]
+    policy = team.policy
+    named: list[str] = []
+    if isinstance(policy, FixedOwner):
+        named.append(policy.person)
+    elif isinstance(policy, RuleRouting):
+        named += [person for _, person in policy.routes]
+        if isinstance(policy.fallback, str):
+            named.append(policy.fallback)
+        elif isinstance(policy.fallback, FixedOwner):
+            named.append(policy.fallback.person)
+    where = f"teams.{team.name}.assignment"
+    return [
+        _unknown(f"member of team {team.name!r}", person, allowed, where)
+        for person in dict.fromkeys(named)
+        if person not in allowed
+    ]
 
 
 def _unknown(kind: str, name: str, known: Iterable[str], where: str) -> Problem:

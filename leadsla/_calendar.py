@@ -248,6 +248,13 @@ def _parse_date(value: object, where: str, problems: list[Problem]) -> date | No
     return None
 
 
+def _rule_text(canonical: str) -> str:
+    """A rule as people write it: without the DTSTART leadsla anchors rules at when none is
+    given (``FREQ=YEARLY;BYMONTH=12;BYMONTHDAY=25``); reading it back gives the same rule."""
+    anchor = f"DTSTART:{_RRULE_ANCHOR:%Y%m%dT%H%M%S}\nRRULE:"
+    return canonical.removeprefix(anchor)
+
+
 def _parse_rule(value: rrule | str, where: str, problems: list[Problem]) -> str | None:
     """Canonical RFC 5545 text of a recurring holiday (with its DTSTART made explicit)."""
     try:
@@ -804,7 +811,7 @@ class BusinessCalendar:
             },
         }
         holidays: list[str] = [day.isoformat() for day in self.holidays]
-        holidays.extend(self.holiday_rules)
+        holidays.extend(_rule_text(rule) for rule in self.holiday_rules)
         if holidays:
             data["holidays"] = holidays
         if self.overrides:

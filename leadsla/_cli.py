@@ -8,6 +8,7 @@ input has problems (listed on stderr, one per line, ``FILE:LINE: field: ...``); 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 from datetime import datetime
@@ -148,7 +149,21 @@ def _emit(text: str, output: str | None, out: TextIO) -> None:
     if output is None or output == "-":
         out.write(text if text.endswith("\n") else text + "\n")
         return
-    Path(output).write_text(text, encoding="utf-8")
+    _write(Path(output), text, "output")
+
+
+def _write(path: Path, text: str, field: str) -> None:
+    try:
+        path.write_text(text, encoding="utf-8")
+    except OSError as error:
+        raise LeadSLAError(
+            Problem(
+                field,
+                str(path),
+                f"cannot be written ({error.strerror or error})",
+                "give a path in a folder that exists and that you may write to",
+            )
+        ) from None
 
 
 def _init(arguments: argparse.Namespace, out: TextIO) -> int:
@@ -163,7 +178,7 @@ def _init(arguments: argparse.Namespace, out: TextIO) -> int:
         raise LeadSLAError(
             Problem("path", path, "already exists", "choose another path or pass --force")
         )
-    target.write_text(text, encoding="utf-8")
+    _write(target, text, "path")
     out.write(f"Wrote {path}; check it with: leadsla check {path}\n")
     return 0
 
@@ -264,7 +279,14 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
     stream = out if out is not None else sys.stdout
     try:
         code: int = arguments.handler(arguments, stream)
+        stream.flush()
     except LeadSLAError as error:
         print(f"leadsla: {error}", file=sys.stderr)
+        return 1
+    except BrokenPipeError:
+        # The reader went away (``leadsla demo | head``): stop quietly, as Unix tools do.
+        if stream is sys.stdout:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
         return 1
     return code

@@ -21,11 +21,14 @@ names and array positions) to a line of the file when the file is known.
 from __future__ import annotations
 
 import difflib
+import re
 import zoneinfo
 from collections.abc import Callable, Iterable, Mapping
 from datetime import date
 from fractions import Fraction
 from typing import Any, Final, Literal, cast
+
+import attrs
 
 from leadsla._agreement import (
     PERIODS,
@@ -363,6 +366,7 @@ class _Reader:
         # problem the agreement reports by name can be placed on its line.
         self.named: dict[tuple[str, str], tuple[str, int]] = {}
         self.names_of: dict[tuple[str, int], str] = {}  # and back, to name them in paths
+        self.triggers: dict[str, int] = {}  # lifecycle trigger -> its index in the file
 
     def where(self, path: Path, name: str | None = None) -> str:
         if name is not None:
@@ -406,18 +410,20 @@ class _Reader:
             self.problem(path, value, "must be a table", "write it as [table] or { key = value }")
             return None
         known = tuple(known)
+        meant: set[str] = set()  # keys a misspelling stands for: not reported missing as well
         for key in value:
             if key not in known:
                 close = difflib.get_close_matches(str(key), known, 1)
                 hint = f" (did you mean {close[0]!r}?)" if close else ""
+                meant.update(close)
                 self.problem(
                     (*path, str(key)),
-                    value[key],
+                    _brief(value[key]),
                     "is not a known key here",
                     f"use {', '.join(known)}{hint}",
                 )
         for key in required:
-            if key not in value:
+            if key not in value and key not in meant:
                 self.problem((*path, key), None, "is missing", _how_to_add(path, key))
         return dict(value)
 
@@ -576,7 +582,8 @@ def agreement_from_data(data: Mapping[str, Any], *, locate: Locate | None = None
             top.get("agreement", {}),
             ("agreement",),
             ("name", "version", "effective", "timezone", "tracking_period", "review", "rule_mode"),
-            required=("name", "timezone"),
+            # Without the table at all, that it is missing says it all.
+            required=("name", "timezone") if "agreement" in top else (),
         )
         or {}
     )
@@ -624,6 +631,9 @@ def agreement_from_data(data: Mapping[str, Any], *, locate: Locate | None = None
     teams = _read_teams(top.get("teams", {}), reader)
     terms = _read_terms(top.get("terms", {}), reader)
     lifecycle = _read_lifecycle(top.get("lifecycle"), reader)
+    if "lifecycle" not in top and lifecycle is not None:
+        missing = _check_default_guards(lifecycle, {term.name for term in terms}, fields, reader)
+        terms += [Term(name, _PLACEHOLDER_CONDITION) for name in missing]  # reported once
     rules = _read_rules(top.get("rules"), reader)
     obligations = _read_obligations(top.get("obligations"), reader)
     commitments = _read_commitments(top.get("commitments"), reader)
@@ -650,8 +660,12 @@ def agreement_from_data(data: Mapping[str, Any], *, locate: Locate | None = None
                 fields=fields,
             )
         except LeadSLAError as error:
+            # The agreement's own checks may find what reading found (a name used twice):
+            # one report per place is enough.
+            found = {problem.field for problem in reader.problems}
             for problem in error.problems:
-                reader.problems.append(_placed(problem, reader))
+                if problem.field not in found:
+                    reader.problems.append(_placed(problem, reader))
     if reader.problems:
         raise AgreementError(*reader.problems)
     assert agreement is not None
@@ -660,6 +674,19 @@ def agreement_from_data(data: Mapping[str, Any], *, locate: Locate | None = None
 
 def _placed(problem: Problem, reader: _Reader) -> Problem:
     """Give an agreement-level problem a line, from its dotted path, when the file is known."""
+    field = problem.field
+    if field.split(".")[0] in ("states", "initial") or field.startswith("transitions"):
+        # The lifecycle's own names for its parts: place them in the file's lifecycle table.
+        field = f"lifecycle.{field}"
+        problem = attrs.evolve(problem, field=field)
+    if field.startswith("lifecycle.transitions") and reader.locate is not None:
+        # "transitions[4] (win).dest" or "transitions (qualify).guard": by index, or trigger.
+        found = re.match(r"lifecycle\.transitions(?:\[(\d+)\])?(?: \(([^)]*)\))?", field)
+        index = None
+        if found is not None:
+            index = int(found[1]) if found[1] else reader.triggers.get(found[2] or "")
+        if index is not None and problem.line is None:
+            return attrs.evolve(problem, line=reader.locate(("lifecycle", "transitions", index)))
     if problem.line is not None or reader.locate is None:
         return problem
     path: list[str | int] = []
@@ -674,6 +701,28 @@ def _placed(problem: Problem, reader: _Reader) -> Problem:
     return Problem(
         problem.field, problem.value, problem.message, problem.fix, reader.locate(tuple(path))
     )
+
+
+def _check_default_guards(
+    lifecycle: Lifecycle, terms: set[str], fields: Mapping[str, str], reader: _Reader
+) -> list[str]:
+    """The default lifecycle's guards name terms (mql, sql): a file that leaves them out would
+    read them as lead fields that never exist, and no lead would ever qualify. Returns the
+    missing names."""
+    missing: list[str] = []
+    for transition in lifecycle.transitions:
+        if transition.guard is None:
+            continue
+        for name in sorted(transition.guard.names - terms - set(fields)):
+            missing.append(name)
+            reader.problem(
+                ("terms",),
+                None,
+                f"is missing: the default lifecycle's {transition.trigger!r} guard uses it",
+                f"add [terms.{name}] with its condition, or write your own [lifecycle]",
+                display=f"terms.{name}",
+            )
+    return missing
 
 
 def _read_fields(value: Any, reader: _Reader) -> dict[str, str]:
@@ -698,8 +747,8 @@ def _read_fields(value: Any, reader: _Reader) -> dict[str, str]:
                 "is not a field type",
                 f"use one of {', '.join(FIELD_TYPES)}{hint}",
             )
-            continue
-        fields[str(key)] = kind
+        # A bad type keeps the name declared, so the conditions using it are not reported.
+        fields[str(key)] = kind if kind in FIELD_TYPES else "any"
     return fields
 
 
@@ -877,6 +926,8 @@ def _read_lifecycle(value: Any, reader: _Reader) -> Lifecycle | None:
         )
         if transition is None:
             continue
+        if isinstance(transition.get("trigger"), str):
+            reader.triggers.setdefault(transition["trigger"], index)
         guard_text = transition.get("guard")
         guard = (
             reader.condition(guard_text, (*transition_path, "guard"))
@@ -899,16 +950,7 @@ def _read_lifecycle(value: Any, reader: _Reader) -> Lifecycle | None:
     try:
         return Lifecycle(states=states, transitions=transitions, initial=initial)
     except LeadSLAError as error:
-        for problem in error.problems:
-            reader.problems.append(
-                Problem(
-                    f"lifecycle.{problem.field}",
-                    problem.value,
-                    problem.message,
-                    problem.fix,
-                    reader.locate(path) if reader.locate else None,
-                )
-            )
+        reader.problems += [_placed(problem, reader) for problem in error.problems]
         return None
 
 
@@ -1094,20 +1136,38 @@ def _read_obligations(value: Any, reader: _Reader) -> list[ObligationSpec]:
             warning_table = reader.table(warning, warning_path, ("before", "fraction"))
             if warning_table is None:
                 continue
+            if "before" in warning_table and "fraction" in warning_table:
+                reader.problem(
+                    warning_path,
+                    None,
+                    "gives both before and fraction",
+                    'keep one: before = "1 business hour" or fraction = 0.75',
+                    display=f"{display}.warnings[{position}]",
+                )
+                continue
+            before = None
+            if "before" in warning_table:
+                before = reader.duration(
+                    warning_table["before"],
+                    (*warning_path, "before"),
+                    f"{display}.warnings[{position}].before",
+                )
+                if before is None:
+                    continue  # reported
+            fraction = reader.fraction(warning_table, "fraction", warning_path)
+            if "fraction" in warning_table and fraction is None:
+                continue  # reported
             try:
-                if "before" in warning_table:
-                    before = reader.duration(
-                        warning_table["before"],
-                        (*warning_path, "before"),
-                        f"{display}.warnings[{position}].before",
-                    )
-                    if before is not None:
-                        warnings.append(Warn(before=before))
-                else:
-                    fraction = reader.fraction(warning_table, "fraction", warning_path)
-                    warnings.append(Warn(fraction=fraction))
+                warnings.append(Warn(before=before, fraction=fraction))
             except LeadSLAError as error:
-                reader.adopt(error, warning_path, display=f"{display}.warnings[{position}]")
+                # Warn names its fields warning.before and warning.fraction: the path has them.
+                own = [
+                    Problem(p.field.removeprefix("warning").lstrip("."), p.value, p.message, p.fix)
+                    for p in error.problems
+                ]
+                reader.adopt(
+                    type(error)(*own), warning_path, display=f"{display}.warnings[{position}]"
+                )
         attempts = None
         if table.get("attempts") is not None:
             attempts_path = (*path, "attempts")
@@ -1122,7 +1182,7 @@ def _read_obligations(value: Any, reader: _Reader) -> list[ObligationSpec]:
                     attempts_table.get("counts", {}), (*attempts_path, "counts"), reader
                 )
                 attempts = Attempts(
-                    reader.integer(attempts_table, "count", attempts_path, default=1) or 1,
+                    reader.integer(attempts_table, "count", attempts_path, default=1) or 0,
                     counts or ActivityMatch(),
                     _read_match(attempts_table.get("reached"), (*attempts_path, "reached"), reader),
                     _read_actions(
@@ -1315,6 +1375,15 @@ _TABLE_EXAMPLES: Final[dict[str, str]] = {
     "calendars": "add a [calendars.NAME] table with the weekday hours (leadsla init writes one)",
     "teams": "add a [teams.NAME] table with members (leadsla init writes one)",
 }
+
+
+def _brief(value: Any) -> Any:
+    """A value to quote in a message: tables and arrays of tables are not repeated whole."""
+    if isinstance(value, Mapping):
+        return "a table"
+    if isinstance(value, list) and value and all(isinstance(item, Mapping) for item in value):
+        return f"{len(value)} table{'s' if len(value) != 1 else ''}"
+    return value
 
 
 def _how_to_add(path: Path, key: str) -> str:

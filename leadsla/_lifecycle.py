@@ -447,7 +447,7 @@ def _check(
                     f"states.{name}",
                     name,
                     "is not terminal but no transition leaves it",
-                    "add a transition out of it, or mark it terminal=True",
+                    "add a transition out of it, or mark the state terminal",
                 )
             )
     return problems

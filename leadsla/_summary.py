@@ -202,9 +202,12 @@ def rule_sentence(agreement: Agreement, rule: Rule) -> str:
         subject = "A new lead"
     else:
         subject = "A lead"
-    actions = _either([_action(agreement, action, "") for action in rule.then], "and")
-    actions = actions.replace("the lead goes", "goes").replace("the lead is", "is")
-    return f"{subject}{where} that {_condition_words(rule.when, agreement)} {actions}."
+    said = [_action(agreement, action, "") for action in rule.then]
+    condition = _condition_words(rule.when, agreement)
+    if all(text.startswith("the lead ") for text in said):
+        actions = _either([text.removeprefix("the lead ") for text in said], "and")
+        return f"{subject}{where} that {condition} {actions}."
+    return f"When {subject.lower()}{where} {condition}: {_either(said, 'and')}."
 
 
 def _policy(team_policy: object) -> str:
@@ -300,7 +303,11 @@ def summary_sections(agreement: Agreement) -> list[Section]:
             bullets=tuple(hours),
         )
     )
-    return sections
+    return [
+        section
+        for section in sections
+        if section.paragraphs or section.bullets or len(section.table) > 1
+    ]
 
 
 def _subtitle(agreement: Agreement) -> str:
@@ -334,17 +341,31 @@ def _text(agreement: Agreement, sections: list[Section]) -> str:
         if section.bullets:
             lines.append("")
         if section.table:
-            widths = [
-                max(len(row[i]) for row in section.table) for i in range(len(section.table[0]))
-            ]
-            widths[-1] = min(widths[-1], 60)
-            for number, row in enumerate(section.table):
-                cells = [cell.ljust(widths[i]) for i, cell in enumerate(row)]
-                lines.append("  ".join(cells).rstrip())
-                if number == 0:
-                    lines.append("  ".join("-" * w for w in widths))
-            lines.append("")
+            lines += [*_text_table(section.table, width), ""]
     return "\n".join(lines).rstrip() + "\n"
+
+
+def _text_table(table: tuple[tuple[str, ...], ...], width: int) -> list[str]:
+    """Columns fitted into ``width``: the widest give way first, their cells wrap."""
+    columns = len(table[0])
+    widths = [max(len(row[i]) for row in table) for i in range(columns)]
+    while sum(widths) + 2 * (columns - 1) > width and max(widths) > 12:
+        widths[widths.index(max(widths))] -= 1
+    lines: list[str] = []
+    for number, row in enumerate(table):
+        wrapped = [
+            textwrap.wrap(cell, widths[i], break_on_hyphens=False) or [""]
+            for i, cell in enumerate(row)
+        ]
+        for depth in range(max(len(cell) for cell in wrapped)):
+            parts = [
+                (cell[depth] if depth < len(cell) else "").ljust(widths[i])
+                for i, cell in enumerate(wrapped)
+            ]
+            lines.append("  ".join(parts).rstrip())
+        if number == 0:
+            lines.append("  ".join("-" * w for w in widths))
+    return lines
 
 
 def _md_cell(text: str) -> str:

@@ -112,6 +112,8 @@ def line_index(text: str) -> dict[tuple[str | int, ...], int]:
         header = _HEADER.match(stripped)
         if header is not None:
             parts = _key_parts(header.group(1))
+            for length in range(1, len(parts) + 1):
+                index.setdefault(parts[:length], number)  # [a.b] also places a and a.b
             if stripped.startswith("[["):
                 position = counters.get(parts, -1) + 1
                 counters[parts] = position
@@ -141,7 +143,9 @@ def _locator(text: str) -> Any:
 
 def agreement_from_toml(source: str | os.PathLike[str]) -> Agreement:
     """Read an agreement from a file path or from TOML text."""
-    if isinstance(source, os.PathLike) or ("\n" not in source and "=" not in source):
+    if isinstance(source, os.PathLike) or (
+        source.strip() and "\n" not in source and "=" not in source
+    ):
         path = Path(source)
         try:
             text = path.read_text(encoding="utf-8")

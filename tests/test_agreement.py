@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import copy
+import html
+import json
 import pathlib
 import re
 import shutil
@@ -230,6 +232,66 @@ CASES = [
 ]
 
 
+CASES += [
+    pytest.param(
+        ("attempts = { count = 6,", "attempts = { count = 0,"),
+        "obligations.attempts.attempts.count",
+        "must be at least 1",
+        "give a count",
+        id="zero-attempts",
+    ),
+    pytest.param(
+        ('[{ before = "1 business hour" }]', '[{ before = "1 business hour", fraction = 0.5 }]'),
+        "obligations.first-touch.warnings[0]",
+        "gives both before and fraction",
+        "keep one",
+        id="warning-with-both-keys",
+    ),
+    pytest.param(
+        ('[{ before = "1 business hour" }]', "[{ fraction = 1.5 }]"),
+        "obligations.first-touch.warnings[0].fraction",
+        "must be between 0 and 1",
+        "write e.g. 0.75",
+        id="warning-fraction-out-of-range",
+    ),
+    pytest.param(
+        ('manager = "sam"', 'manager = "sam"\nassignment = { fixed = "zoe" }'),
+        "teams.sales.assignment",
+        "is not a known member of team 'sales'",
+        "use one of alice, bob, carol, sam",
+        id="unknown-assignee",
+    ),
+    pytest.param(
+        ('name = "first-touch"', 'name = "accept-or-reject"'),
+        "obligations.accept-or-reject",
+        "is used twice",
+        "give each entry its own name",
+        id="name-used-twice",
+    ),
+    pytest.param(
+        ("[[commitments]]", "[[commitment]]"),
+        "commitment",
+        "is not a known key here",
+        "did you mean 'commitments'?",
+        id="misspelt-array-table",
+    ),
+    pytest.param(
+        ('score = "number"', 'score = "nmber"'),
+        "fields.score",
+        "is not a field type",
+        "did you mean 'number'?",
+        id="field-type-typo",
+    ),
+    pytest.param(
+        ('timezone = "Europe/Helsinki"', 'timezome = "Europe/Helsinki"'),
+        "agreement.timezome",
+        "is not a known key here",
+        "did you mean 'timezone'?",
+        id="misspelt-required-key",
+    ),
+]
+
+
 @pytest.mark.parametrize(("edit", "field", "message", "fix"), CASES)
 def test_each_check_names_the_place_the_value_and_the_fix(
     edit: tuple[str, str], field: str, message: str, fix: str
@@ -247,7 +309,8 @@ def test_each_check_names_the_place_the_value_and_the_fix(
     # The line is the edited one or, for a removed key or an entry of a multi-line array, the
     # line of the table or key that holds it.
     if new:
-        assert new.splitlines()[0].strip() in shown or shown.rstrip().endswith("[")
+        edited_lines = [part.strip() for part in new.splitlines()]
+        assert any(part in shown for part in edited_lines) or shown.rstrip().endswith("[")
     else:
         assert shown.startswith("[")
 
@@ -293,6 +356,86 @@ def test_a_missing_table_says_what_to_add() -> None:
     assert "add a [teams.NAME] table" in fixes["teams"]
 
 
+def test_a_misspelt_table_is_quoted_briefly() -> None:
+    """An unknown key holding tables is not dumped whole into the message."""
+    [problem] = problems_of(edited("[[commitments]]", "[[commitment]]"))
+    assert problem.value == "1 table"
+
+
+def test_without_terms_the_default_lifecycle_guards_are_reported() -> None:
+    """A file with the default lifecycle must define the terms its guards use."""
+    text = TEXT
+    for name in ("lead", "mql", "sql"):
+        start = text.index(f"[terms.{name}]")
+        text = text[:start] + text[text.index("\n\n", start) + 2 :]
+    text = text.replace('when = "mql"', 'when = "score >= 50"')
+    found = problems_of(text)
+    assert [(problem.field, problem.message) for problem in found] == [
+        ("terms.mql", "is missing: the default lifecycle's 'qualify' guard uses it"),
+        ("terms.sql", "is missing: the default lifecycle's 'qualify_sales' guard uses it"),
+    ]
+
+
+def test_lifecycle_problems_are_placed_in_the_lifecycle_table() -> None:
+    """A custom lifecycle's problems carry the lifecycle. prefix and a line."""
+    data = DEFAULT.to_data()
+    lifecycle = Lifecycle.default().to_dict()
+    lifecycle["transitions"][4]["dest"] = "wn"
+    data["lifecycle"] = lifecycle
+    text = DEFAULT.to_toml(comments=False)
+    text += "\n" + _lifecycle_toml(lifecycle)
+    found = problems_of(text)
+    assert [problem.field for problem in found] == [
+        "lifecycle.transitions[4] (win).dest",
+        "lifecycle.states.won",
+    ]
+    lines = text.splitlines()
+    assert [lines[problem.line - 1] for problem in found if problem.line] == [
+        "[[lifecycle.transitions]]",
+        "[lifecycle.states.won]",
+    ]
+
+
+def _lifecycle_toml(lifecycle: dict[str, Any]) -> str:
+    out = ["[lifecycle]", f'initial = "{lifecycle["initial"]}"']
+    for name, state in lifecycle["states"].items():
+        out += [f"[lifecycle.states.{name}]", f'owner = "{state["owner"]}"']
+        out += ["terminal = true"] if state.get("terminal") else []
+    for transition in lifecycle["transitions"]:
+        out.append("[[lifecycle.transitions]]")
+        out.append(f'trigger = "{transition["trigger"]}"')
+        out.append(f"sources = {json.dumps(list(transition['sources']))}")
+        out.append(f'dest = "{transition["dest"]}"')
+        if transition.get("guard"):
+            out.append(f'guard = "{transition["guard"]}"')
+        if transition.get("requires_reason"):
+            out.append("requires_reason = true")
+    return "\n".join(out) + "\n"
+
+
+def test_empty_text_is_an_empty_agreement_not_a_path() -> None:
+    """``from_toml("")`` reports the missing tables, not a directory it tried to read."""
+    found = problems_of("")
+    assert [problem.field for problem in found] == [
+        "agreement",
+        "calendars",
+        "teams",
+        "terms.mql",
+        "terms.sql",
+    ]
+
+
+def test_holiday_rules_are_written_as_people_write_them() -> None:
+    """An RRULE holiday goes back to the file as written, and reads back equal."""
+    office = DEFAULT.calendars["office"]
+    christmas = "FREQ=YEARLY;BYMONTH=12;BYMONTHDAY=25"
+    calendar = type(office).from_dict({**office.to_dict(), "holidays": [christmas]})
+    changed = attrs.evolve(DEFAULT, calendars={"office": calendar})
+    text = changed.to_toml()
+    assert f'holidays = ["{christmas}"]' in text
+    assert Agreement.from_toml(text) == changed
+
+
 def test_a_valid_file_gives_no_problems() -> None:
     """The default file reads without error (the checks have no warnings to give)."""
     assert Agreement.from_toml(TEXT).name == DEFAULT.name
@@ -331,6 +474,17 @@ def test_warnings_name_their_own_fields() -> None:
     with pytest.raises(ObligationError, match=r"'warning\.fraction' is not a number"):
         Warn(fraction="most")
     assert Warn(fraction=0.1).fraction == Fraction(1, 10)
+
+
+def test_shares_may_be_percentages_in_python_too() -> None:
+    """Goal and Commitment read "60%" as the file does; junk is an AgreementError."""
+    assert Goal(customers=10, marketing_share="60%").marketing_share == Fraction(3, 5)
+    with pytest.raises(AgreementError) as caught:
+        Commitment("c", "marketing", "mql", 1, accepted_share="most")
+    assert str(caught.value) == (
+        "'commitment.accepted_share' is not a number or share (got 'most'); "
+        'write e.g. 0.6 or "60%"'
+    )
 
 
 def test_an_obligation_never_met_is_refused_in_python_too() -> None:
@@ -421,11 +575,35 @@ def test_the_summary_names_every_commitment_and_obligation(format: Any) -> None:
         assert spec.name in page
     assert "Marketing delivers at least 150 MQLs a month." in page
     assert "within 4 business hours (Mon–Fri 09:00–17:00, Europe/Helsinki)" in page
+    shown = html.escape if format == "html" else str
     for term in DEFAULT.terms:
-        assert term.description in page or term.description.replace('"', "&quot;") in page
+        if format != "text":  # the text table wraps its cells, interleaving the columns
+            assert shown(term.description) in page
+            assert shown(term.condition.source) in page
     assert "sam" in page
     assert "review" in page.lower()
     assert "covered" in page
+
+
+def test_rules_that_notify_read_as_sentences() -> None:
+    """A rule whose actions are not moves reads 'When a lead ...: ...'."""
+    from leadsla import AddTag, Notify, Rule
+    from leadsla._summary import rule_sentence
+
+    rule = Rule(name="hot", when="score >= 90", then=[Notify("sam", "hot"), AddTag("hot")])
+    assert rule_sentence(DEFAULT, rule) == (
+        "When a lead has score >= 90: sam is notified and the lead is tagged hot."
+    )
+
+
+def test_the_text_summary_fits_a_terminal_and_skips_empty_sections() -> None:
+    """Every line of the text one-pager is at most 96 characters; no empty headings."""
+    for line in DEFAULT.summary("text").splitlines():
+        assert len(line) <= 96, line
+    bare = attrs.evolve(DEFAULT, obligations=(), commitments=(), goal=None)
+    page = bare.summary("text")
+    assert "Commitments" not in page
+    assert "The goal" not in page
 
 
 def test_user_text_is_escaped_in_html() -> None:

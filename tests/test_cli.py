@@ -163,3 +163,25 @@ def test_a_bad_format_is_a_usage_error() -> None:
     with pytest.raises(SystemExit) as caught:
         main(["summary", "agreement.toml", "--format", "pdf"])
     assert caught.value.code == 2
+
+
+def test_a_missing_folder_is_a_clean_error(
+    tmp_path: pathlib.Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Writing into a folder that does not exist exits 1 with a message, not a traceback."""
+    path = tmp_path / "agreement.toml"
+    run(["init", str(path)])
+    assert run(["init", str(tmp_path / "nowhere" / "a.toml")])[0] == 1
+    assert "'path' cannot be written" in capsys.readouterr().err
+    assert run(["summary", str(path), "-o", str(tmp_path / "nowhere" / "a.html")])[0] == 1
+    assert "'output' cannot be written" in capsys.readouterr().err
+
+
+def test_a_closed_pipe_ends_the_demo_quietly() -> None:
+    """When the reader goes away (``leadsla demo | head -1``) the command stops, exit 1."""
+
+    class ClosedPipe(io.StringIO):
+        def write(self, text: str) -> int:
+            raise BrokenPipeError(32, "Broken pipe")
+
+    assert main(["demo"], ClosedPipe()) == 1

@@ -119,7 +119,7 @@ def test_unreachable_and_dead_end_states_are_reported() -> None:
         "'states.orphan' cannot be reached from the initial state 'new' (got 'orphan'); "
         "add a transition into it, or remove it",
         "'states.stuck' is not terminal but no transition leaves it (got 'stuck'); "
-        "add a transition out of it, or mark it terminal=True",
+        "add a transition out of it, or mark the state terminal",
     ]
 
 
