@@ -35,7 +35,15 @@ from leadsla._ownership import FixedOwner, RuleRouting, Team
 from leadsla._rules import EVENT_KINDS, Fire, Rule, RuleSet
 from leadsla._workflow import Workflow, WorkflowError
 
-__all__ = ["Agreement", "AgreementError", "Commitment", "Goal", "Period", "period_of"]
+__all__ = [
+    "Agreement",
+    "AgreementError",
+    "Commitment",
+    "Goal",
+    "Period",
+    "period_of",
+    "to_fraction",
+]
 
 Period = Literal["week", "month", "quarter", "year"]
 PERIODS: tuple[Period, ...] = ("week", "month", "quarter", "year")
@@ -61,7 +69,9 @@ def period_of(moment: datetime, period: Period) -> str:
     return f"{moment.year:04d}"
 
 
-def _fraction(value: int | float | str | Fraction | None, field: str = "share") -> Fraction | None:
+def to_fraction(
+    value: int | float | str | Fraction | None, field: str = "share"
+) -> Fraction | None:
     """Exact fractions: a float is read through its shortest text (0.3 is 3/10), and text may
     be a number or a percentage ("60%")."""
     if value is None or isinstance(value, Fraction):
@@ -81,13 +91,13 @@ def _fraction(value: int | float | str | Fraction | None, field: str = "share") 
 
 
 def _share(value: int | float | str | Fraction) -> Fraction:
-    share = _fraction(value, "goal.marketing_share")
+    share = to_fraction(value, "goal.marketing_share")
     assert share is not None
     return share
 
 
 def _accepted_share(value: int | float | str | Fraction | None) -> Fraction | None:
-    return _fraction(value, "commitment.accepted_share")
+    return to_fraction(value, "commitment.accepted_share")
 
 
 def _conversions(
@@ -98,7 +108,7 @@ def _conversions(
     for step in value:
         try:
             source, dest, rate = step
-            exact = _fraction(rate, "goal.conversions")
+            exact = to_fraction(rate, "goal.conversions")
         except (TypeError, ValueError, ZeroDivisionError, AgreementError):
             raise AgreementError(
                 Problem(

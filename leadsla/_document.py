@@ -37,6 +37,7 @@ from leadsla._agreement import (
     Commitment,
     Goal,
     Period,
+    to_fraction,
 )
 from leadsla._calendar import BusinessCalendar
 from leadsla._conditions import Condition, Term
@@ -483,18 +484,8 @@ class _Reader:
         if value is None:
             return None
         try:
-            if isinstance(value, bool):
-                raise ValueError
-            if isinstance(value, float):
-                return Fraction(str(value))
-            if isinstance(value, int):
-                return Fraction(value)
-            if isinstance(value, str):
-                text = value.strip()
-                if text.endswith("%"):
-                    return Fraction(text[:-1].strip()) / 100
-                return Fraction(text)
-        except (ValueError, ZeroDivisionError):
+            return to_fraction(value)
+        except AgreementError:
             pass
         self.problem(
             (*path, key), value, "is not a number or share", f'write e.g. {key} = 0.3, or "30%"'
