@@ -8,7 +8,6 @@ business of the shell around it.
 
 from __future__ import annotations
 
-import difflib
 import os
 from collections.abc import Iterable, Mapping
 from datetime import date, datetime
@@ -20,7 +19,7 @@ from attrs import field, frozen
 from leadsla._calendar import BusinessCalendar
 from leadsla._conditions import RESERVED_NAMES, Condition, Term, Terms
 from leadsla._defaults import default_rules, default_teams, default_terms
-from leadsla._errors import LeadSLAError, Problem
+from leadsla._errors import LeadSLAError, Problem, did_you_mean, unknown
 from leadsla._funnel import Funnel, chain_problem, goal_funnel, per
 from leadsla._lifecycle import Lifecycle
 from leadsla._obligations import (
@@ -306,10 +305,10 @@ class Agreement:
                 )
             names.add(spec.name)
             if spec.party not in teams:
-                problems.append(_unknown("team", spec.party, teams, f"{where}.party"))
+                problems.append(unknown("team", spec.party, teams, f"{where}.party"))
             if spec.calendar is not None and spec.calendar not in self.calendars:
                 problems.append(
-                    _unknown("calendar", spec.calendar, self.calendars, f"{where}.calendar")
+                    unknown("calendar", spec.calendar, self.calendars, f"{where}.calendar")
                 )
             if spec.within.amount <= 0:
                 problems.append(
@@ -340,11 +339,11 @@ class Agreement:
                     continue
                 for state in (*when.states, *when.leaving):
                     if state not in states:
-                        problems.append(_unknown("state", state, states, f"{where}.{part}"))
+                        problems.append(unknown("state", state, states, f"{where}.{part}"))
                 for kind in when.events:
                     if kind not in EVENT_KINDS or kind == "transitioned":
                         problems.append(
-                            _unknown("event kind", kind, EVENT_KINDS[:4], f"{where}.{part}.events")
+                            unknown("event kind", kind, EVENT_KINDS[:4], f"{where}.{part}.events")
                         )
             if spec.met is None and spec.attempts is None:
                 problems.append(
@@ -367,7 +366,7 @@ class Agreement:
             if spec.pause is not None:
                 for state in spec.pause.states:
                     if state not in states:
-                        problems.append(_unknown("state", state, states, f"{where}.pause"))
+                        problems.append(unknown("state", state, states, f"{where}.pause"))
             actions = [("on_breach", a) for a in spec.on_breach]
             actions += [("on_met", a) for a in spec.on_met]
             if spec.attempts is not None:
@@ -383,26 +382,24 @@ class Agreement:
                     )
             for part, action in actions:
                 if isinstance(action, Fire) and action.trigger not in triggers:
-                    problems.append(
-                        _unknown("trigger", action.trigger, triggers, f"{where}.{part}")
-                    )
+                    problems.append(unknown("trigger", action.trigger, triggers, f"{where}.{part}"))
                 if (
                     isinstance(action, Escalate)
                     and action.to != "manager"
                     and action.to not in people
                 ):
-                    problems.append(_unknown("person", action.to, people, f"{where}.{part}"))
+                    problems.append(unknown("person", action.to, people, f"{where}.{part}"))
         for commitment in self.commitments:
             where = f"commitments.{commitment.name}"
             if commitment.party not in teams:
-                problems.append(_unknown("team", commitment.party, teams, f"{where}.party"))
+                problems.append(unknown("team", commitment.party, teams, f"{where}.party"))
             for name in (commitment.state, commitment.accepted_state):
                 if name is not None and name not in states:
-                    problems.append(_unknown("state", name, states, where))
+                    problems.append(unknown("state", name, states, where))
             if commitment.per not in PERIODS:
-                problems.append(_unknown("period", commitment.per, PERIODS, f"{where}.per"))
+                problems.append(unknown("period", commitment.per, PERIODS, f"{where}.per"))
         if self.tracking_period not in PERIODS:
-            problems.append(_unknown("period", self.tracking_period, PERIODS, "tracking_period"))
+            problems.append(unknown("period", self.tracking_period, PERIODS, "tracking_period"))
         problems.extend(self._check_names())
         problems.extend(self._check_reachable_meeting())
         problems.extend(self._check_goal())
@@ -448,8 +445,7 @@ class Agreement:
             for name in sorted(condition.names):
                 if name in terms or name in self.fields or name in RESERVED_NAMES:
                     continue
-                close = difflib.get_close_matches(name, known, 1)
-                hint = f" (did you mean {close[0]!r}?)" if close else ""
+                hint = did_you_mean(name, known)
                 problems.append(
                     Problem(
                         where,
@@ -519,7 +515,7 @@ class Agreement:
         for index, (source, dest, rate) in enumerate(goal.conversions):
             for name in (source, dest):
                 if name not in states:
-                    problems.append(_unknown("state", name, states, f"goal.conversions[{index}]"))
+                    problems.append(unknown("state", name, states, f"goal.conversions[{index}]"))
             if not 0 < rate <= 1:
                 problems.append(
                     Problem(
@@ -577,17 +573,10 @@ def _check_assignees(team: Team) -> list[Problem]:
             named.append(policy.fallback.person)
     where = f"teams.{team.name}.assignment"
     return [
-        _unknown(f"member of team {team.name!r}", person, allowed, where)
+        unknown(f"member of team {team.name!r}", person, allowed, where)
         for person in dict.fromkeys(named)
         if person not in allowed
     ]
-
-
-def _unknown(kind: str, name: str, known: Iterable[str], where: str) -> Problem:
-    names = sorted(known)
-    close = difflib.get_close_matches(str(name), names, 1)
-    hint = f" (did you mean {close[0]!r}?)" if close else ""
-    return Problem(where, name, f"is not a known {kind}", f"use one of {', '.join(names)}{hint}")
 
 
 def default_obligations() -> tuple[ObligationSpec, ...]:

@@ -32,7 +32,6 @@ elapsed. See ``docs/explanation/business-time.md``.
 from __future__ import annotations
 
 import bisect
-import difflib
 import itertools
 import re
 from collections.abc import Iterable, Mapping, Sequence
@@ -45,7 +44,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from dateutil.rrule import rrule, rrulestr
 
 from leadsla._duration import Duration
-from leadsla._errors import CalendarError, NaiveDatetimeError, Problem
+from leadsla._errors import CalendarError, NaiveDatetimeError, Problem, did_you_mean
 
 __all__ = ["BusinessCalendar", "HolidayInput", "IntervalInput", "WeekInput"]
 
@@ -193,8 +192,7 @@ def _parse_week(week: object, problems: list[Problem]) -> tuple[_Hours, ...]:
     for key, values in week.items():
         day = _FULL_DAY_NAMES.get(str(key).lower(), str(key).lower())
         if day not in WEEKDAYS:
-            close = difflib.get_close_matches(str(key).lower(), [*WEEKDAYS, *_FULL_DAY_NAMES], 1)
-            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            hint = did_you_mean(str(key).lower(), [*WEEKDAYS, *_FULL_DAY_NAMES])
             problems.append(
                 Problem(
                     f"week.{key}",
@@ -346,8 +344,7 @@ def _check_country(country: str | None, problems: list[Problem]) -> None:
     code, _, subdivision = country.partition("-")
     supported = holidays_package.list_supported_countries()
     if code not in supported:
-        close = difflib.get_close_matches(code, list(supported), 1)
-        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        hint = did_you_mean(code, list(supported))
         problems.append(
             Problem(
                 "country",
@@ -835,12 +832,7 @@ class BusinessCalendar:
                         key,
                         data[key],
                         "is not a calendar setting",
-                        f"use {', '.join(sorted(known))}"
-                        + (
-                            f" (did you mean {close[0]!r}?)"
-                            if (close := difflib.get_close_matches(key, sorted(known), 1))
-                            else ""
-                        ),
+                        f"use {', '.join(sorted(known))}{did_you_mean(key, sorted(known))}",
                     )
                     for key in unknown
                 )

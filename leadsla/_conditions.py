@@ -25,7 +25,6 @@ so decisions keep what they need to explain themselves and run it only when aske
 from __future__ import annotations
 
 import ast
-import difflib
 import operator
 import re
 from collections.abc import Callable, Iterable, Mapping
@@ -35,7 +34,7 @@ from typing import Any, Final
 from attrs import field, frozen
 
 from leadsla._duration import Duration
-from leadsla._errors import DurationError, LeadSLAError, Problem
+from leadsla._errors import DurationError, LeadSLAError, Problem, did_you_mean
 
 __all__ = [
     "MISSING",
@@ -492,8 +491,7 @@ class _Checker:
         name = node.func.id
         function = _FUNCTIONS.get(name)
         if function is None:
-            close = difflib.get_close_matches(name, list(_FUNCTIONS), 1)
-            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            hint = did_you_mean(name, list(_FUNCTIONS))
             self.problem(
                 node,
                 f"calls an unknown function {name!r}",

@@ -20,7 +20,6 @@ names and array positions) to a line of the file when the file is known.
 
 from __future__ import annotations
 
-import difflib
 import re
 import zoneinfo
 from collections.abc import Callable, Iterable, Mapping
@@ -42,7 +41,7 @@ from leadsla._agreement import (
 from leadsla._calendar import BusinessCalendar
 from leadsla._conditions import Condition, Term
 from leadsla._duration import Duration
-from leadsla._errors import LeadSLAError, Problem
+from leadsla._errors import LeadSLAError, Problem, closest, did_you_mean
 from leadsla._lifecycle import Lifecycle, State, Transition
 from leadsla._obligations import (
     ActivityMatch,
@@ -414,9 +413,9 @@ class _Reader:
         meant: set[str] = set()  # keys a misspelling stands for: not reported missing as well
         for key in value:
             if key not in known:
-                close = difflib.get_close_matches(str(key), known, 1)
-                hint = f" (did you mean {close[0]!r}?)" if close else ""
-                meant.update(close)
+                match = closest(key, known)
+                hint = f" (did you mean {match!r}?)" if match is not None else ""
+                meant.update([match] if match is not None else [])
                 self.problem(
                     (*path, str(key)),
                     _brief(value[key]),
@@ -583,8 +582,7 @@ def agreement_from_data(data: Mapping[str, Any], *, locate: Locate | None = None
     try:
         BusinessCalendar.always(timezone)
     except LeadSLAError as error:
-        close = difflib.get_close_matches(timezone, sorted(zoneinfo.available_timezones()), 1)
-        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        hint = did_you_mean(timezone, sorted(zoneinfo.available_timezones()))
         for problem in error.problems:
             reader.problem(
                 ("agreement", "timezone"),
@@ -730,8 +728,7 @@ def _read_fields(value: Any, reader: _Reader) -> dict[str, str]:
     fields: dict[str, str] = {}
     for key, kind in value.items():
         if kind not in FIELD_TYPES:
-            close = difflib.get_close_matches(str(kind), FIELD_TYPES, 1)
-            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            hint = did_you_mean(str(kind), FIELD_TYPES)
             reader.problem(
                 ("fields", key),
                 kind,
@@ -793,8 +790,7 @@ def _read_policy(value: Any, path: Path, reader: _Reader) -> AssignmentPolicy | 
     if isinstance(value, str):
         policy_type = _POLICY_NAMES.get(value)
         if policy_type is None:
-            close = difflib.get_close_matches(value, list(_POLICY_NAMES), 1)
-            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            hint = did_you_mean(value, list(_POLICY_NAMES))
             reader.problem(
                 path,
                 value,

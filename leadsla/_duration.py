@@ -11,16 +11,14 @@ plain value; :meth:`BusinessCalendar.add <leadsla.BusinessCalendar.add>` gives i
 
 from __future__ import annotations
 
-import difflib
 import re
-from collections.abc import Iterable
 from datetime import timedelta
 from fractions import Fraction
 from typing import Final, Literal
 
 from attrs import field, frozen
 
-from leadsla._errors import DurationError, Problem
+from leadsla._errors import DurationError, Problem, did_you_mean
 
 __all__ = ["Duration", "Unit", "parse_duration"]
 
@@ -210,7 +208,7 @@ def _parse_words(text: str, field: str) -> Duration:
                 value=text,
                 message=f"has an unknown kind of time {kind_word!r}",
                 fix="write 'business' or 'calendar' before the unit"
-                + _did_you_mean(kind_word, _KIND_WORDS),
+                + did_you_mean(kind_word, _KIND_WORDS),
             )
         )
     if unit_word not in _UNIT_WORDS:
@@ -220,7 +218,7 @@ def _parse_words(text: str, field: str) -> Duration:
                 value=text,
                 message=f"has an unknown unit {unit_word!r}",
                 fix="use seconds, minutes, hours, days or weeks"
-                + _did_you_mean(unit_word, _SECONDS_PER_UNIT),
+                + did_you_mean(unit_word, _SECONDS_PER_UNIT),
             )
         )
     unit = _UNIT_WORDS[unit_word]
@@ -289,8 +287,3 @@ def _largest_unit(seconds: Fraction) -> Duration:
         if seconds % size == 0:
             return Duration(seconds / size, unit)
     return Duration(seconds, "seconds")
-
-
-def _did_you_mean(word: str, choices: Iterable[str]) -> str:
-    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
-    return f" (did you mean {close[0]!r}?)" if close else ""

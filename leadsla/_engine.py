@@ -67,7 +67,7 @@ from leadsla._effects import (
     Rejected,
     Transitioned,
 )
-from leadsla._errors import LeadSLAError, NaiveDatetimeError, Problem
+from leadsla._errors import LeadSLAError, NaiveDatetimeError, Problem, render_problems
 from leadsla._events import (
     ActivityLogged,
     Event,
@@ -106,11 +106,7 @@ class EventRejected(LeadSLAError, ValueError):
     """
 
     def __init__(self, effect: Rejected, effects: list[Effect]) -> None:
-        details = effect.details if isinstance(effect.details, tuple) else ()
-        problems = details or (
-            Problem("event", effect.event, effect.reason, "fix the event and send it again"),
-        )
-        super().__init__(*problems)
+        super().__init__(*effect.details)
         self.effect = effect
         self.effects = effects
 
@@ -427,10 +423,9 @@ class Engine:
             return self._reject(
                 str(lead) if lead is not None else None,
                 self._clock,
-                str(error),
                 str(event_id) if event_id is not None else None,
-                error.problems,
                 [],
+                *error.problems,
             )
         return self.apply(event)
 
@@ -438,10 +433,11 @@ class Engine:
         """Fire the timers due by ``event.at``, then apply the event (see the module's doc)."""
         candidate: object = event
         if not isinstance(candidate, Event):
-            return self._refuse(
+            return self._reject(
                 None,
                 self._clock,
                 None,
+                [],
                 Problem(
                     "event",
                     type(candidate).__name__,
@@ -449,15 +445,15 @@ class Engine:
                     "build one, e.g. LeadCreated(id=..., lead=..., at=..., fields=...), "
                     "or use apply_json",
                 ),
-                [],
             )
         if event.id in self._seen:
             return [Duplicate(event.lead, event.at, event.id)]
         if self._clock is not None and event.at < self._clock:
-            return self._refuse(
+            return self._reject(
                 event.lead,
                 event.at,
                 event.id,
+                [],
                 Problem(
                     "at",
                     event.at,
@@ -466,7 +462,6 @@ class Engine:
                     f"{self._clock.isoformat()}: send older events before newer ones, "
                     "or replay the log into a new engine",
                 ),
-                [],
             )
         # Time passes whether or not the event is good: the timers due by its time fire first.
         at_us = _us(event.at)
@@ -475,27 +470,27 @@ class Engine:
         self._clock = event.at
         known = event.lead in self._leads
         if isinstance(event, LeadCreated) and known:
-            return self._refuse(
+            return self._reject(
                 event.lead,
                 event.at,
                 event.id,
+                effects,
                 Problem(
                     "lead", event.lead, "already exists", "send lead_updated to change its fields"
                 ),
-                effects,
             )
         if not isinstance(event, LeadCreated) and not known:
-            return self._refuse(
+            return self._reject(
                 event.lead,
                 event.at,
                 event.id,
-                Problem("lead", event.lead, "is unknown", "send its lead_created event first"),
                 effects,
+                Problem("lead", event.lead, "is unknown", "send its lead_created event first"),
             )
         try:
             effects.extend(self._apply(event, at_us))
         except (InvalidTransition, WorkflowError, RuleLoopError, NaiveDatetimeError) as error:
-            return self._reject(event.lead, event.at, str(error), event.id, error.problems, effects)
+            return self._reject(event.lead, event.at, event.id, effects, *error.problems)
         self._seen.add(event.id)
         return effects
 
@@ -508,26 +503,17 @@ class Engine:
         self._clock = now
         return effects
 
-    def _refuse(
-        self,
-        lead: str | None,
-        at: datetime | None,
-        event_id: str | None,
-        problem: Problem,
-        before: list[Effect],
-    ) -> list[Effect]:
-        return self._reject(lead, at, str(problem), event_id, (problem,), before)
-
     def _reject(
         self,
         lead: str | None,
         at: datetime | None,
-        reason: str,
         event_id: str | None,
-        problems: Iterable[Problem],
         before: list[Effect],
+        *problems: Problem,
     ) -> list[Effect]:
-        rejected = Rejected(lead or "", at or _EPOCH, reason, event_id, tuple(problems))
+        """Refuse an input: its problems are the effect's details and, rendered, its reason."""
+        reason = render_problems(problems)
+        rejected = Rejected(lead or "", at or _EPOCH, reason, event_id, problems)
         if self._strict:
             raise EventRejected(rejected, before)
         return [*before, rejected]

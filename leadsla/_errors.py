@@ -8,6 +8,8 @@ them, count them or test them without parsing the message.
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Iterable, Sequence
 from datetime import date, datetime, time
 from typing import Any
 
@@ -19,7 +21,11 @@ __all__ = [
     "LeadSLAError",
     "NaiveDatetimeError",
     "Problem",
+    "closest",
+    "did_you_mean",
+    "render_problems",
     "show_value",
+    "unknown",
 ]
 
 
@@ -50,6 +56,36 @@ class Problem:
         return f"{where}'{self.field}' {self.message}{got}; {self.fix}"
 
 
+def closest(word: object, choices: Iterable[str]) -> str | None:
+    """The choice most like ``word`` (difflib's ratio of at least 0.6), or None."""
+    found = difflib.get_close_matches(str(word), list(choices), 1)
+    return found[0] if found else None
+
+
+def did_you_mean(word: object, choices: Iterable[str]) -> str:
+    """`` (did you mean 'x'?)`` for the closest choice, or nothing; to end a fix with."""
+    match = closest(word, choices)
+    return f" (did you mean {match!r}?)" if match is not None else ""
+
+
+def unknown(kind: str, name: Any, known: Iterable[str], where: str | None = None) -> Problem:
+    """``name`` is not one of ``known`` (listed sorted, with the closest one)."""
+    names = sorted(known)
+    return Problem(
+        where or kind,
+        name,
+        f"is not a known {kind}",
+        f"use one of {', '.join(names)}{did_you_mean(name, names)}",
+    )
+
+
+def render_problems(problems: Sequence[Problem]) -> str:
+    """The message for one problem, or a numbered-off list of several."""
+    if len(problems) == 1:
+        return str(problems[0])
+    return "\n".join([f"{len(problems)} problems:", *(f"  - {problem}" for problem in problems)])
+
+
 class LeadSLAError(Exception):
     """Root of every exception leadsla raises on purpose."""
 
@@ -59,14 +95,7 @@ class LeadSLAError(Exception):
         if not problems:
             raise TypeError(f"{type(self).__name__} needs at least one Problem")
         self.problems = problems
-        super().__init__(self._render())
-
-    def _render(self) -> str:
-        if len(self.problems) == 1:
-            return str(self.problems[0])
-        lines = [f"{len(self.problems)} problems:"]
-        lines.extend(f"  - {problem}" for problem in self.problems)
-        return "\n".join(lines)
+        super().__init__(render_problems(problems))
 
     @property
     def field(self) -> str:

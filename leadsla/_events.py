@@ -14,7 +14,6 @@ Types: ``lead_created`` and ``lead_updated`` (``fields``), ``activity`` (``kind`
 
 from __future__ import annotations
 
-import difflib
 import json
 from collections.abc import Mapping
 from datetime import UTC, datetime
@@ -23,7 +22,7 @@ from typing import Any, ClassVar, Final
 
 from attrs import field, frozen
 
-from leadsla._errors import LeadSLAError, Problem
+from leadsla._errors import LeadSLAError, Problem, did_you_mean
 
 __all__ = [
     "ActivityLogged",
@@ -242,8 +241,7 @@ def event_from_json(data: str | bytes | Mapping[str, Any]) -> Event:
     problems: list[Problem] = []
     kind = data.get("type")
     if kind not in EVENT_TYPES:
-        close = difflib.get_close_matches(str(kind), list(EVENT_TYPES), 1)
-        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        hint = did_you_mean(str(kind), list(EVENT_TYPES))
         problems.append(
             Problem(
                 "type", kind, "is not an event type", f"use one of {', '.join(EVENT_TYPES)}{hint}"
@@ -259,8 +257,7 @@ def event_from_json(data: str | bytes | Mapping[str, Any]) -> Event:
     known = {"id", "type", "lead", "at", *required, *optional}
     for key in data:
         if key not in known and kind in EVENT_TYPES:
-            close = difflib.get_close_matches(str(key), sorted(known), 1)
-            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            hint = did_you_mean(str(key), sorted(known))
             problems.append(
                 Problem(
                     str(key),

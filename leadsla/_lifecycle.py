@@ -30,7 +30,6 @@ records, never machine models.
 
 from __future__ import annotations
 
-import difflib
 from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Final
@@ -38,7 +37,7 @@ from typing import Any, Final
 from attrs import field, frozen
 
 from leadsla._conditions import Condition
-from leadsla._errors import LeadSLAError, Problem
+from leadsla._errors import LeadSLAError, Problem, unknown
 
 __all__ = ["Lifecycle", "LifecycleError", "State", "Transition"]
 
@@ -147,7 +146,7 @@ class Lifecycle:
         try:
             return self._by_name[name]
         except KeyError:
-            raise LifecycleError(_unknown("state", name, self._by_name)) from None
+            raise LifecycleError(unknown("state", name, self._by_name)) from None
 
     @property
     def state_names(self) -> tuple[str, ...]:
@@ -300,15 +299,6 @@ def _dot_text(text: str) -> str:
     return '"' + text.replace('"', '\\"') + '"'
 
 
-def _unknown(kind: str, name: str, known: Iterable[str], where: str | None = None) -> Problem:
-    names = sorted(known)
-    close = difflib.get_close_matches(name, names, 1)
-    hint = f" (did you mean {close[0]!r}?)" if close else ""
-    return Problem(
-        where or kind, name, f"is not a known {kind}", f"use one of {', '.join(names)}{hint}"
-    )
-
-
 def _expand(transition: Transition, states: Sequence[State]) -> Transition:
     if ANY_STATE not in transition.sources:
         return transition
@@ -363,7 +353,7 @@ def _check(
     if not names:
         return [Problem("states", [], "is empty", "define at least an initial state")]
     if initial not in names:
-        problems.append(_unknown("state", initial, names, "initial"))
+        problems.append(unknown("state", initial, names, "initial"))
     expanded: list[Transition] = []
     for index, transition in enumerate(transitions):
         where = f"transitions[{index}] ({transition.trigger})"
@@ -382,9 +372,9 @@ def _check(
             )
         for source in transition.sources:
             if source != ANY_STATE and source not in names:
-                problems.append(_unknown("state", source, names, f"{where}.sources"))
+                problems.append(unknown("state", source, names, f"{where}.sources"))
         if transition.dest not in names:
-            problems.append(_unknown("state", transition.dest, names, f"{where}.dest"))
+            problems.append(unknown("state", transition.dest, names, f"{where}.dest"))
             continue
         expanded.append(_expand(transition, list(names.values())))
     seen: dict[tuple[str, str], Transition] = {}

@@ -26,7 +26,6 @@ it causes, a rule's ``RuleFired`` before the effects of its actions.
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any, NamedTuple
@@ -43,7 +42,7 @@ from leadsla._effects import (
     Tagged,
     Transitioned,
 )
-from leadsla._errors import LeadSLAError, NaiveDatetimeError, Problem
+from leadsla._errors import LeadSLAError, NaiveDatetimeError, Problem, unknown
 from leadsla._lead import Lead, _frozen_fields
 from leadsla._lifecycle import Lifecycle, State, Transition
 from leadsla._machine import LifecycleMachine
@@ -240,7 +239,7 @@ class Workflow:
         for state in lifecycle.states:
             if self.teams and state.owner not in self._teams:
                 problems.append(
-                    _unknown("team", state.owner, self._teams, f"states.{state.name}.owner")
+                    unknown("team", state.owner, self._teams, f"states.{state.name}.owner")
                 )
         triggers = set(lifecycle.triggers)
         state_names = set(lifecycle.state_names)
@@ -255,7 +254,7 @@ class Workflow:
                     "transitioned",
                 ):
                     problems.append(
-                        _unknown(
+                        unknown(
                             "event kind",
                             kind,
                             ("lead_created", "lead_updated", "activity", "assign", "transitioned"),
@@ -264,10 +263,10 @@ class Workflow:
                     )
             for name in rule.states:
                 if name not in state_names:
-                    problems.append(_unknown("state", name, state_names, f"{where}.states"))
+                    problems.append(unknown("state", name, state_names, f"{where}.states"))
             for action in rule.then:
                 if isinstance(action, Fire) and action.trigger not in triggers:
-                    problems.append(_unknown("trigger", action.trigger, triggers, f"{where}.then"))
+                    problems.append(unknown("trigger", action.trigger, triggers, f"{where}.then"))
                 if (
                     isinstance(action, Assign)
                     and action.person is not None
@@ -275,7 +274,7 @@ class Workflow:
                     and action.person not in self._team_of_person
                 ):
                     problems.append(
-                        _unknown("person", action.person, self._team_of_person, f"{where}.then")
+                        unknown("person", action.person, self._team_of_person, f"{where}.then")
                     )
         return problems
 
@@ -524,7 +523,7 @@ class Workflow:
         if facts is None:
             lifecycle = self.lifecycle
             if trigger not in lifecycle.triggers:
-                problem = _unknown("trigger", trigger, lifecycle.triggers, "trigger")
+                problem = unknown("trigger", trigger, lifecycle.triggers, "trigger")
             else:
                 allowed = ", ".join(t.trigger for t in lifecycle.transitions_from(lead.state))
                 problem = Problem(
@@ -665,7 +664,7 @@ class Workflow:
         allowed = [*team.members, *([team.manager] if team.manager else [])]
         if person not in allowed:
             raise WorkflowError(
-                _unknown(
+                unknown(
                     f"member of team {team_name!r}, which owns leads in {state!r}",
                     person,
                     allowed,
@@ -819,10 +818,3 @@ def _replace(lead: Lead, **changes: Any) -> Lead:
         changes.get("tags", lead.tags),
         changes.get("updated_at", lead.updated_at),
     )
-
-
-def _unknown(kind: str, name: str, known: Iterable[str], where: str) -> Problem:
-    names = sorted(known)
-    close = difflib.get_close_matches(name, names, 1)
-    hint = f" (did you mean {close[0]!r}?)" if close else ""
-    return Problem(where, name, f"is not a known {kind}", f"use one of {', '.join(names)}{hint}")
