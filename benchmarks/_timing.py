@@ -53,19 +53,22 @@ def measure(
     for _ in range(warmup):
         for index in range(batch):
             call(index)
-    per_call = []
-    for _ in range(batches):
-        gc.collect()
-        gc.disable()
-        try:
-            started = time.perf_counter()
-            for index in range(batch):
-                call(index)
-            per_call.append((time.perf_counter() - started) / batch)
-        finally:
-            gc.enable()
+    per_call = [_per_call(call, batch) for _ in range(batches)]
     quartiles = statistics.quantiles(per_call, n=4) if len(per_call) > 1 else per_call * 3
     return Timing(statistics.median(per_call), quartiles[0], quartiles[-1], batch * batches)
+
+
+def _per_call(call: Callable[[int], object], batch: int) -> float:
+    """Seconds per call over one batch, the collector paused (and run just before)."""
+    gc.collect()
+    gc.disable()
+    try:
+        started = time.perf_counter()
+        for index in range(batch):
+            call(index)
+        return (time.perf_counter() - started) / batch
+    finally:
+        gc.enable()
 
 
 def measure_interleaved(
@@ -84,15 +87,7 @@ def measure_interleaved(
     per_call: dict[str, list[float]] = {name: [] for name in calls}
     for _ in range(batches):
         for name, (call, batch) in calls.items():
-            gc.collect()
-            gc.disable()
-            try:
-                started = time.perf_counter()
-                for index in range(batch):
-                    call(index)
-                per_call[name].append((time.perf_counter() - started) / batch)
-            finally:
-                gc.enable()
+            per_call[name].append(_per_call(call, batch))
     results = {}
     for name, samples in per_call.items():
         quartiles = statistics.quantiles(samples, n=4) if len(samples) > 1 else samples * 3

@@ -58,7 +58,8 @@ def _best_of(runs: int, measure: Callable[[], float]) -> float:
     return statistics.median(measure() for _ in range(runs))
 
 
-def _memory_per_live_lead(count: int) -> float:
+def _traced_per_lead(make: Callable[[], Any], count: int) -> tuple[float, Any]:
+    """Bytes allocated per lead while ``count`` MQLs are created in a new engine."""
     events = [
         LeadCreated(
             id=f"c{n}",
@@ -70,34 +71,23 @@ def _memory_per_live_lead(count: int) -> float:
     ]
     gc.collect()
     tracemalloc.start()
-    engine = Engine()
+    engine = make()
     for event in events:
         engine.apply(event)
     used, _ = tracemalloc.get_traced_memory()
     tracemalloc.stop()
+    return used / count, engine
+
+
+def _memory_per_live_lead(count: int) -> float:
+    per_lead, engine = _traced_per_lead(Engine, count)
     open_clocks = sum(len(engine.lead(f"L-{n}").open_obligations) for n in range(0, count, 97))
     assert open_clocks == 3 * len(range(0, count, 97)), "every lead should keep 3 open clocks"
-    return used / count
+    return per_lead
 
 
 def _naive_memory_per_live_lead(count: int) -> float:
-    events = [
-        LeadCreated(
-            id=f"c{n}",
-            lead=f"L-{n}",
-            at=START + timedelta(milliseconds=500 * n),
-            fields={**MQL_FIELDS, "email": f"user{n}@example.com"},
-        )
-        for n in range(count)
-    ]
-    gc.collect()
-    tracemalloc.start()
-    engine = NaiveEngine()
-    for event in events:
-        engine.apply(event)
-    used, _ = tracemalloc.get_traced_memory()
-    tracemalloc.stop()
-    return used / count
+    return _traced_per_lead(NaiveEngine, count)[0]
 
 
 def _advance_at_scale(

@@ -25,6 +25,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from _naive import STATES, TRANSITIONS, sql_holds
 from _timing import format_seconds, measure_interleaved, ratio, table
 from transitions import Machine
 
@@ -39,11 +40,6 @@ FIELDS = {
     "budget_confirmed": True,
     "need_months": 3,
 }
-STATES = ["lead", "mql", "sal", "sql", "won", "lost", "nurture", "handback", "disqualified"]
-
-
-def _sql_holds(fields: dict[str, Any]) -> bool:
-    return fields.get("budget_confirmed") is True and fields.get("need_months", 99) <= 6
 
 
 class _IdiomLead:
@@ -52,30 +48,14 @@ class _IdiomLead:
     def __init__(self, lead_id: str, fields: dict[str, Any], state: str) -> None:
         self.id = lead_id
         self.fields = fields
+        guard = {"conditions": [lambda: sql_holds(self.fields)]}
         Machine(
             model=self,
             states=STATES,
             initial=state,
             auto_transitions=False,
             transitions=[
-                {"trigger": "qualify", "source": "lead", "dest": "mql"},
-                {"trigger": "accept", "source": "mql", "dest": "sal"},
-                {
-                    "trigger": "qualify_sales",
-                    "source": "sal",
-                    "dest": "sql",
-                    "conditions": [lambda: _sql_holds(self.fields)],
-                },
-                {"trigger": "win", "source": "sql", "dest": "won"},
-                {"trigger": "lose", "source": "sql", "dest": "lost"},
-                {"trigger": "nurture", "source": ["mql", "sal", "sql"], "dest": "nurture"},
-                {"trigger": "hand_back", "source": ["mql", "sal"], "dest": "handback"},
-                {"trigger": "requalify", "source": ["nurture", "handback"], "dest": "mql"},
-                {
-                    "trigger": "disqualify",
-                    "source": STATES[:4] + STATES[6:8],
-                    "dest": "disqualified",
-                },
+                {**t, **guard} if t["trigger"] == "qualify_sales" else t for t in TRANSITIONS
             ],
         )
 
@@ -109,7 +89,7 @@ def _transition_calls() -> dict[str, tuple[Callable[[int], object], int]]:
         return lead.qualify_sales()  # type: ignore[attr-defined]
 
     table: dict[tuple[str, str], tuple[str, Callable[[dict[str, Any]], bool]]] = {
-        ("sal", "qualify_sales"): ("sql", _sql_holds)
+        ("sal", "qualify_sales"): ("sql", sql_holds)
     }
     states = ["sal"] * 200
 
