@@ -41,7 +41,6 @@ from __future__ import annotations
 
 import heapq
 import json
-from collections import deque
 from collections.abc import Iterable, Iterator, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
@@ -97,6 +96,8 @@ _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 # A timer is (at_us, kind, lead id, position of the clock in the lead's obligations, version).
 # kind is the warning's index, or _DEADLINE, so at one instant warnings sort before deadlines.
 _DEADLINE: Final = 1 << 20
+# The statuses of a clock that an occurrence can still change (ObligationState.waiting).
+_WAITING: Final = frozenset({"open", "breached"})
 
 
 class EventRejected(LeadSLAError, ValueError):
@@ -199,6 +200,7 @@ class _Change:
         "at",
         "at_us",
         "before",
+        "dirty",
         "effects",
         "lead",
         "moves",
@@ -216,10 +218,11 @@ class _Change:
         self.obligations = list(obligations)
         self.at = at
         self.at_us = at_us
+        self.dirty = False  # whether ``obligations`` changed
         self.effects: list[Effect] = []
         self.timers: list[tuple[Any, ...]] = []
         self.moves: list[Transitioned] = []
-        self.queue: deque[tuple[str, str, ActivityLogged | None]] = deque()
+        self.queue: list[tuple[str, str, ActivityLogged | None]] = []
 
 
 class Engine:
@@ -240,6 +243,7 @@ class Engine:
 
     __slots__ = (
         "_accepted",
+        "_affects",
         "_book",
         "_calendars",
         "_clock",
@@ -251,6 +255,7 @@ class Engine:
         "_spec_index",
         "_starters",
         "_strict",
+        "_tallied",
         "_timers",
         "_warn_before",
         "_watch_conditions",
@@ -290,6 +295,29 @@ class Engine:
                 keys.append(("event", "activity"))
             for key in dict.fromkeys(keys):
                 self._starters[key] = (*self._starters.get(key, ()), index)
+        # Which occurrences can change a running clock of each obligation (meet it, count an
+        # attempt, cancel, pause or resume it): any other occurrence passes it by.
+        lifecycle = self.workflow.lifecycle
+        self._affects: list[frozenset[tuple[str, str]]] = []
+        for spec in self.agreement.obligations:
+            affects: set[tuple[str, str]] = set()
+            for when in (spec.met, spec.cancelled):
+                if when is None:
+                    continue
+                affects.update(("entered", state) for state in when.states)
+                affects.update(("left", state) for state in when.leaving)
+                affects.update(("event", kind) for kind in when.events)
+                if when.activity is not None:
+                    affects.add(("event", "activity"))
+            if spec.attempts is not None:
+                affects.add(("event", "activity"))
+            for name in lifecycle.state_names:
+                state = lifecycle.state(name)
+                if state.terminal or state.owner != spec.party:
+                    affects.add(("entered", name))
+                if spec.pause is not None and spec.pause.states:
+                    affects.update((("entered", name), ("left", name)))
+            self._affects.append(frozenset(affects))
         # Whether any obligation watches a condition after every event (most agreements: no).
         self._watch_conditions = any(
             (spec.met is not None and spec.met.only_condition and spec.met.condition is not None)
@@ -320,6 +348,13 @@ class Engine:
             for spec in self.agreement.obligations
             if spec.pause is not None
             for state in spec.pause.states
+        )
+        # The states whose entry a commitment counts (most moves count for nothing).
+        self._tallied = frozenset(
+            state
+            for commitment in self.agreement.commitments
+            for state in (commitment.state, commitment.accepted_state)
+            if state is not None
         )
         # Commitment tallies: leads delivered and accepted, per (commitment, period).
         self._credited: dict[tuple[str, str], int] = {}
@@ -535,6 +570,7 @@ class Engine:
             change = _Change(slot.lead, slot.obligations, at, entry[0])
             if entry[1] != _DEADLINE:
                 warned = state.replace(warned=state.warned + 1)
+                change.dirty = True
                 change.obligations[index] = warned
                 change.effects.append(
                     ObligationWarned(
@@ -668,32 +704,31 @@ class Engine:
 
     def _commit(self, slot: _Slot, change: _Change) -> None:
         slot.lead = change.lead
-        if len(change.obligations) != len(slot.obligations) or any(
-            new is not old for new, old in zip(change.obligations, slot.obligations, strict=False)
-        ):
+        if change.dirty:
             slot.obligations = tuple(change.obligations)
-        for timer in change.timers:
-            heapq.heappush(self._timers, timer)
-        if change.moves and self.agreement.commitments:
-            self._tally(change)
-
-    def _tally(self, change: _Change) -> None:
-        for move in change.moves:
-            for commitment in self.agreement.commitments:
-                self._tally_one(commitment, change.lead, move)
+        if change.timers:
+            timers = self._timers
+            for timer in change.timers:
+                heapq.heappush(timers, timer)
+        if change.moves:
+            tallied = self._tallied
+            for move in change.moves:
+                if move.dest in tallied:
+                    for commitment in self.agreement.commitments:
+                        self._tally_one(commitment, change.lead, move)
 
     def _tally_one(self, commitment: Commitment, lead: Lead, effect: Transitioned) -> None:
         """Count each lead once per period; its own history says whether it already counted."""
         state, accepted_state = commitment.state, commitment.accepted_state
         if effect.dest == state:
             period = self._period(effect.at, commitment)
-            before = lead.history[: lead.history.index(effect)]
+            before = lead.history[: _position(lead.history, effect)]
             earlier = [entry for entry in before if entry.dest == state]
             if all(self._period(entry.at, commitment) != period for entry in earlier):
                 key = (commitment.name, period)
                 self._credited[key] = self._credited.get(key, 0) + 1
         elif effect.dest == accepted_state and effect.source == state:
-            history = lead.history[: lead.history.index(effect) + 1]
+            history = lead.history[: _position(lead.history, effect) + 1]
             acceptances = [
                 position
                 for position, entry in enumerate(history)
@@ -726,16 +761,22 @@ class Engine:
 
     def _settle(self, change: _Change) -> None:
         """Let the lead's obligations react to every queued occurrence, and to conditions."""
-        if (
-            not change.moves
-            and not self._watch_conditions
-            and not any(state.waiting for state in change.obligations)
-            and not any(occurrence[:2] in self._starters for occurrence in change.queue)
-        ):
-            change.queue.clear()  # nothing is running and nothing can start: nothing to do
-            return
+        queue = change.queue
+        if not change.moves and not self._watch_conditions:
+            starters = self._starters
+            for occurrence in queue:
+                if (occurrence[0], occurrence[1]) in starters:
+                    break
+            else:
+                for state in change.obligations:
+                    if state.status in _WAITING:
+                        break
+                else:
+                    queue.clear()  # nothing is running and nothing can start: nothing to do
+                    return
         rounds = 0
-        while change.queue:
+        position = 0
+        while position < len(queue):
             rounds += 1
             if rounds > 200:
                 raise RuleLoopError(
@@ -746,8 +787,10 @@ class Engine:
                         "check the obligations' actions and the rules for a loop",
                     )
                 )
-            occurrence = change.queue.popleft()
+            occurrence = queue[position]
+            position += 1
             self._react(change, occurrence)
+        queue.clear()
         self._react_to_conditions(change)
 
     def _scope(self, lead: Lead, at: datetime) -> Scope:
@@ -800,13 +843,19 @@ class Engine:
 
     def _react(self, change: _Change, occurrence: tuple[str, str, ActivityLogged | None]) -> None:
         specs = self.agreement.obligations
-        kind, _, activity = occurrence
+        kind, value, activity = occurrence
+        key = (kind, value)
+        affects = self._affects
+        spec_index_of = self._spec_index
         # Met, counted, cancelled, paused or resumed: the clocks already running.
         for index in range(len(change.obligations)):
             state = change.obligations[index]
-            if not state.waiting:
+            if state.status not in _WAITING:
                 continue
-            spec = specs[self._spec_index[state.name]]
+            spec_index = spec_index_of[state.name]
+            if key not in affects[spec_index]:
+                continue
+            spec = specs[spec_index]
             if spec.attempts is not None and activity is not None and state.waiting:
                 attempts = spec.attempts
                 if attempts.reached is not None and self._activity_matches(
@@ -816,6 +865,7 @@ class Engine:
                     continue
                 if self._activity_matches(attempts.counts, activity, change.lead, spec.party):
                     counted = state.replace(attempts=state.attempts + 1)
+                    change.dirty = True
                     change.obligations[index] = counted
                     if counted.attempts >= attempts.count:
                         self._meet(
@@ -838,7 +888,7 @@ class Engine:
             if spec.pause is not None and spec.pause.states and kind in ("entered", "left"):
                 self._pause_or_resume(change, index, spec)
         # New clocks.
-        for spec_index in self._starters.get((kind, occurrence[1]), ()):
+        for spec_index in self._starters.get(key, ()):
             spec = specs[spec_index]
             if self._matches(spec.starts, occurrence, change, spec.party):
                 self._open(change, spec_index, spec)
@@ -919,6 +969,7 @@ class Engine:
             spec.name, change.lead.id, number + 1, spec.party, "open", at, _moment(due_us, at)
         )
         change.obligations.append(state)
+        change.dirty = True
         change.effects.append(
             ObligationOpened(change.lead.id, at, spec.name, state.number, spec.party, state.due_at)
         )
@@ -953,6 +1004,7 @@ class Engine:
             outcome=outcome,
             version=state.version + 1,
         )
+        change.dirty = True
         change.obligations[index] = met
         change.effects.append(
             ObligationMet(change.lead.id, at, spec.name, state.number, outcome, late, lateness)
@@ -965,6 +1017,7 @@ class Engine:
     def _breach(self, change: _Change, index: int, spec: ObligationSpec) -> None:
         state = change.obligations[index]
         owner = change.lead.owner_at(state.due_at) or change.lead.owner
+        change.dirty = True
         change.obligations[index] = state.replace(
             status="breached",
             breached_at=state.due_at,
@@ -984,6 +1037,7 @@ class Engine:
         pauses = state.pauses
         if state.paused_since is not None:
             pauses = (*pauses, (state.paused_since, change.at))
+        change.dirty = True
         change.obligations[index] = state.replace(
             status="cancelled",
             cancelled_at=change.at,
@@ -1007,6 +1061,7 @@ class Engine:
             should_pause = spec.pause.condition.compile(self.workflow.terms.names)(scope)
         at = change.at
         if should_pause and state.paused_since is None:
+            change.dirty = True
             change.obligations[index] = state.replace(paused_since=at, version=state.version + 1)
             change.effects.append(ObligationPaused(change.lead.id, at, state.name, state.number))
         elif not should_pause and state.paused_since is not None:
@@ -1019,6 +1074,7 @@ class Engine:
                 due_at=due,
                 version=state.version + 1,
             )
+            change.dirty = True
             change.obligations[index] = resumed
             change.effects.append(
                 ObligationResumed(change.lead.id, at, state.name, state.number, due)
@@ -1058,6 +1114,14 @@ class Engine:
         change.lead = step.lead
         change.effects.extend(step.effects)
         self._queue_moves(change, step.effects)
+
+
+def _position(history: tuple[Transitioned, ...], entry: Transitioned) -> int:
+    """Where ``entry`` is in ``history``: nearly always at the end, so look from there."""
+    for position in range(len(history) - 1, -1, -1):
+        if history[position] is entry:
+            return position
+    return history.index(entry)
 
 
 def _describe_action(action: ObligationAction) -> str:

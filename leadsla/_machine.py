@@ -23,6 +23,7 @@ from collections.abc import Callable
 from typing import Any
 
 from transitions import Machine, State
+from transitions import Transition as MachineTransition
 from transitions.core import EventData, MachineError
 
 from leadsla._lifecycle import Lifecycle, Transition
@@ -58,8 +59,34 @@ class _State(State):
             super().exit(event_data)
 
 
+class _Transition(MachineTransition):
+    """A ``transitions`` transition that skips its callback steps when there are none.
+
+    With no prepare, before or after callbacks (on the transition or the machine), executing
+    it is checking its conditions and changing the state; the skipped steps would only walk
+    empty lists and log at debug level, about a third of a trigger's cost.
+    """
+
+    def execute(self, event_data: EventData) -> bool:
+        machine = event_data.machine
+        if (
+            self.prepare
+            or self.before
+            or self.after
+            or machine.before_state_change
+            or machine.after_state_change
+        ):
+            return bool(super().execute(event_data))
+        if not self._eval_conditions(event_data):
+            return False
+        if self.dest:
+            self._change_state(event_data)
+        return True
+
+
 class _Machine(Machine):
     state_cls = _State
+    transition_cls = _Transition
 
 
 class LifecycleMachine:

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from datetime import datetime
+from types import MappingProxyType
 from typing import Any, NamedTuple
 
 from attrs import define, field
@@ -436,8 +437,18 @@ class Workflow:
         fields = dict(lead.fields)
         fields.update(changes)
         effects: list[Effect] = []
-        updated = _replace(lead, fields=fields, updated_at=at)
-        updated = self._run_rules(updated, "lead_updated", at, effects, book)
+        updated = Lead(
+            lead.id,
+            MappingProxyType(fields),  # a fresh copy already: the converter keeps it as is
+            lead.state,
+            lead.highest_stage,
+            lead.history,
+            lead.ownership,
+            lead.tags,
+            at,
+        )
+        if self._reacting[("lead_updated", lead.state)]:
+            updated = self._run_rules(updated, "lead_updated", at, effects, book)
         return Step(updated, tuple(effects))
 
     def fire(
@@ -613,26 +624,26 @@ class Workflow:
             lead.id, at, lead.state, dest.name, transition.trigger, by, reason, cause, explanations
         )
         effects.append(entry)
+        ownership = lead.ownership
+        current = ownership[-1].owner if ownership else None
+        if current is None or current.team != dest.owner:
+            owner = self._pick(dest.owner, lead.id, lead.fields, dest.name, at, current, book)
+            ownership = self._hand_over(
+                lead, owner, at, self._entered[(transition.trigger, dest.name)], effects, book
+            )
         moved = Lead(
             lead.id,
             lead.fields,
             dest.name,
             highest,
             (*lead.history, entry),
-            lead.ownership,
+            ownership,
             lead.tags,
             at,
         )
-        current = lead.ownership[-1].owner if lead.ownership else None
-        if current is None or current.team != dest.owner:
-            owner = self._pick(dest.owner, lead.id, lead.fields, dest.name, at, current, book)
-            ownership = self._hand_over(
-                moved, owner, at, self._entered[(transition.trigger, dest.name)], effects, book
-            )
-            moved = _replace(moved, ownership=ownership)
         if dest.terminal and book is not None:
             # A closed lead no longer weighs on whoever owns it now.
-            closer = moved.ownership[-1].owner if moved.ownership else None
+            closer = ownership[-1].owner if ownership else None
             if closer is not None and closer.person:
                 book.loads[closer.person] = book.loads.get(closer.person, 0) - 1
         return moved
