@@ -80,6 +80,7 @@ from leadsla._ownership import (
     StrictRoundRobin,
     Team,
 )
+from leadsla._replay import Replay, replay
 from leadsla._rules import AddTag, Assign, Fire, Notify, RemoveTag, Rule, RuleSet
 from leadsla._version import __version__
 from leadsla._workflow import (
@@ -158,6 +159,7 @@ __all__ = [
     "Problem",
     "Rejected",
     "RemoveTag",
+    "Replay",
     "RoundRobin",
     "Rule",
     "RuleFired",
@@ -186,4 +188,5 @@ __all__ = [
     "event_from_json",
     "parse_duration",
     "period_of",
+    "replay",
 ]

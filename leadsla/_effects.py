@@ -13,6 +13,7 @@ from attrs import fields, frozen
 
 from leadsla._conditions import Explanation
 from leadsla._errors import Problem
+from leadsla._fast import builder
 from leadsla._lead import Because
 from leadsla._ownership import Owner
 
@@ -228,3 +229,11 @@ def _plain(value: Any) -> Any:
     if isinstance(value, dict):
         return {str(key): _plain(item) for key, item in value.items()}
     return value
+
+
+# Positional constructors for the effects the engine makes for nearly every event.
+new_transitioned = builder(Transitioned)
+new_owner_changed = builder(OwnerChanged)
+new_rule_fired = builder(RuleFired)
+new_obligation_opened = builder(ObligationOpened)
+new_obligation_met = builder(ObligationMet)

@@ -58,13 +58,13 @@ from leadsla._effects import (
     Effect,
     ObligationBreached,
     ObligationCancelled,
-    ObligationMet,
-    ObligationOpened,
     ObligationPaused,
     ObligationResumed,
     ObligationWarned,
     Rejected,
     Transitioned,
+    new_obligation_met,
+    new_obligation_opened,
 )
 from leadsla._errors import LeadSLAError, NaiveDatetimeError, Problem, render_problems
 from leadsla._events import (
@@ -599,7 +599,12 @@ class Engine:
         return state, index
 
     def _schedule(
-        self, change: _Change, index: int, state: ObligationState, due_us: int | None = None
+        self,
+        change: _Change,
+        index: int,
+        state: ObligationState,
+        due_us: int | None = None,
+        opened_us: int | None = None,
     ) -> None:
         """Queue the clock's next timer: its next warning, or else its deadline.
 
@@ -612,7 +617,7 @@ class Engine:
             due_us = _us(state.due_at)
         spec_index = self._spec_index[state.name]
         if self.agreement.obligations[spec_index].warnings:
-            warnings = self._warning_instants(spec_index, state, due_us)
+            warnings = self._warning_instants(spec_index, state, due_us, opened_us)
             if state.warned < len(warnings):
                 change.timers.append(
                     (warnings[state.warned], state.warned, state.lead, index, state.version)
@@ -620,11 +625,18 @@ class Engine:
                 return
         change.timers.append((due_us, _DEADLINE, state.lead, index, state.version))
 
-    def _warning_instants(self, spec_index: int, state: ObligationState, due_us: int) -> list[int]:
+    def _warning_instants(
+        self,
+        spec_index: int,
+        state: ObligationState,
+        due_us: int,
+        opened_us: int | None = None,
+    ) -> list[int]:
         """When the clock's warnings fire, earliest first (never before it opened)."""
         spec = self.agreement.obligations[spec_index]
         calendar = self._calendars[spec_index]
-        opened_us = _us(state.opened_at)
+        if opened_us is None:
+            opened_us = _us(state.opened_at)
         before = self._warn_before[spec_index]
         instants = []
         for position, warning in enumerate(spec.warnings):
@@ -962,21 +974,20 @@ class Engine:
                 if existing.status == "open":
                     return  # one clock at a time: a running clock keeps its earlier deadline
                 number = max(number, existing.number)
-        calendar = self._calendars[spec_index]
         at = change.at
-        due_us = calendar.shift_us(change.at_us, spec.within)
-        state = ObligationState(
-            spec.name, change.lead.id, number + 1, spec.party, "open", at, _moment(due_us, at)
-        )
+        due_us = self._calendars[spec_index].shift_us(change.at_us, spec.within)
+        due_at = _moment(due_us, at)
+        lead_id = change.lead.id
+        state = _new_clock(spec.name, lead_id, number + 1, spec.party, at, due_at)
         change.obligations.append(state)
         change.dirty = True
         change.effects.append(
-            ObligationOpened(change.lead.id, at, spec.name, state.number, spec.party, state.due_at)
+            new_obligation_opened(lead_id, at, spec.name, number + 1, spec.party, due_at)
         )
         if spec.pause is not None:
             self._pause_or_resume(change, len(change.obligations) - 1, spec)
             state = change.obligations[-1]
-        self._schedule(change, len(change.obligations) - 1, state, due_us)
+        self._schedule(change, len(change.obligations) - 1, state, due_us, change.at_us)
 
     def _meet(
         self,
@@ -1007,7 +1018,7 @@ class Engine:
         change.dirty = True
         change.obligations[index] = met
         change.effects.append(
-            ObligationMet(change.lead.id, at, spec.name, state.number, outcome, late, lateness)
+            new_obligation_met(change.lead.id, at, spec.name, state.number, outcome, late, lateness)
         )
         for action in (*spec.on_met, *extra):
             self._act(change, spec, action, f"obligation {spec.name} met")
@@ -1114,6 +1125,16 @@ class Engine:
         change.lead = step.lead
         change.effects.extend(step.effects)
         self._queue_moves(change, step.effects)
+
+
+def _new_clock(
+    name: str, lead: str, number: int, party: str, opened_at: datetime, due_at: datetime
+) -> ObligationState:
+    """A running clock (what ``ObligationState(...)`` gives, without the keyword handling)."""
+    return tuple.__new__(
+        ObligationState,
+        (name, lead, number, party, "open", opened_at, due_at, None, (), 0, 0, None, 0, None),
+    )
 
 
 def _position(history: tuple[Transitioned, ...], entry: Transitioned) -> int:

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from attrs import field, frozen
 
 from leadsla._conditions import Explanation
+from leadsla._fast import builder
 from leadsla._ownership import Owner, OwnershipInterval
 
 if TYPE_CHECKING:
@@ -81,3 +82,7 @@ class Lead:
             if interval.covers(at):
                 return interval.owner
         return None
+
+
+#: ``Lead`` from all eight fields, ``fields`` already a read-only mapping (see leadsla._fast).
+new_lead = builder(Lead)

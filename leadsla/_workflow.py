@@ -38,13 +38,14 @@ from leadsla._effects import (
     ActionRequested,
     ActionSkipped,
     Effect,
-    OwnerChanged,
     RuleFired,
     Tagged,
-    Transitioned,
+    new_owner_changed,
+    new_rule_fired,
+    new_transitioned,
 )
 from leadsla._errors import LeadSLAError, NaiveDatetimeError, Problem, unknown
-from leadsla._lead import Lead, _frozen_fields
+from leadsla._lead import Lead, _frozen_fields, new_lead
 from leadsla._lifecycle import Lifecycle, State, Transition
 from leadsla._machine import LifecycleMachine
 from leadsla._ownership import AssignmentRequest, Owner, OwnershipInterval, Team
@@ -103,6 +104,9 @@ class InvalidTransition(LeadSLAError, ValueError):
 
 class RuleLoopError(LeadSLAError, RuntimeError):
     """The rules kept moving a lead for more than MAX_CASCADE passes: a loop in the agreement."""
+
+
+_NO_TAGS: frozenset[str] = frozenset()
 
 
 class Step(NamedTuple):
@@ -363,9 +367,9 @@ class Workflow:
         effects: list[Effect],
         book: AssignmentBook | None,
     ) -> tuple[OwnershipInterval, ...]:
-        previous = lead.owner
         ownership = lead.ownership
-        if previous == owner:
+        previous = ownership[-1].owner if ownership else None
+        if previous is owner or previous == owner:
             return ownership
         if ownership:
             last = ownership[-1]
@@ -380,7 +384,7 @@ class Workflow:
                 book.loads[previous.person] = book.loads.get(previous.person, 0) - 1
             if owner.person is not None:
                 book.loads[owner.person] = book.loads.get(owner.person, 0) + 1
-        effects.append(OwnerChanged(lead.id, at, previous, owner, reason))
+        effects.append(new_owner_changed(lead.id, at, previous, owner, reason))
         return ownership
 
     # -- the steps ------------------------------------------------------------------------------
@@ -403,22 +407,23 @@ class Workflow:
         initial = self.lifecycle.initial
         state = self.lifecycle.state(initial)
         cause = self._phrase("created by ", by) if by else "created"
-        created = Transitioned(lead_id, at, None, initial, None, by, None, cause)
+        created = new_transitioned(lead_id, at, None, initial, None, by, None, cause, ())
         effects: list[Effect] = [created]
         fields = _frozen_fields(fields)
         owner = self._pick(state.owner, lead_id, fields, initial, at, None, book)
         interval = OwnershipInterval(owner, at, None, "created")
-        effects.append(OwnerChanged(lead_id, at, None, owner, "created"))
+        effects.append(new_owner_changed(lead_id, at, None, owner, "created"))
         if book is not None and owner.person is not None:
             book.loads[owner.person] = book.loads.get(owner.person, 0) + 1
-        lead = Lead(
-            id=lead_id,
-            fields=fields,
-            state=initial,
-            highest_stage=initial if state.stage is not None else None,
-            history=(created,),
-            ownership=(interval,),
-            updated_at=at,
+        lead = new_lead(
+            lead_id,
+            fields,
+            initial,
+            initial if state.stage is not None else None,
+            (created,),
+            (interval,),
+            _NO_TAGS,
+            at,
         )
         lead = self._run_rules(lead, "lead_created", at, effects, book)
         return Step(lead, tuple(effects))
@@ -434,12 +439,14 @@ class Workflow:
     ) -> Step:
         """New field values (``None`` makes a field missing); then the rules run."""
         _check_instant(at)
-        fields = dict(lead.fields)
+        current = lead.fields
+        # A read-only proxy copies as its underlying dict (several times faster than dict()).
+        fields = current.copy() if isinstance(current, MappingProxyType) else dict(current)
         fields.update(changes)
         effects: list[Effect] = []
-        updated = Lead(
+        updated = new_lead(
             lead.id,
-            MappingProxyType(fields),  # a fresh copy already: the converter keeps it as is
+            MappingProxyType(fields),
             lead.state,
             lead.highest_stage,
             lead.history,
@@ -620,7 +627,7 @@ class Workflow:
             highest is None or dest.stage > (self._stages[highest] or 0)
         ):
             highest = dest.name
-        entry = Transitioned(
+        entry = new_transitioned(
             lead.id, at, lead.state, dest.name, transition.trigger, by, reason, cause, explanations
         )
         effects.append(entry)
@@ -631,7 +638,7 @@ class Workflow:
             ownership = self._hand_over(
                 lead, owner, at, self._entered[(transition.trigger, dest.name)], effects, book
             )
-        moved = Lead(
+        moved = new_lead(
             lead.id,
             lead.fields,
             dest.name,
@@ -708,7 +715,7 @@ class Workflow:
                 continue
             cause = self._phrase("rule ", rule.name)
             explanation = rule.when.defer(scope, self.terms, label=cause)
-            effects.append(RuleFired(lead.id, at, rule.name, explanation))
+            effects.append(new_rule_fired(lead.id, at, rule.name, explanation))
             for action in rule.then:
                 # A move may reuse the rule's scope only while it still describes the lead.
                 exact = scope if lead is scope_for else None
@@ -728,7 +735,8 @@ class Workflow:
                         "make the rules' states or conditions exclude each other",
                     )
                 )
-            lead = self._run_rules(lead, "transitioned", at, effects, book, depth + 1)
+            if self._reacting[("transitioned", lead.state)]:
+                lead = self._run_rules(lead, "transitioned", at, effects, book, depth + 1)
         return lead
 
     def perform(

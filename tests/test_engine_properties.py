@@ -7,8 +7,9 @@ few leads, spread over weeks, so timers, breaches, handbacks and nurture all hap
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -27,6 +28,7 @@ from leadsla import (
     Rejected,
     TransitionRequested,
     effect_to_dict,
+    replay,
 )
 
 START = datetime(2026, 3, 2, 8, 0, tzinfo=ZoneInfo("Europe/Helsinki"))
@@ -224,3 +226,40 @@ def test_replay_and_split_long_run(events: list[Event]) -> None:
             effects.extend(engine.advance(previous.at + (event.at - previous.at) / 2))
         effects.extend(engine.apply(event))
     assert rendered(effects) == rendered(whole)
+
+
+@given(events=streams())
+def test_replay_gives_what_applying_one_by_one_gives(events: list[Event]) -> None:
+    engine, effects = run(events)
+    result = replay(events)
+    assert rendered(result.effects) == rendered(effects)
+    assert result.events == len(events)
+    assert result.counts == Counter(type(effect).__name__ for effect in effects)
+    assert result.rejected == sum(isinstance(effect, Rejected) for effect in effects)
+    assert {lead: result.engine.lead(lead) for lead in result.engine.leads()} == {
+        lead: engine.lead(lead) for lead in engine.leads()
+    }
+
+
+@given(events=streams())
+def test_the_json_lines_log_replays_like_the_events(events: list[Event]) -> None:
+    """The JSON form keeps each time's offset, not its zone: the same instants come out, some
+    written with another offset (a timer after a DST change, say)."""
+    lines = [event.to_json() for event in events]
+    assert in_utc(replay(lines).effects) == in_utc(replay(events).effects)
+
+
+def in_utc(effects: Sequence[Effect]) -> list[Any]:
+    def normal(value: Any) -> Any:
+        if isinstance(value, dict):
+            return {key: normal(item) for key, item in value.items()}
+        if isinstance(value, list):
+            return [normal(item) for item in value]
+        if isinstance(value, str) and len(value) >= 25 and value[10:11] == "T":
+            try:
+                return datetime.fromisoformat(value).astimezone(UTC).isoformat()
+            except ValueError:
+                return value
+        return value
+
+    return [normal(effect_to_dict(effect)) for effect in effects]
