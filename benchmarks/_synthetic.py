@@ -12,7 +12,7 @@ from __future__ import annotations
 import heapq
 import random
 from collections.abc import Iterator
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from leadsla import (
@@ -23,8 +23,15 @@ from leadsla import (
     TransitionRequested,
 )
 
-START = datetime(2026, 3, 2, 9, 0, tzinfo=ZoneInfo("Europe/Helsinki"))
+ZONE = ZoneInfo("Europe/Helsinki")
+START = datetime(2026, 3, 2, 9, 0, tzinfo=ZONE)
 REPS = ("alice", "bob", "carol")
+
+
+def _after(moment: datetime, delta: timedelta) -> datetime:
+    """``delta`` of real time after ``moment`` (adding to a zoned datetime adds wall-clock
+    time, which skips or repeats an hour at a DST change)."""
+    return (moment.astimezone(UTC) + delta).astimezone(ZONE)
 
 
 def lead_events(number: int, rng: random.Random, start: datetime) -> list[Event]:
@@ -55,7 +62,7 @@ def lead_events(number: int, rng: random.Random, start: datetime) -> list[Event]
     )
     # Engagement: marketing automation raises the score as the lead opens emails, visits pages.
     for _ in range(rng.randint(1, 5)):
-        at += timedelta(hours=rng.randint(1, 30))
+        at = _after(at, timedelta(hours=rng.randint(1, 30)))
         score += rng.choice([5, 10, 15, 20])
         events.append(LeadUpdated(id=next_id(), lead=lead, at=at, fields={"score": score}))
         if score >= 50:
@@ -63,7 +70,7 @@ def lead_events(number: int, rng: random.Random, start: datetime) -> list[Event]
     if score < 50:
         return events
     rep = rng.choice(REPS)
-    at += timedelta(minutes=rng.randint(10, 300))
+    at = _after(at, timedelta(minutes=rng.randint(10, 300)))
     if rng.random() < 0.1:
         events.append(
             TransitionRequested(
@@ -73,14 +80,14 @@ def lead_events(number: int, rng: random.Random, start: datetime) -> list[Event]
         return events
     events.append(TransitionRequested(id=next_id(), lead=lead, at=at, trigger="accept", by=rep))
     for _ in range(rng.randint(1, 4)):
-        at += timedelta(minutes=rng.randint(30, 600))
+        at = _after(at, timedelta(minutes=rng.randint(30, 600)))
         outcome = "connected" if rng.random() < 0.3 else "no_answer"
         events.append(
             ActivityLogged(id=next_id(), lead=lead, at=at, kind="call", outcome=outcome, by=rep)
         )
         if outcome == "connected":
             break
-    at += timedelta(hours=rng.randint(1, 72))
+    at = _after(at, timedelta(hours=rng.randint(1, 72)))
     if rng.random() < 0.2:
         events.append(LeadUpdated(id=next_id(), lead=lead, at=at, fields={"need_months": 9}))
         return events
@@ -89,11 +96,11 @@ def lead_events(number: int, rng: random.Random, start: datetime) -> list[Event]
             id=next_id(), lead=lead, at=at, fields={"budget_confirmed": True, "need_months": 2}
         )
     )
-    at += timedelta(minutes=rng.randint(5, 60))
+    at = _after(at, timedelta(minutes=rng.randint(5, 60)))
     events.append(
         TransitionRequested(id=next_id(), lead=lead, at=at, trigger="qualify_sales", by=rep)
     )
-    at += timedelta(days=rng.randint(1, 20))
+    at = _after(at, timedelta(days=rng.randint(1, 20)))
     won = rng.random() < 0.3
     events.append(
         TransitionRequested(
@@ -113,7 +120,7 @@ def synthetic_log(
 ) -> list[Event]:
     """``leads`` leads' events merged in time order (ties broken by lead number)."""
     rng = random.Random(seed)
-    streams = [lead_events(n, rng, START + spacing * n) for n in range(leads)]
+    streams = [lead_events(n, rng, _after(START, spacing * n)) for n in range(leads)]
     merged: Iterator[tuple[datetime, int, int, Event]] = heapq.merge(
         *[[(e.at, n, i, e) for i, e in enumerate(stream)] for n, stream in enumerate(streams)]
     )

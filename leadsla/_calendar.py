@@ -34,7 +34,7 @@ from __future__ import annotations
 import bisect
 import itertools
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, date, datetime, time, timedelta, timezone, tzinfo
 from fractions import Fraction
 from math import ceil, floor
@@ -966,6 +966,27 @@ class BusinessCalendar:
                 "pass e.g. timedelta(hours=4) or Duration.parse('4 business hours')",
             )
         )
+
+    def shifter(self, amount: timedelta | Duration) -> Callable[[int], int]:
+        """:meth:`shift_us` by a fixed ``amount``, with the amount's kind worked out once.
+
+        For callers that shift many instants by the same amount (the engine's deadlines).
+        """
+        if isinstance(amount, Duration) and amount.business and amount.unit == "days":
+            days = amount.amount
+            if days.denominator == 1:
+                whole = days.numerator
+                return lambda us: self._business_days_us(us, whole)
+        elif isinstance(amount, Duration) and amount.business:
+            delta = _td_us(amount.to_timedelta())
+            return lambda us: self._shift(us, delta)
+        elif isinstance(amount, Duration) and amount.unit not in ("days", "weeks"):
+            delta = _td_us(amount.to_timedelta())
+            return lambda us: us + delta
+        elif isinstance(amount, timedelta):
+            delta = _td_us(amount)
+            return lambda us: self._shift(us, delta)
+        return lambda us: self.shift_us(us, amount)
 
     def _shift(self, us: int, delta: int) -> int:
         timeline = self._timeline

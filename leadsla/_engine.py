@@ -50,7 +50,6 @@ from attrs import frozen
 from leadsla._agreement import Agreement, Commitment, period_of
 from leadsla._calendar import BusinessCalendar, _from_us
 from leadsla._conditions import Scope
-from leadsla._duration import Duration
 from leadsla._effects import (
     ActionRequested,
     ActionSkipped,
@@ -247,7 +246,9 @@ class Engine:
         "_book",
         "_calendars",
         "_clock",
+        "_clock_us",
         "_credited",
+        "_deadline",
         "_leads",
         "_left_listened",
         "_party_people",
@@ -272,15 +273,25 @@ class Engine:
         self._timers: list[tuple[Any, ...]] = []
         self._seen: set[str] = set()
         self._clock: datetime | None = None
+        # The clock as microseconds since the epoch: time order is the order of instants (two
+        # datetimes of one zone compare by wall clock, which a DST change can turn around).
+        self._clock_us = -(1 << 63)
         self._book = AssignmentBook()
         self._spec_index = {
             spec.name: index for index, spec in enumerate(self.agreement.obligations)
         }
         self._calendars = [self._calendar_for(spec) for spec in self.agreement.obligations]
-        # Each warning as "so much before the deadline" (a negative Duration), made once.
+        # Each deadline, and each warning as "so much before the deadline", as a shift of an
+        # instant worked out once per obligation.
+        self._deadline = [
+            calendar.shifter(spec.within)
+            for calendar, spec in zip(self._calendars, self.agreement.obligations, strict=True)
+        ]
         self._warn_before = [
-            tuple(-w.before if w.before is not None else None for w in spec.warnings)
-            for spec in self.agreement.obligations
+            tuple(
+                calendar.shifter(-w.before) if w.before is not None else None for w in spec.warnings
+            )
+            for calendar, spec in zip(self._calendars, self.agreement.obligations, strict=True)
         ]
         # Which obligations an occurrence can start, so most occurrences touch few specs.
         self._starters: dict[tuple[str, str], tuple[int, ...]] = {}
@@ -483,7 +494,8 @@ class Engine:
             )
         if event.id in self._seen:
             return [Duplicate(event.lead, event.at, event.id)]
-        if self._clock is not None and event.at < self._clock:
+        at_us = _us(event.at)
+        if at_us < self._clock_us:
             return self._reject(
                 event.lead,
                 event.at,
@@ -494,15 +506,16 @@ class Engine:
                     event.at,
                     "is before the engine's clock",
                     f"events must come in time order and the clock is at "
-                    f"{self._clock.isoformat()}: send older events before newer ones, "
+                    f"{self._clock.isoformat() if self._clock else '?'}: send older events "
+                    "before newer ones, "
                     "or replay the log into a new engine",
                 ),
             )
         # Time passes whether or not the event is good: the timers due by its time fire first.
-        at_us = _us(event.at)
         timers = self._timers
         effects = self._run_timers(at_us) if timers and timers[0][0] <= at_us else []
         self._clock = event.at
+        self._clock_us = at_us
         known = event.lead in self._leads
         if isinstance(event, LeadCreated) and known:
             return self._reject(
@@ -532,10 +545,12 @@ class Engine:
     def advance(self, now: datetime) -> list[Effect]:
         """Fire every timer due at or before ``now``; the engine's clock moves to ``now``."""
         _aware(now, "now")
-        if self._clock is not None and now < self._clock:
+        now_us = _us(now)
+        if now_us < self._clock_us:
             return []
-        effects = self._run_timers(_us(now))
+        effects = self._run_timers(now_us)
         self._clock = now
+        self._clock_us = now_us
         return effects
 
     def _reject(
@@ -640,11 +655,13 @@ class Engine:
         before = self._warn_before[spec_index]
         instants = []
         for position, warning in enumerate(spec.warnings):
-            offset: Duration | timedelta | None = before[position]
-            if offset is None:
-                assert warning.fraction is not None
-                budget = self._budget(spec_index, state)
-                offset = -(budget * float(1 - warning.fraction))
+            shift = before[position]
+            if shift is not None:
+                instants.append(max(shift(due_us), opened_us))
+                continue
+            assert warning.fraction is not None
+            budget = self._budget(spec_index, state)
+            offset = -(budget * float(1 - warning.fraction))
             instants.append(max(calendar.shift_us(due_us, offset), opened_us))
         instants.sort()
         return instants
@@ -975,7 +992,7 @@ class Engine:
                     return  # one clock at a time: a running clock keeps its earlier deadline
                 number = max(number, existing.number)
         at = change.at
-        due_us = self._calendars[spec_index].shift_us(change.at_us, spec.within)
+        due_us = self._deadline[spec_index](change.at_us)
         due_at = _moment(due_us, at)
         lead_id = change.lead.id
         state = _new_clock(spec.name, lead_id, number + 1, spec.party, at, due_at)

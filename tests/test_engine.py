@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -536,3 +536,28 @@ def test_a_lead_counts_once_per_period_however_often_it_returns() -> None:
     [march, april] = log.engine.volumes()
     assert (march.delivered, march.accepted) == (1, 1)
     assert (april.delivered, april.accepted) == (1, 0)
+
+
+def test_time_order_is_the_order_of_instants_even_across_a_dst_change() -> None:
+    """Two datetimes of one zone compare by wall clock; the engine compares instants.
+
+    On 2026-03-29 Helsinki's clocks go from 03:00 to 04:00. 03:59 that day does not exist: as a
+    zoned datetime it reads with the winter offset (01:59 UTC), after 04:00 EEST (01:00 UTC).
+    """
+    wall_first = datetime(2026, 3, 29, 3, 59, tzinfo=HELSINKI)
+    wall_second = datetime(2026, 3, 29, 4, 0, tzinfo=HELSINKI)
+    assert wall_first < wall_second  # by wall clock
+    assert wall_first.timestamp() > wall_second.timestamp()  # by instant
+    for first, second in [
+        (wall_first, wall_second),
+        (wall_first.astimezone(UTC), wall_second.astimezone(UTC)),
+    ]:
+        engine = Engine()
+        engine.apply(LeadCreated(id="e1", lead="L-1", at=first, fields=MQL_FIELDS))
+        effects = engine.apply(LeadUpdated(id="e2", lead="L-1", at=second, fields={"score": 70}))
+        (rejected,) = effects
+        assert isinstance(rejected, Rejected)
+        assert "is before the engine's clock" in rejected.reason
+        assert engine.clock == first
+        assert engine.advance(second) == []
+        assert engine.clock == first
