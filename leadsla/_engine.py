@@ -79,6 +79,7 @@ from leadsla._events import (
 from leadsla._lead import Lead
 from leadsla._obligations import (
     ActivityMatch,
+    Ending,
     Escalate,
     ObligationAction,
     ObligationSpec,
@@ -681,15 +682,16 @@ class Engine:
         at = event.at
         slot = self._leads.get(event.lead)
         if isinstance(event, LeadCreated):
-            step = workflow.create(event.lead, event.fields, at, book=book)
-            change = _Change(step.lead, (), at, at_us)
+            effects: list[Effect] = []
+            lead = workflow._create_into(event.lead, event.fields, at, None, book, effects)
+            change = _Change(lead, (), at, at_us)
             # Before its creation the lead had no fields: a condition true at creation
             # "becomes true" then.
             change.before = None
-            change.effects.extend(step.effects)
-            self._queue_moves(change, step.effects)
+            change.effects = effects
+            self._queue_moves(change, effects)
             change.queue.append(("event", "lead_created", None))
-            slot = _Slot(step.lead, ())
+            slot = _Slot(lead, ())
             self._settle(change)
             self._leads[event.lead] = slot
             self._commit(slot, change)
@@ -697,13 +699,21 @@ class Engine:
         assert slot is not None
         change = _Change(slot.lead, slot.obligations, at, at_us)
         if isinstance(event, LeadUpdated):
-            step = workflow.update(slot.lead, event.fields, at, book=book)
+            change.lead = workflow._update_into(slot.lead, event.fields, at, book, change.effects)
             change.queue.append(("event", "lead_updated", None))
-        elif isinstance(event, TransitionRequested):
-            step = workflow.fire(
-                slot.lead, event.trigger, at, by=event.by, reason=event.reason, book=book
+            self._queue_moves(change, change.effects)
+            self._settle(change)
+            self._commit(slot, change)
+            return change.effects
+        if isinstance(event, TransitionRequested):
+            change.lead = workflow._fire_into(
+                slot.lead, event.trigger, at, event.by, event.reason, book, change.effects
             )
-        elif isinstance(event, OwnerAssigned):
+            self._queue_moves(change, change.effects)
+            self._settle(change)
+            self._commit(slot, change)
+            return change.effects
+        if isinstance(event, OwnerAssigned):
             step = workflow.assign(
                 slot.lead, event.owner, at, by=event.by, reason=event.reason, book=book
             )
@@ -893,7 +903,9 @@ class Engine:
                     self._meet(change, index, spec, f"reached: {_describe_activity(activity)}")
                     continue
                 if self._activity_matches(attempts.counts, activity, change.lead, spec.party):
-                    counted = state.replace(attempts=state.attempts + 1)
+                    counted = tuple.__new__(
+                        ObligationState, (*state[:9], state.attempts + 1, *state[10:])
+                    )
                     change.dirty = True
                     change.obligations[index] = counted
                     if counted.attempts >= attempts.count:
@@ -1023,14 +1035,31 @@ class Engine:
         pauses = state.pauses
         if state.paused_since is not None:
             pauses = (*pauses, (state.paused_since, at))
-        met = state.replace(
-            status="met_late" if late else "met",
-            met_at=at,
-            lateness=lateness,
-            paused_since=None,
-            pauses=pauses,
-            outcome=outcome,
-            version=state.version + 1,
+        ending = state.ending
+        met = tuple.__new__(
+            ObligationState,
+            (
+                *state[:4],
+                "met_late" if late else "met",
+                state.opened_at,
+                state.due_at,
+                None,
+                pauses,
+                state.attempts,
+                state.warned,
+                outcome,
+                state.version + 1,
+                tuple.__new__(
+                    Ending,
+                    (
+                        at,
+                        ending.breached_at if ending else None,
+                        None,
+                        lateness,
+                        ending.breach_owner if ending else None,
+                    ),
+                ),
+            ),
         )
         change.dirty = True
         change.obligations[index] = met

@@ -121,6 +121,8 @@ def replay(
 def _run(engine: Engine, events: Iterable[LogItem], result: Replay, keep: bool) -> None:
     apply = engine.apply
     apply_json = engine.apply_json
+    kept = result.effects
+    tally: dict[type[Effect], int] = {}
     count = 0
     for item in events:
         if isinstance(item, Event):
@@ -132,18 +134,29 @@ def _run(engine: Engine, events: Iterable[LogItem], result: Replay, keep: bool) 
         else:
             effects = apply_json(item)
         count += 1
-        _record(result, effects, keep)
+        for effect in effects:
+            kind = type(effect)
+            tally[kind] = tally.get(kind, 0) + 1
+        if keep:
+            kept.extend(effects)
     result.events += count
+    _count(result, tally)
 
 
 def _record(result: Replay, effects: list[Effect], keep: bool) -> None:
-    counts = result.counts
+    tally: dict[type[Effect], int] = {}
     for effect in effects:
         kind = type(effect)
-        counts[kind.__name__] += 1
-        if kind is Rejected:
-            result.rejected += 1
-        elif kind is Duplicate:
-            result.duplicates += 1
+        tally[kind] = tally.get(kind, 0) + 1
     if keep:
         result.effects.extend(effects)
+    _count(result, tally)
+
+
+def _count(result: Replay, tally: dict[type[Effect], int]) -> None:
+    for kind, number in tally.items():
+        result.counts[kind.__name__] += number
+        if issubclass(kind, Rejected):
+            result.rejected += number
+        elif issubclass(kind, Duplicate):
+            result.duplicates += number

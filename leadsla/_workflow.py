@@ -404,12 +404,25 @@ class Workflow:
             raise WorkflowError(
                 Problem("lead", lead_id, "must be a non-empty string", "give the lead an id")
             )
+        effects: list[Effect] = []
+        lead = self._create_into(lead_id, _frozen_fields(fields), at, by, book, effects)
+        return Step(lead, tuple(effects))
+
+    def _create_into(
+        self,
+        lead_id: str,
+        fields: Mapping[str, Any],
+        at: datetime,
+        by: str | None,
+        book: AssignmentBook | None,
+        effects: list[Effect],
+    ) -> Lead:
+        """:meth:`create` for checked inputs (``fields`` read-only): effects go to ``effects``."""
         initial = self.lifecycle.initial
         state = self.lifecycle.state(initial)
         cause = self._phrase("created by ", by) if by else "created"
         created = new_transitioned(lead_id, at, None, initial, None, by, None, cause, ())
-        effects: list[Effect] = [created]
-        fields = _frozen_fields(fields)
+        effects.append(created)
         owner = self._pick(state.owner, lead_id, fields, initial, at, None, book)
         interval = OwnershipInterval(owner, at, None, "created")
         effects.append(new_owner_changed(lead_id, at, None, owner, "created"))
@@ -425,8 +438,7 @@ class Workflow:
             _NO_TAGS,
             at,
         )
-        lead = self._run_rules(lead, "lead_created", at, effects, book)
-        return Step(lead, tuple(effects))
+        return self._run_rules(lead, "lead_created", at, effects, book)
 
     def update(
         self,
@@ -439,11 +451,23 @@ class Workflow:
     ) -> Step:
         """New field values (``None`` makes a field missing); then the rules run."""
         _check_instant(at)
+        effects: list[Effect] = []
+        updated = self._update_into(lead, changes, at, book, effects)
+        return Step(updated, tuple(effects))
+
+    def _update_into(
+        self,
+        lead: Lead,
+        changes: Mapping[str, Any],
+        at: datetime,
+        book: AssignmentBook | None,
+        effects: list[Effect],
+    ) -> Lead:
+        """:meth:`update` for a checked instant: effects go to ``effects``."""
         current = lead.fields
         # A read-only proxy copies as its underlying dict (several times faster than dict()).
         fields = current.copy() if isinstance(current, MappingProxyType) else dict(current)
         fields.update(changes)
-        effects: list[Effect] = []
         updated = new_lead(
             lead.id,
             MappingProxyType(fields),
@@ -456,7 +480,7 @@ class Workflow:
         )
         if self._reacting[("lead_updated", lead.state)]:
             updated = self._run_rules(updated, "lead_updated", at, effects, book)
-        return Step(updated, tuple(effects))
+        return updated
 
     def fire(
         self,
@@ -476,11 +500,27 @@ class Workflow:
         """
         _check_instant(at)
         effects: list[Effect] = []
+        moved = self._fire_into(lead, trigger, at, by, reason, book, effects, rules=rules)
+        return Step(moved, tuple(effects))
+
+    def _fire_into(
+        self,
+        lead: Lead,
+        trigger: str,
+        at: datetime,
+        by: str | None,
+        reason: str | None,
+        book: AssignmentBook | None,
+        effects: list[Effect],
+        *,
+        rules: bool = True,
+    ) -> Lead:
+        """:meth:`fire` for a checked instant: effects go to ``effects``."""
         cause = self._phrase("requested by ", by) if by else "requested"
         moved, scope = self._fire(lead, trigger, at, by, reason, cause, (), effects, book)
         if rules and self._reacting[("transitioned", moved.state)]:
             moved = self._run_rules(moved, "transitioned", at, effects, book, scope=scope)
-        return Step(moved, tuple(effects))
+        return moved
 
     def assign(
         self,
