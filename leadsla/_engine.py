@@ -517,8 +517,8 @@ class Engine:
         effects = self._run_timers(at_us) if timers and timers[0][0] <= at_us else []
         self._clock = event.at
         self._clock_us = at_us
-        known = event.lead in self._leads
-        if isinstance(event, LeadCreated) and known:
+        slot = self._leads.get(event.lead)
+        if isinstance(event, LeadCreated) and slot is not None:
             return self._reject(
                 event.lead,
                 event.at,
@@ -528,7 +528,7 @@ class Engine:
                     "lead", event.lead, "already exists", "send lead_updated to change its fields"
                 ),
             )
-        if not isinstance(event, LeadCreated) and not known:
+        if slot is None and not isinstance(event, LeadCreated):
             return self._reject(
                 event.lead,
                 event.at,
@@ -537,7 +537,7 @@ class Engine:
                 Problem("lead", event.lead, "is unknown", "send its lead_created event first"),
             )
         try:
-            effects.extend(self._apply(event, at_us))
+            effects.extend(self._apply(event, at_us, slot))
         except (InvalidTransition, WorkflowError, RuleLoopError, NaiveDatetimeError) as error:
             return self._reject(event.lead, event.at, event.id, effects, *error.problems)
         self._seen.add(event.id)
@@ -676,12 +676,12 @@ class Engine:
 
     # -- events -------------------------------------------------------------------------------
 
-    def _apply(self, event: Event, at_us: int) -> list[Effect]:
+    def _apply(self, event: Event, at_us: int, slot: _Slot | None) -> list[Effect]:
         workflow = self.workflow
         book = self._book
         at = event.at
-        slot = self._leads.get(event.lead)
-        if isinstance(event, LeadCreated):
+        if slot is None:
+            assert isinstance(event, LeadCreated)
             effects: list[Effect] = []
             lead = workflow._create_into(event.lead, event.fields, at, None, book, effects)
             change = _Change(lead, (), at, at_us)
@@ -696,7 +696,6 @@ class Engine:
             self._leads[event.lead] = slot
             self._commit(slot, change)
             return change.effects
-        assert slot is not None
         change = _Change(slot.lead, slot.obligations, at, at_us)
         if isinstance(event, LeadUpdated):
             change.lead = workflow._update_into(slot.lead, event.fields, at, book, change.effects)
@@ -720,6 +719,10 @@ class Engine:
             change.queue.append(("event", "assign", None))
         elif isinstance(event, ActivityLogged):
             change.queue.append(("event", "activity", event))
+            if not workflow._reacting[("activity", slot.lead.state)]:
+                self._settle(change)  # no rule reacts: the lead record stays as it is
+                self._commit(slot, change)
+                return change.effects
             step = workflow.activity(slot.lead, at, book=book)
         else:  # pragma: no cover - the Event types are closed
             raise WorkflowError(
