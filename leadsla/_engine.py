@@ -253,6 +253,7 @@ class Engine:
         "_leads",
         "_left_listened",
         "_party_people",
+        "_quiet_updates",
         "_seen",
         "_spec_index",
         "_starters",
@@ -341,6 +342,11 @@ class Engine:
             or (spec.starts.only_condition and spec.starts.condition is not None)
             or (spec.pause is not None and spec.pause.condition is not None)
             for spec in self.agreement.obligations
+        )
+        # Whether a field update that moves nothing can be ignored by every lead without a
+        # running clock: no obligation starts on an update or watches a condition.
+        self._quiet_updates = (
+            not self._watch_conditions and ("event", "lead_updated") not in self._starters
         )
         self._zone = self.agreement.calendar(None).tz
         # Who counts as "the party" for activities: each team's members and manager.
@@ -495,7 +501,8 @@ class Engine:
             )
         if event.id in self._seen:
             return [Duplicate(event.lead, event.at, event.id)]
-        at_us = _us(event.at)
+        delta = event.at - _EPOCH  # _us, inline: this runs for every event
+        at_us = (delta.days * 86400 + delta.seconds) * 1_000_000 + delta.microseconds
         if at_us < self._clock_us:
             return self._reject(
                 event.lead,
@@ -696,11 +703,28 @@ class Engine:
             self._leads[event.lead] = slot
             self._commit(slot, change)
             return change.effects
+        if isinstance(event, LeadUpdated) and self._quiet_updates:
+            effects: list[Effect] = []
+            lead = workflow._update_into(slot.lead, event.fields, at, book, effects)
+            if not effects and not _any_waiting(slot.obligations):
+                # Nothing moved and no clock can notice: the new record is the whole change.
+                slot.lead = lead
+                return effects
+            change = _Change(slot.lead, slot.obligations, at, at_us)
+            change.lead = lead
+            change.effects = effects
+            change.queue.append(("event", "lead_updated", None))
+            if effects:
+                self._queue_moves(change, effects)
+            self._settle(change)
+            self._commit(slot, change)
+            return change.effects
         change = _Change(slot.lead, slot.obligations, at, at_us)
         if isinstance(event, LeadUpdated):
             change.lead = workflow._update_into(slot.lead, event.fields, at, book, change.effects)
             change.queue.append(("event", "lead_updated", None))
-            self._queue_moves(change, change.effects)
+            if change.effects:
+                self._queue_moves(change, change.effects)
             self._settle(change)
             self._commit(slot, change)
             return change.effects
@@ -833,7 +857,8 @@ class Engine:
             position += 1
             self._react(change, occurrence)
         queue.clear()
-        self._react_to_conditions(change)
+        if self._watch_conditions:
+            self._react_to_conditions(change)
 
     def _scope(self, lead: Lead, at: datetime) -> Scope:
         return self.workflow.scope(lead, at)
@@ -875,12 +900,8 @@ class Engine:
             owner = lead.owner
             return owner is not None and activity.by == owner.person
         if match.by == "party":
-            team = self.agreement.team(party)
-            return (
-                team is not None
-                and activity.by is not None
-                and (activity.by in team.members or activity.by == team.manager)
-            )
+            people = self._party_people.get(party)
+            return people is not None and activity.by in people
         return True
 
     def _react(self, change: _Change, occurrence: tuple[str, str, ActivityLogged | None]) -> None:
@@ -1184,6 +1205,14 @@ def _new_clock(
         ObligationState,
         (name, lead, number, party, "open", opened_at, due_at, None, (), 0, 0, None, 0, None),
     )
+
+
+def _any_waiting(obligations: tuple[ObligationState, ...]) -> bool:
+    """Whether any clock is open or breached (an occurrence can still change it)."""
+    for state in obligations:  # noqa: SIM110 - a loop, not any(): no generator per event
+        if state.status in _WAITING:
+            return True
+    return False
 
 
 def _position(history: tuple[Transitioned, ...], entry: Transitioned) -> int:

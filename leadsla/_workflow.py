@@ -745,9 +745,10 @@ class Workflow:
         moved = False
         first_only = self.rules.mode == "first"
         scope_for: Lead | None = None  # the record ``scope`` was built for, if built here
-        for rule, holds, positional in self._reacting[(kind, lead.state)]:
-            if not rule.reacts_to(kind, lead.state):  # an earlier rule moved the lead
-                continue
+        state = lead.state
+        for rule, holds, positional in self._reacting[(kind, state)]:
+            if lead.state is not state and not rule.reacts_to(kind, lead.state):
+                continue  # an earlier rule moved the lead out of the rule's states
             if scope is None or positional or scope.fields is not lead.fields:
                 scope = self.scope(lead, at)
                 scope_for = lead
