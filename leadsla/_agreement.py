@@ -292,7 +292,18 @@ class Agreement:
         people = {member for team in self.teams for member in team.members} | {
             team.manager for team in self.teams if team.manager is not None
         }
+        seen_teams: set[str] = set()
         for team in self.teams:
+            if team.name in seen_teams:
+                problems.append(
+                    Problem(
+                        f"teams.{team.name}",
+                        team.name,
+                        "is defined twice",
+                        "give each team one entry, with all its members",
+                    )
+                )
+            seen_teams.add(team.name)
             problems.extend(_check_assignees(team))
         names: set[str] = set()
         for spec in self.obligations:

@@ -1,15 +1,17 @@
 """The ``leadsla`` command: the shell around the library for analysts and scripts.
 
-Commands: ``demo``, ``init``, ``check``, ``summary``, ``diagram``. Exit codes: 0 success; 1 the
-input has problems (listed on stderr, one per line, ``FILE:LINE: field: ...``); 2 usage errors
-(argparse).
+Commands: ``demo``, ``init``, ``check``, ``summary``, ``diagram``, ``replay``. Exit codes: 0
+success; 1 the input has problems (listed on stderr, one per line, ``FILE:LINE: field: ...``);
+2 usage errors (argparse).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
+from collections import Counter
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
@@ -19,7 +21,7 @@ from zoneinfo import ZoneInfo
 import attrs
 
 from leadsla._agreement import Agreement
-from leadsla._effects import Effect, RuleFired
+from leadsla._effects import Effect, ObligationBreached, RuleFired, effect_to_dict
 from leadsla._engine import Engine
 from leadsla._errors import LeadSLAError, Problem
 from leadsla._events import (
@@ -30,6 +32,7 @@ from leadsla._events import (
     TransitionRequested,
 )
 from leadsla._render import describe_effect, stamp
+from leadsla._replay import replay
 from leadsla._summary import render_summary
 from leadsla._version import __version__
 
@@ -228,6 +231,104 @@ def _diagram(arguments: argparse.Namespace, out: TextIO) -> int:
     return 0
 
 
+def _instant(text: str, field: str) -> datetime:
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        moment = None
+    if moment is None or moment.tzinfo is None:
+        raise LeadSLAError(
+            Problem(
+                field,
+                text,
+                "is not a time with its UTC offset",
+                "write e.g. 2026-03-31T17:00:00+03:00 or 2026-03-31T14:00:00Z",
+            )
+        )
+    return moment
+
+
+def _replay(arguments: argparse.Namespace, out: TextIO) -> int:
+    """Replay an event log (JSON Lines) through the agreement and say what it made of it.
+
+    Refused lines go to stderr as FILE:LINE: reason (exit 1); the summary goes to stdout:
+    obligations opened, met, breached and cancelled, breaches by obligation and owner, and the
+    commitments per tracking period. --until advances to the end of the period, so every
+    deadline passed by then counts; --effects writes every effect as JSON Lines.
+    """
+    agreement = _load(arguments.agreement) if arguments.agreement else Agreement.default()
+    until = _instant(arguments.until, "--until") if arguments.until else None
+    path = Path(arguments.log)
+    try:
+        with path.open(encoding="utf-8") as log:
+            result = replay(log, agreement, until=until)
+    except (OSError, UnicodeDecodeError) as error:
+        reason = error.strerror if isinstance(error, OSError) else "is not UTF-8 text"
+        raise LeadSLAError(
+            Problem(
+                "log",
+                str(path),
+                f"cannot be read ({reason or error})",
+                "give the path of a JSON Lines file, one event per line",
+            )
+        ) from None
+    if arguments.effects:
+        lines = "".join(
+            json.dumps(effect_to_dict(effect), ensure_ascii=False) + "\n"
+            for effect in result.effects
+        )
+        _emit(lines, arguments.effects, out)
+    for line, rejection in result.refused:
+        print(f"{arguments.log}:{line}: {rejection.reason}", file=sys.stderr)
+    engine = result.engine
+    counts = result.counts
+    report = [
+        f"{arguments.log}: {_count(result.events, 'event')} on {agreement.name}, "
+        f"{result.rejected} refused, {result.duplicates} duplicate"
+        f"{'' if result.duplicates == 1 else 's'}; {_count(len(engine), 'lead')}"
+        + (f"; clock at {stamp(engine.clock)}" if engine.clock else ""),
+        f"Obligations: {counts['ObligationOpened']} opened, {counts['ObligationMet']} met, "
+        f"{counts['ObligationBreached']} breached, {counts['ObligationCancelled']} cancelled",
+    ]
+    breaches: Counter[tuple[str, str]] = Counter()
+    for effect in result.effects:
+        if isinstance(effect, ObligationBreached):
+            owner = effect.owner
+            who = (owner.person or owner.team) if owner else "nobody"
+            breaches[(effect.obligation, who)] += 1
+    if breaches:
+        report.append("Breaches by obligation and owner:")
+        for obligation in sorted({name for name, _ in breaches}):
+            owners = sorted(
+                ((who, n) for (name, who), n in breaches.items() if name == obligation),
+                key=lambda item: (-item[1], item[0]),
+            )
+            total = sum(n for _, n in owners)
+            listed = ", ".join(f"{who} {n}" for who, n in owners)
+            report.append(f"  {obligation}: {total} ({listed})")
+    volumes = engine.volumes()
+    if volumes:
+        report.append("Commitments:")
+        for volume in volumes:
+            share = (
+                f", {volume.accepted_share:.0%} accepted"
+                if volume.accepted_share is not None
+                else ""
+            )
+            report.append(
+                f"  {volume.commitment} {volume.period}: {volume.delivered} of {volume.target}"
+                f"{share}: {'met' if volume.met else 'not met'}"
+            )
+    out.write("\n".join(report) + "\n")
+    if result.refused:
+        count = len(result.refused)
+        print(
+            f"{count} line{'s' if count != 1 else ''} refused in {arguments.log}", file=sys.stderr
+        )
+        return 1
+    return 0
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="leadsla",
@@ -270,6 +371,23 @@ def _parser() -> argparse.ArgumentParser:
     diagram.add_argument("--format", choices=("mermaid", "dot"), default="mermaid")
     diagram.add_argument("-o", "--output", help="write to this file instead of stdout")
     diagram.set_defaults(handler=_diagram)
+
+    replay_command = commands.add_parser(
+        "replay",
+        help="replay an event log and report on it",
+        description=_replay.__doc__,
+    )
+    replay_command.add_argument("log", help="the event log (JSON Lines, one event per line)")
+    replay_command.add_argument(
+        "--agreement", metavar="FILE", help="the agreement file (default: the default agreement)"
+    )
+    replay_command.add_argument(
+        "--until", metavar="TIME", help="advance to this time (ISO 8601 with offset) at the end"
+    )
+    replay_command.add_argument(
+        "--effects", metavar="OUT", help="write every effect as JSON Lines to OUT (- for stdout)"
+    )
+    replay_command.set_defaults(handler=_replay)
     return parser
 
 

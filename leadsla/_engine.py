@@ -704,7 +704,7 @@ class Engine:
             self._commit(slot, change)
             return change.effects
         if isinstance(event, LeadUpdated) and self._quiet_updates:
-            effects: list[Effect] = []
+            effects = []
             lead = workflow._update_into(slot.lead, event.fields, at, book, effects)
             if not effects and not _any_waiting(slot.obligations):
                 # Nothing moved and no clock can notice: the new record is the whole change.

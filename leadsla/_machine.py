@@ -59,6 +59,11 @@ class _State(State):
             super().exit(event_data)
 
 
+# The lean path calls two of transitions' own Transition steps; a release without them gets
+# the full execute (slower, same result).
+_LEAN = all(hasattr(MachineTransition, step) for step in ("_eval_conditions", "_change_state"))
+
+
 class _Transition(MachineTransition):
     """A ``transitions`` transition that skips its callback steps when there are none.
 
@@ -70,7 +75,8 @@ class _Transition(MachineTransition):
     def execute(self, event_data: EventData) -> bool:
         machine = event_data.machine
         if (
-            self.prepare
+            not _LEAN
+            or self.prepare
             or self.before
             or self.after
             or machine.before_state_change

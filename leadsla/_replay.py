@@ -43,7 +43,8 @@ class Replay:
     ``effects`` is empty when the replay was asked not to keep them (``keep_effects=False``);
     ``counts`` always counts them by type name. ``events`` is the number of inputs read
     (blank lines skipped), ``rejected`` and ``duplicates`` how many of them were refused or
-    acknowledged as seen before.
+    acknowledged as seen before. ``refused`` pairs each refusal with the input's position,
+    counting from 1 and counting blank lines too: for a file, its line number.
     """
 
     engine: Engine
@@ -52,11 +53,12 @@ class Replay:
     events: int = 0
     rejected: int = 0
     duplicates: int = 0
+    refused: list[tuple[int, Rejected]] = field(factory=list)
 
     @property
     def rejections(self) -> list[Rejected]:
-        """The refused inputs' ``Rejected`` effects (kept effects only)."""
-        return [effect for effect in self.effects if isinstance(effect, Rejected)]
+        """The refusals, in order (whether or not the effects were kept)."""
+        return [rejection for _, rejection in self.refused]
 
 
 def replay(
@@ -122,21 +124,26 @@ def _run(engine: Engine, events: Iterable[LogItem], result: Replay, keep: bool) 
     apply = engine.apply
     apply_json = engine.apply_json
     kept = result.effects
+    refused = result.refused
     tally: dict[type[Effect], int] = {}
     count = 0
-    for item in events:
+    for position, item in enumerate(events, start=1):
         if isinstance(item, Event):
             effects = apply(item)
         elif isinstance(item, (str, bytes)):
-            if not item.strip():
+            text = item.strip()  # a file's lines end with their newline
+            if not text:
                 continue
-            effects = apply_json(item)
+            effects = apply_json(text)
         else:
             effects = apply_json(item)
         count += 1
         for effect in effects:
             kind = type(effect)
             tally[kind] = tally.get(kind, 0) + 1
+            if kind is Rejected:
+                assert isinstance(effect, Rejected)
+                refused.append((position, effect))
         if keep:
             kept.extend(effects)
     result.events += count

@@ -466,7 +466,12 @@ class Workflow:
         """:meth:`update` for a checked instant: effects go to ``effects``."""
         current = lead.fields
         # A read-only proxy copies as its underlying dict (several times faster than dict()).
-        fields = current.copy() if isinstance(current, MappingProxyType) else dict(current)
+        try:
+            fields = current.copy() if isinstance(current, MappingProxyType) else dict(current)
+        except AttributeError:  # a proxy over a mapping without copy()
+            fields = dict(current)
+        if type(fields) is not dict:  # a proxy over another kind of mapping
+            fields = dict(current)
         fields.update(changes)
         updated = new_lead(
             lead.id,

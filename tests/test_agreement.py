@@ -29,6 +29,7 @@ from leadsla import (
     ObligationError,
     ObligationSpec,
     Problem,
+    Team,
     Term,
     Warn,
     When,
@@ -749,3 +750,15 @@ def test_the_default_one_pager_prints_on_one_a4_page(tmp_path: pathlib.Path) -> 
     [box] = re.findall(rb"/MediaBox\s*\[([^\]]*)\]", data)[:1]
     width, height = (float(number) for number in box.split()[2:4])
     assert (round(width / 72 * 25.4), round(height / 72 * 25.4)) == (210, 297)  # A4 in mm
+
+
+def test_a_team_defined_twice_is_refused() -> None:
+    """Two entries for one team would leave its members ambiguous (whose calls count)."""
+    default = Agreement.default()
+    extra = Team("sales", members=("zed",))
+    with pytest.raises(AgreementError) as caught:
+        attrs.evolve(default, teams=(*default.teams, extra))
+    assert str(caught.value) == (
+        "'teams.sales' is defined twice (got 'sales'); give each team one entry, with all its "
+        "members"
+    )

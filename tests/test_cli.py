@@ -1,6 +1,7 @@
 """The ``leadsla`` command line."""
 
 import io
+import json
 import pathlib
 import subprocess
 import sys
@@ -185,3 +186,126 @@ def test_a_closed_pipe_ends_the_demo_quietly() -> None:
             raise BrokenPipeError(32, "Broken pipe")
 
     assert main(["demo"], ClosedPipe()) == 1
+
+
+def _line(**event: object) -> str:
+    return json.dumps(event)
+
+
+LOG = "\n".join(
+    [
+        _line(
+            id="e1",
+            type="lead_created",
+            lead="L-1",
+            at="2026-03-06T16:00:00+02:00",
+            fields={"email": "ann@acme.fi", "score": 62},
+        ),
+        _line(
+            id="e2",
+            type="lead_created",
+            lead="L-2",
+            at="2026-03-09T09:10:00+02:00",
+            fields={"email": "bo@beta.se", "score": 70},
+        ),
+        "",
+        _line(
+            id="e3",
+            type="transition",
+            lead="L-2",
+            at="2026-03-09T09:30:00+02:00",
+            trigger="acept",
+            by="bob",
+        ),
+        _line(
+            id="e4",
+            type="activity",
+            lead="L-2",
+            at="2026-03-09T10:00:00+02:00",
+            kind="call",
+            outcome="connected",
+            by="carol",
+        ),
+    ]
+)
+
+
+def replay_run(tmp_path: pathlib.Path, *arguments: str, log: str = LOG) -> tuple[int, str]:
+    path = tmp_path / "events.jsonl"
+    path.write_text(log, encoding="utf-8")
+    out = io.StringIO()
+    code = main(["replay", str(path), *arguments], out)
+    return code, out.getvalue()
+
+
+def test_replay_reports_what_the_agreement_made_of_a_log(
+    tmp_path: pathlib.Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The summary counts the clocks and breaches (by owner) and the commitment; a refused
+    line is reported on stderr with its line number, and the exit code is 1."""
+    code, text = replay_run(tmp_path, "--until", "2026-03-10T17:00:00+02:00")
+    errors = capsys.readouterr().err
+    path = tmp_path / "events.jsonl"
+    assert code == 1
+    assert f"{path}:4: 'trigger' is not a known trigger (got 'acept')" in errors
+    assert "did you mean 'accept'?" in errors
+    assert f"1 line refused in {path}" in errors
+    assert f"{path}: 4 events on Marketing–sales SLA, 1 refused, 0 duplicates; 2 leads" in text
+    assert "clock at Tue 2026-03-10 17:00" in text
+    # L-1 (bob's) misses its first touch and acceptance; L-2 is carol's: her connected call
+    # meets its first touch and its attempts, but nobody accepts it within a business day.
+    assert "Obligations: 6 opened, 2 met, 3 breached, 0 cancelled" in text
+    assert "  accept-or-reject: 2 (bob 1, carol 1)\n  first-touch: 1 (bob 1)\n" in text
+    assert "  mql-volume 2026-03: 2 of 150, 0% accepted: not met" in text
+
+
+def test_replay_of_a_clean_log_exits_0_and_can_write_the_effects(tmp_path: pathlib.Path) -> None:
+    clean = "\n".join(line for line in LOG.splitlines() if "acept" not in line)
+    effects = tmp_path / "effects.jsonl"
+    code, text = replay_run(tmp_path, "--effects", str(effects), log=clean)
+    assert code == 0
+    assert "3 events on Marketing–sales SLA, 0 refused" in text
+    written = [json.loads(line) for line in effects.read_text(encoding="utf-8").splitlines()]
+    assert written[0]["type"] == "transitioned"
+    assert sum(effect["type"] == "obligation_opened" for effect in written) == 6
+
+
+def test_replay_with_an_agreement_file(tmp_path: pathlib.Path) -> None:
+    agreement = tmp_path / "agreement.toml"
+    assert main(["init", str(agreement)], io.StringIO()) == 0
+    clean = "\n".join(line for line in LOG.splitlines() if "acept" not in line)
+    code, text = replay_run(tmp_path, "--agreement", str(agreement), log=clean)
+    assert code == 0
+    assert "3 events" in text
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (
+            ["--until", "2026-03-10 17:00"],
+            "leadsla: '--until' is not a time with its UTC offset (got '2026-03-10 17:00'); "
+            "write e.g. 2026-03-31T17:00:00+03:00",
+        ),
+        (["--until", "soon"], "'--until' is not a time with its UTC offset (got 'soon')"),
+    ],
+)
+def test_replay_refuses_a_bad_until(
+    tmp_path: pathlib.Path,
+    capsys: pytest.CaptureFixture[str],
+    arguments: list[str],
+    message: str,
+) -> None:
+    code, _ = replay_run(tmp_path, *arguments)
+    assert code == 1
+    assert message in capsys.readouterr().err
+
+
+def test_replay_of_a_missing_log_names_it(
+    tmp_path: pathlib.Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    missing = tmp_path / "nowhere.jsonl"
+    assert main(["replay", str(missing)], io.StringIO()) == 1
+    error = capsys.readouterr().err
+    assert f"'log' cannot be read (No such file or directory) (got '{missing}')" in error
+    assert "give the path of a JSON Lines file" in error

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime, timedelta
+from types import MappingProxyType
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -561,3 +563,47 @@ def test_time_order_is_the_order_of_instants_even_across_a_dst_change() -> None:
         assert engine.clock == first
         assert engine.advance(second) == []
         assert engine.clock == first
+
+
+def test_a_lead_accepted_twice_at_one_instant_counts_once() -> None:
+    """Two moves with equal fields at one instant are two history entries: the tally finds
+    each by identity, so the second acceptance of a lead re-qualified within the period is not
+    counted again (an equality search found the first entry twice and counted 2 of 1)."""
+    engine = Engine()
+    moment = at(2026, 3, 2, 10)
+    engine.apply(LeadCreated(id="c", lead="L-1", at=moment, fields=MQL_FIELDS))
+    steps = [("accept", None), ("hand_back", "r"), ("requalify", "r"), ("accept", None)]
+    for number, (trigger, reason) in enumerate(steps):
+        engine.apply(
+            TransitionRequested(
+                id=f"t{number}", lead="L-1", at=moment, trigger=trigger, reason=reason, by="bob"
+            )
+        )
+    history = engine.lead("L-1").lead.history
+    assert history[2] == history[-1]  # the two acceptances are equal values
+    [volume] = engine.volumes()
+    assert (volume.delivered, volume.accepted, volume.accepted_share) == (1, 1, 1.0)
+
+
+def test_fields_given_as_a_proxy_over_any_mapping_can_be_updated() -> None:
+    """A lead's fields are copied into a plain dict on update, whatever mapping they came in."""
+
+    class Fields(Mapping[str, Any]):
+        def __init__(self, data: dict[str, Any]) -> None:
+            self._data = data
+
+        def __getitem__(self, key: str) -> Any:
+            return self._data[key]
+
+        def __iter__(self) -> Iterator[str]:
+            return iter(self._data)
+
+        def __len__(self) -> int:
+            return len(self._data)
+
+    engine = Engine()
+    fields = MappingProxyType(Fields({"email": "ann@acme.com", "score": 10}))
+    engine.apply(LeadCreated(id="c", lead="L-1", at=at(2026, 3, 2, 10), fields=fields))
+    engine.apply(LeadUpdated(id="u", lead="L-1", at=at(2026, 3, 2, 11), fields={"score": 80}))
+    assert engine.lead("L-1").state == "mql"
+    assert dict(engine.lead("L-1").fields) == {"email": "ann@acme.com", "score": 80}
