@@ -1,4 +1,4 @@
-"""Hypothesis strategies for testing code that uses leadsla.
+"""Hypothesis strategies and a state machine for testing code that uses leadsla.
 
 Needs the ``hypothesis`` package (``pip install 'leadsla[test]'``).
 
@@ -10,20 +10,42 @@ Needs the ``hypothesis`` package (``pip install 'leadsla[test]'``).
 
 from __future__ import annotations
 
-from datetime import date, datetime, tzinfo
-from typing import Any
+import json
+from datetime import UTC, date, datetime, timedelta, tzinfo
+from typing import Any, ClassVar
 from zoneinfo import ZoneInfo
 
 try:
     from hypothesis import strategies as st
+    from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 except ImportError as error:  # pragma: no cover - exercised only without the test extra
     raise ImportError(
         "leadsla.testing needs Hypothesis; install it with: pip install 'leadsla[test]'"
     ) from error
 
+from leadsla._agreement import Agreement
 from leadsla._calendar import WEEKDAYS, BusinessCalendar
+from leadsla._conditions import RESERVED_NAMES
+from leadsla._effects import Duplicate, Effect, Rejected, effect_to_dict
+from leadsla._engine import Engine, LeadView
+from leadsla._events import (
+    ActivityLogged,
+    Event,
+    LeadCreated,
+    LeadUpdated,
+    OwnerAssigned,
+    TransitionRequested,
+)
+from leadsla._obligations import ObligationState
 
-__all__ = ["aware_datetimes", "calendar_specs", "calendars", "interesting_zones"]
+__all__ = [
+    "EngineMachine",
+    "aware_datetimes",
+    "calendar_specs",
+    "calendars",
+    "event_streams",
+    "interesting_zones",
+]
 
 #: Zones that exercise the calendar: daylight saving at 03:00 and at midnight, half-hour and
 #: 45-minute offsets, a 30-minute daylight-saving shift, the southern hemisphere, and UTC.
@@ -115,3 +137,280 @@ def aware_datetimes(
     if minute_aligned:
         return moments.map(lambda moment: moment.replace(second=0, microsecond=0))
     return moments
+
+
+# ------------------------------------------------------------------------------------------
+# Event streams and a stateful test of the engine, in the words of any agreement.
+
+#: Gaps between consecutive inputs, in minutes: simultaneous events, minutes, hours, a day,
+#: several days (so warnings, deadlines, handbacks and periodic clocks all happen).
+_GAPS = (0, 1, 5, 30, 90, 240, 1440, 4000)
+_START = datetime(2026, 3, 2, 8, 0)
+
+
+def _after(moment: datetime, minutes: int) -> datetime:
+    """``minutes`` of real time after ``moment``, in its zone (not wall-clock arithmetic)."""
+    zone = moment.tzinfo
+    return (moment.astimezone(UTC) + timedelta(minutes=minutes)).astimezone(zone)
+
+
+class _Vocabulary:
+    """What an agreement lets events say: its triggers, people, fields and activities."""
+
+    def __init__(self, agreement: Agreement) -> None:
+        self.triggers = sorted(agreement.lifecycle.triggers)
+        people = {member for team in agreement.teams for member in team.members}
+        people |= {team.manager for team in agreement.teams if team.manager}
+        self.people = sorted(people)
+        matches = [
+            match
+            for spec in agreement.obligations
+            for when in (spec.starts, spec.met, spec.cancelled)
+            if when is not None
+            for match in (when.activity,)
+            if match is not None
+        ]
+        matches += [
+            match
+            for spec in agreement.obligations
+            if spec.attempts is not None
+            for match in (spec.attempts.counts, spec.attempts.reached)
+            if match is not None
+        ]
+        self.kinds = sorted({"call", "email", *(kind for m in matches for kind in m.kinds)})
+        self.outcomes = sorted(
+            {"connected", "no_answer", *(outcome for m in matches for outcome in m.outcomes)}
+        )
+        fields = dict(agreement.fields)
+        if not fields:
+            # No declared fields: the names the terms and rules read, with any kind of value.
+            conditions = [term.condition for term in agreement.terms]
+            conditions += [rule.when for rule in agreement.rules.rules]
+            read = set().union(*(condition.names for condition in conditions))
+            fields = dict.fromkeys(sorted(read - agreement.terms.names - RESERVED_NAMES), "any")
+        self.fields = fields
+        self.zone = ZoneInfo(agreement.timezone)
+
+
+def _values(kind: str) -> st.SearchStrategy[Any]:
+    """Values for a field of ``kind``, near the thresholds conditions use, or None (missing)."""
+    numbers = st.one_of(st.integers(-5, 120), st.sampled_from([0, 6, 7, 49, 50, 51]))
+    texts = st.one_of(
+        st.sampled_from(["ann@acme.fi", "bo@beta.se", "FI", "SE", "US", ""]), st.text(max_size=6)
+    )
+    values: st.SearchStrategy[Any]
+    if kind == "number":
+        values = numbers
+    elif kind == "boolean":
+        values = st.booleans()
+    elif kind == "text":
+        values = texts
+    elif kind == "list":
+        values = st.lists(texts, max_size=3)
+    else:  # any, and kinds (dates, tables) conditions compare only for presence here
+        values = st.one_of(numbers, st.booleans(), texts)
+    return st.one_of(values, st.none())
+
+
+@st.composite
+def _fields(draw: st.DrawFn, vocabulary: _Vocabulary, *, min_size: int) -> dict[str, Any]:
+    names = sorted(vocabulary.fields)
+    if not names:
+        return {}
+    chosen = draw(st.lists(st.sampled_from(names), min_size=min_size, unique=True))
+    return {name: draw(_values(vocabulary.fields[name])) for name in chosen}
+
+
+@st.composite
+def _event(
+    draw: st.DrawFn, vocabulary: _Vocabulary, event_id: str, lead: str, at: datetime, new: bool
+) -> Event:
+    """One event for ``lead`` at ``at``: a creation when ``new``, else any kind of event."""
+    if new:
+        return LeadCreated(
+            id=event_id, lead=lead, at=at, fields=draw(_fields(vocabulary, min_size=1))
+        )
+    kind = draw(st.sampled_from(["update", "activity", "activity", "move", "move", "assign"]))
+    people = st.sampled_from(vocabulary.people) if vocabulary.people else st.none()
+    if kind == "update":
+        return LeadUpdated(
+            id=event_id, lead=lead, at=at, fields=draw(_fields(vocabulary, min_size=1))
+        )
+    if kind == "activity":
+        return ActivityLogged(
+            id=event_id,
+            lead=lead,
+            at=at,
+            kind=draw(st.sampled_from(vocabulary.kinds)),
+            outcome=draw(st.sampled_from(vocabulary.outcomes)),
+            by=draw(st.one_of(people, st.none())),
+        )
+    if kind == "move":
+        return TransitionRequested(
+            id=event_id,
+            lead=lead,
+            at=at,
+            trigger=draw(st.sampled_from(vocabulary.triggers)),
+            by=draw(st.one_of(people, st.none())),
+            reason=draw(st.sampled_from([None, "because"])),
+        )
+    return OwnerAssigned(id=event_id, lead=lead, at=at, owner=draw(st.one_of(people, st.none())))
+
+
+@st.composite
+def event_streams(
+    draw: st.DrawFn,
+    agreement: Agreement | None = None,
+    *,
+    leads: int = 3,
+    max_events: int = 40,
+    start: datetime | None = None,
+) -> list[Event]:
+    """Time-ordered event streams for up to ``leads`` leads, in the words of ``agreement``.
+
+    Streams mix creations, field updates (values near the usual thresholds, and missing ones),
+    activities, transitions (legal or not, with or without a reason) and assignments, spread
+    from simultaneous to days apart, so warnings, breaches, handbacks and refusals all happen.
+    Fields come from the agreement's declared ``fields`` (else from the names its terms and
+    rules read), triggers from its lifecycle, people from its teams. ``start`` (aware) is the
+    first event's time; by default 2026-03-02 08:00 in the agreement's zone.
+
+    >>> from hypothesis import given, settings
+    >>> from leadsla import Engine, Rejected
+    >>> @settings(max_examples=20, derandomize=True, database=None)
+    ... @given(event_streams())
+    ... def test_nothing_raises(events):
+    ...     engine = Engine()
+    ...     for event in events:
+    ...         engine.apply(event)
+    >>> test_nothing_raises()
+    """
+    resolved = agreement if agreement is not None else Agreement.default()
+    vocabulary = _Vocabulary(resolved)
+    moment = start if start is not None else _START.replace(tzinfo=vocabulary.zone)
+    names = [f"L-{number}" for number in range(1, leads + 1)]
+    chosen = draw(st.lists(st.sampled_from(names), min_size=1, max_size=leads, unique=True))
+    created: set[str] = set()
+    events: list[Event] = []
+    for number in range(draw(st.integers(1, max_events))):
+        moment = _after(moment, draw(st.sampled_from(_GAPS)))
+        lead = draw(st.sampled_from(chosen))
+        new = lead not in created or draw(st.integers(0, 30)) == 0  # now and then: exists
+        created.add(lead)
+        events.append(draw(_event(vocabulary, f"e{number}", lead, moment, new)))
+    return events
+
+
+class EngineMachine(RuleBasedStateMachine):
+    """A Hypothesis state machine that drives an :class:`~leadsla.Engine` and checks it.
+
+    It sends events (new, repeated, and older than the engine's clock) and advances time, in
+    random order, and checks after every step that every clock is consistent (its deadline not
+    before its opening, its status matching the facts it carries), that a refused event or a
+    repeated one changes no lead, and at the end that replaying the same inputs into a new
+    engine gives the same effects, byte for byte. Set ``agreement`` in a subclass to test your
+    own agreement::
+
+        class MyAgreementMachine(EngineMachine):
+            agreement = Agreement.from_toml("agreement.toml")
+
+        TestMyAgreement = MyAgreementMachine.TestCase
+    """
+
+    agreement: ClassVar[Agreement | None] = None
+    leads: ClassVar[int] = 3
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.used = self.agreement if self.agreement is not None else Agreement.default()
+        self.vocabulary = _Vocabulary(self.used)
+        self.engine = Engine(self.used)
+        self.moment = _START.replace(tzinfo=self.vocabulary.zone)
+        self.inputs: list[Event | datetime] = []
+        self.effects: list[Effect] = []
+        self.accepted: list[Event] = []
+        self.created: set[str] = set()
+        self.number = 0
+
+    def _views(self) -> dict[str, LeadView]:
+        return {lead: self.engine.lead(lead) for lead in self.engine.leads()}
+
+    def _send(self, event: Event) -> list[Effect]:
+        before = self._views()
+        effects = self.engine.apply(event)
+        self.inputs.append(event)
+        self.effects.extend(effects)
+        if effects in ([Duplicate(event.lead, event.at, event.id)],) or (
+            len(effects) == 1 and isinstance(effects[0], Rejected)
+        ):
+            assert self._views() == before, f"{effects[0]!r} changed a lead"
+        if not any(isinstance(effect, (Rejected, Duplicate)) for effect in effects):
+            self.accepted.append(event)
+            self.created.add(event.lead)
+        return effects
+
+    @rule(data=st.data(), gap=st.sampled_from(_GAPS))
+    def send_an_event(self, data: st.DataObject, gap: int) -> None:
+        self.moment = _after(self.moment, gap)
+        lead = data.draw(st.sampled_from([f"L-{n}" for n in range(1, self.leads + 1)]))
+        new = lead not in self.created or data.draw(st.integers(0, 30)) == 0
+        event = data.draw(_event(self.vocabulary, f"e{self.number}", lead, self.moment, new))
+        self.number += 1
+        self._send(event)
+
+    @rule(gap=st.sampled_from(_GAPS))
+    def advance(self, gap: int) -> None:
+        self.moment = _after(self.moment, gap)
+        effects = self.engine.advance(self.moment)
+        self.inputs.append(self.moment)
+        self.effects.extend(effects)
+        assert all(effect.at <= self.moment for effect in effects), "a timer fired early"
+
+    @precondition(lambda self: bool(self.accepted))
+    @rule(data=st.data())
+    def send_an_event_again(self, data: st.DataObject) -> None:
+        event = data.draw(st.sampled_from(self.accepted))
+        effects = self._send(event)
+        assert effects == [Duplicate(event.lead, event.at, event.id)], effects
+
+    @precondition(lambda self: bool(self.created) and self.engine.clock is not None)
+    @rule(data=st.data())
+    def send_an_event_from_the_past(self, data: st.DataObject) -> None:
+        clock = self.engine.clock
+        assert clock is not None
+        lead = data.draw(st.sampled_from(sorted(self.created)))
+        event = LeadUpdated(id=f"late{self.number}", lead=lead, at=_after(clock, -1), fields={})
+        self.number += 1
+        effects = self._send(event)
+        assert [type(effect) for effect in effects] == [Rejected], effects
+
+    @invariant()
+    def every_clock_is_consistent(self) -> None:
+        for lead in self.engine.leads():
+            for clock in self.engine.lead(lead).obligations:
+                _check_clock(clock)
+
+    def teardown(self) -> None:
+        fresh = Engine(self.used)
+        effects: list[Effect] = []
+        for item in self.inputs:
+            effects += fresh.advance(item) if isinstance(item, datetime) else fresh.apply(item)
+        assert _rendered(effects) == _rendered(self.effects), "a replay gave other effects"
+
+
+def _check_clock(clock: ObligationState) -> None:
+    where = f"{clock.lead} {clock.name} #{clock.number}"
+    assert clock.due_at >= clock.opened_at, f"{where}: due before it opened"
+    status = clock.status
+    assert status in ("open", "met", "met_late", "breached", "cancelled"), f"{where}: {status}"
+    assert clock.paused_since is None or status == "open", f"{where}: paused while {status}"
+    assert (clock.met_at is not None) == (status in ("met", "met_late")), f"{where}: met_at"
+    assert (clock.breached_at is not None) == (status in ("breached", "met_late")), where
+    assert (clock.cancelled_at is not None) == (status == "cancelled"), f"{where}: cancelled_at"
+    if status == "met_late":
+        assert clock.lateness is not None, f"{where}: met late without its lateness"
+        assert clock.lateness >= timedelta(0), f"{where}: negative lateness"
+
+
+def _rendered(effects: list[Effect]) -> list[str]:
+    return [json.dumps(effect_to_dict(effect), sort_keys=True) for effect in effects]
