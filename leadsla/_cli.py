@@ -1,8 +1,8 @@
 """The ``leadsla`` command: the shell around the library for analysts and scripts.
 
-Commands: ``demo``, ``init``, ``check``, ``summary``, ``diagram``, ``replay``. Exit codes: 0
-success; 1 the input has problems (listed on stderr, one per line, ``FILE:LINE: field: ...``);
-2 usage errors (argparse).
+Commands: ``demo``, ``init``, ``check``, ``summary``, ``diagram``, ``replay``, ``due``,
+``lead``. Exit codes: 0 success; 1 the input has problems (listed on stderr, one per line,
+``FILE:LINE: field: ...``); 2 usage errors (argparse).
 """
 
 from __future__ import annotations
@@ -21,9 +21,10 @@ from zoneinfo import ZoneInfo
 import attrs
 
 from leadsla._agreement import Agreement
+from leadsla._duration import Duration
 from leadsla._effects import Effect, ObligationBreached, RuleFired, effect_to_dict
 from leadsla._engine import Engine
-from leadsla._errors import LeadSLAError, Problem
+from leadsla._errors import LeadSLAError, Problem, unknown
 from leadsla._events import (
     ActivityLogged,
     Event,
@@ -31,8 +32,8 @@ from leadsla._events import (
     LeadUpdated,
     TransitionRequested,
 )
-from leadsla._render import describe_effect, stamp
-from leadsla._replay import replay
+from leadsla._render import describe_effect, format_span, stamp
+from leadsla._replay import Replay, replay
 from leadsla._summary import render_summary
 from leadsla._version import __version__
 
@@ -248,16 +249,10 @@ def _instant(text: str, field: str) -> datetime:
     return moment
 
 
-def _replay(arguments: argparse.Namespace, out: TextIO) -> int:
-    """Replay an event log (JSON Lines) through the agreement and say what it made of it.
-
-    Refused lines go to stderr as FILE:LINE: reason (exit 1); the summary goes to stdout:
-    obligations opened, met, breached and cancelled, breaches by obligation and owner, and the
-    commitments per tracking period. --until advances to the end of the period, so every
-    deadline passed by then counts; --effects writes every effect as JSON Lines.
-    """
+def _replayed(arguments: argparse.Namespace, until: datetime | None) -> Replay:
+    """The log replayed through the agreement (the default one unless --agreement), then
+    advanced to ``until``; refused lines are reported on stderr as LOG:LINE: reason."""
     agreement = _load(arguments.agreement) if arguments.agreement else Agreement.default()
-    until = _instant(arguments.until, "--until") if arguments.until else None
     path = Path(arguments.log)
     try:
         with path.open(encoding="utf-8") as log:
@@ -272,14 +267,38 @@ def _replay(arguments: argparse.Namespace, out: TextIO) -> int:
                 "give the path of a JSON Lines file, one event per line",
             )
         ) from None
+    for line, rejection in result.refused:
+        print(f"{arguments.log}:{line}: {rejection.reason}", file=sys.stderr)
+    return result
+
+
+def _refused(result: Replay, arguments: argparse.Namespace) -> int:
+    """The exit code: 1 when lines of the log were refused (and a count on stderr)."""
+    if not result.refused:
+        return 0
+    count = len(result.refused)
+    plural = "s" if count != 1 else ""
+    print(f"{count} line{plural} refused in {arguments.log}", file=sys.stderr)
+    return 1
+
+
+def _replay(arguments: argparse.Namespace, out: TextIO) -> int:
+    """Replay an event log (JSON Lines) through the agreement and say what it made of it.
+
+    Refused lines go to stderr as LOG:LINE: reason (exit 1); the summary goes to stdout:
+    obligations opened, met, breached and cancelled, breaches by obligation and owner, and the
+    commitments per tracking period. --until advances to the end of the period, so every
+    deadline passed by then counts; --effects writes every effect as JSON Lines.
+    """
+    until = _instant(arguments.until, "--until") if arguments.until else None
+    result = _replayed(arguments, until)
+    agreement = result.engine.agreement
     if arguments.effects:
         lines = "".join(
             json.dumps(effect_to_dict(effect), ensure_ascii=False) + "\n"
             for effect in result.effects
         )
         _emit(lines, arguments.effects, out)
-    for line, rejection in result.refused:
-        print(f"{arguments.log}:{line}: {rejection.reason}", file=sys.stderr)
     engine = result.engine
     counts = result.counts
     report = [
@@ -320,13 +339,95 @@ def _replay(arguments: argparse.Namespace, out: TextIO) -> int:
                 f"{share}: {'met' if volume.met else 'not met'}"
             )
     out.write("\n".join(report) + "\n")
-    if result.refused:
-        count = len(result.refused)
-        print(
-            f"{count} line{'s' if count != 1 else ''} refused in {arguments.log}", file=sys.stderr
+    return _refused(result, arguments)
+
+
+def _due(arguments: argparse.Namespace, out: TextIO) -> int:
+    """List the warnings and deadlines coming up after the log, in the order they fire.
+
+    The log is replayed, then the engine advances to --at (default: the last event's time),
+    so what was due by then has fired. The list runs from then to --until, or for --within
+    (default: 1 business day on the agreement's calendar).
+    """
+    at = _instant(arguments.at, "--at") if arguments.at else None
+    result = _replayed(arguments, at)
+    engine = result.engine
+    now = engine.clock
+    if now is None:
+        out.write(f"{arguments.log} has no events: nothing is due.\n")
+        return _refused(result, arguments)
+    if arguments.until:
+        until = _instant(arguments.until, "--until")
+        span = ""
+    else:
+        within = _duration(arguments.within or "1 business day", "--within")
+        until = engine.agreement.calendar(None).add(now, within)
+        span = f" ({within})"
+    zone = ZoneInfo(engine.agreement.timezone)
+    due = engine.due(until)
+    heading = "Due" if due else "Nothing due"
+    out.write(
+        f"{heading} from {stamp(now.astimezone(zone))} to {stamp(until.astimezone(zone))}{span}"
+    )
+    out.write(":\n" if due else ".\n")
+    for item in due:
+        out.write(
+            f"{stamp(item.at.astimezone(zone))}  {item.kind:8}  {item.lead:6}  "
+            f"{item.obligation} #{item.number}, due {stamp(item.due_at.astimezone(zone))}, "
+            f"owner {item.owner}\n"
         )
-        return 1
-    return 0
+    return _refused(result, arguments)
+
+
+def _duration(text: str, field: str) -> Duration:
+    try:
+        return Duration.parse(text)
+    except LeadSLAError as error:
+        raise LeadSLAError(*(attrs.evolve(p, field=field) for p in error.problems)) from None
+
+
+def _lead(arguments: argparse.Namespace, out: TextIO) -> int:
+    """Tell one lead's story from the log: where it is, who owns it, why it moved, its clocks."""
+    at = _instant(arguments.at, "--at") if arguments.at else None
+    result = _replayed(arguments, at)
+    engine = result.engine
+    if arguments.lead not in set(engine.leads()):
+        raise LeadSLAError(unknown("lead in the log", arguments.lead, engine.leads(), "lead"))
+    zone = ZoneInfo(engine.agreement.timezone)
+    view = engine.lead(arguments.lead)
+    lead = view.lead
+
+    def when(moment: datetime) -> str:
+        return stamp(moment.astimezone(zone))
+
+    lines = [f"{lead.id}: {lead.state}, owner {lead.owner}"]
+    if lead.fields:
+        lines.append("Fields: " + ", ".join(f"{k}={v!r}" for k, v in lead.fields.items()))
+    lines.append("History:")
+    for entry in lead.history:
+        lines.append(f"  {when(entry.at)}  {describe_effect(entry)}")
+        for explanation in entry.explanations:
+            lines.extend(f"      {line}" for line in explanation.lines())
+    lines.append("Owners:")
+    for interval in lead.ownership:
+        end = f" to {when(interval.end)}" if interval.end is not None else " on"
+        lines.append(f"  from {when(interval.start)}{end}: {interval.owner} ({interval.reason})")
+    if view.obligations:
+        lines.append("Clocks:")
+    for clock in view.obligations:
+        facts = [f"opened {when(clock.opened_at)}", f"due {when(clock.due_at)}"]
+        if clock.breached_at is not None:
+            facts.append(f"breached, owner {clock.breach_owner}")
+        if clock.met_at is not None:
+            late = f", {format_span(clock.lateness)} late" if clock.lateness else ""
+            facts.append(f"met {when(clock.met_at)}{late}")
+        if clock.cancelled_at is not None:
+            facts.append(f"cancelled {when(clock.cancelled_at)}")
+        if clock.outcome:
+            facts.append(clock.outcome)
+        lines.append(f"  {clock.name} #{clock.number}: {clock.status}; {'; '.join(facts)}")
+    out.write("\n".join(lines) + "\n")
+    return _refused(result, arguments)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -377,10 +478,7 @@ def _parser() -> argparse.ArgumentParser:
         help="replay an event log and report on it",
         description=_replay.__doc__,
     )
-    replay_command.add_argument("log", help="the event log (JSON Lines, one event per line)")
-    replay_command.add_argument(
-        "--agreement", metavar="FILE", help="the agreement file (default: the default agreement)"
-    )
+    _log_arguments(replay_command)
     replay_command.add_argument(
         "--until", metavar="TIME", help="advance to this time (ISO 8601 with offset) at the end"
     )
@@ -388,7 +486,34 @@ def _parser() -> argparse.ArgumentParser:
         "--effects", metavar="OUT", help="write every effect as JSON Lines to OUT (- for stdout)"
     )
     replay_command.set_defaults(handler=_replay)
+
+    due = commands.add_parser(
+        "due", help="list the warnings and deadlines coming up", description=_due.__doc__
+    )
+    _log_arguments(due)
+    due.add_argument("--at", metavar="TIME", help="now (default: the last event's time)")
+    span = due.add_mutually_exclusive_group()
+    span.add_argument("--until", metavar="TIME", help="list up to this time")
+    span.add_argument(
+        "--within", metavar="DURATION", help="list for this long (default: 1 business day)"
+    )
+    due.set_defaults(handler=_due)
+
+    lead = commands.add_parser(
+        "lead", help="tell one lead's story from the log", description=_lead.__doc__
+    )
+    _log_arguments(lead)
+    lead.add_argument("lead", help="the lead's id")
+    lead.add_argument("--at", metavar="TIME", help="advance to this time after the log")
+    lead.set_defaults(handler=_lead)
     return parser
+
+
+def _log_arguments(command: argparse.ArgumentParser) -> None:
+    command.add_argument("log", help="the event log (JSON Lines, one event per line)")
+    command.add_argument(
+        "--agreement", metavar="FILE", help="the agreement file (default: the default agreement)"
+    )
 
 
 def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:

@@ -309,3 +309,72 @@ def test_replay_of_a_missing_log_names_it(
     error = capsys.readouterr().err
     assert f"'log' cannot be read (No such file or directory) (got '{missing}')" in error
     assert "give the path of a JSON Lines file" in error
+
+
+def test_due_lists_what_comes_up_in_firing_order(tmp_path: pathlib.Path) -> None:
+    """From the last event (Mon 10:00) for one business day: L-1's warning and deadlines,
+    then L-2's acceptance deadline; the refused line still makes the exit code 1."""
+    code, _ = replay_run(tmp_path)
+    out = io.StringIO()
+    assert main(["due", str(tmp_path / "events.jsonl")], out) == code == 1
+    assert out.getvalue() == (
+        "Due from Mon 2026-03-09 10:00 to Tue 2026-03-10 10:00 (1 business day):\n"
+        "Mon 2026-03-09 11:00  warning   L-1     first-touch #1, due Mon 2026-03-09 12:00, "
+        "owner bob (sales)\n"
+        "Mon 2026-03-09 12:00  deadline  L-1     first-touch #1, due Mon 2026-03-09 12:00, "
+        "owner bob (sales)\n"
+        "Mon 2026-03-09 16:00  deadline  L-1     accept-or-reject #1, due Mon 2026-03-09 16:00, "
+        "owner bob (sales)\n"
+        "Tue 2026-03-10 09:10  deadline  L-2     accept-or-reject #1, due Tue 2026-03-10 09:10, "
+        "owner carol (sales)\n"
+    )
+
+
+def test_due_at_a_later_time_and_for_a_span(tmp_path: pathlib.Path) -> None:
+    """At 12:30 the first touch has breached: only the acceptance deadlines are left, and a
+    span of two business hours holds none of them."""
+    clean = "\n".join(line for line in LOG.splitlines() if "acept" not in line)
+    replay_run(tmp_path, log=clean)
+    log = str(tmp_path / "events.jsonl")
+    out = io.StringIO()
+    assert main(["due", log, "--at", "2026-03-09T12:30:00+02:00", "--within", "2 hours"], out) == 0
+    assert out.getvalue() == (
+        "Nothing due from Mon 2026-03-09 12:30 to Mon 2026-03-09 14:30 (2 hours).\n"
+    )
+    out = io.StringIO()
+    until = ["--until", "2026-03-10T12:00:00+02:00"]
+    assert main(["due", log, "--at", "2026-03-09T12:30:00+02:00", *until], out) == 0
+    assert [line.split("  ")[2] for line in out.getvalue().splitlines()[1:]] == ["L-1", "L-2"]
+
+
+def test_due_refuses_a_bad_span(tmp_path: pathlib.Path, capsys: pytest.CaptureFixture[str]) -> None:
+    replay_run(tmp_path)
+    assert main(["due", str(tmp_path / "events.jsonl"), "--within", "soon"], io.StringIO()) == 1
+    assert "leadsla: '--within' " in capsys.readouterr().err
+
+
+def test_lead_tells_the_story_of_one_lead(tmp_path: pathlib.Path) -> None:
+    """State and owner, fields, each move with its explanation, owners, clocks."""
+    clean = "\n".join(line for line in LOG.splitlines() if "acept" not in line)
+    replay_run(tmp_path, log=clean)
+    out = io.StringIO()
+    log = str(tmp_path / "events.jsonl")
+    assert main(["lead", log, "L-2", "--at", "2026-03-10T17:00:00+02:00"], out) == 0
+    text = out.getvalue()
+    assert text.startswith("L-2: mql, owner carol (sales)\nFields: email='bo@beta.se', score=70\n")
+    assert "lead -> mql (qualify, rule auto-qualify, reason mql-term-holds)" in text
+    assert "        mql: score >= 50 -> True (score = 70)" in text
+    assert "  from Mon 2026-03-09 09:10 on: carol (sales) (qualify: entered mql)" in text
+    assert "  first-touch #1: met; opened Mon 2026-03-09 09:10; due Mon 2026-03-09 13:10; " in text
+    assert "  accept-or-reject #1: breached; " in text
+
+
+def test_lead_names_an_unknown_lead(
+    tmp_path: pathlib.Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    replay_run(tmp_path)
+    assert main(["lead", str(tmp_path / "events.jsonl"), "L-3"], io.StringIO()) == 1
+    assert (
+        "leadsla: 'lead' is not a known lead in the log (got 'L-3'); use one of L-1, L-2"
+        in capsys.readouterr().err
+    )
