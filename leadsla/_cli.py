@@ -1,8 +1,8 @@
 """The ``leadsla`` command: the shell around the library for analysts and scripts.
 
 Commands: ``demo``, ``init``, ``check``, ``summary``, ``diagram``, ``replay``, ``due``,
-``lead``. Exit codes: 0 success; 1 the input has problems (listed on stderr, one per line,
-``FILE:LINE: field: ...``); 2 usage errors (argparse).
+``lead``, ``whatif``. Exit codes: 0 success; 1 the input has problems (listed on stderr, one
+per line, ``FILE:LINE: field: ...``); 2 usage errors (argparse).
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ import attrs
 
 from leadsla._agreement import Agreement
 from leadsla._duration import Duration
-from leadsla._effects import Effect, ObligationBreached, RuleFired, effect_to_dict
+from leadsla._effects import Effect, ObligationBreached, ObligationMet, RuleFired, effect_to_dict
 from leadsla._engine import Engine
 from leadsla._errors import LeadSLAError, Problem, unknown
 from leadsla._events import (
@@ -249,10 +249,17 @@ def _instant(text: str, field: str) -> datetime:
     return moment
 
 
-def _replayed(arguments: argparse.Namespace, until: datetime | None) -> Replay:
-    """The log replayed through the agreement (the default one unless --agreement), then
+def _replayed(
+    arguments: argparse.Namespace,
+    until: datetime | None,
+    agreement: Agreement | None = None,
+    *,
+    report: bool = True,
+) -> Replay:
+    """The log replayed through ``agreement`` (else --agreement, else the default one), then
     advanced to ``until``; refused lines are reported on stderr as LOG:LINE: reason."""
-    agreement = _load(arguments.agreement) if arguments.agreement else Agreement.default()
+    if agreement is None:
+        agreement = _load(arguments.agreement) if arguments.agreement else Agreement.default()
     path = Path(arguments.log)
     try:
         with path.open(encoding="utf-8") as log:
@@ -267,8 +274,9 @@ def _replayed(arguments: argparse.Namespace, until: datetime | None) -> Replay:
                 "give the path of a JSON Lines file, one event per line",
             )
         ) from None
-    for line, rejection in result.refused:
-        print(f"{arguments.log}:{line}: {rejection.reason}", file=sys.stderr)
+    if report:
+        for line, rejection in result.refused:
+            print(f"{arguments.log}:{line}: {rejection.reason}", file=sys.stderr)
     return result
 
 
@@ -340,6 +348,67 @@ def _replay(arguments: argparse.Namespace, out: TextIO) -> int:
             )
     out.write("\n".join(report) + "\n")
     return _refused(result, arguments)
+
+
+def _scores(result: Replay) -> dict[str, int]:
+    """What a replay came to, as counts under stable labels (for comparing two of them)."""
+    counts = result.counts
+    late = sum(1 for effect in result.effects if isinstance(effect, ObligationMet) and effect.late)
+    scores = {
+        "events refused": result.rejected,
+        "clocks opened": counts["ObligationOpened"],
+        "clocks met on time": counts["ObligationMet"] - late,
+        "clocks met late": late,
+        "clocks breached": counts["ObligationBreached"],
+        "clocks cancelled": counts["ObligationCancelled"],
+    }
+    breached: Counter[str] = Counter()
+    owners: Counter[str] = Counter()
+    for effect in result.effects:
+        if isinstance(effect, ObligationBreached):
+            breached[f"  breached: {effect.obligation}"] += 1
+            owner = effect.owner
+            owners[f"  breached, owner {(owner.person or owner.team) if owner else 'nobody'}"] += 1
+    scores.update(sorted(breached.items()))
+    scores.update(sorted(owners.items()))
+    engine = result.engine
+    states = Counter(engine.lead(lead).state for lead in engine.leads())
+    scores.update((f"leads now in {state}", number) for state, number in sorted(states.items()))
+    for volume in engine.volumes():
+        key = f"{volume.commitment} {volume.period}"
+        scores[f"{key}: delivered (of {volume.target})"] = volume.delivered
+        scores[f"{key}: accepted"] = volume.accepted
+    return scores
+
+
+def _whatif(arguments: argparse.Namespace, out: TextIO) -> int:
+    """Replay one log under two agreements and compare what each makes of it.
+
+    The current agreement is --agreement (default: the default agreement), the other is the
+    file ALTERNATIVE. Side by side: refused events, clocks opened, met on time and late,
+    breached and cancelled, breaches by obligation and by owner, where the leads end up, and
+    each commitment per period, with the change.
+    """
+    until = _instant(arguments.until, "--until") if arguments.until else None
+    alternative = _load(arguments.alternative)
+    current = _replayed(arguments, until)
+    other = _replayed(arguments, until, alternative, report=False)
+    before, after = _scores(current), _scores(other)
+    labels = list(dict.fromkeys([*before, *after]))
+    names = (
+        arguments.agreement or "default agreement",
+        arguments.alternative,
+    )
+    width = max(len(label) for label in labels)
+    rows = [("", *names, "change")]
+    for label in labels:
+        a, b = before.get(label, 0), after.get(label, 0)
+        rows.append((label, str(a), str(b), f"{b - a:+d}" if b != a else ""))
+    widths = [width, *(max(len(row[i]) for row in rows) for i in (1, 2, 3))]
+    for row in rows:
+        cells = [row[0].ljust(widths[0]), *(row[i].rjust(widths[i]) for i in (1, 2, 3))]
+        out.write("  ".join(cells).rstrip() + "\n")
+    return _refused(current, arguments)
 
 
 def _due(arguments: argparse.Namespace, out: TextIO) -> int:
@@ -506,6 +575,16 @@ def _parser() -> argparse.ArgumentParser:
     lead.add_argument("lead", help="the lead's id")
     lead.add_argument("--at", metavar="TIME", help="advance to this time after the log")
     lead.set_defaults(handler=_lead)
+
+    whatif = commands.add_parser(
+        "whatif", help="compare two agreements on one log", description=_whatif.__doc__
+    )
+    _log_arguments(whatif)
+    whatif.add_argument("alternative", help="the agreement file to compare with (TOML)")
+    whatif.add_argument(
+        "--until", metavar="TIME", help="advance to this time (ISO 8601 with offset) at the end"
+    )
+    whatif.set_defaults(handler=_whatif)
     return parser
 
 

@@ -378,3 +378,44 @@ def test_lead_names_an_unknown_lead(
         "leadsla: 'lead' is not a known lead in the log (got 'L-3'); use one of L-1, L-2"
         in capsys.readouterr().err
     )
+
+
+def test_whatif_compares_two_agreements_on_one_log(tmp_path: pathlib.Path) -> None:
+    """With first touch due in 1 business hour instead of 4, carol's 50-minute call is late:
+    one more breach, on her, and one clock met late instead of on time."""
+    clean = "\n".join(line for line in LOG.splitlines() if "acept" not in line)
+    replay_run(tmp_path, log=clean)
+    current = tmp_path / "current.toml"
+    assert main(["init", str(current)], io.StringIO()) == 0
+    text = current.read_text(encoding="utf-8")
+    assert text.count('within = "4 business hours"') == 1
+    tighter = tmp_path / "tighter.toml"
+    tighter.write_text(
+        text.replace('within = "4 business hours"', 'within = "50 business minutes"').replace(
+            'before = "1 business hour"', 'before = "10 business minutes"'
+        ),
+        encoding="utf-8",
+    )
+    out = io.StringIO()
+    log = str(tmp_path / "events.jsonl")
+    until = "2026-03-10T17:00:00+02:00"
+    arguments = ["whatif", log, str(tighter), "--agreement", str(current), "--until", until]
+    assert main(arguments, out) == 0
+    rows = {line[:40].strip(): line[40:].split() for line in out.getvalue().splitlines()[1:]}
+    assert rows["clocks met on time"] == ["2", "1", "-1"]
+    assert rows["clocks met late"] == ["0", "1", "+1"]
+    assert rows["breached: first-touch"] == ["1", "2", "+1"]
+    assert rows["breached, owner carol"] == ["1", "2", "+1"]
+    assert rows["clocks opened"] == ["6", "6"]
+
+
+def test_whatif_of_an_agreement_with_itself_changes_nothing(tmp_path: pathlib.Path) -> None:
+    replay_run(tmp_path)
+    same = tmp_path / "same.toml"
+    assert main(["init", str(same)], io.StringIO()) == 0
+    out = io.StringIO()
+    assert main(["whatif", str(tmp_path / "events.jsonl"), str(same)], out) == 1  # a refused line
+    lines = out.getvalue().splitlines()
+    assert lines[0].split() == ["default", "agreement", str(same), "change"]
+    assert all(len(line.split()) >= 2 for line in lines[1:])
+    assert not any(line.rstrip().endswith(("+1", "-1")) for line in lines[1:])
