@@ -81,6 +81,7 @@ from leadsla._ownership import (
     Team,
 )
 from leadsla._replay import Replay, replay
+from leadsla._report import ObligationScore, PeriodCard, render_scorecard, scorecard
 from leadsla._rules import AddTag, Assign, Fire, Notify, RemoveTag, Rule, RuleSet
 from leadsla._version import __version__
 from leadsla._workflow import (
@@ -148,6 +149,7 @@ __all__ = [
     "ObligationOpened",
     "ObligationPaused",
     "ObligationResumed",
+    "ObligationScore",
     "ObligationSpec",
     "ObligationState",
     "ObligationWarned",
@@ -156,6 +158,7 @@ __all__ = [
     "OwnerChanged",
     "OwnershipInterval",
     "PauseWhile",
+    "PeriodCard",
     "Problem",
     "Rejected",
     "RemoveTag",
@@ -188,5 +191,7 @@ __all__ = [
     "event_from_json",
     "parse_duration",
     "period_of",
+    "render_scorecard",
     "replay",
+    "scorecard",
 ]

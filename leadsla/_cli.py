@@ -1,8 +1,8 @@
 """The ``leadsla`` command: the shell around the library for analysts and scripts.
 
-Commands: ``demo``, ``init``, ``check``, ``summary``, ``diagram``, ``replay``, ``due``,
-``lead``, ``whatif``. Exit codes: 0 success; 1 the input has problems (listed on stderr, one
-per line, ``FILE:LINE: field: ...``); 2 usage errors (argparse).
+Commands: ``demo``, ``init``, ``check``, ``summary``, ``diagram``, ``replay``, ``report``,
+``due``, ``lead``, ``whatif``. Exit codes: 0 success; 1 the input has problems (listed on
+stderr, one per line, ``FILE:LINE: field: ...``); 2 usage errors (argparse).
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from leadsla._agreement import Agreement
 from leadsla._duration import Duration
 from leadsla._effects import Effect, ObligationBreached, ObligationMet, RuleFired, effect_to_dict
 from leadsla._engine import Engine
-from leadsla._errors import LeadSLAError, Problem, unknown
+from leadsla._errors import LeadSLAError, Problem, did_you_mean
 from leadsla._events import (
     ActivityLogged,
     Event,
@@ -34,6 +34,7 @@ from leadsla._events import (
 )
 from leadsla._render import describe_effect, format_span, stamp
 from leadsla._replay import Replay, replay
+from leadsla._report import render_scorecard, scorecard
 from leadsla._summary import render_summary
 from leadsla._version import __version__
 
@@ -145,15 +146,38 @@ def _line(out: TextIO, effect: Effect, zone: ZoneInfo) -> None:
     out.write(f"{stamp(effect.at.astimezone(zone))}  {effect.lead:4}  {describe_effect(effect)}\n")
 
 
+class _FileProblems(LeadSLAError):
+    """An agreement file's problems, each as ``FILE:LINE: problem`` (what ``check`` prints)."""
+
+    def __init__(self, path: str, problems: Sequence[Problem]) -> None:
+        super().__init__(*problems)
+        self.path = path
+
+    def __str__(self) -> str:
+        return "\n".join(_located(self.path, problem) for problem in self.problems)
+
+
+def _located(path: str, problem: Problem) -> str:
+    where = f"{path}:{problem.line}" if problem.line else path
+    return f"{where}: {attrs.evolve(problem, line=None)}"
+
+
 def _load(path: str) -> Agreement:
-    return Agreement.from_toml(Path(path))
+    try:
+        return Agreement.from_toml(Path(path))
+    except _FileProblems:
+        raise
+    except LeadSLAError as error:
+        problems = sorted(error.problems, key=lambda p: (p.line is None, p.line or 0, p.field))
+        raise _FileProblems(path, problems) from None
 
 
-def _emit(text: str, output: str | None, out: TextIO) -> None:
+def _emit(text: str, output: str | None, out: TextIO, field: str = "output") -> None:
     if output is None or output == "-":
-        out.write(text if text.endswith("\n") else text + "\n")
+        if text:
+            out.write(text if text.endswith("\n") else text + "\n")
         return
-    _write(Path(output), text, "output")
+    _write(Path(output), text, field)
 
 
 def _write(path: Path, text: str, field: str) -> None:
@@ -192,10 +216,9 @@ def _check(arguments: argparse.Namespace, out: TextIO) -> int:
     try:
         agreement = _load(arguments.file)
     except LeadSLAError as error:
-        problems = sorted(error.problems, key=lambda p: (p.line is None, p.line or 0, p.field))
+        problems = error.problems
         for problem in problems:
-            where = f"{arguments.file}:{problem.line}" if problem.line else arguments.file
-            print(f"{where}: {attrs.evolve(problem, line=None)}", file=sys.stderr)
+            print(_located(arguments.file, problem), file=sys.stderr)
         count = len(problems)
         print(f"{count} problem{'s' if count != 1 else ''} in {arguments.file}", file=sys.stderr)
         return 1
@@ -254,15 +277,18 @@ def _replayed(
     until: datetime | None,
     agreement: Agreement | None = None,
     *,
-    report: bool = True,
+    field: str = "--until",
+    label: str = "",
 ) -> Replay:
     """The log replayed through ``agreement`` (else --agreement, else the default one), then
-    advanced to ``until``; refused lines are reported on stderr as LOG:LINE: reason."""
+    advanced to ``until`` (refused when before the last event, as ``field``); refused lines
+    are reported on stderr as LOG:LINE: reason, after ``label`` if given."""
     if agreement is None:
         agreement = _load(arguments.agreement) if arguments.agreement else Agreement.default()
     path = Path(arguments.log)
     try:
-        with path.open(encoding="utf-8") as log:
+        # utf-8-sig: a byte-order mark (as some Windows tools write) is not part of line 1.
+        with path.open(encoding="utf-8-sig") as log:
             result = replay(log, agreement, until=until)
     except (OSError, UnicodeDecodeError) as error:
         reason = error.strerror if isinstance(error, OSError) else "is not UTF-8 text"
@@ -274,9 +300,18 @@ def _replayed(
                 "give the path of a JSON Lines file, one event per line",
             )
         ) from None
-    if report:
-        for line, rejection in result.refused:
-            print(f"{arguments.log}:{line}: {rejection.reason}", file=sys.stderr)
+    for line, rejection in result.refused:
+        print(f"{label}{arguments.log}:{line}: {rejection.reason}", file=sys.stderr)
+    clock = result.engine.clock
+    if until is not None and clock is not None and until.timestamp() < clock.timestamp():
+        raise LeadSLAError(
+            Problem(
+                field,
+                until.isoformat(),
+                f"is before the log's last event ({clock.isoformat()})",
+                "give a later time, or leave it out",
+            )
+        )
     return result
 
 
@@ -295,8 +330,9 @@ def _replay(arguments: argparse.Namespace, out: TextIO) -> int:
 
     Refused lines go to stderr as LOG:LINE: reason (exit 1); the summary goes to stdout:
     obligations opened, met, breached and cancelled, breaches by obligation and owner, and the
-    commitments per tracking period. --until advances to the end of the period, so every
-    deadline passed by then counts; --effects writes every effect as JSON Lines.
+    commitments per tracking period. --until advances to TIME after the log (the end of the
+    period), so every deadline passed by then counts; --effects writes every effect as JSON
+    Lines (with --effects -, to stdout, and the summary to stderr).
     """
     until = _instant(arguments.until, "--until") if arguments.until else None
     result = _replayed(arguments, until)
@@ -306,7 +342,9 @@ def _replay(arguments: argparse.Namespace, out: TextIO) -> int:
             json.dumps(effect_to_dict(effect), ensure_ascii=False) + "\n"
             for effect in result.effects
         )
-        _emit(lines, arguments.effects, out)
+        _emit(lines, arguments.effects, out, "--effects")
+        if arguments.effects == "-":
+            out = sys.stderr  # stdout carries the effects: keep it JSON Lines
     engine = result.engine
     counts = result.counts
     report = [
@@ -350,34 +388,33 @@ def _replay(arguments: argparse.Namespace, out: TextIO) -> int:
     return _refused(result, arguments)
 
 
-def _scores(result: Replay) -> dict[str, int]:
-    """What a replay came to, as counts under stable labels (for comparing two of them)."""
+def _scores(result: Replay) -> dict[tuple[int, str], int]:
+    """What a replay came to, as counts under stable (section, label) keys, to compare two."""
     counts = result.counts
     late = sum(1 for effect in result.effects if isinstance(effect, ObligationMet) and effect.late)
     scores = {
-        "events refused": result.rejected,
-        "clocks opened": counts["ObligationOpened"],
-        "clocks met on time": counts["ObligationMet"] - late,
-        "clocks met late": late,
-        "clocks breached": counts["ObligationBreached"],
-        "clocks cancelled": counts["ObligationCancelled"],
+        (0, "events refused"): result.rejected,
+        (0, "clocks opened"): counts["ObligationOpened"],
+        (0, "clocks met on time"): counts["ObligationMet"] - late,
+        (0, "clocks met late"): late,
+        (0, "clocks breached"): counts["ObligationBreached"],
+        (0, "clocks cancelled"): counts["ObligationCancelled"],
     }
-    breached: Counter[str] = Counter()
-    owners: Counter[str] = Counter()
+    breached: Counter[tuple[int, str]] = Counter()
     for effect in result.effects:
         if isinstance(effect, ObligationBreached):
-            breached[f"  breached: {effect.obligation}"] += 1
+            breached[(1, f"  breached: {effect.obligation}")] += 1
             owner = effect.owner
-            owners[f"  breached, owner {(owner.person or owner.team) if owner else 'nobody'}"] += 1
-    scores.update(sorted(breached.items()))
-    scores.update(sorted(owners.items()))
+            who = (owner.person or owner.team) if owner else "nobody"
+            breached[(2, f"  breached, owner {who}")] += 1
+    scores.update(breached)
     engine = result.engine
     states = Counter(engine.lead(lead).state for lead in engine.leads())
-    scores.update((f"leads now in {state}", number) for state, number in sorted(states.items()))
+    scores.update(((3, f"leads now in {state}"), number) for state, number in states.items())
     for volume in engine.volumes():
         key = f"{volume.commitment} {volume.period}"
-        scores[f"{key}: delivered (of {volume.target})"] = volume.delivered
-        scores[f"{key}: accepted"] = volume.accepted
+        scores[(4, f"{key}: delivered (of {volume.target})")] = volume.delivered
+        scores[(4, f"{key}: accepted")] = volume.accepted
     return scores
 
 
@@ -392,23 +429,43 @@ def _whatif(arguments: argparse.Namespace, out: TextIO) -> int:
     until = _instant(arguments.until, "--until") if arguments.until else None
     alternative = _load(arguments.alternative)
     current = _replayed(arguments, until)
-    other = _replayed(arguments, until, alternative, report=False)
+    other = _replayed(arguments, until, alternative, label=f"[{arguments.alternative}] ")
     before, after = _scores(current), _scores(other)
-    labels = list(dict.fromkeys([*before, *after]))
+    # Each section in its place, the first agreement's rows in their order, then the others'.
+    keys = sorted(dict.fromkeys([*before, *after]), key=lambda key: key[0])
     names = (
         arguments.agreement or "default agreement",
         arguments.alternative,
     )
-    width = max(len(label) for label in labels)
+    width = max(len(label) for _, label in keys)
     rows = [("", *names, "change")]
-    for label in labels:
-        a, b = before.get(label, 0), after.get(label, 0)
-        rows.append((label, str(a), str(b), f"{b - a:+d}" if b != a else ""))
+    for key in keys:
+        a, b = before.get(key, 0), after.get(key, 0)
+        rows.append((key[1], str(a), str(b), f"{b - a:+d}" if b != a else ""))
     widths = [width, *(max(len(row[i]) for row in rows) for i in (1, 2, 3))]
     for row in rows:
         cells = [row[0].ljust(widths[0]), *(row[i].rjust(widths[i]) for i in (1, 2, 3))]
         out.write("  ".join(cells).rstrip() + "\n")
-    return _refused(current, arguments)
+    return max(_refused(current, arguments), 1 if other.refused else 0)
+
+
+def _report(arguments: argparse.Namespace, out: TextIO) -> int:
+    """The review-meeting scorecard: each tracking period's commitments, obligations (clocks
+    opened, met on time and late, breached, with the on-time rate and the median time to
+    meet), breaches by owner, leads entering each state, and why leads went back or were lost.
+
+    --until advances to the end of the period first, so every deadline passed by then counts.
+    """
+    until = _instant(arguments.until, "--until") if arguments.until else None
+    result = _replayed(arguments, until)
+    agreement = result.engine.agreement
+    title = f"Scorecard: {agreement.name}, by {agreement.tracking_period}, from {arguments.log}"
+    _emit(
+        render_scorecard(scorecard(result.engine), arguments.format, title=title),
+        arguments.output,
+        out,
+    )
+    return _refused(result, arguments)
 
 
 def _due(arguments: argparse.Namespace, out: TextIO) -> int:
@@ -419,17 +476,27 @@ def _due(arguments: argparse.Namespace, out: TextIO) -> int:
     (default: 1 business day on the agreement's calendar).
     """
     at = _instant(arguments.at, "--at") if arguments.at else None
-    result = _replayed(arguments, at)
+    # The options are checked before the log is read.
+    until = _instant(arguments.until, "--until") if arguments.until else None
+    within = _duration(arguments.within or "1 business day", "--within")
+    result = _replayed(arguments, at, field="--at")
     engine = result.engine
     now = engine.clock
     if now is None:
         out.write(f"{arguments.log} has no events: nothing is due.\n")
         return _refused(result, arguments)
-    if arguments.until:
-        until = _instant(arguments.until, "--until")
+    if until is not None:
+        if until.timestamp() < now.timestamp():
+            raise LeadSLAError(
+                Problem(
+                    "--until",
+                    until.isoformat(),
+                    f"is before now ({now.isoformat()})",
+                    "give a later time, or --within a duration",
+                )
+            )
         span = ""
     else:
-        within = _duration(arguments.within or "1 business day", "--within")
         until = engine.agreement.calendar(None).add(now, within)
         span = f" ({within})"
     zone = ZoneInfo(engine.agreement.timezone)
@@ -458,10 +525,20 @@ def _duration(text: str, field: str) -> Duration:
 def _lead(arguments: argparse.Namespace, out: TextIO) -> int:
     """Tell one lead's story from the log: where it is, who owns it, why it moved, its clocks."""
     at = _instant(arguments.at, "--at") if arguments.at else None
-    result = _replayed(arguments, at)
+    result = _replayed(arguments, at, field="--at")
     engine = result.engine
     if arguments.lead not in set(engine.leads()):
-        raise LeadSLAError(unknown("lead in the log", arguments.lead, engine.leads(), "lead"))
+        known = list(engine.leads())
+        raise LeadSLAError(
+            Problem(
+                "lead",
+                arguments.lead,
+                "is not in the log",
+                f"the log has {_count(len(known), 'lead')}"
+                + (did_you_mean(arguments.lead, known) if known else "")
+                + "; give the id as the events write it",
+            )
+        )
     zone = ZoneInfo(engine.agreement.timezone)
     view = engine.lead(arguments.lead)
     lead = view.lead
@@ -560,9 +637,11 @@ def _parser() -> argparse.ArgumentParser:
         "due", help="list the warnings and deadlines coming up", description=_due.__doc__
     )
     _log_arguments(due)
-    due.add_argument("--at", metavar="TIME", help="now (default: the last event's time)")
+    due.add_argument(
+        "--at", metavar="TIME", help="now, with its offset (default: the last event's time)"
+    )
     span = due.add_mutually_exclusive_group()
-    span.add_argument("--until", metavar="TIME", help="list up to this time")
+    span.add_argument("--until", metavar="TIME", help="list up to this time (ISO 8601 with offset)")
     span.add_argument(
         "--within", metavar="DURATION", help="list for this long (default: 1 business day)"
     )
@@ -572,15 +651,28 @@ def _parser() -> argparse.ArgumentParser:
         "lead", help="tell one lead's story from the log", description=_lead.__doc__
     )
     _log_arguments(lead)
-    lead.add_argument("lead", help="the lead's id")
+    lead.add_argument("lead", metavar="LEAD", help="the lead's id")
     lead.add_argument("--at", metavar="TIME", help="advance to this time after the log")
     lead.set_defaults(handler=_lead)
+
+    report = commands.add_parser(
+        "report", help="the review-meeting scorecard of a log", description=_report.__doc__
+    )
+    _log_arguments(report)
+    report.add_argument(
+        "--until", metavar="TIME", help="advance to this time (ISO 8601 with offset) at the end"
+    )
+    report.add_argument("--format", choices=("text", "md"), default="text")
+    report.add_argument("-o", "--output", help="write to this file instead of stdout")
+    report.set_defaults(handler=_report)
 
     whatif = commands.add_parser(
         "whatif", help="compare two agreements on one log", description=_whatif.__doc__
     )
     _log_arguments(whatif)
-    whatif.add_argument("alternative", help="the agreement file to compare with (TOML)")
+    whatif.add_argument(
+        "alternative", metavar="ALTERNATIVE", help="the agreement file to compare with (TOML)"
+    )
     whatif.add_argument(
         "--until", metavar="TIME", help="advance to this time (ISO 8601 with offset) at the end"
     )
@@ -589,7 +681,9 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _log_arguments(command: argparse.ArgumentParser) -> None:
-    command.add_argument("log", help="the event log (JSON Lines, one event per line)")
+    command.add_argument(
+        "log", metavar="LOG", help="the event log (JSON Lines, one event per line)"
+    )
     command.add_argument(
         "--agreement", metavar="FILE", help="the agreement file (default: the default agreement)"
     )

@@ -10,7 +10,9 @@ Needs the ``hypothesis`` package (``pip install 'leadsla[test]'``).
 
 from __future__ import annotations
 
+import ast
 import json
+from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta, tzinfo
 from typing import Any, ClassVar
 from zoneinfo import ZoneInfo
@@ -26,8 +28,16 @@ except ImportError as error:  # pragma: no cover - exercised only without the te
 from leadsla._agreement import Agreement
 from leadsla._calendar import WEEKDAYS, BusinessCalendar
 from leadsla._conditions import RESERVED_NAMES
-from leadsla._effects import Duplicate, Effect, Rejected, effect_to_dict
+from leadsla._effects import (
+    Duplicate,
+    Effect,
+    ObligationBreached,
+    ObligationWarned,
+    Rejected,
+    effect_to_dict,
+)
 from leadsla._engine import Engine, LeadView
+from leadsla._errors import NaiveDatetimeError
 from leadsla._events import (
     ActivityLogged,
     Event,
@@ -190,13 +200,34 @@ class _Vocabulary:
             fields = dict.fromkeys(sorted(read - agreement.terms.names - RESERVED_NAMES), "any")
         self.fields = fields
         self.zone = ZoneInfo(agreement.timezone)
+        # The numbers conditions compare with, and their neighbours: where decisions flip.
+        constants: set[float] = set()
+        for condition in (
+            *(term.condition for term in agreement.terms),
+            *(rule.when for rule in agreement.rules.rules),
+        ):
+            constants.update(_numbers_in(condition.source))
+        self.near = sorted({value + step for value in constants for step in (-1, 0, 1)})
 
 
-def _values(kind: str) -> st.SearchStrategy[Any]:
-    """Values for a field of ``kind``, near the thresholds conditions use, or None (missing)."""
-    numbers = st.one_of(st.integers(-5, 120), st.sampled_from([0, 6, 7, 49, 50, 51]))
+def _numbers_in(source: str) -> list[float]:
+    """The numeric literals of a condition's text."""
+    return [
+        node.value
+        for node in ast.walk(ast.parse(source, mode="eval"))
+        if isinstance(node, ast.Constant)
+        and isinstance(node.value, (int, float))
+        and not isinstance(node.value, bool)
+    ]
+
+
+def _values(kind: str, near: Sequence[float]) -> st.SearchStrategy[Any]:
+    """Values for a field of ``kind``, at and around the numbers the agreement's conditions
+    compare with (``near``), or None (missing)."""
+    numbers = st.one_of(st.integers(-5, 120), st.sampled_from([0, *near]))
     texts = st.one_of(
-        st.sampled_from(["ann@acme.fi", "bo@beta.se", "FI", "SE", "US", ""]), st.text(max_size=6)
+        st.sampled_from(["ann@acme.fi", "bo@beta.se", "FI", "SE", "US", ""]),
+        st.text(alphabet="abcxyz@.-_ ", max_size=6),  # a small alphabet: quick to start
     )
     values: st.SearchStrategy[Any]
     if kind == "number":
@@ -218,7 +249,7 @@ def _fields(draw: st.DrawFn, vocabulary: _Vocabulary, *, min_size: int) -> dict[
     if not names:
         return {}
     chosen = draw(st.lists(st.sampled_from(names), min_size=min_size, unique=True))
-    return {name: draw(_values(vocabulary.fields[name])) for name in chosen}
+    return {name: draw(_values(vocabulary.fields[name], vocabulary.near)) for name in chosen}
 
 
 @st.composite
@@ -272,8 +303,10 @@ def event_streams(
     activities, transitions (legal or not, with or without a reason) and assignments, spread
     from simultaneous to days apart, so warnings, breaches, handbacks and refusals all happen.
     Fields come from the agreement's declared ``fields`` (else from the names its terms and
-    rules read), triggers from its lifecycle, people from its teams. ``start`` (aware) is the
-    first event's time; by default 2026-03-02 08:00 in the agreement's zone.
+    rules read), with numbers at and around those its conditions compare with; triggers come
+    from its lifecycle, people from its teams. Now and then an event names a lead not created
+    yet, or creates one that exists. ``start`` (timezone-aware) is the first event's time; by
+    default 2026-03-02 08:00 in the agreement's zone.
 
     >>> from hypothesis import given, settings
     >>> from leadsla import Engine, Rejected
@@ -285,6 +318,8 @@ def event_streams(
     ...         engine.apply(event)
     >>> test_nothing_raises()
     """
+    if start is not None and (start.tzinfo is None or start.utcoffset() is None):
+        raise NaiveDatetimeError.for_field("start", start)
     resolved = agreement if agreement is not None else Agreement.default()
     vocabulary = _Vocabulary(resolved)
     moment = start if start is not None else _START.replace(tzinfo=vocabulary.zone)
@@ -295,8 +330,12 @@ def event_streams(
     for number in range(draw(st.integers(1, max_events))):
         moment = _after(moment, draw(st.sampled_from(_GAPS)))
         lead = draw(st.sampled_from(chosen))
-        new = lead not in created or draw(st.integers(0, 30)) == 0  # now and then: exists
-        created.add(lead)
+        # Now and then a creation for a lead that exists, or an event for one that does not.
+        new = (lead not in created and draw(st.integers(0, 20)) > 0) or draw(
+            st.integers(0, 30)
+        ) == 0
+        if new:
+            created.add(lead)
         events.append(draw(_event(vocabulary, f"e{number}", lead, moment, new)))
     return events
 
@@ -361,10 +400,18 @@ class EngineMachine(RuleBasedStateMachine):
     @rule(gap=st.sampled_from(_GAPS))
     def advance(self, gap: int) -> None:
         self.moment = _after(self.moment, gap)
+        before = self.engine.clock
         effects = self.engine.advance(self.moment)
         self.inputs.append(self.moment)
         self.effects.extend(effects)
-        assert all(effect.at <= self.moment for effect in effects), "a timer fired early"
+        for effect in effects:
+            # A timer fires at its own instant: after the clock it was left by, by now.
+            assert before is None or effect.at >= before, f"{effect!r} fired before {before}"
+            assert effect.at <= self.moment, f"{effect!r} fired after {self.moment}"
+            if isinstance(effect, ObligationBreached):
+                assert effect.at == effect.due_at, f"{effect!r} breached off its deadline"
+            if isinstance(effect, ObligationWarned):
+                assert effect.at <= effect.due_at, f"{effect!r} warned after its deadline"
 
     @precondition(lambda self: bool(self.accepted))
     @rule(data=st.data())

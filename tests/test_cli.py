@@ -3,6 +3,7 @@
 import io
 import json
 import pathlib
+import re
 import subprocess
 import sys
 
@@ -150,7 +151,10 @@ def test_diagram_in_both_formats(tmp_path: pathlib.Path) -> None:
     assert dot.startswith("digraph")
 
 
-@pytest.mark.parametrize("command", ["demo", "init", "check", "summary", "diagram"])
+@pytest.mark.parametrize(
+    "command",
+    ["demo", "init", "check", "summary", "diagram", "replay", "report", "due", "lead", "whatif"],
+)
 def test_every_command_has_help(command: str, capsys: pytest.CaptureFixture[str]) -> None:
     """``leadsla COMMAND --help`` describes the command and exits 0."""
     with pytest.raises(SystemExit) as caught:
@@ -375,9 +379,9 @@ def test_lead_names_an_unknown_lead(
     replay_run(tmp_path)
     assert main(["lead", str(tmp_path / "events.jsonl"), "L-3"], io.StringIO()) == 1
     assert (
-        "leadsla: 'lead' is not a known lead in the log (got 'L-3'); use one of L-1, L-2"
-        in capsys.readouterr().err
-    )
+        "leadsla: 'lead' is not in the log (got 'L-3'); the log has 2 leads "
+        "(did you mean 'L-2'?); give the id as the events write it"
+    ) in capsys.readouterr().err
 
 
 def test_whatif_compares_two_agreements_on_one_log(tmp_path: pathlib.Path) -> None:
@@ -419,3 +423,113 @@ def test_whatif_of_an_agreement_with_itself_changes_nothing(tmp_path: pathlib.Pa
     assert lines[0].split() == ["default", "agreement", str(same), "change"]
     assert all(len(line.split()) >= 2 for line in lines[1:])
     assert not any(line.rstrip().endswith(("+1", "-1")) for line in lines[1:])
+
+
+def test_a_log_with_a_byte_order_mark_reads_its_first_line(tmp_path: pathlib.Path) -> None:
+    """Some Windows tools start UTF-8 files with a byte-order mark; it is not part of line 1."""
+    clean = "\n".join(line for line in LOG.splitlines() if "acept" not in line)
+    path = tmp_path / "events.jsonl"
+    path.write_bytes(b"\xef\xbb\xbf" + clean.replace("\n", "\r\n").encode("utf-8"))
+    out = io.StringIO()
+    assert main(["replay", str(path)], out) == 0
+    assert "3 events on Marketing–sales SLA, 0 refused" in out.getvalue()
+
+
+def test_effects_to_stdout_keep_stdout_json_lines(
+    tmp_path: pathlib.Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """With --effects -, every stdout line is an effect; the summary goes to stderr."""
+    clean = "\n".join(line for line in LOG.splitlines() if "acept" not in line)
+    code, text = replay_run(tmp_path, "--effects", "-", log=clean)
+    assert code == 0
+    assert [json.loads(line)["type"] for line in text.splitlines()][:2] == [
+        "transitioned",
+        "owner_changed",
+    ]
+    assert "3 events on Marketing–sales SLA" in capsys.readouterr().err
+
+
+def test_an_empty_log_writes_no_effects(tmp_path: pathlib.Path) -> None:
+    code, text = replay_run(tmp_path, "--effects", "-", log="\n\n")
+    assert code == 0
+    assert text == ""
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (
+            ["replay", "LOG", "--until", "2026-03-01T00:00:00+02:00"],
+            "'--until' is before the log's last event (2026-03-09T10:00:00+02:00) "
+            "(got '2026-03-01T00:00:00+02:00'); give a later time, or leave it out",
+        ),
+        (
+            ["due", "LOG", "--at", "2026-03-09T09:59:00+02:00"],
+            "'--at' is before the log's last event",
+        ),
+        (
+            ["due", "LOG", "--until", "2026-03-09T09:00:00+02:00"],
+            "'--until' is before now (2026-03-09T10:00:00+02:00)",
+        ),
+        (["lead", "LOG", "L-1", "--at", "2026-03-02T09:00:00+02:00"], "'--at' is before"),
+    ],
+)
+def test_a_time_before_the_log_is_refused(
+    tmp_path: pathlib.Path,
+    capsys: pytest.CaptureFixture[str],
+    arguments: list[str],
+    message: str,
+) -> None:
+    """Going back in time would silently do nothing: it is an input problem (exit 1)."""
+    clean = "\n".join(line for line in LOG.splitlines() if "acept" not in line)
+    path = tmp_path / "events.jsonl"
+    path.write_text(clean, encoding="utf-8")
+    command = [str(path) if argument == "LOG" else argument for argument in arguments]
+    assert main(command, io.StringIO()) == 1
+    assert message in capsys.readouterr().err
+
+
+def test_an_agreement_with_problems_is_named_with_its_lines(
+    tmp_path: pathlib.Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Which file is wrong, and where, as ``check`` says it."""
+    replay_run(tmp_path)
+    good = tmp_path / "good.toml"
+    assert main(["init", str(good)], io.StringIO()) == 0
+    bad = tmp_path / "bad.toml"
+    bad.write_text(
+        good.read_text(encoding="utf-8").replace('"4 business hours"', '"4 bizness hours"'),
+        encoding="utf-8",
+    )
+    log = str(tmp_path / "events.jsonl")
+    assert main(["whatif", log, str(good), "--agreement", str(bad)], io.StringIO()) == 1
+    error = capsys.readouterr().err
+    where = re.escape(str(bad))
+    assert re.search(rf"leadsla: {where}:\d+: 'obligations.first-touch.within'", error)
+
+
+def test_whatif_keeps_each_section_together(tmp_path: pathlib.Path) -> None:
+    """Rows only the alternative has (a new breach, a new owner breaching) sit in their
+    section, not after the commitments."""
+    clean = "\n".join(line for line in LOG.splitlines() if "acept" not in line)
+    replay_run(tmp_path, log=clean)
+    current = tmp_path / "current.toml"
+    assert main(["init", str(current)], io.StringIO()) == 0
+    text = current.read_text(encoding="utf-8")
+    strict = tmp_path / "strict.toml"
+    # First touch within 30 business minutes: carol's call, 50 minutes in, is late.
+    strict.write_text(
+        text.replace('within = "4 business hours"', 'within = "30 business minutes"').replace(
+            'before = "1 business hour"', 'before = "10 business minutes"'
+        ),
+        encoding="utf-8",
+    )
+    out = io.StringIO()
+    log = str(tmp_path / "events.jsonl")
+    until = "2026-03-09T12:00:00+02:00"
+    assert (
+        main(["whatif", log, str(strict), "--agreement", str(current), "--until", until], out) == 0
+    )
+    labels = [line[:40].strip() for line in out.getvalue().splitlines()[1:]]
+    assert labels.index("breached: first-touch") < labels.index("breached, owner carol")
+    assert labels.index("breached, owner carol") < labels.index("leads now in mql")

@@ -11,11 +11,21 @@ from datetime import datetime
 
 import attrs
 import pytest
-from hypothesis import HealthCheck, Phase, settings
+from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis.stateful import run_state_machine_as_test
 
-from leadsla import Agreement, Effect, Engine
-from leadsla.testing import EngineMachine
+from leadsla import (
+    Agreement,
+    Effect,
+    Engine,
+    Event,
+    LeadCreated,
+    LeadUpdated,
+    NaiveDatetimeError,
+    Rejected,
+    Transitioned,
+)
+from leadsla.testing import EngineMachine, event_streams
 
 QUICK = settings(
     max_examples=25,
@@ -85,3 +95,37 @@ def test_the_machine_catches_an_engine_that_loses_effects() -> None:
                 suppress_health_check=list(HealthCheck),
             ),
         )
+
+
+def test_event_streams_refuse_a_naive_start() -> None:
+    @settings(max_examples=1, database=None)
+    @given(event_streams(start=datetime(2026, 3, 2, 8)))
+    def draw(events: list[Event]) -> None:
+        raise AssertionError("a naive start was accepted")
+
+    with pytest.raises(NaiveDatetimeError, match="'start' must be timezone-aware"):
+        draw()
+
+
+def test_event_streams_aim_at_the_agreements_thresholds() -> None:
+    """The default mql term is score >= 50: scores around 50 are drawn, and some streams make
+    MQLs, some refusals, some events for leads not created."""
+    seen: set[object] = set()
+    kinds: set[str] = set()
+
+    @settings(max_examples=80, derandomize=True, database=None)
+    @given(event_streams(leads=2, max_events=12))
+    def collect(events: list[Event]) -> None:
+        engine = Engine()
+        for event in events:
+            if isinstance(event, (LeadCreated, LeadUpdated)):
+                seen.add(event.fields.get("score"))
+            for effect in engine.apply(event):
+                if isinstance(effect, Rejected) and "is unknown" in effect.reason:
+                    kinds.add("unknown lead")
+                elif isinstance(effect, Transitioned) and effect.dest == "mql":
+                    kinds.add("mql")
+
+    collect()
+    assert len({49, 50, 51} & seen) >= 2  # around the threshold, not only far from it
+    assert {"mql", "unknown lead"} <= kinds

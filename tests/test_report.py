@@ -1,0 +1,150 @@
+"""The review-meeting scorecard (leadsla.scorecard, render_scorecard, leadsla report)."""
+
+from __future__ import annotations
+
+import io
+import pathlib
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import attrs
+import pytest
+
+from leadsla import (
+    ActivityLogged,
+    Agreement,
+    LeadCreated,
+    LeadSLAError,
+    PeriodCard,
+    TransitionRequested,
+    render_scorecard,
+    replay,
+    scorecard,
+)
+from leadsla._cli import _demo_events, main
+
+HELSINKI = ZoneInfo("Europe/Helsinki")
+END_OF_WEEK = datetime(2026, 3, 13, 17, tzinfo=HELSINKI)
+
+
+def demo_cards() -> list[PeriodCard]:
+    return scorecard(replay(_demo_events(), until=END_OF_WEEK).engine)
+
+
+def test_the_demo_week_scores_as_its_story_says() -> None:
+    """L-1 is touched late and handed back after six calls, L-2 is won, L-3 is never touched,
+    L-4 goes to nurture at once: one month, four MQLs, two accepted."""
+    [card] = demo_cards()
+    assert card.period == "2026-03"
+    [volume] = card.volumes
+    assert (volume.delivered, volume.accepted, volume.met) == (4, 2, False)
+    touch = {score.obligation: score for score in card.obligations}["first-touch"]
+    assert (touch.opened, touch.met, touch.met_late, touch.breached, touch.cancelled) == (
+        4,
+        1,
+        1,
+        1,
+        1,
+    )
+    assert touch.on_time_rate == pytest.approx(1 / 3)
+    assert touch.breaches_by_owner == (("bob", 2),)
+    assert ("won", 1) in card.entered
+    assert card.reasons == (
+        ("handback", "no-contact-after-6-attempts", 1),
+        ("nurture", "need-over-6-months", 1),
+    )
+
+
+def test_time_to_meet_is_business_time_and_the_median_of_the_clocks() -> None:
+    """Friday 16:00 to Monday 09:30 is 1 h 30 min of office time, not 65 hours; Monday 10:00
+    to 10:30 is 30 min; the median of the two is 1 h."""
+    friday = datetime(2026, 3, 6, 16, tzinfo=HELSINKI)
+    monday = datetime(2026, 3, 9, 9, 30, tzinfo=HELSINKI)
+    fields = {"email": "ann@acme.fi", "score": 62}
+    events = [
+        LeadCreated(id="c1", lead="L-1", at=friday, fields=fields),
+        ActivityLogged(id="a1", lead="L-1", at=monday, kind="call", by="bob"),
+        LeadCreated(id="c2", lead="L-2", at=monday + timedelta(minutes=30), fields=fields),
+        ActivityLogged(
+            id="a2", lead="L-2", at=monday + timedelta(hours=1), kind="call", by="carol"
+        ),
+    ]
+    [card] = scorecard(replay(events).engine)
+    touch = {score.obligation: score for score in card.obligations}["first-touch"]
+    assert touch.met == 2
+    assert touch.median_to_meet == timedelta(hours=1)
+
+
+def test_clocks_count_in_the_period_they_opened() -> None:
+    """A lead made an MQL on 31 March and touched on 1 April scores in March."""
+    march = datetime(2026, 3, 31, 16, tzinfo=HELSINKI)
+    events = [
+        LeadCreated(id="c", lead="L-1", at=march, fields={"email": "a@b.fi", "score": 70}),
+        ActivityLogged(id="a", lead="L-1", at=march + timedelta(days=1), kind="call"),
+        TransitionRequested(id="t", lead="L-1", at=march + timedelta(days=1), trigger="accept"),
+    ]
+    cards = scorecard(replay(events).engine)
+    assert [card.period for card in cards] == ["2026-03", "2026-04"]
+    assert [score.obligation for score in cards[1].obligations] == []
+    assert cards[1].entered == (("sal", 1),)
+
+
+def test_the_tracking_period_comes_from_the_agreement() -> None:
+    """Clocks and moves by week; the monthly commitment keeps its own card."""
+    weekly = attrs.evolve(Agreement.default(), tracking_period="week")
+    cards = scorecard(replay(_demo_events(), weekly).engine)
+    assert [card.period for card in cards] == ["2026-03", "2026-W10", "2026-W11"]
+    monthly, *weeks = cards
+    assert monthly.obligations == ()
+    assert monthly.entered == ()
+    assert [volume.delivered for volume in monthly.volumes] == [4]
+    assert all(week.volumes == () and week.entered for week in weeks)
+
+
+def test_text_and_markdown_rendering() -> None:
+    cards = demo_cards()
+    text = render_scorecard(cards, title="March")
+    assert text.startswith("March\n\n2026-03\n Commitments\n")
+    assert "  first-touch (sales)              4        1     1         1" in text
+    assert "  handback: no-contact-after-6-attempts 1\n" in text
+    markdown = render_scorecard(cards, "md", title="March")
+    assert markdown.startswith("# March\n\n## 2026-03\n")
+    assert "| obligation | opened | on time | late | breached |" in markdown
+    assert "| first-touch (sales) | 4 | 1 | 1 | 1 | 1 | 0 | 33% | " in markdown
+    assert "- handback: no-contact-after-6-attempts 1" in markdown
+
+
+def test_markdown_escapes_what_it_did_not_write() -> None:
+    """A reason written by a user cannot break the Markdown or inject HTML."""
+    events = [
+        LeadCreated(id="c", lead="L-1", at=END_OF_WEEK, fields={"email": "a@b.fi", "score": 70}),
+        TransitionRequested(
+            id="t", lead="L-1", at=END_OF_WEEK, trigger="reject", reason="<b>*bad* | fit</b>"
+        ),
+    ]
+    markdown = render_scorecard(scorecard(replay(events).engine), "md")
+    assert "- handback: &lt;b&gt;\\*bad\\* \\| fit&lt;/b&gt; 1" in markdown
+
+
+def test_an_unknown_format_is_refused() -> None:
+    with pytest.raises(LeadSLAError, match=r"'format' is not a known format \(got 'pdf'\)"):
+        render_scorecard([], "pdf")  # type: ignore[arg-type]
+
+
+def test_nothing_to_score() -> None:
+    assert render_scorecard([]) == "Scorecard\n\nNo events: nothing to score.\n"
+
+
+def test_report_command(tmp_path: pathlib.Path) -> None:
+    log = tmp_path / "week.jsonl"
+    log.write_text("\n".join(event.to_json() for event in _demo_events()) + "\n", "utf-8")
+    out = io.StringIO()
+    until = END_OF_WEEK.isoformat()
+    assert main(["report", str(log), "--until", until], out) == 0
+    text = out.getvalue()
+    assert text.startswith(f"Scorecard: Marketing–sales SLA, by month, from {log}\n")
+    assert "  mql-volume: 4 of 150 delivered, 50% accepted: not met" in text
+    written = tmp_path / "march.md"
+    arguments = ["report", str(log), "--until", until, "--format", "md", "-o", str(written)]
+    assert main(arguments, io.StringIO()) == 0
+    assert written.read_text(encoding="utf-8").startswith("# Scorecard: ")
