@@ -15,6 +15,7 @@ from leadsla._conditions import (
     Term,
     Terms,
 )
+from leadsla._csv import CsvError, CsvMapping, EventTemplate, csv_events
 from leadsla._duration import Duration, parse_duration
 from leadsla._effects import (
     ActionRequested,
@@ -116,6 +117,8 @@ __all__ = [
     "Condition",
     "ConditionError",
     "Coverage",
+    "CsvError",
+    "CsvMapping",
     "Due",
     "Duplicate",
     "Duration",
@@ -126,6 +129,7 @@ __all__ = [
     "Event",
     "EventError",
     "EventRejected",
+    "EventTemplate",
     "Explanation",
     "Fire",
     "FixedOwner",
@@ -187,6 +191,7 @@ __all__ = [
     "Workflow",
     "WorkflowError",
     "__version__",
+    "csv_events",
     "effect_to_dict",
     "event_from_json",
     "parse_duration",

@@ -21,6 +21,7 @@ from zoneinfo import ZoneInfo
 import attrs
 
 from leadsla._agreement import Agreement
+from leadsla._csv import CsvMapping, csv_events
 from leadsla._duration import Duration
 from leadsla._effects import Effect, ObligationBreached, ObligationMet, RuleFired, effect_to_dict
 from leadsla._engine import Engine
@@ -286,10 +287,17 @@ def _replayed(
     if agreement is None:
         agreement = _load(arguments.agreement) if arguments.agreement else Agreement.default()
     path = Path(arguments.log)
+    rows: list[int] | None = None  # for a CSV file: the row of each event
     try:
-        # utf-8-sig: a byte-order mark (as some Windows tools write) is not part of line 1.
-        with path.open(encoding="utf-8-sig") as log:
-            result = replay(log, agreement, until=until)
+        if arguments.mapping:
+            mapping = CsvMapping.from_toml(Path(arguments.mapping))
+            made = csv_events(path, mapping, agreement)
+            rows = [row for row, _ in made]
+            result = replay([event for _, event in made], agreement, until=until)
+        else:
+            # utf-8-sig: a byte-order mark (as some Windows tools write) is not part of line 1.
+            with path.open(encoding="utf-8-sig") as log:
+                result = replay(log, agreement, until=until)
     except (OSError, UnicodeDecodeError) as error:
         reason = error.strerror if isinstance(error, OSError) else "is not UTF-8 text"
         raise LeadSLAError(
@@ -301,7 +309,8 @@ def _replayed(
             )
         ) from None
     for line, rejection in result.refused:
-        print(f"{label}{arguments.log}:{line}: {rejection.reason}", file=sys.stderr)
+        where = rows[line - 1] if rows is not None else line
+        print(f"{label}{arguments.log}:{where}: {rejection.reason}", file=sys.stderr)
     clock = result.engine.clock
     if until is not None and clock is not None and until.timestamp() < clock.timestamp():
         raise LeadSLAError(
@@ -682,7 +691,14 @@ def _parser() -> argparse.ArgumentParser:
 
 def _log_arguments(command: argparse.ArgumentParser) -> None:
     command.add_argument(
-        "log", metavar="LOG", help="the event log (JSON Lines, one event per line)"
+        "log",
+        metavar="LOG",
+        help="the event log (JSON Lines, one event per line; or CSV with --mapping)",
+    )
+    command.add_argument(
+        "--mapping",
+        metavar="FILE",
+        help="read LOG as CSV, its rows made into events by this mapping (TOML)",
     )
     command.add_argument(
         "--agreement", metavar="FILE", help="the agreement file (default: the default agreement)"

@@ -1,0 +1,378 @@
+"""Events from a CSV export, through a column mapping.
+
+A CRM export is one row per lead, deal or activity, with the CRM's own column names. A
+:class:`CsvMapping` says which events each row makes: for each event, its type and, for each of
+its keys, a template such as ``"{mql_id}"`` (a column's value), ``"{won_date}"``, or a constant
+such as ``"win"``. :func:`csv_events` reads the rows and returns the events in their JSON form
+(SPEC §7), in time order, each with its row number, ready for :func:`leadsla.replay`, which
+checks them as it checks a JSON Lines log.
+
+Times: an ISO 8601 date-time with an offset is taken as is; one without an offset is local
+time in the mapping's ``zone`` (else the agreement's); a date alone is ``default_time`` (00:00
+unless set) on that day. Field values are text, or typed by the agreement's declared ``fields``
+(``number``, ``boolean``); an empty cell makes a field missing.
+
+Templates only substitute columns: ``{name}`` is the value of column ``name``, ``{_row}`` the
+row number, ``{{`` and ``}}`` are braces; nothing in them is evaluated.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+import tomllib
+from collections.abc import Iterable, Mapping
+from datetime import date, datetime, time
+from pathlib import Path
+from typing import Any, Final
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from attrs import field, frozen
+
+from leadsla._agreement import Agreement
+from leadsla._errors import LeadSLAError, Problem, unknown
+
+__all__ = ["CsvMapping", "EventTemplate", "csv_events"]
+
+#: The keys each event type can take from a row (besides ``id``, ``lead`` and ``at``).
+EVENT_KEYS: Final[dict[str, tuple[str, ...]]] = {
+    "lead_created": ("fields",),
+    "lead_updated": ("fields",),
+    "activity": ("kind", "outcome", "by"),
+    "transition": ("trigger", "by", "reason"),
+    "assign": ("owner", "by", "reason"),
+}
+_PLACEHOLDER: Final = re.compile(r"\{\{|\}\}|\{([^{}]*)\}|[{}]")
+_TRUE: Final = frozenset({"true", "yes", "y", "1", "t"})
+_FALSE: Final = frozenset({"false", "no", "n", "0", "f"})
+
+
+class CsvError(LeadSLAError, ValueError):
+    """A mapping or a CSV file that cannot be read as asked."""
+
+
+def _templates(value: Mapping[str, str] | None) -> Mapping[str, str]:
+    return dict(value or {})
+
+
+@frozen
+class EventTemplate:
+    """One event a row makes: its ``type`` and a template for each of its keys."""
+
+    type: str
+    lead: str
+    at: str
+    id: str | None = None
+    fields: Mapping[str, str] = field(factory=dict, converter=_templates)
+    trigger: str | None = None
+    kind: str | None = None
+    outcome: str | None = None
+    by: str | None = None
+    reason: str | None = None
+    owner: str | None = None
+
+
+def _template_tuple(value: Iterable[EventTemplate]) -> tuple[EventTemplate, ...]:
+    return tuple(value)
+
+
+@frozen
+class CsvMapping:
+    """How the rows of a CSV file become events (see the module's documentation).
+
+    >>> mapping = CsvMapping.from_toml('''
+    ... zone = "America/Sao_Paulo"
+    ... [[events]]
+    ... type = "lead_created"
+    ... lead = "{mql_id}"
+    ... at = "{first_contact_date}"
+    ... fields = {origin = "{origin}", score = "60"}
+    ... ''')
+    >>> rows = "mql_id,first_contact_date,origin\\nm1,2018-02-01,social\\n"
+    >>> [(row, event["at"], dict(event["fields"])) for row, event in csv_events(rows, mapping)]
+    [(2, '2018-02-01T00:00:00-02:00', {'origin': 'social', 'score': 60})]
+    """
+
+    events: tuple[EventTemplate, ...] = field(converter=_template_tuple)
+    zone: str | None = None
+    default_time: str = "00:00"
+    delimiter: str = ","
+
+    @classmethod
+    def from_toml(cls, source: str | Path) -> CsvMapping:
+        """Read a mapping from TOML text or a file; every problem is reported at once."""
+        if isinstance(source, Path):
+            try:
+                text = source.read_text(encoding="utf-8")
+            except OSError as error:
+                raise CsvError(
+                    Problem(
+                        "mapping",
+                        str(source),
+                        f"cannot be read ({error.strerror or error})",
+                        "give the path of a TOML file",
+                    )
+                ) from None
+        else:
+            text = source
+        try:
+            data = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as error:
+            raise CsvError(
+                Problem("mapping", str(error), "is not TOML", "fix the line it names")
+            ) from None
+        return cls.from_data(data)
+
+    @classmethod
+    def from_data(cls, data: Mapping[str, Any]) -> CsvMapping:
+        """A mapping from plain data (what the TOML form reads as)."""
+        problems: list[Problem] = []
+        known = ("events", "zone", "default_time", "delimiter")
+        problems.extend(unknown("key", key, known) for key in data if key not in known)
+        raw = data.get("events")
+        if not isinstance(raw, list) or not raw:
+            problems.append(
+                Problem(
+                    "events",
+                    raw,
+                    "must list at least one event",
+                    'add [[events]] with type, lead and at, e.g. lead = "{lead_id}"',
+                )
+            )
+            raw = []
+        templates = []
+        for number, entry in enumerate(raw, start=1):
+            template = _template(entry, f"events[{number}]", problems)
+            if template is not None:
+                templates.append(template)
+        zone = data.get("zone")
+        if zone is not None:
+            try:
+                ZoneInfo(str(zone))
+            except (ZoneInfoNotFoundError, ValueError):
+                problems.append(
+                    Problem("zone", zone, "is not a time zone", "write e.g. Europe/Helsinki")
+                )
+        default_time = str(data.get("default_time", "00:00"))
+        try:
+            time.fromisoformat(default_time)
+        except ValueError:
+            problems.append(
+                Problem("default_time", default_time, "is not a time of day", 'write e.g. "09:00"')
+            )
+        delimiter = str(data.get("delimiter", ","))
+        if len(delimiter) != 1:
+            problems.append(
+                Problem("delimiter", delimiter, "must be one character", 'write e.g. ";"')
+            )
+        if problems:
+            raise CsvError(*problems)
+        return cls(templates, zone, default_time, delimiter)
+
+
+def _template(entry: object, where: str, problems: list[Problem]) -> EventTemplate | None:
+    if not isinstance(entry, Mapping):
+        problems.append(Problem(where, entry, "must be a table", "write [[events]] tables"))
+        return None
+    kind = entry.get("type")
+    if kind not in EVENT_KEYS:
+        problems.append(unknown("event type", kind, EVENT_KEYS, f"{where}.type"))
+        return None
+    allowed = ("type", "id", "lead", "at", *EVENT_KEYS[kind])
+    count = len(problems)
+    problems.extend(
+        unknown(f"key of a {kind} event", key, allowed, f"{where}.{key}")
+        for key in entry
+        if key not in allowed
+    )
+    for key in ("lead", "at", *(("trigger",) if kind == "transition" else ())):
+        if not isinstance(entry.get(key), str):
+            problems.append(
+                Problem(
+                    f"{where}.{key}",
+                    entry.get(key),
+                    "is required, as text",
+                    f'write e.g. {key} = "{{column}}" (a column of the file) or a constant',
+                )
+            )
+    fields = entry.get("fields", {})
+    if not isinstance(fields, Mapping) or not all(
+        isinstance(value, str) for value in fields.values()
+    ):
+        problems.append(
+            Problem(
+                f"{where}.fields",
+                fields,
+                "must map field names to templates",
+                'write e.g. fields = {score = "{lead_score}"}',
+            )
+        )
+        fields = {}
+    for key, value in entry.items():
+        if key not in ("type", "fields") and not isinstance(value, str):
+            problems.append(
+                Problem(f"{where}.{key}", value, "must be text", f'write {key} = "{{column}}"')
+            )
+    if len(problems) > count:
+        return None
+    return EventTemplate(
+        type=kind,
+        lead=entry["lead"],
+        at=entry["at"],
+        id=entry.get("id"),
+        fields=fields,
+        trigger=entry.get("trigger"),
+        kind=entry.get("kind"),
+        outcome=entry.get("outcome"),
+        by=entry.get("by"),
+        reason=entry.get("reason"),
+        owner=entry.get("owner"),
+    )
+
+
+def csv_events(
+    source: str | Path | Iterable[str],
+    mapping: CsvMapping,
+    agreement: Agreement | None = None,
+) -> list[tuple[int, dict[str, Any]]]:
+    """The events ``mapping`` makes of the CSV ``source`` (text, a path, or lines), as
+    ``(row number, event in its JSON form)``, sorted by time (stably: rows keep their order
+    at equal times; a row's events keep the mapping's order).
+
+    Row numbers count the header as row 1, as a spreadsheet does. A template naming a column
+    the file does not have is an error listing the columns; a value that is not a time is
+    passed on as is, for the engine to refuse with its row.
+    """
+    resolved = agreement if agreement is not None else Agreement.default()
+    zone = ZoneInfo(mapping.zone or resolved.timezone)
+    default_time = time.fromisoformat(mapping.default_time)
+    if isinstance(source, Path):
+        with source.open(encoding="utf-8-sig", newline="") as handle:
+            rows = list(csv.DictReader(handle, delimiter=mapping.delimiter))
+    elif isinstance(source, str):
+        rows = list(csv.DictReader(io.StringIO(source), delimiter=mapping.delimiter))
+    else:
+        rows = list(csv.DictReader(source, delimiter=mapping.delimiter))
+    columns = list(rows[0]) if rows else []
+    _check_columns(mapping, columns)
+    types = dict(resolved.fields)
+    made: list[tuple[float, int, int, dict[str, Any]]] = []
+    for row_number, row in enumerate(rows, start=2):
+        cells = {name: (value or "") for name, value in row.items() if name is not None}
+        values = {**cells, "_row": str(row_number)}
+        for position, template in enumerate(mapping.events):
+            event = _event(template, values, position, zone, default_time, types)
+            made.append((_sort_key(event["at"]), row_number, position, event))
+    made.sort(key=lambda item: (item[0], item[1], item[2]))
+    return [(row, event) for _, row, _, event in made]
+
+
+def _check_columns(mapping: CsvMapping, columns: list[str]) -> None:
+    problems = []
+    for number, template in enumerate(mapping.events, start=1):
+        texts = {
+            "lead": template.lead,
+            "at": template.at,
+            "id": template.id,
+            "trigger": template.trigger,
+            "kind": template.kind,
+            "outcome": template.outcome,
+            "by": template.by,
+            "reason": template.reason,
+            "owner": template.owner,
+            **{f"fields.{name}": text for name, text in template.fields.items()},
+        }
+        for key, text in texts.items():
+            for name in _names(text or ""):
+                if name != "_row" and name not in columns:
+                    problems.append(unknown("column", name, columns, f"events[{number}].{key}"))
+    if problems:
+        raise CsvError(*problems)
+
+
+def _names(text: str) -> list[str]:
+    return [match.group(1) for match in _PLACEHOLDER.finditer(text) if match.group(1)]
+
+
+def _fill(text: str, values: Mapping[str, str]) -> str:
+    def replace(match: re.Match[str]) -> str:
+        token = match.group(0)
+        if token in ("{{", "}}"):
+            return token[0]
+        name = match.group(1)
+        if name is None or name == "":
+            return token
+        return values[name]
+
+    return _PLACEHOLDER.sub(replace, text)
+
+
+def _event(
+    template: EventTemplate,
+    values: Mapping[str, str],
+    position: int,
+    zone: ZoneInfo,
+    default_time: time,
+    types: Mapping[str, str],
+) -> dict[str, Any]:
+    row = values["_row"]
+    event: dict[str, Any] = {
+        "id": _fill(template.id, values) if template.id else f"row{row}-{position + 1}",
+        "type": template.type,
+        "lead": _fill(template.lead, values),
+        "at": _instant(_fill(template.at, values), zone, default_time),
+    }
+    if template.type in ("lead_created", "lead_updated"):
+        event["fields"] = {
+            name: _typed(_fill(text, values), types.get(name))
+            for name, text in template.fields.items()
+        }
+    for key in EVENT_KEYS[template.type]:
+        if key == "fields":
+            continue
+        text = getattr(template, key)
+        if text is not None:
+            filled = _fill(text, values)
+            event[key] = filled or None
+    return event
+
+
+def _instant(text: str, zone: ZoneInfo, default_time: time) -> str:
+    """An ISO 8601 instant with its offset, or ``text`` unchanged when it is not a time."""
+    stripped = text.strip()
+    try:
+        moment = datetime.fromisoformat(stripped)
+    except ValueError:
+        return text
+    if len(stripped) == 10:  # a date alone
+        moment = datetime.combine(date.fromisoformat(stripped), default_time)
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=zone)
+    return moment.isoformat()
+
+
+def _sort_key(at: object) -> float:
+    """Events sort by instant; a time that could not be read sorts first (to be refused)."""
+    try:
+        return datetime.fromisoformat(str(at)).timestamp()
+    except ValueError:
+        return float("-inf")
+
+
+def _typed(text: str, kind: str | None) -> Any:
+    if text == "":
+        return None
+    if kind == "number":
+        try:
+            number = float(text)
+        except ValueError:
+            return text  # the engine's conditions see text, and say so
+        return int(number) if number.is_integer() and "." not in text else number
+    if kind == "boolean":
+        lowered = text.strip().lower()
+        if lowered in _TRUE:
+            return True
+        if lowered in _FALSE:
+            return False
+    return text
