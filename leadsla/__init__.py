@@ -84,6 +84,7 @@ from leadsla._ownership import (
 from leadsla._replay import Replay, replay
 from leadsla._report import ObligationScore, PeriodCard, render_scorecard, scorecard
 from leadsla._rules import AddTag, Assign, Fire, Notify, RemoveTag, Rule, RuleSet
+from leadsla._store import SqliteStore, StoreError
 from leadsla._version import __version__
 from leadsla._workflow import (
     AssignmentBook,
@@ -174,9 +175,11 @@ __all__ = [
     "RuleRouting",
     "RuleSet",
     "Scope",
+    "SqliteStore",
     "Stage",
     "State",
     "Step",
+    "StoreError",
     "StrictRoundRobin",
     "Tagged",
     "Team",

@@ -1,0 +1,274 @@
+"""A restart-safe engine: every input kept in SQLite, the state rebuilt by replaying them.
+
+The engine is deterministic: the same agreement and the same inputs give the same effects.
+So :class:`SqliteStore` keeps the inputs (the events, and the times the host advanced to) in a
+SQLite file, each one committed before ``apply`` or ``advance`` returns, and rebuilds the
+engine on opening by replaying them. Nothing of the engine's own structures is written, so a
+store never holds a state that the inputs do not explain, and a crash at any moment loses at
+most the input being applied (its effects were not returned to the host either).
+
+What is kept: every event the engine accepted or refused (a refused event still moved the
+clock, and a replay must refuse it again), and every advance. A duplicate changes nothing and
+is not kept. The agreement is kept too, as its TOML text, so the store reopens with the same
+rules; opening it with another agreement is refused, since the stored inputs would replay to
+other effects than the ones the host saw.
+"""
+
+from __future__ import annotations
+
+import gc
+import json
+import sqlite3
+from collections.abc import Iterable
+from datetime import datetime
+from pathlib import Path
+from types import TracebackType
+from typing import Final, Self
+
+from leadsla._agreement import Agreement, AgreementError
+from leadsla._effects import Duplicate, Effect
+from leadsla._engine import Engine, LeadView, _aware
+from leadsla._errors import LeadSLAError, Problem
+from leadsla._events import Event, event_from_json
+
+__all__ = ["SqliteStore", "StoreError"]
+
+_SCHEMA: Final = 1
+_CREATE: Final = """
+create table if not exists meta (key text primary key, value text not null);
+create table if not exists inputs (
+    seq integer primary key autoincrement,
+    kind text not null check (kind in ('event', 'advance')),
+    body text not null
+);
+"""
+
+
+class StoreError(LeadSLAError, ValueError):
+    """A store that cannot be opened or written as asked."""
+
+
+#: What the file keeps instead of the agreement's text when only Python can hold it.
+_HELD_BY_HOST: Final = ""
+
+
+def _text(agreement: Agreement) -> str:
+    try:
+        return agreement.to_toml(comments=False)
+    except AgreementError:
+        return _HELD_BY_HOST  # a custom policy: the host passes the agreement on every open
+
+
+def _check_keepable(event: Event) -> None:
+    """An event is kept in its JSON form: it must read back as the same event."""
+    if event_from_json(event.to_json()) == event:
+        return
+    fields = getattr(event, "fields", {})
+    for name, value in fields.items():
+        if json.loads(json.dumps(value, default=str)) != value:
+            raise StoreError(
+                Problem(
+                    f"fields.{name}",
+                    value,
+                    "is not a JSON value, so the store cannot keep it exactly",
+                    "send text (a date as 2026-03-02), a number, a boolean, a list or an object",
+                )
+            )
+    raise StoreError(  # pragma: no cover - every event type reads back but for its fields
+        Problem("event", event.id, "does not read back from its JSON form", "report this")
+    )
+
+
+class SqliteStore:
+    """An :class:`~leadsla.Engine` whose inputs live in a SQLite file (see the module's doc).
+
+    >>> import tempfile
+    >>> from datetime import datetime
+    >>> from pathlib import Path
+    >>> from zoneinfo import ZoneInfo
+    >>> from leadsla import LeadCreated
+    >>> path = Path(tempfile.mkdtemp()) / "leads.db"
+    >>> at = datetime(2026, 3, 6, 16, tzinfo=ZoneInfo("Europe/Helsinki"))
+    >>> with SqliteStore(path) as store:
+    ...     _ = store.apply(LeadCreated(id="e1", lead="L-1", at=at,
+    ...                                 fields={"email": "ann@acme.fi", "score": 62}))
+    >>> with SqliteStore(path) as reopened:  # a new process would do the same
+    ...     reopened.engine.lead("L-1").state, len(reopened)
+    ('mql', 1)
+    """
+
+    def __init__(self, path: str | Path, agreement: Agreement | None = None) -> None:
+        self.path = Path(path)
+        try:
+            self._connection = sqlite3.connect(self.path, isolation_level=None)
+            self._connection.executescript(_CREATE)
+            self._connection.execute("pragma journal_mode = wal")
+        except sqlite3.Error as error:
+            raise StoreError(
+                Problem(
+                    "path",
+                    str(self.path),
+                    f"cannot be opened as a leadsla store ({error})",
+                    "give the path of a store, or of a new file in a folder you may write to",
+                )
+            ) from None
+        try:
+            stored = self._meta()
+            self.agreement = self._agreement(stored, agreement)
+            self.engine = Engine(self.agreement)
+            self._replay()
+        except BaseException:
+            self._connection.close()
+            raise
+
+    # -- opening --------------------------------------------------------------------------
+
+    def _meta(self) -> dict[str, str]:
+        rows = self._connection.execute("select key, value from meta").fetchall()
+        meta = {str(key): str(value) for key, value in rows}
+        schema = meta.get("schema")
+        if schema is not None and schema != str(_SCHEMA):
+            raise StoreError(
+                Problem(
+                    "schema",
+                    schema,
+                    f"is not a store version this leadsla reads ({_SCHEMA})",
+                    "open it with the leadsla that wrote it",
+                )
+            )
+        return meta
+
+    def _agreement(self, stored: dict[str, str], given: Agreement | None) -> Agreement:
+        text = stored.get("agreement")
+        if text is None:
+            agreement = given if given is not None else Agreement.default()
+            with self._connection:
+                self._connection.execute("begin")
+                self._connection.executemany(
+                    "insert into meta (key, value) values (?, ?)",
+                    [("schema", str(_SCHEMA)), ("agreement", _text(agreement))],
+                )
+            return agreement
+        if text == _HELD_BY_HOST:
+            if given is None:
+                raise StoreError(
+                    Problem(
+                        "agreement",
+                        None,
+                        f"is needed to open {self.path}: its agreement has parts only Python "
+                        "holds (a custom policy), so the file does not keep it",
+                        "pass the same agreement as when the store was made",
+                    )
+                )
+            return given
+        if given is not None and _text(given) != text:
+            raise StoreError(
+                Problem(
+                    "agreement",
+                    given.name,
+                    f"is not the agreement {self.path} was made with",
+                    "open the store without an agreement to use its own, or replay its "
+                    "events into a new store under the new agreement",
+                )
+            )
+        return given if given is not None else Agreement.from_toml(text)
+
+    def _replay(self) -> None:
+        rows = self._connection.execute("select kind, body from inputs order by seq")
+        apply, advance = self.engine.apply, self.engine.advance
+        paused = gc.isenabled()
+        if paused:
+            gc.disable()  # as leadsla.replay does: the records are freed by reference counting
+        try:
+            for kind, body in rows:
+                if kind == "event":
+                    apply(event_from_json(body))
+                else:
+                    advance(datetime.fromisoformat(body))
+        finally:
+            if paused:
+                gc.enable()
+
+    # -- inputs -----------------------------------------------------------------------------
+
+    def apply(self, event: Event) -> list[Effect]:
+        """Apply ``event`` and keep it (see :meth:`Engine.apply <leadsla.Engine.apply>`)."""
+        return self.apply_many([event])
+
+    def apply_many(self, events: Iterable[Event]) -> list[Effect]:
+        """Apply ``events`` in order and keep them in one transaction (much faster than one
+        commit per event); if writing fails, none of them is kept and the store reopens to
+        the state before them."""
+        effects: list[Effect] = []
+        kept: list[tuple[str, str]] = []
+        for event in events:
+            candidate: object = event
+            if not isinstance(candidate, Event):
+                effects.extend(self.engine.apply(event))  # refused, and nothing to keep
+                continue
+            _check_keepable(event)
+            produced = self.engine.apply(event)
+            effects.extend(produced)
+            if not (len(produced) == 1 and isinstance(produced[0], Duplicate)):
+                kept.append(("event", event.to_json()))
+        self._write(kept)
+        return effects
+
+    def advance(self, now: datetime) -> list[Effect]:
+        """Fire the timers due by ``now`` and keep the advance."""
+        _aware(now, "now")
+        effects = self.engine.advance(now)
+        self._write([("advance", now.isoformat())])
+        return effects
+
+    def _write(self, rows: list[tuple[str, str]]) -> None:
+        if not rows:
+            return
+        try:
+            with self._connection:
+                self._connection.execute("begin")
+                self._connection.executemany("insert into inputs (kind, body) values (?, ?)", rows)
+        except sqlite3.Error as error:
+            # The engine has moved on but the store has not: rebuild it from what is kept.
+            self.engine = Engine(self.agreement)
+            self._replay()
+            raise StoreError(
+                Problem(
+                    "store",
+                    str(self.path),
+                    f"could not keep the input ({error}); it was not applied",
+                    "check the disk and the file's permissions, then send it again",
+                )
+            ) from None
+
+    # -- queries ------------------------------------------------------------------------------
+
+    def lead(self, lead_id: str) -> LeadView:
+        """The engine's view of ``lead_id`` (``KeyError`` for an unknown lead)."""
+        return self.engine.lead(lead_id)
+
+    def __len__(self) -> int:
+        """How many leads the store holds."""
+        return len(self.engine)
+
+    @property
+    def inputs(self) -> int:
+        """How many inputs (events and advances) the store keeps."""
+        return int(self._connection.execute("select count(*) from inputs").fetchone()[0])
+
+    # -- closing ------------------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Close the file; the store's content is already on disk."""
+        self._connection.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()

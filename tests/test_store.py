@@ -1,0 +1,198 @@
+"""SqliteStore: the engine's inputs kept in SQLite, the state rebuilt by replaying them."""
+
+from __future__ import annotations
+
+import json
+import pathlib
+import sqlite3
+import tempfile
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import attrs
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from leadsla import (
+    Agreement,
+    AssignmentPolicy,
+    AssignmentRequest,
+    Duplicate,
+    Effect,
+    Engine,
+    Event,
+    LeadCreated,
+    LeadUpdated,
+    SqliteStore,
+    StoreError,
+    effect_to_dict,
+)
+from leadsla.testing import event_streams
+
+HELSINKI = ZoneInfo("Europe/Helsinki")
+FRIDAY = datetime(2026, 3, 6, 16, tzinfo=HELSINKI)
+FIELDS = {"email": "ann@acme.fi", "score": 62}
+
+
+def rendered(effects: list[Effect]) -> list[str]:
+    return [json.dumps(effect_to_dict(effect), sort_keys=True) for effect in effects]
+
+
+def views(engine: Engine) -> dict[str, object]:
+    """What a host can see of each lead, as data (explanations rendered)."""
+    return {
+        lead: (
+            engine.lead(lead).state,
+            engine.lead(lead).owner,
+            dict(engine.lead(lead).fields),
+            engine.lead(lead).obligations,
+            rendered(list(engine.lead(lead).lead.history)),
+        )
+        for lead in engine.leads()
+    }
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    events=event_streams(leads=2, max_events=25),
+    cut=st.integers(0, 25),
+    advance_minutes=st.integers(0, 5000),
+)
+def test_a_reopened_store_is_the_engine_it_was(
+    events: list[Event], cut: int, advance_minutes: int
+) -> None:
+    """Apply some events, close, reopen (as after a restart), apply the rest: the leads and
+    the effects are those of one engine that saw everything."""
+    whole = Engine()
+    expected: list[Effect] = []
+    for event in events:
+        expected += whole.apply(event)
+    later = events[-1].at + timedelta(minutes=advance_minutes)
+    expected += whole.advance(later)
+    with tempfile.TemporaryDirectory() as folder:
+        path = pathlib.Path(folder) / "store.db"
+        effects: list[Effect] = []
+        with SqliteStore(path) as store:
+            effects += store.apply_many(events[:cut])
+        with SqliteStore(path) as store:
+            for event in events[cut:]:
+                effects += store.apply(event)
+            effects += store.advance(later)
+        with SqliteStore(path) as store:
+            assert views(store.engine) == views(whole)
+            assert store.engine.clock == whole.clock
+    assert rendered(effects) == rendered(expected)
+
+
+def test_duplicates_are_not_kept_refusals_are(tmp_path: pathlib.Path) -> None:
+    """A refused event moved the clock, so it is kept (and refused again on reopening); a
+    duplicate changed nothing, so it is not."""
+    path = tmp_path / "store.db"
+    with SqliteStore(path) as store:
+        store.apply(LeadCreated(id="e1", lead="L-1", at=FRIDAY, fields=FIELDS))
+        assert [
+            type(e) for e in store.apply(LeadCreated(id="e1", lead="L-1", at=FRIDAY, fields=FIELDS))
+        ] == [Duplicate]
+        store.apply(LeadUpdated(id="e2", lead="L-9", at=FRIDAY + timedelta(days=4), fields={}))
+        assert store.inputs == 2
+    with SqliteStore(path) as store:
+        assert store.engine.clock == FRIDAY + timedelta(days=4)
+        breached = [o.name for o in store.lead("L-1").obligations if o.status == "breached"]
+        assert breached == ["first-touch", "accept-or-reject"]
+
+
+def test_the_store_keeps_its_agreement(tmp_path: pathlib.Path) -> None:
+    path = tmp_path / "store.db"
+    faster = attrs.evolve(
+        Agreement.default(),
+        obligations=[
+            attrs.evolve(spec, within="2 business hours") if spec.name == "first-touch" else spec
+            for spec in Agreement.default().obligations
+        ],
+    )
+    with SqliteStore(path, faster) as store:
+        store.apply(LeadCreated(id="e1", lead="L-1", at=FRIDAY, fields=FIELDS))
+    with SqliteStore(path) as store:  # no agreement given: the store's own
+        touch = store.lead("L-1").obligation("first-touch")
+        assert touch is not None
+        assert touch.due_at == datetime(2026, 3, 9, 10, tzinfo=HELSINKI)
+    with pytest.raises(StoreError) as raised:
+        SqliteStore(path, Agreement.default())
+    assert f"is not the agreement {path} was made with" in str(raised.value)
+    assert "open the store without an agreement to use its own" in str(raised.value)
+
+
+class Nobody(AssignmentPolicy):
+    def assign(self, request: AssignmentRequest) -> str | None:
+        return None
+
+
+def test_an_agreement_only_python_holds_must_be_given_again(tmp_path: pathlib.Path) -> None:
+    default = Agreement.default()
+    custom = attrs.evolve(
+        default, teams=(default.teams[0], attrs.evolve(default.teams[1], policy=Nobody()))
+    )
+    path = tmp_path / "store.db"
+    with SqliteStore(path, custom) as store:
+        store.apply(LeadCreated(id="e1", lead="L-1", at=FRIDAY, fields=FIELDS))
+    with pytest.raises(StoreError, match="pass the same agreement as when the store was made"):
+        SqliteStore(path)
+    with SqliteStore(path, custom) as store:
+        assert store.lead("L-1").owner is not None
+        assert store.lead("L-1").owner.person is None  # type: ignore[union-attr]
+
+
+def test_values_json_cannot_hold_are_refused_before_anything_changes(
+    tmp_path: pathlib.Path,
+) -> None:
+    with SqliteStore(tmp_path / "store.db") as store:
+        event = LeadCreated(
+            id="e1", lead="L-1", at=FRIDAY, fields={**FIELDS, "since": date(2026, 1, 1)}
+        )
+        with pytest.raises(StoreError) as raised:
+            store.apply(event)
+        assert str(raised.value) == (
+            "'fields.since' is not a JSON value, so the store cannot keep it exactly "
+            "(got 2026-01-01); send text (a date as 2026-03-02), a number, "
+            "a boolean, a list or an object"
+        )
+        assert len(store) == 0
+        assert store.inputs == 0
+
+
+def test_a_file_that_is_not_a_store_is_named(tmp_path: pathlib.Path) -> None:
+    path = tmp_path / "notes.txt"
+    path.write_text("these are notes, not a database\n" * 100, encoding="utf-8")
+    with pytest.raises(StoreError) as raised:
+        SqliteStore(path)
+    assert "'path' cannot be opened as a leadsla store" in str(raised.value)
+    assert str(path) in str(raised.value)
+
+
+def test_a_store_from_another_version_is_refused(tmp_path: pathlib.Path) -> None:
+    path = tmp_path / "store.db"
+    with SqliteStore(path):
+        pass
+    with sqlite3.connect(path) as connection:
+        connection.execute("update meta set value = '99' where key = 'schema'")
+    with pytest.raises(StoreError, match=r"'schema' is not a store version this leadsla reads"):
+        SqliteStore(path)
+
+
+def test_a_failed_write_applies_nothing(tmp_path: pathlib.Path) -> None:
+    """If the input cannot be kept, the engine goes back to what the store holds."""
+    path = tmp_path / "store.db"
+    store = SqliteStore(path)
+    try:
+        store.apply(LeadCreated(id="e1", lead="L-1", at=FRIDAY, fields=FIELDS))
+        with sqlite3.connect(path) as other:  # another process locks the file
+            other.execute("begin exclusive")
+            store._connection.execute("pragma busy_timeout = 0")
+            with pytest.raises(StoreError, match="could not keep the input"):
+                store.apply(LeadCreated(id="e2", lead="L-2", at=FRIDAY, fields=FIELDS))
+            other.rollback()
+        assert list(store.engine.leads()) == ["L-1"]
+        assert store.inputs == 1
+    finally:
+        store.close()
