@@ -84,6 +84,7 @@ from leadsla._ownership import (
 from leadsla._replay import Replay, replay
 from leadsla._report import ObligationScore, PeriodCard, render_scorecard, scorecard
 from leadsla._rules import AddTag, Assign, Fire, Notify, RemoveTag, Rule, RuleSet
+from leadsla._simulate import simulate
 from leadsla._store import SqliteStore, StoreError
 from leadsla._version import __version__
 from leadsla._workflow import (
@@ -202,4 +203,5 @@ __all__ = [
     "render_scorecard",
     "replay",
     "scorecard",
+    "simulate",
 ]

@@ -1,8 +1,8 @@
 """The ``leadsla`` command: the shell around the library for analysts and scripts.
 
 Commands: ``demo``, ``init``, ``check``, ``summary``, ``diagram``, ``replay``, ``report``,
-``due``, ``lead``, ``whatif``. Exit codes: 0 success; 1 the input has problems (listed on
-stderr, one per line, ``FILE:LINE: field: ...``); 2 usage errors (argparse).
+``due``, ``lead``, ``whatif``, ``simulate``. Exit codes: 0 success; 1 the input has problems
+(listed on stderr, one per line, ``FILE:LINE: field: ...``); 2 usage errors (argparse).
 """
 
 from __future__ import annotations
@@ -36,6 +36,7 @@ from leadsla._events import (
 from leadsla._render import describe_effect, format_span, stamp
 from leadsla._replay import Replay, replay
 from leadsla._report import render_scorecard, scorecard
+from leadsla._simulate import simulate
 from leadsla._summary import render_summary
 from leadsla._version import __version__
 
@@ -440,8 +441,12 @@ def _whatif(arguments: argparse.Namespace, out: TextIO) -> int:
     current = _replayed(arguments, until)
     other = _replayed(arguments, until, alternative, label=f"[{arguments.alternative}] ")
     before, after = _scores(current), _scores(other)
-    # Each section in its place, the first agreement's rows in their order, then the others'.
-    keys = sorted(dict.fromkeys([*before, *after]), key=lambda key: key[0])
+    # Each section in its place: the counts in their order, breaches and states by name,
+    # commitments by period.
+    keys = sorted(
+        dict.fromkeys([*before, *after]),
+        key=lambda key: (key[0], key[1] if key[0] in (1, 2, 3) else ""),
+    )
     names = (
         arguments.agreement or "default agreement",
         arguments.alternative,
@@ -475,6 +480,28 @@ def _report(arguments: argparse.Namespace, out: TextIO) -> int:
         out,
     )
     return _refused(result, arguments)
+
+
+def _simulate(arguments: argparse.Namespace, out: TextIO) -> int:
+    """Write a synthetic event log (JSON Lines) for trying an agreement without data.
+
+    Leads arrive a few minutes apart from --start; marketing raises their scores until about
+    two thirds become MQLs; reps accept or reject them, call, qualify, win or lose; some drift
+    to nurture. The same --seed gives the same log. It uses the default agreement's fields and
+    triggers (see leadsla.simulate).
+    """
+    agreement = _load(arguments.agreement) if arguments.agreement else Agreement.default()
+    start = _instant(arguments.start, "--start") if arguments.start else None
+    if arguments.leads < 0:
+        raise LeadSLAError(
+            Problem("--leads", arguments.leads, "must not be negative", "give 0 or more")
+        )
+    events = simulate(arguments.leads, seed=arguments.seed, start=start, agreement=agreement)
+    text = "".join(event.to_json() + "\n" for event in events)
+    _emit(text, arguments.output, out)
+    if arguments.output not in (None, "-"):
+        out.write(f"Wrote {len(events)} events for {arguments.leads} leads to {arguments.output}\n")
+    return 0
 
 
 def _due(arguments: argparse.Namespace, out: TextIO) -> int:
@@ -674,6 +701,26 @@ def _parser() -> argparse.ArgumentParser:
     report.add_argument("--format", choices=("text", "md"), default="text")
     report.add_argument("-o", "--output", help="write to this file instead of stdout")
     report.set_defaults(handler=_report)
+
+    simulate_command = commands.add_parser(
+        "simulate", help="write a synthetic event log", description=_simulate.__doc__
+    )
+    simulate_command.add_argument(
+        "--leads", type=int, default=100, help="how many leads (default: %(default)s)"
+    )
+    simulate_command.add_argument(
+        "--seed", type=int, default=7, help="the random seed (default: %(default)s)"
+    )
+    simulate_command.add_argument(
+        "--start",
+        metavar="TIME",
+        help="when the first lead arrives (default: Mon 2026-03-02 09:00 local)",
+    )
+    simulate_command.add_argument(
+        "--agreement", metavar="FILE", help="the agreement file (default: the default agreement)"
+    )
+    simulate_command.add_argument("-o", "--output", help="write to this file instead of stdout")
+    simulate_command.set_defaults(handler=_simulate)
 
     whatif = commands.add_parser(
         "whatif", help="compare two agreements on one log", description=_whatif.__doc__
