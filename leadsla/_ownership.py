@@ -71,8 +71,12 @@ class OwnershipInterval:
         return self.owner.person
 
     def covers(self, at: datetime) -> bool:
-        """Whether ``at`` falls in ``[start, end)``."""
-        return self.start <= at and (self.end is None or at < self.end)
+        """Whether ``at`` falls in ``[start, end)``, comparing instants (two datetimes of one
+        zone compare by wall clock, which the hour repeated in autumn makes ambiguous)."""
+        instant = at.timestamp()
+        return self.start.timestamp() <= instant and (
+            self.end is None or instant < self.end.timestamp()
+        )
 
 
 _NOTHING: Mapping[str, Any] = MappingProxyType({})

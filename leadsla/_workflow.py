@@ -376,7 +376,7 @@ class Workflow:
             closed = OwnershipInterval(last.owner, last.start, at, last.reason)
             ownership = (*ownership[:-1], closed)
             # An interval that would be empty (two hand-overs at one instant) is replaced.
-            if closed.start == at:
+            if closed.start.timestamp() == at.timestamp():
                 ownership = ownership[:-1]
         ownership = (*ownership, OwnershipInterval(owner, at, None, reason))
         if book is not None:

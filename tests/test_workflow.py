@@ -28,6 +28,7 @@ from leadsla import (
     Notify,
     Owner,
     OwnerChanged,
+    OwnershipInterval,
     RemoveTag,
     RoundRobin,
     Rule,
@@ -602,3 +603,19 @@ def test_assigning_someone_outside_the_owning_team_is_refused() -> None:
         with pytest.raises(WorkflowError, match="which owns leads in 'mql'"):
             workflow.assign(lead, person, minutes(5))
     assert workflow.assign(lead, "sam", minutes(5)).lead.owner == Owner("sales", "sam")
+
+
+def test_ownership_intervals_compare_instants_in_the_repeated_autumn_hour() -> None:
+    """On 2026-10-25 Helsinki's clocks go from 04:00 back to 03:00: 03:45 (first pass) is an
+    earlier instant than 03:30 (second pass), though its wall clock is later."""
+    helsinki = ZoneInfo("Europe/Helsinki")
+    first_pass = datetime(2026, 10, 25, 3, 45, tzinfo=helsinki)
+    second_pass = datetime(2026, 10, 25, 3, 30, fold=1, tzinfo=helsinki)
+    assert first_pass > second_pass  # by wall clock
+    assert first_pass.timestamp() < second_pass.timestamp()  # by instant
+    later = OwnershipInterval(Owner("sales", "carol"), second_pass, None, "reassigned")
+    assert not later.covers(first_pass)
+    earlier = OwnershipInterval(
+        Owner("sales", "bob"), first_pass - timedelta(hours=2), second_pass, ""
+    )
+    assert earlier.covers(first_pass)
