@@ -59,6 +59,10 @@ def _text(agreement: Agreement) -> str:
         return _HELD_BY_HOST  # a custom policy: the host passes the agreement on every open
 
 
+def _is_event(value: object) -> bool:
+    return isinstance(value, Event)
+
+
 def _check_keepable(event: Event) -> None:
     """An event is kept in its JSON form: it must read back as the same event."""
     if event_from_json(event.to_json()) == event:
@@ -100,10 +104,44 @@ class SqliteStore:
     def __init__(self, path: str | Path, agreement: Agreement | None = None) -> None:
         self.path = Path(path)
         try:
-            self._connection = sqlite3.connect(self.path, isolation_level=None)
-            self._connection.executescript(_CREATE)
-            self._connection.execute("pragma journal_mode = wal")
+            self._connection = sqlite3.connect(self.path, isolation_level=None, timeout=0.5)
         except sqlite3.Error as error:
+            raise StoreError(
+                Problem(
+                    "path",
+                    str(self.path),
+                    f"cannot be opened as a leadsla store ({error})",
+                    "give the path of a store, or of a new file in a folder you may write to",
+                )
+            ) from None
+        try:
+            # One writer at a time: a second store on the same file would write inputs the
+            # first one never applied. The exclusive lock is held until close().
+            self._connection.execute("pragma locking_mode = exclusive")
+            self._connection.execute("begin exclusive")
+            self._connection.execute("commit")
+            self._connection.executescript(_CREATE)
+        except sqlite3.OperationalError as error:
+            self._connection.close()
+            if "locked" in str(error):
+                raise StoreError(
+                    Problem(
+                        "path",
+                        str(self.path),
+                        "is open in another store (in this process or another)",
+                        "close the other one first: a store has one writer",
+                    )
+                ) from None
+            raise StoreError(
+                Problem(
+                    "path",
+                    str(self.path),
+                    f"cannot be opened as a leadsla store ({error})",
+                    "give the path of a store, or of a new file in a folder you may write to",
+                )
+            ) from None
+        except sqlite3.Error as error:
+            self._connection.close()
             raise StoreError(
                 Problem(
                     "path",
@@ -197,16 +235,19 @@ class SqliteStore:
 
     def apply_many(self, events: Iterable[Event]) -> list[Effect]:
         """Apply ``events`` in order and keep them in one transaction (much faster than one
-        commit per event); if writing fails, none of them is kept and the store reopens to
-        the state before them."""
+        commit per event). All of them are read and checked first: an iterable that fails,
+        or an event the store cannot keep, applies none of them; if writing fails, none is
+        kept and the engine goes back to what the file holds."""
+        batch = list(events)
+        for event in batch:
+            if _is_event(event):
+                _check_keepable(event)
         effects: list[Effect] = []
         kept: list[tuple[str, str]] = []
-        for event in events:
-            candidate: object = event
-            if not isinstance(candidate, Event):
+        for event in batch:
+            if not _is_event(event):
                 effects.extend(self.engine.apply(event))  # refused, and nothing to keep
                 continue
-            _check_keepable(event)
             produced = self.engine.apply(event)
             effects.extend(produced)
             if not (len(produced) == 1 and isinstance(produced[0], Duplicate)):

@@ -6,6 +6,7 @@ import json
 import pathlib
 import sqlite3
 import tempfile
+from collections.abc import Iterator
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -180,19 +181,66 @@ def test_a_store_from_another_version_is_refused(tmp_path: pathlib.Path) -> None
         SqliteStore(path)
 
 
+class _FailingWrites:
+    """A connection whose writes of inputs fail, as with a full disk."""
+
+    def __init__(self, connection: sqlite3.Connection) -> None:
+        self.connection = connection
+
+    def executemany(self, sql: str, rows: object) -> None:
+        raise sqlite3.OperationalError("disk I/O error")
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.connection, name)
+
+    def __enter__(self) -> sqlite3.Connection:
+        return self.connection.__enter__()
+
+    def __exit__(self, *exc: object) -> None:
+        self.connection.__exit__(*exc)  # type: ignore[arg-type]
+
+
 def test_a_failed_write_applies_nothing(tmp_path: pathlib.Path) -> None:
     """If the input cannot be kept, the engine goes back to what the store holds."""
-    path = tmp_path / "store.db"
-    store = SqliteStore(path)
+    store = SqliteStore(tmp_path / "store.db")
     try:
         store.apply(LeadCreated(id="e1", lead="L-1", at=FRIDAY, fields=FIELDS))
-        with sqlite3.connect(path) as other:  # another process locks the file
-            other.execute("begin exclusive")
-            store._connection.execute("pragma busy_timeout = 0")
-            with pytest.raises(StoreError, match="could not keep the input"):
-                store.apply(LeadCreated(id="e2", lead="L-2", at=FRIDAY, fields=FIELDS))
-            other.rollback()
+        real = store._connection
+        store._connection = _FailingWrites(real)  # type: ignore[assignment]
+        with pytest.raises(StoreError, match=r"could not keep the input \(disk I/O error\)"):
+            store.apply(LeadCreated(id="e2", lead="L-2", at=FRIDAY, fields=FIELDS))
+        store._connection = real
         assert list(store.engine.leads()) == ["L-1"]
         assert store.inputs == 1
     finally:
         store.close()
+
+
+def test_a_second_store_on_the_same_file_is_refused(tmp_path: pathlib.Path) -> None:
+    """Two writers would keep inputs each other never applied."""
+    path = tmp_path / "store.db"
+    with SqliteStore(path) as first:
+        with pytest.raises(StoreError) as raised:
+            SqliteStore(path)
+        assert "is open in another store" in str(raised.value)
+        assert "close the other one first" in str(raised.value)
+        first.apply(LeadCreated(id="e1", lead="L-1", at=FRIDAY, fields=FIELDS))
+    with SqliteStore(path) as again:  # closed: free again
+        assert len(again) == 1
+
+
+def test_a_batch_that_fails_while_read_applies_nothing(tmp_path: pathlib.Path) -> None:
+    def batch() -> Iterator[Event]:
+        yield LeadCreated(id="e1", lead="L-1", at=FRIDAY, fields=FIELDS)
+        raise OSError("the export was cut off")
+
+    with SqliteStore(tmp_path / "store.db") as store:
+        with pytest.raises(OSError, match="cut off"):
+            store.apply_many(batch())
+        assert len(store) == 0
+        assert store.inputs == 0
+        bad = LeadCreated(id="e2", lead="L-2", at=FRIDAY, fields={"since": date(2026, 1, 1)})
+        with pytest.raises(StoreError):
+            store.apply_many([LeadCreated(id="e1", lead="L-1", at=FRIDAY, fields=FIELDS), bad])
+        assert len(store) == 0
+        assert store.inputs == 0
