@@ -306,7 +306,9 @@ def _replayed(
                 "log",
                 str(path),
                 f"cannot be read ({reason or error})",
-                "give the path of a JSON Lines file, one event per line",
+                "give the path of a CSV file with a header row"
+                if arguments.mapping
+                else "give the path of a JSON Lines file, one event per line",
             )
         ) from None
     for line, rejection in result.refused:

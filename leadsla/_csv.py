@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import csv
 import io
+import math
 import re
 import tomllib
 from collections.abc import Iterable, Mapping
@@ -214,6 +215,18 @@ def _template(entry: object, where: str, problems: list[Problem]) -> EventTempla
             problems.append(
                 Problem(f"{where}.{key}", value, "must be text", f'write {key} = "{{column}}"')
             )
+    texts = {key: value for key, value in entry.items() if key != "type" and isinstance(value, str)}
+    texts.update({f"fields.{name}": value for name, value in fields.items()})
+    for key, text in texts.items():
+        if _stray_braces(text):
+            problems.append(
+                Problem(
+                    f"{where}.{key}",
+                    text,
+                    "has a brace that names no column",
+                    "write {column} for a column's value, {{ and }} for a brace",
+                )
+            )
     if len(problems) > count:
         return None
     return EventTemplate(
@@ -240,32 +253,85 @@ def csv_events(
     ``(row number, event in its JSON form)``, sorted by time (stably: rows keep their order
     at equal times; a row's events keep the mapping's order).
 
-    Row numbers count the header as row 1, as a spreadsheet does. A template naming a column
-    the file does not have is an error listing the columns; a value that is not a time is
-    passed on as is, for the engine to refuse with its row.
+    Row numbers are the file's line numbers (the header is line 1, as in a spreadsheet).
+    A template naming a column the file does not have, a header naming a column twice, and a
+    cell that is not a number or a boolean where the agreement declares one are errors, all
+    listed at once; a value that is not a time is passed on, for the engine to refuse with
+    its row. A file with a header and no rows makes no events.
     """
     resolved = agreement if agreement is not None else Agreement.default()
     zone = ZoneInfo(mapping.zone or resolved.timezone)
     default_time = time.fromisoformat(mapping.default_time)
     if isinstance(source, Path):
         with source.open(encoding="utf-8-sig", newline="") as handle:
-            rows = list(csv.DictReader(handle, delimiter=mapping.delimiter))
+            columns, rows = _read(handle, mapping.delimiter)
     elif isinstance(source, str):
-        rows = list(csv.DictReader(io.StringIO(source), delimiter=mapping.delimiter))
+        columns, rows = _read(io.StringIO(source.removeprefix("\ufeff")), mapping.delimiter)
     else:
-        rows = list(csv.DictReader(source, delimiter=mapping.delimiter))
-    columns = list(rows[0]) if rows else []
+        columns, rows = _read(source, mapping.delimiter)
     _check_columns(mapping, columns)
     types = dict(resolved.fields)
+    problems: list[Problem] = []
     made: list[tuple[float, int, int, dict[str, Any]]] = []
-    for row_number, row in enumerate(rows, start=2):
-        cells = {name: (value or "") for name, value in row.items() if name is not None}
+    for row_number, cells in rows:
         values = {**cells, "_row": str(row_number)}
         for position, template in enumerate(mapping.events):
-            event = _event(template, values, position, zone, default_time, types)
+            event = _event(template, values, position, zone, default_time, types, problems)
             made.append((_sort_key(event["at"]), row_number, position, event))
+    if problems:
+        shown = problems[:20]
+        if len(problems) > len(shown):
+            shown.append(
+                Problem(
+                    "rows",
+                    len(problems) - len(shown),
+                    "more cells have the same kind of problem",
+                    "fix the ones above and read the file again",
+                )
+            )
+        raise CsvError(*shown)
     made.sort(key=lambda item: (item[0], item[1], item[2]))
     return [(row, event) for _, row, _, event in made]
+
+
+def _read(
+    lines: Iterable[str], delimiter: str
+) -> tuple[list[str], list[tuple[int, dict[str, str]]]]:
+    """The header and the rows, each with the line it starts on."""
+    reader = csv.reader(lines, delimiter=delimiter)
+    try:
+        header = next(reader, None)
+        if header is None:
+            raise CsvError(
+                Problem("csv", None, "is empty", "export the file with its header row of names")
+            )
+        twice = sorted({name for name in header if header.count(name) > 1})
+        if twice:
+            raise CsvError(
+                Problem(
+                    "header",
+                    twice,
+                    "names a column more than once",
+                    "rename the columns so each name is used once",
+                )
+            )
+        rows = []
+        line = reader.line_num + 1
+        for record in reader:
+            if record:
+                cells = {name: (value or "") for name, value in zip(header, record, strict=False)}
+                rows.append((line, cells))
+            line = reader.line_num + 1
+    except csv.Error as error:
+        raise CsvError(
+            Problem(
+                "csv",
+                f"line {reader.line_num}",
+                f"cannot be read ({error})",
+                "check the quoting around that line, or the mapping's delimiter",
+            )
+        ) from None
+    return header, rows
 
 
 def _check_columns(mapping: CsvMapping, columns: list[str]) -> None:
@@ -289,6 +355,15 @@ def _check_columns(mapping: CsvMapping, columns: list[str]) -> None:
                     problems.append(unknown("column", name, columns, f"events[{number}].{key}"))
     if problems:
         raise CsvError(*problems)
+
+
+def _stray_braces(text: str) -> bool:
+    """Whether ``text`` has a lone ``{`` or ``}``, or an empty ``{}``."""
+    for match in _PLACEHOLDER.finditer(text):
+        token = match.group(0)
+        if token in ("{", "}") or token == "{}":
+            return True
+    return False
 
 
 def _names(text: str) -> list[str]:
@@ -315,6 +390,7 @@ def _event(
     zone: ZoneInfo,
     default_time: time,
     types: Mapping[str, str],
+    problems: list[Problem],
 ) -> dict[str, Any]:
     row = values["_row"]
     event: dict[str, Any] = {
@@ -325,7 +401,7 @@ def _event(
     }
     if template.type in ("lead_created", "lead_updated"):
         event["fields"] = {
-            name: _typed(_fill(text, values), types.get(name))
+            name: _typed(_fill(text, values), types.get(name), f"row {row}: {name}", problems)
             for name, text in template.fields.items()
         }
     for key in EVENT_KEYS[template.type]:
@@ -360,19 +436,34 @@ def _sort_key(at: object) -> float:
         return float("-inf")
 
 
-def _typed(text: str, kind: str | None) -> Any:
-    if text == "":
+def _typed(text: str, kind: str | None, where: str, problems: list[Problem]) -> Any:
+    """A cell as the agreement declares the field: a number, a boolean, or text."""
+    stripped = text.strip()
+    if stripped == "":
         return None
     if kind == "number":
         try:
-            number = float(text)
+            return int(stripped)
         except ValueError:
-            return text  # the engine's conditions see text, and say so
-        return int(number) if number.is_integer() and "." not in text else number
+            pass
+        try:
+            number = float(stripped)
+        except ValueError:
+            number = math.nan
+        if math.isfinite(number):
+            return number
+        problems.append(
+            Problem(where, text, "is not a number", "write digits with a point, e.g. 1.5 or 42")
+        )
+        return text
     if kind == "boolean":
-        lowered = text.strip().lower()
+        lowered = stripped.lower()
         if lowered in _TRUE:
             return True
         if lowered in _FALSE:
             return False
+        problems.append(
+            Problem(where, text, "is not a yes or no", "write true/false, yes/no or 1/0")
+        )
+        return text
     return text

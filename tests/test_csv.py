@@ -254,3 +254,70 @@ def test_olist_mqls_and_closed_deals_replay_through_the_default_agreement() -> N
     assert states == {"won": len(won) - len(early), "mql": len(contact) - len(won) + len(early)}
     assert result.rejected == 4 * len(early)
     assert all("is unknown" in rejection.reason for rejection in result.rejections)
+
+
+def test_a_stray_brace_in_a_template_is_a_mapping_error() -> None:
+    """A typo like {Lead ID would give every row the same id: it is refused, not copied."""
+    mapping = "[[events]]\ntype = 'lead_created'\nid = 'crm-{lead_id'\nlead = '{lead_id}'\nat = 'x'"
+    with pytest.raises(CsvError) as raised:
+        CsvMapping.from_toml(mapping)
+    assert str(raised.value) == (
+        "'events[1].id' has a brace that names no column (got 'crm-{lead_id'); "
+        "write {column} for a column's value, {{ and }} for a brace"
+    )
+    with pytest.raises(CsvError, match=r"'events\[1\].fields.x' has a brace"):
+        CsvMapping.from_toml(
+            "[[events]]\ntype = 'lead_created'\nlead = 'a'\nat = 'b'\nfields = {x = '{}'}"
+        )
+
+
+def test_cells_that_are_not_what_the_agreement_declares_are_listed_with_their_rows() -> None:
+    """score is a declared number and budget_confirmed a boolean: a comma decimal, 'nan' and
+    'maybe' are refused, each with its row; a long integer stays exact."""
+    rows = (
+        "lead_id,created,score,budget\n"
+        'A1,2026-03-02,"1,5",yes\n'
+        "A2,2026-03-02,nan,maybe\n"
+        "A3,2026-03-02,12345678901234567890,no\n"
+    )
+    mapping = CsvMapping.from_toml(
+        "[[events]]\ntype = 'lead_created'\nlead = '{lead_id}'\nat = '{created}'\n"
+        "fields = {score = '{score}', budget_confirmed = '{budget}'}"
+    )
+    with pytest.raises(CsvError) as raised:
+        csv_events(rows, mapping)
+    assert str(raised.value).splitlines() == [
+        "3 problems:",
+        "  - 'row 2: score' is not a number (got '1,5'); write digits with a point, e.g. 1.5 or 42",
+        "  - 'row 3: score' is not a number (got 'nan'); write digits with a point, e.g. 1.5 or 42",
+        "  - 'row 3: budget_confirmed' is not a yes or no (got 'maybe'); "
+        "write true/false, yes/no or 1/0",
+    ]
+    good = rows.replace('"1,5"', "1.5").replace("nan", "7").replace("maybe", "y")
+    fields = [event["fields"] for _, event in csv_events(good, mapping)]
+    assert [f["score"] for f in fields] == [1.5, 7, 12345678901234567890]
+    assert [f["budget_confirmed"] for f in fields] == [True, True, False]
+
+
+def test_rows_are_numbered_by_their_line_even_after_blank_lines_and_quoted_newlines() -> None:
+    rows = 'lead_id,created,note\n\nA1,2026-03-02,"two\nlines"\nA2,2026-03-03,x\n'
+    mapping = CsvMapping.from_toml(
+        "[[events]]\ntype = 'lead_created'\nid = 'n{_row}'\nlead = '{lead_id}'\nat = '{created}'"
+    )
+    assert [(row, event["id"]) for row, event in csv_events(rows, mapping)] == [
+        (3, "n3"),
+        (5, "n5"),
+    ]
+
+
+def test_empty_header_only_and_duplicate_header_files() -> None:
+    mapping = CsvMapping.from_toml(
+        "[[events]]\ntype = 'lead_created'\nlead = '{lead_id}'\nat = '{created}'"
+    )
+    with pytest.raises(CsvError, match="'csv' is empty; export the file with its header row"):
+        csv_events("", mapping)
+    assert csv_events("lead_id,created\n", mapping) == []
+    with pytest.raises(CsvError) as raised:
+        csv_events("lead_id,created,score,score\nA1,2026-03-02,1,2\n", mapping)
+    assert "'header' names a column more than once (got ['score'])" in str(raised.value)
+    assert [row for row, _ in csv_events("\ufefflead_id,created\nA1,2026-03-02\n", mapping)] == [2]
