@@ -12,7 +12,7 @@ from __future__ import annotations
 import html
 from collections import Counter, defaultdict
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Literal
 from zoneinfo import ZoneInfo
 
@@ -116,7 +116,7 @@ def scorecard(engine: Engine) -> list[PeriodCard]:
         volumes[volume.period].append(volume)
     order = {name: position for position, name in enumerate(agreement.lifecycle.state_names)}
     cards = []
-    for when in sorted({*clocks, *entered, *volumes}):
+    for when in sorted({*clocks, *entered, *volumes}, key=_chronological):
         scores = []
         for name, spec in specs.items():
             found = clocks[when].get(name, [])
@@ -140,6 +140,19 @@ def scorecard(engine: Engine) -> list[PeriodCard]:
             )
         )
     return cards
+
+
+def _chronological(period: str) -> tuple[date, int]:
+    """A period's first day, then the longer period first (a year before its first month)."""
+    year = int(period[:4])
+    rest = period[5:]
+    if not rest:
+        return date(year, 1, 1), 0
+    if rest.startswith("Q"):
+        return date(year, 3 * (int(rest[1:]) - 1) + 1, 1), 1
+    if rest.startswith("W"):
+        return date.fromisocalendar(year, int(rest[1:]), 1), 3
+    return date(year, int(rest), 1), 2
 
 
 def _score(

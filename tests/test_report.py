@@ -148,3 +148,23 @@ def test_report_command(tmp_path: pathlib.Path) -> None:
     arguments = ["report", str(log), "--until", until, "--format", "md", "-o", str(written)]
     assert main(arguments, io.StringIO()) == 0
     assert written.read_text(encoding="utf-8").startswith("# Scorecard: ")
+
+
+def test_periods_come_in_time_order_whatever_their_length() -> None:
+    """A yearly scorecard with a monthly commitment: the year, then its months; weeks by date,
+    not as text ('2026-W9' would otherwise sort after '2026-W10')."""
+    from leadsla._report import _chronological
+
+    periods = ["2026-W10", "2026-03", "2026", "2026-W9", "2026-Q1", "2025-12", "2026-02"]
+    assert sorted(periods, key=_chronological) == [
+        "2025-12",
+        "2026",
+        "2026-Q1",
+        "2026-02",
+        "2026-W9",
+        "2026-03",
+        "2026-W10",
+    ]
+    yearly = attrs.evolve(Agreement.default(), tracking_period="year")
+    cards = scorecard(replay(_demo_events(), yearly).engine)
+    assert [card.period for card in cards] == ["2026", "2026-03"]
