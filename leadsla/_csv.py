@@ -418,11 +418,12 @@ def _instant(text: str, zone: ZoneInfo, default_time: time) -> str:
     """An ISO 8601 instant with its offset, or ``text`` unchanged when it is not a time."""
     stripped = text.strip()
     try:
-        moment = datetime.fromisoformat(stripped)
+        moment = datetime.combine(date.fromisoformat(stripped), default_time)  # a date alone
     except ValueError:
-        return text
-    if len(stripped) == 10:  # a date alone
-        moment = datetime.combine(date.fromisoformat(stripped), default_time)
+        try:
+            moment = datetime.fromisoformat(stripped)
+        except ValueError:
+            return text
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=zone)
     return moment.isoformat()

@@ -277,7 +277,9 @@ def _section(name: str, markdown: bool) -> list[str]:
 
 
 def _md(text: str, markdown: bool) -> str:
-    """Text for a Markdown line: HTML-escaped, Markdown's own characters backslashed."""
+    """Text for one line (a reason may hold line breaks); for Markdown, HTML-escaped too, and
+    Markdown's own characters backslashed."""
+    text = " ".join(text.split())
     if not markdown:
         return text
     escaped = html.escape(text, quote=False)

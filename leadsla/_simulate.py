@@ -2,7 +2,7 @@
 
 :func:`simulate` makes the events a CRM would send for ``leads`` leads arriving a few minutes
 apart. Each lead is created with a low engagement score that marketing automation raises as the
-lead engages (one to five score updates); about two thirds cross 50 and become MQLs. A rep of
+lead engages (one to five score updates); about two thirds cross 50 and become MQLs. Its owner in
 the team that owns MQLs then works it: accepts (nine in ten) or rejects it, calls a few times
 (mostly no answer, sometimes connected), confirms the budget and qualifies it, then wins (three
 in ten) or loses it; one in five drifts to nurture when its need moves nine months away. The
@@ -11,8 +11,9 @@ events.
 
 It speaks the default agreement's words: the fields ``score``, ``need_months``,
 ``budget_confirmed``, ``email`` and ``country``, and the triggers ``accept``, ``reject``,
-``qualify_sales``, ``win`` and ``lose``; an agreement without them is refused, with what is
-missing.
+``qualify_sales``, ``win`` and ``lose``. An agreement without those triggers, or without a
+state ``mql`` owned by a team with members, is refused with what is missing; its terms and
+rules decide what the events make of the leads.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from leadsla._events import (
     LeadUpdated,
     TransitionRequested,
 )
+from leadsla._ownership import AssignmentRequest, Team
 
 __all__ = ["simulate"]
 
@@ -44,9 +46,7 @@ def _later(moment: datetime, delta: timedelta) -> datetime:
     return (moment.astimezone(UTC) + delta).astimezone(moment.tzinfo)
 
 
-def _lead_events(
-    number: int, rng: random.Random, start: datetime, reps: tuple[str, ...]
-) -> list[Event]:
+def _lead_events(number: int, rng: random.Random, start: datetime, sales: Team) -> list[Event]:
     lead = f"L-{number}"
     at = start
     events: list[Event] = []
@@ -58,20 +58,14 @@ def _lead_events(
         return f"{lead}-{serial}"
 
     score = rng.choice([10, 20, 30, 40])
-    events.append(
-        LeadCreated(
-            id=next_id(),
-            lead=lead,
-            at=at,
-            fields={
-                "email": f"user{number}@example{number % 97}.com",
-                "score": score,
-                "country": rng.choice(["FI", "SE", "DE", "US"]),
-                "need_months": rng.choice([1, 2, 3, 4, 6]),
-                "budget_confirmed": rng.random() < 0.5,
-            },
-        )
-    )
+    fields = {
+        "email": f"user{number}@example{number % 97}.com",
+        "score": score,
+        "country": rng.choice(["FI", "SE", "DE", "US"]),
+        "need_months": rng.choice([1, 2, 3, 4, 6]),
+        "budget_confirmed": rng.random() < 0.5,
+    }
+    events.append(LeadCreated(id=next_id(), lead=lead, at=at, fields=fields))
     # Engagement: marketing automation raises the score as the lead opens emails, visits pages.
     for _ in range(rng.randint(1, 5)):
         at = _later(at, timedelta(hours=rng.randint(1, 30)))
@@ -81,7 +75,10 @@ def _lead_events(
             break
     if score < 50:
         return events
-    rep = rng.choice(reps)
+    # The rep who works the lead is the one the team's policy gives it to (the draw keeps the
+    # random sequence of earlier versions, so a seed gives the same leads and times).
+    drawn = rng.choice(sales.members)
+    rep = _owner(sales, lead, {**fields, "score": score}, at) or drawn
     at = _later(at, timedelta(minutes=rng.randint(10, 300)))
     if rng.random() < 0.1:
         events.append(
@@ -139,7 +136,8 @@ def simulate(
 
     ``start`` (timezone-aware; default Monday 2026-03-02 09:00 in the agreement's zone) is when
     the first lead arrives, ``spacing`` the time between arrivals. Reps are the members of the
-    team that owns the MQL state.
+    team that owns the MQL state; each lead is worked by the rep the team's assignment policy gives
+    it to (a random rep when the policy depends on other leads).
 
     >>> from leadsla import replay
     >>> events = simulate(50)
@@ -149,7 +147,7 @@ def simulate(
     0
     """
     resolved = agreement if agreement is not None else Agreement.default()
-    reps = _reps(resolved)
+    sales = _sales(resolved)
     if start is None:
         from zoneinfo import ZoneInfo
 
@@ -160,7 +158,7 @@ def simulate(
         raise LeadSLAError(Problem("leads", leads, "must not be negative", "give 0 or more"))
     rng = random.Random(seed)
     streams = [
-        _lead_events(number, rng, _later(start, spacing * number), reps) for number in range(leads)
+        _lead_events(number, rng, _later(start, spacing * number), sales) for number in range(leads)
     ]
     merged: Iterator[tuple[float, int, int, Event]] = heapq.merge(
         *[
@@ -171,9 +169,17 @@ def simulate(
     return [event for *_, event in merged]
 
 
-def _reps(agreement: Agreement) -> tuple[str, ...]:
-    """The members of the team that owns MQLs; refuses an agreement the simulation cannot
-    speak to."""
+def _owner(team: Team, lead: str, fields: dict[str, object], at: datetime) -> str | None:
+    """Who the team's policy gives the lead to, when that does not depend on other leads."""
+    if not team.policy.partition_safe:
+        return None  # the engine's choice depends on the leads before: a random rep it is
+    request = AssignmentRequest(lead_id=lead, team=team, fields=fields, state="mql", at=at)
+    person = team.policy.assign(request)
+    return person if person in team.members else None
+
+
+def _sales(agreement: Agreement) -> Team:
+    """The team that owns MQLs; refuses an agreement the simulation cannot speak to."""
     problems = []
     lifecycle = agreement.lifecycle
     missing = [trigger for trigger in TRIGGERS if trigger not in lifecycle.triggers]
@@ -209,4 +215,4 @@ def _reps(agreement: Agreement) -> tuple[str, ...]:
     if problems:
         raise LeadSLAError(*problems)
     assert team is not None
-    return tuple(team.members)
+    return team

@@ -321,3 +321,12 @@ def test_empty_header_only_and_duplicate_header_files() -> None:
         csv_events("lead_id,created,score,score\nA1,2026-03-02,1,2\n", mapping)
     assert "'header' names a column more than once (got ['score'])" in str(raised.value)
     assert [row for row, _ in csv_events("\ufefflead_id,created\nA1,2026-03-02\n", mapping)] == [2]
+
+
+def test_a_date_in_basic_format_is_a_date_alone() -> None:
+    mapping = CsvMapping.from_toml(
+        "default_time = '09:00'\nzone = 'UTC'\n"
+        "[[events]]\ntype = 'lead_created'\nlead = '{lead_id}'\nat = '{created}'"
+    )
+    [(_, event)] = csv_events("lead_id,created\nA1,20260302\n", mapping)
+    assert event["at"] == "2026-03-02T09:00:00+00:00"

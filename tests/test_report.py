@@ -168,3 +168,15 @@ def test_periods_come_in_time_order_whatever_their_length() -> None:
     yearly = attrs.evolve(Agreement.default(), tracking_period="year")
     cards = scorecard(replay(_demo_events(), yearly).engine)
     assert [card.period for card in cards] == ["2026", "2026-03"]
+
+
+def test_a_reason_with_line_breaks_stays_on_its_line() -> None:
+    events = [
+        LeadCreated(id="c", lead="L-1", at=END_OF_WEEK, fields={"email": "a@b.fi", "score": 70}),
+        TransitionRequested(
+            id="t", lead="L-1", at=END_OF_WEEK, trigger="reject", reason="bad\nfit"
+        ),
+    ]
+    cards = scorecard(replay(events).engine)
+    assert "  handback: bad fit 1\n" in render_scorecard(cards)
+    assert "- handback: bad fit 1\n" in render_scorecard(cards, "md")

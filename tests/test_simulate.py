@@ -77,3 +77,18 @@ def test_simulate_command(tmp_path: pathlib.Path) -> None:
     assert main(["simulate", "--leads", "20", "--seed", "3", "-o", str(path)], out) == 0
     assert out.getvalue() == f"Wrote {len(simulate(20, seed=3))} events for 20 leads to {path}\n"
     assert main(["replay", str(path)], io.StringIO()) == 0
+
+
+def test_each_lead_is_worked_by_its_owner() -> None:
+    """The reps who accept, call and close a lead are the person the team's policy gave it
+    to, so breaches fall on who really had the lead."""
+    events = simulate(120)
+    result = replay(events)
+    owners: dict[str, str | None] = {}
+    for lead in result.engine.leads():
+        for interval in result.engine.lead(lead).lead.ownership:
+            if interval.owner.team == "sales":
+                owners[lead] = interval.owner.person
+    workers = {(event.lead, by) for event in events if (by := getattr(event, "by", None))}
+    assert workers
+    assert all(owners.get(lead) == by for lead, by in workers)
