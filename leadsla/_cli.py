@@ -663,9 +663,7 @@ def _parser() -> argparse.ArgumentParser:
         description=_replay.__doc__,
     )
     _log_arguments(replay_command)
-    replay_command.add_argument(
-        "--until", metavar="TIME", help="advance to this time (ISO 8601 with offset) at the end"
-    )
+    _until_argument(replay_command)
     replay_command.add_argument(
         "--effects", metavar="OUT", help="write every effect as JSON Lines to OUT (- for stdout)"
     )
@@ -697,9 +695,7 @@ def _parser() -> argparse.ArgumentParser:
         "report", help="the review-meeting scorecard of a log", description=_report.__doc__
     )
     _log_arguments(report)
-    report.add_argument(
-        "--until", metavar="TIME", help="advance to this time (ISO 8601 with offset) at the end"
-    )
+    _until_argument(report)
     report.add_argument("--format", choices=("text", "md"), default="text")
     report.add_argument("-o", "--output", help="write to this file instead of stdout")
     report.set_defaults(handler=_report)
@@ -731,11 +727,15 @@ def _parser() -> argparse.ArgumentParser:
     whatif.add_argument(
         "alternative", metavar="ALTERNATIVE", help="the agreement file to compare with (TOML)"
     )
-    whatif.add_argument(
-        "--until", metavar="TIME", help="advance to this time (ISO 8601 with offset) at the end"
-    )
+    _until_argument(whatif)
     whatif.set_defaults(handler=_whatif)
     return parser
+
+
+def _until_argument(command: argparse.ArgumentParser) -> None:
+    command.add_argument(
+        "--until", metavar="TIME", help="advance to this time (ISO 8601 with offset) at the end"
+    )
 
 
 def _log_arguments(command: argparse.ArgumentParser) -> None:

@@ -106,14 +106,7 @@ class SqliteStore:
         try:
             self._connection = sqlite3.connect(self.path, isolation_level=None, timeout=0.5)
         except sqlite3.Error as error:
-            raise StoreError(
-                Problem(
-                    "path",
-                    str(self.path),
-                    f"cannot be opened as a leadsla store ({error})",
-                    "give the path of a store, or of a new file in a folder you may write to",
-                )
-            ) from None
+            raise self._unopenable(error) from None
         try:
             # One writer at a time: a second store on the same file would write inputs the
             # first one never applied. The exclusive lock is held until close().
@@ -121,9 +114,9 @@ class SqliteStore:
             self._connection.execute("begin exclusive")
             self._connection.execute("commit")
             self._connection.executescript(_CREATE)
-        except sqlite3.OperationalError as error:
+        except sqlite3.Error as error:
             self._connection.close()
-            if "locked" in str(error):
+            if isinstance(error, sqlite3.OperationalError) and "locked" in str(error):
                 raise StoreError(
                     Problem(
                         "path",
@@ -132,24 +125,7 @@ class SqliteStore:
                         "close the other one first: a store has one writer",
                     )
                 ) from None
-            raise StoreError(
-                Problem(
-                    "path",
-                    str(self.path),
-                    f"cannot be opened as a leadsla store ({error})",
-                    "give the path of a store, or of a new file in a folder you may write to",
-                )
-            ) from None
-        except sqlite3.Error as error:
-            self._connection.close()
-            raise StoreError(
-                Problem(
-                    "path",
-                    str(self.path),
-                    f"cannot be opened as a leadsla store ({error})",
-                    "give the path of a store, or of a new file in a folder you may write to",
-                )
-            ) from None
+            raise self._unopenable(error) from None
         try:
             stored = self._meta()
             self.agreement = self._agreement(stored, agreement)
@@ -160,6 +136,16 @@ class SqliteStore:
             raise
 
     # -- opening --------------------------------------------------------------------------
+
+    def _unopenable(self, error: sqlite3.Error) -> StoreError:
+        return StoreError(
+            Problem(
+                "path",
+                str(self.path),
+                f"cannot be opened as a leadsla store ({error})",
+                "give the path of a store, or of a new file in a folder you may write to",
+            )
+        )
 
     def _meta(self) -> dict[str, str]:
         rows = self._connection.execute("select key, value from meta").fetchall()
