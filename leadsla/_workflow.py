@@ -376,7 +376,7 @@ class Workflow:
             closed = OwnershipInterval(last.owner, last.start, at, last.reason)
             ownership = (*ownership[:-1], closed)
             # An interval that would be empty (two hand-overs at one instant) is replaced.
-            if closed.start.timestamp() == at.timestamp():
+            if _same_instant(closed.start, at):
                 ownership = ownership[:-1]
         ownership = (*ownership, OwnershipInterval(owner, at, None, reason))
         if book is not None:
@@ -883,3 +883,15 @@ def _replace(lead: Lead, **changes: Any) -> Lead:
         changes.get("tags", lead.tags),
         changes.get("updated_at", lead.updated_at),
     )
+
+
+def _same_instant(first: datetime, second: datetime) -> bool:
+    """Whether two aware datetimes are one instant. ``==`` will not do: two of one zone compare
+    by wall clock (the two passes through the hour repeated in autumn are equal), and two of
+    different zones are never equal inside that hour (PEP 495)."""
+    if first is second:
+        return True
+    if first.tzinfo is second.tzinfo and first != second:
+        return False  # different wall clocks in one zone (only a time in the spring gap, which
+        # does not exist, could still be the same instant: then an empty interval stays)
+    return first.timestamp() == second.timestamp()

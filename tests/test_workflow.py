@@ -619,3 +619,15 @@ def test_ownership_intervals_compare_instants_in_the_repeated_autumn_hour() -> N
         Owner("sales", "bob"), first_pass - timedelta(hours=2), second_pass, ""
     )
     assert earlier.covers(first_pass)
+
+
+def test_same_instant_tells_the_autumn_passes_apart_and_matches_across_zones() -> None:
+    from leadsla._workflow import _same_instant
+
+    helsinki = ZoneInfo("Europe/Helsinki")
+    first = datetime(2026, 10, 25, 3, 30, tzinfo=helsinki)
+    second = datetime(2026, 10, 25, 3, 30, fold=1, tzinfo=helsinki)
+    assert first == second  # by wall clock
+    assert not _same_instant(first, second)
+    assert _same_instant(first, first.astimezone(ZoneInfo("UTC")))
+    assert not _same_instant(first, first + timedelta(minutes=1))
