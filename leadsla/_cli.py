@@ -33,7 +33,7 @@ from leadsla._events import (
     LeadUpdated,
     TransitionRequested,
 )
-from leadsla._render import describe_effect, format_span, stamp
+from leadsla._render import accepted, describe_effect, format_span, owner_name, stamp
 from leadsla._replay import Replay, replay
 from leadsla._report import render_scorecard, scorecard
 from leadsla._simulate import simulate
@@ -370,9 +370,7 @@ def _replay(arguments: argparse.Namespace, out: TextIO) -> int:
     breaches: Counter[tuple[str, str]] = Counter()
     for effect in result.effects:
         if isinstance(effect, ObligationBreached):
-            owner = effect.owner
-            who = (owner.person or owner.team) if owner else "nobody"
-            breaches[(effect.obligation, who)] += 1
+            breaches[(effect.obligation, owner_name(effect.owner))] += 1
     if breaches:
         report.append("Breaches by obligation and owner:")
         for obligation in sorted({name for name, _ in breaches}):
@@ -387,14 +385,9 @@ def _replay(arguments: argparse.Namespace, out: TextIO) -> int:
     if volumes:
         report.append("Commitments:")
         for volume in volumes:
-            share = (
-                f", {volume.accepted_share:.0%} accepted"
-                if volume.accepted_share is not None
-                else ""
-            )
             report.append(
                 f"  {volume.commitment} {volume.period}: {volume.delivered} of {volume.target}"
-                f"{share}: {'met' if volume.met else 'not met'}"
+                f"{accepted(volume)}: {'met' if volume.met else 'not met'}"
             )
     out.write("\n".join(report) + "\n")
     return _refused(result, arguments)
@@ -416,9 +409,7 @@ def _scores(result: Replay) -> dict[tuple[int, str], int]:
     for effect in result.effects:
         if isinstance(effect, ObligationBreached):
             breached[(1, f"  breached: {effect.obligation}")] += 1
-            owner = effect.owner
-            who = (owner.person or owner.team) if owner else "nobody"
-            breached[(2, f"  breached, owner {who}")] += 1
+            breached[(2, f"  breached, owner {owner_name(effect.owner)}")] += 1
     scores.update(breached)
     engine = result.engine
     states = Counter(engine.lead(lead).state for lead in engine.leads())

@@ -703,61 +703,45 @@ class Engine:
             self._leads[event.lead] = slot
             self._commit(slot, change)
             return change.effects
-        if isinstance(event, LeadUpdated) and self._quiet_updates:
-            effects = []
-            lead = workflow._update_into(slot.lead, event.fields, at, book, effects)
-            if not effects and not _any_waiting(slot.obligations):
-                # Nothing moved and no clock can notice: the new record is the whole change.
-                slot.lead = lead
-                return effects
-            change = _Change(slot.lead, slot.obligations, at, at_us)
-            change.lead = lead
-            change.effects = effects
-            change.queue.append(("event", "lead_updated", None))
-            if effects:
-                self._queue_moves(change, effects)
-            self._settle(change)
-            self._commit(slot, change)
-            return change.effects
-        change = _Change(slot.lead, slot.obligations, at, at_us)
+        # The workflow's step for the event, and the occurrence the lead's clocks hear of.
+        effects = []
+        occurrence: tuple[str, str, ActivityLogged | None] | None = None
+        lead = slot.lead
         if isinstance(event, LeadUpdated):
-            change.lead = workflow._update_into(slot.lead, event.fields, at, book, change.effects)
-            change.queue.append(("event", "lead_updated", None))
-            if change.effects:
-                self._queue_moves(change, change.effects)
-            self._settle(change)
-            self._commit(slot, change)
-            return change.effects
-        if isinstance(event, TransitionRequested):
-            change.lead = workflow._fire_into(
-                slot.lead, event.trigger, at, event.by, event.reason, book, change.effects
+            lead = workflow._update_into(lead, event.fields, at, book, effects)
+            if self._quiet_updates and not effects and not _any_waiting(slot.obligations):
+                slot.lead = lead  # nothing moved and no clock can notice: that is the change
+                return effects
+            occurrence = ("event", "lead_updated", None)
+        elif isinstance(event, TransitionRequested):
+            lead = workflow._fire_into(
+                lead, event.trigger, at, event.by, event.reason, book, effects
             )
-            self._queue_moves(change, change.effects)
-            self._settle(change)
-            self._commit(slot, change)
-            return change.effects
-        if isinstance(event, OwnerAssigned):
-            step = workflow.assign(
-                slot.lead, event.owner, at, by=event.by, reason=event.reason, book=book
+        elif isinstance(event, OwnerAssigned):
+            lead, moved = workflow.assign(
+                lead, event.owner, at, by=event.by, reason=event.reason, book=book
             )
-            change.queue.append(("event", "assign", None))
+            effects.extend(moved)
+            occurrence = ("event", "assign", None)
         elif isinstance(event, ActivityLogged):
-            change.queue.append(("event", "activity", event))
-            if not workflow._reacting[("activity", slot.lead.state)]:
-                self._settle(change)  # no rule reacts: the lead record stays as it is
-                self._commit(slot, change)
-                return change.effects
-            step = workflow.activity(slot.lead, at, book=book)
+            occurrence = ("event", "activity", event)
+            if workflow._reacting[("activity", lead.state)]:  # else the record stays as it is
+                lead, moved = workflow.activity(lead, at, book=book)
+                effects.extend(moved)
         else:  # pragma: no cover - the Event types are closed
             raise WorkflowError(
                 Problem("type", type(event).__name__, "is not handled", "use a known event")
             )
-        change.lead = step.lead
-        change.effects.extend(step.effects)
-        self._queue_moves(change, step.effects)
+        change = _Change(slot.lead, slot.obligations, at, at_us)
+        change.lead = lead
+        change.effects = effects
+        if occurrence is not None:
+            change.queue.append(occurrence)
+        if effects:
+            self._queue_moves(change, effects)
         self._settle(change)
         self._commit(slot, change)
-        return change.effects
+        return effects
 
     def _queue_moves(self, change: _Change, effects: Iterable[Effect]) -> None:
         listened = self._left_listened

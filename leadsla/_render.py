@@ -25,14 +25,29 @@ from leadsla._effects import (
     Tagged,
     Transitioned,
 )
+from leadsla._engine import Volume
+from leadsla._ownership import Owner
 
-__all__ = ["describe_effect", "format_span", "stamp"]
+__all__ = ["accepted", "describe_effect", "format_span", "owner_name", "stamp"]
 
 
 def stamp(moment: datetime) -> str:
     """``Mon 2026-03-09 12:00`` (seconds only when they are not zero)."""
     text = moment.strftime("%a %Y-%m-%d %H:%M")
     return text + moment.strftime(":%S") if moment.second else text
+
+
+def owner_name(owner: Owner | None) -> str:
+    """Who to count a breach against: the person, else the team, else ``nobody``."""
+    if owner is None:
+        return "nobody"
+    return owner.person or owner.team
+
+
+def accepted(volume: Volume) -> str:
+    """``, 85% accepted`` when the commitment has an acceptance share, else nothing."""
+    share = volume.accepted_share
+    return f", {share:.0%} accepted" if share is not None else ""
 
 
 def format_span(span: timedelta) -> str:

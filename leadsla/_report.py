@@ -23,7 +23,7 @@ from leadsla._calendar import BusinessCalendar
 from leadsla._engine import Engine, Volume
 from leadsla._errors import LeadSLAError, unknown
 from leadsla._obligations import ObligationState
-from leadsla._render import format_span
+from leadsla._render import accepted, format_span, owner_name
 
 __all__ = ["ObligationScore", "PeriodCard", "render_scorecard", "scorecard"]
 
@@ -173,8 +173,7 @@ def _score(
     owners: Counter[str] = Counter()
     for state in states:
         if state.breached_at is not None:
-            owner = state.breach_owner
-            owners[(owner.person or owner.team) if owner is not None else "nobody"] += 1
+            owners[owner_name(state.breach_owner)] += 1
     return ObligationScore(
         name,
         party,
@@ -216,14 +215,9 @@ def render_scorecard(
         lines.extend(_section("Commitments", markdown))
         if card.volumes:
             for volume in card.volumes:
-                share = (
-                    f", {volume.accepted_share:.0%} accepted"
-                    if volume.accepted_share is not None
-                    else ""
-                )
                 lines.append(
                     f"{bullet}{_md(volume.commitment, markdown)}: "
-                    f"{volume.delivered} of {volume.target} delivered{share}: "
+                    f"{volume.delivered} of {volume.target} delivered{accepted(volume)}: "
                     f"{'met' if volume.met else 'not met'}"
                 )
         else:

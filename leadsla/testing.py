@@ -13,7 +13,7 @@ from __future__ import annotations
 import ast
 import json
 from collections.abc import Sequence
-from datetime import UTC, date, datetime, timedelta, tzinfo
+from datetime import date, datetime, timedelta, tzinfo
 from typing import Any, ClassVar
 from zoneinfo import ZoneInfo
 
@@ -46,7 +46,8 @@ from leadsla._events import (
     OwnerAssigned,
     TransitionRequested,
 )
-from leadsla._obligations import ObligationState
+from leadsla._obligations import ActivityMatch, ObligationState
+from leadsla._simulate import _later
 
 __all__ = [
     "EngineMachine",
@@ -160,8 +161,7 @@ _START = datetime(2026, 3, 2, 8, 0)
 
 def _after(moment: datetime, minutes: int) -> datetime:
     """``minutes`` of real time after ``moment``, in its zone (not wall-clock arithmetic)."""
-    zone = moment.tzinfo
-    return (moment.astimezone(UTC) + timedelta(minutes=minutes)).astimezone(zone)
+    return _later(moment, timedelta(minutes=minutes))
 
 
 class _Vocabulary:
@@ -172,40 +172,28 @@ class _Vocabulary:
         people = {member for team in agreement.teams for member in team.members}
         people |= {team.manager for team in agreement.teams if team.manager}
         self.people = sorted(people)
-        matches = [
-            match
-            for spec in agreement.obligations
-            for when in (spec.starts, spec.met, spec.cancelled)
-            if when is not None
-            for match in (when.activity,)
-            if match is not None
-        ]
-        matches += [
-            match
-            for spec in agreement.obligations
-            if spec.attempts is not None
-            for match in (spec.attempts.counts, spec.attempts.reached)
-            if match is not None
-        ]
+        found: list[ActivityMatch | None] = []
+        for spec in agreement.obligations:
+            found += [when.activity for when in (spec.starts, spec.met, spec.cancelled) if when]
+            if spec.attempts is not None:
+                found += [spec.attempts.counts, spec.attempts.reached]
+        matches = [match for match in found if match is not None]
         self.kinds = sorted({"call", "email", *(kind for m in matches for kind in m.kinds)})
         self.outcomes = sorted(
             {"connected", "no_answer", *(outcome for m in matches for outcome in m.outcomes)}
         )
+        conditions = [term.condition for term in agreement.terms]
+        conditions += [rule.when for rule in agreement.rules.rules]
         fields = dict(agreement.fields)
         if not fields:
             # No declared fields: the names the terms and rules read, with any kind of value.
-            conditions = [term.condition for term in agreement.terms]
-            conditions += [rule.when for rule in agreement.rules.rules]
             read = set().union(*(condition.names for condition in conditions))
             fields = dict.fromkeys(sorted(read - agreement.terms.names - RESERVED_NAMES), "any")
         self.fields = fields
         self.zone = ZoneInfo(agreement.timezone)
         # The numbers conditions compare with, and their neighbours: where decisions flip.
         constants: set[float] = set()
-        for condition in (
-            *(term.condition for term in agreement.terms),
-            *(rule.when for rule in agreement.rules.rules),
-        ):
+        for condition in conditions:
             constants.update(_numbers_in(condition.source))
         self.near = sorted({value + step for value in constants for step in (-1, 0, 1)})
 
