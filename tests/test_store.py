@@ -244,3 +244,16 @@ def test_a_batch_that_fails_while_read_applies_nothing(tmp_path: pathlib.Path) -
             store.apply_many([LeadCreated(id="e1", lead="L-1", at=FRIDAY, fields=FIELDS), bad])
         assert len(store) == 0
         assert store.inputs == 0
+
+
+def test_an_event_in_the_repeated_autumn_hour_is_kept(tmp_path: pathlib.Path) -> None:
+    """Its zoned time and the offset its JSON form keeps are one instant, though Python's ==
+    says otherwise inside that hour (PEP 495)."""
+    at = datetime(2026, 10, 25, 3, 30, tzinfo=ZoneInfo("Europe/Helsinki"))
+    path = tmp_path / "store.db"
+    with SqliteStore(path) as store:
+        store.apply(LeadCreated(id="e1", lead="L-1", at=at, fields=FIELDS))
+    with SqliteStore(path) as store:
+        created = store.lead("L-1").lead.created_at
+        assert created is not None
+        assert created.timestamp() == at.timestamp()
