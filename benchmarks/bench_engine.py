@@ -184,7 +184,7 @@ def _advance_at_scale(
 
 
 def _us(moment: Any) -> int:
-    from leadsla._engine import _us as to_us
+    from leadsla._core.engine import _us as to_us
 
     return to_us(moment)
 

@@ -30,7 +30,7 @@ from _timing import format_seconds, measure_interleaved, ratio, table
 from transitions import Machine
 
 from leadsla import Condition, Lead, Lifecycle, Scope, Workflow
-from leadsla._defaults import default_teams, default_terms
+from leadsla._core.defaults import default_teams, default_terms
 
 AT = datetime(2026, 3, 2, 9, tzinfo=ZoneInfo("Europe/Helsinki"))
 FIELDS = {

@@ -3,23 +3,22 @@
 The public surface is what ``__all__`` lists; everything else lives in private modules.
 """
 
-from leadsla._agreement import Agreement, AgreementError, Commitment, Goal, period_of
-from leadsla._calendar import BusinessCalendar
-from leadsla._conditions import (
+from leadsla._core.agreement import Agreement
+from leadsla._core.calendar import BusinessCalendar
+from leadsla._core.conditions import (
     MISSING,
     Check,
     Condition,
-    ConditionError,
     Explanation,
     Scope,
     Term,
     Terms,
 )
-from leadsla._csv import CsvError, CsvMapping, EventTemplate, csv_events
-from leadsla._duration import Duration, parse_duration
-from leadsla._effects import (
+from leadsla._core.duration import Duration, parse_duration
+from leadsla._core.effects import (
     ActionRequested,
     ActionSkipped,
+    Because,
     Duplicate,
     Effect,
     ObligationBreached,
@@ -36,39 +35,49 @@ from leadsla._effects import (
     Transitioned,
     effect_to_dict,
 )
-from leadsla._engine import Due, Engine, EventRejected, LeadView, Volume
-from leadsla._errors import (
+from leadsla._core.engine import Due, Engine, LeadView, Volume
+from leadsla._core.errors import (
+    AgreementError,
     CalendarError,
+    ConditionError,
+    CsvError,
     DurationError,
+    EventError,
+    EventRejected,
+    InvalidTransition,
     LeadSLAError,
+    LifecycleError,
     NaiveDatetimeError,
+    ObligationError,
     Problem,
+    RuleLoopError,
+    StoreError,
+    UsageError,
+    WorkflowError,
 )
-from leadsla._events import (
+from leadsla._core.events import (
     ActivityLogged,
     Event,
-    EventError,
     LeadCreated,
     LeadUpdated,
     OwnerAssigned,
     TransitionRequested,
     event_from_json,
 )
-from leadsla._funnel import Coverage, Funnel, Stage
-from leadsla._lead import Because, Lead
-from leadsla._lifecycle import Lifecycle, LifecycleError, State, Transition
-from leadsla._obligations import (
+from leadsla._core.funnel import Commitment, Coverage, Funnel, Goal, Stage
+from leadsla._core.lead import Lead
+from leadsla._core.lifecycle import Lifecycle, State, Transition
+from leadsla._core.obligations import (
     ActivityMatch,
     Attempts,
     Escalate,
-    ObligationError,
     ObligationSpec,
     ObligationState,
     PauseWhile,
     Warn,
     When,
 )
-from leadsla._ownership import (
+from leadsla._core.ownership import (
     AssignmentPolicy,
     AssignmentPolicyLike,
     AssignmentRequest,
@@ -81,20 +90,21 @@ from leadsla._ownership import (
     StrictRoundRobin,
     Team,
 )
-from leadsla._replay import Replay, replay
-from leadsla._report import ObligationScore, PeriodCard, render_scorecard, scorecard
-from leadsla._rules import AddTag, Assign, Fire, Notify, RemoveTag, Rule, RuleSet
-from leadsla._simulate import simulate
-from leadsla._store import SqliteStore, StoreError
-from leadsla._version import __version__
-from leadsla._workflow import (
+from leadsla._core.rules import AddTag, Assign, Fire, Notify, RemoveTag, Rule, RuleSet
+from leadsla._core.workflow import (
     AssignmentBook,
-    InvalidTransition,
-    RuleLoopError,
     Step,
     Workflow,
-    WorkflowError,
 )
+from leadsla._shell.csv import CsvMapping, EventTemplate, csv_events
+from leadsla._shell.document import agreement_to_data
+from leadsla._shell.replay import Replay, replay
+from leadsla._shell.report import ObligationScore, PeriodCard, render_scorecard, scorecard
+from leadsla._shell.simulate import simulate
+from leadsla._shell.store import SqliteStore
+from leadsla._shell.summary import render_summary
+from leadsla._shell.toml import agreement_to_toml
+from leadsla._version import __version__
 
 __all__ = [
     "MISSING",
@@ -189,19 +199,34 @@ __all__ = [
     "Transition",
     "TransitionRequested",
     "Transitioned",
+    "UsageError",
     "Volume",
     "Warn",
     "When",
     "Workflow",
     "WorkflowError",
     "__version__",
+    "agreement_to_data",
+    "agreement_to_toml",
     "csv_events",
     "effect_to_dict",
     "event_from_json",
     "parse_duration",
-    "period_of",
     "render_scorecard",
+    "render_summary",
     "replay",
     "scorecard",
     "simulate",
 ]
+
+
+def _present_as_public() -> None:
+    """Public classes say they are ``leadsla.X``: tracebacks, reprs and docs show the name a
+    user imports, not the private module it happens to live in."""
+    for name in __all__:
+        value = globals()[name]
+        if isinstance(value, type) and value.__module__.startswith("leadsla._"):
+            value.__module__ = __name__
+
+
+_present_as_public()

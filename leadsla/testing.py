@@ -25,10 +25,10 @@ except ImportError as error:  # pragma: no cover - exercised only without the te
         "leadsla.testing needs Hypothesis; install it with: pip install 'leadsla[test]'"
     ) from error
 
-from leadsla._agreement import Agreement
-from leadsla._calendar import WEEKDAYS, BusinessCalendar
-from leadsla._conditions import RESERVED_NAMES
-from leadsla._effects import (
+from leadsla._core.agreement import Agreement
+from leadsla._core.calendar import WEEKDAYS, BusinessCalendar
+from leadsla._core.conditions import RESERVED_NAMES
+from leadsla._core.effects import (
     Duplicate,
     Effect,
     ObligationBreached,
@@ -36,9 +36,9 @@ from leadsla._effects import (
     Rejected,
     effect_to_dict,
 )
-from leadsla._engine import Engine, LeadView
-from leadsla._errors import NaiveDatetimeError
-from leadsla._events import (
+from leadsla._core.engine import Engine, LeadView
+from leadsla._core.errors import NaiveDatetimeError
+from leadsla._core.events import (
     ActivityLogged,
     Event,
     LeadCreated,
@@ -46,8 +46,8 @@ from leadsla._events import (
     OwnerAssigned,
     TransitionRequested,
 )
-from leadsla._obligations import ActivityMatch, ObligationState
-from leadsla._simulate import _later
+from leadsla._core.obligations import ActivityMatch, ObligationState
+from leadsla._shell.simulate import _later
 
 __all__ = [
     "EngineMachine",

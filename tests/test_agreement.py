@@ -31,18 +31,22 @@ from leadsla import (
     Problem,
     Team,
     Term,
+    UsageError,
     Warn,
     When,
+    agreement_to_data,
+    agreement_to_toml,
+    render_summary,
 )
-from leadsla._document import agreement_from_data
+from leadsla._shell.document import agreement_from_data
 
 DEFAULT = Agreement.default()
-TEXT = DEFAULT.to_toml()
+TEXT = agreement_to_toml(DEFAULT)
 
 
 def problems_of(text: str) -> tuple[Problem, ...]:
     with pytest.raises(AgreementError) as caught:
-        Agreement.from_toml(text)
+        Agreement.from_toml_text(text)
     return caught.value.problems
 
 
@@ -65,14 +69,14 @@ def line_of(text: str, fragment: str) -> int:
 
 def test_default_round_trips_through_toml() -> None:
     """default -> TOML -> Agreement is the same agreement, with and without comments."""
-    assert Agreement.from_toml(TEXT) == DEFAULT
-    assert Agreement.from_toml(DEFAULT.to_toml(comments=False)) == DEFAULT
+    assert Agreement.from_toml_text(TEXT) == DEFAULT
+    assert Agreement.from_toml_text(agreement_to_toml(DEFAULT, comments=False)) == DEFAULT
 
 
 def test_the_file_is_commented_for_people() -> None:
     """The written file explains its sections; the comments do not change what it says."""
     assert "# Check it:            leadsla check FILE" in TEXT
-    assert DEFAULT.to_toml(comments=False).count("#") < TEXT.count("#")
+    assert agreement_to_toml(DEFAULT, comments=False).count("#") < TEXT.count("#")
 
 
 def test_an_edited_agreement_round_trips() -> None:
@@ -86,9 +90,9 @@ def test_an_edited_agreement_round_trips() -> None:
         terms=[*DEFAULT.terms, Term("hot", "score >= 90", 'Hot: "very" keen.\nSecond line.')],
         goal=attrs.evolve(DEFAULT.goal, customers=30),
     )
-    text = changed.to_toml()
+    text = agreement_to_toml(changed)
     assert "effective = 2026-04-01" in text
-    assert Agreement.from_toml(text) == changed
+    assert Agreement.from_toml_text(text) == changed
 
 
 def test_a_file_is_read_from_a_path(tmp_path: Any) -> None:
@@ -96,9 +100,20 @@ def test_a_file_is_read_from_a_path(tmp_path: Any) -> None:
     path = tmp_path / "agreement.toml"
     path.write_text(TEXT, encoding="utf-8")
     assert Agreement.from_toml(path) == DEFAULT
-    [problem] = problems_of(str(tmp_path / "missing.toml"))
+    with pytest.raises(AgreementError) as raised:
+        Agreement.from_toml(str(tmp_path / "missing.toml"))
+    [problem] = raised.value.problems
     assert problem.field == "file"
     assert "cannot be read" in problem.message
+
+
+def test_text_given_as_a_path_is_refused_with_the_way_to_read_text() -> None:
+    """``from_toml`` reads files only: the text of a file is refused, naming from_toml_text."""
+    with pytest.raises(UsageError) as raised:
+        Agreement.from_toml(TEXT)
+    assert raised.value.field == "path"
+    assert "looks like the text of an agreement" in str(raised.value)
+    assert "Agreement.from_toml_text(text)" in str(raised.value)
 
 
 # -- validation: every rule with its message -----------------------------------------------------
@@ -318,7 +333,7 @@ def test_each_check_names_the_place_the_value_and_the_fix(
 
 def test_an_unreachable_state_is_reported() -> None:
     """A lifecycle with a state no transition reaches is refused, naming the state."""
-    data = DEFAULT.to_data()
+    data = agreement_to_data(DEFAULT)
     lifecycle = Lifecycle.default().to_dict()
     lifecycle["states"]["island"] = {"owner": "sales", "terminal": True}
     data["lifecycle"] = lifecycle
@@ -379,11 +394,11 @@ def test_without_terms_the_default_lifecycle_guards_are_reported() -> None:
 
 def test_lifecycle_problems_are_placed_in_the_lifecycle_table() -> None:
     """A custom lifecycle's problems carry the lifecycle. prefix and a line."""
-    data = DEFAULT.to_data()
+    data = agreement_to_data(DEFAULT)
     lifecycle = Lifecycle.default().to_dict()
     lifecycle["transitions"][4]["dest"] = "wn"
     data["lifecycle"] = lifecycle
-    text = DEFAULT.to_toml(comments=False)
+    text = agreement_to_toml(DEFAULT, comments=False)
     text += "\n" + _lifecycle_toml(lifecycle)
     found = problems_of(text)
     assert [problem.field for problem in found] == [
@@ -432,14 +447,14 @@ def test_holiday_rules_are_written_as_people_write_them() -> None:
     christmas = "FREQ=YEARLY;BYMONTH=12;BYMONTHDAY=25"
     calendar = type(office).from_dict({**office.to_dict(), "holidays": [christmas]})
     changed = attrs.evolve(DEFAULT, calendars={"office": calendar})
-    text = changed.to_toml()
+    text = agreement_to_toml(changed)
     assert f'holidays = ["{christmas}"]' in text
-    assert Agreement.from_toml(text) == changed
+    assert Agreement.from_toml_text(text) == changed
 
 
 def test_a_valid_file_gives_no_problems() -> None:
     """The default file reads without error (the checks have no warnings to give)."""
-    assert Agreement.from_toml(TEXT).name == DEFAULT.name
+    assert Agreement.from_toml_text(TEXT).name == DEFAULT.name
 
 
 # -- checks on objects built in Python ----------------------------------------------------------
@@ -571,7 +586,7 @@ def test_a_commitment_per_quarter_is_compared_per_quarter() -> None:
 @pytest.mark.parametrize("format", ["text", "md", "html"])
 def test_the_summary_names_every_commitment_and_obligation(format: Any) -> None:
     """Each obligation, the commitment, every term, state owner and the review are in it."""
-    page = " ".join(DEFAULT.summary(format).split())  # the text format wraps lines
+    page = " ".join(render_summary(DEFAULT, format).split())  # the text format wraps lines
     for spec in DEFAULT.obligations:
         assert spec.name in page
     assert "Marketing delivers at least 150 MQLs a month." in page
@@ -589,7 +604,7 @@ def test_the_summary_names_every_commitment_and_obligation(format: Any) -> None:
 def test_rules_that_notify_read_as_sentences() -> None:
     """A rule whose actions are not moves reads 'When a lead ...: ...'."""
     from leadsla import AddTag, Notify, Rule
-    from leadsla._summary import rule_sentence
+    from leadsla._shell.summary import rule_sentence
 
     rule = Rule(name="hot", when="score >= 90", then=[Notify("sam", "hot"), AddTag("hot")])
     assert rule_sentence(DEFAULT, rule) == (
@@ -599,10 +614,10 @@ def test_rules_that_notify_read_as_sentences() -> None:
 
 def test_the_text_summary_fits_a_terminal_and_skips_empty_sections() -> None:
     """Every line of the text one-pager is at most 96 characters; no empty headings."""
-    for line in DEFAULT.summary("text").splitlines():
+    for line in render_summary(DEFAULT, "text").splitlines():
         assert len(line) <= 96, line
     bare = attrs.evolve(DEFAULT, obligations=(), commitments=(), goal=None)
-    page = bare.summary("text")
+    page = render_summary(bare, "text")
     assert "Commitments" not in page
     assert "The goal" not in page
 
@@ -610,14 +625,14 @@ def test_the_text_summary_fits_a_terminal_and_skips_empty_sections() -> None:
 def test_user_text_is_escaped_in_html() -> None:
     """A <script> in a term description is shown as text, never run."""
     hostile = Term("evil", "score >= 1", "<script>alert('x')</script> & more")
-    page = attrs.evolve(DEFAULT, terms=[*DEFAULT.terms, hostile]).summary("html")
+    page = render_summary(attrs.evolve(DEFAULT, terms=[*DEFAULT.terms, hostile]), "html")
     assert "<script>" not in page
     assert "&lt;script&gt;alert(&#x27;x&#x27;)&lt;/script&gt; &amp; more" in page
 
 
 def test_the_html_is_self_contained_and_print_ready() -> None:
     """One file: inline CSS with an A4 @page rule; no external resources."""
-    page = DEFAULT.summary("html")
+    page = render_summary(DEFAULT, "html")
     assert "@page" in page
     assert "A4" in page
     for outside in ("<link", "src=", "http:", "https:", "url("):
@@ -626,7 +641,7 @@ def test_the_html_is_self_contained_and_print_ready() -> None:
 
 def test_the_summary_rejects_an_unknown_format() -> None:
     with pytest.raises(AgreementError, match="'format' is not a summary format"):
-        DEFAULT.summary("pdf")  # type: ignore[arg-type]
+        render_summary(DEFAULT, "pdf")  # type: ignore[arg-type]
 
 
 # -- fuzz: random mutations give an agreement or an AgreementError ------------------------------
@@ -707,7 +722,7 @@ def test_mutated_text_gives_an_agreement_or_an_agreement_error(
         start = min(position, len(text))
         text = text[:start] + insert + text[start + length :]
     try:
-        Agreement.from_toml(text)
+        Agreement.from_toml_text(text)
     except AgreementError as error:
         problems = error.problems
     else:
@@ -725,7 +740,7 @@ def test_the_default_one_pager_prints_on_one_a4_page(tmp_path: pathlib.Path) -> 
     """Printed by headless Chromium, the default agreement's HTML is one A4 page."""
     assert CHROMIUM is not None
     page = tmp_path / "agreement.html"
-    page.write_text(DEFAULT.summary("html"), encoding="utf-8")
+    page.write_text(render_summary(DEFAULT, "html"), encoding="utf-8")
     pdf = tmp_path / "agreement.pdf"
     subprocess.run(
         [

@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from leadsla import CsvError, CsvMapping, EventTemplate, csv_events, replay
-from leadsla._cli import main
+from leadsla._shell.cli import main
 
 LEADS = """\
 lead_id,created,score,vip,owner

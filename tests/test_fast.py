@@ -10,15 +10,15 @@ import pytest
 from attrs import define, frozen
 
 from leadsla import Lead, ObligationMet, ObligationOpened, OwnerChanged, RuleFired, Transitioned
-from leadsla._effects import (
+from leadsla._core.effects import (
     new_obligation_met,
     new_obligation_opened,
     new_owner_changed,
     new_rule_fired,
     new_transitioned,
 )
-from leadsla._fast import builder
-from leadsla._lead import new_lead
+from leadsla._core.fast import builder
+from leadsla._core.lead import new_lead
 
 AT = datetime(2026, 3, 2, 9, tzinfo=UTC)
 FIELDS = MappingProxyType({"score": 62})
@@ -77,7 +77,7 @@ def test_only_slotted_attrs_classes_get_a_builder() -> None:
 def test_the_engine_builds_clocks_in_the_field_order_of_obligation_state() -> None:
     """The engine makes clocks as tuples, by position: the positions must be the fields'."""
     from leadsla import ObligationState
-    from leadsla._engine import _new_clock
+    from leadsla._core.engine import _new_clock
 
     assert ObligationState._fields[:5] == ("name", "lead", "number", "party", "status")
     assert ObligationState._fields[9] == "attempts"

@@ -21,7 +21,7 @@ from leadsla import (
     replay,
     scorecard,
 )
-from leadsla._cli import _demo_events, main
+from leadsla._shell.cli import _demo_events, main
 
 HELSINKI = ZoneInfo("Europe/Helsinki")
 END_OF_WEEK = datetime(2026, 3, 13, 17, tzinfo=HELSINKI)
@@ -153,10 +153,10 @@ def test_report_command(tmp_path: pathlib.Path) -> None:
 def test_periods_come_in_time_order_whatever_their_length() -> None:
     """A yearly scorecard with a monthly commitment: the year, then its months; weeks by date,
     not as text ('2026-W9' would otherwise sort after '2026-W10')."""
-    from leadsla._report import _chronological
+    from leadsla._core.periods import chronological
 
     periods = ["2026-W10", "2026-03", "2026", "2026-W9", "2026-Q1", "2025-12", "2026-02"]
-    assert sorted(periods, key=_chronological) == [
+    assert sorted(periods, key=chronological) == [
         "2025-12",
         "2026",
         "2026-Q1",

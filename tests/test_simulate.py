@@ -19,7 +19,7 @@ from leadsla import (
     replay,
     simulate,
 )
-from leadsla._cli import main
+from leadsla._shell.cli import main
 
 
 def test_the_same_seed_gives_the_same_log_and_another_seed_another() -> None:

@@ -10,7 +10,7 @@ import shutil
 
 import pytest
 
-from leadsla._cli import main
+from leadsla._shell.cli import main
 
 TUTORIAL = pathlib.Path(__file__).resolve().parents[1] / "docs" / "tutorial" / "first-review.md"
 

@@ -45,7 +45,7 @@ from leadsla import (
     Workflow,
     WorkflowError,
 )
-from leadsla._defaults import default_teams, default_terms
+from leadsla._core.defaults import default_teams, default_terms
 
 HELSINKI = ZoneInfo("Europe/Helsinki")
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=HELSINKI)
@@ -622,7 +622,7 @@ def test_ownership_intervals_compare_instants_in_the_repeated_autumn_hour() -> N
 
 
 def test_same_instant_tells_the_autumn_passes_apart_and_matches_across_zones() -> None:
-    from leadsla._workflow import _same_instant
+    from leadsla._core.workflow import _same_instant
 
     helsinki = ZoneInfo("Europe/Helsinki")
     first = datetime(2026, 10, 25, 3, 30, tzinfo=helsinki)

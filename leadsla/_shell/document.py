@@ -11,7 +11,7 @@ problems are collected under its key path, and only then is the agreement assemb
 the semantic checks (unknown states, teams, calendars, terms and fields; unreachable states;
 obligations that can never be met; a goal the commitments do not cover). All problems come out
 together in one :class:`~leadsla.AgreementError`. Nothing here reads or writes files: the TOML
-text is the business of :mod:`leadsla._toml`.
+text is the business of :mod:`leadsla._shell.toml`.
 
 Paths name where a problem is, TOML-style: ``obligations.first-touch.within`` for the
 ``within`` key of the obligation named ``first-touch``; ``locate`` maps the raw path (table
@@ -29,21 +29,14 @@ from typing import Any, Final, Literal, cast
 
 import attrs
 
-from leadsla._agreement import (
-    PERIODS,
-    Agreement,
-    AgreementError,
-    Commitment,
-    Goal,
-    Period,
-    to_fraction,
-)
-from leadsla._calendar import BusinessCalendar
-from leadsla._conditions import Condition, Term
-from leadsla._duration import Duration
-from leadsla._errors import LeadSLAError, Problem, closest, did_you_mean
-from leadsla._lifecycle import Lifecycle, State, Transition
-from leadsla._obligations import (
+from leadsla._core.agreement import Agreement
+from leadsla._core.calendar import BusinessCalendar
+from leadsla._core.conditions import Condition, Term
+from leadsla._core.duration import Duration
+from leadsla._core.errors import AgreementError, LeadSLAError, Problem, closest, did_you_mean
+from leadsla._core.funnel import Commitment, Goal, to_fraction
+from leadsla._core.lifecycle import Lifecycle, State, Transition
+from leadsla._core.obligations import (
     ActivityMatch,
     Attempts,
     Escalate,
@@ -53,7 +46,7 @@ from leadsla._obligations import (
     Warn,
     When,
 )
-from leadsla._ownership import (
+from leadsla._core.ownership import (
     AssignmentPolicy,
     FixedOwner,
     LeastLoaded,
@@ -62,7 +55,8 @@ from leadsla._ownership import (
     StrictRoundRobin,
     Team,
 )
-from leadsla._rules import AddTag, Assign, Fire, Notify, RemoveTag, Rule, RuleSet
+from leadsla._core.periods import PERIODS, Period
+from leadsla._core.rules import AddTag, Assign, Fire, Notify, RemoveTag, Rule, RuleSet
 
 __all__ = ["FIELD_TYPES", "SECTIONS", "agreement_from_data", "agreement_to_data"]
 
@@ -201,7 +195,7 @@ def _policy_out(policy: AssignmentPolicy, team: str) -> Any:
 
 
 def agreement_to_data(agreement: Agreement) -> dict[str, Any]:
-    """The agreement as plain data in the shape of the file (see :mod:`leadsla._toml`)."""
+    """The agreement as plain data in the shape of the file (see :mod:`leadsla._shell.toml`)."""
     data: dict[str, Any] = {
         "agreement": _clean(
             {

@@ -31,8 +31,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from attrs import field, frozen
 
-from leadsla._agreement import Agreement
-from leadsla._errors import LeadSLAError, Problem, unknown
+from leadsla._core.agreement import Agreement
+from leadsla._core.errors import CsvError, Problem, unknown
 
 __all__ = ["CsvMapping", "EventTemplate", "csv_events"]
 
@@ -47,10 +47,6 @@ EVENT_KEYS: Final[dict[str, tuple[str, ...]]] = {
 _PLACEHOLDER: Final = re.compile(r"\{\{|\}\}|\{([^{}]*)\}|[{}]")
 _TRUE: Final = frozenset({"true", "yes", "y", "1", "t"})
 _FALSE: Final = frozenset({"false", "no", "n", "0", "f"})
-
-
-class CsvError(LeadSLAError, ValueError):
-    """A mapping or a CSV file that cannot be read as asked."""
 
 
 def _templates(value: Mapping[str, str] | None) -> Mapping[str, str]:

@@ -7,19 +7,19 @@ fixed, documented order, so a replay gives the same list byte for byte.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from attrs import fields, frozen
 
-from leadsla._conditions import Explanation
-from leadsla._errors import Problem
-from leadsla._fast import builder
-from leadsla._lead import Because
-from leadsla._ownership import Owner
+from leadsla._core.conditions import Explanation
+from leadsla._core.errors import Problem
+from leadsla._core.fast import builder
+from leadsla._core.ownership import Owner
 
 __all__ = [
     "ActionRequested",
     "ActionSkipped",
+    "Because",
     "Duplicate",
     "Effect",
     "ObligationBreached",
@@ -36,6 +36,26 @@ __all__ = [
     "Transitioned",
     "effect_to_dict",
 ]
+
+
+class Because(NamedTuple):
+    """Why something happened: who or what caused it, and the explanations of the checks.
+
+    ``cause`` reads like "requested by alice", "rule need-over-6-months" or "obligation
+    attempts breached"; ``explanations`` are the conditions that decided (computed when read).
+    """
+
+    cause: str
+    explanations: tuple[Explanation, ...] = ()
+
+    def lines(self) -> list[str]:
+        lines = [self.cause]
+        for explanation in self.explanations:
+            lines.extend("  " + line for line in explanation.lines())
+        return lines
+
+    def __str__(self) -> str:
+        return "\n".join(self.lines())
 
 
 @frozen

@@ -13,44 +13,21 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import datetime
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import Any
 
 from attrs import field, frozen
 
-from leadsla._conditions import Explanation
-from leadsla._fast import builder
-from leadsla._ownership import Owner, OwnershipInterval
+from leadsla._core.effects import Transitioned
+from leadsla._core.fast import builder
+from leadsla._core.ownership import Owner, OwnershipInterval
 
-if TYPE_CHECKING:
-    from leadsla._effects import Transitioned
-
-__all__ = ["Because", "Lead"]
+__all__ = ["Lead", "new_lead"]
 
 
 def _frozen_fields(value: Mapping[str, Any]) -> Mapping[str, Any]:
     if isinstance(value, MappingProxyType):
         return value
     return MappingProxyType(dict(value))
-
-
-class Because(NamedTuple):
-    """Why something happened: who or what caused it, and the explanations of the checks.
-
-    ``cause`` reads like "requested by alice", "rule need-over-6-months" or "obligation
-    attempts breached"; ``explanations`` are the conditions that decided (computed when read).
-    """
-
-    cause: str
-    explanations: tuple[Explanation, ...] = ()
-
-    def lines(self) -> list[str]:
-        lines = [self.cause]
-        for explanation in self.explanations:
-            lines.extend("  " + line for line in explanation.lines())
-        return lines
-
-    def __str__(self) -> str:
-        return "\n".join(self.lines())
 
 
 @frozen
@@ -84,5 +61,5 @@ class Lead:
         return None
 
 
-#: ``Lead`` from all eight fields, ``fields`` already a read-only mapping (see leadsla._fast).
+#: ``Lead`` from all eight fields, ``fields`` already a read-only mapping (see leadsla._core.fast).
 new_lead = builder(Lead)

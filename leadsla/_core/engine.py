@@ -44,13 +44,14 @@ import json
 from collections.abc import Iterable, Iterator, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
+from zoneinfo import ZoneInfo
 
 from attrs import frozen
 
-from leadsla._agreement import Agreement, Commitment, period_of
-from leadsla._calendar import BusinessCalendar, _from_us
-from leadsla._conditions import Scope
-from leadsla._effects import (
+from leadsla._core.agreement import Agreement
+from leadsla._core.calendar import BusinessCalendar, _from_us
+from leadsla._core.conditions import Scope
+from leadsla._core.effects import (
     ActionRequested,
     ActionSkipped,
     Duplicate,
@@ -65,8 +66,14 @@ from leadsla._effects import (
     new_obligation_met,
     new_obligation_opened,
 )
-from leadsla._errors import LeadSLAError, NaiveDatetimeError, Problem, render_problems
-from leadsla._events import (
+from leadsla._core.errors import (
+    EventRejected,
+    LeadSLAError,
+    NaiveDatetimeError,
+    Problem,
+    render_problems,
+)
+from leadsla._core.events import (
     ActivityLogged,
     Event,
     EventError,
@@ -76,8 +83,8 @@ from leadsla._events import (
     TransitionRequested,
     event_from_json,
 )
-from leadsla._lead import Lead
-from leadsla._obligations import (
+from leadsla._core.lead import Lead
+from leadsla._core.obligations import (
     ActivityMatch,
     Ending,
     Escalate,
@@ -86,9 +93,10 @@ from leadsla._obligations import (
     ObligationState,
     When,
 )
-from leadsla._ownership import Owner
-from leadsla._rules import Notify
-from leadsla._workflow import AssignmentBook, InvalidTransition, RuleLoopError, WorkflowError
+from leadsla._core.ownership import Owner
+from leadsla._core.rules import Notify
+from leadsla._core.tally import Tally, Volume
+from leadsla._core.workflow import AssignmentBook, InvalidTransition, RuleLoopError, WorkflowError
 
 __all__ = ["Due", "Engine", "EventRejected", "LeadView", "Volume"]
 
@@ -98,18 +106,6 @@ _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 _DEADLINE: Final = 1 << 20
 # The statuses of a clock that an occurrence can still change (ObligationState.waiting).
 _WAITING: Final = frozenset({"open", "breached"})
-
-
-class EventRejected(LeadSLAError, ValueError):
-    """Raised instead of returning a ``Rejected`` effect when the engine is strict.
-
-    ``effect`` is the rejection; ``effects`` are the timer effects that fired before it.
-    """
-
-    def __init__(self, effect: Rejected, effects: list[Effect]) -> None:
-        super().__init__(*effect.details)
-        self.effect = effect
-        self.effects = effects
 
 
 @frozen
@@ -151,26 +147,6 @@ class LeadView:
     @property
     def open_obligations(self) -> tuple[ObligationState, ...]:
         return tuple(o for o in self.obligations if o.is_open)
-
-
-@frozen
-class Volume:
-    """A commitment's tally for one tracking period."""
-
-    commitment: str
-    period: str
-    delivered: int
-    target: int
-    accepted: int
-    accepted_share: float | None
-    quality_target: float | None
-
-    @property
-    def met(self) -> bool:
-        quality_ok = self.quality_target is None or (
-            self.accepted_share is not None and self.accepted_share >= self.quality_target
-        )
-        return self.delivered >= self.target and quality_ok
 
 
 class _Slot:
@@ -242,13 +218,11 @@ class Engine:
     """
 
     __slots__ = (
-        "_accepted",
         "_affects",
         "_book",
         "_calendars",
         "_clock",
         "_clock_us",
-        "_credited",
         "_deadline",
         "_leads",
         "_left_listened",
@@ -259,6 +233,7 @@ class Engine:
         "_starters",
         "_strict",
         "_tallied",
+        "_tally",
         "_timers",
         "_warn_before",
         "_watch_conditions",
@@ -367,16 +342,8 @@ class Engine:
             if spec.pause is not None
             for state in spec.pause.states
         )
-        # The states whose entry a commitment counts (most moves count for nothing).
-        self._tallied = frozenset(
-            state
-            for commitment in self.agreement.commitments
-            for state in (commitment.state, commitment.accepted_state)
-            if state is not None
-        )
-        # Commitment tallies: leads delivered and accepted, per (commitment, period).
-        self._credited: dict[tuple[str, str], int] = {}
-        self._accepted: dict[tuple[str, str], int] = {}
+        self._tally = Tally(self.agreement.commitments, ZoneInfo(self.agreement.timezone))
+        self._tallied = self._tally.counted
 
     def _calendar_for(self, spec: ObligationSpec) -> BusinessCalendar:
         if not spec.within.business:
@@ -437,26 +404,7 @@ class Engine:
 
     def volumes(self) -> list[Volume]:
         """The tally of every commitment for every tracking period seen, oldest first."""
-        results = []
-        for commitment in self.agreement.commitments:
-            periods = sorted(period for name, period in self._credited if name == commitment.name)
-            for period in periods:
-                delivered = self._credited[(commitment.name, period)]
-                accepted = self._accepted.get((commitment.name, period), 0)
-                share = accepted / delivered if delivered and commitment.accepted_state else None
-                quality = float(commitment.accepted_share) if commitment.accepted_share else None
-                results.append(
-                    Volume(
-                        commitment.name,
-                        period,
-                        delivered,
-                        commitment.at_least,
-                        accepted,
-                        share,
-                        quality,
-                    )
-                )
-        return results
+        return self._tally.volumes()
 
     # -- inputs -------------------------------------------------------------------------------
 
@@ -762,50 +710,10 @@ class Engine:
                 heapq.heappush(timers, timer)
         if change.moves:
             tallied = self._tallied
-            for move in change.moves:
-                if move.dest in tallied:
-                    for commitment in self.agreement.commitments:
-                        self._tally_one(commitment, change.lead, move)
-
-    def _tally_one(self, commitment: Commitment, lead: Lead, effect: Transitioned) -> None:
-        """Count each lead once per period; its own history says whether it already counted."""
-        state, accepted_state = commitment.state, commitment.accepted_state
-        if effect.dest == state:
-            period = self._period(effect.at, commitment)
-            before = lead.history[: _position(lead.history, effect)]
-            earlier = [entry for entry in before if entry.dest == state]
-            if all(self._period(entry.at, commitment) != period for entry in earlier):
-                key = (commitment.name, period)
-                self._credited[key] = self._credited.get(key, 0) + 1
-        elif effect.dest == accepted_state and effect.source == state:
-            history = lead.history[: _position(lead.history, effect) + 1]
-            acceptances = [
-                position
-                for position, entry in enumerate(history)
-                if entry.dest == accepted_state and entry.source == state
-            ]
-            credited = self._credited_period(history, commitment)
-            if credited is None:
-                return
-            if len(acceptances) > 1 and credited in (
-                self._credited_period(history[:position], commitment)
-                for position in acceptances[:-1]
-            ):
-                return
-            key = (commitment.name, credited)
-            self._accepted[key] = self._accepted.get(key, 0) + 1
-
-    def _period(self, moment: datetime, commitment: Commitment) -> str:
-        return period_of(moment.astimezone(self._zone), commitment.per)
-
-    def _credited_period(
-        self, history: tuple[Transitioned, ...], commitment: Commitment
-    ) -> str | None:
-        """The period of the lead's latest entry into the commitment's state in ``history``."""
-        for entry in reversed(history):
-            if entry.dest == commitment.state:
-                return self._period(entry.at, commitment)
-        return None
+            if any(move.dest in tallied for move in change.moves):
+                tally = self._tally
+                before = change.before.history if change.before is not None else ()
+                tally.replace(tally.of(before), tally.of(change.lead.history))
 
     # -- obligations --------------------------------------------------------------------------
 

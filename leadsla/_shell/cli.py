@@ -20,24 +20,31 @@ from zoneinfo import ZoneInfo
 
 import attrs
 
-from leadsla._agreement import Agreement
-from leadsla._csv import CsvMapping, csv_events
-from leadsla._duration import Duration
-from leadsla._effects import Effect, ObligationBreached, ObligationMet, RuleFired, effect_to_dict
-from leadsla._engine import Engine
-from leadsla._errors import LeadSLAError, Problem, did_you_mean
-from leadsla._events import (
+from leadsla._core.agreement import Agreement
+from leadsla._core.duration import Duration
+from leadsla._core.effects import (
+    Effect,
+    ObligationBreached,
+    ObligationMet,
+    RuleFired,
+    effect_to_dict,
+)
+from leadsla._core.engine import Engine
+from leadsla._core.errors import LeadSLAError, Problem, did_you_mean
+from leadsla._core.events import (
     ActivityLogged,
     Event,
     LeadCreated,
     LeadUpdated,
     TransitionRequested,
 )
-from leadsla._render import accepted, describe_effect, format_span, owner_name, stamp
-from leadsla._replay import Replay, replay
-from leadsla._report import render_scorecard, scorecard
-from leadsla._simulate import simulate
-from leadsla._summary import render_summary
+from leadsla._shell.csv import CsvMapping, csv_events
+from leadsla._shell.render import accepted, describe_effect, format_span, owner_name, stamp
+from leadsla._shell.replay import Replay, replay
+from leadsla._shell.report import render_scorecard, scorecard
+from leadsla._shell.simulate import simulate
+from leadsla._shell.summary import render_summary
+from leadsla._shell.toml import agreement_to_toml
 from leadsla._version import __version__
 
 __all__ = ["main"]
@@ -198,7 +205,7 @@ def _write(path: Path, text: str, field: str) -> None:
 
 def _init(arguments: argparse.Namespace, out: TextIO) -> int:
     """Write the default agreement, commented, as a file to edit (or to stdout with -)."""
-    text = Agreement.default().to_toml(comments=True)
+    text = agreement_to_toml(Agreement.default(), comments=True)
     path: str = arguments.path
     if path == "-":
         out.write(text)

@@ -10,19 +10,19 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Mapping
-from datetime import date, datetime
+from datetime import date
 from fractions import Fraction
-from typing import Any, Literal
+from typing import Final
 
 from attrs import field, frozen
 
-from leadsla._calendar import BusinessCalendar
-from leadsla._conditions import RESERVED_NAMES, Condition, Term, Terms
-from leadsla._defaults import default_rules, default_teams, default_terms
-from leadsla._errors import LeadSLAError, Problem, did_you_mean, unknown
-from leadsla._funnel import Funnel, chain_problem, goal_funnel, per
-from leadsla._lifecycle import Lifecycle
-from leadsla._obligations import (
+from leadsla._core.calendar import BusinessCalendar
+from leadsla._core.conditions import RESERVED_NAMES, Condition, Term, Terms
+from leadsla._core.defaults import default_rules, default_teams, default_terms
+from leadsla._core.errors import AgreementError, LeadSLAError, Problem, did_you_mean, unknown
+from leadsla._core.funnel import Commitment, Funnel, Goal, chain_problem, goal_funnel
+from leadsla._core.lifecycle import Lifecycle
+from leadsla._core.obligations import (
     ActivityMatch,
     Attempts,
     Escalate,
@@ -30,125 +30,15 @@ from leadsla._obligations import (
     Warn,
     When,
 )
-from leadsla._ownership import FixedOwner, RuleRouting, Team
-from leadsla._rules import EVENT_KINDS, Fire, Rule, RuleSet
-from leadsla._workflow import Workflow, WorkflowError
+from leadsla._core.ownership import FixedOwner, RuleRouting, Team
+from leadsla._core.periods import PERIODS, Period, per
+from leadsla._core.rules import EVENT_KINDS, Fire, Rule, RuleSet
+from leadsla._core.workflow import Workflow, WorkflowError
 
-__all__ = [
-    "Agreement",
-    "AgreementError",
-    "Commitment",
-    "Goal",
-    "Period",
-    "period_of",
-    "to_fraction",
-]
-
-Period = Literal["week", "month", "quarter", "year"]
-PERIODS: tuple[Period, ...] = ("week", "month", "quarter", "year")
+__all__ = ["CONTACT_KINDS", "Agreement", "default_obligations"]
 
 #: Activities that count as a contact attempt in the default agreement.
-CONTACT_KINDS = ("call", "email", "meeting", "message")
-
-
-class AgreementError(LeadSLAError, ValueError):
-    """An agreement's parts do not fit together; every problem is listed."""
-
-
-def period_of(moment: datetime, period: Period) -> str:
-    """The tracking period holding ``moment`` (in its own zone): ``2026-03``, ``2026-Q1``,
-    ``2026-W10``, ``2026``."""
-    if period == "month":
-        return f"{moment.year:04d}-{moment.month:02d}"
-    if period == "quarter":
-        return f"{moment.year:04d}-Q{(moment.month - 1) // 3 + 1}"
-    if period == "week":
-        year, week, _ = moment.isocalendar()
-        return f"{year:04d}-W{week:02d}"
-    return f"{moment.year:04d}"
-
-
-def to_fraction(
-    value: int | float | str | Fraction | None, field: str = "share"
-) -> Fraction | None:
-    """Exact fractions: a float is read through its shortest text (0.3 is 3/10), and text may
-    be a number or a percentage ("60%")."""
-    if value is None or isinstance(value, Fraction):
-        return value
-    try:
-        if isinstance(value, bool):
-            raise TypeError
-        if isinstance(value, float):
-            return Fraction(str(value))
-        if isinstance(value, str) and value.strip().endswith("%"):
-            return Fraction(value.strip()[:-1].strip()) / 100
-        return Fraction(value)
-    except (TypeError, ValueError, ZeroDivisionError):
-        raise AgreementError(
-            Problem(field, value, "is not a number or share", 'write e.g. 0.6 or "60%"')
-        ) from None
-
-
-def _share(value: int | float | str | Fraction) -> Fraction:
-    share = to_fraction(value, "goal.marketing_share")
-    assert share is not None
-    return share
-
-
-def _accepted_share(value: int | float | str | Fraction | None) -> Fraction | None:
-    return to_fraction(value, "commitment.accepted_share")
-
-
-def _conversions(
-    value: Iterable[tuple[str, str, int | float | str | Fraction]],
-) -> tuple[tuple[str, str, Fraction], ...]:
-    """(from, to, rate) steps with exact rates; ``"0.3"``, ``0.3`` and ``Fraction(3, 10)`` agree."""
-    steps = []
-    for step in value:
-        try:
-            source, dest, rate = step
-            exact = to_fraction(rate, "goal.conversions")
-        except (TypeError, ValueError, ZeroDivisionError, AgreementError):
-            raise AgreementError(
-                Problem(
-                    "goal.conversions",
-                    step,
-                    "is not a (from state, to state, rate) step",
-                    'write e.g. ("mql", "sql", "0.3")',
-                )
-            ) from None
-        assert exact is not None
-        steps.append((source, dest, exact))
-    return tuple(steps)
-
-
-@frozen
-class Commitment:
-    """A volume promise per tracking period: ``party`` delivers at least ``at_least`` leads
-    entering ``state`` each ``per``; ``accepted_share`` is an optional quality bar: the share of
-    those leads that go on to ``accepted_state``."""
-
-    name: str
-    party: str
-    state: str
-    at_least: int
-    per: Period = "month"
-    accepted_state: str | None = None
-    accepted_share: Fraction | None = field(default=None, converter=_accepted_share)
-    description: str = ""
-
-
-@frozen
-class Goal:
-    """The business target the agreement serves: ``customers`` per ``per``, the share that
-    should come from marketing, and the conversion rates assumed along the funnel
-    (``(from_state, to_state, rate)``)."""
-
-    customers: int
-    per: Period = "quarter"
-    marketing_share: Fraction = field(default=Fraction(1), converter=_share)
-    conversions: tuple[tuple[str, str, Fraction], ...] = field(default=(), converter=_conversions)
-    description: str = ""
+CONTACT_KINDS: Final = ("call", "email", "meeting", "message")
 
 
 def _terms(value: Terms | Iterable[Term]) -> Terms:
@@ -230,40 +120,27 @@ class Agreement:
         return self._workflow
 
     @classmethod
-    def from_toml(cls, source: str | os.PathLike[str]) -> Agreement:
-        """Read an agreement file (a path) or its text; every problem is reported at once.
+    def from_toml(cls, path: str | os.PathLike[str]) -> Agreement:
+        """Read an agreement file; every problem is reported at once, with its line.
 
-        A :class:`pathlib.Path` (or non-empty text without ``=`` and newlines) is read as a file.
+        Reading files is the shell's business (``leadsla._shell.toml``); this class method is
+        the one convenience the value keeps. For the text of a file, use
+        :meth:`from_toml_text`.
         """
-        from leadsla._toml import agreement_from_toml
+        from leadsla._shell.toml import agreement_from_path
 
-        return agreement_from_toml(source)
+        return agreement_from_path(path)
 
-    def to_toml(self, *, comments: bool = True) -> str:
-        """The agreement file; ``Agreement.from_toml(a.to_toml()) == a``."""
-        from leadsla._toml import agreement_to_toml
+    @classmethod
+    def from_toml_text(cls, text: str) -> Agreement:
+        """Read an agreement from the text of its file (see :meth:`from_toml`)."""
+        from leadsla._shell.toml import agreement_from_text
 
-        return agreement_to_toml(self, comments=comments)
-
-    def to_data(self) -> dict[str, Any]:
-        """The agreement as plain data in the shape of the file."""
-        from leadsla._document import agreement_to_data
-
-        return agreement_to_data(self)
+        return agreement_from_text(text)
 
     def funnel(self) -> Funnel | None:
         """The volumes the goal needs at each stage and how the commitments cover them."""
-        return goal_funnel(self)
-
-    def summary(self, format: Literal["text", "md", "html"] = "text") -> str:
-        """The agreement as a one-page summary both teams can read and sign.
-
-        ``"html"`` is a self-contained page that prints on one A4 sheet; ``"md"`` is Markdown;
-        ``"text"`` is plain text wrapped for a terminal.
-        """
-        from leadsla._summary import render_summary
-
-        return render_summary(self, format)
+        return goal_funnel(self.goal, self.commitments, self.tracking_period)
 
     def calendar(self, name: str | None) -> BusinessCalendar:
         """The calendar called ``name``; with None, the only calendar (or a 24/7 one)."""
@@ -514,28 +391,10 @@ class Agreement:
             return []
         problems = []
         states = set(self.lifecycle.state_names)
-        if not 0 < goal.marketing_share <= 1:
-            problems.append(
-                Problem(
-                    "goal.marketing_share",
-                    float(goal.marketing_share),
-                    "must be above 0 and at most 1",
-                    "write e.g. 0.6",
-                )
-            )
-        for index, (source, dest, rate) in enumerate(goal.conversions):
+        for index, (source, dest, _) in enumerate(goal.conversions):
             for name in (source, dest):
                 if name not in states:
                     problems.append(unknown("state", name, states, f"goal.conversions[{index}]"))
-            if not 0 < rate <= 1:
-                problems.append(
-                    Problem(
-                        f"goal.conversions[{index}].rate",
-                        float(rate),
-                        "must be above 0 and at most 1",
-                        "write e.g. rate = 0.3",
-                    )
-                )
         if problems:
             return problems
         reason = chain_problem(goal)
@@ -549,7 +408,7 @@ class Agreement:
                 )
             )
             return problems
-        funnel = goal_funnel(self)
+        funnel = goal_funnel(goal, self.commitments, self.tracking_period)
         if funnel is None:
             return problems
         for item in funnel.coverage:

@@ -25,7 +25,7 @@ from typing import Final, Literal
 
 from attrs import field, frozen
 
-from leadsla._conditions import Condition
+from leadsla._core.conditions import Condition
 
 __all__ = [
     "EVENT_KINDS",

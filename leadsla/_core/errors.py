@@ -1,9 +1,12 @@
-"""The exceptions leadsla raises.
+"""Every exception leadsla raises, in one module.
 
-Every error derives from :class:`LeadSLAError`; each leaf also derives from the builtin a caller
-would catch without knowing leadsla (``ValueError`` for bad values). An error carries one or more
-:class:`Problem` records, each naming the field, the value found and the fix, so a caller can show
-them, count them or test them without parsing the message.
+Every error derives from :class:`LeadSLAError`, which is never raised itself; each leaf also
+derives from the builtin a caller would catch without knowing leadsla (``ValueError`` for bad
+values, ``RuntimeError`` for a loop in the agreement). An error carries one or more
+:class:`Problem` records, each naming the field, the value found and the fix, so a caller can
+show them, count them or test them without parsing the message.
+
+This module is at the bottom of the core: it imports nothing of leadsla's but for type hints.
 """
 
 from __future__ import annotations
@@ -11,16 +14,32 @@ from __future__ import annotations
 import difflib
 from collections.abc import Iterable, Sequence
 from datetime import date, datetime, time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from attrs import frozen
 
+if TYPE_CHECKING:
+    from leadsla._core.conditions import Explanation
+    from leadsla._core.effects import Effect, Rejected
+
 __all__ = [
+    "AgreementError",
     "CalendarError",
+    "ConditionError",
+    "CsvError",
     "DurationError",
+    "EventError",
+    "EventRejected",
+    "InvalidTransition",
     "LeadSLAError",
+    "LifecycleError",
     "NaiveDatetimeError",
+    "ObligationError",
     "Problem",
+    "RuleLoopError",
+    "StoreError",
+    "UsageError",
+    "WorkflowError",
     "closest",
     "did_you_mean",
     "render_problems",
@@ -87,7 +106,7 @@ def render_problems(problems: Sequence[Problem]) -> str:
 
 
 class LeadSLAError(Exception):
-    """Root of every exception leadsla raises on purpose."""
+    """Root of every exception leadsla raises on purpose; only its subclasses are raised."""
 
     problems: tuple[Problem, ...]
 
@@ -134,3 +153,87 @@ class CalendarError(LeadSLAError, ValueError):
 
 class DurationError(LeadSLAError, ValueError):
     """A duration could not be parsed or does not fit where it is used."""
+
+
+class ConditionError(LeadSLAError, ValueError):
+    """A condition does not parse, or uses something conditions do not allow."""
+
+
+class LifecycleError(LeadSLAError, ValueError):
+    """A lifecycle table is malformed; every problem is listed."""
+
+
+class ObligationError(LeadSLAError, ValueError):
+    """An obligation is malformed."""
+
+
+class AgreementError(LeadSLAError, ValueError):
+    """An agreement's parts do not fit together; every problem is listed."""
+
+
+class EventError(LeadSLAError, ValueError):
+    """An event is malformed: a missing or mistyped key, a naive time, an unknown type."""
+
+
+class WorkflowError(LeadSLAError, ValueError):
+    """An input does not fit the workflow (an unknown lead or person, a field of the wrong
+    type)."""
+
+
+class InvalidTransition(LeadSLAError, ValueError):
+    """A trigger cannot move the lead now; the lead is unchanged.
+
+    ``explanation`` holds the guard's explanation when a guard said no.
+    """
+
+    lead: str
+    state: str
+    trigger: str
+    explanation: Explanation | None
+
+    def __init__(
+        self,
+        problem: Problem,
+        *,
+        lead: str,
+        state: str,
+        trigger: str,
+        explanation: Explanation | None = None,
+    ) -> None:
+        super().__init__(problem)
+        self.lead = lead
+        self.state = state
+        self.trigger = trigger
+        self.explanation = explanation
+
+
+class RuleLoopError(LeadSLAError, RuntimeError):
+    """The rules (or obligations' actions) kept moving a lead without end: a loop in the
+    agreement."""
+
+
+class EventRejected(LeadSLAError, ValueError):
+    """Raised instead of returning a ``Rejected`` effect when the engine is strict.
+
+    ``effect`` is the rejection; ``effects`` are the timer effects that fired before it.
+    """
+
+    effect: Rejected
+    effects: list[Effect]
+
+    def __init__(self, effect: Rejected, effects: list[Effect]) -> None:
+        super().__init__(*effect.details)
+        self.effect = effect
+        self.effects = effects
+
+
+class CsvError(LeadSLAError, ValueError):
+    """A CSV file or its mapping cannot be read as asked."""
+
+
+class StoreError(LeadSLAError, ValueError):
+    """A store that cannot be opened or written as asked."""
+
+
+class UsageError(LeadSLAError, ValueError):
+    """A function or command was called with arguments that do not fit together."""

@@ -33,8 +33,8 @@ from typing import Any, Final
 
 from attrs import field, frozen
 
-from leadsla._duration import Duration
-from leadsla._errors import DurationError, LeadSLAError, Problem, did_you_mean
+from leadsla._core.duration import Duration
+from leadsla._core.errors import ConditionError, DurationError, Problem, did_you_mean
 
 __all__ = [
     "MISSING",
@@ -68,10 +68,6 @@ MISSING: Final = _Missing()
 
 RESERVED_NAMES: Final = frozenset({"now", "state", "owner", "team"})
 _CONSTANT_NAMES: Final[dict[str, object]] = {"true": True, "false": False, "null": None}
-
-
-class ConditionError(LeadSLAError, ValueError):
-    """A condition does not parse, or uses something conditions do not allow."""
 
 
 _NO_TERMS: Final[Mapping[str, Any]] = {}

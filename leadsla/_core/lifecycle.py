@@ -24,8 +24,8 @@ states no transition reaches, non-terminal states with no way out, terminal stat
 and ambiguous triggers (the same trigger twice from one state). Diagrams (Mermaid, Graphviz) are
 generated from the same table.
 
-The table drives a ``transitions`` state machine through :mod:`leadsla._machine`; leads are plain
-records, never machine models.
+The table drives a ``transitions`` state machine through :mod:`leadsla._core.machine`; leads
+are plain records, never machine models.
 """
 
 from __future__ import annotations
@@ -36,17 +36,13 @@ from typing import Any, Final
 
 from attrs import field, frozen
 
-from leadsla._conditions import Condition
-from leadsla._errors import LeadSLAError, Problem, unknown
+from leadsla._core.conditions import Condition
+from leadsla._core.errors import LifecycleError, Problem, unknown
 
 __all__ = ["Lifecycle", "LifecycleError", "State", "Transition"]
 
 #: In a transition's sources, every non-terminal state (but the destination).
 ANY_STATE: Final = "*"
-
-
-class LifecycleError(LeadSLAError, ValueError):
-    """A lifecycle table is inconsistent."""
 
 
 def _names(value: str | Iterable[str]) -> tuple[str, ...]:

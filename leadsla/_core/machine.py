@@ -26,7 +26,7 @@ from transitions import Machine, State
 from transitions import Transition as MachineTransition
 from transitions.core import EventData, MachineError
 
-from leadsla._lifecycle import Lifecycle, Transition
+from leadsla._core.lifecycle import Lifecycle, Transition
 
 __all__ = ["LifecycleMachine"]
 

@@ -34,5 +34,5 @@ def builder(cls: type[T]) -> Callable[..., T]:
     # The source is made of leadsla's own attribute positions, never of user text.
     exec(compile(source, f"<leadsla builder for {cls.__name__}>", "exec"), namespace)
     build: Callable[..., T] = namespace["build"]
-    build.__doc__ = f"{cls.__name__} from all its fields, positionally (see leadsla._fast)."
+    build.__doc__ = f"{cls.__name__} from all its fields, positionally (see leadsla._core.fast)."
     return build

@@ -18,7 +18,7 @@ from typing import Final, Literal
 
 from attrs import field, frozen
 
-from leadsla._errors import DurationError, Problem, did_you_mean
+from leadsla._core.errors import DurationError, Problem, did_you_mean
 
 __all__ = ["Duration", "Unit", "parse_duration"]
 

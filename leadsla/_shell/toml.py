@@ -2,8 +2,8 @@
 
 Reading: the text is parsed with the standard library's ``tomllib``; a syntax error becomes an
 :class:`~leadsla.AgreementError` naming the line. The shape is then read by
-:func:`leadsla._document.agreement_from_data`, and every problem gets the line of the key it is
-about, found by a light scan of the text for table headers and ``key =`` lines.
+:func:`leadsla._shell.document.agreement_from_data`, and every problem gets the line of the key
+it is about, found by a light scan of the text for table headers and ``key =`` lines.
 
 Writing: :func:`agreement_to_toml` writes the agreement's plain data as TOML, sections in the
 order a reader wants them (the agreement, fields, calendars, teams, terms, the lifecycle when it
@@ -23,14 +23,13 @@ from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
-from leadsla._agreement import AgreementError
-from leadsla._document import SECTIONS, agreement_from_data, agreement_to_data
-from leadsla._errors import Problem
+from leadsla._core.errors import AgreementError, Problem, UsageError
+from leadsla._shell.document import SECTIONS, agreement_from_data, agreement_to_data
 
 if TYPE_CHECKING:
-    from leadsla._agreement import Agreement
+    from leadsla._core.agreement import Agreement
 
-__all__ = ["agreement_from_toml", "agreement_to_toml", "line_index"]
+__all__ = ["agreement_from_path", "agreement_from_text", "agreement_to_toml", "line_index"]
 
 _BARE_KEY: Final = re.compile(r"^[A-Za-z0-9_-]+$")
 _HEADER: Final = re.compile(r"^\[\[?\s*([^\[\]]+?)\s*\]\]?")
@@ -141,25 +140,51 @@ def _locator(text: str) -> Any:
     return locate
 
 
-def agreement_from_toml(source: str | os.PathLike[str]) -> Agreement:
-    """Read an agreement from a file path or from TOML text."""
-    if isinstance(source, os.PathLike) or (
-        source.strip() and "\n" not in source and "=" not in source
-    ):
-        path = Path(source)
-        try:
-            text = path.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as error:
-            raise AgreementError(
-                Problem(
-                    "file",
-                    str(path),
-                    f"cannot be read ({error})",
-                    "give the path of an agreement file",
-                )
-            ) from None
-    else:
-        text = source
+def agreement_from_path(path: str | os.PathLike[str]) -> Agreement:
+    """Read an agreement file; a text that is plainly TOML, not a path, is refused."""
+    if isinstance(path, str) and ("\n" in path or "=" in path):
+        raise UsageError(
+            Problem(
+                "path",
+                path if len(path) <= 60 else path[:57] + "...",
+                "looks like the text of an agreement, not the path of a file",
+                "pass the text to Agreement.from_toml_text(text) instead",
+            )
+        )
+    if not isinstance(path, (str, os.PathLike)):
+        raise UsageError(
+            Problem(
+                "path",
+                type(path).__name__,
+                "is not a path",
+                "pass a pathlib.Path or a str naming the agreement file",
+            )
+        )
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        raise AgreementError(
+            Problem(
+                "file",
+                str(path),
+                f"cannot be read ({error})",
+                "give the path of an agreement file",
+            )
+        ) from None
+    return agreement_from_text(text)
+
+
+def agreement_from_text(text: str) -> Agreement:
+    """Read an agreement from the text of its TOML file."""
+    if not isinstance(text, str):
+        raise UsageError(
+            Problem(
+                "text",
+                type(text).__name__,
+                "is not text",
+                "pass the file's contents as str, or its path to Agreement.from_toml(path)",
+            )
+        )
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:

@@ -25,11 +25,12 @@ from pathlib import Path
 from types import TracebackType
 from typing import Final, Self
 
-from leadsla._agreement import Agreement, AgreementError
-from leadsla._effects import Duplicate, Effect
-from leadsla._engine import Engine, LeadView, _aware
-from leadsla._errors import LeadSLAError, Problem
-from leadsla._events import Event, event_from_json
+from leadsla._core.agreement import Agreement
+from leadsla._core.effects import Duplicate, Effect
+from leadsla._core.engine import Engine, LeadView, _aware
+from leadsla._core.errors import AgreementError, Problem, StoreError
+from leadsla._core.events import Event, event_from_json
+from leadsla._shell.toml import agreement_to_toml
 
 __all__ = ["SqliteStore", "StoreError"]
 
@@ -44,17 +45,13 @@ create table if not exists inputs (
 """
 
 
-class StoreError(LeadSLAError, ValueError):
-    """A store that cannot be opened or written as asked."""
-
-
 #: What the file keeps instead of the agreement's text when only Python can hold it.
 _HELD_BY_HOST: Final = ""
 
 
 def _text(agreement: Agreement) -> str:
     try:
-        return agreement.to_toml(comments=False)
+        return agreement_to_toml(agreement, comments=False)
     except AgreementError:
         return _HELD_BY_HOST  # a custom policy: the host passes the agreement on every open
 
@@ -191,7 +188,7 @@ class SqliteStore:
                     "events into a new store under the new agreement",
                 )
             )
-        return given if given is not None else Agreement.from_toml(text)
+        return given if given is not None else Agreement.from_toml_text(text)
 
     def _replay(self) -> None:
         rows = self._connection.execute("select kind, body from inputs order by seq")

@@ -40,11 +40,11 @@ from typing import Any, Final, Literal, NamedTuple
 
 from attrs import field, frozen
 
-from leadsla._conditions import Condition
-from leadsla._duration import Duration
-from leadsla._errors import LeadSLAError, Problem
-from leadsla._ownership import Owner
-from leadsla._rules import AddTag, Assign, Fire, Notify, RemoveTag
+from leadsla._core.conditions import Condition
+from leadsla._core.duration import Duration
+from leadsla._core.errors import ObligationError, Problem
+from leadsla._core.ownership import Owner
+from leadsla._core.rules import AddTag, Assign, Fire, Notify, RemoveTag
 
 __all__ = [
     "ActivityMatch",
@@ -62,10 +62,6 @@ __all__ = [
 ]
 
 Status = Literal["open", "met", "breached", "met_late", "cancelled"]
-
-
-class ObligationError(LeadSLAError, ValueError):
-    """An obligation is malformed."""
 
 
 def _tuple(value: str | Iterable[str]) -> tuple[str, ...]:

@@ -25,7 +25,7 @@ from typing import Any, ClassVar, NamedTuple, Protocol, runtime_checkable
 
 from attrs import field, frozen
 
-from leadsla._conditions import Condition, Scope
+from leadsla._core.conditions import Condition, Scope
 
 __all__ = [
     "AssignmentPolicy",

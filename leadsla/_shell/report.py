@@ -12,18 +12,19 @@ from __future__ import annotations
 import html
 from collections import Counter, defaultdict
 from collections.abc import Sequence
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Literal
 from zoneinfo import ZoneInfo
 
 from attrs import frozen
 
-from leadsla._agreement import period_of
-from leadsla._calendar import BusinessCalendar
-from leadsla._engine import Engine, Volume
-from leadsla._errors import LeadSLAError, unknown
-from leadsla._obligations import ObligationState
-from leadsla._render import accepted, format_span, owner_name
+from leadsla._core.calendar import BusinessCalendar
+from leadsla._core.engine import Engine
+from leadsla._core.errors import LeadSLAError, unknown
+from leadsla._core.obligations import ObligationState
+from leadsla._core.periods import chronological
+from leadsla._core.tally import Volume, period_of
+from leadsla._shell.render import accepted, format_span, owner_name
 
 __all__ = ["ObligationScore", "PeriodCard", "render_scorecard", "scorecard"]
 
@@ -94,7 +95,7 @@ def scorecard(engine: Engine) -> list[PeriodCard]:
     per = agreement.tracking_period
 
     def period(moment: datetime) -> str:
-        return period_of(moment.astimezone(zone), per)
+        return period_of(moment, per, zone)
 
     specs = {spec.name: spec for spec in agreement.obligations}
     # The moves that must say why (backward moves, losses): their reasons are worth a line.
@@ -116,7 +117,7 @@ def scorecard(engine: Engine) -> list[PeriodCard]:
         volumes[volume.period].append(volume)
     order = {name: position for position, name in enumerate(agreement.lifecycle.state_names)}
     cards = []
-    for when in sorted({*clocks, *entered, *volumes}, key=_chronological):
+    for when in sorted({*clocks, *entered, *volumes}, key=chronological):
         scores = []
         for name, spec in specs.items():
             found = clocks[when].get(name, [])
@@ -140,19 +141,6 @@ def scorecard(engine: Engine) -> list[PeriodCard]:
             )
         )
     return cards
-
-
-def _chronological(period: str) -> tuple[date, int]:
-    """A period's first day, then the longer period first (a year before its first month)."""
-    year = int(period[:4])
-    rest = period[5:]
-    if not rest:
-        return date(year, 1, 1), 0
-    if rest.startswith("Q"):
-        return date(year, 3 * (int(rest[1:]) - 1) + 1, 1), 1
-    if rest.startswith("W"):
-        return date.fromisocalendar(year, int(rest[1:]), 1), 3
-    return date(year, int(rest), 1), 2
 
 
 def _score(

@@ -21,13 +21,19 @@ from typing import Final, Literal
 
 from attrs import frozen
 
-from leadsla._agreement import Agreement, AgreementError
-from leadsla._conditions import Condition
-from leadsla._errors import Problem
-from leadsla._funnel import per
-from leadsla._obligations import ActivityMatch, Escalate, ObligationSpec, When
-from leadsla._ownership import FixedOwner, LeastLoaded, RoundRobin, RuleRouting, StrictRoundRobin
-from leadsla._rules import AddTag, Assign, Fire, Notify, RemoveTag, Rule
+from leadsla._core.agreement import Agreement
+from leadsla._core.conditions import Condition
+from leadsla._core.errors import AgreementError, Problem
+from leadsla._core.obligations import ActivityMatch, Escalate, ObligationSpec, When
+from leadsla._core.ownership import (
+    FixedOwner,
+    LeastLoaded,
+    RoundRobin,
+    RuleRouting,
+    StrictRoundRobin,
+)
+from leadsla._core.periods import per
+from leadsla._core.rules import AddTag, Assign, Fire, Notify, RemoveTag, Rule
 
 __all__ = ["Format", "render_summary", "summary_sections"]
 

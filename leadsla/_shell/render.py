@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from leadsla._effects import (
+from leadsla._core.effects import (
     ActionRequested,
     ActionSkipped,
     Duplicate,
@@ -25,8 +25,8 @@ from leadsla._effects import (
     Tagged,
     Transitioned,
 )
-from leadsla._engine import Volume
-from leadsla._ownership import Owner
+from leadsla._core.engine import Volume
+from leadsla._core.ownership import Owner
 
 __all__ = ["accepted", "describe_effect", "format_span", "owner_name", "stamp"]
 

@@ -6,9 +6,9 @@ goal join these in the agreement.
 
 from __future__ import annotations
 
-from leadsla._conditions import Term, Terms
-from leadsla._ownership import Team
-from leadsla._rules import Fire, Rule, RuleSet
+from leadsla._core.conditions import Term, Terms
+from leadsla._core.ownership import Team
+from leadsla._core.rules import Fire, Rule, RuleSet
 
 __all__ = ["default_rules", "default_teams", "default_terms"]
 

@@ -43,8 +43,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from dateutil.rrule import rrule, rrulestr
 
-from leadsla._duration import Duration
-from leadsla._errors import CalendarError, NaiveDatetimeError, Problem, did_you_mean
+from leadsla._core.duration import Duration
+from leadsla._core.errors import CalendarError, NaiveDatetimeError, Problem, did_you_mean
 
 __all__ = ["BusinessCalendar", "HolidayInput", "IntervalInput", "WeekInput"]
 

@@ -22,7 +22,7 @@ from typing import Any, ClassVar, Final
 
 from attrs import field, frozen
 
-from leadsla._errors import LeadSLAError, Problem, did_you_mean
+from leadsla._core.errors import EventError, Problem, did_you_mean
 
 __all__ = [
     "ActivityLogged",
@@ -34,10 +34,6 @@ __all__ = [
     "TransitionRequested",
     "event_from_json",
 ]
-
-
-class EventError(LeadSLAError, ValueError):
-    """An event is malformed: a missing or mistyped key, a naive time, an unknown type."""
 
 
 def _check_text(name: str, value: object, *, optional: bool = False) -> list[Problem]:

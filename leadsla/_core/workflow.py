@@ -17,7 +17,7 @@ One call goes like this:
 2. the change is applied: a move appends a history entry, updates the highest stage reached and,
    when the new state belongs to another team, closes the ownership interval and opens one for
    the person the team's policy picks;
-3. the rules run for the input's kind (see :mod:`leadsla._rules` for the conflict policy), and
+3. the rules run for the input's kind (see :mod:`leadsla._core.rules` for the conflict policy), and
    again for ``transitioned`` after each pass that moved the lead.
 
 Effects come out in the order they were decided: ``Transitioned`` before the ``OwnerChanged``
@@ -33,8 +33,8 @@ from typing import Any, NamedTuple
 
 from attrs import define, field
 
-from leadsla._conditions import RESERVED_NAMES, Condition, Explanation, Scope, Terms
-from leadsla._effects import (
+from leadsla._core.conditions import RESERVED_NAMES, Condition, Explanation, Scope, Terms
+from leadsla._core.effects import (
     ActionRequested,
     ActionSkipped,
     Effect,
@@ -44,12 +44,19 @@ from leadsla._effects import (
     new_rule_fired,
     new_transitioned,
 )
-from leadsla._errors import LeadSLAError, NaiveDatetimeError, Problem, unknown
-from leadsla._lead import Lead, _frozen_fields, new_lead
-from leadsla._lifecycle import Lifecycle, State, Transition
-from leadsla._machine import LifecycleMachine
-from leadsla._ownership import AssignmentRequest, Owner, OwnershipInterval, Team
-from leadsla._rules import (
+from leadsla._core.errors import (
+    InvalidTransition,
+    NaiveDatetimeError,
+    Problem,
+    RuleLoopError,
+    WorkflowError,
+    unknown,
+)
+from leadsla._core.lead import Lead, _frozen_fields, new_lead
+from leadsla._core.lifecycle import Lifecycle, State, Transition
+from leadsla._core.machine import LifecycleMachine
+from leadsla._core.ownership import AssignmentRequest, Owner, OwnershipInterval, Team
+from leadsla._core.rules import (
     EVENT_KINDS,
     MAX_CASCADE,
     AddTag,
@@ -69,41 +76,6 @@ __all__ = [
     "Workflow",
     "WorkflowError",
 ]
-
-
-class WorkflowError(LeadSLAError, ValueError):
-    """The parts of a workflow do not fit together (an unknown team, trigger or state)."""
-
-
-class InvalidTransition(LeadSLAError, ValueError):
-    """A trigger cannot move the lead now; the lead is unchanged.
-
-    ``explanation`` holds the guard's explanation when a guard said no.
-    """
-
-    lead: str
-    state: str
-    trigger: str
-    explanation: Explanation | None
-
-    def __init__(
-        self,
-        problem: Problem,
-        *,
-        lead: str,
-        state: str,
-        trigger: str,
-        explanation: Explanation | None = None,
-    ) -> None:
-        super().__init__(problem)
-        self.lead = lead
-        self.state = state
-        self.trigger = trigger
-        self.explanation = explanation
-
-
-class RuleLoopError(LeadSLAError, RuntimeError):
-    """The rules kept moving a lead for more than MAX_CASCADE passes: a loop in the agreement."""
 
 
 _NO_TAGS: frozenset[str] = frozenset()
@@ -229,7 +201,7 @@ class Workflow:
     @classmethod
     def default(cls) -> Workflow:
         """The default agreement's lifecycle, terms, teams and rules (SPEC §4)."""
-        from leadsla._defaults import default_rules, default_teams, default_terms
+        from leadsla._core.defaults import default_rules, default_teams, default_terms
 
         return cls(
             lifecycle=Lifecycle.default(),

@@ -24,16 +24,16 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Final
 
-from leadsla._agreement import Agreement
-from leadsla._errors import LeadSLAError, NaiveDatetimeError, Problem
-from leadsla._events import (
+from leadsla._core.agreement import Agreement
+from leadsla._core.errors import LeadSLAError, NaiveDatetimeError, Problem
+from leadsla._core.events import (
     ActivityLogged,
     Event,
     LeadCreated,
     LeadUpdated,
     TransitionRequested,
 )
-from leadsla._ownership import AssignmentRequest, Team
+from leadsla._core.ownership import AssignmentRequest, Team
 
 __all__ = ["simulate"]
 

@@ -23,11 +23,11 @@ from typing import Any
 
 from attrs import define, field
 
-from leadsla._agreement import Agreement
-from leadsla._effects import Duplicate, Effect, Rejected
-from leadsla._engine import Engine, _aware
-from leadsla._errors import LeadSLAError, Problem
-from leadsla._events import Event
+from leadsla._core.agreement import Agreement
+from leadsla._core.effects import Duplicate, Effect, Rejected
+from leadsla._core.engine import Engine, _aware
+from leadsla._core.errors import LeadSLAError, Problem
+from leadsla._core.events import Event
 
 __all__ = ["Replay", "replay"]
 

@@ -1,0 +1,154 @@
+"""Tallies: tracking periods, and the volumes delivered against each commitment.
+
+Theory of operation
+===================
+
+A tracking period (a week, a month, a quarter, a year) is read on the wall clock of the
+agreement's time zone: a lead that enters ``mql`` at 00:30 on 1 April in Helsinki counts for
+April, even though it is still March in UTC. :func:`period_of` is the one function that says
+which period an instant falls in; the engine's tallies and the scorecard both use it.
+
+A commitment ("marketing delivers at least 150 MQLs a month, 60 % of them accepted") is tallied
+from each lead's own history, never from a running counter:
+
+* a lead is *delivered* in every period in which it entered the commitment's state, once per
+  period however often it entered;
+* it is *accepted* in the period it was delivered in when it then moved from that state to the
+  accepted state (again once per period).
+
+So a lead's contribution is a pure function of its history (:func:`contribution`), and the
+tally of a period is the sum of the contributions. When a lead changes, the engine replaces its
+old contribution by its new one (:meth:`Tally.replace`). Sums do not depend on the order in
+which leads change, and a lead's contribution can be withdrawn as easily as added.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, tzinfo
+from zoneinfo import ZoneInfo
+
+from attrs import frozen
+
+from leadsla._core.effects import Transitioned
+from leadsla._core.funnel import Commitment
+from leadsla._core.periods import Period, chronological, label
+
+__all__ = ["Contribution", "Tally", "Volume", "contribution", "period_of"]
+
+#: What one lead adds to the tallies: ("delivered" | "accepted", commitment, period) items.
+Contribution = frozenset[tuple[str, str, str]]
+_NOTHING: Contribution = frozenset()
+
+
+def period_of(moment: datetime, period: Period, zone: tzinfo | str) -> str:
+    """The label of the ``period`` holding the instant ``moment``, on ``zone``'s wall clock:
+    ``2026-03``, ``2026-Q1``, ``2026-W10``, ``2026``."""
+    return label(moment.astimezone(ZoneInfo(zone) if isinstance(zone, str) else zone), period)
+
+
+@frozen
+class Volume:
+    """A commitment's tally for one tracking period."""
+
+    commitment: str
+    period: str
+    delivered: int
+    target: int
+    accepted: int
+    accepted_share: float | None
+    quality_target: float | None
+
+    @property
+    def met(self) -> bool:
+        """Whether the period delivered enough, and enough of it was accepted."""
+        quality_ok = self.quality_target is None or (
+            self.accepted_share is not None and self.accepted_share >= self.quality_target
+        )
+        return self.delivered >= self.target and quality_ok
+
+
+def contribution(
+    history: Sequence[Transitioned], commitments: Sequence[Commitment], zone: tzinfo
+) -> Contribution:
+    """What a lead with this history adds to the commitments' tallies."""
+    items: set[tuple[str, str, str]] = set()
+    for commitment in commitments:
+        state, accepted_state = commitment.state, commitment.accepted_state
+        credited: str | None = None  # the period of the latest entry into ``state``
+        for entry in history:
+            if entry.dest == state:
+                credited = period_of(entry.at, commitment.per, zone)
+                items.add(("delivered", commitment.name, credited))
+            elif entry.dest == accepted_state and entry.source == state and credited is not None:
+                items.add(("accepted", commitment.name, credited))
+    return frozenset(items) if items else _NOTHING
+
+
+class Tally:
+    """The commitments' running sums, per (commitment, period).
+
+    ``counted`` is the set of states whose entry or leaving can change a contribution: a move
+    between other states cannot, and the engine skips the tally for it.
+    """
+
+    __slots__ = ("_sums", "commitments", "counted", "zone")
+
+    def __init__(self, commitments: Sequence[Commitment], zone: tzinfo) -> None:
+        self.commitments = tuple(commitments)
+        self.zone = zone
+        self.counted = frozenset(
+            state
+            for commitment in self.commitments
+            for state in (commitment.state, commitment.accepted_state)
+            if state is not None
+        )
+        self._sums: dict[tuple[str, str, str], int] = {}
+
+    def of(self, history: Sequence[Transitioned]) -> Contribution:
+        """The contribution of a lead with this history."""
+        if not self.commitments:
+            return _NOTHING
+        return contribution(history, self.commitments, self.zone)
+
+    def replace(self, old: Contribution, new: Contribution) -> None:
+        """A lead's contribution changed from ``old`` to ``new``."""
+        if old == new:
+            return
+        sums = self._sums
+        for item in old - new:
+            sums[item] -= 1
+            if not sums[item]:
+                del sums[item]
+        for item in new - old:
+            sums[item] = sums.get(item, 0) + 1
+
+    def snapshot(self) -> dict[tuple[str, str, str], int]:
+        """A copy of the sums, for comparing two tallies."""
+        return dict(self._sums)
+
+    def volumes(self) -> list[Volume]:
+        """The tally of every commitment for every period with a lead in it, oldest first."""
+        results = []
+        for commitment in self.commitments:
+            periods = sorted(
+                {period for kind, name, period in self._sums if name == commitment.name},
+                key=chronological,
+            )
+            for period in periods:
+                delivered = self._sums.get(("delivered", commitment.name, period), 0)
+                accepted = self._sums.get(("accepted", commitment.name, period), 0)
+                share = accepted / delivered if delivered and commitment.accepted_state else None
+                quality = float(commitment.accepted_share) if commitment.accepted_share else None
+                results.append(
+                    Volume(
+                        commitment.name,
+                        period,
+                        delivered,
+                        commitment.at_least,
+                        accepted,
+                        share,
+                        quality,
+                    )
+                )
+        return results
