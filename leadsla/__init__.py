@@ -5,6 +5,7 @@ The public surface is what ``__all__`` lists; everything else lives in private m
 
 from leadsla._core.agreement import Agreement
 from leadsla._core.calendar import BusinessCalendar
+from leadsla._core.clocks import ObligationState
 from leadsla._core.conditions import (
     MISSING,
     Check,
@@ -35,7 +36,7 @@ from leadsla._core.effects import (
     Transitioned,
     effect_to_dict,
 )
-from leadsla._core.engine import Due, Engine, LeadView, Volume
+from leadsla._core.engine import Decision, Engine
 from leadsla._core.errors import (
     AgreementError,
     CalendarError,
@@ -72,14 +73,12 @@ from leadsla._core.obligations import (
     Attempts,
     Escalate,
     ObligationSpec,
-    ObligationState,
     PauseWhile,
     Warn,
     When,
 )
 from leadsla._core.ownership import (
     AssignmentPolicy,
-    AssignmentPolicyLike,
     AssignmentRequest,
     FixedOwner,
     LeastLoaded,
@@ -91,11 +90,9 @@ from leadsla._core.ownership import (
     Team,
 )
 from leadsla._core.rules import AddTag, Assign, Fire, Notify, RemoveTag, Rule, RuleSet
-from leadsla._core.workflow import (
-    AssignmentBook,
-    Step,
-    Workflow,
-)
+from leadsla._core.tally import Volume
+from leadsla._core.views import Due, LeadView
+from leadsla._core.workflow import Step, Workflow
 from leadsla._shell.csv import CsvMapping, EventTemplate, csv_events
 from leadsla._shell.document import agreement_to_data
 from leadsla._shell.replay import Replay, replay
@@ -116,9 +113,7 @@ __all__ = [
     "Agreement",
     "AgreementError",
     "Assign",
-    "AssignmentBook",
     "AssignmentPolicy",
-    "AssignmentPolicyLike",
     "AssignmentRequest",
     "Attempts",
     "Because",
@@ -131,6 +126,7 @@ __all__ = [
     "Coverage",
     "CsvError",
     "CsvMapping",
+    "Decision",
     "Due",
     "Duplicate",
     "Duration",

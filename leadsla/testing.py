@@ -27,6 +27,7 @@ except ImportError as error:  # pragma: no cover - exercised only without the te
 
 from leadsla._core.agreement import Agreement
 from leadsla._core.calendar import WEEKDAYS, BusinessCalendar
+from leadsla._core.clocks import ObligationState
 from leadsla._core.conditions import RESERVED_NAMES
 from leadsla._core.effects import (
     Duplicate,
@@ -36,7 +37,7 @@ from leadsla._core.effects import (
     Rejected,
     effect_to_dict,
 )
-from leadsla._core.engine import Engine, LeadView
+from leadsla._core.engine import Engine
 from leadsla._core.errors import NaiveDatetimeError
 from leadsla._core.events import (
     ActivityLogged,
@@ -46,7 +47,8 @@ from leadsla._core.events import (
     OwnerAssigned,
     TransitionRequested,
 )
-from leadsla._core.obligations import ActivityMatch, ObligationState
+from leadsla._core.obligations import ActivityMatch
+from leadsla._core.views import LeadView
 from leadsla._shell.simulate import _later
 
 __all__ = [

@@ -72,15 +72,3 @@ def test_only_slotted_attrs_classes_get_a_builder() -> None:
         value: int
 
     assert builder(Tight)(3) == Tight(3)
-
-
-def test_the_engine_builds_clocks_in_the_field_order_of_obligation_state() -> None:
-    """The engine makes clocks as tuples, by position: the positions must be the fields'."""
-    from leadsla import ObligationState
-    from leadsla._core.engine import _new_clock
-
-    assert ObligationState._fields[:5] == ("name", "lead", "number", "party", "status")
-    assert ObligationState._fields[9] == "attempts"
-    assert ObligationState._fields[-1] == "ending"
-    clock = _new_clock("first-touch", "L-1", 1, "sales", AT, AT)
-    assert clock == ObligationState("first-touch", "L-1", 1, "sales", "open", AT, AT)

@@ -16,7 +16,6 @@ from leadsla import (
     ActionSkipped,
     AddTag,
     Assign,
-    AssignmentBook,
     AssignmentPolicy,
     AssignmentRequest,
     Fire,
@@ -46,6 +45,7 @@ from leadsla import (
     WorkflowError,
 )
 from leadsla._core.defaults import default_teams, default_terms
+from leadsla._core.ownership import AssignmentBook
 
 HELSINKI = ZoneInfo("Europe/Helsinki")
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=HELSINKI)
@@ -475,8 +475,10 @@ def test_strict_round_robin_rotates_in_arrival_order() -> None:
     book = AssignmentBook()
     owners = []
     for index in range(4):
-        lead = workflow.create(f"L-{index}", QUALIFIED, T0, book=book).lead
-        owners.append(workflow.fire(lead, "qualify", minutes(1), book=book).lead.owner)
+        draft = book.draft()
+        lead = workflow.create(f"L-{index}", QUALIFIED, T0, book=draft).lead
+        owners.append(workflow.fire(lead, "qualify", minutes(1), book=draft).lead.owner)
+        book.commit(draft)
     assert [owner.person for owner in owners if owner] == ["alice", "bob", "carol", "alice"]
     assert StrictRoundRobin.partition_safe is False
 
@@ -588,11 +590,13 @@ def test_loads_after_a_lead_closes_in_another_teams_state() -> None:
         teams=[Team("marketing", ("mia",)), Team("sales", ("carol",))],
     )
     book = AssignmentBook()
-    lead = workflow.create("L", QUALIFIED, T0, book=book).lead
-    lead = workflow.fire(lead, "qualify", minutes(1), book=book).lead
-    assert book.loads == {"mia": 0, "carol": 1}
-    workflow.fire(lead, "disqualify", minutes(2), reason="spam", book=book)
-    assert book.loads == {"mia": 0, "carol": 0}
+    draft = book.draft()
+    lead = workflow.create("L", QUALIFIED, T0, book=draft).lead
+    lead = workflow.fire(lead, "qualify", minutes(1), book=draft).lead
+    assert draft.loads == {"mia": 0, "carol": 1}
+    workflow.fire(lead, "disqualify", minutes(2), reason="spam", book=draft)
+    assert draft.loads == {"mia": 0, "carol": 0}
+    assert book.loads == {}, "the workflow records changes; only a commit writes the book"
 
 
 def test_assigning_someone_outside_the_owning_team_is_refused() -> None:

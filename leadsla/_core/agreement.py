@@ -19,7 +19,14 @@ from attrs import field, frozen
 from leadsla._core.calendar import BusinessCalendar
 from leadsla._core.conditions import RESERVED_NAMES, Condition, Term, Terms
 from leadsla._core.defaults import default_rules, default_teams, default_terms
-from leadsla._core.errors import AgreementError, LeadSLAError, Problem, did_you_mean, unknown
+from leadsla._core.errors import (
+    AgreementError,
+    LeadSLAError,
+    Problem,
+    WorkflowError,
+    did_you_mean,
+    unknown,
+)
 from leadsla._core.funnel import Commitment, Funnel, Goal, chain_problem, goal_funnel
 from leadsla._core.lifecycle import Lifecycle
 from leadsla._core.obligations import (
@@ -33,7 +40,7 @@ from leadsla._core.obligations import (
 from leadsla._core.ownership import FixedOwner, RuleRouting, Team
 from leadsla._core.periods import PERIODS, Period, per
 from leadsla._core.rules import EVENT_KINDS, Fire, Rule, RuleSet
-from leadsla._core.workflow import Workflow, WorkflowError
+from leadsla._core.workflow import Workflow
 
 __all__ = ["CONTACT_KINDS", "Agreement", "default_obligations"]
 
@@ -152,6 +159,14 @@ class Agreement:
 
     def team(self, name: str) -> Team | None:
         return next((team for team in self.teams if team.name == name), None)
+
+    def manager_of(self, team_name: str) -> str:
+        """Who hears of a team's escalations: its manager, or "manager of TEAM" when the
+        agreement names none."""
+        team = self.team(team_name)
+        if team is not None and team.manager:
+            return team.manager
+        return f"manager of {team_name}"
 
     # -- checks -------------------------------------------------------------------------------
 

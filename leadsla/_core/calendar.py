@@ -46,7 +46,15 @@ from dateutil.rrule import rrule, rrulestr
 from leadsla._core.duration import Duration
 from leadsla._core.errors import CalendarError, NaiveDatetimeError, Problem, did_you_mean
 
-__all__ = ["BusinessCalendar", "HolidayInput", "IntervalInput", "WeekInput"]
+__all__ = [
+    "BusinessCalendar",
+    "HolidayInput",
+    "IntervalInput",
+    "WeekInput",
+    "from_instant_us",
+    "instant_us",
+    "shifter",
+]
 
 WEEKDAYS: Final = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _FULL_DAY_NAMES: Final = {
@@ -442,11 +450,11 @@ class _Timeline:
         calendar = self.calendar
         if self.last_year < self.first_year:
             target = need.target_us if need.target_us is not None else 0
-            self._rebuild(calendar.local_year(target - _EDGE_US), calendar.local_year(target))
+            self._rebuild(calendar._local_year(target - _EDGE_US), calendar._local_year(target))
         elif need.target_us is not None and need.forward:
-            self._append_through(max(calendar.local_year(need.target_us), self.last_year + 1))
+            self._append_through(max(calendar._local_year(need.target_us), self.last_year + 1))
         elif need.target_us is not None:
-            first = calendar.local_year(need.target_us - _EDGE_US)
+            first = calendar._local_year(need.target_us - _EDGE_US)
             self._rebuild(min(first, self.first_year - 1), self.last_year)
         elif need.forward:
             if self.empty_after >= _MAX_EMPTY_YEARS:
@@ -467,7 +475,7 @@ class _Timeline:
                     "keep instants between the years 2 and 9998",
                 )
             )
-        return self.calendar.openings_of_year(year)
+        return self.calendar._openings_of_year(year)
 
     def _append_through(self, last_year: int) -> None:
         for year in range(self.last_year + 1, last_year + 1):
@@ -476,7 +484,7 @@ class _Timeline:
             self.empty_after = 0 if openings else self.empty_after + 1
             self._accumulate(openings)
             self.last_year = year
-        self.hi = self.calendar.year_start_us(self.last_year + 1)
+        self.hi = self.calendar._year_start_us(self.last_year + 1)
 
     def _rebuild(self, first_year: int, last_year: int) -> None:
         """Tabulate ``first_year`` up to the current tables (or to ``last_year`` when empty).
@@ -498,8 +506,8 @@ class _Timeline:
         self.day_starts, self.day_ends = [], []
         for openings in self.raw:
             self._accumulate(openings)
-        self.lo = self.calendar.year_start_us(first_year) + _EDGE_US
-        self.hi = self.calendar.year_start_us(self.last_year + 1)
+        self.lo = self.calendar._year_start_us(first_year) + _EDGE_US
+        self.hi = self.calendar._year_start_us(self.last_year + 1)
         counts = [bool(openings) for openings in self.raw]
         self.empty_before = counts.index(True) if True in counts else len(counts)
         self.empty_after = counts[::-1].index(True) if True in counts else len(counts)
@@ -891,7 +899,7 @@ class BusinessCalendar:
         self._holiday_cache[year] = result
         return result
 
-    def openings_of_year(self, year: int) -> list[_Opening]:
+    def _openings_of_year(self, year: int) -> list[_Opening]:
         """Every working interval that opens in a local year, in UTC microseconds, in order."""
         holidays = self._holidays_of_year(year)
         zone = self.tz
@@ -915,14 +923,14 @@ class BusinessCalendar:
         result.sort(key=lambda opening: (opening[1], opening[2]))
         return result
 
-    def local_year(self, us: int) -> int:
+    def _local_year(self, us: int) -> int:
         """The year of the local date at ``us`` (clamped to datetime's range)."""
         try:
-            return _from_us(us, self.tz).year
+            return from_instant_us(us, self.tz).year
         except (OverflowError, ValueError, OSError):
             return 1 if us < 0 else 9999
 
-    def year_start_us(self, year: int) -> int:
+    def _year_start_us(self, year: int) -> int:
         """The instant of local midnight on 1 January of ``year``."""
         return _utc_us(datetime(year, 1, 1, tzinfo=self.tz))
 
@@ -935,9 +943,9 @@ class BusinessCalendar:
         :class:`~leadsla.Duration`, which says itself whether it counts business hours,
         business days or calendar time. The result is in the calendar's time zone.
         """
-        return _from_us(self.shift_us(_instant_us(start, "start"), amount), self.tz)
+        return from_instant_us(self._shift_us(instant_us(start, "start"), amount), self.tz)
 
-    def shift_us(self, us: int, amount: timedelta | Duration) -> int:
+    def _shift_us(self, us: int, amount: timedelta | Duration) -> int:
         """:meth:`add` on microseconds since the Unix epoch (for callers that keep instants
         as integers, like the engine's timers)."""
         if type(amount) is timedelta:
@@ -953,7 +961,7 @@ class BusinessCalendar:
             # Calendar days keep the local wall-clock time; a fraction of a day is real time.
             days = amount.amount * (7 if amount.unit == "weeks" else 1)
             whole = floor(days)
-            local = _from_us(us, self.tz).replace(tzinfo=None) + timedelta(days=whole)
+            local = from_instant_us(us, self.tz).replace(tzinfo=None) + timedelta(days=whole)
             moved = _utc_us(local.replace(tzinfo=self.tz))
             return moved + floor((days - whole) * _DAY * _US)
         if isinstance(amount, timedelta):
@@ -967,7 +975,7 @@ class BusinessCalendar:
             )
         )
 
-    def shifter(self, amount: timedelta | Duration) -> Callable[[int], int]:
+    def _shifter(self, amount: timedelta | Duration) -> Callable[[int], int]:
         """:meth:`shift_us` by a fixed ``amount``, with the amount's kind worked out once.
 
         For callers that shift many instants by the same amount (the engine's deadlines).
@@ -986,7 +994,7 @@ class BusinessCalendar:
         elif isinstance(amount, timedelta):
             delta = _td_us(amount)
             return lambda us: self._shift(us, delta)
-        return lambda us: self.shift_us(us, amount)
+        return lambda us: self._shift_us(us, amount)
 
     def _shift(self, us: int, delta: int) -> int:
         timeline = self._timeline
@@ -1002,8 +1010,8 @@ class BusinessCalendar:
 
     def elapsed(self, start: datetime, end: datetime) -> timedelta:
         """Working time in ``[start, end)``; negative when ``end`` is before ``start``."""
-        start_us = _instant_us(start, "start")
-        end_us = _instant_us(end, "end")
+        start_us = instant_us(start, "start")
+        end_us = instant_us(end, "end")
         timeline = self._timeline
         while True:
             try:
@@ -1016,15 +1024,15 @@ class BusinessCalendar:
     def is_open(self, at: datetime) -> bool:
         """Whether ``at`` is working time (intervals are half-open: open at opening, closed at
         closing)."""
-        return self._run(_is_open, _instant_us(at, "at"), 0) == 1
+        return self._run(_is_open, instant_us(at, "at"), 0) == 1
 
     def next_open(self, at: datetime) -> datetime:
         """The first working instant at or after ``at``: ``at`` itself when open."""
-        return _from_us(self._run(_next_open, _instant_us(at, "at"), 0), self.tz)
+        return from_instant_us(self._run(_next_open, instant_us(at, "at"), 0), self.tz)
 
     def next_close(self, at: datetime) -> datetime:
         """The end of the working period that holds ``at``, or of the next one when closed."""
-        return _from_us(self._run(_next_close, _instant_us(at, "at"), 0), self.tz)
+        return from_instant_us(self._run(_next_close, instant_us(at, "at"), 0), self.tz)
 
     def add_business_days(self, start: datetime, days: int | Fraction) -> datetime:
         """The instant ``days`` working days after ``start`` (before it, if negative).
@@ -1036,12 +1044,12 @@ class BusinessCalendar:
         working days all have the same hours, that is the same wall-clock time, and N business
         days are N times the day's business hours. Fractions of days are allowed.
         """
-        us = _instant_us(start, "start")
+        us = instant_us(start, "start")
         if not isinstance(days, (int, Fraction)) or isinstance(days, bool):
             raise CalendarError(
                 Problem("days", days, "must be an int or a Fraction", "pass e.g. 2")
             )
-        return _from_us(self._business_days_us(us, days), self.tz)
+        return from_instant_us(self._business_days_us(us, days), self.tz)
 
     def _business_days_us(self, us: int, days: int | Fraction) -> int:
         if isinstance(days, Fraction) and days.denominator == 1:
@@ -1139,7 +1147,11 @@ def _zone_name(zone: tzinfo) -> str:
     return str(zone)
 
 
-def _instant_us(moment: object, field: str) -> int:
+def instant_us(moment: object, field: str = "at") -> int:
+    """An aware datetime as microseconds since the epoch: the one conversion leadsla uses to
+    put instants in time order (two datetimes of one zone compare by wall clock, which a
+    daylight saving change can turn around). A naive or non-datetime value is refused, naming
+    ``field``."""
     try:
         # Subtracting an aware epoch fails for naive datetimes and for non-datetimes alike.
         delta = moment - _EPOCH  # type: ignore[operator]
@@ -1156,7 +1168,8 @@ def _instant_us(moment: object, field: str) -> int:
     return (delta.days * _DAY + delta.seconds) * _US + delta.microseconds
 
 
-def _from_us(us: int, zone: tzinfo) -> datetime:
+def from_instant_us(us: int, zone: tzinfo) -> datetime:
+    """The instant ``us`` microseconds after the epoch, on ``zone``'s wall clock (exact)."""
     seconds, micro = divmod(us, _US)
     moment = datetime.fromtimestamp(seconds, zone)
     return moment.replace(microsecond=micro) if micro else moment
@@ -1164,3 +1177,10 @@ def _from_us(us: int, zone: tzinfo) -> datetime:
 
 def _td_us(delta: timedelta) -> int:
     return (delta.days * _DAY + delta.seconds) * _US + delta.microseconds
+
+
+def shifter(calendar: BusinessCalendar, amount: timedelta | Duration) -> Callable[[int], int]:
+    """A function moving an instant (microseconds since the epoch) by ``amount`` of the
+    calendar's working time, with the amount's kind worked out once: for callers that shift
+    many instants by one amount (the engine's deadlines and warnings)."""
+    return calendar._shifter(amount)

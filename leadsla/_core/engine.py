@@ -3,202 +3,162 @@
 Theory of operation
 ===================
 
-The engine never reads the clock, sleeps, starts threads or does I/O. Time comes from the events
-(``at``) and from :meth:`Engine.advance`. It holds, per lead, the lead record and its
-obligations' states, plus one priority queue of timer instants (warnings and deadlines).
+The engine never reads the clock, sleeps, starts threads or does I/O. Time comes from the
+events (``at``) and from :meth:`Engine.advance`. It holds each lead's record and clocks, the
+timer queue, the assignment book of order-dependent policies, and the commitments' tally.
 
-``apply(event)``:
+Every input is decided first and committed after (:meth:`Engine.decide`, then
+:meth:`Engine.commit`; :meth:`Engine.apply` does both). Deciding changes nothing: it works out
+a :class:`Decision`, the new records of the leads it touches, the timers to queue and the
+effects, in order. Committing makes it so. A host that keeps its own records (a database, an
+outbox) writes the decision's effects first and commits only if the write succeeded.
 
-1. acknowledges an event whose id was seen before with a ``Duplicate`` effect, and refuses one
-   whose time is before the engine's clock; neither changes anything, and no time passes;
-2. fires every timer due at or before ``event.at``, in time order, and moves the clock to
-   ``event.at`` (so replaying a log gives what a live run gave, and calling ``advance`` between
-   two events changes nothing);
-3. applies the event to its lead through the workflow (lifecycle, terms, rules), then lets the
-   lead's obligations react to what happened (a state entered or left, the event itself), running
-   the actions they ask for (a handback, an escalation) until nothing more happens;
-4. commits: the new lead record, obligation states and timers replace the old ones only when
-   all of this succeeded. An event refused at step 3 (an unknown lead, an illegal transition)
-   yields a ``Rejected`` effect and changes nothing of any lead; the timers of step 2 stay fired,
-   because their time had come. (A host that distrusts its sources' clocks should check times
-   before handing events over: a bad event's time still counts as time that passed.)
+``decide(event)``:
 
-The order of effects is fixed: timers first, in the order (time, warnings before deadlines,
-lead id, the order in which the lead's clocks opened); then the event's effects in the order
-they were decided (a transition, the owner change it causes, the rules that fired, then
-the obligations it opened, met or cancelled, then what their actions caused).
+1. an event whose id was seen before is acknowledged (``Duplicate``); one whose time is before
+   the engine's clock is refused; neither changes anything, and no time passes;
+2. every timer due at or before ``event.at`` fires, in time order (warnings before deadlines
+   at one instant, then by lead id): so replaying a log gives what a live run gave, and
+   calling ``advance`` between two events changes nothing;
+3. the event goes to its lead through the workflow (lifecycle, terms, rules); then the lead's
+   clocks hear of what happened (the event, each state left and entered) and react through
+   the clocks' transition table, running the actions they ask for (a handback, an escalation)
+   until nothing more happens (:meth:`_settle`);
+4. an event refused at step 3 (an unknown lead, an illegal transition) yields a ``Rejected``
+   effect and its lead keeps its record; the timers of step 2 still fired, because their time
+   had come.
 
-Timers are a heap with lazy deletion: every obligation state carries a version, bumped when its
-deadline moves or it ends; a popped timer whose version is stale is dropped. So ``advance``
-costs in proportion to the timers that are due, not to the number of live leads.
+Who does what: :mod:`~leadsla._core.workflow` decides what an input does to a lead record;
+:mod:`~leadsla._core.watch` which clocks an occurrence touches and how;
+:mod:`~leadsla._core.clocks` the transition table and the deadlines; :mod:`~leadsla._core.timers`
+when to look; :mod:`~leadsla._core.tally` the commitments. This module only coordinates them.
 
-Per-lead independence: everything an event or timer does touches only its own lead. The only
-state shared across leads is the set of event ids seen, the counters of policies that are not
-partition-safe, and the commitment tallies (sums, which do not depend on order).
+Per-lead independence: an input touches only its own lead. What is shared across leads is the
+set of event ids seen, the assignment book (read only by policies that are not partition-safe)
+and the tally (sums of per-lead contributions, which do not depend on order).
 """
 
 from __future__ import annotations
 
 import heapq
-import json
-from collections.abc import Iterable, Iterator, Mapping
-from datetime import UTC, datetime, timedelta
-from typing import Any, Final
+from collections.abc import Iterator, Mapping
+from datetime import UTC, datetime
+from typing import Any, Final, Literal
 from zoneinfo import ZoneInfo
 
-from attrs import frozen
-
 from leadsla._core.agreement import Agreement
-from leadsla._core.calendar import BusinessCalendar, _from_us
+from leadsla._core.calendar import BusinessCalendar, from_instant_us, instant_us
+from leadsla._core.clocks import WAITING, ObligationState, Timing, open_clock, step
 from leadsla._core.conditions import Scope
 from leadsla._core.effects import (
     ActionRequested,
     ActionSkipped,
     Duplicate,
     Effect,
-    ObligationBreached,
-    ObligationCancelled,
-    ObligationPaused,
-    ObligationResumed,
-    ObligationWarned,
     Rejected,
     Transitioned,
-    new_obligation_met,
-    new_obligation_opened,
 )
 from leadsla._core.errors import (
+    EventError,
     EventRejected,
-    LeadSLAError,
+    InvalidTransition,
     NaiveDatetimeError,
     Problem,
+    RuleLoopError,
+    UsageError,
+    WorkflowError,
     render_problems,
 )
 from leadsla._core.events import (
     ActivityLogged,
     Event,
-    EventError,
     LeadCreated,
     LeadUpdated,
     OwnerAssigned,
     TransitionRequested,
-    event_from_json,
 )
 from leadsla._core.lead import Lead
-from leadsla._core.obligations import (
-    ActivityMatch,
-    Ending,
-    Escalate,
-    ObligationAction,
-    ObligationSpec,
-    ObligationState,
-    When,
-)
-from leadsla._core.ownership import Owner
+from leadsla._core.obligations import Escalate, ObligationAction, ObligationSpec
+from leadsla._core.ownership import AssignmentBook, BookDraft
 from leadsla._core.rules import Notify
 from leadsla._core.tally import Tally, Volume
-from leadsla._core.workflow import AssignmentBook, InvalidTransition, RuleLoopError, WorkflowError
+from leadsla._core.timers import DEADLINE, Timer, TimerQueue
+from leadsla._core.views import Due, LeadView
+from leadsla._core.watch import Occurrence, Reaction, Watch
+from leadsla._core.workflow import Step, Workflow
 
-__all__ = ["Due", "Engine", "EventRejected", "LeadView", "Volume"]
+__all__ = ["Decision", "Engine"]
 
 _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
-# A timer is (at_us, kind, lead id, position of the clock in the lead's obligations, version).
-# kind is the warning's index, or _DEADLINE, so at one instant warnings sort before deadlines.
-_DEADLINE: Final = 1 << 20
-# The statuses of a clock that an occurrence can still change (ObligationState.waiting).
-_WAITING: Final = frozenset({"open", "breached"})
+#: How many occurrences one input may cause on one lead before it is called a loop.
+_MAX_OCCURRENCES: Final = 200
+_REFUSED: Final = (InvalidTransition, WorkflowError, RuleLoopError, NaiveDatetimeError)
 
 
-@frozen
-class Due:
-    """An upcoming warning or deadline, as :meth:`Engine.due` lists them."""
+class _Entry:
+    """One lead as the engine keeps it: the record and its clocks."""
 
-    at: datetime
-    kind: str  # "warning" or "deadline"
-    lead: str
-    obligation: str
-    number: int
-    due_at: datetime
-    owner: Owner | None
+    __slots__ = ("clocks", "lead")
 
-
-@frozen
-class LeadView:
-    """What the engine knows of one lead: its record and its obligations' clocks."""
-
-    lead: Lead
-    obligations: tuple[ObligationState, ...]
-
-    @property
-    def state(self) -> str:
-        return self.lead.state
-
-    @property
-    def owner(self) -> Owner | None:
-        return self.lead.owner
-
-    @property
-    def fields(self) -> Mapping[str, Any]:
-        return self.lead.fields
-
-    def obligation(self, name: str) -> ObligationState | None:
-        """The latest clock of obligation ``name``, or None."""
-        return next((o for o in reversed(self.obligations) if o.name == name), None)
-
-    @property
-    def open_obligations(self) -> tuple[ObligationState, ...]:
-        return tuple(o for o in self.obligations if o.is_open)
-
-
-class _Slot:
-    __slots__ = ("lead", "obligations")
-
-    def __init__(self, lead: Lead, obligations: tuple[ObligationState, ...]) -> None:
+    def __init__(self, lead: Lead, clocks: tuple[ObligationState, ...]) -> None:
         self.lead = lead
-        self.obligations = obligations
-
-
-def _us(moment: datetime) -> int:
-    delta = moment - _EPOCH
-    return (delta.days * 86400 + delta.seconds) * 1_000_000 + delta.microseconds
-
-
-def _moment(us: int, like: datetime) -> datetime:
-    """The instant ``us`` microseconds after the epoch, in ``like``'s zone (exact)."""
-    zone = like.tzinfo
-    assert zone is not None
-    return _from_us(us, zone)
+        self.clocks = clocks
 
 
 class _Change:
-    """One lead's pending change, committed only if everything succeeds."""
+    """One lead's change within one step of a decision (an event, or one timer)."""
 
-    __slots__ = (
-        "at",
-        "at_us",
-        "before",
-        "dirty",
-        "effects",
-        "lead",
-        "moves",
-        "obligations",
-        "queue",
-        "timers",
-    )
+    __slots__ = ("at", "at_us", "before", "book", "clocks", "effects", "lead", "queue", "timers")
 
     def __init__(
-        self, lead: Lead, obligations: tuple[ObligationState, ...], at: datetime, at_us: int
+        self,
+        lead: Lead,
+        clocks: tuple[ObligationState, ...],
+        at: datetime,
+        at_us: int,
+        book: BookDraft | None,
     ) -> None:
-        # The lead before the change; None for a new lead, which had no fields before.
-        self.before: Lead | None = lead
+        self.before: Lead | None = lead  # None for a lead that had no fields before
         self.lead = lead
-        self.obligations = list(obligations)
+        self.clocks = list(clocks)
         self.at = at
         self.at_us = at_us
-        self.dirty = False  # whether ``obligations`` changed
+        self.book = book
         self.effects: list[Effect] = []
-        self.timers: list[tuple[Any, ...]] = []
-        self.moves: list[Transitioned] = []
-        self.queue: list[tuple[str, str, ActivityLogged | None]] = []
+        self.queue: list[Occurrence] = []
+        self.timers: list[Timer] = []
+
+
+class Decision:
+    """What an input would do, worked out but not yet committed (see the module's doc).
+
+    ``effects`` are the effects, in order; ``rejected`` is the refusal of the event, if it was
+    refused. Commit a decision with :meth:`Engine.commit` before deciding anything else on the
+    same engine.
+    """
+
+    __slots__ = (
+        "_book",
+        "_clock",
+        "_entries",
+        "_event_id",
+        "_generation",
+        "_timers",
+        "_until_us",
+        "effects",
+        "rejected",
+    )
+
+    def __init__(self, generation: int, book: BookDraft | None) -> None:
+        self._generation = generation
+        self._book = book
+        self._clock: tuple[datetime, int] | None = None
+        self._until_us: int | None = None  # timers at or before it fired
+        self._entries: dict[str, _Entry] = {}
+        self._timers: list[Timer] = []
+        self._event_id: str | None = None
+        self.effects: list[Effect] = []
+        self.rejected: Rejected | None = None
 
 
 class Engine:
@@ -218,139 +178,59 @@ class Engine:
     """
 
     __slots__ = (
-        "_affects",
+        "_agreement",
         "_book",
-        "_calendars",
         "_clock",
         "_clock_us",
-        "_deadline",
+        "_generation",
         "_leads",
-        "_left_listened",
-        "_party_people",
-        "_quiet_updates",
         "_seen",
         "_spec_index",
-        "_starters",
         "_strict",
-        "_tallied",
         "_tally",
         "_timers",
-        "_warn_before",
-        "_watch_conditions",
-        "_zone",
-        "agreement",
-        "workflow",
+        "_timing",
+        "_watch",
+        "_workflow",
     )
 
     def __init__(self, agreement: Agreement | None = None, *, strict: bool = False) -> None:
-        self.agreement = agreement if agreement is not None else Agreement.default()
-        self.workflow = self.agreement.workflow
+        self._agreement = agreement if agreement is not None else Agreement.default()
+        self._workflow = self._agreement.workflow
+        self._watch = Watch(self._agreement)
+        self._timing = tuple(
+            Timing(spec, self._calendar_for(spec)) for spec in self._agreement.obligations
+        )
+        self._spec_index = {spec.name: i for i, spec in enumerate(self._agreement.obligations)}
         self._strict = strict
-        self._leads: dict[str, _Slot] = {}
-        self._timers: list[tuple[Any, ...]] = []
+        self._leads: dict[str, _Entry] = {}
+        self._timers = TimerQueue()
         self._seen: set[str] = set()
         self._clock: datetime | None = None
-        # The clock as microseconds since the epoch: time order is the order of instants (two
-        # datetimes of one zone compare by wall clock, which a DST change can turn around).
+        # Time order is the order of instants: the clock is kept in microseconds since the
+        # epoch (two datetimes of one zone compare by wall clock, which DST can turn around).
         self._clock_us = -(1 << 63)
-        self._book = AssignmentBook()
-        self._spec_index = {
-            spec.name: index for index, spec in enumerate(self.agreement.obligations)
-        }
-        self._calendars = [self._calendar_for(spec) for spec in self.agreement.obligations]
-        # Each deadline, and each warning as "so much before the deadline", as a shift of an
-        # instant worked out once per obligation.
-        self._deadline = [
-            calendar.shifter(spec.within)
-            for calendar, spec in zip(self._calendars, self.agreement.obligations, strict=True)
-        ]
-        self._warn_before = [
-            tuple(
-                calendar.shifter(-w.before) if w.before is not None else None for w in spec.warnings
-            )
-            for calendar, spec in zip(self._calendars, self.agreement.obligations, strict=True)
-        ]
-        # Which obligations an occurrence can start, so most occurrences touch few specs.
-        self._starters: dict[tuple[str, str], tuple[int, ...]] = {}
-        for index, spec in enumerate(self.agreement.obligations):
-            starts = spec.starts
-            keys = [
-                *(("entered", state) for state in starts.states),
-                *(("left", state) for state in starts.leaving),
-                *(("event", kind) for kind in starts.events),
-            ]
-            if starts.activity is not None:
-                keys.append(("event", "activity"))
-            for key in dict.fromkeys(keys):
-                self._starters[key] = (*self._starters.get(key, ()), index)
-        # Which occurrences can change a running clock of each obligation (meet it, count an
-        # attempt, cancel, pause or resume it): any other occurrence passes it by.
-        lifecycle = self.workflow.lifecycle
-        self._affects: list[frozenset[tuple[str, str]]] = []
-        for spec in self.agreement.obligations:
-            affects: set[tuple[str, str]] = set()
-            for when in (spec.met, spec.cancelled):
-                if when is None:
-                    continue
-                affects.update(("entered", state) for state in when.states)
-                affects.update(("left", state) for state in when.leaving)
-                affects.update(("event", kind) for kind in when.events)
-                if when.activity is not None:
-                    affects.add(("event", "activity"))
-            if spec.attempts is not None:
-                affects.add(("event", "activity"))
-            for name in lifecycle.state_names:
-                state = lifecycle.state(name)
-                if state.terminal or state.owner != spec.party:
-                    affects.add(("entered", name))
-                if spec.pause is not None and spec.pause.states:
-                    affects.update((("entered", name), ("left", name)))
-            self._affects.append(frozenset(affects))
-        # Whether any obligation watches a condition after every event (most agreements: no).
-        self._watch_conditions = any(
-            (spec.met is not None and spec.met.only_condition and spec.met.condition is not None)
-            or (
-                spec.cancelled is not None
-                and spec.cancelled.only_condition
-                and spec.cancelled.condition is not None
-            )
-            or (spec.starts.only_condition and spec.starts.condition is not None)
-            or (spec.pause is not None and spec.pause.condition is not None)
-            for spec in self.agreement.obligations
-        )
-        # Whether a field update that moves nothing can be ignored by every lead without a
-        # running clock: no obligation starts on an update or watches a condition.
-        self._quiet_updates = (
-            not self._watch_conditions and ("event", "lead_updated") not in self._starters
-        )
-        self._zone = self.agreement.calendar(None).tz
-        # Who counts as "the party" for activities: each team's members and manager.
-        self._party_people = {
-            team.name: frozenset((*team.members, *([team.manager] if team.manager else [])))
-            for team in self.agreement.teams
-        }
-        # The states whose leaving some obligation listens to (most moves need no "left").
-        self._left_listened = frozenset(
-            state
-            for spec in self.agreement.obligations
-            for when in (spec.starts, spec.met, spec.cancelled)
-            if when is not None
-            for state in when.leaving
-        ) | frozenset(
-            state
-            for spec in self.agreement.obligations
-            if spec.pause is not None
-            for state in spec.pause.states
-        )
-        self._tally = Tally(self.agreement.commitments, ZoneInfo(self.agreement.timezone))
-        self._tallied = self._tally.counted
+        # Only policies that are not partition-safe read the book; without them none is kept.
+        order_dependent = any(not t.policy.partition_safe for t in self._agreement.teams)
+        self._book = AssignmentBook() if order_dependent else None
+        self._tally = Tally(self._agreement.commitments, ZoneInfo(self._agreement.timezone))
+        self._generation = 0
 
     def _calendar_for(self, spec: ObligationSpec) -> BusinessCalendar:
         if not spec.within.business:
-            return BusinessCalendar.always(self.agreement.timezone)
-        return self.agreement.calendar(spec.calendar)
+            return BusinessCalendar.always(self._agreement.timezone)
+        return self._agreement.calendar(spec.calendar)
 
     # -- queries ------------------------------------------------------------------------------
+
+    @property
+    def agreement(self) -> Agreement:
+        """The agreement the engine runs (fixed when it is made)."""
+        return self._agreement
+
+    @property
+    def workflow(self) -> Workflow:
+        return self._workflow
 
     @property
     def clock(self) -> datetime | None:
@@ -358,9 +238,9 @@ class Engine:
         return self._clock
 
     def lead(self, lead_id: str) -> LeadView:
-        """The record and obligations of ``lead_id``; ``KeyError`` for an unknown lead."""
-        slot = self._leads[lead_id]
-        return LeadView(slot.lead, slot.obligations)
+        """The record and clocks of ``lead_id``; ``KeyError`` for an unknown lead."""
+        entry = self._leads[lead_id]
+        return LeadView(entry.lead, entry.clocks)
 
     def leads(self) -> Iterator[str]:
         """The ids of the leads the engine knows, in the order they were created."""
@@ -371,36 +251,37 @@ class Engine:
 
     def due(self, until: datetime) -> list[Due]:
         """The warnings and deadlines still to come up to ``until``, in firing order."""
-        _aware(until, "until")
-        limit = _us(until)
-        clocks = {(entry[2], entry[3]) for entry in self._timers if self._live(entry)}
+        limit = instant_us(until, "until")
         upcoming: list[tuple[int, int, str, int, Due]] = []
-        for lead_id, index in clocks:
-            slot = self._leads[lead_id]
-            state = slot.obligations[index]
-            spec_index = self._spec_index[state.name]
-            due_us = _us(state.due_at)
-            moments: list[tuple[int, int]] = []
-            if self.agreement.obligations[spec_index].warnings:
-                warnings = self._warning_instants(spec_index, state, due_us)
-                moments.extend(
-                    (at, order) for order, at in enumerate(warnings) if order >= state.warned
-                )
-            moments.append((due_us, _DEADLINE))
+        for timer in self._timers.due(limit):
+            entry = self._leads[timer.lead]
+            clock = entry.clocks[timer.clock]
+            if not _live(timer, clock):
+                continue
+            timing = self._timing[self._spec_index[clock.name]]
+            due_us = instant_us(clock.due_at)
+            moments = [(due_us, DEADLINE)]
+            if timing.warns:
+                warnings = timing.warning_instants(clock, due_us, instant_us(clock.opened_at))
+                moments += [(at, kind) for kind, at in enumerate(warnings) if kind >= clock.warned]
             for at_us, kind in moments:
                 if at_us <= limit:
-                    item = Due(
-                        _moment(at_us, state.due_at),
-                        "deadline" if kind == _DEADLINE else "warning",
-                        lead_id,
-                        state.name,
-                        state.number,
-                        state.due_at,
-                        slot.lead.owner,
+                    what: Literal["warning", "deadline"] = (
+                        "deadline" if kind == DEADLINE else "warning"
                     )
-                    upcoming.append((at_us, kind, lead_id, index, item))
-        upcoming.sort(key=lambda entry: entry[:4])
-        return [entry[4] for entry in upcoming]
+                    at = from_instant_us(at_us, clock.due_at.tzinfo or UTC)
+                    item = Due(
+                        at,
+                        what,
+                        timer.lead,
+                        clock.name,
+                        clock.number,
+                        clock.due_at,
+                        entry.lead.owner,
+                    )
+                    upcoming.append((at_us, kind, timer.lead, timer.clock, item))
+        upcoming.sort(key=lambda item: item[:4])
+        return [item[4] for item in upcoming]
 
     def volumes(self) -> list[Volume]:
         """The tally of every commitment for every tracking period seen, oldest first."""
@@ -408,335 +289,270 @@ class Engine:
 
     # -- inputs -------------------------------------------------------------------------------
 
+    def apply(self, event: Event) -> list[Effect]:
+        """Decide what ``event`` does and commit it (see the module's documentation).
+
+        A strict engine raises :class:`~leadsla.EventRejected` for a refused event, after
+        committing the timers that fired before it.
+        """
+        return self._commit_strictly(self.decide(event))
+
     def apply_json(self, data: str | bytes | Mapping[str, Any]) -> list[Effect]:
         """Read an event in its JSON form and apply it; a malformed one is ``Rejected``."""
         try:
-            event = event_from_json(data)
+            event = Event.from_json(data)
         except EventError as error:
-            parsed: object = data
-            if isinstance(data, (str, bytes)):
-                try:
-                    parsed = json.loads(data)
-                except ValueError:
-                    parsed = None
-            lead = parsed.get("lead") if isinstance(parsed, Mapping) else None
-            event_id = parsed.get("id") if isinstance(parsed, Mapping) else None
-            return self._reject(
-                str(lead) if lead is not None else None,
-                self._clock,
-                str(event_id) if event_id is not None else None,
-                [],
-                *error.problems,
-            )
+            decision = Decision(self._generation, None)
+            lead, event_id = _identity(data)
+            self._reject(decision, lead, self._clock, event_id, *error.problems)
+            return self._commit_strictly(decision)
         return self.apply(event)
-
-    def apply(self, event: Event) -> list[Effect]:
-        """Fire the timers due by ``event.at``, then apply the event (see the module's doc)."""
-        candidate: object = event
-        if not isinstance(candidate, Event):
-            return self._reject(
-                None,
-                self._clock,
-                None,
-                [],
-                Problem(
-                    "event",
-                    type(candidate).__name__,
-                    "is not an Event",
-                    "build one, e.g. LeadCreated(id=..., lead=..., at=..., fields=...), "
-                    "or use apply_json",
-                ),
-            )
-        if event.id in self._seen:
-            return [Duplicate(event.lead, event.at, event.id)]
-        delta = event.at - _EPOCH  # _us, inline: this runs for every event
-        at_us = (delta.days * 86400 + delta.seconds) * 1_000_000 + delta.microseconds
-        if at_us < self._clock_us:
-            return self._reject(
-                event.lead,
-                event.at,
-                event.id,
-                [],
-                Problem(
-                    "at",
-                    event.at,
-                    "is before the engine's clock",
-                    f"events must come in time order and the clock is at "
-                    f"{self._clock.isoformat() if self._clock else '?'}: send older events "
-                    "before newer ones, "
-                    "or replay the log into a new engine",
-                ),
-            )
-        # Time passes whether or not the event is good: the timers due by its time fire first.
-        timers = self._timers
-        effects = self._run_timers(at_us) if timers and timers[0][0] <= at_us else []
-        self._clock = event.at
-        self._clock_us = at_us
-        slot = self._leads.get(event.lead)
-        if isinstance(event, LeadCreated) and slot is not None:
-            return self._reject(
-                event.lead,
-                event.at,
-                event.id,
-                effects,
-                Problem(
-                    "lead", event.lead, "already exists", "send lead_updated to change its fields"
-                ),
-            )
-        if slot is None and not isinstance(event, LeadCreated):
-            return self._reject(
-                event.lead,
-                event.at,
-                event.id,
-                effects,
-                Problem("lead", event.lead, "is unknown", "send its lead_created event first"),
-            )
-        try:
-            effects.extend(self._apply(event, at_us, slot))
-        except (InvalidTransition, WorkflowError, RuleLoopError, NaiveDatetimeError) as error:
-            return self._reject(event.lead, event.at, event.id, effects, *error.problems)
-        self._seen.add(event.id)
-        return effects
 
     def advance(self, now: datetime) -> list[Effect]:
         """Fire every timer due at or before ``now``; the engine's clock moves to ``now``."""
-        _aware(now, "now")
-        now_us = _us(now)
-        if now_us < self._clock_us:
-            return []
-        effects = self._run_timers(now_us)
-        self._clock = now
-        self._clock_us = now_us
+        return self.commit(self.decide_advance(now))
+
+    def decide(self, event: Event) -> Decision:
+        """What ``event`` would do, with the timers due before it; nothing changes yet."""
+        decision = Decision(self._generation, self._book.draft() if self._book else None)
+        candidate: object = event  # typed as an Event, but callers may hand over anything
+        if not isinstance(candidate, Event):
+            problem = Problem(
+                "event",
+                type(candidate).__name__,
+                "is not an Event",
+                "build one, e.g. LeadCreated(id=..., lead=..., at=...), or use apply_json",
+            )
+            return self._reject(decision, None, self._clock, None, problem)
+        if event.id in self._seen:
+            decision.effects.append(Duplicate(event.lead, event.at, event.id))
+            return decision
+        at_us = instant_us(event.at)
+        if at_us < self._clock_us:
+            clock = self._clock.isoformat() if self._clock else "?"
+            problem = Problem(
+                "at",
+                event.at,
+                "is before the engine's clock",
+                f"events must come in time order and the clock is at {clock}: "
+                "send older events before newer ones, or replay the log into a "
+                "new engine",
+            )
+            return self._reject(decision, event.lead, event.at, event.id, problem)
+        # Time passes whether or not the event is good: the timers due by its time fire first.
+        self._fire_timers(decision, at_us)
+        decision._clock = (event.at, at_us)
+        try:
+            change = self._decide_event(decision, event, at_us)
+        except _REFUSED as error:
+            return self._reject(decision, event.lead, event.at, event.id, *error.problems)
+        self._keep(decision, event.lead, change)
+        decision._event_id = event.id
+        return decision
+
+    def decide_advance(self, now: datetime) -> Decision:
+        """What advancing to ``now`` would do; nothing changes yet."""
+        now_us = instant_us(now, "now")
+        decision = Decision(self._generation, self._book.draft() if self._book else None)
+        if now_us >= self._clock_us:
+            self._fire_timers(decision, now_us)
+            decision._clock = (now, now_us)
+        return decision
+
+    def commit(self, decision: Decision) -> list[Effect]:
+        """Make a decision so; its effects, in order."""
+        if decision._generation != self._generation:
+            raise UsageError(
+                Problem(
+                    "decision",
+                    "stale",
+                    "was made before the engine last changed",
+                    "decide again, then commit at once",
+                )
+            )
+        self._generation += 1
+        if decision._until_us is not None:
+            self._timers.drop_due(decision._until_us)
+        tally = self._tally
+        for lead_id, entry in decision._entries.items():
+            old = self._leads.get(lead_id)
+            if old is None:
+                self._leads[lead_id] = entry
+                if tally.commitments:
+                    tally.replace(frozenset(), tally.of(entry.lead.history))
+                continue
+            if tally.commitments and old.lead.history is not entry.lead.history:
+                tally.replace(tally.of(old.lead.history), tally.of(entry.lead.history))
+            old.lead, old.clocks = entry.lead, entry.clocks
+        for timer in decision._timers:
+            self._timers.push(timer)
+        if self._book is not None and decision._book is not None:
+            self._book.commit(decision._book)
+        if decision._event_id is not None:
+            self._seen.add(decision._event_id)
+        if decision._clock is not None:
+            self._clock, self._clock_us = decision._clock
+        return decision.effects
+
+    def _commit_strictly(self, decision: Decision) -> list[Effect]:
+        effects = self.commit(decision)
+        if self._strict and decision.rejected is not None:
+            raise EventRejected(decision.rejected, effects[:-1])
         return effects
 
     def _reject(
         self,
+        decision: Decision,
         lead: str | None,
         at: datetime | None,
         event_id: str | None,
-        before: list[Effect],
         *problems: Problem,
-    ) -> list[Effect]:
+    ) -> Decision:
         """Refuse an input: its problems are the effect's details and, rendered, its reason."""
         reason = render_problems(problems)
         rejected = Rejected(lead or "", at or _EPOCH, reason, event_id, problems)
-        if self._strict:
-            raise EventRejected(rejected, before)
-        return [*before, rejected]
+        decision.rejected = rejected
+        decision.effects.append(rejected)
+        return decision
 
-    # -- timers -------------------------------------------------------------------------------
+    # -- one step per lead ----------------------------------------------------------------------
 
-    def _run_timers(self, until_us: int) -> list[Effect]:
-        effects: list[Effect] = []
-        timers = self._timers
-        while timers and timers[0][0] <= until_us:
-            entry = heapq.heappop(timers)
-            live = self._live(entry)
-            if live is None:
+    def _entry(self, decision: Decision, lead_id: str) -> _Entry | None:
+        """The lead as the decision has it so far."""
+        return decision._entries.get(lead_id) or self._leads.get(lead_id)
+
+    def _child(self, decision: Decision) -> BookDraft | None:
+        return decision._book.child() if decision._book is not None else None
+
+    def _keep(self, decision: Decision, lead_id: str, change: _Change) -> None:
+        """Take one successful step of a lead into the decision."""
+        decision._entries[lead_id] = _Entry(change.lead, tuple(change.clocks))
+        decision.effects.extend(change.effects)
+        decision._timers.extend(change.timers)
+        if decision._book is not None and change.book is not None:
+            decision._book.merge(change.book)
+
+    def _fire_timers(self, decision: Decision, until_us: int) -> None:
+        """Fire the timers due at or before ``until_us``, each a step of its lead, in order."""
+        next_at = self._timers.next_at()
+        if next_at is None or next_at > until_us:
+            return
+        decision._until_us = until_us
+        due = self._timers.due(until_us)  # sorted: a heap already
+        while due:
+            timer = heapq.heappop(due)
+            entry = self._entry(decision, timer.lead)
+            if entry is None or not _live(timer, clock := entry.clocks[timer.clock]):
                 continue
-            state, index = live
-            slot = self._leads[entry[2]]
-            spec = self.agreement.obligations[self._spec_index[state.name]]
-            at = state.due_at if entry[1] == _DEADLINE else _moment(entry[0], state.due_at)
-            change = _Change(slot.lead, slot.obligations, at, entry[0])
-            if entry[1] != _DEADLINE:
-                warned = state.replace(warned=state.warned + 1)
-                change.dirty = True
-                change.obligations[index] = warned
-                change.effects.append(
-                    ObligationWarned(
-                        slot.lead.id, at, state.name, state.number, state.due_at, slot.lead.owner
+            spec_index = self._spec_index[clock.name]
+            spec = self._agreement.obligations[spec_index]
+            deadline = timer.kind == DEADLINE
+            at = (
+                clock.due_at
+                if deadline
+                else from_instant_us(timer.at_us, clock.due_at.tzinfo or UTC)
+            )
+            change = _Change(entry.lead, entry.clocks, at, timer.at_us, self._child(decision))
+            if deadline:
+                owner = entry.lead.owner_at(clock.due_at) or entry.lead.owner
+                self._record(change, timer.clock, *step(clock, "due", at, owner=owner))
+                for action in spec.on_breach:
+                    self._act(change, spec, action, f"obligation {spec.name} breached")
+            else:
+                self._record(
+                    change, timer.clock, *step(clock, "warned", at, owner=entry.lead.owner)
+                )
+                self._schedule(change, timer.clock)
+            self._settle(change)
+            # A timer this step queued that is already due fires in this decision, in order.
+            for new in change.timers:
+                if new.at_us <= until_us:
+                    heapq.heappush(due, new)
+            change.timers = [new for new in change.timers if new.at_us > until_us]
+            self._keep(decision, timer.lead, change)
+
+    def _decide_event(self, decision: Decision, event: Event, at_us: int) -> _Change:
+        """The event's step on its lead: the workflow's, then the clocks' reactions."""
+        workflow = self._workflow
+        entry = self._entry(decision, event.lead)
+        at = event.at
+        if isinstance(event, LeadCreated):
+            if entry is not None:
+                raise WorkflowError(
+                    Problem(
+                        "lead",
+                        event.lead,
+                        "already exists",
+                        "send lead_updated to change its fields",
                     )
                 )
-                self._schedule(change, index, warned)
-            else:
-                self._breach(change, index, spec)
+            book = self._child(decision)
+            step_ = workflow.create(event.lead, event.fields, at, book=book)
+            change = _Change(step_.lead, (), at, at_us, book)
+            change.before = None  # a condition true at creation "becomes true" then
+            self._take(change, step_)
+            change.queue.append(Occurrence("event", "lead_created"))
             self._settle(change)
-            self._commit(slot, change)
-            effects.extend(change.effects)
-        return effects
-
-    def _live(self, entry: tuple[Any, ...]) -> tuple[ObligationState, int] | None:
-        """The obligation a timer belongs to, if the timer still counts."""
-        _, kind, lead_id, index, version = entry
-        slot = self._leads.get(lead_id)
-        if slot is None:
-            return None
-        state = slot.obligations[index]  # a lead's clocks are only ever appended
-        if state.version != version or state.status != "open" or state.paused_since is not None:
-            return None
-        if kind not in (_DEADLINE, state.warned):
-            return None
-        return state, index
-
-    def _schedule(
-        self,
-        change: _Change,
-        index: int,
-        state: ObligationState,
-        due_us: int | None = None,
-        opened_us: int | None = None,
-    ) -> None:
-        """Queue the clock's next timer: its next warning, or else its deadline.
-
-        One live timer per clock keeps the heap small; a warning, when it fires, queues the
-        next one.
-        """
-        if state.status != "open" or state.paused_since is not None:
-            return
-        if due_us is None:
-            due_us = _us(state.due_at)
-        spec_index = self._spec_index[state.name]
-        if self.agreement.obligations[spec_index].warnings:
-            warnings = self._warning_instants(spec_index, state, due_us, opened_us)
-            if state.warned < len(warnings):
-                change.timers.append(
-                    (warnings[state.warned], state.warned, state.lead, index, state.version)
-                )
-                return
-        change.timers.append((due_us, _DEADLINE, state.lead, index, state.version))
-
-    def _warning_instants(
-        self,
-        spec_index: int,
-        state: ObligationState,
-        due_us: int,
-        opened_us: int | None = None,
-    ) -> list[int]:
-        """When the clock's warnings fire, earliest first (never before it opened)."""
-        spec = self.agreement.obligations[spec_index]
-        calendar = self._calendars[spec_index]
-        if opened_us is None:
-            opened_us = _us(state.opened_at)
-        before = self._warn_before[spec_index]
-        instants = []
-        for position, warning in enumerate(spec.warnings):
-            shift = before[position]
-            if shift is not None:
-                instants.append(max(shift(due_us), opened_us))
-                continue
-            assert warning.fraction is not None
-            budget = self._budget(spec_index, state)
-            offset = -(budget * float(1 - warning.fraction))
-            instants.append(max(calendar.shift_us(due_us, offset), opened_us))
-        instants.sort()
-        return instants
-
-    def _budget(self, spec_index: int, state: ObligationState) -> timedelta:
-        """The time the party had, in the obligation's own kind of time."""
-        spec = self.agreement.obligations[spec_index]
-        calendar = self._calendars[spec_index]
-        opened_due = calendar.add(state.opened_at, spec.within)
-        return calendar.elapsed(state.opened_at, opened_due)
-
-    # -- events -------------------------------------------------------------------------------
-
-    def _apply(self, event: Event, at_us: int, slot: _Slot | None) -> list[Effect]:
-        workflow = self.workflow
-        book = self._book
-        at = event.at
-        if slot is None:
-            assert isinstance(event, LeadCreated)
-            effects: list[Effect] = []
-            lead = workflow._create_into(event.lead, event.fields, at, None, book, effects)
-            change = _Change(lead, (), at, at_us)
-            # Before its creation the lead had no fields: a condition true at creation
-            # "becomes true" then.
-            change.before = None
-            change.effects = effects
-            self._queue_moves(change, effects)
-            change.queue.append(("event", "lead_created", None))
-            slot = _Slot(lead, ())
-            self._settle(change)
-            self._leads[event.lead] = slot
-            self._commit(slot, change)
-            return change.effects
-        # The workflow's step for the event, and the occurrence the lead's clocks hear of.
-        effects = []
-        occurrence: tuple[str, str, ActivityLogged | None] | None = None
-        lead = slot.lead
+            return change
+        if entry is None:
+            raise WorkflowError(
+                Problem("lead", event.lead, "is unknown", "send its lead_created event first")
+            )
+        change = _Change(entry.lead, entry.clocks, at, at_us, self._child(decision))
+        lead = entry.lead
         if isinstance(event, LeadUpdated):
-            lead = workflow._update_into(lead, event.fields, at, book, effects)
-            if self._quiet_updates and not effects and not _any_waiting(slot.obligations):
-                slot.lead = lead  # nothing moved and no clock can notice: that is the change
-                return effects
-            occurrence = ("event", "lead_updated", None)
+            step_ = workflow.update(lead, event.fields, at, book=change.book)
+            quiet = self._watch.quiet_updates and not step_.effects
+            if quiet and not any(clock.status in WAITING for clock in entry.clocks):
+                change.lead = step_.lead  # nothing moved and no clock can notice
+                return change
+            change.queue.append(Occurrence("event", "lead_updated"))
         elif isinstance(event, TransitionRequested):
-            lead = workflow._fire_into(
-                lead, event.trigger, at, event.by, event.reason, book, effects
+            step_ = workflow.fire(
+                lead, event.trigger, at, by=event.by, reason=event.reason, book=change.book
             )
         elif isinstance(event, OwnerAssigned):
-            lead, moved = workflow.assign(
-                lead, event.owner, at, by=event.by, reason=event.reason, book=book
+            step_ = workflow.assign(
+                lead, event.owner, at, by=event.by, reason=event.reason, book=change.book
             )
-            effects.extend(moved)
-            occurrence = ("event", "assign", None)
+            change.queue.append(Occurrence("event", "assign"))
         elif isinstance(event, ActivityLogged):
-            occurrence = ("event", "activity", event)
-            if workflow._reacting[("activity", lead.state)]:  # else the record stays as it is
-                lead, moved = workflow.activity(lead, at, book=book)
-                effects.extend(moved)
+            change.queue.append(Occurrence("event", "activity", event))
+            step_ = workflow.activity(lead, at, book=change.book)
         else:  # pragma: no cover - the Event types are closed
             raise WorkflowError(
                 Problem("type", type(event).__name__, "is not handled", "use a known event")
             )
-        change = _Change(slot.lead, slot.obligations, at, at_us)
-        change.lead = lead
-        change.effects = effects
-        if occurrence is not None:
-            change.queue.append(occurrence)
-        if effects:
-            self._queue_moves(change, effects)
+        self._take(change, step_)
         self._settle(change)
-        self._commit(slot, change)
-        return effects
+        return change
 
-    def _queue_moves(self, change: _Change, effects: Iterable[Effect]) -> None:
-        listened = self._left_listened
-        for effect in effects:
-            if isinstance(effect, Transitioned):
-                change.moves.append(effect)
-                if effect.source is not None and effect.source in listened:
-                    change.queue.append(("left", effect.source, None))
-                change.queue.append(("entered", effect.dest, None))
+    def _take(self, change: _Change, step_: Step) -> None:
+        """A workflow step's record and effects; its moves are occurrences for the clocks."""
+        change.lead = step_.lead
+        change.effects.extend(step_.effects)
+        left = self._watch.left_listened
+        for effect in step_.effects:
+            if type(effect) is Transitioned:
+                if effect.source is not None and effect.source in left:
+                    change.queue.append(Occurrence("left", effect.source))
+                change.queue.append(Occurrence("entered", effect.dest))
 
-    def _commit(self, slot: _Slot, change: _Change) -> None:
-        slot.lead = change.lead
-        if change.dirty:
-            slot.obligations = tuple(change.obligations)
-        if change.timers:
-            timers = self._timers
-            for timer in change.timers:
-                heapq.heappush(timers, timer)
-        if change.moves:
-            tallied = self._tallied
-            if any(move.dest in tallied for move in change.moves):
-                tally = self._tally
-                before = change.before.history if change.before is not None else ()
-                tally.replace(tally.of(before), tally.of(change.lead.history))
-
-    # -- obligations --------------------------------------------------------------------------
+    # -- the clocks ---------------------------------------------------------------------------
 
     def _settle(self, change: _Change) -> None:
-        """Let the lead's obligations react to every queued occurrence, and to conditions."""
+        """Let the lead's clocks react to every queued occurrence, then to conditions."""
+        watch = self._watch
         queue = change.queue
-        if not change.moves and not self._watch_conditions:
-            starters = self._starters
-            for occurrence in queue:
-                if (occurrence[0], occurrence[1]) in starters:
-                    break
-            else:
-                for state in change.obligations:
-                    if state.status in _WAITING:
-                        break
-                else:
-                    queue.clear()  # nothing is running and nothing can start: nothing to do
-                    return
-        rounds = 0
+        if (
+            not watch.watches_conditions
+            and not any(map(watch.can_start, queue))
+            and not any(clock.status in WAITING for clock in change.clocks)
+        ):
+            return  # nothing runs and nothing can start
         position = 0
         while position < len(queue):
-            rounds += 1
-            if rounds > 200:
+            if position >= _MAX_OCCURRENCES:
                 raise RuleLoopError(
                     Problem(
                         "obligations",
@@ -747,326 +563,119 @@ class Engine:
                 )
             occurrence = queue[position]
             position += 1
-            self._react(change, occurrence)
-        queue.clear()
-        if self._watch_conditions:
-            self._react_to_conditions(change)
+            for index in range(len(change.clocks)):
+                clock = change.clocks[index]
+                if clock.status in WAITING:
+                    spec_index = self._spec_index[clock.name]
+                    for reaction in watch.reactions(
+                        spec_index, clock, occurrence, change.lead, change.at
+                    ):
+                        self._react(change, index, reaction)
+            for spec_index in watch.starting(occurrence):
+                spec = self._agreement.obligations[spec_index]
+                if watch.opens(spec, occurrence, change.lead, change.at):
+                    self._open(change, spec_index)
+        if watch.watches_conditions:
+            self._settle_conditions(change)
 
-    def _scope(self, lead: Lead, at: datetime) -> Scope:
-        return self.workflow.scope(lead, at)
-
-    def _matches(
-        self,
-        when: When | None,
-        occurrence: tuple[str, str, ActivityLogged | None],
-        change: _Change,
-        party: str,
-    ) -> bool:
-        if when is None or when.only_condition:
-            return False
-        kind, value, activity = occurrence
-        hit = (
-            (kind == "entered" and value in when.states)
-            or (kind == "left" and value in when.leaving)
-            or (kind == "event" and value in when.events)
-            or (
-                kind == "event"
-                and activity is not None
-                and when.activity is not None
-                and self._activity_matches(when.activity, activity, change.lead, party)
-            )
-        )
-        if hit and when.condition is not None:
-            scope = self._scope(change.lead, change.at)
-            hit = when.condition.compile(self.workflow.terms.names)(scope)
-        return hit
-
-    def _activity_matches(
-        self, match: ActivityMatch, activity: ActivityLogged, lead: Lead, party: str
-    ) -> bool:
-        if match.kinds and activity.kind not in match.kinds:
-            return False
-        if match.outcomes and activity.outcome not in match.outcomes:
-            return False
-        if match.by == "owner":
-            owner = lead.owner
-            return owner is not None and activity.by == owner.person
-        if match.by == "party":
-            people = self._party_people.get(party)
-            return people is not None and activity.by in people
-        return True
-
-    def _react(self, change: _Change, occurrence: tuple[str, str, ActivityLogged | None]) -> None:
-        specs = self.agreement.obligations
-        kind, value, activity = occurrence
-        key = (kind, value)
-        affects = self._affects
-        spec_index_of = self._spec_index
-        # Met, counted, cancelled, paused or resumed: the clocks already running.
-        for index in range(len(change.obligations)):
-            state = change.obligations[index]
-            if state.status not in _WAITING:
-                continue
-            spec_index = spec_index_of[state.name]
-            if key not in affects[spec_index]:
-                continue
-            spec = specs[spec_index]
-            if spec.attempts is not None and activity is not None and state.waiting:
-                attempts = spec.attempts
-                if attempts.reached is not None and self._activity_matches(
-                    attempts.reached, activity, change.lead, spec.party
-                ):
-                    self._meet(change, index, spec, f"reached: {_describe_activity(activity)}")
-                    continue
-                if self._activity_matches(attempts.counts, activity, change.lead, spec.party):
-                    counted = tuple.__new__(
-                        ObligationState, (*state[:9], state.attempts + 1, *state[10:])
-                    )
-                    change.dirty = True
-                    change.obligations[index] = counted
-                    if counted.attempts >= attempts.count:
-                        self._meet(
-                            change,
-                            index,
-                            spec,
-                            f"{counted.attempts} attempts made without reaching the lead",
-                            extra=attempts.on_exhausted,
-                        )
-                    continue
-            if self._matches(spec.met, occurrence, change, spec.party):
-                self._meet(change, index, spec, _describe_occurrence(occurrence))
-                continue
-            state = change.obligations[index]
-            if state.status != "open":
-                continue
-            if self._cancels(spec, occurrence, change):
-                self._cancel(change, index, _describe_occurrence(occurrence))
-                continue
-            if spec.pause is not None and spec.pause.states and kind in ("entered", "left"):
-                self._pause_or_resume(change, index, spec)
-        # New clocks.
-        for spec_index in self._starters.get(key, ()):
-            spec = specs[spec_index]
-            if self._matches(spec.starts, occurrence, change, spec.party):
-                self._open(change, spec_index, spec)
-
-    def _cancels(
-        self,
-        spec: ObligationSpec,
-        occurrence: tuple[str, str, ActivityLogged | None],
-        change: _Change,
-    ) -> bool:
-        if self._matches(spec.cancelled, occurrence, change, spec.party):
-            return True
-        kind, value, _ = occurrence
-        if kind != "entered":
-            return False
-        # A team's obligation ends when the lead is no longer the team's: it enters a terminal
-        # state, or a state another team owns.
-        state = self.workflow.lifecycle.state(value)
-        return state.terminal or state.owner != spec.party
-
-    def _react_to_conditions(self, change: _Change) -> None:
-        if not self._watch_conditions:
-            return
-        specs = self.agreement.obligations
-        terms = self.workflow.terms.names
-        after = self._scope(change.lead, change.at)
+    def _settle_conditions(self, change: _Change) -> None:
+        """Clocks that watch a condition: what became true with this input."""
+        workflow = self._workflow
+        after = workflow.scope(change.lead, change.at)
         before = (
-            self._scope(change.before, change.at)
+            workflow.scope(change.before, change.at)
             if change.before is not None
-            else Scope({}, change.at, None, None, None, self.workflow.terms.evaluators())
+            else Scope({}, change.at, None, None, None, workflow.terms.evaluators())
         )
-        for index in range(len(change.obligations)):
-            state = change.obligations[index]
-            if not state.waiting:
-                continue
-            spec = specs[self._spec_index[state.name]]
-            met = spec.met
-            if (
-                met is not None
-                and met.only_condition
-                and met.condition is not None
-                and met.condition.compile(terms)(after)
-            ):
-                self._meet(change, index, spec, f"{met.condition} holds")
-                continue
-            if state.status != "open":
-                continue
-            cancelled = spec.cancelled
-            if (
-                cancelled is not None
-                and cancelled.only_condition
-                and cancelled.condition is not None
-            ):
-                condition = cancelled.condition.compile(terms)
-                if condition(after) and not condition(before):
-                    self._cancel(change, index, f"{cancelled.condition} holds")
-                    continue
-            if spec.pause is not None:
-                self._pause_or_resume(change, index, spec)
-        for spec_index, spec in enumerate(specs):
-            starts = spec.starts
-            if starts.only_condition and starts.condition is not None:
-                condition = starts.condition.compile(terms)
-                if condition(after) and not condition(before):
-                    self._open(change, spec_index, spec)
+        specs = self._agreement.obligations
+        for index in range(len(change.clocks)):
+            clock = change.clocks[index]
+            if clock.status in WAITING:
+                spec = specs[self._spec_index[clock.name]]
+                reaction = self._watch.condition_reactions(
+                    spec, clock, change.lead, before, after, change.at
+                )
+                if reaction is not None:
+                    self._react(change, index, reaction)
+        for spec_index in self._watch.condition_starts(before, after):
+            self._open(change, spec_index)
 
-    def _open(self, change: _Change, spec_index: int, spec: ObligationSpec) -> None:
+    def _react(self, change: _Change, index: int, reaction: Reaction) -> None:
+        """Apply one reaction to a clock, through the clocks' table, and run its actions."""
+        clock = change.clocks[index]
+        spec_index = self._spec_index[clock.name]
+        spec = self._agreement.obligations[spec_index]
+        timing = self._timing[spec_index]
+        happening = reaction.happening
+        if happening == "met":
+            late = timing.lateness(clock, change.at) if clock.status == "breached" else None
+            met = step(clock, "met", change.at, outcome=reaction.outcome, lateness=late)
+            self._record(change, index, *met)
+            for action in (*spec.on_met, *reaction.actions):
+                self._act(change, spec, action, f"obligation {spec.name} met")
+            if spec.repeat and change.lead.state in spec.starts.states:
+                self._open(change, spec_index)
+        elif happening == "resumed":
+            due_at = timing.resumed_due(clock, change.at)
+            self._record(change, index, *step(clock, "resumed", change.at, due_at=due_at))
+            self._schedule(change, index)
+        else:
+            self._record(
+                change, index, *step(clock, happening, change.at, outcome=reaction.outcome)
+            )
+
+    def _record(self, change: _Change, index: int, clock: ObligationState, effect: Any) -> None:
+        change.clocks[index] = clock
+        if effect is not None:
+            change.effects.append(effect)
+
+    def _open(self, change: _Change, spec_index: int) -> None:
+        """Start a clock of an obligation; one at a time: a running one keeps its deadline."""
+        spec = self._agreement.obligations[spec_index]
         number = 0
-        for existing in change.obligations:
+        for existing in change.clocks:
             if existing.name == spec.name:
-                if existing.status == "open":
-                    return  # one clock at a time: a running clock keeps its earlier deadline
+                if existing.is_open:
+                    return
                 number = max(number, existing.number)
-        at = change.at
-        due_us = self._deadline[spec_index](change.at_us)
-        due_at = _moment(due_us, at)
-        lead_id = change.lead.id
-        state = _new_clock(spec.name, lead_id, number + 1, spec.party, at, due_at)
-        change.obligations.append(state)
-        change.dirty = True
-        change.effects.append(
-            new_obligation_opened(lead_id, at, spec.name, number + 1, spec.party, due_at)
-        )
-        if spec.pause is not None:
-            self._pause_or_resume(change, len(change.obligations) - 1, spec)
-            state = change.obligations[-1]
-        self._schedule(change, len(change.obligations) - 1, state, due_us, change.at_us)
+        due_us = self._timing[spec_index].due_us(change.at_us)
+        due_at = from_instant_us(due_us, change.at.tzinfo or UTC)
+        clock, opened = open_clock(spec, change.lead.id, number + 1, change.at, due_at)
+        change.clocks.append(clock)
+        change.effects.append(opened)
+        index = len(change.clocks) - 1
+        pause = self._watch.pause_reaction(spec, clock, change.lead, change.at)
+        if pause is not None:
+            self._react(change, index, pause)
+        self._schedule(change, index, due_us)
 
-    def _meet(
-        self,
-        change: _Change,
-        index: int,
-        spec: ObligationSpec,
-        outcome: str,
-        extra: tuple[ObligationAction, ...] = (),
-    ) -> None:
-        state = change.obligations[index]
-        at = change.at
-        late = state.status == "breached"
-        lateness = None
-        if late:
-            lateness = self._calendars[self._spec_index[spec.name]].elapsed(state.due_at, at)
-        pauses = state.pauses
-        if state.paused_since is not None:
-            pauses = (*pauses, (state.paused_since, at))
-        ending = state.ending
-        met = tuple.__new__(
-            ObligationState,
-            (
-                *state[:4],
-                "met_late" if late else "met",
-                state.opened_at,
-                state.due_at,
-                None,
-                pauses,
-                state.attempts,
-                state.warned,
-                outcome,
-                state.version + 1,
-                tuple.__new__(
-                    Ending,
-                    (
-                        at,
-                        ending.breached_at if ending else None,
-                        None,
-                        lateness,
-                        ending.breach_owner if ending else None,
-                    ),
-                ),
-            ),
-        )
-        change.dirty = True
-        change.obligations[index] = met
-        change.effects.append(
-            new_obligation_met(change.lead.id, at, spec.name, state.number, outcome, late, lateness)
-        )
-        for action in (*spec.on_met, *extra):
-            self._act(change, spec, action, f"obligation {spec.name} met")
-        if spec.repeat and change.lead.state in spec.starts.states:
-            self._open(change, self._spec_index[spec.name], spec)
-
-    def _breach(self, change: _Change, index: int, spec: ObligationSpec) -> None:
-        state = change.obligations[index]
-        owner = change.lead.owner_at(state.due_at) or change.lead.owner
-        change.dirty = True
-        change.obligations[index] = state.replace(
-            status="breached",
-            breached_at=state.due_at,
-            breach_owner=owner,
-            version=state.version + 1,
-        )
-        change.effects.append(
-            ObligationBreached(
-                change.lead.id, state.due_at, spec.name, state.number, state.due_at, owner
-            )
-        )
-        for action in spec.on_breach:
-            self._act(change, spec, action, f"obligation {spec.name} breached")
-
-    def _cancel(self, change: _Change, index: int, reason: str) -> None:
-        state = change.obligations[index]
-        pauses = state.pauses
-        if state.paused_since is not None:
-            pauses = (*pauses, (state.paused_since, change.at))
-        change.dirty = True
-        change.obligations[index] = state.replace(
-            status="cancelled",
-            cancelled_at=change.at,
-            paused_since=None,
-            pauses=pauses,
-            outcome=reason,
-            version=state.version + 1,
-        )
-        change.effects.append(
-            ObligationCancelled(change.lead.id, change.at, state.name, state.number, reason)
-        )
-
-    def _pause_or_resume(self, change: _Change, index: int, spec: ObligationSpec) -> None:
-        assert spec.pause is not None
-        state = change.obligations[index]
-        if state.status != "open":
+    def _schedule(self, change: _Change, index: int, due_us: int | None = None) -> None:
+        """Queue the clock's next timer: its next warning, or else its deadline. (One timer per
+        clock keeps the queue small; a warning, when it fires, queues the next one.)"""
+        clock = change.clocks[index]
+        if clock.status != "open":
             return
-        should_pause = change.lead.state in spec.pause.states
-        if not should_pause and spec.pause.condition is not None:
-            scope = self._scope(change.lead, change.at)
-            should_pause = spec.pause.condition.compile(self.workflow.terms.names)(scope)
-        at = change.at
-        if should_pause and state.paused_since is None:
-            change.dirty = True
-            change.obligations[index] = state.replace(paused_since=at, version=state.version + 1)
-            change.effects.append(ObligationPaused(change.lead.id, at, state.name, state.number))
-        elif not should_pause and state.paused_since is not None:
-            calendar = self._calendars[self._spec_index[spec.name]]
-            stood_still = calendar.elapsed(state.paused_since, at)
-            due = calendar.add(state.due_at, stood_still) if stood_still else state.due_at
-            resumed = state.replace(
-                paused_since=None,
-                pauses=(*state.pauses, (state.paused_since, at)),
-                due_at=due,
-                version=state.version + 1,
-            )
-            change.dirty = True
-            change.obligations[index] = resumed
-            change.effects.append(
-                ObligationResumed(change.lead.id, at, state.name, state.number, due)
-            )
-            self._schedule(change, index, resumed)
+        if due_us is None:
+            due_us = instant_us(clock.due_at)
+        timing = self._timing[self._spec_index[clock.name]]
+        if timing.warns:
+            opened_us = instant_us(clock.opened_at)
+            warnings = timing.warning_instants(clock, due_us, opened_us)
+            if clock.warned < len(warnings):
+                at_us = warnings[clock.warned]
+                change.timers.append(Timer(at_us, clock.warned, clock.lead, index, clock.version))
+                return
+        change.timers.append(Timer(due_us, DEADLINE, clock.lead, index, clock.version))
 
     def _act(
         self, change: _Change, spec: ObligationSpec, action: ObligationAction, cause: str
     ) -> None:
+        """Run an obligation's action: ask the host (escalate, notify) or change the lead."""
         lead = change.lead
         if isinstance(action, Escalate):
             to = action.to
             if to == "manager":
-                team = self.agreement.team(spec.party)
-                to = (
-                    team.manager
-                    if team is not None and team.manager
-                    else f"manager of {spec.party}"
-                )
+                to = self._agreement.manager_of(spec.party)
             message = action.message or f"lead {lead.id}: {cause}"
             change.effects.append(
                 ActionRequested(lead.id, change.at, "escalate", to, message, cause)
@@ -1077,72 +686,42 @@ class Engine:
                 ActionRequested(lead.id, change.at, "notify", action.to, action.message, cause)
             )
             return
+        book = change.book.child() if change.book is not None else None
         try:
-            step = self.workflow.perform(lead, action, change.at, cause=cause, book=self._book)
+            done = self._workflow.perform(lead, action, change.at, cause=cause, book=book)
         except (InvalidTransition, RuleLoopError) as error:
             change.effects.append(
-                ActionSkipped(lead.id, change.at, cause, _describe_action(action), str(error))
+                ActionSkipped(lead.id, change.at, cause, action.describe(), str(error))
             )
             return
-        change.lead = step.lead
-        change.effects.extend(step.effects)
-        self._queue_moves(change, step.effects)
+        if change.book is not None and book is not None:
+            change.book.merge(book)
+        self._take(change, done)
 
 
-def _new_clock(
-    name: str, lead: str, number: int, party: str, opened_at: datetime, due_at: datetime
-) -> ObligationState:
-    """A running clock (what ``ObligationState(...)`` gives, without the keyword handling)."""
-    return tuple.__new__(
-        ObligationState,
-        (name, lead, number, party, "open", opened_at, due_at, None, (), 0, 0, None, 0, None),
+def _live(timer: Timer, clock: ObligationState) -> bool:
+    """Whether a queued timer still counts: its clock runs, unchanged since it was queued."""
+    return (
+        clock.version == timer.version
+        and clock.status == "open"
+        and timer.kind in (DEADLINE, clock.warned)
     )
 
 
-def _any_waiting(obligations: tuple[ObligationState, ...]) -> bool:
-    """Whether any clock is open or breached (an occurrence can still change it)."""
-    for state in obligations:  # noqa: SIM110 - a loop, not any(): no generator per event
-        if state.status in _WAITING:
-            return True
-    return False
+def _identity(data: object) -> tuple[str | None, str | None]:
+    """The lead and event id of an unreadable event, where they can be found."""
+    parsed: object = data
+    if isinstance(data, (str, bytes)):
+        try:
+            import json
 
-
-def _position(history: tuple[Transitioned, ...], entry: Transitioned) -> int:
-    """Where ``entry`` is in ``history``: nearly always at the end, so look from there."""
-    for position in range(len(history) - 1, -1, -1):
-        if history[position] is entry:
-            return position
-    return history.index(entry)
-
-
-def _describe_action(action: ObligationAction) -> str:
-    return action.describe() if hasattr(action, "describe") else type(action).__name__
-
-
-def _describe_activity(activity: ActivityLogged) -> str:
-    text = activity.kind
-    if activity.outcome:
-        text += f" ({activity.outcome})"
-    if activity.by:
-        text += f" by {activity.by}"
-    return text
-
-
-def _describe_occurrence(occurrence: tuple[str, str, ActivityLogged | None]) -> str:
-    kind, value, activity = occurrence
-    if kind == "entered":
-        return f"entered {value}"
-    if kind == "left":
-        return f"left {value}"
-    if activity is not None:
-        return _describe_activity(activity)
-    return value.replace("_", " ")
-
-
-def _aware(moment: object, name: str) -> None:
-    if not isinstance(moment, datetime):
-        raise LeadSLAError(
-            Problem(name, moment, "must be a datetime", "pass a timezone-aware datetime")
-        )
-    if moment.tzinfo is None or moment.utcoffset() is None:
-        raise NaiveDatetimeError.for_field(name, moment)
+            parsed = json.loads(data)
+        except (ValueError, RecursionError):
+            parsed = None
+    if not isinstance(parsed, Mapping):
+        return None, None
+    lead, event_id = parsed.get("lead"), parsed.get("id")
+    return (
+        str(lead) if lead is not None else None,
+        str(event_id) if event_id is not None else None,
+    )

@@ -21,10 +21,10 @@ from leadsla._core.effects import Transitioned
 from leadsla._core.fast import builder
 from leadsla._core.ownership import Owner, OwnershipInterval
 
-__all__ = ["Lead", "new_lead"]
+__all__ = ["Lead", "frozen_fields", "new_lead"]
 
 
-def _frozen_fields(value: Mapping[str, Any]) -> Mapping[str, Any]:
+def frozen_fields(value: Mapping[str, Any]) -> Mapping[str, Any]:
     if isinstance(value, MappingProxyType):
         return value
     return MappingProxyType(dict(value))
@@ -35,7 +35,7 @@ class Lead:
     """What is known of one lead, as an immutable value."""
 
     id: str
-    fields: Mapping[str, Any] = field(converter=_frozen_fields)
+    fields: Mapping[str, Any] = field(converter=frozen_fields)
     state: str
     highest_stage: str | None
     history: tuple[Transitioned, ...]

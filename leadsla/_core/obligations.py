@@ -5,18 +5,9 @@ Theory of operation
 
 An :class:`ObligationSpec` says when a clock starts, what meets it, what cancels it, when it
 pauses, how long the party has (business time on a named calendar, or calendar time), when to
-warn, and what to do when it is met or breached. The engine keeps one :class:`ObligationState`
-per clock and lead; a state is an immutable value replaced at every change:
-
-    open (running or paused) --> met
-                              --> breached --> met late
-                              --> cancelled
-
-Nothing here is a timer. A deadline is a frozen instant (``due_at``); warnings are instants
-derived from it. The engine keeps a priority queue of those instants and asks "what is due by
-T?" as a pure query. A pause moves the deadline later by the working time that passed while
-paused (on the obligation's calendar; real time for calendar durations), so an obligation paused
-for two business hours is due two business hours later.
+warn, and what to do when it is met or breached. Specs are data; the clocks the engine keeps
+for them, one per obligation and lead, and the table of how a clock moves from open to met,
+breached or cancelled, are in :mod:`leadsla._core.clocks`.
 
 How occurrences match (:class:`When`): an occurrence is the lead entering or leaving a state, or
 an event (created, updated, an activity, an assignment). A ``When`` matches when one of its
@@ -34,34 +25,27 @@ reason ``no-contact-after-6-attempts``).
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import datetime, timedelta
 from fractions import Fraction
-from typing import Any, Final, Literal, NamedTuple
+from typing import Final, Literal
 
 from attrs import field, frozen
 
 from leadsla._core.conditions import Condition
 from leadsla._core.duration import Duration
 from leadsla._core.errors import ObligationError, Problem
-from leadsla._core.ownership import Owner
 from leadsla._core.rules import AddTag, Assign, Fire, Notify, RemoveTag
 
 __all__ = [
     "ActivityMatch",
     "Attempts",
-    "Ending",
     "Escalate",
     "ObligationAction",
     "ObligationError",
     "ObligationSpec",
-    "ObligationState",
     "PauseWhile",
-    "Status",
     "Warn",
     "When",
 ]
-
-Status = Literal["open", "met", "breached", "met_late", "cancelled"]
 
 
 def _tuple(value: str | Iterable[str]) -> tuple[str, ...]:
@@ -276,100 +260,3 @@ class ObligationSpec:
     attempts: Attempts | None = None
     repeat: bool = False
     description: str = ""
-
-
-class Ending(NamedTuple):
-    """How a clock ended: the facts an open clock does not carry yet."""
-
-    met_at: datetime | None = None
-    breached_at: datetime | None = None
-    cancelled_at: datetime | None = None
-    lateness: timedelta | None = None
-    breach_owner: Owner | None = None
-
-
-class ObligationState(NamedTuple):
-    """One clock of one obligation on one lead, as an immutable value.
-
-    ``number`` counts the clocks of the same obligation on the lead (a periodic obligation has
-    several). ``due_at`` already includes the pauses so far; ``paused_since`` is set while
-    paused. ``met_at``, ``breached_at``, ``cancelled_at``, ``lateness`` (the business time, or
-    calendar time for calendar durations, between the deadline and a late meeting) and
-    ``breach_owner`` (who owned the lead when it breached) say how it ended; they live in
-    ``ending``, which an open clock does not need.
-
-    A named tuple rather than an attrs class: clocks change at nearly every event, and copying
-    a tuple is several times cheaper than rebuilding a frozen attrs instance; a live engine
-    keeps millions of them, so every field counts.
-    """
-
-    name: str
-    lead: str
-    number: int
-    party: str
-    status: Status
-    opened_at: datetime
-    due_at: datetime
-    paused_since: datetime | None = None
-    pauses: tuple[tuple[datetime, datetime], ...] = ()
-    attempts: int = 0
-    warned: int = 0
-    outcome: str | None = None
-    version: int = 0
-    ending: Ending | None = None
-
-    def replace(self, **changes: object) -> ObligationState:
-        """A copy with some attributes changed (the ending's facts too, by name)."""
-        values: list[Any] = list(self)
-        ending: list[Any] | None = None
-        for name, value in changes.items():
-            index = _STATE_INDEX.get(name)
-            if index is not None:
-                values[index] = value
-                continue
-            if ending is None:
-                ending = list(self.ending or _NO_ENDING)
-            ending[_ENDING_INDEX[name]] = value
-        if ending is not None:
-            values[_ENDING_FIELD] = tuple.__new__(Ending, ending)
-        return tuple.__new__(ObligationState, values)
-
-    @property
-    def met_at(self) -> datetime | None:
-        return self.ending.met_at if self.ending else None
-
-    @property
-    def breached_at(self) -> datetime | None:
-        return self.ending.breached_at if self.ending else None
-
-    @property
-    def cancelled_at(self) -> datetime | None:
-        return self.ending.cancelled_at if self.ending else None
-
-    @property
-    def lateness(self) -> timedelta | None:
-        return self.ending.lateness if self.ending else None
-
-    @property
-    def breach_owner(self) -> Owner | None:
-        return self.ending.breach_owner if self.ending else None
-
-    @property
-    def is_open(self) -> bool:
-        """Still running (or paused): neither met, breached, nor cancelled."""
-        return self.status == "open"
-
-    @property
-    def is_paused(self) -> bool:
-        return self.paused_since is not None
-
-    @property
-    def waiting(self) -> bool:
-        """Open, or breached and not yet met: a matching event still changes it."""
-        return self.status in ("open", "breached")
-
-
-_NO_ENDING = Ending()
-_ENDING_INDEX: dict[str, int] = {name: index for index, name in enumerate(Ending._fields)}
-_ENDING_FIELD = ObligationState._fields.index("ending")
-_STATE_INDEX: dict[str, int] = {name: index for index, name in enumerate(ObligationState._fields)}

@@ -5,6 +5,22 @@ another team, that team's :class:`AssignmentPolicy` picks the person. A lead kee
 contiguous intervals (team, person, from, to, why), so "who owned it when?" is always answerable,
 and breaches can be attributed to whoever owned the lead at that moment.
 
+Policies are one extension point, :class:`AssignmentPolicy`: a typing ``Protocol`` that a
+policy may subclass (to inherit :meth:`~AssignmentPolicy.describe`) or simply match (any object
+with ``assign``, ``partition_safe`` and ``describe``). Both pass ``mypy --strict`` wherever the
+agreement takes a policy.
+
+Reassigning (a rule's or an obligation's ``Assign()`` without a person, or an ``assign`` event
+without an owner) asks the policy for someone *other than* the current owner: the request's
+``reassign`` is true and ``previous`` names who has the lead. The built-in policies choose among
+the other members; a policy that can only give the same person back leaves the lead where it is,
+and the engine says why.
+
+Order-dependent policies read the engine's :class:`AssignmentBook` (how many leads each team
+was given, how many open leads each person has). The workflow never writes the book: it records
+what a step would change in a :class:`BookDraft`, which the engine commits only when the input
+is accepted, so a refused event changes no one's count.
+
 Policies and partitioning: the engine may replay a log partitioned by lead id, in parallel. A
 policy whose choice depends only on the lead (its id, fields, state, time) keeps that possible:
 it says ``partition_safe = True``. :class:`RoundRobin` is such a policy: it deals leads out by a
@@ -17,8 +33,7 @@ every other lead, and says ``partition_safe = False``.
 from __future__ import annotations
 
 import zlib
-from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from types import MappingProxyType
 from typing import Any, ClassVar, NamedTuple, Protocol, runtime_checkable
@@ -28,9 +43,10 @@ from attrs import field, frozen
 from leadsla._core.conditions import Condition, Scope
 
 __all__ = [
+    "AssignmentBook",
     "AssignmentPolicy",
-    "AssignmentPolicyLike",
     "AssignmentRequest",
+    "BookDraft",
     "FixedOwner",
     "LeastLoaded",
     "Owner",
@@ -99,6 +115,18 @@ class AssignmentRequest(NamedTuple):
     sequence: int = 0
     loads: Mapping[str, int] = _NOTHING
     terms: Mapping[str, Callable[[Scope], bool]] = _NOTHING
+    reassign: bool = False
+
+    @property
+    def candidates(self) -> tuple[str, ...]:
+        """The members who may get the lead: all of them, or when reassigning, all but the
+        current owner (all of them if no one else is left)."""
+        members = self.team.members
+        previous = self.previous
+        if not self.reassign or previous is None or previous.person not in members:
+            return members
+        others = tuple(member for member in members if member != previous.person)
+        return others or members
 
     def holds(self, condition: Condition) -> bool:
         """Evaluate a condition on the lead; the agreement's terms can be used by name."""
@@ -115,30 +143,123 @@ class AssignmentRequest(NamedTuple):
 
 
 @runtime_checkable
-class AssignmentPolicyLike(Protocol):
-    """Anything with ``assign(request) -> person | None`` and ``partition_safe`` works."""
+class AssignmentPolicy(Protocol):
+    """Picks the person in a team who gets a lead: the extension point for assignment.
 
-    partition_safe: bool
-
-    def assign(self, request: AssignmentRequest) -> str | None: ...
-
-
-class AssignmentPolicy(ABC):
-    """Base class for assignment policies: subclass it and implement :meth:`assign`.
-
-    Return a member of ``request.team`` (or None to leave the lead with the team as a whole).
-    Set ``partition_safe = False`` when the choice depends on other leads.
+    Subclass it and implement :meth:`assign` (``describe`` then comes for free), or give any
+    object the three members. Set ``partition_safe`` to False when the choice depends on
+    other leads (a rotation, a workload count): such a policy cannot be replayed in parallel.
     """
 
-    partition_safe: ClassVar[bool] = True
+    @property
+    def partition_safe(self) -> bool:
+        """Whether the choice depends only on the lead (its id, fields, state, time); a
+        subclass that does not say is taken to be."""
+        return True
 
-    @abstractmethod
     def assign(self, request: AssignmentRequest) -> str | None:
-        """The person who gets the lead."""
+        """The person who gets the lead: a member of ``request.team`` (one of
+        ``request.candidates``), or None to leave the lead with the team as a whole."""
+        ...
 
     def describe(self) -> str:
         """A phrase for the one-page summary."""
         return type(self).__name__
+
+
+class AssignmentBook:
+    """Counters kept across all leads for policies that are not partition-safe.
+
+    ``sequence`` counts the leads given to each team; ``loads`` the open leads of each person.
+    Only :meth:`commit` changes them.
+    """
+
+    __slots__ = ("loads", "sequence")
+
+    def __init__(self) -> None:
+        self.sequence: dict[str, int] = {}
+        self.loads: dict[str, int] = {}
+
+    def draft(self) -> BookDraft:
+        """An empty record of changes on top of this book."""
+        return BookDraft(self)
+
+    def commit(self, draft: BookDraft) -> None:
+        """Apply what ``draft`` recorded."""
+        for team, count in draft.given.items():
+            self.sequence[team] = self.sequence.get(team, 0) + count
+        for person, delta in draft.load_changes.items():
+            self.loads[person] = self.loads.get(person, 0) + delta
+
+    def snapshot(self) -> tuple[dict[str, int], dict[str, int]]:
+        """Copies of the counters, for comparing two books."""
+        return dict(self.sequence), {k: v for k, v in self.loads.items() if v}
+
+
+class BookDraft:
+    r"""What one step would change in an :class:`AssignmentBook`; reads see the changes.
+
+    A draft may sit on another draft (:meth:`child`): an action that fails leaves its parent
+    as it was, and one that succeeds is :meth:`merge`\ d into it.
+    """
+
+    __slots__ = ("base", "given", "load_changes")
+
+    def __init__(self, base: AssignmentBook | BookDraft) -> None:
+        self.base = base
+        self.given: dict[str, int] = {}
+        self.load_changes: dict[str, int] = {}
+
+    def sequence(self, team: str) -> int:
+        """How many leads ``team`` was given before, counting this draft's."""
+        base = self.base
+        before = (
+            base.sequence.get(team, 0) if isinstance(base, AssignmentBook) else base.sequence(team)
+        )
+        return before + self.given.get(team, 0)
+
+    def gave(self, team: str) -> None:
+        self.given[team] = self.given.get(team, 0) + 1
+
+    def load(self, person: str, delta: int) -> None:
+        self.load_changes[person] = self.load_changes.get(person, 0) + delta
+
+    @property
+    def loads(self) -> Mapping[str, int]:
+        """Open leads per person, counting this draft's changes."""
+        return _Loads(self.base.loads, self.load_changes)
+
+    def child(self) -> BookDraft:
+        """A draft on top of this one."""
+        return BookDraft(self)
+
+    def merge(self, child: BookDraft) -> None:
+        """Take over what a child draft recorded."""
+        for team, count in child.given.items():
+            self.given[team] = self.given.get(team, 0) + count
+        for person, delta in child.load_changes.items():
+            self.load_changes[person] = self.load_changes.get(person, 0) + delta
+
+
+class _Loads(Mapping[str, int]):
+    """A read-only view of a book's loads plus a draft's changes."""
+
+    __slots__ = ("_base", "_changes")
+
+    def __init__(self, base: Mapping[str, int], changes: Mapping[str, int]) -> None:
+        self._base = base
+        self._changes = changes
+
+    def __getitem__(self, person: str) -> int:
+        if person not in self._base and person not in self._changes:
+            raise KeyError(person)
+        return self._base.get(person, 0) + self._changes.get(person, 0)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter({**self._base, **self._changes})
+
+    def __len__(self) -> int:
+        return len({**self._base, **self._changes})
 
 
 def stable_index(key: str, size: int) -> int:
@@ -158,7 +279,7 @@ class RoundRobin(AssignmentPolicy):
     partition_safe: ClassVar[bool] = True
 
     def assign(self, request: AssignmentRequest) -> str | None:
-        members = request.team.members
+        members = request.candidates
         if not members:
             return None
         return members[stable_index(f"{request.team.name}\x00{request.lead_id}", len(members))]
@@ -174,7 +295,7 @@ class StrictRoundRobin(AssignmentPolicy):
     partition_safe: ClassVar[bool] = False
 
     def assign(self, request: AssignmentRequest) -> str | None:
-        members = request.team.members
+        members = request.candidates
         return members[request.sequence % len(members)] if members else None
 
     def describe(self) -> str:
@@ -192,7 +313,7 @@ class LeastLoaded(AssignmentPolicy):
     loads: Mapping[str, int] | None = field(default=None, eq=False)
 
     def assign(self, request: AssignmentRequest) -> str | None:
-        members = request.team.members
+        members = request.candidates
         if not members:
             return None
         loads = self.loads if self.loads is not None else request.loads
@@ -244,26 +365,29 @@ class RuleRouting(AssignmentPolicy):
     fallback: AssignmentPolicy | str | None = field(factory=RoundRobin)
 
     @property
-    def partition_safe(self) -> bool:  # type: ignore[override]
+    def partition_safe(self) -> bool:
         fallback = self.fallback
-        return not isinstance(fallback, AssignmentPolicy) or fallback.partition_safe
+        return fallback is None or isinstance(fallback, str) or fallback.partition_safe
 
     def assign(self, request: AssignmentRequest) -> str | None:
+        previous = request.previous
+        current = previous.person if request.reassign and previous is not None else None
         for condition, person in self.routes:
-            if request.holds(condition):
+            if person != current and request.holds(condition):
                 return person
-        if isinstance(self.fallback, AssignmentPolicy):
-            return self.fallback.assign(request)
-        return self.fallback
+        fallback = self.fallback
+        if fallback is None or isinstance(fallback, str):
+            return fallback
+        return fallback.assign(request)
 
     def describe(self) -> str:
         routes = "; ".join(f"{person} when {condition}" for condition, person in self.routes)
-        fallback = (
-            self.fallback.describe()
-            if isinstance(self.fallback, AssignmentPolicy)
-            else (self.fallback or "the team")
-        )
-        return f"routing: {routes}; otherwise {fallback}"
+        fallback = self.fallback
+        if fallback is None or isinstance(fallback, str):
+            otherwise = fallback or "the team"
+        else:
+            otherwise = fallback.describe()
+        return f"routing: {routes}; otherwise {otherwise}"
 
 
 def _members(value: Iterable[str]) -> tuple[str, ...]:

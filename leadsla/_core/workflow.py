@@ -31,8 +31,6 @@ from datetime import datetime
 from types import MappingProxyType
 from typing import Any, NamedTuple
 
-from attrs import define, field
-
 from leadsla._core.conditions import RESERVED_NAMES, Condition, Explanation, Scope, Terms
 from leadsla._core.effects import (
     ActionRequested,
@@ -52,10 +50,16 @@ from leadsla._core.errors import (
     WorkflowError,
     unknown,
 )
-from leadsla._core.lead import Lead, _frozen_fields, new_lead
+from leadsla._core.lead import Lead, frozen_fields, new_lead
 from leadsla._core.lifecycle import Lifecycle, State, Transition
 from leadsla._core.machine import LifecycleMachine
-from leadsla._core.ownership import AssignmentRequest, Owner, OwnershipInterval, Team
+from leadsla._core.ownership import (
+    AssignmentRequest,
+    BookDraft,
+    Owner,
+    OwnershipInterval,
+    Team,
+)
 from leadsla._core.rules import (
     EVENT_KINDS,
     MAX_CASCADE,
@@ -68,14 +72,7 @@ from leadsla._core.rules import (
     RuleSet,
 )
 
-__all__ = [
-    "AssignmentBook",
-    "InvalidTransition",
-    "RuleLoopError",
-    "Step",
-    "Workflow",
-    "WorkflowError",
-]
+__all__ = ["Step", "Workflow"]
 
 
 _NO_TAGS: frozenset[str] = frozenset()
@@ -89,17 +86,6 @@ class Step(NamedTuple):
 
     lead: Lead
     effects: tuple[Effect, ...]
-
-
-@define
-class AssignmentBook:
-    """Counters kept across all leads for policies that are not partition-safe.
-
-    ``sequence`` counts the leads given to each team; ``loads`` the open leads of each person.
-    """
-
-    sequence: dict[str, int] = field(factory=dict)
-    loads: dict[str, int] = field(factory=dict)
 
 
 def _check_instant(at: object) -> None:
@@ -302,8 +288,11 @@ class Workflow:
         state: str,
         at: datetime,
         previous: Owner | None,
-        book: AssignmentBook | None,
+        book: BookDraft | None,
+        *,
+        reassign: bool = False,
     ) -> Owner:
+        """The owner the team's policy gives the lead (the team itself without a policy)."""
         team = self._teams.get(team_name)
         if team is None:
             return self._owner(team_name, None)
@@ -314,13 +303,14 @@ class Workflow:
             state=state,
             at=at,
             previous=previous,
-            sequence=book.sequence.get(team_name, 0) if book else 0,
+            sequence=book.sequence(team_name) if book else 0,
             loads=book.loads if book else {},
             terms=self._evaluators,
+            reassign=reassign,
         )
         person = team.policy.assign(request)
         if book is not None:
-            book.sequence[team_name] = book.sequence.get(team_name, 0) + 1
+            book.gave(team_name)
         return self._owner(team_name, person)
 
     def _owner(self, team: str, person: str | None) -> Owner:
@@ -332,14 +322,16 @@ class Workflow:
 
     def _hand_over(
         self,
-        lead: Lead,
+        ownership: tuple[OwnershipInterval, ...],
+        lead_id: str,
         owner: Owner,
         at: datetime,
         reason: str,
         effects: list[Effect],
-        book: AssignmentBook | None,
+        book: BookDraft | None,
     ) -> tuple[OwnershipInterval, ...]:
-        ownership = lead.ownership
+        """The ownership intervals once ``owner`` has the lead from ``at`` (unchanged when
+        they already have it); the ``OwnerChanged`` effect goes to ``effects``."""
         previous = ownership[-1].owner if ownership else None
         if previous is owner or previous == owner:
             return ownership
@@ -353,10 +345,10 @@ class Workflow:
         ownership = (*ownership, OwnershipInterval(owner, at, None, reason))
         if book is not None:
             if previous is not None and previous.person is not None:
-                book.loads[previous.person] = book.loads.get(previous.person, 0) - 1
+                book.load(previous.person, -1)
             if owner.person is not None:
-                book.loads[owner.person] = book.loads.get(owner.person, 0) + 1
-        effects.append(new_owner_changed(lead.id, at, previous, owner, reason))
+                book.load(owner.person, +1)
+        effects.append(new_owner_changed(lead_id, at, previous, owner, reason))
         return ownership
 
     # -- the steps ------------------------------------------------------------------------------
@@ -368,49 +360,36 @@ class Workflow:
         at: datetime,
         *,
         by: str | None = None,
-        book: AssignmentBook | None = None,
+        book: BookDraft | None = None,
     ) -> Step:
-        """A new lead in the initial state, owned by the initial state's team."""
+        """A new lead in the initial state, owned by the initial state's team; then the rules
+        for ``lead_created`` run."""
         _check_instant(at)
         if not isinstance(lead_id, str) or not lead_id:
             raise WorkflowError(
                 Problem("lead", lead_id, "must be a non-empty string", "give the lead an id")
             )
+        fields = frozen_fields(fields)
         effects: list[Effect] = []
-        lead = self._create_into(lead_id, _frozen_fields(fields), at, by, book, effects)
-        return Step(lead, tuple(effects))
-
-    def _create_into(
-        self,
-        lead_id: str,
-        fields: Mapping[str, Any],
-        at: datetime,
-        by: str | None,
-        book: AssignmentBook | None,
-        effects: list[Effect],
-    ) -> Lead:
-        """:meth:`create` for checked inputs (``fields`` read-only): effects go to ``effects``."""
         initial = self.lifecycle.initial
         state = self.lifecycle.state(initial)
         cause = self._phrase("created by ", by) if by else "created"
         created = new_transitioned(lead_id, at, None, initial, None, by, None, cause, ())
         effects.append(created)
         owner = self._pick(state.owner, lead_id, fields, initial, at, None, book)
-        interval = OwnershipInterval(owner, at, None, "created")
-        effects.append(new_owner_changed(lead_id, at, None, owner, "created"))
-        if book is not None and owner.person is not None:
-            book.loads[owner.person] = book.loads.get(owner.person, 0) + 1
+        ownership = self._hand_over((), lead_id, owner, at, "created", effects, book)
         lead = new_lead(
             lead_id,
             fields,
             initial,
             initial if state.stage is not None else None,
             (created,),
-            (interval,),
+            ownership,
             _NO_TAGS,
             at,
         )
-        return self._run_rules(lead, "lead_created", at, effects, book)
+        lead = self._run_rules(lead, "lead_created", at, effects, book)
+        return Step(lead, tuple(effects))
 
     def update(
         self,
@@ -419,23 +398,11 @@ class Workflow:
         at: datetime,
         *,
         by: str | None = None,
-        book: AssignmentBook | None = None,
+        book: BookDraft | None = None,
     ) -> Step:
-        """New field values (``None`` makes a field missing); then the rules run."""
+        """New field values (``None`` makes a field missing); then the rules for
+        ``lead_updated`` run."""
         _check_instant(at)
-        effects: list[Effect] = []
-        updated = self._update_into(lead, changes, at, book, effects)
-        return Step(updated, tuple(effects))
-
-    def _update_into(
-        self,
-        lead: Lead,
-        changes: Mapping[str, Any],
-        at: datetime,
-        book: AssignmentBook | None,
-        effects: list[Effect],
-    ) -> Lead:
-        """:meth:`update` for a checked instant: effects go to ``effects``."""
         current = lead.fields
         # A read-only proxy copies as its underlying dict (several times faster than dict()).
         try:
@@ -455,9 +422,11 @@ class Workflow:
             lead.tags,
             at,
         )
-        if self._reacting[("lead_updated", lead.state)]:
-            updated = self._run_rules(updated, "lead_updated", at, effects, book)
-        return updated
+        if not self._reacting[("lead_updated", lead.state)]:
+            return Step(updated, ())
+        effects: list[Effect] = []
+        updated = self._run_rules(updated, "lead_updated", at, effects, book)
+        return Step(updated, tuple(effects))
 
     def fire(
         self,
@@ -467,7 +436,7 @@ class Workflow:
         *,
         by: str | None = None,
         reason: str | None = None,
-        book: AssignmentBook | None = None,
+        book: BookDraft | None = None,
         rules: bool = True,
     ) -> Step:
         """Move the lead with ``trigger``; raises :class:`InvalidTransition` if it cannot move.
@@ -477,27 +446,11 @@ class Workflow:
         """
         _check_instant(at)
         effects: list[Effect] = []
-        moved = self._fire_into(lead, trigger, at, by, reason, book, effects, rules=rules)
-        return Step(moved, tuple(effects))
-
-    def _fire_into(
-        self,
-        lead: Lead,
-        trigger: str,
-        at: datetime,
-        by: str | None,
-        reason: str | None,
-        book: AssignmentBook | None,
-        effects: list[Effect],
-        *,
-        rules: bool = True,
-    ) -> Lead:
-        """:meth:`fire` for a checked instant: effects go to ``effects``."""
         cause = self._phrase("requested by ", by) if by else "requested"
         moved, scope = self._fire(lead, trigger, at, by, reason, cause, (), effects, book)
         if rules and self._reacting[("transitioned", moved.state)]:
             moved = self._run_rules(moved, "transitioned", at, effects, book, scope=scope)
-        return moved
+        return Step(moved, tuple(effects))
 
     def assign(
         self,
@@ -507,24 +460,18 @@ class Workflow:
         *,
         by: str | None = None,
         reason: str | None = None,
-        book: AssignmentBook | None = None,
+        book: BookDraft | None = None,
     ) -> Step:
-        """Give the lead to ``person`` (None: to whoever the owning team's policy picks)."""
+        """Give the lead to ``person``; with None, reassign it: the owning team's policy picks
+        someone other than the current owner. Then the rules for ``assign`` run."""
         _check_instant(at)
         effects: list[Effect] = []
-        updated = self._assign(
-            lead, person, at, reason or (f"assigned by {by}" if by else "assigned"), effects, book
-        )
+        why = reason or (f"assigned by {by}" if by else "assigned")
+        updated = self._assign(lead, person, at, why, effects, book)
         updated = self._run_rules(updated, "assign", at, effects, book)
         return Step(updated, tuple(effects))
 
-    def activity(
-        self,
-        lead: Lead,
-        at: datetime,
-        *,
-        book: AssignmentBook | None = None,
-    ) -> Step:
+    def activity(self, lead: Lead, at: datetime, *, book: BookDraft | None = None) -> Step:
         """An activity was logged on the lead: the rules for ``activity`` run.
 
         The lead record changes only if a rule changes it: an activity is not a change to the
@@ -537,7 +484,32 @@ class Workflow:
         updated = self._run_rules(lead, "activity", at, effects, book)
         return Step(updated, tuple(effects))
 
-    # -- internals --------------------------------------------------------------------------
+    def perform(
+        self,
+        lead: Lead,
+        action: Fire | Assign | AddTag | RemoveTag | Notify,
+        at: datetime,
+        *,
+        cause: str,
+        explanations: tuple[Explanation, ...] = (),
+        book: BookDraft | None = None,
+    ) -> Step:
+        """Apply one action as the agreement asks it (a rule, an obligation's breach), then the
+        rules for ``transitioned`` if it moved the lead. An action the lead's state does not
+        allow is reported as :class:`~leadsla.ActionSkipped`, not raised."""
+        _check_instant(at)
+        effects: list[Effect] = []
+        updated, moved = self._do(lead, action, at, cause, explanations, effects, book)
+        if moved and self._reacting[("transitioned", updated.state)]:
+            updated = self._run_rules(updated, "transitioned", at, effects, book)
+        return Step(updated, tuple(effects))
+
+    def check_fire(self, lead: Lead, trigger: str, reason: str | None) -> Transition:
+        """The transition ``trigger`` would take, or :class:`InvalidTransition` saying why not
+        (the guard is checked when firing)."""
+        return self._checked(lead, trigger, reason)[0]
+
+    # -- building blocks ------------------------------------------------------------------------
 
     def _refuse(
         self, lead: Lead, trigger: str, problem: Problem, explanation: Explanation | None = None
@@ -545,11 +517,6 @@ class Workflow:
         return InvalidTransition(
             problem, lead=lead.id, state=lead.state, trigger=trigger, explanation=explanation
         )
-
-    def check_fire(self, lead: Lead, trigger: str, reason: str | None) -> Transition:
-        """The transition ``trigger`` would take, or :class:`InvalidTransition` saying why not
-        (the guard is checked when firing)."""
-        return self._checked(lead, trigger, reason)[0]
 
     def _checked(
         self, lead: Lead, trigger: str, reason: str | None
@@ -591,7 +558,7 @@ class Workflow:
         cause: str,
         explanations: tuple[Explanation, ...],
         effects: list[Effect],
-        book: AssignmentBook | None,
+        book: BookDraft | None,
         scope: Scope | None = None,
     ) -> tuple[Lead, Scope]:
         """Move the lead; also returns the scope the guard saw (the fields are unchanged).
@@ -637,7 +604,7 @@ class Workflow:
         cause: str,
         explanations: tuple[Explanation, ...],
         effects: list[Effect],
-        book: AssignmentBook | None,
+        book: BookDraft | None,
     ) -> Lead:
         highest = lead.highest_stage
         if dest.stage is not None and (
@@ -652,9 +619,8 @@ class Workflow:
         current = ownership[-1].owner if ownership else None
         if current is None or current.team != dest.owner:
             owner = self._pick(dest.owner, lead.id, lead.fields, dest.name, at, current, book)
-            ownership = self._hand_over(
-                lead, owner, at, self._entered[(transition.trigger, dest.name)], effects, book
-            )
+            reason = self._entered[(transition.trigger, dest.name)]
+            ownership = self._hand_over(ownership, lead.id, owner, at, reason, effects, book)
         moved = new_lead(
             lead.id,
             lead.fields,
@@ -669,7 +635,7 @@ class Workflow:
             # A closed lead no longer weighs on whoever owns it now.
             closer = ownership[-1].owner if ownership else None
             if closer is not None and closer.person:
-                book.loads[closer.person] = book.loads.get(closer.person, 0) - 1
+                book.load(closer.person, -1)
         return moved
 
     def _assign(
@@ -679,16 +645,20 @@ class Workflow:
         at: datetime,
         reason: str,
         effects: list[Effect],
-        book: AssignmentBook | None,
+        book: BookDraft | None,
     ) -> Lead:
         current = lead.owner
         team = self.lifecycle.owner_of(lead.state)
         if person is None:
-            owner = self._pick(team, lead.id, lead.fields, lead.state, at, current, book)
+            owner = self._pick(
+                team, lead.id, lead.fields, lead.state, at, current, book, reassign=True
+            )
         else:
             self._check_member(person, team, lead.state)
             owner = self._owner(team, person)
-        ownership = self._hand_over(lead, owner, at, reason, effects, book)
+        ownership = self._hand_over(lead.ownership, lead.id, owner, at, reason, effects, book)
+        if ownership is lead.ownership:
+            return lead
         return _replace(lead, ownership=ownership, updated_at=at)
 
     def _check_member(self, person: str, team_name: str, state: str) -> None:
@@ -713,7 +683,7 @@ class Workflow:
         kind: str,
         at: datetime,
         effects: list[Effect],
-        book: AssignmentBook | None,
+        book: BookDraft | None,
         depth: int = 0,
         scope: Scope | None = None,
     ) -> Lead:
@@ -737,7 +707,7 @@ class Workflow:
             for action in rule.then:
                 # A move may reuse the rule's scope only while it still describes the lead.
                 exact = scope if lead is scope_for else None
-                lead, did_move = self._apply(
+                lead, did_move = self._do(
                     lead, action, at, cause, (explanation,), effects, book, exact
                 )
                 moved = moved or did_move
@@ -757,27 +727,7 @@ class Workflow:
                 lead = self._run_rules(lead, "transitioned", at, effects, book, depth + 1)
         return lead
 
-    def perform(
-        self,
-        lead: Lead,
-        action: Fire | Assign | AddTag | RemoveTag | Notify,
-        at: datetime,
-        *,
-        cause: str,
-        explanations: tuple[Explanation, ...] = (),
-        book: AssignmentBook | None = None,
-    ) -> Step:
-        """Apply one action as the agreement asks it (a rule, an obligation's breach), then the
-        rules for ``transitioned`` if it moved the lead. A move the lead's state does not allow
-        is reported as :class:`~leadsla.ActionSkipped`, not raised."""
-        _check_instant(at)
-        effects: list[Effect] = []
-        updated, moved = self._apply(lead, action, at, cause, explanations, effects, book)
-        if moved and self._reacting[("transitioned", updated.state)]:
-            updated = self._run_rules(updated, "transitioned", at, effects, book)
-        return Step(updated, tuple(effects))
-
-    def _apply(
+    def _do(
         self,
         lead: Lead,
         action: Fire | Assign | AddTag | RemoveTag | Notify,
@@ -785,7 +735,7 @@ class Workflow:
         cause: str,
         explanations: tuple[Explanation, ...],
         effects: list[Effect],
-        book: AssignmentBook | None,
+        book: BookDraft | None,
         scope: Scope | None = None,
     ) -> tuple[Lead, bool]:
         if isinstance(action, Fire):
@@ -809,10 +759,15 @@ class Workflow:
         if isinstance(action, Assign):
             reason = f"{cause}: {action.reason}"
             try:
-                return self._assign(lead, action.person, at, reason, effects, book), False
+                assigned = self._assign(lead, action.person, at, reason, effects, book)
             except WorkflowError as refused:
                 effects.append(ActionSkipped(lead.id, at, cause, action.describe(), str(refused)))
                 return lead, False
+            if assigned is lead and action.person is None:
+                team = self.lifecycle.owner_of(lead.state)
+                why = f"team {team!r} has no one else to give the lead to"
+                effects.append(ActionSkipped(lead.id, at, cause, action.describe(), why))
+            return assigned, False
         if isinstance(action, AddTag):
             if action.tag in lead.tags:
                 return lead, False

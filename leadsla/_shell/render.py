@@ -25,8 +25,8 @@ from leadsla._core.effects import (
     Tagged,
     Transitioned,
 )
-from leadsla._core.engine import Volume
 from leadsla._core.ownership import Owner
+from leadsla._core.tally import Volume
 
 __all__ = ["accepted", "describe_effect", "format_span", "owner_name", "stamp"]
 

@@ -24,8 +24,9 @@ from typing import Any
 from attrs import define, field
 
 from leadsla._core.agreement import Agreement
+from leadsla._core.calendar import instant_us
 from leadsla._core.effects import Duplicate, Effect, Rejected
-from leadsla._core.engine import Engine, _aware
+from leadsla._core.engine import Engine
 from leadsla._core.errors import LeadSLAError, Problem
 from leadsla._core.events import Event
 
@@ -104,7 +105,7 @@ def replay(
             )
         )
     if until is not None:
-        _aware(until, "until")
+        instant_us(until, "until")
     target = engine if engine is not None else Engine(agreement)
     result = Replay(target)
     paused = pause_gc and gc.isenabled()

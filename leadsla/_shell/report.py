@@ -19,9 +19,9 @@ from zoneinfo import ZoneInfo
 from attrs import frozen
 
 from leadsla._core.calendar import BusinessCalendar
+from leadsla._core.clocks import ObligationState
 from leadsla._core.engine import Engine
 from leadsla._core.errors import LeadSLAError, unknown
-from leadsla._core.obligations import ObligationState
 from leadsla._core.periods import chronological
 from leadsla._core.tally import Volume, period_of
 from leadsla._shell.render import accepted, format_span, owner_name

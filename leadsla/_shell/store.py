@@ -26,10 +26,12 @@ from types import TracebackType
 from typing import Final, Self
 
 from leadsla._core.agreement import Agreement
+from leadsla._core.calendar import instant_us
 from leadsla._core.effects import Duplicate, Effect
-from leadsla._core.engine import Engine, LeadView, _aware
+from leadsla._core.engine import Engine
 from leadsla._core.errors import AgreementError, Problem, StoreError
 from leadsla._core.events import Event, event_from_json
+from leadsla._core.views import LeadView
 from leadsla._shell.toml import agreement_to_toml
 
 __all__ = ["SqliteStore", "StoreError"]
@@ -236,7 +238,7 @@ class SqliteStore:
 
     def advance(self, now: datetime) -> list[Effect]:
         """Fire the timers due by ``now`` and keep the advance."""
-        _aware(now, "now")
+        instant_us(now, "now")
         effects = self.engine.advance(now)
         self._write([("advance", now.isoformat())])
         return effects

@@ -1,0 +1,385 @@
+"""Obligation clocks: the transition table, the clock value, and its deadlines.
+
+Theory of operation
+===================
+
+An obligation spec (:mod:`leadsla._core.obligations`) says what a party owes a lead; a *clock*
+is one instance of it on one lead: opened at an instant, due at an instant, and ended in one
+way. A clock is an immutable :class:`ObligationState`, replaced by a new value at every change.
+
+What can happen to a clock, and what that makes of it, is this one table
+(:data:`TRANSITIONS`); a pair that is not in it cannot happen, and asking for it is a bug in
+the engine, not a silent fall-through::
+
+    status      what happened   becomes     effect
+    (none)      opened          open        ObligationOpened
+    open        warned          open        ObligationWarned
+    open        due             breached    ObligationBreached  (dated at the deadline)
+    open        met             met         ObligationMet
+    open        counted         open        (an attempt counted; no effect)
+    open        cancelled       cancelled   ObligationCancelled
+    open        paused          paused      ObligationPaused
+    paused      resumed         open        ObligationResumed   (the deadline moves later)
+    paused      met             met         ObligationMet
+    paused      counted         paused
+    paused      cancelled       cancelled   ObligationCancelled
+    breached    met             met_late    ObligationMet       (late, with its lateness)
+    breached    counted         breached
+
+``met``, ``met_late`` and ``cancelled`` are final. A breached clock is not cancelled when the
+lead moves on: the breach happened. ``warned`` and ``due`` come from timers (the engine's
+queue, :mod:`leadsla._core.timers`); the others from what happens to the lead (the engine
+asks :mod:`leadsla._core.watch` which occurrence does what to which clock).
+
+Time: a deadline is a frozen instant (``due_at``), worked out when the clock opens by adding
+the spec's ``within`` on its calendar (:class:`Timing`). Warnings are instants derived from the
+deadline. A pause moves the deadline later by the working time that passed while paused, so a
+clock paused for two business hours is due two business hours later. Lateness is the working
+time between the deadline and a late meeting. Nothing here is a timer: "what is due by T" is a
+question the engine asks of these values.
+
+Every change that makes a queued timer of the clock obsolete (an ending, a pause, a resume, a
+breach) raises the clock's ``version``; the timer queue drops a timer whose version is stale.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any, Final, Literal, NamedTuple
+
+from leadsla._core.calendar import BusinessCalendar, shifter
+from leadsla._core.effects import (
+    Effect,
+    ObligationBreached,
+    ObligationCancelled,
+    ObligationMet,
+    ObligationOpened,
+    ObligationPaused,
+    ObligationResumed,
+    ObligationWarned,
+)
+from leadsla._core.obligations import ObligationSpec
+from leadsla._core.ownership import Owner
+
+__all__ = [
+    "ENDED",
+    "TRANSITIONS",
+    "WAITING",
+    "Ending",
+    "Happening",
+    "ObligationState",
+    "Status",
+    "Timing",
+    "open_clock",
+    "step",
+]
+
+Status = Literal["open", "paused", "met", "breached", "met_late", "cancelled"]
+Happening = Literal["warned", "due", "met", "counted", "cancelled", "paused", "resumed"]
+
+#: (status, what happened) -> the status it makes. The whole life of a clock.
+TRANSITIONS: Final[dict[tuple[Status, Happening], Status]] = {
+    ("open", "warned"): "open",
+    ("open", "due"): "breached",
+    ("open", "met"): "met",
+    ("open", "counted"): "open",
+    ("open", "cancelled"): "cancelled",
+    ("open", "paused"): "paused",
+    ("paused", "resumed"): "open",
+    ("paused", "met"): "met",
+    ("paused", "counted"): "paused",
+    ("paused", "cancelled"): "cancelled",
+    ("breached", "met"): "met_late",
+    ("breached", "counted"): "breached",
+}
+#: The statuses something can still happen to (a matching occurrence still changes the clock).
+WAITING: Final = frozenset(status for status, _ in TRANSITIONS)
+#: The statuses nothing happens to any more.
+ENDED: Final = frozenset({"met", "met_late", "cancelled"})
+
+
+class Ending(NamedTuple):
+    """How a clock ended: the facts an open clock does not carry yet."""
+
+    met_at: datetime | None = None
+    breached_at: datetime | None = None
+    cancelled_at: datetime | None = None
+    lateness: timedelta | None = None
+    breach_owner: Owner | None = None
+
+
+_NO_ENDING: Final = Ending()
+
+
+class ObligationState(NamedTuple):
+    """One clock of one obligation on one lead, as an immutable value.
+
+    ``number`` counts the clocks of the same obligation on the lead (a periodic obligation has
+    several). ``due_at`` already includes the pauses so far; ``paused_since`` is set while
+    paused. ``met_at``, ``breached_at``, ``cancelled_at``, ``lateness`` (the business time, or
+    calendar time for calendar durations, between the deadline and a late meeting) and
+    ``breach_owner`` (who owned the lead when it breached) say how it ended; they live in
+    ``ending``, which an open clock does not need.
+
+    A named tuple: a live engine keeps millions of clocks, and a tuple is the smallest record
+    Python has. Changes go through :meth:`replace`, by name.
+    """
+
+    name: str
+    lead: str
+    number: int
+    party: str
+    status: Status
+    opened_at: datetime
+    due_at: datetime
+    paused_since: datetime | None = None
+    pauses: tuple[tuple[datetime, datetime], ...] = ()
+    attempts: int = 0
+    warned: int = 0
+    outcome: str | None = None
+    version: int = 0
+    ending: Ending | None = None
+
+    def replace(self, **changes: Any) -> ObligationState:
+        """A copy with some attributes changed; the ending's facts too, by their names."""
+        ending = {name: changes.pop(name) for name in _ENDING_NAMES & changes.keys()}
+        if ending:
+            changes["ending"] = (self.ending or _NO_ENDING)._replace(**ending)
+        return self._replace(**changes)
+
+    @property
+    def met_at(self) -> datetime | None:
+        return self.ending.met_at if self.ending else None
+
+    @property
+    def breached_at(self) -> datetime | None:
+        return self.ending.breached_at if self.ending else None
+
+    @property
+    def cancelled_at(self) -> datetime | None:
+        return self.ending.cancelled_at if self.ending else None
+
+    @property
+    def lateness(self) -> timedelta | None:
+        return self.ending.lateness if self.ending else None
+
+    @property
+    def breach_owner(self) -> Owner | None:
+        return self.ending.breach_owner if self.ending else None
+
+    @property
+    def is_open(self) -> bool:
+        """Still running or paused: neither met, breached, nor cancelled."""
+        return self.status in _OPEN
+
+    @property
+    def is_paused(self) -> bool:
+        return self.status == "paused"
+
+    @property
+    def waiting(self) -> bool:
+        """Open, paused, or breached and not yet met: a matching occurrence still changes it."""
+        return self.status in WAITING
+
+
+_ENDING_NAMES: Final = frozenset(Ending._fields)
+_OPEN: Final = frozenset({"open", "paused"})
+
+
+class Timing:
+    """When one obligation's clocks come due and warn, on the obligation's calendar.
+
+    The deadline's shift and each warning's are worked out once per obligation: a clock's
+    deadline is then one call, whatever the span.
+    """
+
+    __slots__ = ("_budget", "_deadline", "_warn_before", "_warnings", "calendar")
+
+    def __init__(self, spec: ObligationSpec, calendar: BusinessCalendar) -> None:
+        self.calendar = calendar
+        self._deadline = shifter(calendar, spec.within)
+        self._warnings = spec.warnings
+        self._warn_before: tuple[Callable[[int], int] | None, ...] = tuple(
+            shifter(calendar, -warning.before) if warning.before is not None else None
+            for warning in spec.warnings
+        )
+        self._budget = spec.within
+
+    def due_us(self, opened_us: int) -> int:
+        """The deadline of a clock opened at ``opened_us`` (microseconds since the epoch)."""
+        return self._deadline(opened_us)
+
+    def warning_instants(self, clock: ObligationState, due_us: int, opened_us: int) -> list[int]:
+        """When the clock's warnings fire, earliest first (never before it opened)."""
+        instants = []
+        for warning, before in zip(self._warnings, self._warn_before, strict=True):
+            if before is not None:
+                instants.append(max(before(due_us), opened_us))
+                continue
+            assert warning.fraction is not None
+            calendar = self.calendar
+            allowed = calendar.elapsed(clock.opened_at, calendar.add(clock.opened_at, self._budget))
+            offset = -(allowed * float(1 - warning.fraction))
+            instants.append(max(shifter(calendar, offset)(due_us), opened_us))
+        instants.sort()
+        return instants
+
+    @property
+    def warns(self) -> bool:
+        return bool(self._warnings)
+
+    def lateness(self, clock: ObligationState, at: datetime) -> timedelta:
+        """The working time from the clock's deadline to ``at``."""
+        return self.calendar.elapsed(clock.due_at, at)
+
+    def resumed_due(self, clock: ObligationState, at: datetime) -> datetime:
+        """The deadline once a clock paused since ``clock.paused_since`` resumes at ``at``."""
+        assert clock.paused_since is not None
+        stood_still = self.calendar.elapsed(clock.paused_since, at)
+        return self.calendar.add(clock.due_at, stood_still) if stood_still else clock.due_at
+
+
+def open_clock(
+    spec: ObligationSpec, lead: str, number: int, at: datetime, due_at: datetime
+) -> tuple[ObligationState, Effect]:
+    """A new running clock of ``spec`` on ``lead``, and the effect that says so."""
+    clock = ObligationState(spec.name, lead, number, spec.party, "open", at, due_at)
+    return clock, ObligationOpened(lead, at, spec.name, number, spec.party, due_at)
+
+
+def step(
+    clock: ObligationState,
+    happening: Happening,
+    at: datetime,
+    *,
+    owner: Owner | None = None,
+    outcome: str = "",
+    lateness: timedelta | None = None,
+    due_at: datetime | None = None,
+) -> tuple[ObligationState, Effect | None]:
+    """What ``happening`` at ``at`` makes of ``clock``: the new clock and its effect.
+
+    The facts a happening needs come as keywords: ``owner`` for ``warned`` and ``due`` (who
+    owns the lead now, or owned it at the deadline), ``outcome`` for ``met`` and ``cancelled``
+    (why), ``lateness`` for a late ``met``, ``due_at`` for ``resumed`` (the moved deadline).
+    """
+    status = TRANSITIONS.get((clock.status, happening))
+    if status is None:
+        raise AssertionError(f"a clock that is {clock.status} cannot be {happening}")
+    return _APPLY[happening](clock, status, at, owner, outcome, lateness, due_at)
+
+
+_Apply = Callable[
+    [ObligationState, Status, datetime, "Owner | None", str, "timedelta | None", "datetime | None"],
+    tuple[ObligationState, "Effect | None"],
+]
+
+
+def _warned(
+    clock: ObligationState, status: Status, at: datetime, owner: Owner | None, *_: Any
+) -> tuple[ObligationState, Effect | None]:
+    warned = clock.replace(warned=clock.warned + 1)
+    return warned, ObligationWarned(clock.lead, at, clock.name, clock.number, clock.due_at, owner)
+
+
+def _due(
+    clock: ObligationState, status: Status, at: datetime, owner: Owner | None, *_: Any
+) -> tuple[ObligationState, Effect | None]:
+    breached = clock.replace(
+        status=status, breached_at=clock.due_at, breach_owner=owner, version=clock.version + 1
+    )
+    return breached, ObligationBreached(
+        clock.lead, clock.due_at, clock.name, clock.number, clock.due_at, owner
+    )
+
+
+def _met(
+    clock: ObligationState,
+    status: Status,
+    at: datetime,
+    owner: Owner | None,
+    outcome: str,
+    lateness: timedelta | None,
+    *_: Any,
+) -> tuple[ObligationState, Effect | None]:
+    met = clock.replace(
+        status=status,
+        paused_since=None,
+        pauses=_closed_pauses(clock, at),
+        outcome=outcome,
+        version=clock.version + 1,
+        met_at=at,
+        lateness=lateness,
+    )
+    late = status == "met_late"
+    return met, ObligationMet(clock.lead, at, clock.name, clock.number, outcome, late, lateness)
+
+
+def _counted(
+    clock: ObligationState, status: Status, *_: Any
+) -> tuple[ObligationState, Effect | None]:
+    return clock.replace(attempts=clock.attempts + 1), None
+
+
+def _cancelled(
+    clock: ObligationState,
+    status: Status,
+    at: datetime,
+    owner: Owner | None,
+    outcome: str,
+    *_: Any,
+) -> tuple[ObligationState, Effect | None]:
+    cancelled = clock.replace(
+        status=status,
+        paused_since=None,
+        pauses=_closed_pauses(clock, at),
+        outcome=outcome,
+        version=clock.version + 1,
+        cancelled_at=at,
+    )
+    return cancelled, ObligationCancelled(clock.lead, at, clock.name, clock.number, outcome)
+
+
+def _paused(
+    clock: ObligationState, status: Status, at: datetime, *_: Any
+) -> tuple[ObligationState, Effect | None]:
+    paused = clock.replace(status=status, paused_since=at, version=clock.version + 1)
+    return paused, ObligationPaused(clock.lead, at, clock.name, clock.number)
+
+
+def _resumed(
+    clock: ObligationState,
+    status: Status,
+    at: datetime,
+    owner: Owner | None,
+    outcome: str,
+    lateness: timedelta | None,
+    due_at: datetime | None,
+) -> tuple[ObligationState, Effect | None]:
+    assert due_at is not None
+    resumed = clock.replace(
+        status=status,
+        paused_since=None,
+        pauses=_closed_pauses(clock, at),
+        due_at=due_at,
+        version=clock.version + 1,
+    )
+    return resumed, ObligationResumed(clock.lead, at, clock.name, clock.number, due_at)
+
+
+def _closed_pauses(clock: ObligationState, at: datetime) -> tuple[tuple[datetime, datetime], ...]:
+    if clock.paused_since is None:
+        return clock.pauses
+    return (*clock.pauses, (clock.paused_since, at))
+
+
+_APPLY: Final[dict[Happening, _Apply]] = {
+    "warned": _warned,
+    "due": _due,
+    "met": _met,
+    "counted": _counted,
+    "cancelled": _cancelled,
+    "paused": _paused,
+    "resumed": _resumed,
+}
