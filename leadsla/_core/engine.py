@@ -23,15 +23,17 @@ outbox) writes the decision's effects first and commits only if the write succee
 3. the event goes to its lead through the workflow (lifecycle, terms, rules); then the lead's
    clocks hear of what happened (the event, each state left and entered) and react through
    the clocks' transition table, running the actions they ask for (a handback, an escalation)
-   until nothing more happens (:meth:`_settle`);
+   until nothing more happens (one *step* of the lead, :mod:`leadsla._core.steps`);
 4. an event refused at step 3 (an unknown lead, an illegal transition) yields a ``Rejected``
    effect and its lead keeps its record; the timers of step 2 still fired, because their time
    had come.
 
-Who does what: :mod:`~leadsla._core.workflow` decides what an input does to a lead record;
-:mod:`~leadsla._core.watch` which clocks an occurrence touches and how;
-:mod:`~leadsla._core.clocks` the transition table and the deadlines; :mod:`~leadsla._core.timers`
-when to look; :mod:`~leadsla._core.tally` the commitments. This module only coordinates them.
+Who does what: :mod:`~leadsla._core.steps` works out one lead's step, with
+:mod:`~leadsla._core.workflow` (what an input does to the lead record),
+:mod:`~leadsla._core.watch` (which clocks an occurrence touches, and how) and
+:mod:`~leadsla._core.clocks` (the transition table, the deadlines);
+:mod:`~leadsla._core.timers` says when to look, :mod:`~leadsla._core.tally` counts the
+commitments. This module only coordinates them: it keeps the state, decides and commits.
 
 Per-lead independence: an input touches only its own lead. What is shared across leads is the
 set of event ids seen, the assignment book (read only by policies that are not partition-safe)
@@ -47,16 +49,12 @@ from typing import Any, Final, Literal
 from zoneinfo import ZoneInfo
 
 from leadsla._core.agreement import Agreement
-from leadsla._core.calendar import BusinessCalendar, from_instant_us, instant_us
-from leadsla._core.clocks import WAITING, ObligationState, Timing, open_clock, step
-from leadsla._core.conditions import Scope
+from leadsla._core.calendar import from_instant_us, instant_us
+from leadsla._core.clocks import ObligationState
 from leadsla._core.effects import (
-    ActionRequested,
-    ActionSkipped,
     Duplicate,
     Effect,
     Rejected,
-    Transitioned,
 )
 from leadsla._core.errors import (
     EventError,
@@ -70,22 +68,15 @@ from leadsla._core.errors import (
     render_problems,
 )
 from leadsla._core.events import (
-    ActivityLogged,
     Event,
-    LeadCreated,
-    LeadUpdated,
-    OwnerAssigned,
-    TransitionRequested,
 )
 from leadsla._core.lead import Lead
-from leadsla._core.obligations import Escalate, ObligationAction, ObligationSpec
 from leadsla._core.ownership import AssignmentBook, BookDraft
-from leadsla._core.rules import Notify
+from leadsla._core.steps import LeadChange, Stepper, live
 from leadsla._core.tally import Tally, Volume
 from leadsla._core.timers import DEADLINE, Timer, TimerQueue
 from leadsla._core.views import Due, LeadView
-from leadsla._core.watch import Occurrence, Reaction, Watch
-from leadsla._core.workflow import Step, Workflow
+from leadsla._core.workflow import Workflow
 
 __all__ = ["Decision", "Engine"]
 
@@ -103,30 +94,6 @@ class _Entry:
     def __init__(self, lead: Lead, clocks: tuple[ObligationState, ...]) -> None:
         self.lead = lead
         self.clocks = clocks
-
-
-class _Change:
-    """One lead's change within one step of a decision (an event, or one timer)."""
-
-    __slots__ = ("at", "at_us", "before", "book", "clocks", "effects", "lead", "queue", "timers")
-
-    def __init__(
-        self,
-        lead: Lead,
-        clocks: tuple[ObligationState, ...],
-        at: datetime,
-        at_us: int,
-        book: BookDraft | None,
-    ) -> None:
-        self.before: Lead | None = lead  # None for a lead that had no fields before
-        self.lead = lead
-        self.clocks = list(clocks)
-        self.at = at
-        self.at_us = at_us
-        self.book = book
-        self.effects: list[Effect] = []
-        self.queue: list[Occurrence] = []
-        self.timers: list[Timer] = []
 
 
 class Decision:
@@ -185,23 +152,15 @@ class Engine:
         "_generation",
         "_leads",
         "_seen",
-        "_spec_index",
+        "_stepper",
         "_strict",
         "_tally",
         "_timers",
-        "_timing",
-        "_watch",
-        "_workflow",
     )
 
     def __init__(self, agreement: Agreement | None = None, *, strict: bool = False) -> None:
         self._agreement = agreement if agreement is not None else Agreement.default()
-        self._workflow = self._agreement.workflow
-        self._watch = Watch(self._agreement)
-        self._timing = tuple(
-            Timing(spec, self._calendar_for(spec)) for spec in self._agreement.obligations
-        )
-        self._spec_index = {spec.name: i for i, spec in enumerate(self._agreement.obligations)}
+        self._stepper = Stepper(self._agreement)
         self._strict = strict
         self._leads: dict[str, _Entry] = {}
         self._timers = TimerQueue()
@@ -216,11 +175,6 @@ class Engine:
         self._tally = Tally(self._agreement.commitments, ZoneInfo(self._agreement.timezone))
         self._generation = 0
 
-    def _calendar_for(self, spec: ObligationSpec) -> BusinessCalendar:
-        if not spec.within.business:
-            return BusinessCalendar.always(self._agreement.timezone)
-        return self._agreement.calendar(spec.calendar)
-
     # -- queries ------------------------------------------------------------------------------
 
     @property
@@ -230,7 +184,8 @@ class Engine:
 
     @property
     def workflow(self) -> Workflow:
-        return self._workflow
+        """The agreement's per-lead decision function."""
+        return self._agreement.workflow
 
     @property
     def clock(self) -> datetime | None:
@@ -256,9 +211,9 @@ class Engine:
         for timer in self._timers.due(limit):
             entry = self._leads[timer.lead]
             clock = entry.clocks[timer.clock]
-            if not _live(timer, clock):
+            if not live(timer, clock):
                 continue
-            timing = self._timing[self._spec_index[clock.name]]
+            timing = self._stepper.timing(clock)
             due_us = instant_us(clock.due_at)
             moments = [(due_us, DEADLINE)]
             if timing.warns:
@@ -342,8 +297,10 @@ class Engine:
         # Time passes whether or not the event is good: the timers due by its time fire first.
         self._fire_timers(decision, at_us)
         decision._clock = (event.at, at_us)
+        entry = self._entry(decision, event.lead)
+        lead, clocks = (entry.lead, entry.clocks) if entry is not None else (None, ())
         try:
-            change = self._decide_event(decision, event, at_us)
+            change = self._stepper.event(lead, clocks, event, at_us, self._child(decision))
         except _REFUSED as error:
             return self._reject(decision, event.lead, event.at, event.id, *error.problems)
         self._keep(decision, event.lead, change)
@@ -424,7 +381,7 @@ class Engine:
     def _child(self, decision: Decision) -> BookDraft | None:
         return decision._book.child() if decision._book is not None else None
 
-    def _keep(self, decision: Decision, lead_id: str, change: _Change) -> None:
+    def _keep(self, decision: Decision, lead_id: str, change: LeadChange) -> None:
         """Take one successful step of a lead into the decision."""
         decision._entries[lead_id] = _Entry(change.lead, tuple(change.clocks))
         decision.effects.extend(change.effects)
@@ -442,270 +399,15 @@ class Engine:
         while due:
             timer = heapq.heappop(due)
             entry = self._entry(decision, timer.lead)
-            if entry is None or not _live(timer, clock := entry.clocks[timer.clock]):
+            if entry is None or not live(timer, entry.clocks[timer.clock]):
                 continue
-            spec_index = self._spec_index[clock.name]
-            spec = self._agreement.obligations[spec_index]
-            deadline = timer.kind == DEADLINE
-            at = (
-                clock.due_at
-                if deadline
-                else from_instant_us(timer.at_us, clock.due_at.tzinfo or UTC)
-            )
-            change = _Change(entry.lead, entry.clocks, at, timer.at_us, self._child(decision))
-            if deadline:
-                owner = entry.lead.owner_at(clock.due_at) or entry.lead.owner
-                self._record(change, timer.clock, *step(clock, "due", at, owner=owner))
-                for action in spec.on_breach:
-                    self._act(change, spec, action, f"obligation {spec.name} breached")
-            else:
-                self._record(
-                    change, timer.clock, *step(clock, "warned", at, owner=entry.lead.owner)
-                )
-                self._schedule(change, timer.clock)
-            self._settle(change)
+            change = self._stepper.timer(entry.lead, entry.clocks, timer, self._child(decision))
             # A timer this step queued that is already due fires in this decision, in order.
             for new in change.timers:
                 if new.at_us <= until_us:
                     heapq.heappush(due, new)
             change.timers = [new for new in change.timers if new.at_us > until_us]
             self._keep(decision, timer.lead, change)
-
-    def _decide_event(self, decision: Decision, event: Event, at_us: int) -> _Change:
-        """The event's step on its lead: the workflow's, then the clocks' reactions."""
-        workflow = self._workflow
-        entry = self._entry(decision, event.lead)
-        at = event.at
-        if isinstance(event, LeadCreated):
-            if entry is not None:
-                raise WorkflowError(
-                    Problem(
-                        "lead",
-                        event.lead,
-                        "already exists",
-                        "send lead_updated to change its fields",
-                    )
-                )
-            book = self._child(decision)
-            step_ = workflow.create(event.lead, event.fields, at, book=book)
-            change = _Change(step_.lead, (), at, at_us, book)
-            change.before = None  # a condition true at creation "becomes true" then
-            self._take(change, step_)
-            change.queue.append(Occurrence("event", "lead_created"))
-            self._settle(change)
-            return change
-        if entry is None:
-            raise WorkflowError(
-                Problem("lead", event.lead, "is unknown", "send its lead_created event first")
-            )
-        change = _Change(entry.lead, entry.clocks, at, at_us, self._child(decision))
-        lead = entry.lead
-        if isinstance(event, LeadUpdated):
-            step_ = workflow.update(lead, event.fields, at, book=change.book)
-            quiet = self._watch.quiet_updates and not step_.effects
-            if quiet and not any(clock.status in WAITING for clock in entry.clocks):
-                change.lead = step_.lead  # nothing moved and no clock can notice
-                return change
-            change.queue.append(Occurrence("event", "lead_updated"))
-        elif isinstance(event, TransitionRequested):
-            step_ = workflow.fire(
-                lead, event.trigger, at, by=event.by, reason=event.reason, book=change.book
-            )
-        elif isinstance(event, OwnerAssigned):
-            step_ = workflow.assign(
-                lead, event.owner, at, by=event.by, reason=event.reason, book=change.book
-            )
-            change.queue.append(Occurrence("event", "assign"))
-        elif isinstance(event, ActivityLogged):
-            change.queue.append(Occurrence("event", "activity", event))
-            step_ = workflow.activity(lead, at, book=change.book)
-        else:  # pragma: no cover - the Event types are closed
-            raise WorkflowError(
-                Problem("type", type(event).__name__, "is not handled", "use a known event")
-            )
-        self._take(change, step_)
-        self._settle(change)
-        return change
-
-    def _take(self, change: _Change, step_: Step) -> None:
-        """A workflow step's record and effects; its moves are occurrences for the clocks."""
-        change.lead = step_.lead
-        change.effects.extend(step_.effects)
-        left = self._watch.left_listened
-        for effect in step_.effects:
-            if type(effect) is Transitioned:
-                if effect.source is not None and effect.source in left:
-                    change.queue.append(Occurrence("left", effect.source))
-                change.queue.append(Occurrence("entered", effect.dest))
-
-    # -- the clocks ---------------------------------------------------------------------------
-
-    def _settle(self, change: _Change) -> None:
-        """Let the lead's clocks react to every queued occurrence, then to conditions."""
-        watch = self._watch
-        queue = change.queue
-        if (
-            not watch.watches_conditions
-            and not any(map(watch.can_start, queue))
-            and not any(clock.status in WAITING for clock in change.clocks)
-        ):
-            return  # nothing runs and nothing can start
-        position = 0
-        while position < len(queue):
-            if position >= _MAX_OCCURRENCES:
-                raise RuleLoopError(
-                    Problem(
-                        "obligations",
-                        change.lead.id,
-                        "kept causing moves without end",
-                        "check the obligations' actions and the rules for a loop",
-                    )
-                )
-            occurrence = queue[position]
-            position += 1
-            for index in range(len(change.clocks)):
-                clock = change.clocks[index]
-                if clock.status in WAITING:
-                    spec_index = self._spec_index[clock.name]
-                    for reaction in watch.reactions(
-                        spec_index, clock, occurrence, change.lead, change.at
-                    ):
-                        self._react(change, index, reaction)
-            for spec_index in watch.starting(occurrence):
-                spec = self._agreement.obligations[spec_index]
-                if watch.opens(spec, occurrence, change.lead, change.at):
-                    self._open(change, spec_index)
-        if watch.watches_conditions:
-            self._settle_conditions(change)
-
-    def _settle_conditions(self, change: _Change) -> None:
-        """Clocks that watch a condition: what became true with this input."""
-        workflow = self._workflow
-        after = workflow.scope(change.lead, change.at)
-        before = (
-            workflow.scope(change.before, change.at)
-            if change.before is not None
-            else Scope({}, change.at, None, None, None, workflow.terms.evaluators())
-        )
-        specs = self._agreement.obligations
-        for index in range(len(change.clocks)):
-            clock = change.clocks[index]
-            if clock.status in WAITING:
-                spec = specs[self._spec_index[clock.name]]
-                reaction = self._watch.condition_reactions(
-                    spec, clock, change.lead, before, after, change.at
-                )
-                if reaction is not None:
-                    self._react(change, index, reaction)
-        for spec_index in self._watch.condition_starts(before, after):
-            self._open(change, spec_index)
-
-    def _react(self, change: _Change, index: int, reaction: Reaction) -> None:
-        """Apply one reaction to a clock, through the clocks' table, and run its actions."""
-        clock = change.clocks[index]
-        spec_index = self._spec_index[clock.name]
-        spec = self._agreement.obligations[spec_index]
-        timing = self._timing[spec_index]
-        happening = reaction.happening
-        if happening == "met":
-            late = timing.lateness(clock, change.at) if clock.status == "breached" else None
-            met = step(clock, "met", change.at, outcome=reaction.outcome, lateness=late)
-            self._record(change, index, *met)
-            for action in (*spec.on_met, *reaction.actions):
-                self._act(change, spec, action, f"obligation {spec.name} met")
-            if spec.repeat and change.lead.state in spec.starts.states:
-                self._open(change, spec_index)
-        elif happening == "resumed":
-            due_at = timing.resumed_due(clock, change.at)
-            self._record(change, index, *step(clock, "resumed", change.at, due_at=due_at))
-            self._schedule(change, index)
-        else:
-            self._record(
-                change, index, *step(clock, happening, change.at, outcome=reaction.outcome)
-            )
-
-    def _record(self, change: _Change, index: int, clock: ObligationState, effect: Any) -> None:
-        change.clocks[index] = clock
-        if effect is not None:
-            change.effects.append(effect)
-
-    def _open(self, change: _Change, spec_index: int) -> None:
-        """Start a clock of an obligation; one at a time: a running one keeps its deadline."""
-        spec = self._agreement.obligations[spec_index]
-        number = 0
-        for existing in change.clocks:
-            if existing.name == spec.name:
-                if existing.is_open:
-                    return
-                number = max(number, existing.number)
-        due_us = self._timing[spec_index].due_us(change.at_us)
-        due_at = from_instant_us(due_us, change.at.tzinfo or UTC)
-        clock, opened = open_clock(spec, change.lead.id, number + 1, change.at, due_at)
-        change.clocks.append(clock)
-        change.effects.append(opened)
-        index = len(change.clocks) - 1
-        pause = self._watch.pause_reaction(spec, clock, change.lead, change.at)
-        if pause is not None:
-            self._react(change, index, pause)
-        self._schedule(change, index, due_us)
-
-    def _schedule(self, change: _Change, index: int, due_us: int | None = None) -> None:
-        """Queue the clock's next timer: its next warning, or else its deadline. (One timer per
-        clock keeps the queue small; a warning, when it fires, queues the next one.)"""
-        clock = change.clocks[index]
-        if clock.status != "open":
-            return
-        if due_us is None:
-            due_us = instant_us(clock.due_at)
-        timing = self._timing[self._spec_index[clock.name]]
-        if timing.warns:
-            opened_us = instant_us(clock.opened_at)
-            warnings = timing.warning_instants(clock, due_us, opened_us)
-            if clock.warned < len(warnings):
-                at_us = warnings[clock.warned]
-                change.timers.append(Timer(at_us, clock.warned, clock.lead, index, clock.version))
-                return
-        change.timers.append(Timer(due_us, DEADLINE, clock.lead, index, clock.version))
-
-    def _act(
-        self, change: _Change, spec: ObligationSpec, action: ObligationAction, cause: str
-    ) -> None:
-        """Run an obligation's action: ask the host (escalate, notify) or change the lead."""
-        lead = change.lead
-        if isinstance(action, Escalate):
-            to = action.to
-            if to == "manager":
-                to = self._agreement.manager_of(spec.party)
-            message = action.message or f"lead {lead.id}: {cause}"
-            change.effects.append(
-                ActionRequested(lead.id, change.at, "escalate", to, message, cause)
-            )
-            return
-        if isinstance(action, Notify):
-            change.effects.append(
-                ActionRequested(lead.id, change.at, "notify", action.to, action.message, cause)
-            )
-            return
-        book = change.book.child() if change.book is not None else None
-        try:
-            done = self._workflow.perform(lead, action, change.at, cause=cause, book=book)
-        except (InvalidTransition, RuleLoopError) as error:
-            change.effects.append(
-                ActionSkipped(lead.id, change.at, cause, action.describe(), str(error))
-            )
-            return
-        if change.book is not None and book is not None:
-            change.book.merge(book)
-        self._take(change, done)
-
-
-def _live(timer: Timer, clock: ObligationState) -> bool:
-    """Whether a queued timer still counts: its clock runs, unchanged since it was queued."""
-    return (
-        clock.version == timer.version
-        and clock.status == "open"
-        and timer.kind in (DEADLINE, clock.warned)
-    )
 
 
 def _identity(data: object) -> tuple[str | None, str | None]:

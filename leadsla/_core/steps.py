@@ -1,0 +1,367 @@
+"""One lead's step: an input, through the workflow, then through the lead's clocks.
+
+Theory of operation
+===================
+
+A step is what one input does to one lead: an event (created, updated, moved, assigned, an
+activity logged) or one of the lead's timers (a warning, a deadline). :class:`Stepper` works it
+out as a :class:`LeadChange`: the lead's new record and clocks, the timers to queue, the
+effects in order, and the assignment-book changes, for the engine to keep or drop.
+
+1. The workflow (:mod:`leadsla._core.workflow`) applies the input to the lead record:
+   lifecycle moves, owners, rules. Its moves become occurrences for the clocks: the state
+   left (when some obligation listens to leaving it), the state entered.
+2. Each occurrence, in order, goes to the clocks still waiting (:mod:`leadsla._core.watch`
+   says which and how), then opens the clocks it starts. A reaction goes through the clocks'
+   transition table (:mod:`leadsla._core.clocks`); an action it asks for (a handback, a
+   reassignment) is a workflow step of its own, whose moves join the queue of occurrences.
+3. When the queue is empty, obligations that watch a condition see what became true.
+
+An input that keeps causing moves without end is a loop in the agreement: the step stops
+with :class:`~leadsla.RuleLoopError`, and the engine refuses the input.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any, Final
+
+from leadsla._core.agreement import Agreement
+from leadsla._core.calendar import BusinessCalendar, from_instant_us, instant_us
+from leadsla._core.clocks import WAITING, ObligationState, Timing, open_clock, step
+from leadsla._core.conditions import Scope
+from leadsla._core.effects import ActionRequested, ActionSkipped, Effect, Transitioned
+from leadsla._core.errors import InvalidTransition, Problem, RuleLoopError, WorkflowError
+from leadsla._core.events import (
+    ActivityLogged,
+    Event,
+    LeadCreated,
+    LeadUpdated,
+    OwnerAssigned,
+    TransitionRequested,
+)
+from leadsla._core.lead import Lead
+from leadsla._core.obligations import Escalate, ObligationAction, ObligationSpec
+from leadsla._core.ownership import BookDraft
+from leadsla._core.rules import Notify
+from leadsla._core.timers import DEADLINE, Timer
+from leadsla._core.watch import Occurrence, Reaction, Watch
+from leadsla._core.workflow import Step
+
+__all__ = ["LeadChange", "Stepper", "live"]
+
+#: How many occurrences one input may cause on one lead before it is called a loop.
+_MAX_OCCURRENCES: Final = 200
+
+
+class LeadChange:
+    """One lead's step as it is worked out: the record, the clocks, what to queue and say."""
+
+    __slots__ = ("at", "at_us", "before", "book", "clocks", "effects", "lead", "queue", "timers")
+
+    def __init__(
+        self,
+        lead: Lead,
+        clocks: tuple[ObligationState, ...],
+        at: datetime,
+        at_us: int,
+        book: BookDraft | None,
+    ) -> None:
+        self.before: Lead | None = lead  # None for a lead that had no fields before
+        self.lead = lead
+        self.clocks = list(clocks)
+        self.at = at
+        self.at_us = at_us
+        self.book = book
+        self.effects: list[Effect] = []
+        self.queue: list[Occurrence] = []
+        self.timers: list[Timer] = []
+
+
+class Stepper:
+    """Works out lead steps for one agreement (see the module's documentation)."""
+
+    __slots__ = ("_agreement", "_spec_index", "_timing", "_watch", "_workflow", "specs")
+
+    def __init__(self, agreement: Agreement) -> None:
+        self._agreement = agreement
+        self._workflow = agreement.workflow
+        self._watch = Watch(agreement)
+        self.specs = agreement.obligations
+        self._spec_index = {spec.name: index for index, spec in enumerate(self.specs)}
+        self._timing = tuple(Timing(spec, self._calendar_for(spec)) for spec in self.specs)
+
+    def _calendar_for(self, spec: ObligationSpec) -> BusinessCalendar:
+        if not spec.within.business:
+            return BusinessCalendar.always(self._agreement.timezone)
+        return self._agreement.calendar(spec.calendar)
+
+    def timing(self, clock: ObligationState) -> Timing:
+        """The deadlines and warnings of ``clock``'s obligation."""
+        return self._timing[self._spec_index[clock.name]]
+
+    def timer(
+        self,
+        lead: Lead,
+        clocks: tuple[ObligationState, ...],
+        timer: Timer,
+        book: BookDraft | None,
+    ) -> LeadChange:
+        """A live timer of the lead fires: a warning, or the deadline and its breach."""
+        clock = clocks[timer.clock]
+        spec = self.specs[self._spec_index[clock.name]]
+        deadline = timer.kind == DEADLINE
+        zone = clock.due_at.tzinfo or UTC
+        at = clock.due_at if deadline else from_instant_us(timer.at_us, zone)
+        change = LeadChange(lead, clocks, at, timer.at_us, book)
+        if deadline:
+            owner = lead.owner_at(clock.due_at) or lead.owner
+            self._record(change, timer.clock, *step(clock, "due", at, owner=owner))
+            for action in spec.on_breach:
+                self._act(change, spec, action, f"obligation {spec.name} breached")
+        else:
+            self._record(change, timer.clock, *step(clock, "warned", at, owner=lead.owner))
+            self._schedule(change, timer.clock)
+        self._settle(change)
+        return change
+
+    def event(
+        self,
+        lead: Lead | None,
+        clocks: tuple[ObligationState, ...],
+        event: Event,
+        at_us: int,
+        book: BookDraft | None,
+    ) -> LeadChange:
+        """The event's step on its lead (None: the lead does not exist yet); raises the
+        workflow's errors for an event the lead cannot take."""
+        workflow = self._workflow
+        at = event.at
+        if isinstance(event, LeadCreated):
+            if lead is not None:
+                raise WorkflowError(
+                    Problem(
+                        "lead",
+                        event.lead,
+                        "already exists",
+                        "send lead_updated to change its fields",
+                    )
+                )
+            step_ = workflow.create(event.lead, event.fields, at, book=book)
+            change = LeadChange(step_.lead, (), at, at_us, book)
+            change.before = None  # a condition true at creation "becomes true" then
+            self._take(change, step_)
+            change.queue.append(Occurrence("event", "lead_created"))
+            self._settle(change)
+            return change
+        if lead is None:
+            raise WorkflowError(
+                Problem("lead", event.lead, "is unknown", "send its lead_created event first")
+            )
+        change = LeadChange(lead, clocks, at, at_us, book)
+        if isinstance(event, LeadUpdated):
+            step_ = workflow.update(lead, event.fields, at, book=change.book)
+            quiet = self._watch.quiet_updates and not step_.effects
+            if quiet and not any(clock.status in WAITING for clock in clocks):
+                change.lead = step_.lead  # nothing moved and no clock can notice
+                return change
+            change.queue.append(Occurrence("event", "lead_updated"))
+        elif isinstance(event, TransitionRequested):
+            step_ = workflow.fire(
+                lead, event.trigger, at, by=event.by, reason=event.reason, book=change.book
+            )
+        elif isinstance(event, OwnerAssigned):
+            step_ = workflow.assign(
+                lead, event.owner, at, by=event.by, reason=event.reason, book=change.book
+            )
+            change.queue.append(Occurrence("event", "assign"))
+        elif isinstance(event, ActivityLogged):
+            change.queue.append(Occurrence("event", "activity", event))
+            step_ = workflow.activity(lead, at, book=change.book)
+        else:  # pragma: no cover - the Event types are closed
+            raise WorkflowError(
+                Problem("type", type(event).__name__, "is not handled", "use a known event")
+            )
+        self._take(change, step_)
+        self._settle(change)
+        return change
+
+    def _take(self, change: LeadChange, step_: Step) -> None:
+        """A workflow step's record and effects; its moves are occurrences for the clocks."""
+        change.lead = step_.lead
+        change.effects.extend(step_.effects)
+        left = self._watch.left_listened
+        for effect in step_.effects:
+            if type(effect) is Transitioned:
+                if effect.source is not None and effect.source in left:
+                    change.queue.append(Occurrence("left", effect.source))
+                change.queue.append(Occurrence("entered", effect.dest))
+
+    # -- the clocks ---------------------------------------------------------------------------
+
+    def _settle(self, change: LeadChange) -> None:
+        """Let the lead's clocks react to every queued occurrence, then to conditions."""
+        watch = self._watch
+        queue = change.queue
+        if (
+            not watch.watches_conditions
+            and not any(map(watch.can_start, queue))
+            and not any(clock.status in WAITING for clock in change.clocks)
+        ):
+            return  # nothing runs and nothing can start
+        position = 0
+        while position < len(queue):
+            if position >= _MAX_OCCURRENCES:
+                raise RuleLoopError(
+                    Problem(
+                        "obligations",
+                        change.lead.id,
+                        "kept causing moves without end",
+                        "check the obligations' actions and the rules for a loop",
+                    )
+                )
+            occurrence = queue[position]
+            position += 1
+            for index in range(len(change.clocks)):
+                clock = change.clocks[index]
+                if clock.status in WAITING:
+                    spec_index = self._spec_index[clock.name]
+                    for reaction in watch.reactions(
+                        spec_index, clock, occurrence, change.lead, change.at
+                    ):
+                        self._react(change, index, reaction)
+            for spec_index in watch.starting(occurrence):
+                spec = self._agreement.obligations[spec_index]
+                if watch.opens(spec, occurrence, change.lead, change.at):
+                    self._open(change, spec_index)
+        if watch.watches_conditions:
+            self._settle_conditions(change)
+
+    def _settle_conditions(self, change: LeadChange) -> None:
+        """Clocks that watch a condition: what became true with this input."""
+        workflow = self._workflow
+        after = workflow.scope(change.lead, change.at)
+        before = (
+            workflow.scope(change.before, change.at)
+            if change.before is not None
+            else Scope({}, change.at, None, None, None, workflow.terms.evaluators())
+        )
+        specs = self._agreement.obligations
+        for index in range(len(change.clocks)):
+            clock = change.clocks[index]
+            if clock.status in WAITING:
+                spec = specs[self._spec_index[clock.name]]
+                reaction = self._watch.condition_reactions(
+                    spec, clock, change.lead, before, after, change.at
+                )
+                if reaction is not None:
+                    self._react(change, index, reaction)
+        for spec_index in self._watch.condition_starts(before, after):
+            self._open(change, spec_index)
+
+    def _react(self, change: LeadChange, index: int, reaction: Reaction) -> None:
+        """Apply one reaction to a clock, through the clocks' table, and run its actions."""
+        clock = change.clocks[index]
+        spec_index = self._spec_index[clock.name]
+        spec = self._agreement.obligations[spec_index]
+        timing = self._timing[spec_index]
+        happening = reaction.happening
+        if happening == "met":
+            late = timing.lateness(clock, change.at) if clock.status == "breached" else None
+            met = step(clock, "met", change.at, outcome=reaction.outcome, lateness=late)
+            self._record(change, index, *met)
+            for action in (*spec.on_met, *reaction.actions):
+                self._act(change, spec, action, f"obligation {spec.name} met")
+            if spec.repeat and change.lead.state in spec.starts.states:
+                self._open(change, spec_index)
+        elif happening == "resumed":
+            due_at = timing.resumed_due(clock, change.at)
+            self._record(change, index, *step(clock, "resumed", change.at, due_at=due_at))
+            self._schedule(change, index)
+        else:
+            self._record(
+                change, index, *step(clock, happening, change.at, outcome=reaction.outcome)
+            )
+
+    def _record(self, change: LeadChange, index: int, clock: ObligationState, effect: Any) -> None:
+        change.clocks[index] = clock
+        if effect is not None:
+            change.effects.append(effect)
+
+    def _open(self, change: LeadChange, spec_index: int) -> None:
+        """Start a clock of an obligation; one at a time: a running one keeps its deadline."""
+        spec = self._agreement.obligations[spec_index]
+        number = 0
+        for existing in change.clocks:
+            if existing.name == spec.name:
+                if existing.is_open:
+                    return
+                number = max(number, existing.number)
+        due_us = self._timing[spec_index].due_us(change.at_us)
+        due_at = from_instant_us(due_us, change.at.tzinfo or UTC)
+        clock, opened = open_clock(spec, change.lead.id, number + 1, change.at, due_at)
+        change.clocks.append(clock)
+        change.effects.append(opened)
+        index = len(change.clocks) - 1
+        pause = self._watch.pause_reaction(spec, clock, change.lead, change.at)
+        if pause is not None:
+            self._react(change, index, pause)
+        self._schedule(change, index, due_us)
+
+    def _schedule(self, change: LeadChange, index: int, due_us: int | None = None) -> None:
+        """Queue the clock's next timer: its next warning, or else its deadline. (One timer per
+        clock keeps the queue small; a warning, when it fires, queues the next one.)"""
+        clock = change.clocks[index]
+        if clock.status != "open":
+            return
+        if due_us is None:
+            due_us = instant_us(clock.due_at)
+        timing = self._timing[self._spec_index[clock.name]]
+        if timing.warns:
+            opened_us = instant_us(clock.opened_at)
+            warnings = timing.warning_instants(clock, due_us, opened_us)
+            if clock.warned < len(warnings):
+                at_us = warnings[clock.warned]
+                change.timers.append(Timer(at_us, clock.warned, clock.lead, index, clock.version))
+                return
+        change.timers.append(Timer(due_us, DEADLINE, clock.lead, index, clock.version))
+
+    def _act(
+        self, change: LeadChange, spec: ObligationSpec, action: ObligationAction, cause: str
+    ) -> None:
+        """Run an obligation's action: ask the host (escalate, notify) or change the lead."""
+        lead = change.lead
+        if isinstance(action, Escalate):
+            to = action.to
+            if to == "manager":
+                to = self._agreement.manager_of(spec.party)
+            message = action.message or f"lead {lead.id}: {cause}"
+            change.effects.append(
+                ActionRequested(lead.id, change.at, "escalate", to, message, cause)
+            )
+            return
+        if isinstance(action, Notify):
+            change.effects.append(
+                ActionRequested(lead.id, change.at, "notify", action.to, action.message, cause)
+            )
+            return
+        book = change.book.child() if change.book is not None else None
+        try:
+            done = self._workflow.perform(lead, action, change.at, cause=cause, book=book)
+        except (InvalidTransition, RuleLoopError) as error:
+            change.effects.append(
+                ActionSkipped(lead.id, change.at, cause, action.describe(), str(error))
+            )
+            return
+        if change.book is not None and book is not None:
+            change.book.merge(book)
+        self._take(change, done)
+
+
+def live(timer: Timer, clock: ObligationState) -> bool:
+    """Whether a queued timer still counts: its clock runs, unchanged since it was queued."""
+    return (
+        clock.version == timer.version
+        and clock.status == "open"
+        and timer.kind in (DEADLINE, clock.warned)
+    )
