@@ -181,39 +181,72 @@ def test_a_store_from_another_version_is_refused(tmp_path: pathlib.Path) -> None
         SqliteStore(path)
 
 
-class _FailingWrites:
-    """A connection whose writes of inputs fail, as with a full disk."""
-
-    def __init__(self, connection: sqlite3.Connection) -> None:
-        self.connection = connection
-
-    def executemany(self, sql: str, rows: object) -> None:
-        raise sqlite3.OperationalError("disk I/O error")
-
-    def __getattr__(self, name: str) -> object:
-        return getattr(self.connection, name)
-
-    def __enter__(self) -> sqlite3.Connection:
-        return self.connection.__enter__()
-
-    def __exit__(self, *exc: object) -> None:
-        self.connection.__exit__(*exc)  # type: ignore[arg-type]
+def refuse_writes_about(store: SqliteStore, text: str) -> None:
+    """Make SQLite itself refuse to keep any input mentioning ``text``: a real failed write."""
+    assert "'" not in text
+    store._connection.execute(
+        f"create trigger refuse before insert on inputs when instr(new.body, '{text}') > 0 "
+        "begin select raise(abort, 'disk says no'); end"
+    )
 
 
-def test_a_failed_write_applies_nothing(tmp_path: pathlib.Path) -> None:
-    """If the input cannot be kept, the engine goes back to what the store holds."""
+def test_a_failed_write_leaves_the_engine_unchanged(tmp_path: pathlib.Path) -> None:
+    """The engine and the file commit together: a refused write changes neither, and the
+    input can be sent again once the store can keep it."""
     store = SqliteStore(tmp_path / "store.db")
     try:
         store.apply(LeadCreated(id="e1", lead="L-1", at=FRIDAY, fields=FIELDS))
-        real = store._connection
-        store._connection = _FailingWrites(real)  # type: ignore[assignment]
-        with pytest.raises(StoreError, match=r"could not keep the input \(disk I/O error\)"):
-            store.apply(LeadCreated(id="e2", lead="L-2", at=FRIDAY, fields=FIELDS))
-        store._connection = real
-        assert list(store.engine.leads()) == ["L-1"]
+        before = views(store.engine)
+        refuse_writes_about(store, "L-2")
+        second = LeadCreated(id="e2", lead="L-2", at=FRIDAY + timedelta(days=3), fields=FIELDS)
+        with pytest.raises(StoreError, match=r"could not keep the input \(disk says no\)"):
+            store.apply(second)
+        assert views(store.engine) == before
+        assert store.engine.clock == FRIDAY
+        assert store.inputs == 1
+        store._connection.execute("drop trigger refuse")
+        assert not isinstance(store.apply(second)[-1], Duplicate)
+        assert list(store.engine.leads()) == ["L-1", "L-2"]
+    finally:
+        store.close()
+
+
+def test_a_batch_whose_write_fails_keeps_none_of_it(tmp_path: pathlib.Path) -> None:
+    """A batch is one transaction: when its last write fails, the engine is back where the
+    file is, before the batch."""
+    store = SqliteStore(tmp_path / "store.db")
+    try:
+        store.apply(LeadCreated(id="e1", lead="L-1", at=FRIDAY, fields=FIELDS))
+        before = views(store.engine)
+        refuse_writes_about(store, "L-4")
+        batch = [
+            LeadCreated(id=f"e{n}", lead=f"L-{n}", at=FRIDAY + timedelta(hours=n), fields=FIELDS)
+            for n in (2, 3, 4)
+        ]
+        with pytest.raises(StoreError, match="disk says no"):
+            store.apply_many(batch)
+        assert views(store.engine) == before
         assert store.inputs == 1
     finally:
         store.close()
+
+
+def test_a_lone_surrogate_is_refused_and_nothing_is_lost(tmp_path: pathlib.Path) -> None:
+    """Valid JSON the file cannot hold as UTF-8 is refused before anything changes; a retry
+    is refused again (not taken for a duplicate), and reopening loses nothing."""
+    path = tmp_path / "store.db"
+    bad = LeadCreated(id="e2", lead="L-2", at=FRIDAY, fields={**FIELDS, "name": "\ud800"})
+    with SqliteStore(path) as store:
+        store.apply(LeadCreated(id="e1", lead="L-1", at=FRIDAY, fields=FIELDS))
+        before = views(store.engine)
+        for _ in range(2):
+            with pytest.raises(StoreError) as raised:
+                store.apply(bad)
+            assert raised.value.field == "event"
+            assert "lone surrogate" in str(raised.value)
+            assert views(store.engine) == before
+    with SqliteStore(path) as reopened:
+        assert views(reopened.engine) == before
 
 
 def test_a_second_store_on_the_same_file_is_refused(tmp_path: pathlib.Path) -> None:

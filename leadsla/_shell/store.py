@@ -23,12 +23,11 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime
 from pathlib import Path
 from types import TracebackType
-from typing import Final, Self
+from typing import Final, NoReturn, Self
 
 from leadsla._core.agreement import Agreement
-from leadsla._core.calendar import instant_us
 from leadsla._core.effects import Duplicate, Effect
-from leadsla._core.engine import Engine
+from leadsla._core.engine import Decision, Engine
 from leadsla._core.errors import AgreementError, Problem, StoreError
 from leadsla._core.events import Event, event_from_json
 from leadsla._core.views import LeadView
@@ -62,9 +61,15 @@ def _is_event(value: object) -> bool:
     return isinstance(value, Event)
 
 
+def _only_duplicate(decision: Decision) -> bool:
+    """A duplicate changes nothing and is not kept."""
+    return len(decision.effects) == 1 and isinstance(decision.effects[0], Duplicate)
+
+
 def _check_keepable(event: Event) -> None:
-    """An event is kept in its JSON form. Its texts and its instant always read back; field
-    values must be JSON values to read back as they were."""
+    """An event is kept in its JSON form, as UTF-8. Field values must be JSON values to read
+    back as they were, and every text must be encodable (a lone surrogate, valid in JSON and
+    in a Python str, is not)."""
     fields: Mapping[str, object] = getattr(event, "fields", {})
     for name, value in fields.items():
         if json.loads(json.dumps(value, default=str)) != value:
@@ -76,6 +81,18 @@ def _check_keepable(event: Event) -> None:
                     "send text (a date as 2026-03-02), a number, a boolean, a list or an object",
                 )
             )
+    try:
+        event.to_json().encode("utf-8")
+    except UnicodeEncodeError as error:
+        raise StoreError(
+            Problem(
+                "event",
+                error.object[max(0, error.start - 20) : error.end + 20],
+                "holds text that is not valid Unicode (a lone surrogate), which the store "
+                "cannot write",
+                "fix the text at its source (a surrogate pair split in two, usually)",
+            )
+        ) from None
 
 
 class SqliteStore:
@@ -216,52 +233,67 @@ class SqliteStore:
 
     def apply_many(self, events: Iterable[Event]) -> list[Effect]:
         """Apply ``events`` in order and keep them in one transaction (much faster than one
-        commit per event). All of them are read and checked first: an iterable that fails,
-        or an event the store cannot keep, applies none of them; if writing fails, none is
-        kept and the engine goes back to what the file holds."""
+        commit per event).
+
+        All of them are read and checked first: an iterable that fails, or an event the store
+        cannot keep, applies none of them. The engine and the file commit together: if
+        writing fails, :class:`~leadsla.StoreError` says why, nothing of the batch is kept,
+        and the engine is as the file holds it (for one event, it was never changed).
+        """
         batch = list(events)
         for event in batch:
             if _is_event(event):
                 _check_keepable(event)
+        engine = self.engine
         effects: list[Effect] = []
-        kept: list[tuple[str, str]] = []
-        for event in batch:
-            if not _is_event(event):
-                effects.extend(self.engine.apply(event))  # refused, and nothing to keep
-                continue
-            produced = self.engine.apply(event)
-            effects.extend(produced)
-            if not (len(produced) == 1 and isinstance(produced[0], Duplicate)):
-                kept.append(("event", event.to_json()))
-        self._write(kept)
+        changed = False  # whether the engine committed part of the batch already
+        try:
+            self._connection.execute("begin")
+            pending: Decision | None = None
+            for event in batch:
+                if pending is not None:
+                    effects.extend(engine.commit(pending))
+                    changed = True
+                pending = engine.decide(event)
+                if _is_event(event) and not _only_duplicate(pending):
+                    self._connection.execute(
+                        "insert into inputs (kind, body) values ('event', ?)", (event.to_json(),)
+                    )
+            self._connection.execute("commit")
+        except Exception as error:
+            self._failed(error, rebuild=changed)
+        if pending is not None:
+            effects.extend(engine.commit(pending))
         return effects
 
     def advance(self, now: datetime) -> list[Effect]:
-        """Fire the timers due by ``now`` and keep the advance."""
-        instant_us(now, "now")
-        effects = self.engine.advance(now)
-        self._write([("advance", now.isoformat())])
-        return effects
-
-    def _write(self, rows: list[tuple[str, str]]) -> None:
-        if not rows:
-            return
+        """Fire the timers due by ``now`` and keep the advance (both, or neither)."""
+        decision = self.engine.decide_advance(now)
         try:
             with self._connection:
                 self._connection.execute("begin")
-                self._connection.executemany("insert into inputs (kind, body) values (?, ?)", rows)
-        except sqlite3.Error as error:
-            # The engine has moved on but the store has not: rebuild it from what is kept.
+                self._connection.execute(
+                    "insert into inputs (kind, body) values ('advance', ?)", (now.isoformat(),)
+                )
+        except Exception as error:
+            self._failed(error, rebuild=False)
+        return self.engine.commit(decision)
+
+    def _failed(self, error: Exception, *, rebuild: bool) -> NoReturn:
+        """A write failed: undo it, put the engine back to what the file holds, and say so."""
+        if self._connection.in_transaction:
+            self._connection.execute("rollback")
+        if rebuild:
             self.engine = Engine(self.agreement)
             self._replay()
-            raise StoreError(
-                Problem(
-                    "store",
-                    str(self.path),
-                    f"could not keep the input ({error}); it was not applied",
-                    "check the disk and the file's permissions, then send it again",
-                )
-            ) from None
+        raise StoreError(
+            Problem(
+                "store",
+                str(self.path),
+                f"could not keep the input ({error}); it was not applied",
+                "check the disk and the file's permissions, then send it again",
+            )
+        ) from None
 
     # -- queries ------------------------------------------------------------------------------
 
