@@ -38,7 +38,7 @@ from leadsla._core.events import (
     LeadUpdated,
     TransitionRequested,
 )
-from leadsla._shell.csv import CsvMapping, csv_events
+from leadsla._shell.csv import CsvMapping, csv_events_from_text
 from leadsla._shell.render import accepted, describe_effect, format_span, owner_name, stamp
 from leadsla._shell.replay import Replay, replay
 from leadsla._shell.report import render_scorecard, scorecard
@@ -299,7 +299,10 @@ def _replayed(
     try:
         if arguments.mapping:
             mapping = CsvMapping.from_toml(Path(arguments.mapping))
-            made = csv_events(path, mapping, agreement)
+            # Opened here, as the JSON Lines log is, so a file that cannot be read is named
+            # as the LOG argument; newline="" lets quoted cells hold line breaks.
+            with path.open(encoding="utf-8-sig", newline="") as rows_file:
+                made = csv_events_from_text(rows_file, mapping, agreement)
             rows = [row for row, _ in made]
             result = replay([event for _, event in made], agreement, until=until)
         else:
