@@ -211,7 +211,9 @@ def test_deadlines_up_to_until_fire_and_later_events_do_not_meet_them() -> None:
     ).to_json()
     result = replay([mql("L-1", FRIDAY, "e1").to_json(), call], until=MONDAY_NOON)
     assert result.after_until == 1
-    assert result.engine.lead("L-1").obligation("first-touch").status == "breached"
+    first_touch = result.engine.lead("L-1").obligation("first-touch")
+    assert first_touch is not None
+    assert first_touch.status == "breached"
 
 
 def test_after_until_unreadable_lines_are_refused_and_blank_lines_skipped() -> None:
