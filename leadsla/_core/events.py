@@ -1,7 +1,7 @@
 """Events: facts from outside, each with its own id and timezone-aware time.
 
 Events are immutable values with keyword-only constructors, checked when made. Their JSON form
-(SPEC §7) is one object per line::
+(the event log, one object per line) is::
 
     {"id": "e1", "type": "lead_created", "lead": "L-1", "at": "2026-03-02T09:15:00+02:00",
      "fields": {"email": "ann@acme.com", "score": 62}}
@@ -162,7 +162,7 @@ class Event:
         return {}
 
     def to_dict(self) -> dict[str, Any]:
-        """The JSON object of SPEC §7 (keys in a fixed order)."""
+        """The event's JSON object, as the event log writes it (keys in a fixed order)."""
         data: dict[str, Any] = {
             "id": self.id,
             "type": self.type,
