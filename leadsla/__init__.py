@@ -63,7 +63,6 @@ from leadsla._core.events import (
     LeadUpdated,
     OwnerAssigned,
     TransitionRequested,
-    event_from_json,
 )
 from leadsla._core.funnel import Commitment, Coverage, Funnel, Goal, Stage
 from leadsla._core.lead import Lead
@@ -93,7 +92,7 @@ from leadsla._core.rules import AddTag, Assign, Fire, Notify, RemoveTag, Rule, R
 from leadsla._core.tally import Volume
 from leadsla._core.views import Due, LeadView
 from leadsla._core.workflow import Step, Workflow
-from leadsla._shell.csv import CsvMapping, EventTemplate, csv_events
+from leadsla._shell.csv import CsvMapping, EventTemplate, csv_events, csv_events_from_text
 from leadsla._shell.document import agreement_to_data
 from leadsla._shell.replay import Replay, replay
 from leadsla._shell.report import ObligationScore, PeriodCard, render_scorecard, scorecard
@@ -205,8 +204,8 @@ __all__ = [
     "agreement_to_data",
     "agreement_to_toml",
     "csv_events",
+    "csv_events_from_text",
     "effect_to_dict",
-    "event_from_json",
     "parse_duration",
     "render_scorecard",
     "render_summary",

@@ -455,38 +455,112 @@ def test_an_empty_log_writes_no_effects(tmp_path: pathlib.Path) -> None:
     assert text == ""
 
 
-@pytest.mark.parametrize(
-    ("arguments", "message"),
-    [
-        (
-            ["replay", "LOG", "--until", "2026-03-01T00:00:00+02:00"],
-            "'--until' is before the log's last event (2026-03-09T10:00:00+02:00) "
-            "(got '2026-03-01T00:00:00+02:00'); give a later time, or leave it out",
-        ),
-        (
-            ["due", "LOG", "--at", "2026-03-09T09:59:00+02:00"],
-            "'--at' is before the log's last event",
-        ),
-        (
-            ["due", "LOG", "--until", "2026-03-09T09:00:00+02:00"],
-            "'--until' is before now (2026-03-09T10:00:00+02:00)",
-        ),
-        (["lead", "LOG", "L-1", "--at", "2026-03-02T09:00:00+02:00"], "'--at' is before"),
-    ],
-)
-def test_a_time_before_the_log_is_refused(
-    tmp_path: pathlib.Path,
-    capsys: pytest.CaptureFixture[str],
-    arguments: list[str],
-    message: str,
+def test_due_until_before_now_is_refused(
+    tmp_path: pathlib.Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """Going back in time would silently do nothing: it is an input problem (exit 1)."""
+    """A list that ends before it starts would silently be empty: an input problem (exit 1)."""
     clean = "\n".join(line for line in LOG.splitlines() if "acept" not in line)
     path = tmp_path / "events.jsonl"
     path.write_text(clean, encoding="utf-8")
-    command = [str(path) if argument == "LOG" else argument for argument in arguments]
-    assert main(command, io.StringIO()) == 1
-    assert message in capsys.readouterr().err
+    assert main(["due", str(path), "--until", "2026-03-09T09:00:00+02:00"], io.StringIO()) == 1
+    assert "'--until' is before now (2026-03-09T10:00:00+02:00)" in capsys.readouterr().err
+
+
+# -- a time before the log's last event: the log up to it ----------------------------------
+
+BEFORE_THE_CALL = "2026-03-09T09:30:00+02:00"  # after L-2's creation, before carol's call
+
+
+def clean_log(tmp_path: pathlib.Path) -> str:
+    clean = "\n".join(line for line in LOG.splitlines() if "acept" not in line)
+    path = tmp_path / "events.jsonl"
+    path.write_text(clean + "\n", encoding="utf-8")
+    return str(path)
+
+
+def test_replay_until_before_the_last_event_replays_the_log_up_to_it(
+    tmp_path: pathlib.Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The events after --until are not applied, and stderr says how many; exit 0."""
+    log = clean_log(tmp_path)
+    out = io.StringIO()
+    assert main(["replay", log, "--until", BEFORE_THE_CALL], out) == 0
+    text = out.getvalue()
+    assert f"{log}: 3 events on Marketing–sales SLA, 0 refused, 0 duplicates; 2 leads" in text
+    assert "clock at Mon 2026-03-09 09:30" in text
+    assert "Obligations: 6 opened, 0 met, 0 breached, 0 cancelled" in text  # the call is later
+    assert capsys.readouterr().err == (
+        f"1 event in {log} came after --until {BEFORE_THE_CALL} and was not applied\n"
+    )
+
+
+def test_report_until_before_the_last_event_says_how_many_were_left_out(
+    tmp_path: pathlib.Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """report counts the clocks up to --until: none met before carol's call."""
+    log = clean_log(tmp_path)
+    out = io.StringIO()
+    assert main(["report", log, "--until", "2026-03-09T09:00:00+02:00"], out) == 0
+    assert "  lead 1, mql 1" in out.getvalue()  # only L-1, created on Friday
+    assert capsys.readouterr().err == (
+        f"2 events in {log} came after --until 2026-03-09T09:00:00+02:00 and were not applied\n"
+    )
+
+
+def test_whatif_until_before_the_last_event_says_it_once(
+    tmp_path: pathlib.Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Both agreements replay the same log: the events left out are told once."""
+    log = clean_log(tmp_path)
+    same = tmp_path / "same.toml"
+    assert main(["init", str(same)], io.StringIO()) == 0
+    capsys.readouterr()
+    out = io.StringIO()
+    assert main(["whatif", log, str(same), "--until", BEFORE_THE_CALL], out) == 0
+    assert "clocks met on time" in out.getvalue()
+    assert capsys.readouterr().err == (
+        f"1 event in {log} came after --until {BEFORE_THE_CALL} and was not applied\n"
+    )
+
+
+def test_lead_at_a_time_before_the_last_event_tells_the_story_so_far(
+    tmp_path: pathlib.Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """At 09:30 carol has not called yet: L-2's first touch is still running."""
+    log = clean_log(tmp_path)
+    out = io.StringIO()
+    assert main(["lead", log, "L-2", "--at", BEFORE_THE_CALL], out) == 0
+    assert "  first-touch #1: open; opened Mon 2026-03-09 09:10; due Mon 2026-03-09 13:10" in (
+        out.getvalue()
+    )
+    assert capsys.readouterr().err == (
+        f"1 event in {log} came after --at {BEFORE_THE_CALL} and was not applied\n"
+    )
+
+
+def test_due_at_a_time_before_the_last_event_lists_what_was_due_then(
+    tmp_path: pathlib.Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """At 09:30 L-2's first touch (met by the later call) is still to come."""
+    log = clean_log(tmp_path)
+    out = io.StringIO()
+    assert main(["due", log, "--at", BEFORE_THE_CALL, "--within", "4 hours"], out) == 0
+    assert "Mon 2026-03-09 13:10  deadline  L-2     first-touch #1" in out.getvalue()
+    assert "came after --at" in capsys.readouterr().err
+
+
+def test_a_log_line_nested_too_deeply_is_refused_with_its_line(
+    tmp_path: pathlib.Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A line of 100 000 ``[`` is reported as LOG:LINE and the other lines are replayed."""
+    clean = [line for line in LOG.splitlines() if "acept" not in line]
+    code, text = replay_run(tmp_path, log="\n".join([clean[0], "[" * 100_000, *clean[1:]]))
+    path = tmp_path / "events.jsonl"
+    assert code == 1
+    assert f"{path}: 4 events on Marketing–sales SLA, 1 refused" in text
+    error = capsys.readouterr().err
+    assert f"{path}:2: 'event' nests lists or objects too deeply to be read" in error
+    assert f"1 line refused in {path}" in error
 
 
 def test_an_agreement_with_problems_is_named_with_its_lines(

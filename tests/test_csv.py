@@ -11,8 +11,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from leadsla import CsvError, CsvMapping, EventTemplate, csv_events, replay
+from leadsla import CsvError, CsvMapping, EventTemplate, UsageError, csv_events, replay
 from leadsla._shell.cli import main
+from leadsla._shell.csv import csv_events_from_text
 
 LEADS = """\
 lead_id,created,score,vip,owner
@@ -35,7 +36,7 @@ fields = {score = "{score}", vip = "{vip}", email = "{lead_id}@acme.fi", note = 
 
 
 def made(text: str = LEADS, mapping: str = CREATED) -> list[tuple[int, dict[str, object]]]:
-    return csv_events(text, CsvMapping.from_toml(mapping))
+    return csv_events_from_text(text, CsvMapping.from_toml_text(mapping))
 
 
 def test_each_row_makes_the_mapped_event() -> None:
@@ -142,14 +143,14 @@ def test_a_cell_that_is_not_a_time_is_refused_with_its_row(
 )
 def test_mapping_problems_name_the_key_the_value_and_the_fix(mapping: str, message: str) -> None:
     with pytest.raises(CsvError) as raised:
-        CsvMapping.from_toml(mapping)
+        CsvMapping.from_toml_text(mapping)
     assert message in str(raised.value)
 
 
 def test_a_template_naming_a_missing_column_lists_the_columns() -> None:
     mapping = "[[events]]\ntype = 'lead_created'\nlead = '{lead}'\nat = '{created}'"
     with pytest.raises(CsvError) as raised:
-        csv_events(LEADS, CsvMapping.from_toml(mapping))
+        csv_events_from_text(LEADS, CsvMapping.from_toml_text(mapping))
     assert str(raised.value) == (
         "'events[1].lead' is not a known column (got 'lead'); use one of created, lead_id, "
         "owner, score, vip (did you mean 'lead_id'?)"
@@ -160,7 +161,7 @@ def test_a_mapping_built_in_python() -> None:
     mapping = CsvMapping(
         [EventTemplate("lead_created", lead="{lead_id}", at="{created}")], zone="UTC"
     )
-    (row, first), *_ = csv_events(LEADS, mapping)
+    (row, first), *_ = csv_events_from_text(LEADS, mapping)
     assert (row, first["at"]) == (4, "2026-03-02T00:00:00+00:00")
 
 
@@ -223,9 +224,11 @@ def test_olist_mqls_and_closed_deals_replay_through_the_default_agreement() -> N
     its won date, except the deals whose won date is before the MQL's first contact (a quirk
     of the data: their four events are refused, as older than the lead's creation)."""
     mqls = csv_events(
-        OLIST / "olist_marketing_qualified_leads_dataset.csv", CsvMapping.from_toml(OLIST_MQLS)
+        OLIST / "olist_marketing_qualified_leads_dataset.csv", CsvMapping.from_toml_text(OLIST_MQLS)
     )
-    deals = csv_events(OLIST / "olist_closed_deals_dataset.csv", CsvMapping.from_toml(OLIST_DEALS))
+    deals = csv_events(
+        OLIST / "olist_closed_deals_dataset.csv", CsvMapping.from_toml_text(OLIST_DEALS)
+    )
 
     def instant(event: dict[str, object]) -> float:
         return datetime.fromisoformat(str(event["at"])).timestamp()
@@ -260,13 +263,13 @@ def test_a_stray_brace_in_a_template_is_a_mapping_error() -> None:
     """A typo like {Lead ID would give every row the same id: it is refused, not copied."""
     mapping = "[[events]]\ntype = 'lead_created'\nid = 'crm-{lead_id'\nlead = '{lead_id}'\nat = 'x'"
     with pytest.raises(CsvError) as raised:
-        CsvMapping.from_toml(mapping)
+        CsvMapping.from_toml_text(mapping)
     assert str(raised.value) == (
         "'events[1].id' has a brace that names no column (got 'crm-{lead_id'); "
         "write {column} for a column's value, {{ and }} for a brace"
     )
     with pytest.raises(CsvError, match=r"'events\[1\].fields.x' has a brace"):
-        CsvMapping.from_toml(
+        CsvMapping.from_toml_text(
             "[[events]]\ntype = 'lead_created'\nlead = 'a'\nat = 'b'\nfields = {x = '{}'}"
         )
 
@@ -280,12 +283,12 @@ def test_cells_that_are_not_what_the_agreement_declares_are_listed_with_their_ro
         "A2,2026-03-02,nan,maybe\n"
         "A3,2026-03-02,12345678901234567890,no\n"
     )
-    mapping = CsvMapping.from_toml(
+    mapping = CsvMapping.from_toml_text(
         "[[events]]\ntype = 'lead_created'\nlead = '{lead_id}'\nat = '{created}'\n"
         "fields = {score = '{score}', budget_confirmed = '{budget}'}"
     )
     with pytest.raises(CsvError) as raised:
-        csv_events(rows, mapping)
+        csv_events_from_text(rows, mapping)
     assert str(raised.value).splitlines() == [
         "3 problems:",
         "  - 'row 2: score' is not a number (got '1,5'); write digits with a point, e.g. 1.5 or 42",
@@ -294,39 +297,155 @@ def test_cells_that_are_not_what_the_agreement_declares_are_listed_with_their_ro
         "write true/false, yes/no or 1/0",
     ]
     good = rows.replace('"1,5"', "1.5").replace("nan", "7").replace("maybe", "y")
-    fields = [event["fields"] for _, event in csv_events(good, mapping)]
+    fields = [event["fields"] for _, event in csv_events_from_text(good, mapping)]
     assert [f["score"] for f in fields] == [1.5, 7, 12345678901234567890]
     assert [f["budget_confirmed"] for f in fields] == [True, True, False]
 
 
 def test_rows_are_numbered_by_their_line_even_after_blank_lines_and_quoted_newlines() -> None:
     rows = 'lead_id,created,note\n\nA1,2026-03-02,"two\nlines"\nA2,2026-03-03,x\n'
-    mapping = CsvMapping.from_toml(
+    mapping = CsvMapping.from_toml_text(
         "[[events]]\ntype = 'lead_created'\nid = 'n{_row}'\nlead = '{lead_id}'\nat = '{created}'"
     )
-    assert [(row, event["id"]) for row, event in csv_events(rows, mapping)] == [
+    assert [(row, event["id"]) for row, event in csv_events_from_text(rows, mapping)] == [
         (3, "n3"),
         (5, "n5"),
     ]
 
 
 def test_empty_header_only_and_duplicate_header_files() -> None:
-    mapping = CsvMapping.from_toml(
+    mapping = CsvMapping.from_toml_text(
         "[[events]]\ntype = 'lead_created'\nlead = '{lead_id}'\nat = '{created}'"
     )
     with pytest.raises(CsvError, match="'csv' is empty; export the file with its header row"):
-        csv_events("", mapping)
-    assert csv_events("lead_id,created\n", mapping) == []
+        csv_events_from_text("", mapping)
+    assert csv_events_from_text("lead_id,created\n", mapping) == []
     with pytest.raises(CsvError) as raised:
-        csv_events("lead_id,created,score,score\nA1,2026-03-02,1,2\n", mapping)
+        csv_events_from_text("lead_id,created,score,score\nA1,2026-03-02,1,2\n", mapping)
     assert "'header' names a column more than once (got ['score'])" in str(raised.value)
-    assert [row for row, _ in csv_events("\ufefflead_id,created\nA1,2026-03-02\n", mapping)] == [2]
+    assert [
+        row for row, _ in csv_events_from_text("\ufefflead_id,created\nA1,2026-03-02\n", mapping)
+    ] == [2]
 
 
 def test_a_date_in_basic_format_is_a_date_alone() -> None:
-    mapping = CsvMapping.from_toml(
+    mapping = CsvMapping.from_toml_text(
         "default_time = '09:00'\nzone = 'UTC'\n"
         "[[events]]\ntype = 'lead_created'\nlead = '{lead_id}'\nat = '{created}'"
     )
-    [(_, event)] = csv_events("lead_id,created\nA1,20260302\n", mapping)
+    [(_, event)] = csv_events_from_text("lead_id,created\nA1,20260302\n", mapping)
     assert event["at"] == "2026-03-02T09:00:00+00:00"
+
+
+# -- a path or a text, never guessed ---------------------------------------------------------
+
+
+def test_csv_events_reads_a_file_named_by_a_str(tmp_path: pathlib.Path) -> None:
+    """A str path names the file: it is read, not taken as CSV text."""
+    path = tmp_path / "leads.csv"
+    path.write_text(LEADS, encoding="utf-8")
+    mapping = CsvMapping.from_toml_text(CREATED)
+    assert csv_events(str(path), mapping) == csv_events(path, mapping)
+    assert [row for row, _ in csv_events(str(path), mapping)] == [4, 2, 3]
+
+
+def test_csv_events_refuses_csv_text_and_names_the_text_function() -> None:
+    """CSV text given where a path is expected is refused, with the function to use."""
+    with pytest.raises(UsageError) as raised:
+        csv_events(LEADS, CsvMapping.from_toml_text(CREATED))
+    assert str(raised.value) == (
+        "'path' looks like CSV text, not the path of a file "
+        "(got 'lead_id,created,score,vip,owner\\nA1,2026-03-02T09:15:00+02...'); "
+        "pass the text to csv_events_from_text(text, mapping) instead"
+    )
+
+
+def test_csv_events_refuses_an_open_file() -> None:
+    """An open file is not a path: the error names the function that reads lines."""
+    with pytest.raises(UsageError) as raised:
+        csv_events(io.StringIO(LEADS), CsvMapping.from_toml_text(CREATED))  # type: ignore[arg-type]
+    assert "'path' is not a path (got 'StringIO')" in str(raised.value)
+    assert "use csv_events_from_text(text, mapping)" in str(raised.value)
+
+
+def test_a_csv_file_that_cannot_be_read_is_a_csv_error(tmp_path: pathlib.Path) -> None:
+    """A missing file is a CsvError naming the path and the fix."""
+    missing = tmp_path / "nowhere.csv"
+    with pytest.raises(CsvError) as raised:
+        csv_events(missing, CsvMapping.from_toml_text(CREATED))
+    assert str(raised.value) == (
+        f"'path' cannot be read (No such file or directory) (got {str(missing)!r}); "
+        "give the path of a CSV file with a header row "
+        "(for CSV text, use csv_events_from_text(text, mapping))"
+    )
+
+
+def test_csv_events_from_text_reads_a_str_or_its_lines() -> None:
+    """The whole text, an open file and a list of lines make the same events."""
+    mapping = CsvMapping.from_toml_text(CREATED)
+    whole = csv_events_from_text(LEADS, mapping)
+    assert csv_events_from_text(io.StringIO(LEADS), mapping) == whole
+    assert csv_events_from_text(LEADS.splitlines(keepends=True), mapping) == whole
+    assert [row for row, _ in whole] == [4, 2, 3]
+
+
+def test_csv_events_from_text_refuses_a_path(tmp_path: pathlib.Path) -> None:
+    """A Path given as text is refused, with the function that reads files."""
+    with pytest.raises(UsageError) as raised:
+        csv_events_from_text(tmp_path / "leads.csv", CsvMapping.from_toml_text(CREATED))  # type: ignore[arg-type]
+    assert "'text' is a path, not CSV text" in str(raised.value)
+    assert "pass the path to csv_events(path, mapping) to read the file" in str(raised.value)
+
+
+def test_csv_events_from_text_refuses_bytes() -> None:
+    """Bytes are not text: the fix says to decode them."""
+    with pytest.raises(UsageError, match=r"'text' is not text \(got 'bytes'\); pass the CSV"):
+        csv_events_from_text(LEADS.encode(), CsvMapping.from_toml_text(CREATED))  # type: ignore[arg-type]
+
+
+def test_a_mapping_that_is_not_a_csv_mapping_is_refused(tmp_path: pathlib.Path) -> None:
+    """The path of a mapping file in place of the mapping names the reader to use."""
+    with pytest.raises(UsageError) as raised:
+        csv_events_from_text(LEADS, str(tmp_path / "mapping.toml"))  # type: ignore[arg-type]
+    assert str(raised.value) == (
+        "'mapping' is not a CsvMapping (got 'str'); read one with CsvMapping.from_toml(path) "
+        "or CsvMapping.from_toml_text(text)"
+    )
+
+
+def test_from_toml_reads_a_mapping_file_named_by_a_str(tmp_path: pathlib.Path) -> None:
+    """A str path names the mapping file: it is read, not parsed as TOML."""
+    path = tmp_path / "mapping.toml"
+    path.write_text(CREATED, encoding="utf-8")
+    assert CsvMapping.from_toml(str(path)) == CsvMapping.from_toml_text(CREATED)
+    assert CsvMapping.from_toml(path).zone == "Europe/Helsinki"
+
+
+def test_from_toml_refuses_toml_text_and_names_the_text_function() -> None:
+    """The text of a mapping where a path is expected is refused, with the method to use."""
+    with pytest.raises(UsageError) as raised:
+        CsvMapping.from_toml(CREATED)
+    assert "'path' looks like the text of a mapping, not the path of a file" in str(raised.value)
+    assert "pass the text to CsvMapping.from_toml_text(text) instead" in str(raised.value)
+
+
+def test_from_toml_reports_a_file_that_cannot_be_read(tmp_path: pathlib.Path) -> None:
+    """A missing mapping file is a CsvError naming the path."""
+    missing = tmp_path / "nowhere.toml"
+    with pytest.raises(CsvError) as raised:
+        CsvMapping.from_toml(missing)
+    assert str(raised.value) == (
+        f"'mapping' cannot be read (No such file or directory) (got {str(missing)!r}); "
+        "give the path of a TOML file"
+    )
+
+
+def test_from_toml_text_refuses_a_path(tmp_path: pathlib.Path) -> None:
+    """A Path given as the text is refused, with the method that reads files."""
+    path = tmp_path / "mapping.toml"
+    with pytest.raises(UsageError) as raised:
+        CsvMapping.from_toml_text(path)  # type: ignore[arg-type]
+    assert str(raised.value) == (
+        f"'text' is not text (got {type(path).__name__!r}); pass the mapping's TOML as a str, "
+        "or its path to CsvMapping.from_toml(path)"
+    )

@@ -37,6 +37,18 @@ def created(lead: str, at: datetime, **fields: object) -> LeadCreated:
     return LeadCreated(id=f"c-{lead}", lead=lead, at=at, fields={**MQL, **fields})
 
 
+def status_of(engine: Engine, obligation: str) -> str:
+    clock = engine.lead("L-1").obligation(obligation)
+    assert clock is not None
+    return clock.status
+
+
+def person_of(engine: Engine, lead: str) -> str | None:
+    owner = engine.lead(lead).owner
+    assert owner is not None
+    return owner.person
+
+
 def test_deciding_changes_nothing_until_the_decision_is_committed() -> None:
     """decide() works out the effects, timers included; the engine changes only on commit."""
     engine = Engine()
@@ -46,10 +58,10 @@ def test_deciding_changes_nothing_until_the_decision_is_committed() -> None:
     decision = engine.decide(call)
     assert any(isinstance(effect, ObligationBreached) for effect in decision.effects)
     assert engine.clock == FRIDAY
-    assert engine.lead("L-1").obligation("first-touch").status == "open"
+    assert status_of(engine, "first-touch") == "open"
     assert engine.commit(decision) == decision.effects
     assert engine.clock == monday
-    assert engine.lead("L-1").obligation("first-touch").status == "met_late"
+    assert status_of(engine, "first-touch") == "met_late"
 
 
 def test_a_stale_decision_is_refused() -> None:
@@ -86,7 +98,7 @@ def test_a_rule_that_reassigns_gives_the_lead_to_someone_else_under_round_robin(
     [changed] = [effect for effect in effects if isinstance(effect, OwnerChanged)]
     assert changed.previous == first
     assert engine.lead("L-1").owner != first
-    assert engine.lead("L-1").owner.team == "sales"
+    assert person_of(engine, "L-1") != "mia"
 
 
 def test_an_assign_event_without_an_owner_reassigns() -> None:
@@ -115,8 +127,7 @@ def test_reassigning_in_a_team_of_one_is_skipped_with_the_reason() -> None:
     effects = engine.apply(ActivityLogged(id="a1", lead="L-1", at=FRIDAY, kind="note"))
     [skipped] = [effect for effect in effects if isinstance(effect, ActionSkipped)]
     assert skipped.reason == "team 'sales' has no one else to give the lead to"
-    assert engine.lead("L-1").owner is not None
-    assert engine.lead("L-1").owner.person == "alice"
+    assert person_of(engine, "L-1") == "alice"
 
 
 def test_a_refused_event_moves_no_rotation() -> None:
@@ -145,4 +156,4 @@ def test_a_refused_event_moves_no_rotation() -> None:
     assert isinstance(refused[-1], Rejected)
     assert "more than 8 times" in refused[-1].reason
     engine.apply(created("L-3", FRIDAY))
-    assert [engine.lead(lead).owner.person for lead in ("L-1", "L-3")] == ["alice", "bob"]
+    assert [person_of(engine, lead) for lead in ("L-1", "L-3")] == ["alice", "bob"]

@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from leadsla import (
+    ActivityLogged,
     Agreement,
     Engine,
     Event,
@@ -134,3 +135,112 @@ def test_a_collector_the_host_disabled_stays_disabled() -> None:
         assert not gc.isenabled()
     finally:
         gc.enable()
+
+
+# -- a line too deeply nested -----------------------------------------------------------------
+
+
+def test_a_line_nested_too_deeply_is_refused_and_the_replay_goes_on() -> None:
+    """100 000 levels of ``[`` on one line are that line's refusal, not a RecursionError."""
+    lines = [
+        mql("L-1", FRIDAY, "e1").to_json(),
+        "[" * 100_000,
+        mql("L-2", FRIDAY + timedelta(minutes=5), "e2").to_json(),
+    ]
+    result = replay(lines)
+    assert (result.events, result.rejected) == (3, 1)
+    [(position, rejection)] = result.refused
+    assert position == 2
+    assert rejection.reason.startswith("'event' nests lists or objects too deeply to be read")
+    assert rejection.at == FRIDAY
+    assert list(result.engine.leads()) == ["L-1", "L-2"]
+
+
+def test_a_field_value_nested_too_deeply_is_refused_with_its_field() -> None:
+    """A valid object whose field value is 500 levels deep is refused, naming the field."""
+    value: object = 1
+    for _ in range(500):
+        value = [value]
+    line = mql("L-1", FRIDAY, "e1").to_json().replace('"score": 62', f'"score": {value}')
+    result = replay([line, mql("L-2", FRIDAY, "e2").to_json()])
+    assert result.rejected == 1
+    assert result.rejections[0].reason.startswith("'fields.score' nests lists or objects more")
+    assert list(result.engine.leads()) == ["L-2"]
+
+
+def test_a_strict_replay_raises_event_rejected_for_a_line_nested_too_deeply() -> None:
+    """A strict engine raises its usual error, not a RecursionError."""
+    with pytest.raises(EventRejected) as raised:
+        replay(["[" * 100_000], engine=Engine(strict=True))
+    assert "too deeply" in str(raised.value)
+
+
+# -- until before the last event ---------------------------------------------------------------
+
+MONDAY_NOON = datetime(2026, 3, 9, 12, tzinfo=HELSINKI)
+
+
+def test_until_before_the_last_event_applies_only_the_events_up_to_it() -> None:
+    """Events at or before ``until`` are applied, the later ones are counted, not applied;
+    the clock ends at ``until``."""
+    events = [
+        mql("L-1", FRIDAY, "e1"),
+        mql("L-2", MONDAY_NOON, "e2"),  # at until: applied
+        mql("L-3", MONDAY_NOON + timedelta(microseconds=1), "e3"),
+        mql("L-4", MONDAY_NOON + timedelta(days=1), "e4"),
+    ]
+    result = replay(events, until=MONDAY_NOON)
+    assert list(result.engine.leads()) == ["L-1", "L-2"]
+    assert (result.events, result.after_until, result.rejected) == (4, 2, 0)
+    assert result.engine.clock == MONDAY_NOON
+
+
+def test_until_compares_instants_not_wall_clocks() -> None:
+    """In the autumn's repeated hour, 03:15 the second time is after 03:30 the first time."""
+    until = datetime(2026, 10, 25, 3, 30, tzinfo=HELSINKI)  # EEST, 00:30 UTC
+    repeated = datetime(2026, 10, 25, 3, 15, fold=1, tzinfo=HELSINKI)  # EET, 01:15 UTC
+    events = [mql("L-1", datetime(2026, 10, 23, 16, tzinfo=HELSINKI), "e1")]
+    result = replay([*events, mql("L-2", repeated, "e2")], until=until)
+    assert (result.after_until, list(result.engine.leads())) == (1, ["L-1"])
+
+
+def test_deadlines_up_to_until_fire_and_later_events_do_not_meet_them() -> None:
+    """A call after ``until`` does not meet the first touch: it breaches at noon."""
+    call = ActivityLogged(
+        id="e2", lead="L-1", at=MONDAY_NOON + timedelta(hours=1), kind="call", by="bob"
+    ).to_json()
+    result = replay([mql("L-1", FRIDAY, "e1").to_json(), call], until=MONDAY_NOON)
+    assert result.after_until == 1
+    first_touch = result.engine.lead("L-1").obligation("first-touch")
+    assert first_touch is not None
+    assert first_touch.status == "breached"
+
+
+def test_after_until_unreadable_lines_are_refused_and_blank_lines_skipped() -> None:
+    """Reading costs nothing: a bad line after ``until`` is still refused with its position;
+    blank lines are neither events nor after ``until``."""
+    lines = [
+        mql("L-1", FRIDAY, "e1").to_json(),
+        mql("L-2", MONDAY_NOON + timedelta(hours=1), "e2").to_json(),
+        "",
+        "not json",
+        mql("L-3", MONDAY_NOON + timedelta(hours=2), "e3").to_json(),
+    ]
+    result = replay(lines, until=MONDAY_NOON)
+    assert (result.events, result.after_until, result.rejected) == (4, 2, 1)
+    assert [position for position, _ in result.refused] == [4]
+    assert "not JSON" in result.rejections[0].reason
+
+
+def test_a_duplicate_after_until_is_not_applied_either() -> None:
+    """An event after ``until`` is not shown to the engine at all, even one seen before."""
+    late = mql("L-1", MONDAY_NOON + timedelta(hours=1), "e1")  # the id of the first event
+    result = replay([mql("L-1", FRIDAY, "e1"), late], until=MONDAY_NOON)
+    assert (result.after_until, result.duplicates) == (1, 0)
+
+
+def test_without_until_nothing_is_after_it() -> None:
+    """Without ``until`` every event is applied, whatever its time."""
+    result = replay([mql("L-1", FRIDAY, "e1"), mql("L-2", MONDAY_NOON, "e2")])
+    assert result.after_until == 0
+    assert list(result.engine.leads()) == ["L-1", "L-2"]

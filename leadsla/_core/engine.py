@@ -43,6 +43,7 @@ and the tally (sums of per-lead contributions, which do not depend on order).
 from __future__ import annotations
 
 import heapq
+import json
 from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
 from typing import Any, Final, Literal
@@ -415,10 +416,8 @@ def _identity(data: object) -> tuple[str | None, str | None]:
     parsed: object = data
     if isinstance(data, (str, bytes)):
         try:
-            import json
-
             parsed = json.loads(data)
-        except (ValueError, RecursionError):
+        except (ValueError, RecursionError):  # not JSON, or nested too deeply to read
             parsed = None
     if not isinstance(parsed, Mapping):
         return None, None

@@ -1,15 +1,22 @@
 """Events: facts from outside, each with its own id and timezone-aware time.
 
 Events are immutable values with keyword-only constructors, checked when made. Their JSON form
-(SPEC §7) is one object per line::
+(the event log, one object per line) is::
 
     {"id": "e1", "type": "lead_created", "lead": "L-1", "at": "2026-03-02T09:15:00+02:00",
      "fields": {"email": "ann@acme.com", "score": 62}}
 
 Types: ``lead_created`` and ``lead_updated`` (``fields``), ``activity`` (``kind``, ``outcome``,
 ``by``), ``transition`` (``trigger``, ``by``, ``reason``), ``assign`` (``owner``, ``by``,
-``reason``). :func:`event_from_json` reads that form and reports every problem of a line at once;
+``reason``). :meth:`Event.from_json` reads that form and reports every problem of a line at once;
 :meth:`Event.to_json` writes it back, byte for byte the same for the same event.
+
+Reading is the hot path of a replay, so :meth:`Event.from_json` first checks the shape nearly
+every line has (a known type, exactly its keys, text where text goes, a time with an offset,
+flat field values) and builds the event from the checked values at once; anything else goes
+to the full checker, which lists every problem of the line. A field value may nest lists and
+objects :data:`MAX_DEPTH` levels deep; a deeper one, or a line too deeply nested for the
+``json`` module to read, is refused like any other bad value, never with a ``RecursionError``.
 """
 
 from __future__ import annotations
@@ -18,8 +25,9 @@ import json
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from types import MappingProxyType
-from typing import Any, ClassVar, Final
+from typing import Any, ClassVar, Final, NamedTuple, Self
 
+import attrs
 from attrs import field, frozen
 
 from leadsla._core.errors import EventError, Problem, did_you_mean
@@ -32,8 +40,70 @@ __all__ = [
     "LeadUpdated",
     "OwnerAssigned",
     "TransitionRequested",
-    "event_from_json",
 ]
+
+#: How many levels of lists and objects a field value may nest (``[[1]]`` has two).
+MAX_DEPTH: Final = 100
+#: The types of values that nest nothing.
+_FLAT: Final = frozenset({str, int, float, bool, type(None)})
+
+
+def _too_deep(value: object, limit: int = MAX_DEPTH) -> bool:
+    """Whether ``value`` nests lists, tuples or mappings more than ``limit`` levels deep.
+
+    Checked without recursion, depth first, so a value of any depth (or one that holds
+    itself) is answered as soon as one branch goes too deep.
+    """
+    pending: list[tuple[object, int]] = [(value, 1)]
+    while pending:
+        item, level = pending.pop()
+        children: Any
+        if isinstance(item, (list, tuple)):
+            children = item
+        elif isinstance(item, Mapping):
+            children = item.values()
+        else:
+            continue
+        if level > limit:
+            return True
+        pending.extend((child, level + 1) for child in children if type(child) not in _FLAT)
+    return False
+
+
+def _outline(value: object, width: int = 80) -> str:
+    """The start of a deeply nested value, written without recursion, clipped to ``width``."""
+    parts: list[str] = []
+    size = 0
+    item = value
+    while size < width:
+        if isinstance(item, (list, tuple)):
+            brackets = "[]" if isinstance(item, list) else "()"
+            if not item:
+                parts.append(brackets)
+                break
+            parts.append(brackets[0])
+            item = item[0]
+        elif isinstance(item, Mapping):
+            if not item:
+                parts.append("{}")
+                break
+            key = next(iter(item))
+            parts.append("{" + (repr(key) if type(key) in _FLAT else "...") + ": ")
+            item = item[key]
+        else:
+            parts.append(repr(item) if type(item) in _FLAT else f"<{type(item).__name__}>")
+            break
+        size += len(parts[-1])
+    text = "".join(parts)
+    return text[: width - 3] + "..."
+
+
+def _shown(value: object) -> object:
+    """``value`` as a problem shows it: itself, or the start of it when it nests too deeply
+    to be written out (a ``repr`` of it would overflow the stack)."""
+    if type(value) in _FLAT or not _too_deep(value):
+        return value
+    return _outline(value)
 
 
 def _check_text(name: str, value: object, *, optional: bool = False) -> list[Problem]:
@@ -41,13 +111,17 @@ def _check_text(name: str, value: object, *, optional: bool = False) -> list[Pro
         return []
     if not isinstance(value, str) or not value:
         expected = "a non-empty string" + (" or null" if optional else "")
-        return [Problem(name, value, f"must be {expected}", f"give '{name}' as text")]
+        return [Problem(name, _shown(value), f"must be {expected}", f"give '{name}' as text")]
     return []
 
 
 def _check_at(value: object) -> list[Problem]:
     if not isinstance(value, datetime):
-        return [Problem("at", value, "must be a datetime", "give an ISO 8601 time with an offset")]
+        return [
+            Problem(
+                "at", _shown(value), "must be a datetime", "give an ISO 8601 time with an offset"
+            )
+        ]
     if value.tzinfo is None or value.utcoffset() is None:
         return [
             Problem("at", value, "must be timezone-aware", "add a UTC offset such as +02:00 or Z")
@@ -88,7 +162,7 @@ class Event:
         return {}
 
     def to_dict(self) -> dict[str, Any]:
-        """The JSON object of SPEC §7 (keys in a fixed order)."""
+        """The event's JSON object, as the event log writes it (keys in a fixed order)."""
         data: dict[str, Any] = {
             "id": self.id,
             "type": self.type,
@@ -103,18 +177,48 @@ class Event:
         return json.dumps(self.to_dict(), ensure_ascii=False, separators=(", ", ": "), default=str)
 
     @classmethod
-    def from_json(cls, data: str | bytes | Mapping[str, Any]) -> Event:
-        """Read an event from its JSON form (text or an already parsed object)."""
-        return event_from_json(data)
+    def from_json(cls, data: str | bytes | Mapping[str, Any]) -> Self:
+        """Read an event from its JSON form: one line of text (``str`` or UTF-8 ``bytes``) or
+        the object it parses to. :class:`EventError` lists every problem of the line at once.
+
+        ``Event.from_json`` reads any type of event; on a subclass, such as
+        ``LeadCreated.from_json``, a line of another type is refused.
+        """
+        event = _read(data)
+        if not isinstance(event, cls):
+            raise EventError(
+                Problem(
+                    "type",
+                    event.type,
+                    f"is not {_a(cls.type)} event",
+                    f"give {_a(cls.type)} event, or read any event with Event.from_json",
+                )
+            )
+        return event
 
 
 def _check_fields(value: object) -> list[Problem]:
     if not isinstance(value, Mapping):
-        return [Problem("fields", value, "must be an object", 'write e.g. "fields": {"score": 62}')]
-    bad = [key for key in value if not isinstance(key, str) or not key]
+        return [
+            Problem(
+                "fields", _shown(value), "must be an object", 'write e.g. "fields": {"score": 62}'
+            )
+        ]
+    problems = []
+    bad = [_shown(key) for key in value if not isinstance(key, str) or not key]
     if bad:
-        return [Problem("fields", bad, "has keys that are not names", "use text keys")]
-    return []
+        problems.append(Problem("fields", bad, "has keys that are not names", "use text keys"))
+    problems.extend(
+        Problem(
+            f"fields.{key}",
+            _outline(item),
+            f"nests lists or objects more than {MAX_DEPTH} levels deep",
+            "flatten it: keep one value per field, or split it into several fields",
+        )
+        for key, item in value.items()
+        if type(item) not in _FLAT and isinstance(key, str) and _too_deep(item)
+    )
+    return problems
 
 
 @frozen(kw_only=True)
@@ -218,46 +322,167 @@ _KEYS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {  # (required, opti
 }
 
 
-def event_from_json(data: str | bytes | Mapping[str, Any]) -> Event:
-    """Read one event from its JSON form; :class:`EventError` lists every problem at once."""
-    if isinstance(data, (str, bytes)):
+#: Required keys whose value may be null (an ``assign`` to whoever the team's policy picks).
+_MAY_BE_NULL: Final = frozenset({"owner"})
+
+
+class _Shape(NamedTuple):
+    """What a well-formed line of one type looks like, for the fast path of :func:`_read`."""
+
+    event_type: type[Event]
+    allowed: frozenset[str]  # every key it may have
+    texts: tuple[tuple[str, bool], ...]  # its text keys, each with whether it may be null
+    required: tuple[str, ...]  # the keys besides id, type, lead and at it must have
+    has_fields: bool
+
+
+def _shape(kind: str) -> _Shape:
+    event_type = EVENT_TYPES[kind]
+    required, optional = _KEYS[kind]
+    payload = (*required, *optional)
+    # The fast path sets every attribute itself: the keys must be the attributes.
+    assert {a.name for a in attrs.fields(event_type)} == {"id", "lead", "at", *payload}
+    return _Shape(
+        event_type,
+        frozenset({"id", "type", "lead", "at", *payload}),
+        tuple((key, key in optional or key in _MAY_BE_NULL) for key in payload if key != "fields"),
+        required,
+        "fields" in payload,
+    )
+
+
+_SHAPES: Final = {kind: _shape(kind) for kind in _KEYS}
+_set: Final = object.__setattr__
+
+
+def _read(data: str | bytes | Mapping[str, Any]) -> Event:
+    """Read one event; the well-formed shape is checked and built at once (see the module's
+    documentation), anything else goes to :func:`_read_checked`."""
+    owned = False  # whether ``data`` was parsed here, so its fields dict can be kept as is
+    if isinstance(data, str):
         text = data
         try:
-            data = json.loads(text)
-        except ValueError as error:
-            raise EventError(
-                Problem(
-                    "event", _clip(text), f"is not JSON ({error})", "write one JSON object per line"
-                )
-            ) from None
+            data, end = _raw_decode(text)  # json.loads without its wrappers and blank checks
+        except (ValueError, RecursionError):
+            end = -1
+        if end != len(text):  # blanks around the object, or an error to report
+            data = _parse(text)
+        owned = True
+    elif isinstance(data, bytes):
+        data = _parse(data)
+        owned = True
+    if type(data) is not dict:
+        return _read_checked(data)
+    kind = data.get("type")
+    shape = _SHAPES.get(kind) if type(kind) is str else None
+    if shape is None:
+        return _read_checked(data)
+    event_type, allowed, texts, required, has_fields = shape
+    event_id, lead, at = data.get("id"), data.get("lead"), data.get("at")
+    if (
+        not allowed.issuperset(data)
+        or type(event_id) is not str
+        or not event_id
+        or type(lead) is not str
+        or not lead
+        or type(at) is not str
+    ):
+        return _read_checked(data)
+    try:
+        moment = datetime.fromisoformat(at)
+    except ValueError:
+        return _read_checked(data)
+    if moment.tzinfo is None:
+        return _read_checked(data)
+    for key, nullable in texts:
+        value = data.get(key)
+        if (type(value) is not str or not value) and (value is not None or not nullable):
+            return _read_checked(data)
+    for key in required:
+        if key not in data:
+            return _read_checked(data)
+    if has_fields:
+        fields = data.get("fields", _NO_FIELDS)
+        if type(fields) is not dict:
+            return _read_checked(data)
+        for name, value in fields.items():
+            if type(name) is not str or not name:
+                return _read_checked(data)
+            if type(value) not in _FLAT and _too_deep(value):
+                return _read_checked(data)
+    # Every check of the constructor is done: build the event from the checked values.
+    event = object.__new__(event_type)
+    _set(event, "id", event_id)
+    _set(event, "lead", lead)
+    _set(event, "at", moment)
+    for key, _ in texts:
+        _set(event, key, data.get(key))
+    if has_fields:
+        _set(event, "fields", MappingProxyType(fields if owned else dict(fields)))
+    return event
+
+
+_NO_FIELDS: Final[dict[str, Any]] = {}
+_raw_decode: Final = json.JSONDecoder().raw_decode
+
+
+def _parse(text: str | bytes) -> Any:
+    """``json.loads(text)``, its errors as :class:`EventError`."""
+    try:
+        return json.loads(text)
+    except ValueError as error:
+        raise EventError(
+            Problem(
+                "event", _clip(text), f"is not JSON ({error})", "write one JSON object per line"
+            )
+        ) from None
+    except RecursionError:
+        raise EventError(
+            Problem(
+                "event",
+                _clip(text),
+                "nests lists or objects too deeply to be read",
+                f"write one JSON object per line, its values at most {MAX_DEPTH} levels deep",
+            )
+        ) from None
+
+
+def _read_checked(data: object) -> Event:
+    """Read one parsed event the slow way, listing every problem at once."""
     if not isinstance(data, Mapping):
         raise EventError(
-            Problem("event", data, "must be a JSON object", 'write {"id": ..., "type": ...}')
+            Problem(
+                "event", _shown(data), "must be a JSON object", 'write {"id": ..., "type": ...}'
+            )
         )
     problems: list[Problem] = []
     kind = data.get("type")
-    if kind not in EVENT_TYPES:
-        hint = did_you_mean(str(kind), list(EVENT_TYPES))
+    known_type = isinstance(kind, str) and kind in EVENT_TYPES
+    if not known_type:
+        hint = did_you_mean(kind, list(EVENT_TYPES)) if isinstance(kind, str) else ""
         problems.append(
             Problem(
-                "type", kind, "is not an event type", f"use one of {', '.join(EVENT_TYPES)}{hint}"
+                "type",
+                _shown(kind),
+                "is not an event type",
+                f"use one of {', '.join(EVENT_TYPES)}{hint}",
             )
         )
         required: tuple[str, ...] = ()
         optional: tuple[str, ...] = ()
     else:
-        required, optional = _KEYS[kind]
+        required, optional = _KEYS[str(kind)]
     for key in ("id", "lead", "at", *required):
         if key not in data:
             problems.append(Problem(key, None, "is missing", f"add '{key}' to the event"))
     known = {"id", "type", "lead", "at", *required, *optional}
     for key in data:
-        if key not in known and kind in EVENT_TYPES:
+        if key not in known and known_type:
             hint = did_you_mean(str(key), sorted(known))
             problems.append(
                 Problem(
                     str(key),
-                    data[key],
+                    _shown(data[key]),
                     f"is not a key of {_a(str(kind))} event",
                     f"remove it{hint}",
                 )
@@ -282,9 +507,11 @@ def event_from_json(data: str | bytes | Mapping[str, Any]) -> Event:
                     )
                 )
     elif "at" in data:
-        problems.append(Problem("at", at, "must be text", "write e.g. 2026-03-02T09:15:00+02:00"))
+        problems.append(
+            Problem("at", _shown(at), "must be text", "write e.g. 2026-03-02T09:15:00+02:00")
+        )
     if problems:
-        if kind in EVENT_TYPES:
+        if known_type:
             problems += _value_problems(EVENT_TYPES[str(kind)], data, required, problems)
         raise EventError(*problems)
     payload = {key: data[key] for key in (*required, *optional) if key in data}

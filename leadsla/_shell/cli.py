@@ -38,7 +38,7 @@ from leadsla._core.events import (
     LeadUpdated,
     TransitionRequested,
 )
-from leadsla._shell.csv import CsvMapping, csv_events
+from leadsla._shell.csv import CsvMapping, csv_events_from_text
 from leadsla._shell.render import accepted, describe_effect, format_span, owner_name, stamp
 from leadsla._shell.replay import Replay, replay
 from leadsla._shell.report import render_scorecard, scorecard
@@ -288,10 +288,13 @@ def _replayed(
     *,
     field: str = "--until",
     label: str = "",
+    tell_after: bool = True,
 ) -> Replay:
-    """The log replayed through ``agreement`` (else --agreement, else the default one), then
-    advanced to ``until`` (refused when before the last event, as ``field``); refused lines
-    are reported on stderr as LOG:LINE: reason, after ``label`` if given."""
+    """The log replayed through ``agreement`` (else --agreement, else the default one) up to
+    ``until``: the events at or before it are applied, then the engine advances to it. How
+    many events came after it, not applied, is said on stderr (naming the option as
+    ``field``; unless ``tell_after`` is false), and refused lines as LOG:LINE: reason, after
+    ``label`` if given."""
     if agreement is None:
         agreement = _load(arguments.agreement) if arguments.agreement else Agreement.default()
     path = Path(arguments.log)
@@ -299,7 +302,10 @@ def _replayed(
     try:
         if arguments.mapping:
             mapping = CsvMapping.from_toml(Path(arguments.mapping))
-            made = csv_events(path, mapping, agreement)
+            # Opened here, as the JSON Lines log is, so a file that cannot be read is named
+            # as the LOG argument; newline="" lets quoted cells hold line breaks.
+            with path.open(encoding="utf-8-sig", newline="") as rows_file:
+                made = csv_events_from_text(rows_file, mapping, agreement)
             rows = [row for row, _ in made]
             result = replay([event for _, event in made], agreement, until=until)
         else:
@@ -321,15 +327,12 @@ def _replayed(
     for line, rejection in result.refused:
         where = rows[line - 1] if rows is not None else line
         print(f"{label}{arguments.log}:{where}: {rejection.reason}", file=sys.stderr)
-    clock = result.engine.clock
-    if until is not None and clock is not None and until.timestamp() < clock.timestamp():
-        raise LeadSLAError(
-            Problem(
-                field,
-                until.isoformat(),
-                f"is before the log's last event ({clock.isoformat()})",
-                "give a later time, or leave it out",
-            )
+    if result.after_until and until is not None and tell_after:
+        count = result.after_until
+        print(
+            f"{label}{_count(count, 'event')} in {arguments.log} came after {field} "
+            f"{until.isoformat()} and {'was' if count == 1 else 'were'} not applied",
+            file=sys.stderr,
         )
     return result
 
@@ -349,9 +352,10 @@ def _replay(arguments: argparse.Namespace, out: TextIO) -> int:
 
     Refused lines go to stderr as LOG:LINE: reason (exit 1); the summary goes to stdout:
     obligations opened, met, breached and cancelled, breaches by obligation and owner, and the
-    commitments per tracking period. --until advances to TIME after the log (the end of the
-    period), so every deadline passed by then counts; --effects writes every effect as JSON
-    Lines (with --effects -, to stdout, and the summary to stderr).
+    commitments per tracking period. --until replays the log up to TIME and advances to it
+    (the end of the period), so every deadline passed by then counts; the events after it are
+    not applied, and stderr says how many. --effects writes every effect as JSON Lines (with
+    --effects -, to stdout, and the summary to stderr).
     """
     until = _instant(arguments.until, "--until") if arguments.until else None
     result = _replayed(arguments, until)
@@ -439,7 +443,10 @@ def _whatif(arguments: argparse.Namespace, out: TextIO) -> int:
     until = _instant(arguments.until, "--until") if arguments.until else None
     alternative = _load(arguments.alternative)
     current = _replayed(arguments, until)
-    other = _replayed(arguments, until, alternative, label=f"[{arguments.alternative}] ")
+    # The same log, so the same events after --until: said once, for the current agreement.
+    other = _replayed(
+        arguments, until, alternative, label=f"[{arguments.alternative}] ", tell_after=False
+    )
     before, after = _scores(current), _scores(other)
     # Each section in its place: the counts in their order, breaches and states by name,
     # commitments by period.
@@ -468,7 +475,8 @@ def _report(arguments: argparse.Namespace, out: TextIO) -> int:
     opened, met on time and late, breached, with the on-time rate and the median time to
     meet), breaches by owner, leads entering each state, and why leads went back or were lost.
 
-    --until advances to the end of the period first, so every deadline passed by then counts.
+    --until replays the log up to the end of the period and advances to it, so every deadline
+    passed by then counts (the events after it are left out, and stderr says how many).
     """
     until = _instant(arguments.until, "--until") if arguments.until else None
     result = _replayed(arguments, until)
@@ -507,8 +515,9 @@ def _simulate(arguments: argparse.Namespace, out: TextIO) -> int:
 def _due(arguments: argparse.Namespace, out: TextIO) -> int:
     """List the warnings and deadlines coming up after the log, in the order they fire.
 
-    The log is replayed, then the engine advances to --at (default: the last event's time),
-    so what was due by then has fired. The list runs from then to --until, or for --within
+    The log is replayed up to --at (default: the last event's time) and the engine advances to
+    it, so what was due by then has fired (the events after it are left out, and stderr says
+    how many). The list runs from then to --until, or for --within
     (default: 1 business day on the agreement's calendar).
     """
     at = _instant(arguments.at, "--at") if arguments.at else None
@@ -559,7 +568,11 @@ def _duration(text: str, field: str) -> Duration:
 
 
 def _lead(arguments: argparse.Namespace, out: TextIO) -> int:
-    """Tell one lead's story from the log: where it is, who owns it, why it moved, its clocks."""
+    """Tell one lead's story from the log: where it is, who owns it, why it moved, its clocks.
+
+    With --at, the story up to that time: the log is replayed up to it (the events after it are
+    left out, and stderr says how many) and the engine advances to it.
+    """
     at = _instant(arguments.at, "--at") if arguments.at else None
     result = _replayed(arguments, at, field="--at")
     engine = result.engine
@@ -686,7 +699,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     _log_arguments(lead)
     lead.add_argument("lead", metavar="LEAD", help="the lead's id")
-    lead.add_argument("--at", metavar="TIME", help="advance to this time after the log")
+    lead.add_argument(
+        "--at", metavar="TIME", help="the story up to this time (ISO 8601 with offset)"
+    )
     lead.set_defaults(handler=_lead)
 
     report = commands.add_parser(
@@ -732,7 +747,9 @@ def _parser() -> argparse.ArgumentParser:
 
 def _until_argument(command: argparse.ArgumentParser) -> None:
     command.add_argument(
-        "--until", metavar="TIME", help="advance to this time (ISO 8601 with offset) at the end"
+        "--until",
+        metavar="TIME",
+        help="replay up to this time (ISO 8601 with offset) and advance to it",
     )
 
 

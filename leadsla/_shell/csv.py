@@ -3,9 +3,16 @@
 A CRM export is one row per lead, deal or activity, with the CRM's own column names. A
 :class:`CsvMapping` says which events each row makes: for each event, its type and, for each of
 its keys, a template such as ``"{mql_id}"`` (a column's value), ``"{won_date}"``, or a constant
-such as ``"win"``. :func:`csv_events` reads the rows and returns the events in their JSON form
-(SPEC §7), in time order, each with its row number, ready for :func:`leadsla.replay`, which
-checks them as it checks a JSON Lines log.
+such as ``"win"``. :func:`csv_events` reads the rows of a file and returns the events in their
+JSON form, in time order, each with its row number, ready for :func:`leadsla.replay`, which
+checks them as it checks a JSON Lines log; :func:`csv_events_from_text` does the same for CSV
+text already in memory (a ``str``, or its lines: an open file will do).
+
+A path and a text are never guessed from each other: :func:`csv_events` and
+:meth:`CsvMapping.from_toml` take the path of a file (a ``str`` or a :class:`pathlib.Path`) and
+refuse a text with a :class:`~leadsla.UsageError` naming the function for it;
+:func:`csv_events_from_text` and :meth:`CsvMapping.from_toml_text` take the text and refuse a
+path.
 
 Times: an ISO 8601 date-time with an offset is taken as is; one without an offset is local
 time in the mapping's ``zone`` (else the agreement's); a date alone is ``default_time`` (00:00
@@ -21,6 +28,7 @@ from __future__ import annotations
 import csv
 import io
 import math
+import os
 import re
 import tomllib
 from collections.abc import Iterable, Mapping
@@ -32,9 +40,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from attrs import field, frozen
 
 from leadsla._core.agreement import Agreement
-from leadsla._core.errors import CsvError, Problem, unknown
+from leadsla._core.errors import CsvError, Problem, UsageError, unknown
 
-__all__ = ["CsvMapping", "EventTemplate", "csv_events"]
+__all__ = ["CsvMapping", "EventTemplate", "csv_events", "csv_events_from_text"]
 
 #: The keys each event type can take from a row (besides ``id``, ``lead`` and ``at``).
 EVENT_KEYS: Final[dict[str, tuple[str, ...]]] = {
@@ -78,7 +86,7 @@ def _template_tuple(value: Iterable[EventTemplate]) -> tuple[EventTemplate, ...]
 class CsvMapping:
     """How the rows of a CSV file become events (see the module's documentation).
 
-    >>> mapping = CsvMapping.from_toml('''
+    >>> mapping = CsvMapping.from_toml_text('''
     ... zone = "America/Sao_Paulo"
     ... [[events]]
     ... type = "lead_created"
@@ -87,7 +95,8 @@ class CsvMapping:
     ... fields = {origin = "{origin}", score = "60"}
     ... ''')
     >>> rows = "mql_id,first_contact_date,origin\\nm1,2018-02-01,social\\n"
-    >>> [(row, event["at"], dict(event["fields"])) for row, event in csv_events(rows, mapping)]
+    >>> made = csv_events_from_text(rows, mapping)
+    >>> [(row, event["at"], dict(event["fields"])) for row, event in made]
     [(2, '2018-02-01T00:00:00-02:00', {'origin': 'social', 'score': 60})]
     """
 
@@ -97,22 +106,57 @@ class CsvMapping:
     delimiter: str = ","
 
     @classmethod
-    def from_toml(cls, source: str | Path) -> CsvMapping:
-        """Read a mapping from TOML text or a file; every problem is reported at once."""
-        if isinstance(source, Path):
-            try:
-                text = source.read_text(encoding="utf-8")
-            except OSError as error:
-                raise CsvError(
-                    Problem(
-                        "mapping",
-                        str(source),
-                        f"cannot be read ({error.strerror or error})",
-                        "give the path of a TOML file",
-                    )
-                ) from None
-        else:
-            text = source
+    def from_toml(cls, path: str | os.PathLike[str]) -> CsvMapping:
+        """Read a mapping file; every problem is reported at once.
+
+        ``path`` names the file (a ``str`` or a :class:`pathlib.Path`); for the text of a
+        mapping, use :meth:`from_toml_text`. A text given here is refused, not guessed at.
+        """
+        if isinstance(path, str) and _looks_like_text(path, "\n\r="):
+            raise UsageError(
+                Problem(
+                    "path",
+                    _clip(path),
+                    "looks like the text of a mapping, not the path of a file",
+                    "pass the text to CsvMapping.from_toml_text(text) instead",
+                )
+            )
+        if not isinstance(path, (str, os.PathLike)):
+            raise UsageError(
+                Problem(
+                    "path",
+                    type(path).__name__,
+                    "is not a path",
+                    "pass a pathlib.Path or a str naming the mapping file; "
+                    "for its text, use CsvMapping.from_toml_text(text)",
+                )
+            )
+        try:
+            text = Path(path).read_text(encoding="utf-8-sig")
+        except (OSError, UnicodeDecodeError) as error:
+            reason = error.strerror if isinstance(error, OSError) else "it is not UTF-8 text"
+            raise CsvError(
+                Problem(
+                    "mapping",
+                    str(path),
+                    f"cannot be read ({reason or error})",
+                    "give the path of a TOML file",
+                )
+            ) from None
+        return cls.from_toml_text(text)
+
+    @classmethod
+    def from_toml_text(cls, text: str) -> CsvMapping:
+        """Read a mapping from the text of its TOML file; every problem is reported at once."""
+        if not isinstance(text, str):
+            raise UsageError(
+                Problem(
+                    "text",
+                    type(text).__name__,
+                    "is not text",
+                    "pass the mapping's TOML as a str, or its path to CsvMapping.from_toml(path)",
+                )
+            )
         try:
             data = tomllib.loads(text)
         except tomllib.TOMLDecodeError as error:
@@ -241,30 +285,128 @@ def _template(entry: object, where: str, problems: list[Problem]) -> EventTempla
 
 
 def csv_events(
-    source: str | Path | Iterable[str],
+    path: str | os.PathLike[str],
     mapping: CsvMapping,
     agreement: Agreement | None = None,
 ) -> list[tuple[int, dict[str, Any]]]:
-    """The events ``mapping`` makes of the CSV ``source`` (text, a path, or lines), as
-    ``(row number, event in its JSON form)``, sorted by time (stably: rows keep their order
-    at equal times; a row's events keep the mapping's order).
+    """The events ``mapping`` makes of the CSV file at ``path``, as ``(row number, event in its
+    JSON form)``, sorted by time (stably: rows keep their order at equal times; a row's events
+    keep the mapping's order).
+
+    ``path`` names the file (a ``str`` or a :class:`pathlib.Path`; a byte-order mark at its
+    start is skipped). For CSV text already in memory, or its lines, use
+    :func:`csv_events_from_text`: a text given here is refused, not guessed at.
 
     Row numbers are the file's line numbers (the header is line 1, as in a spreadsheet).
     A template naming a column the file does not have, a header naming a column twice, and a
     cell that is not a number or a boolean where the agreement declares one are errors, all
     listed at once; a value that is not a time is passed on, for the engine to refuse with
-    its row. A file with a header and no rows makes no events.
+    its row. A file with a header and no rows makes no events. ``agreement`` (default: the
+    default agreement) gives the time zone when the mapping has none, and the field types.
     """
+    _check_mapping(mapping)
+    if isinstance(path, str) and _looks_like_text(path, "\n\r"):
+        raise UsageError(
+            Problem(
+                "path",
+                _clip(path),
+                "looks like CSV text, not the path of a file",
+                "pass the text to csv_events_from_text(text, mapping) instead",
+            )
+        )
+    if not isinstance(path, (str, os.PathLike)):
+        raise UsageError(
+            Problem(
+                "path",
+                type(path).__name__,
+                "is not a path",
+                "pass a pathlib.Path or a str naming the CSV file; for CSV text or its lines "
+                "(an open file), use csv_events_from_text(text, mapping)",
+            )
+        )
+    try:
+        with Path(path).open(encoding="utf-8-sig", newline="") as handle:
+            columns, rows = _read(handle, mapping.delimiter)
+    except (OSError, UnicodeDecodeError) as error:
+        reason = error.strerror if isinstance(error, OSError) else "it is not UTF-8 text"
+        raise CsvError(
+            Problem(
+                "path",
+                str(path),
+                f"cannot be read ({reason or error})",
+                "give the path of a CSV file with a header row "
+                "(for CSV text, use csv_events_from_text(text, mapping))",
+            )
+        ) from None
+    return _events(columns, rows, mapping, agreement)
+
+
+def csv_events_from_text(
+    text: str | Iterable[str],
+    mapping: CsvMapping,
+    agreement: Agreement | None = None,
+) -> list[tuple[int, dict[str, Any]]]:
+    """The events ``mapping`` makes of CSV ``text``: the whole text as a ``str``, or its lines
+    (an open file, a list of lines); otherwise as :func:`csv_events` does for a file.
+
+    A path given here is refused: read a file with :func:`csv_events`.
+    """
+    _check_mapping(mapping)
+    given: object = text  # what the caller passed, whatever the annotation says
+    if isinstance(given, os.PathLike):
+        raise UsageError(
+            Problem(
+                "text",
+                str(given),
+                "is a path, not CSV text",
+                "pass the path to csv_events(path, mapping) to read the file",
+            )
+        )
+    if isinstance(given, (bytes, bytearray)) or not isinstance(given, Iterable):
+        raise UsageError(
+            Problem(
+                "text",
+                type(given).__name__,
+                "is not text",
+                "pass the CSV text as a str (decode bytes first), or its lines",
+            )
+        )
+    lines = io.StringIO(text.removeprefix("\ufeff")) if isinstance(text, str) else text
+    columns, rows = _read(lines, mapping.delimiter)
+    return _events(columns, rows, mapping, agreement)
+
+
+def _check_mapping(mapping: object) -> None:
+    if not isinstance(mapping, CsvMapping):
+        raise UsageError(
+            Problem(
+                "mapping",
+                type(mapping).__name__,
+                "is not a CsvMapping",
+                "read one with CsvMapping.from_toml(path) or CsvMapping.from_toml_text(text)",
+            )
+        )
+
+
+def _looks_like_text(value: str, marks: str) -> bool:
+    """Whether a ``str`` given as a path is plainly a text: it has one of ``marks``, which
+    every such text has and no sensible file name does (a line break; ``=`` in TOML)."""
+    return any(mark in value for mark in marks)
+
+
+def _clip(text: str) -> str:
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _events(
+    columns: list[str],
+    rows: list[tuple[int, dict[str, str]]],
+    mapping: CsvMapping,
+    agreement: Agreement | None,
+) -> list[tuple[int, dict[str, Any]]]:
     resolved = agreement if agreement is not None else Agreement.default()
     zone = ZoneInfo(mapping.zone or resolved.timezone)
     default_time = time.fromisoformat(mapping.default_time)
-    if isinstance(source, Path):
-        with source.open(encoding="utf-8-sig", newline="") as handle:
-            columns, rows = _read(handle, mapping.delimiter)
-    elif isinstance(source, str):
-        columns, rows = _read(io.StringIO(source.removeprefix("\ufeff")), mapping.delimiter)
-    else:
-        columns, rows = _read(source, mapping.delimiter)
     _check_columns(mapping, columns)
     types = dict(resolved.fields)
     problems: list[Problem] = []

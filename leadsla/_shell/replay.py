@@ -5,6 +5,16 @@ of the JSON Lines log), optionally advances to the end of the period, and hands 
 with everything it decided. Because ``apply`` fires the timers due before each event, the
 result is exactly what a live host would have seen, effect for effect.
 
+Each input is read with :meth:`Event.from_json <leadsla.Event.from_json>`; one that cannot be
+read (not JSON, a missing key, a line nested too deeply) is refused by the engine with its
+position, and the replay goes on with the next.
+
+With ``until``, the replay stops the clock there: the events at or before ``until`` are
+applied, then the engine advances to ``until``; the events after it are read but not applied,
+and counted in :attr:`Replay.after_until`. An input that cannot be read is refused wherever it
+is (without its time, it cannot be placed before or after ``until``; reading it is all it
+takes), and blank lines are skipped as everywhere.
+
 A long replay builds many long-lived records (one per lead, with its history, owners and
 clocks). Python's cyclic garbage collector walks all of them again every time the number of
 long-lived objects grows by a quarter, which costs about a third of a replay's time while doing
@@ -18,8 +28,8 @@ from __future__ import annotations
 import gc
 from collections import Counter
 from collections.abc import Iterable, Mapping
-from datetime import datetime
-from typing import Any
+from datetime import UTC, datetime, timedelta
+from typing import Any, Final
 
 from attrs import define, field
 
@@ -27,7 +37,7 @@ from leadsla._core.agreement import Agreement
 from leadsla._core.calendar import instant_us
 from leadsla._core.effects import Duplicate, Effect, Rejected
 from leadsla._core.engine import Engine
-from leadsla._core.errors import LeadSLAError, Problem
+from leadsla._core.errors import EventError, LeadSLAError, Problem
 from leadsla._core.events import Event
 
 __all__ = ["Replay", "replay"]
@@ -35,6 +45,8 @@ __all__ = ["Replay", "replay"]
 #: What :func:`replay` reads: event objects, JSON Lines text (one event per item) or the
 #: decoded JSON objects.
 LogItem = Event | str | bytes | Mapping[str, Any]
+
+_EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 @define
@@ -44,7 +56,8 @@ class Replay:
     ``effects`` is empty when the replay was asked not to keep them (``keep_effects=False``);
     ``counts`` always counts them by type name. ``events`` is the number of inputs read
     (blank lines skipped), ``rejected`` and ``duplicates`` how many of them were refused or
-    acknowledged as seen before. ``refused`` pairs each refusal with the input's position,
+    acknowledged as seen before, and ``after_until`` how many came after the replay's
+    ``until`` and were not applied. ``refused`` pairs each refusal with the input's position,
     counting from 1 and counting blank lines too: for a file, its line number.
     """
 
@@ -55,6 +68,7 @@ class Replay:
     rejected: int = 0
     duplicates: int = 0
     refused: list[tuple[int, Rejected]] = field(factory=list)
+    after_until: int = 0
 
     @property
     def rejections(self) -> list[Rejected]:
@@ -78,6 +92,10 @@ def replay(
     (to continue a live one), else on a new ``Engine(agreement)``. A bad input is a
     ``Rejected`` effect, as with :meth:`Engine.apply <leadsla.Engine.apply>`: the replay goes
     on (a strict engine raises :class:`~leadsla.EventRejected` instead).
+
+    With ``until``, only the events at or before that instant are applied, and the engine then
+    advances to it; the events after it are not applied, and :attr:`Replay.after_until` says
+    how many there were (see the module's documentation).
 
     With ``pause_gc`` (the default), Python's automatic garbage collection is paused while the
     replay runs and restored afterwards (see the module's documentation).
@@ -112,7 +130,7 @@ def replay(
     if paused:
         gc.disable()
     try:
-        _run(target, events, result, keep_effects)
+        _run(target, events, result, keep_effects, until)
         if until is not None:
             _record(result, target.advance(until), keep_effects)
     finally:
@@ -121,24 +139,43 @@ def replay(
     return result
 
 
-def _run(engine: Engine, events: Iterable[LogItem], result: Replay, keep: bool) -> None:
+def _run(
+    engine: Engine,
+    events: Iterable[LogItem],
+    result: Replay,
+    keep: bool,
+    until: datetime | None,
+) -> None:
     apply = engine.apply
-    apply_json = engine.apply_json
+    read = Event.from_json
     kept = result.effects
     refused = result.refused
     tally: dict[type[Effect], int] = {}
     count = 0
+    after = 0
+    # ``until`` as a span from the epoch: instants compare exactly, whatever their zones (a
+    # wall-clock comparison in one zone would misplace an autumn's repeated hour).
+    limit: timedelta | None = None if until is None else until - _EPOCH
     for position, item in enumerate(events, start=1):
         if isinstance(item, Event):
-            effects = apply(item)
-        elif isinstance(item, (str, bytes)):
-            text = item.strip()  # a file's lines end with their newline
-            if not text:
-                continue
-            effects = apply_json(text)
+            event: Event | None = item
         else:
-            effects = apply_json(item)
+            data = item
+            if isinstance(data, (str, bytes)):
+                data = data.strip()  # a file's lines end with their newline
+                if not data:
+                    continue
+            try:
+                event = read(data)
+            except EventError:
+                event = None
+                effects = engine.apply_json(data)  # the engine's refusal, with its problems
         count += 1
+        if event is not None:
+            if limit is not None and event.at - _EPOCH > limit:
+                after += 1
+                continue
+            effects = apply(event)
         for effect in effects:
             kind = type(effect)
             tally[kind] = tally.get(kind, 0) + 1
@@ -148,6 +185,7 @@ def _run(engine: Engine, events: Iterable[LogItem], result: Replay, keep: bool) 
         if keep:
             kept.extend(effects)
     result.events += count
+    result.after_until += after
     _count(result, tally)
 
 

@@ -29,7 +29,7 @@ from leadsla._core.agreement import Agreement
 from leadsla._core.effects import Duplicate, Effect
 from leadsla._core.engine import Decision, Engine
 from leadsla._core.errors import AgreementError, Problem, StoreError
-from leadsla._core.events import Event, event_from_json
+from leadsla._core.events import Event
 from leadsla._core.views import LeadView
 from leadsla._shell.toml import agreement_to_toml
 
@@ -218,7 +218,7 @@ class SqliteStore:
         try:
             for kind, body in rows:
                 if kind == "event":
-                    apply(event_from_json(body))
+                    apply(Event.from_json(body))
                 else:
                     advance(datetime.fromisoformat(body))
         finally:
