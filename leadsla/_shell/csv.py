@@ -266,7 +266,7 @@ def csv_events(
     else:
         columns, rows = _read(source, mapping.delimiter)
     _check_columns(mapping, columns)
-    types = dict(resolved.fields)
+    types = {name: kind.base for name, kind in resolved.field_types.items()}
     problems: list[Problem] = []
     made: list[tuple[float, int, int, dict[str, Any]]] = []
     for row_number, cells in rows:
