@@ -20,6 +20,18 @@ Neither ever raises.
 Explanations come from a second, tracing interpreter over the same tree: each sub-condition's
 result and the field values it read, e.g. ``mql: score >= 50 -> False (score = 42)``. It is slower,
 so decisions keep what they need to explain themselves and run it only when asked.
+
+Four walkers read the tree: the checker (when a condition is made), the compiler, the tracer and
+the type walker. What they know of functions comes from one registry, :data:`FUNCTIONS`: each
+entry gives a function's arity, argument and result types, implementation and how it is
+explained, so adding a function is adding an entry. Names starting with ``__`` are refused, and
+no condition builds text or a list longer than :data:`MAX_BUILT` (such a result is missing).
+
+Types: every value has one (number, text, boolean, date, datetime, duration, list, table). A
+:class:`FieldType` says what a lead field holds; the type walker reads what a condition says of
+its fields (``score >= 50``: a number), and finds the parts whose values can never go together
+given the fields' types (``score >= 'fifty'``). :func:`check_field_values` checks an event's
+values against the types.
 """
 
 from __future__ import annotations
