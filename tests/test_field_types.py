@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -197,6 +198,13 @@ def test_the_default_agreement_keeps_its_declared_types() -> None:
         "budget_confirmed": FieldType("boolean"),
     }
     assert DEFAULT.fields["score"] == NUMBER
+
+
+def test_an_agreement_with_its_types_can_be_deep_copied() -> None:
+    """The settled types are plain data: a deep copy is equal and has the same types."""
+    clone = copy.deepcopy(DEFAULT)
+    assert clone == DEFAULT
+    assert dict(clone.field_types) == dict(DEFAULT.field_types)
 
 
 def test_without_declared_fields_the_types_come_from_the_conditions() -> None:

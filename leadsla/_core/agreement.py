@@ -149,7 +149,7 @@ class Agreement:
         """Every field's type: as declared in ``fields``, else as the conditions use it
         (``score >= 50`` makes ``score`` a number). A field neither says anything of may hold
         anything, and is not listed."""
-        return self._field_types
+        return MappingProxyType(self._field_types)
 
     @property
     def workflow(self) -> Workflow:
@@ -413,7 +413,7 @@ class Agreement:
         for where, condition in conditions:
             problems.extend(condition.type_problems(types, terms=terms, where=where))
         effective = {name: clue.type for name, clue in inferred.items()} | declared
-        object.__setattr__(self, "_field_types", MappingProxyType(effective))
+        object.__setattr__(self, "_field_types", effective)
         return problems
 
     def _check_reachable_meeting(self) -> list[Problem]:
