@@ -250,6 +250,10 @@ def _oversize(op: Callable[[Any, Any], Any], left: Any, right: Any) -> str | Non
     return f"would make {size} {unit}, more than the {MAX_BUILT} a condition may build"
 
 
+#: The operators that can build text or lists: +, * and % (formatting).
+_BUILDING: Final = frozenset({operator.add, operator.mul, operator.mod})
+
+
 def _arithmetic(op: Callable[[Any, Any], Any], left: Any, right: Any) -> Any:
     """``op(left, right)``, or missing: for a missing operand, a failure, or a result longer
     than :data:`MAX_BUILT`. ISO text meets a date or datetime as it does in comparisons."""
@@ -258,6 +262,13 @@ def _arithmetic(op: Callable[[Any, Any], Any], left: Any, right: Any) -> Any:
     if (isinstance(left, _SEQUENCES) or isinstance(right, _SEQUENCES)) and _oversize(
         op, left, right
     ):
+        return MISSING
+    return _calculate(op, left, right)
+
+
+def _calculate(op: Callable[[Any, Any], Any], left: Any, right: Any) -> Any:
+    """``op(left, right)`` for operators that build nothing (-, /, //): missing on failure."""
+    if left is MISSING or right is MISSING:
         return MISSING
     try:
         return op(left, right)
@@ -1072,7 +1083,8 @@ class _Compiler:
         if isinstance(node, ast.BinOp):
             left, right = self.compile(node.left), self.compile(node.right)
             arithmetic = _ARITHMETIC[type(node.op)]
-            return lambda scope: _arithmetic(arithmetic, left(scope), right(scope))
+            checked = _arithmetic if arithmetic in _BUILDING else _calculate
+            return lambda scope: checked(arithmetic, left(scope), right(scope))
         if isinstance(node, ast.Compare):
             return self.comparison(node)
         if isinstance(node, (ast.List, ast.Tuple, ast.Set)):
