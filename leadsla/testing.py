@@ -186,7 +186,7 @@ class _Vocabulary:
         )
         conditions = [term.condition for term in agreement.terms]
         conditions += [rule.when for rule in agreement.rules.rules]
-        fields = dict(agreement.fields)
+        fields = {name: kind.base for name, kind in agreement.fields.items()}
         if not fields:
             # No declared fields: the names the terms and rules read, with any kind of value.
             read = set().union(*(condition.names for condition in conditions))

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -10,6 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from leadsla import MISSING, Condition, ConditionError, Term, Terms
+from leadsla._core.conditions import ARGUMENT_TYPES, FUNCTIONS, MAX_BUILT, FieldType, Function
 
 NOW = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
 
@@ -363,3 +366,194 @@ def test_the_suggested_matches_pattern_is_itself_valid() -> None:
         Condition("matches(email, pattern)")
     suggestion = caught.value.fix.removeprefix("write ")
     assert Condition(f"{suggestion} or true").evaluate({"email": "a@acme.com"})
+
+
+# -- one registry of functions, read by every walker ----------------------------------------
+
+#: A field of each argument type, and its value, for calls built from the registry.
+_SAMPLES: dict[str, tuple[str, Any, str]] = {
+    # argument type: (the argument as written, the field's value, the field's type)
+    "text": ("t", " Ab@Acme.FI ", "text"),
+    "number": ("n", -7, "number"),
+    "value": ("v", "b@", "any"),
+    "same": ("n", -7, "number"),
+    "sized": ("tags", ["vip", "x"], "list"),
+    "moment": ("d", "2026-01-01", "date"),
+    "pattern": ("'[a-z]@'", None, ""),
+    "duration": ("'30 days'", None, ""),
+    "field": ("t", " Ab@Acme.FI ", "text"),
+}
+
+
+def _call(function: Function) -> tuple[str, list[Any]]:
+    """A call of ``function`` (one more argument when variadic) and its argument values."""
+    count = function.arity[0] + function.variadic
+    texts, values = [], []
+    for index in range(count):
+        kind = function.parameter(index)
+        text, value, _ = _SAMPLES[kind.name]
+        texts.append(text)
+        if kind.prepare is not None:
+            value = kind.prepare(text.strip("'"), "condition")
+        values.append(value)
+    return f"{function.name}({', '.join(texts)})", values
+
+
+_SAMPLE_FIELDS = {text: value for text, value, _ in _SAMPLES.values() if value is not None}
+_SAMPLE_TYPES = {text: FieldType(kind) for text, _, kind in _SAMPLES.values() if kind}
+
+
+def test_the_samples_cover_every_argument_type() -> None:
+    """The registry test below can build a call of every function."""
+    assert set(_SAMPLES) == set(ARGUMENT_TYPES)
+
+
+@pytest.mark.parametrize("name", sorted(FUNCTIONS))
+def test_every_function_works_through_every_walker(name: str) -> None:
+    """Each registered function is checked, compiled, explained and typed from its entry."""
+    function = FUNCTIONS[name]
+    text, values = _call(function)
+    expected = function.implementation(*values, *([NOW] if function.uses_now else []))
+    condition = Condition(text)  # the checker
+    assert condition.evaluate(_SAMPLE_FIELDS, now=NOW) is bool(expected)  # the compiler
+    explanation = condition.explain(_SAMPLE_FIELDS, now=NOW)  # the tracer
+    assert explanation.check.result == expected
+    assert str(explanation).startswith(f"{text} -> ")
+    assert ("now = " in str(explanation)) is function.uses_now
+    assert condition.type_problems(_SAMPLE_TYPES) == []  # the type walker
+    clues = {clue.field: str(clue.type) for clue in condition.field_types().values()}
+    said = {
+        _SAMPLES[function.parameter(index).name][0]: function.parameter(index).clue
+        for index in range(len(values))
+        if function.parameter(index).clue is not None
+    }
+    assert clues == said
+    if function.gives == "boolean":  # the compiled closure returns the bool itself
+        assert function.implementation(*values) in (True, False)
+
+
+@pytest.mark.parametrize("name", sorted(FUNCTIONS))
+def test_every_function_refuses_a_wrong_number_of_arguments(name: str) -> None:
+    """The arity in the registry is what the checker enforces, with the signature as fix."""
+    function = FUNCTIONS[name]
+    low, high = function.arity
+    count = high + 1 if high is not None else low - 1
+    arguments = ", ".join(["t"] * count)
+    with pytest.raises(ConditionError) as caught:
+        Condition(f"{name}({arguments})")
+    assert f"gives {name}() {count} argument" in str(caught.value)
+    assert caught.value.fix == f"write {function.signature}"
+
+
+def test_the_reference_lists_every_function_as_registered() -> None:
+    """The function table of the reference page is the registry's signatures and meanings."""
+    page = (Path(__file__).parent.parent / "docs" / "reference" / "conditions.md").read_text()
+    table = page.split("## Functions", 1)[1].split("\n\n", 2)[1]
+    rows = [
+        tuple(cell.strip() for cell in line.strip("|").split(" | "))
+        for line in table.splitlines()[2:]
+    ]
+    assert rows == [(f"`{f.signature}`", f.meaning) for f in FUNCTIONS.values()]
+
+
+# -- names starting with __ ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "name"),
+    [
+        ("__class__ == 1", "__class__"),
+        ("x.__dict__ == 1", "__dict__"),
+        ("a.__b__.c > 2", "__b__"),
+        ("has(__x)", "__x"),
+        ("__import__('os')", "__import__"),
+    ],
+)
+def test_dunder_names_are_refused(text: str, name: str) -> None:
+    """A name or path part starting with __ is refused when the condition is made."""
+    with pytest.raises(ConditionError) as caught:
+        Condition(text, field="when")
+    assert str(caught.value).startswith(
+        f"'when' uses the name {name!r}: names starting with '__' are not allowed at column"
+    )
+    assert caught.value.value == text
+    assert caught.value.fix == "rename the field so that it does not start with '__'"
+
+
+def test_a_single_underscore_is_a_name_like_any_other() -> None:
+    """Only a leading double underscore is refused."""
+    assert holds("_private == 1 and a._b == 2", {"_private": 1, "a": {"_b": 2}})
+
+
+def test_a_term_name_starting_with_dunder_is_refused() -> None:
+    """No term can take a name a condition could not use."""
+    with pytest.raises(ConditionError, match=r"'terms.__x' starts with '__'"):
+        Terms([Term("__x", "score > 1")])
+
+
+# -- conditions build bounded values ---------------------------------------------------------
+
+
+def test_repeating_text_by_a_huge_number_is_missing_and_quick() -> None:
+    """``word * score`` with a huge score neither allocates nor hangs: it is missing."""
+    condition = Condition("word * score == 'y'")
+    fields = {"word": "x", "score": 10**12}
+    started = time.perf_counter()
+    assert condition.evaluate(fields) is False
+    explanation = condition.explain(fields)
+    assert time.perf_counter() - started < 0.5
+    assert explanation.lines()[1] == (
+        "  word * score -> missing (word = 'x', score = 1000000000000, would make "
+        "1000000000000 characters, more than the 10000 a condition may build)"
+    )
+
+
+def test_repeating_a_list_is_bounded_too() -> None:
+    """A list from a field repeated past the bound is missing, in items."""
+    explanation = Condition("len(tags * n) >= 0").explain({"tags": ["a", "b"], "n": 5001})
+    assert explanation.result is False
+    assert "would make 10002 items, more than the 10000" in str(explanation)
+
+
+def test_building_up_to_the_bound_works() -> None:
+    """Exactly MAX_BUILT characters may be built, by joining or repeating."""
+    assert MAX_BUILT == 10_000
+    assert holds("len(word * n) == 10000", {"word": "ab", "n": 5000})
+    assert holds("len(a + b) == 10000", {"a": "x" * 4000, "b": "y" * 6000})
+    assert not holds("len(a + b) >= 0", {"a": "x" * 4000, "b": "y" * 6001})
+
+
+def test_formatting_text_with_percent_is_missing() -> None:
+    """``%`` on text would format it, building text of any length: it is missing."""
+    explanation = Condition("len(pattern % n) >= 0").explain({"pattern": "%09999999d", "n": 1})
+    assert explanation.result is False
+    assert "formats text with %, which conditions do not do" in str(explanation)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("'x' * score == 'y'", "'when' repeats text with '*', which conditions do not do"),
+        ("score * 'x' == 'y'", "'when' repeats text with '*', which conditions do not do"),
+        ("len([1] * n) > 2", "'when' repeats a list with '*', which conditions do not do"),
+        ("'%s' % x == 'y'", "'when' formats text with '%', which conditions do not do"),
+    ],
+)
+def test_building_written_text_or_lists_is_refused(text: str, message: str) -> None:
+    """Repetition of written text or lists, and text formatting, are refused when made."""
+    with pytest.raises(ConditionError) as caught:
+        Condition(text, field="when")
+    assert str(caught.value).startswith(message)
+
+
+def test_negating_text_is_missing() -> None:
+    """``-x`` of text is missing (it was the empty text before)."""
+    assert holds("-x < 0", {"x": 5})
+    assert holds("coalesce(-x, 'gone') == 'gone'", {"x": "abc"})
+
+
+def test_date_arithmetic_reads_iso_text_as_comparisons_do() -> None:
+    """ISO text subtracted from ``now`` is read as a datetime."""
+    fields = {"created": "2026-01-20T09:00:00+00:00"}
+    assert holds("now - created > duration('30 days')", fields)
+    assert not holds("now - created > duration('60 days')", fields)

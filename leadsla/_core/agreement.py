@@ -12,12 +12,20 @@ import os
 from collections.abc import Iterable, Mapping
 from datetime import date
 from fractions import Fraction
+from types import MappingProxyType
 from typing import Final
 
 from attrs import field, frozen
 
 from leadsla._core.calendar import BusinessCalendar
-from leadsla._core.conditions import RESERVED_NAMES, Condition, Term, Terms
+from leadsla._core.conditions import (
+    RESERVED_NAMES,
+    Condition,
+    FieldType,
+    Term,
+    Terms,
+    TypeClue,
+)
 from leadsla._core.defaults import default_rules, default_teams, default_terms
 from leadsla._core.errors import (
     AgreementError,
@@ -60,8 +68,28 @@ def _calendars(value: Mapping[str, BusinessCalendar]) -> Mapping[str, BusinessCa
     return dict(value)
 
 
-def _fields(value: Mapping[str, str]) -> Mapping[str, str]:
-    return dict(value)
+def _fields(value: Mapping[str, object]) -> Mapping[str, FieldType]:
+    """Each field's type from its written form (``"number"``, a :class:`FieldType`, or
+    ``{"type": "choice", "values": [...]}``); every bad one is reported, with its name."""
+    fields: dict[str, FieldType] = {}
+    problems: list[Problem] = []
+    for name, written in value.items():
+        try:
+            fields[name] = FieldType.of(written)
+        except AgreementError as error:
+            where = f"fields.{name}"
+            problems.extend(
+                Problem(
+                    where if isinstance(written, str) else f"{where}.{problem.field}",
+                    problem.value,
+                    problem.message,
+                    problem.fix,
+                )
+                for problem in error.problems
+            )
+    if problems:
+        raise AgreementError(*problems)
+    return fields
 
 
 def _team_tuple(value: Iterable[Team]) -> tuple[Team, ...]:
@@ -99,10 +127,12 @@ class Agreement:
     version: str = "1"
     effective: date | None = None
     review: str = ""
-    #: The lead fields conditions may use, and their types; when given, every name a
+    #: The lead fields conditions may use, and their types (written as a type's name, a
+    #: :class:`FieldType`, or ``{"type": "choice", "values": [...]}``); when given, every name a
     #: condition uses must be a field, a term or a reserved name.
-    fields: Mapping[str, str] = field(factory=dict, converter=_fields)
+    fields: Mapping[str, FieldType] = field(factory=dict, converter=_fields)
     _workflow: Workflow = field(init=False, repr=False, eq=False)
+    _field_types: Mapping[str, FieldType] = field(init=False, repr=False, eq=False)
 
     def __attrs_post_init__(self) -> None:
         problems = self._check()
@@ -120,6 +150,13 @@ class Agreement:
     def default(cls) -> Agreement:
         """The default agreement of SPEC §4."""
         return _default()
+
+    @property
+    def field_types(self) -> Mapping[str, FieldType]:
+        """Every field's type: as declared in ``fields``, else as the conditions use it
+        (``score >= 50`` makes ``score`` a number). A field neither says anything of may hold
+        anything, and is not listed."""
+        return MappingProxyType(self._field_types)
 
     @property
     def workflow(self) -> Workflow:
@@ -304,6 +341,7 @@ class Agreement:
         if self.tracking_period not in PERIODS:
             problems.append(unknown("period", self.tracking_period, PERIODS, "tracking_period"))
         problems.extend(self._check_names())
+        problems.extend(self._check_field_types())
         problems.extend(self._check_reachable_meeting())
         problems.extend(self._check_goal())
         return problems
@@ -357,6 +395,40 @@ class Agreement:
                         f"declare it under [fields], or use one of {', '.join(known)}{hint}",
                     )
                 )
+        return problems
+
+    def _check_field_types(self) -> list[Problem]:
+        """Settle each field's type (declared, else inferred from the conditions) and refuse
+        conditions that use a field against its type, or fields the conditions disagree on.
+
+        Sets :attr:`field_types` as it goes.
+        """
+        terms = self.terms.names
+        declared = dict(self.fields)
+        conditions = self._conditions()
+        problems: list[Problem] = []
+        inferred: dict[str, TypeClue] = {}
+        disputed: set[str] = set()
+        for where, condition in conditions:
+            clues = condition.field_types(declared, terms=terms, where=where)
+            for name, clue in clues.items():
+                first = inferred.get(name)
+                if first is None:
+                    inferred[name] = clue
+                elif first.type != clue.type and name not in disputed:
+                    disputed.add(name)
+                    problems.append(_disagreement(first, clue))
+        for name in disputed:
+            del inferred[name]
+        types: dict[str, FieldType | TypeClue] = {**inferred, **declared}
+        # What the reserved names may hold: the lifecycle's states and the agreement's teams.
+        types["state"] = FieldType.choice(*self.lifecycle.state_names)
+        teams = {team.name for team in self.teams} | {s.owner for s in self.lifecycle.states}
+        types["team"] = FieldType.choice(*sorted(teams))
+        for where, condition in conditions:
+            problems.extend(condition.type_problems(types, terms=terms, where=where))
+        effective = {name: clue.type for name, clue in inferred.items()} | declared
+        object.__setattr__(self, "_field_types", effective)
         return problems
 
     def _check_reachable_meeting(self) -> list[Problem]:
@@ -441,6 +513,18 @@ class Agreement:
                     )
                 )
         return problems
+
+
+def _disagreement(first: TypeClue, second: TypeClue) -> Problem:
+    """Two conditions use an undeclared field as two different types."""
+    name = first.field
+    return Problem(
+        second.where,
+        name,
+        f"uses {name} as {second.type} ({second.expression}), but {first.where} uses it as "
+        f"{first.type} ({first.expression})",
+        f"declare {name} under [fields] with its type, and change the condition that disagrees",
+    )
 
 
 def _check_assignees(team: Team) -> list[Problem]:

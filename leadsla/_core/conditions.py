@@ -20,31 +20,60 @@ Neither ever raises.
 Explanations come from a second, tracing interpreter over the same tree: each sub-condition's
 result and the field values it read, e.g. ``mql: score >= 50 -> False (score = 42)``. It is slower,
 so decisions keep what they need to explain themselves and run it only when asked.
+
+Four walkers read the tree: the checker (when a condition is made), the compiler, the tracer and
+the type walker. What they know of functions comes from one registry, :data:`FUNCTIONS`: each
+entry gives a function's arity, argument and result types, implementation and how it is
+explained, so adding a function is adding an entry. Names starting with ``__`` are refused, and
+no condition builds text or a list longer than :data:`MAX_BUILT` (such a result is missing).
+
+Types: every value has one (number, text, boolean, date, datetime, duration, list, table). A
+:class:`FieldType` says what a lead field holds; the type walker reads what a condition says of
+its fields (``score >= 50``: a number), and finds the parts whose values can never go together
+given the fields' types (``score >= 'fifty'``). :func:`check_field_values` checks an event's
+values against the types.
 """
 
 from __future__ import annotations
 
 import ast
+import math
 import operator
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import date, datetime, timedelta
 from typing import Any, Final
 
 from attrs import field, frozen
 
 from leadsla._core.duration import Duration
-from leadsla._core.errors import ConditionError, DurationError, Problem, did_you_mean
+from leadsla._core.errors import (
+    AgreementError,
+    ConditionError,
+    DurationError,
+    Problem,
+    did_you_mean,
+)
 
 __all__ = [
+    "ARGUMENT_TYPES",
+    "FIELD_KINDS",
+    "FUNCTIONS",
+    "MAX_BUILT",
     "MISSING",
+    "SIMPLE_FIELD_KINDS",
+    "ArgumentType",
     "Check",
     "Condition",
     "ConditionError",
     "Explanation",
+    "FieldType",
+    "Function",
     "Scope",
     "Term",
     "Terms",
+    "TypeClue",
+    "check_field_values",
 ]
 
 
@@ -71,6 +100,7 @@ _CONSTANT_NAMES: Final[dict[str, object]] = {"true": True, "false": False, "null
 
 
 _NO_TERMS: Final[Mapping[str, Any]] = {}
+_NO_TYPES: Final[Mapping[str, Any]] = {}
 
 
 class Scope:
@@ -195,13 +225,80 @@ def compare(op: Callable[[Any, Any], Any], left: Any, right: Any) -> tuple[bool,
         return False, f"cannot compare {_show(left)} with {_show(right)}"
 
 
+#: The longest text, and the most items of a list, a condition builds by joining (``+``) or
+#: repeating (``*``): an operation that would make more is missing instead.
+MAX_BUILT: Final = 10_000
+
+_SEQUENCES: Final = (str, bytes, bytearray, list, tuple)
+
+
+def _oversize(op: Callable[[Any, Any], Any], left: Any, right: Any) -> str | None:
+    """Why joining or repeating ``left`` and ``right`` would build too much, else None."""
+    if op is operator.mod and isinstance(left, (str, bytes, bytearray)):
+        return "formats text with %, which conditions do not do"
+    if op is operator.add and isinstance(left, _SEQUENCES) and isinstance(right, _SEQUENCES):
+        size, made = len(left) + len(right), left
+    elif op is operator.mul and isinstance(left, _SEQUENCES) and isinstance(right, int):
+        size, made = len(left) * right, left
+    elif op is operator.mul and isinstance(right, _SEQUENCES) and isinstance(left, int):
+        size, made = len(right) * left, right
+    else:
+        return None
+    if size <= MAX_BUILT:
+        return None
+    unit = "characters" if isinstance(made, str) else "items"
+    return f"would make {size} {unit}, more than the {MAX_BUILT} a condition may build"
+
+
+#: The operators that can build text or lists: +, * and % (formatting).
+_BUILDING: Final = frozenset({operator.add, operator.mul, operator.mod})
+
+
 def _arithmetic(op: Callable[[Any, Any], Any], left: Any, right: Any) -> Any:
+    """``op(left, right)``, or missing: for a missing operand, a failure, or a result longer
+    than :data:`MAX_BUILT`. ISO text meets a date or datetime as it does in comparisons."""
+    if left is MISSING or right is MISSING:
+        return MISSING
+    if (isinstance(left, _SEQUENCES) or isinstance(right, _SEQUENCES)) and _oversize(
+        op, left, right
+    ):
+        return MISSING
+    return _calculate(op, left, right)
+
+
+def _calculate(op: Callable[[Any, Any], Any], left: Any, right: Any) -> Any:
+    """``op(left, right)`` for operators that build nothing (-, /, //): missing on failure."""
     if left is MISSING or right is MISSING:
         return MISSING
     try:
         return op(left, right)
+    except TypeError:
+        pass
+    except (ZeroDivisionError, OverflowError, ValueError):
+        return MISSING
+    coerced = _coerce_pair(left, right)
+    if coerced[0] is left and coerced[1] is right:
+        return MISSING
+    try:
+        return op(*coerced)
     except (TypeError, ZeroDivisionError, OverflowError, ValueError):
         return MISSING
+
+
+def _unary(op: Callable[[Any], Any], value: Any) -> Any:
+    """``-x`` or ``+x``: missing for a missing value or one that is not a number."""
+    if value is MISSING:
+        return MISSING
+    try:
+        return op(value)
+    except TypeError:
+        return MISSING
+
+
+_UNARY: Final[dict[type[ast.unaryop], Callable[[Any], Any]]] = {
+    ast.USub: operator.neg,
+    ast.UAdd: operator.pos,
+}
 
 
 def _show(value: Any) -> str:
@@ -306,35 +403,136 @@ def _largest(*values: Any) -> Any:
         return MISSING
 
 
+class _Refused(Exception):
+    """A constant argument a function cannot use: what is wrong and the fix."""
+
+    def __init__(self, message: str, fix: str) -> None:
+        super().__init__(message)
+        self.message = message
+        self.fix = fix
+
+
+def _pattern(text: str, where: str) -> re.Pattern[str]:
+    try:
+        return re.compile(text)
+    except re.error as error:
+        raise _Refused(f"has a bad regular expression ({error})", "fix the pattern") from None
+
+
+def _calendar_duration(text: str, where: str) -> timedelta:
+    parsed = Duration.parse(text, field=where)
+    if parsed.business:
+        raise DurationError(
+            Problem(
+                where,
+                text,
+                "uses business time in a condition, which has no calendar",
+                "use calendar time, e.g. duration('30 days'), or an obligation",
+            )
+        )
+    return _duration_value(parsed)
+
+
 @frozen
-class _Function:
-    implementation: Callable[..., Any]
-    arity: tuple[int, int | None]  # minimum and maximum number of arguments
-    signature: str
+class ArgumentType:
+    """What a function's argument may be: the types it takes and what it says of a field.
+
+    ``accepts`` are the types of value the argument takes (``any`` takes everything); a field
+    of unknown type given here has type ``clue``, when the argument says. ``constant`` says how
+    the argument must be written when it must be constant text (the pattern of ``matches``), and
+    ``prepare`` turns that text into the value the implementation gets, once. ``field`` is for
+    ``has`` and ``missing``, which take a field name.
+    """
+
+    name: str
+    accepts: frozenset[str]
+    words: str  # what it takes, for messages: "text", "a number"
+    clue: str | None = None
+    constant: str | None = None
+    prepare: Callable[[str, str], Any] | None = None
+    field: bool = False
+
+    def takes(self, kind: str | None) -> bool:
+        """Whether a value of static type ``kind`` (None: not known) fits."""
+        return kind is None or kind == "any" or "any" in self.accepts or kind in self.accepts
 
 
-_FUNCTIONS: Final[dict[str, _Function]] = {
-    "lower": _Function(_lower, (1, 1), "lower(text)"),
-    "upper": _Function(_upper, (1, 1), "upper(text)"),
-    "strip": _Function(_strip, (1, 1), "strip(text)"),
-    "len": _Function(_length, (1, 1), "len(value)"),
-    "contains": _Function(_contains, (2, 2), "contains(text_or_list, part)"),
-    "startswith": _Function(_startswith, (2, 2), "startswith(text, prefix)"),
-    "endswith": _Function(_endswith, (2, 2), "endswith(text, suffix)"),
-    "domain": _Function(_domain, (1, 1), "domain(email)"),
-    "date": _Function(_to_date, (1, 1), "date('2026-03-02') or date(field)"),
-    "datetime": _Function(_to_datetime, (1, 1), "datetime('2026-03-02T09:00+02:00')"),
-    "coalesce": _Function(_coalesce, (2, None), "coalesce(value, fallback, ...)"),
-    "abs": _Function(_absolute, (1, 1), "abs(number)"),
-    "min": _Function(_smallest, (1, None), "min(a, b, ...)"),
-    "max": _Function(_largest, (1, None), "max(a, b, ...)"),
-    # Special forms, compiled by hand below; listed here for arity checks and "did you mean".
-    "has": _Function(lambda value: value is not MISSING, (1, 1), "has(field)"),
-    "missing": _Function(lambda value: value is MISSING, (1, 1), "missing(field)"),
-    "matches": _Function(lambda value, pattern: False, (2, 2), "matches(text, 'regex')"),
-    "duration": _Function(lambda text: MISSING, (1, 1), "duration('30 days')"),
-    "days_since": _Function(lambda value: MISSING, (1, 1), "days_since(field)"),
+#: The types of function arguments. ``same``: every ``same`` argument of a call has one type,
+#: which is also the call's result (``coalesce``, ``min``, ``max``).
+ARGUMENT_TYPES: Final[Mapping[str, ArgumentType]] = {
+    argument.name: argument
+    for argument in (
+        ArgumentType("text", frozenset({"text"}), "text", clue="text"),
+        ArgumentType("number", frozenset({"number", "boolean"}), "a number", clue="number"),
+        ArgumentType("value", frozenset({"any"}), "any value"),
+        ArgumentType("same", frozenset({"any"}), "values of one type"),
+        ArgumentType("sized", frozenset({"text", "list", "table"}), "text, a list or a table"),
+        ArgumentType(
+            "moment", frozenset({"date", "datetime", "text"}), "a date, a datetime or ISO text"
+        ),
+        ArgumentType(
+            "pattern",
+            frozenset({"text"}),
+            "constant text",
+            constant="a constant pattern",
+            prepare=_pattern,
+        ),
+        ArgumentType(
+            "duration",
+            frozenset({"text"}),
+            "constant text",
+            constant="constant text",
+            prepare=_calendar_duration,
+        ),
+        ArgumentType("field", frozenset({"any"}), "a field name", field=True),
+    )
 }
+
+
+@frozen
+class Function:
+    """One function of the condition language: all that every walker of a condition needs.
+
+    The checker reads the arity, the argument types (constant text, field names) and
+    ``refuses``; the compiler and the tracer call ``implementation`` with the argument values
+    (prepared constants as such, and the event's time last when ``uses_now``), and the tracer
+    shows ``now`` among the values read when ``uses_now``; the type walker reads the argument
+    and result types; the reference page lists ``signature`` and ``meaning``. ``example`` is a
+    call that works. Adding a function is adding one entry to :data:`FUNCTIONS`.
+    """
+
+    name: str
+    implementation: Callable[..., Any]
+    takes: tuple[str, ...] = field(kw_only=True)  # ARGUMENT_TYPES; with variadic, the last repeats
+    gives: str = field(kw_only=True)  # the result's type, or "same": that of its same arguments
+    signature: str = field(kw_only=True)
+    meaning: str = field(kw_only=True)
+    example: str = field(kw_only=True)
+    variadic: bool = field(default=False, kw_only=True)
+    uses_now: bool = field(default=False, kw_only=True)
+    refuses: str | None = field(default=None, kw_only=True)  # refused constants: why
+
+    @property
+    def arity(self) -> tuple[int, int | None]:
+        """The least and the most arguments (None: no limit)."""
+        count = len(self.takes)
+        return count, None if self.variadic else count
+
+    def parameter(self, index: int) -> ArgumentType:
+        """The type of argument number ``index`` (from 0)."""
+        return ARGUMENT_TYPES[self.takes[min(index, len(self.takes) - 1)]]
+
+
+def _is_present(value: Any) -> bool:
+    return value is not MISSING
+
+
+def _is_missing(value: Any) -> bool:
+    return value is MISSING
+
+
+def _same(value: Any) -> Any:
+    return value
 
 
 def _days_since(value: Any, now: datetime | None) -> Any:
@@ -363,6 +561,211 @@ def _days_since(value: Any, now: datetime | None) -> Any:
 
 def _matches(value: Any, pattern: re.Pattern[str]) -> bool:
     return isinstance(value, str) and pattern.search(value) is not None
+
+
+#: The functions conditions may call, by name.
+FUNCTIONS: Final[Mapping[str, Function]] = {
+    function.name: function
+    for function in (
+        Function(
+            "lower",
+            _lower,
+            takes=("text",),
+            gives="text",
+            signature="lower(text)",
+            meaning="the text in lower case",
+            example="lower(country)",
+        ),
+        Function(
+            "upper",
+            _upper,
+            takes=("text",),
+            gives="text",
+            signature="upper(text)",
+            meaning="the text in upper case",
+            example="upper(country)",
+        ),
+        Function(
+            "strip",
+            _strip,
+            takes=("text",),
+            gives="text",
+            signature="strip(text)",
+            meaning="the text without surrounding white space",
+            example="strip(country)",
+        ),
+        Function(
+            "len",
+            _length,
+            takes=("sized",),
+            gives="number",
+            signature="len(value)",
+            meaning="the length of a text or a list",
+            example="len(email)",
+        ),
+        Function(
+            "contains",
+            _contains,
+            takes=("sized", "value"),
+            gives="boolean",
+            signature="contains(text_or_list, part)",
+            meaning=(
+                "whether the part is in the text (a substring) or the list; false when "
+                "either is missing"
+            ),
+            example="contains(tags, 'vip')",
+        ),
+        Function(
+            "startswith",
+            _startswith,
+            takes=("text", "text"),
+            gives="boolean",
+            signature="startswith(text, prefix)",
+            meaning="whether the text starts with the prefix; false for anything that is not text",
+            example="startswith(phone, '+358')",
+        ),
+        Function(
+            "endswith",
+            _endswith,
+            takes=("text", "text"),
+            gives="boolean",
+            signature="endswith(text, suffix)",
+            meaning="whether the text ends with the suffix; false for anything that is not text",
+            example="endswith(email, '.fi')",
+        ),
+        Function(
+            "matches",
+            _matches,
+            takes=("text", "pattern"),
+            gives="boolean",
+            signature="matches(text, 'regex')",
+            meaning=(
+                "whether the regular expression matches somewhere in the text "
+                "(`re.search`); the pattern must be constant text and is checked when the "
+                "condition is made"
+            ),
+            example="matches(email, '@acme[.]com$')",
+        ),
+        Function(
+            "domain",
+            _domain,
+            takes=("text",),
+            gives="text",
+            signature="domain(email)",
+            meaning="the part after the last `@`, stripped and in lower case",
+            example="domain(email)",
+        ),
+        Function(
+            "date",
+            _to_date,
+            takes=("moment",),
+            gives="date",
+            signature="date(value)",
+            meaning=(
+                "a date from a date, a datetime or ISO text (`'2026-03-02'`, or the date "
+                "part of an ISO datetime)"
+            ),
+            example="date('2026-03-02')",
+            refuses="text that is not an ISO date",
+        ),
+        Function(
+            "datetime",
+            _to_datetime,
+            takes=("moment",),
+            gives="datetime",
+            signature="datetime(value)",
+            meaning="a datetime from a datetime or ISO text (`'2026-03-02T09:00+02:00'`)",
+            example="datetime('2026-03-02T09:00+02:00')",
+            refuses="text that is not an ISO datetime",
+        ),
+        Function(
+            "duration",
+            _same,
+            takes=("duration",),
+            gives="duration",
+            signature="duration('30 days')",
+            meaning=(
+                "a length of calendar time, to compare with a difference of datetimes; "
+                "constant text only; days and weeks count 24 hours each; business time is "
+                "refused (a condition has no calendar)"
+            ),
+            example="duration('30 days')",
+        ),
+        Function(
+            "days_since",
+            _days_since,
+            takes=("moment",),
+            gives="number",
+            signature="days_since(value)",
+            meaning=(
+                "days from a date or a datetime to `now`: whole days for a date (or ISO "
+                "date text), fractional for a datetime; ISO datetime text without an offset "
+                "is read in the zone of `now`"
+            ),
+            example="days_since(signed)",
+            uses_now=True,
+        ),
+        Function(
+            "coalesce",
+            _coalesce,
+            takes=("same", "same"),
+            gives="same",
+            signature="coalesce(value, fallback, ...)",
+            meaning="the first argument that is not missing",
+            example="coalesce(score, 0)",
+            variadic=True,
+        ),
+        Function(
+            "abs",
+            _absolute,
+            takes=("number",),
+            gives="number",
+            signature="abs(number)",
+            meaning="the absolute value",
+            example="abs(score)",
+        ),
+        Function(
+            "min",
+            _smallest,
+            takes=("same",),
+            gives="same",
+            signature="min(a, b, ...)",
+            meaning="the smallest of the values that are not missing",
+            example="min(score, 100)",
+            variadic=True,
+        ),
+        Function(
+            "max",
+            _largest,
+            takes=("same",),
+            gives="same",
+            signature="max(a, b, ...)",
+            meaning="the largest of the values that are not missing",
+            example="max(score, 0)",
+            variadic=True,
+        ),
+        Function(
+            "has",
+            _is_present,
+            takes=("field",),
+            gives="boolean",
+            signature="has(field)",
+            meaning=(
+                "whether the field is present and not null; takes a field name, not an expression"
+            ),
+            example="has(email)",
+        ),
+        Function(
+            "missing",
+            _is_missing,
+            takes=("field",),
+            gives="boolean",
+            signature="missing(field)",
+            meaning="whether the field is absent or null; takes a field name, not an expression",
+            example="missing(email)",
+        ),
+    )
+}
 
 
 # ------------------------------------------------------------------------------------------
@@ -437,6 +840,13 @@ class _Checker:
         at = f" at column {column + 1}" if column is not None else ""
         self.problems.append(Problem(self.where, self.source, f"{message}{at}", fix))
 
+    def dunder(self, node: ast.AST, name: str) -> None:
+        self.problem(
+            node,
+            f"uses the name {name!r}: names starting with '__' are not allowed",
+            "rename the field so that it does not start with '__'",
+        )
+
     def visit(self, node: ast.AST) -> None:
         if not isinstance(node, _ALLOWED_NODES):
             word = _NODE_WORDS.get(type(node), f"'{type(node).__name__}'")
@@ -454,15 +864,19 @@ class _Checker:
                 "read nested fields as a.b.c; use functions like lower(x) for text",
             )
             return
-        if isinstance(node, ast.Name) and node.id not in _CONSTANT_NAMES:
-            self.names.add(node.id)
-        if isinstance(node, ast.Attribute):
+        if isinstance(node, (ast.Name, ast.Attribute)):
             path = _field_path(node)
-            if path:
+            assert path is not None
+            dunder = next((part for part in path if part.startswith("__")), None)
+            if dunder is not None:
+                self.dunder(node, dunder)
+            elif path[0] not in _CONSTANT_NAMES:
                 self.names.add(path[0])
             return
         if isinstance(node, ast.Call):
             self.visit_call(node)
+            return
+        if isinstance(node, ast.BinOp) and self.builds(node):
             return
         if (
             isinstance(node, ast.Compare)
@@ -478,6 +892,37 @@ class _Checker:
         for child in ast.iter_child_nodes(node):
             self.visit(child)
 
+    def builds(self, node: ast.BinOp) -> bool:
+        """Refuse repeating written text or lists (``'x' * n``) and formatting text with %."""
+        operands = (node.left, node.right)
+        if isinstance(node.op, ast.Mult):
+            for operand in operands:
+                if isinstance(operand, ast.Constant) and isinstance(operand.value, str):
+                    what = "text"
+                elif isinstance(operand, (ast.List, ast.Tuple, ast.Set)):
+                    what = "a list"
+                else:
+                    continue
+                self.problem(
+                    node,
+                    f"repeats {what} with '*', which conditions do not do",
+                    "multiply numbers only; test text with ==, in or functions such as "
+                    "contains(x, part)",
+                )
+                return True
+        if (
+            isinstance(node.op, ast.Mod)
+            and isinstance(node.left, ast.Constant)
+            and isinstance(node.left.value, str)
+        ):
+            self.problem(
+                node,
+                "formats text with '%', which conditions do not do",
+                "use % for the remainder of numbers only; join text with +",
+            )
+            return True
+        return False
+
     def visit_call(self, node: ast.Call) -> None:
         if not isinstance(node.func, ast.Name):
             self.problem(
@@ -485,13 +930,16 @@ class _Checker:
             )
             return
         name = node.func.id
-        function = _FUNCTIONS.get(name)
+        function = FUNCTIONS.get(name)
         if function is None:
-            hint = did_you_mean(name, list(_FUNCTIONS))
+            if name.startswith("__"):
+                self.dunder(node, name)
+                return
+            hint = did_you_mean(name, list(FUNCTIONS))
             self.problem(
                 node,
                 f"calls an unknown function {name!r}",
-                f"use one of {', '.join(sorted(_FUNCTIONS))}{hint}",
+                f"use one of {', '.join(sorted(FUNCTIONS))}{hint}",
             )
             return
         if node.keywords:
@@ -508,54 +956,38 @@ class _Checker:
                 f"write {function.signature}",
             )
             return
-        if name in ("has", "missing") and _field_path(node.args[0]) is None:
-            self.problem(node, f"{name}() needs a field name", f"write {name}(score) for example")
-            return
-        if name == "matches":
-            pattern = node.args[1]
-            if not (isinstance(pattern, ast.Constant) and isinstance(pattern.value, str)):
+        for index, argument in enumerate(node.args):
+            kind = function.parameter(index)
+            if kind.field and _field_path(argument) is None:
                 self.problem(
-                    node,
-                    "matches() needs a constant pattern",
-                    "write matches(email, '@acme[.]com$')",
+                    node, f"{name}() needs a field name", f"write {name}(score) for example"
                 )
                 return
-            try:
-                re.compile(pattern.value)
-            except re.error as error:
-                self.problem(node, f"has a bad regular expression ({error})", "fix the pattern")
-                return
-        if name == "duration":
-            argument = node.args[0]
+            if kind.constant is None:
+                continue
             if not (isinstance(argument, ast.Constant) and isinstance(argument.value, str)):
-                self.problem(node, "duration() needs constant text", "write duration('30 days')")
+                self.problem(node, f"{name}() needs {kind.constant}", f"write {function.example}")
                 return
+            assert kind.prepare is not None
             try:
-                parsed = Duration.parse(argument.value, field=self.where)
-                if parsed.business:
-                    raise DurationError(
-                        Problem(
-                            self.where,
-                            argument.value,
-                            "uses business time in a condition, which has no calendar",
-                            "use calendar time, e.g. duration('30 days'), or an obligation",
-                        )
-                    )
-                _duration_value(parsed)
+                kind.prepare(argument.value, self.where)
+            except _Refused as refused:
+                self.problem(node, refused.message, refused.fix)
+                return
             except DurationError as error:
                 self.problems.extend(error.problems)
                 return
-        if name in ("date", "datetime"):
-            argument = node.args[0]
-            if isinstance(argument, ast.Constant):
-                converted = (_to_date if name == "date" else _to_datetime)(argument.value)
-                if converted is MISSING:
-                    self.problem(
-                        node,
-                        f"gives {name}() text that is not an ISO {name}",
-                        f"write {function.signature}",
-                    )
-                    return
+        if function.refuses is not None and all(
+            isinstance(argument, ast.Constant) for argument in node.args
+        ):
+            constants = [argument.value for argument in node.args]  # type: ignore[attr-defined]
+            if function.implementation(*constants) is MISSING:
+                self.problem(
+                    node,
+                    f"gives {name}() {function.refuses}",
+                    f"write {function.example} or {name}(field)",
+                )
+                return
         for argument in node.args:
             self.visit(argument)
 
@@ -646,12 +1078,13 @@ class _Compiler:
             operand = self.compile(node.operand)
             if isinstance(node.op, ast.Not):
                 return lambda scope: not operand(scope)
-            sign = -1 if isinstance(node.op, ast.USub) else 1
-            return lambda scope: _arithmetic(operator.mul, sign, operand(scope))
+            unary = _UNARY[type(node.op)]
+            return lambda scope: _unary(unary, operand(scope))
         if isinstance(node, ast.BinOp):
             left, right = self.compile(node.left), self.compile(node.right)
             arithmetic = _ARITHMETIC[type(node.op)]
-            return lambda scope: _arithmetic(arithmetic, left(scope), right(scope))
+            checked = _arithmetic if arithmetic in _BUILDING else _calculate
+            return lambda scope: checked(arithmetic, left(scope), right(scope))
         if isinstance(node, ast.Compare):
             return self.comparison(node)
         if isinstance(node, (ast.List, ast.Tuple, ast.Set)):
@@ -735,36 +1168,43 @@ class _Compiler:
 
     def call(self, node: ast.Call) -> _Compiled:
         assert isinstance(node.func, ast.Name)
-        name = node.func.id
-        if name in ("has", "missing"):
-            path = _field_path(node.args[0])
-            assert path is not None
-            present = self.compile(node.args[0])
-            if name == "has":
-                return lambda scope: present(scope) is not MISSING
-            return lambda scope: present(scope) is MISSING
-        if name == "matches":
-            pattern = re.compile(node.args[1].value)  # type: ignore[attr-defined]
-            text = self.compile(node.args[0])
-            return lambda scope: _matches(text(scope), pattern)
-        if name == "duration":
-            constant = _duration_value(Duration.parse(node.args[0].value))  # type: ignore[attr-defined]
-            return lambda scope: constant
-        if name in ("date", "datetime") and isinstance(node.args[0], ast.Constant):
-            converted = _FUNCTIONS[name].implementation(node.args[0].value)
-            return lambda scope: converted
-        arguments = [self.compile(argument) for argument in node.args]
-        if name == "days_since":
-            argument = arguments[0]
-            return lambda scope: _days_since(argument(scope), scope.now)
-        implementation = _FUNCTIONS[name].implementation
+        function = FUNCTIONS[node.func.id]
+        implementation = function.implementation
+        arguments: list[_Compiled] = []
+        constants: list[Any] = []
+        for index, argument in enumerate(node.args):
+            prepare = function.parameter(index).prepare
+            if prepare is not None:
+                constant = prepare(argument.value, "condition")  # type: ignore[attr-defined]
+            elif isinstance(argument, ast.Constant):
+                constant = MISSING if argument.value is None else argument.value
+            else:
+                arguments.append(self.compile(argument))
+                continue
+            constants.append(constant)
+            arguments.append(_constant(constant))
+        if function.uses_now:
+            if len(arguments) == 1:
+                only = arguments[0]
+                return lambda scope: implementation(only(scope), scope.now)
+            return lambda scope: implementation(*[a(scope) for a in arguments], scope.now)
+        if len(constants) == len(arguments):  # every argument is constant: call it once
+            value = implementation(*constants)
+            return lambda scope: value
         if len(arguments) == 1:
             only = arguments[0]
             return lambda scope: implementation(only(scope))
         if len(arguments) == 2:
             first, second = arguments
+            if len(constants) == 1 and not isinstance(node.args[0], ast.Constant):
+                fixed = constants[0]  # matches(email, 'pattern'), contains(tags, 'vip')
+                return lambda scope: implementation(first(scope), fixed)
             return lambda scope: implementation(first(scope), second(scope))
         return lambda scope: implementation(*[argument(scope) for argument in arguments])
+
+
+def _constant(value: Any) -> _Compiled:
+    return lambda scope: value
 
 
 def _field_against_constant(name: str, kind: type[ast.cmpop], constant: Any) -> _Compiled:
@@ -943,12 +1383,15 @@ class _Tracer:
             child = self.run(node.operand, scope)
             if isinstance(node.op, ast.Not):
                 return Check(text, not child.result, children=(child,))
-            sign = -1 if isinstance(node.op, ast.USub) else 1
-            return self.lift(text, _arithmetic(operator.mul, sign, child.result), [child])
+            return self.lift(text, _unary(_UNARY[type(node.op)], child.result), [child])
         if isinstance(node, ast.BinOp):
             left, right = self.run(node.left, scope), self.run(node.right, scope)
-            value = _arithmetic(_ARITHMETIC[type(node.op)], left.result, right.result)
-            return self.lift(text, value, [left, right])
+            arithmetic = _ARITHMETIC[type(node.op)]
+            value = _arithmetic(arithmetic, left.result, right.result)
+            note = None
+            if value is MISSING and MISSING not in (left.result, right.result):
+                note = _oversize(arithmetic, left.result, right.result)
+            return self.lift(text, value, [left, right], note)
         if isinstance(node, ast.Compare):
             return self.comparison(node, scope)
         if isinstance(node, (ast.List, ast.Tuple, ast.Set)):
@@ -958,13 +1401,14 @@ class _Tracer:
             return self.call(node, scope)
         raise AssertionError(f"unchecked node {node!r}")
 
-    def lift(self, text: str, value: Any, parts: Iterable[Check]) -> Check:
-        """A value node: fold the fields its parts read into it, keep nested conditions."""
+    def lift(self, text: str, value: Any, parts: Iterable[Check], note: str | None = None) -> Check:
+        """A value node: fold the fields its parts read into it, keep nested conditions and
+        parts that say why they came out as they did."""
         values: list[tuple[str, Any]] = []
         children: list[Check] = []
         for part in parts:
             values.extend(part.values)
-            if part.children or part.label:
+            if part.children or part.label or part.note not in (None, "missing"):
                 children.append(part)
         seen: set[str] = set()
         unique = []
@@ -972,7 +1416,7 @@ class _Tracer:
             if name not in seen:
                 seen.add(name)
                 unique.append((name, read))
-        return Check(text, value, values=tuple(unique), children=tuple(children))
+        return Check(text, value, values=tuple(unique), children=tuple(children), note=note)
 
     def name(self, node: ast.Name, scope: Scope) -> Check:
         name = node.id
@@ -1011,29 +1455,784 @@ class _Tracer:
 
     def call(self, node: ast.Call, scope: Scope) -> Check:
         assert isinstance(node.func, ast.Name)
-        name = node.func.id
-        text = self.text(node)
-        if name == "duration":
-            length = _duration_value(Duration.parse(node.args[0].value))  # type: ignore[attr-defined]
-            return Check(text, length)
+        function = FUNCTIONS[node.func.id]
         arguments = [self.run(argument, scope) for argument in node.args]
         results = [argument.result for argument in arguments]
-        if name == "has":
-            value: Any = results[0] is not MISSING
-        elif name == "missing":
-            value = results[0] is MISSING
-        elif name == "matches":
-            value = _matches(results[0], re.compile(results[1]))
-        elif name == "days_since":
-            value = _days_since(results[0], scope.now)
+        for index, result in enumerate(results):
+            prepare = function.parameter(index).prepare
+            if prepare is not None:
+                results[index] = prepare(result, "condition")
+        if function.uses_now:
+            value = function.implementation(*results, scope.now)
             arguments.append(Check("now", scope.now, values=(("now", scope.now),)))
         else:
-            value = _FUNCTIONS[name].implementation(*results)
-        return self.lift(text, value, arguments)
+            value = function.implementation(*results)
+        return self.lift(self.text(node), value, arguments)
 
 
 def _with_label(check: Check, label: str) -> Check:
     return Check(check.expression, check.result, check.values, check.children, check.note, label)
+
+
+# ------------------------------------------------------------------------------------------
+# Types: what a field holds, said by the agreement or read from the conditions, and checked.
+
+#: The types a field may have, written as a name alone.
+SIMPLE_FIELD_KINDS: Final = (
+    "text",
+    "number",
+    "boolean",
+    "date",
+    "datetime",
+    "list",
+    "table",
+    "any",
+)
+#: Every type a field may have: a ``choice`` also lists its values.
+FIELD_KINDS: Final = (*SIMPLE_FIELD_KINDS, "choice")
+
+_KIND_WORDS: Final[Mapping[str, str]] = {
+    "text": "text",
+    "number": "a number",
+    "boolean": "a boolean",
+    "date": "a date",
+    "datetime": "a datetime",
+    "duration": "a duration",
+    "list": "a list",
+    "table": "a table",
+    "any": "any value",
+    "choice": "a choice",
+}
+_KIND_EXAMPLES: Final[Mapping[str, str]] = {
+    "text": "'FI'",
+    "number": "50",
+    "boolean": "true",
+    "date": "date('2026-03-02')",
+    "datetime": "datetime('2026-03-02T09:00+02:00')",
+    "duration": "duration('30 days')",
+    "list": "['a', 'b']",
+}
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _is_iso_date(value: Any) -> bool:
+    try:
+        date.fromisoformat(value)
+    except ValueError:
+        return False
+    return True
+
+
+def _is_iso_datetime(value: Any) -> bool:
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        return False
+    return moment.utcoffset() is not None
+
+
+def _field_type_problem(field: str, value: Any, message: str, fix: str) -> AgreementError:
+    return AgreementError(Problem(field, value, message, fix))
+
+
+def _choice_values(values: Iterable[str | int | float]) -> tuple[str | int | float, ...]:
+    return tuple(values)
+
+
+@frozen
+class FieldType:
+    """The type of a lead field: one of :data:`FIELD_KINDS`, and for a choice its values.
+
+    Written as its name (``"number"``), or for a choice as a table of the name and the values
+    (``{"type": "choice", "values": ["FI", "SE"]}``, text or numbers, not both).
+
+    >>> FieldType.of("number").accepts(70), FieldType.of("number").accepts("70")
+    (True, False)
+    >>> country = FieldType.of({"type": "choice", "values": ["FI", "SE"]})
+    >>> country, str(country), country.accepts("SE")
+    (FieldType(kind='choice', values=('FI', 'SE')), "choice of 'FI', 'SE'", True)
+    """
+
+    kind: str
+    values: tuple[str | int | float, ...] = field(default=(), converter=_choice_values)
+
+    def __attrs_post_init__(self) -> None:
+        if self.kind not in FIELD_KINDS:
+            hint = did_you_mean(str(self.kind), SIMPLE_FIELD_KINDS)
+            raise _field_type_problem(
+                "type",
+                self.kind,
+                "is not a field type",
+                f"use one of {', '.join(SIMPLE_FIELD_KINDS)}{hint}",
+            )
+        if self.kind != "choice":
+            if self.values:
+                raise _field_type_problem(
+                    "values",
+                    list(self.values),
+                    f"are only for a choice, not for {self.kind}",
+                    'leave them out, or write { type = "choice", values = [...] }',
+                )
+            return
+        if not self.values:
+            raise _field_type_problem(
+                "values",
+                None,
+                "are missing: a choice lists the values the field may have",
+                'write { type = "choice", values = ["FI", "SE"] }',
+            )
+        texts = sum(isinstance(value, str) for value in self.values)
+        numbers = sum(_is_number(value) for value in self.values)
+        if texts + numbers != len(self.values) or (texts and numbers):
+            raise _field_type_problem(
+                "values",
+                list(self.values),
+                "must all be text, or all numbers",
+                'write e.g. values = ["FI", "SE"] or values = [1, 2, 3]',
+            )
+        if len(set(self.values)) != len(self.values):
+            raise _field_type_problem(
+                "values", list(self.values), "lists a value twice", "list each value once"
+            )
+
+    @classmethod
+    def of(cls, value: object) -> FieldType:
+        """A field type from its written form: a name, or a table with ``type`` and
+        ``values``."""
+        if isinstance(value, FieldType):
+            return value
+        if isinstance(value, Mapping):
+            unknown_keys = sorted(str(key) for key in value if key not in ("type", "values"))
+            if unknown_keys:
+                raise _field_type_problem(
+                    unknown_keys[0],
+                    value[unknown_keys[0]],
+                    "is not a known key here",
+                    "use type, values",
+                )
+            kind = value.get("type")
+            if kind is None:
+                raise _field_type_problem(
+                    "type", None, "is missing", 'write e.g. { type = "choice", values = ["FI"] }'
+                )
+            values = value.get("values", ())
+            if not isinstance(values, (list, tuple)):
+                raise _field_type_problem(
+                    "values", values, "must be a list", 'write values = ["FI", "SE"]'
+                )
+            return cls(kind, values) if isinstance(kind, str) else cls._bad(kind)
+        if isinstance(value, str):
+            if value == "choice":
+                raise _field_type_problem(
+                    "type",
+                    value,
+                    "needs its values",
+                    'write { type = "choice", values = ["FI", "SE"] }',
+                )
+            return cls(value)
+        return cls._bad(value)
+
+    @classmethod
+    def _bad(cls, kind: object) -> FieldType:
+        raise _field_type_problem(
+            "type",
+            kind,
+            "is not a field type",
+            f"use one of {', '.join(SIMPLE_FIELD_KINDS)}, or a choice",
+        )
+
+    @classmethod
+    def choice(cls, *values: str | int | float) -> FieldType:
+        """A field that holds one of ``values``."""
+        return cls("choice", values)
+
+    @property
+    def base(self) -> str:
+        """The kind of value the field holds: a choice holds text or numbers."""
+        if self.kind != "choice":
+            return self.kind
+        return "text" if isinstance(self.values[0], str) else "number"
+
+    def to_data(self) -> str | dict[str, Any]:
+        """The written form: the name, or for a choice ``{"type": "choice", "values": [...]}``."""
+        if self.kind != "choice":
+            return self.kind
+        return {"type": "choice", "values": list(self.values)}
+
+    def __str__(self) -> str:
+        if self.kind != "choice":
+            return self.kind
+        return "choice of " + ", ".join(repr(value) for value in self.values)
+
+    def accepts(self, value: Any) -> bool:
+        """Whether a field of this type may hold ``value`` (None, missing, always may)."""
+        if value is None:
+            return True
+        check = _ACCEPTS[self.kind]
+        return check(self, value)
+
+    def problem(self, name: str, value: Any) -> Problem | None:
+        """What is wrong with field ``name`` holding ``value``, or None when it may."""
+        if self.accepts(value):
+            return None
+        where = f"fields.{name}"
+        clear = "or null to make it missing"
+        kind = self.kind
+        if kind == "choice":
+            shown = ", ".join(repr(item) for item in self.values)
+            hint = _value_hint(value, self.values)
+            return Problem(
+                where, value, f"must be one of {shown}", f"send one of them{hint}, {clear}"
+            )
+        if kind == "number" and isinstance(value, str) and _is_number_text(value):
+            return Problem(where, value, "must be a number", f"send {value.strip()} without quotes")
+        if (
+            kind == "boolean"
+            and isinstance(value, str)
+            and value.strip().lower() in ("true", "false")
+        ):
+            fix = f"send {value.strip().lower()} without quotes"
+            return Problem(where, value, "must be true or false", fix)
+        message, example = _VALUE_PROBLEMS[kind]
+        return Problem(where, value, message, f"send {example}, {clear}")
+
+
+def _value_hint(value: Any, values: Iterable[Any]) -> str:
+    """`` (did you mean 'FI'?)`` for the listed value most like ``value``, case aside."""
+    for item in values:
+        if isinstance(item, str) and isinstance(value, str) and item.lower() == value.lower():
+            return f" (did you mean {item!r}?)"
+    return did_you_mean(value, [str(item) for item in values])
+
+
+def _is_number_text(text: str) -> bool:
+    try:
+        return math.isfinite(float(text))
+    except ValueError:
+        return False
+
+
+_ACCEPTS: Final[Mapping[str, Callable[[FieldType, Any], bool]]] = {
+    "text": lambda kind, value: isinstance(value, str),
+    "number": lambda kind, value: _is_number(value),
+    "boolean": lambda kind, value: isinstance(value, bool),
+    "date": lambda kind, value: (
+        (isinstance(value, date) and not isinstance(value, datetime))
+        or (isinstance(value, str) and _is_iso_date(value))
+    ),
+    "datetime": lambda kind, value: (
+        (isinstance(value, datetime) and value.utcoffset() is not None)
+        or (isinstance(value, str) and _is_iso_datetime(value))
+    ),
+    "choice": lambda kind, value: (
+        (isinstance(value, str) if kind.base == "text" else _is_number(value))
+        and value in kind.values
+    ),
+    "list": lambda kind, value: isinstance(value, (list, tuple)),
+    "table": lambda kind, value: isinstance(value, Mapping),
+    "any": lambda kind, value: True,
+}
+_VALUE_PROBLEMS: Final[Mapping[str, tuple[str, str]]] = {
+    "text": ("must be text", 'text in quotes, such as "FI"'),
+    "number": ("must be a number", "a number such as 70"),
+    "boolean": ("must be true or false", "true or false"),
+    "date": ("must be a date", 'an ISO date such as "2026-03-02"'),
+    "datetime": (
+        "must be a date and time with a UTC offset",
+        'ISO text such as "2026-03-02T09:00:00+02:00"',
+    ),
+    "list": ("must be a list", 'a list such as ["a", "b"]'),
+    "table": ("must be a table (an object)", 'an object such as {"city": "Espoo"}'),
+}
+
+
+def check_field_values(types: Mapping[str, FieldType], fields: Mapping[str, Any]) -> list[Problem]:
+    """What is wrong with an event's field values, given the fields' types.
+
+    None (make the field missing) is always allowed; a field without a type may hold anything.
+    Numbers are int or float (not bool); a date is a date or ISO date text; a datetime is an
+    aware datetime or ISO text with a UTC offset.
+
+    >>> types = {"score": FieldType("number"), "country": FieldType.choice("FI", "SE")}
+    >>> for problem in check_field_values(types, {"score": "70", "country": "Fi", "x": 1}):
+    ...     print(problem)
+    'fields.score' must be a number (got '70'); send 70 without quotes
+    'fields.country' must be one of 'FI', 'SE' (got 'Fi'); send one of them (did you mean ...
+    """
+    problems = []
+    for name, value in fields.items():
+        kind = types.get(name)
+        if kind is not None:
+            problem = kind.problem(name, value)
+            if problem is not None:
+                problems.append(problem)
+    return problems
+
+
+@frozen
+class TypeClue:
+    """What a condition says of a field's type: ``score >= 50`` says ``score`` is a number.
+
+    ``expression`` is the part of the condition that says so; ``where`` is the condition.
+    """
+
+    field: str
+    type: FieldType
+    expression: str
+    where: str = "condition"
+
+
+#: Types the type walker knows that no field is declared with.
+_DECLARABLE: Final = frozenset(SIMPLE_FIELD_KINDS) - {"any"}
+
+#: What each arithmetic operator takes and gives: (left, right, result).
+_OPERATOR_TYPES: Final[Mapping[type[ast.operator], tuple[tuple[str, str, str], ...]]] = {
+    ast.Add: (
+        ("number", "number", "number"),
+        ("text", "text", "text"),
+        ("list", "list", "list"),
+        ("datetime", "duration", "datetime"),
+        ("duration", "datetime", "datetime"),
+        ("date", "duration", "date"),
+        ("duration", "date", "date"),
+        ("duration", "duration", "duration"),
+    ),
+    ast.Sub: (
+        ("number", "number", "number"),
+        ("datetime", "datetime", "duration"),
+        ("date", "date", "duration"),
+        ("datetime", "duration", "datetime"),
+        ("date", "duration", "date"),
+        ("duration", "duration", "duration"),
+    ),
+    ast.Mult: (
+        ("number", "number", "number"),
+        ("duration", "number", "duration"),
+        ("number", "duration", "duration"),
+    ),
+    ast.Div: (
+        ("number", "number", "number"),
+        ("duration", "number", "duration"),
+        ("duration", "duration", "number"),
+    ),
+    ast.FloorDiv: (
+        ("number", "number", "number"),
+        ("duration", "number", "duration"),
+        ("duration", "duration", "number"),
+    ),
+    ast.Mod: (("number", "number", "number"), ("duration", "duration", "duration")),
+}
+_OPERATOR_SYMBOLS: Final[Mapping[type[ast.operator], str]] = {
+    ast.Add: "+",
+    ast.Sub: "-",
+    ast.Mult: "*",
+    ast.Div: "/",
+    ast.FloorDiv: "//",
+    ast.Mod: "%",
+}
+_UNARY_TYPES: Final = (("number", "number"), ("duration", "duration"))
+
+
+def _fits(kind: str | None, wanted: str) -> bool:
+    """Whether a value of static type ``kind`` fits an operand of type ``wanted``."""
+    return kind is None or kind in ("any", wanted) or (wanted, kind) == ("number", "boolean")
+
+
+@frozen
+class _Static:
+    """What the type walker knows of a part of a condition."""
+
+    kind: str | None  # None: not known
+    text: str
+    field: str | None = None  # the field (or reserved name) this part reads
+    origin: str = ""  # how the field's type is known, for messages
+    choice: tuple[Any, ...] = ()
+    constant: Any = MISSING
+    elements: tuple[_Static, ...] | None = None  # the items of a written list
+    declarable: bool = True  # the field is a lead field (not a reserved name)
+
+    def describe(self) -> str:
+        """``score (declared number)``, ``'fifty' (text)``."""
+        kind = _KIND_WORDS.get(self.kind or "", "a value")
+        if self.choice:
+            shown = ", ".join(repr(value) for value in self.choice[:4])
+            more = ", ..." if len(self.choice) > 4 else ""
+            kind = f"one of {shown}{more}"
+        if self.field is not None and self.origin:
+            return f"{self.text} ({self.origin})"
+        return f"{self.text} ({kind})"
+
+
+class _Typer:
+    """Works out the type of each part of a condition, given what is known of the fields.
+
+    A field of unknown type takes the type the first part that says one gives it (its *clue*),
+    and keeps it for the rest of the condition; a part whose operands do not go together is a
+    problem.
+    """
+
+    def __init__(
+        self,
+        source: str,
+        where: str,
+        types: Mapping[str, FieldType | TypeClue],
+        terms: frozenset[str],
+    ) -> None:
+        self.source = source
+        self.where = where
+        self.types = types
+        self.terms = terms
+        self.clues: dict[str, TypeClue] = {}
+        self.problems: list[Problem] = []
+        self.seen: dict[int, _Static] = {}
+
+    def text(self, node: ast.AST) -> str:
+        return _node_text(self.source, node)
+
+    def problem(self, node: ast.AST, message: str, fix: str) -> None:
+        self.problems.append(Problem(self.where, self.text(node), message, fix))
+
+    def visit(self, node: ast.AST) -> _Static:
+        static = self.kind(node)
+        self.seen[id(node)] = static
+        return static
+
+    def kind(self, node: ast.AST) -> _Static:
+        if isinstance(node, ast.Expression):
+            return self.visit(node.body)
+        text = self.text(node)
+        if isinstance(node, ast.Constant):
+            value = node.value
+            if value is None:
+                return _Static(None, text)
+            kind = (
+                "boolean"
+                if isinstance(value, bool)
+                else "text"
+                if isinstance(value, str)
+                else "number"
+            )
+            return _Static(kind, text, constant=value)
+        if isinstance(node, ast.Name):
+            return self.name(node.id)
+        if isinstance(node, ast.Attribute):
+            path = _field_path(node)
+            assert path is not None
+            root = self.name(path[0])
+            if root.kind is None and root.field is not None and root.declarable:
+                self.clue(root.field, "table", text)
+                root = self.name(path[0])
+            elif root.kind not in (None, "any", "table"):
+                self.problem(
+                    node,
+                    f"reads {text}, but {root.describe()} has no nested fields",
+                    f"read {path[0]} itself"
+                    + (
+                        f", or declare {path[0]} as table under [fields]" if root.declarable else ""
+                    ),
+                )
+            return _Static(None, text)
+        if isinstance(node, ast.BoolOp):
+            for part in node.values:
+                self.visit(part)
+            return _Static("boolean", text)
+        if isinstance(node, ast.UnaryOp):
+            operand = self.visit(node.operand)
+            if isinstance(node.op, ast.Not):
+                return _Static("boolean", text)
+            symbol = "-" if isinstance(node.op, ast.USub) else "+"
+            unary = self.operate(node, [(node.operand, operand)], _UNARY_TYPES, symbol)
+            return _Static(unary, text)
+        if isinstance(node, ast.BinOp):
+            left, right = self.visit(node.left), self.visit(node.right)
+            symbol = _OPERATOR_SYMBOLS[type(node.op)]
+            signatures = _OPERATOR_TYPES[type(node.op)]
+            operands = [(node.left, left), (node.right, right)]
+            return _Static(self.operate(node, operands, signatures, symbol), text)
+        if isinstance(node, ast.Compare):
+            statics = [self.visit(node.left), *(self.visit(c) for c in node.comparators)]
+            parts = [node.left, *node.comparators]
+            for index, op in enumerate(node.ops):
+                self.compare(
+                    node, op, parts[index], statics[index], parts[index + 1], statics[index + 1]
+                )
+            return _Static("boolean", text)
+        if isinstance(node, (ast.List, ast.Tuple, ast.Set)):
+            elements = tuple(self.visit(element) for element in node.elts)
+            return _Static("list", text, elements=elements)
+        if isinstance(node, ast.Call):
+            return self.call(node)
+        raise AssertionError(f"unchecked node {node!r}")
+
+    def name(self, name: str) -> _Static:
+        if name in ("true", "false"):
+            return _Static("boolean", name, constant=name == "true")
+        if name == "null":
+            return _Static(None, name)
+        if name in self.terms:
+            return _Static("boolean", name, declarable=False)
+        if name in RESERVED_NAMES:
+            given = self.types.get(name)
+            if isinstance(given, FieldType):
+                return _Static(given.base, name, name, choice=given.values, declarable=False)
+            return _Static("datetime" if name == "now" else "text", name, name, declarable=False)
+        given = self.types.get(name)
+        if isinstance(given, TypeClue):
+            origin = f"{given.type}, by {given.where}: {given.expression}"
+            return _Static(given.type.base, name, name, origin, given.type.values)
+        if isinstance(given, FieldType):
+            return _Static(given.base, name, name, f"declared {given}", given.values)
+        clue = self.clues.get(name)
+        if clue is not None:
+            return _Static(clue.type.base, name, name, f"{clue.type}, by {clue.expression}")
+        return _Static(None, name, name)
+
+    def clue(self, name: str, kind: str, evidence: str) -> None:
+        if name not in self.clues and name not in self.types:
+            self.clues[name] = TypeClue(name, FieldType(kind), evidence, self.where)
+
+    def expect(self, node: ast.AST, kinds: frozenset[str], evidence: str) -> None:
+        """``node``, of unknown type, must be of one of ``kinds``: a field in it whose type
+        that settles gets it (its clue is ``evidence``)."""
+        static = self.seen.get(id(node))
+        if static is None or static.kind is not None:
+            return
+        if isinstance(node, ast.Name):
+            possible = kinds & _DECLARABLE
+            if static.field is not None and static.declarable and len(possible) == 1:
+                self.clue(static.field, next(iter(possible)), evidence)
+        elif isinstance(node, ast.BinOp):
+            operands = [
+                (node.left, self.seen[id(node.left)]),
+                (node.right, self.seen[id(node.right)]),
+            ]
+            self.narrow(operands, _OPERATOR_TYPES[type(node.op)], kinds, evidence)
+        elif isinstance(node, ast.UnaryOp) and not isinstance(node.op, ast.Not):
+            self.narrow(
+                [(node.operand, self.seen[id(node.operand)])], _UNARY_TYPES, kinds, evidence
+            )
+        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
+            function = FUNCTIONS[node.func.id]
+            if function.gives == "same":
+                for index, argument in enumerate(node.args):
+                    if function.parameter(index).name == "same":
+                        self.expect(argument, kinds, evidence)
+
+    def narrow(
+        self,
+        operands: Sequence[tuple[ast.AST, _Static]],
+        signatures: Iterable[tuple[str, ...]],
+        results: frozenset[str] | None,
+        evidence: str,
+    ) -> list[tuple[str, ...]]:
+        """The signatures (operand types, then result type) the operands fit, giving one of
+        ``results`` when given; an operand of unknown type is expected to be of the types
+        these signatures give it."""
+        fitting = [
+            signature
+            for signature in signatures
+            if all(
+                _fits(static.kind, wanted)
+                for (_, static), wanted in zip(operands, signature, strict=False)
+            )
+            and (results is None or signature[-1] in results)
+        ]
+        for index, (operand, static) in enumerate(operands):
+            if static.kind is None and fitting:
+                wanted = frozenset(signature[index] for signature in fitting)
+                self.expect(operand, wanted, evidence)
+        return fitting
+
+    def operate(
+        self,
+        node: ast.AST,
+        operands: Sequence[tuple[ast.AST, _Static]],
+        signatures: tuple[tuple[str, ...], ...],
+        symbol: str,
+    ) -> str | None:
+        fitting = self.narrow(operands, signatures, None, self.text(node))
+        if not fitting:
+            parts = " and ".join(static.describe() for _, static in operands)
+            usable = ", ".join(
+                f"{signature[0]} {symbol} {signature[1]}"
+                if len(signature) == 3
+                else f"{symbol}{signature[0]}"
+                for signature in signatures
+            )
+            self.problem(
+                node,
+                f"applies {symbol!r} to {parts}, which do not go together",
+                f"{symbol!r} works on {usable}",
+            )
+            return None
+        results = {signature[-1] for signature in fitting}
+        return results.pop() if len(results) == 1 else None
+
+    def compare(
+        self,
+        node: ast.Compare,
+        op: ast.cmpop,
+        left_node: ast.AST,
+        left: _Static,
+        right_node: ast.AST,
+        right: _Static,
+    ) -> None:
+        evidence = self.text(node)
+        if isinstance(op, (ast.In, ast.NotIn)):
+            self.membership(node, left_node, left, right_node, right)
+            return
+        if left.kind is None and right.kind is not None:
+            self.expect(left_node, frozenset({right.kind}), evidence)
+            return
+        if right.kind is None and left.kind is not None:
+            self.expect(right_node, frozenset({left.kind}), evidence)
+            return
+        if not _comparable(left, right):
+            self.mismatch(node, left, right)
+            return
+        if not isinstance(op, (ast.Eq, ast.NotEq)):
+            if "table" in (left.kind, right.kind):
+                self.problem(
+                    node, "orders tables, which have no order", "compare tables with == or !="
+                )
+            return
+        for one, other in ((left, right), (right, left)):
+            self.choose(node, one, other)
+
+    def membership(
+        self, node: ast.Compare, item_node: ast.AST, item: _Static, box_node: ast.AST, box: _Static
+    ) -> None:
+        evidence = self.text(node)
+        if box.elements is not None:  # a written list
+            kinds = {element.kind for element in box.elements}
+            if item.kind is None:
+                if None not in kinds:
+                    self.expect(item_node, frozenset(kinds), evidence)  # type: ignore[arg-type]
+                return
+            for element in box.elements:
+                if not _comparable(item, element):
+                    self.mismatch(node, item, element)
+                    return
+                self.choose(node, item, element)
+            return
+        if box.kind is None:
+            if item.kind in ("number", "boolean", "date", "datetime", "list"):
+                self.expect(box_node, frozenset({"list"}), evidence)
+            return
+        if box.kind in ("any", "list"):
+            return
+        if box.kind in ("text", "table"):
+            if item.kind is None:
+                self.expect(item_node, frozenset({"text"}), evidence)
+            elif item.kind not in ("text", "any"):
+                fix = f"test for text in {box.text}"
+                if box.field is not None and box.declarable:
+                    fix += f", or declare {box.text} as list under [fields]"
+                self.problem(
+                    node,
+                    f"tests whether {item.describe()} is in {box.describe()}, "
+                    f"which holds only text",
+                    fix,
+                )
+            return
+        self.problem(
+            node,
+            f"tests for an item in {box.describe()}, which has no items",
+            "test membership in a list, or in text for a part of it",
+        )
+
+    def choose(self, node: ast.AST, one: _Static, other: _Static) -> None:
+        """A choice compared with a written value: the value must be one of its values."""
+        if not one.choice or other.constant is MISSING or other.constant in one.choice:
+            return
+        shown = ", ".join(repr(value) for value in one.choice)
+        hint = _value_hint(other.constant, one.choice)
+        fix = f"use one of {shown}{hint}"
+        if one.declarable:
+            fix += f", or add {other.constant!r} to the values of {one.text} under [fields]"
+        self.problem(
+            node,
+            f"compares {one.describe()} with {other.text}, which is not one of its values",
+            fix,
+        )
+
+    def mismatch(self, node: ast.AST, left: _Static, right: _Static) -> None:
+        field, other = (left, right) if left.field is not None else (right, left)
+        if field.field is not None and field.kind is not None:
+            kind = _KIND_WORDS[field.kind]
+            example = _KIND_EXAMPLES.get(field.kind)
+            fix = f"compare {field.text} with {kind}" + (f" such as {example}" if example else "")
+            if field.declarable and other.kind in _DECLARABLE:
+                fix += f", or declare {field.text} as {other.kind} under [fields]"
+        else:
+            fix = "compare values of the same type"
+        self.problem(
+            node,
+            f"compares {left.describe()} with {right.describe()}, values of different types",
+            fix,
+        )
+
+    def call(self, node: ast.Call) -> _Static:
+        assert isinstance(node.func, ast.Name)
+        function = FUNCTIONS[node.func.id]
+        text = self.text(node)
+        same: list[tuple[ast.AST, _Static]] = []
+        for index, node_argument in enumerate(node.args):
+            argument: ast.AST = node_argument
+            static = self.visit(argument)
+            kind = function.parameter(index)
+            if kind.name == "same":
+                same.append((argument, static))
+            elif static.kind is None:
+                if kind.clue is not None:
+                    self.expect(argument, frozenset({kind.clue}), text)
+            elif not kind.takes(static.kind):
+                takes = kind.words
+                fix = f"give {function.name}() {takes}"
+                if static.field is not None and static.declarable and kind.clue is not None:
+                    fix += f", or declare {static.text} as {kind.clue} under [fields]"
+                self.problem(
+                    node,
+                    f"gives {function.name}() {static.describe()}, "
+                    f"but {function.signature} takes {takes}",
+                    fix,
+                )
+        if function.gives != "same":
+            return _Static(function.gives, text)
+        kinds = {static.kind for _, static in same if static.kind not in (None, "any")}
+        if len(kinds) > 1:
+            shown = " and ".join(static.describe() for _, static in same if static.kind is not None)
+            self.problem(
+                node,
+                f"gives {function.name}() values of different types: {shown}",
+                "give it values of one type",
+            )
+            return _Static(None, text)
+        if not kinds:
+            return _Static(None, text)
+        shared = kinds.pop()
+        for argument, static in same:
+            if static.kind is None:
+                self.expect(argument, frozenset({shared}), text)
+        return _Static(shared, text)
+
+
+def _comparable(left: _Static, right: _Static) -> bool:
+    """Whether ``==`` or ``<`` between values of these types can ever be true."""
+    if left.kind is None or right.kind is None or "any" in (left.kind, right.kind):
+        return True
+    if left.kind == right.kind:
+        return True
+    for text, moment in ((left, right), (right, left)):
+        # Written ISO text compares with a date or a datetime.
+        if moment.kind in ("date", "datetime") and isinstance(text.constant, str):
+            like = date.min if moment.kind == "date" else datetime.min
+            if _parse_moment(text.constant, like=like) is not MISSING:
+                return True
+    return False
 
 
 # ------------------------------------------------------------------------------------------
@@ -1148,6 +2347,50 @@ class Condition:
     def _tracer(self, terms: Mapping[str, Condition]) -> _Tracer:
         return _Tracer(self.source, terms)
 
+    def field_types(
+        self,
+        types: Mapping[str, FieldType | TypeClue] = _NO_TYPES,
+        *,
+        terms: frozenset[str] = frozenset(),
+        where: str = "condition",
+    ) -> dict[str, TypeClue]:
+        """The types the condition gives the fields it reads that ``types`` does not know.
+
+        Comparisons with values of a type, function arguments and arithmetic say what a field
+        holds; the first part that says so gives the field its type (``expression``), and
+        ``where`` names the condition. A field nothing says anything of is left out.
+
+        >>> condition = Condition("score >= 50 and lower(email) == 'x' and contains(tags, 'v')")
+        >>> {name: str(clue.type) for name, clue in condition.field_types().items()}
+        {'score': 'number', 'email': 'text'}
+        >>> condition.field_types()["score"].expression
+        'score >= 50'
+        """
+        typer = _Typer(self.source, where, types, terms)
+        typer.visit(self._tree)
+        return typer.clues
+
+    def type_problems(
+        self,
+        types: Mapping[str, FieldType | TypeClue] = _NO_TYPES,
+        *,
+        terms: frozenset[str] = frozenset(),
+        where: str = "condition",
+    ) -> list[Problem]:
+        """Parts of the condition whose values can never go together, given the fields'
+        ``types`` (declared, or a :class:`TypeClue` from elsewhere) and the types the condition
+        itself gives the others: a number compared with text, text given to ``abs``, a value
+        that is not one of a choice's.
+
+        >>> score = {"score": FieldType("number")}
+        >>> for problem in Condition("score >= 'fifty'").type_problems(score):
+        ...     print(problem)
+        'condition' compares score (declared number) with 'fifty' (text), values of ...
+        """
+        typer = _Typer(self.source, where, types, terms)
+        typer.visit(self._tree)
+        return typer.problems
+
 
 def _is_boolean(node: ast.AST, terms: frozenset[str]) -> bool:
     """Whether the compiled closure for ``node`` already returns a bool."""
@@ -1158,7 +2401,7 @@ def _is_boolean(node: ast.AST, terms: frozenset[str]) -> bool:
     if isinstance(node, ast.Name):
         return node.id in terms or node.id in ("true", "false")
     if isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
-        return node.func.id in ("has", "missing", "matches", "startswith", "endswith")
+        return FUNCTIONS[node.func.id].gives == "boolean"
     return False
 
 
@@ -1316,10 +2559,19 @@ class Terms:
             elif (
                 term.name in RESERVED_NAMES
                 or term.name in _CONSTANT_NAMES
-                or term.name in _FUNCTIONS
+                or term.name in FUNCTIONS
             ):
                 problems.append(
                     Problem(where, term.name, "is a reserved name", "choose another name")
+                )
+            elif term.name.startswith("__"):
+                problems.append(
+                    Problem(
+                        where,
+                        term.name,
+                        "starts with '__', which names in conditions may not",
+                        "choose a name that does not start with '__'",
+                    )
                 )
             if term.name in by_name:
                 problems.append(Problem(where, term.name, "is defined twice", "define it once"))

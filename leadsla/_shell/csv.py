@@ -408,7 +408,7 @@ def _events(
     zone = ZoneInfo(mapping.zone or resolved.timezone)
     default_time = time.fromisoformat(mapping.default_time)
     _check_columns(mapping, columns)
-    types = dict(resolved.fields)
+    types = {name: kind.base for name, kind in resolved.field_types.items()}
     problems: list[Problem] = []
     made: list[tuple[float, int, int, dict[str, Any]]] = []
     for row_number, cells in rows:

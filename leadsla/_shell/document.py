@@ -31,7 +31,7 @@ import attrs
 
 from leadsla._core.agreement import Agreement
 from leadsla._core.calendar import BusinessCalendar
-from leadsla._core.conditions import Condition, Term
+from leadsla._core.conditions import SIMPLE_FIELD_KINDS, Condition, FieldType, Term
 from leadsla._core.duration import Duration
 from leadsla._core.errors import AgreementError, LeadSLAError, Problem, closest, did_you_mean
 from leadsla._core.funnel import Commitment, Goal, to_fraction
@@ -74,8 +74,9 @@ SECTIONS: Final = (
     "goal",
 )
 
-#: The types a declared lead field may have.
-FIELD_TYPES = ("text", "number", "boolean", "date", "datetime", "list", "table", "any")
+#: The types a declared lead field may have, written as a name; a choice is written as a table,
+#: ``{ type = "choice", values = ["FI", "SE"] }``.
+FIELD_TYPES: Final = SIMPLE_FIELD_KINDS
 
 Path = tuple[str | int, ...]
 Locate = Callable[[Path], int | None]
@@ -210,7 +211,7 @@ def agreement_to_data(agreement: Agreement) -> dict[str, Any]:
         )
     }
     if agreement.fields:
-        data["fields"] = dict(agreement.fields)
+        data["fields"] = {name: kind.to_data() for name, kind in agreement.fields.items()}
     calendars: dict[str, Any] = {}
     for name, calendar in agreement.calendars.items():
         plain = calendar.to_dict()
@@ -687,7 +688,7 @@ def _placed(problem: Problem, reader: _Reader) -> Problem:
 
 
 def _check_default_guards(
-    lifecycle: Lifecycle, terms: set[str], fields: Mapping[str, str], reader: _Reader
+    lifecycle: Lifecycle, terms: set[str], fields: Mapping[str, object], reader: _Reader
 ) -> list[str]:
     """The default lifecycle's guards name terms (mql, sql): a file that leaves them out would
     read them as lead fields that never exist, and no lead would ever qualify. Returns the
@@ -708,7 +709,8 @@ def _check_default_guards(
     return missing
 
 
-def _read_fields(value: Any, reader: _Reader) -> dict[str, str]:
+def _read_fields(value: Any, reader: _Reader) -> dict[str, FieldType]:
+    """``name = "type"``, or for a choice ``name = { type = "choice", values = [...] }``."""
     if value is None:
         return {}
     if not isinstance(value, Mapping):
@@ -719,18 +721,18 @@ def _read_fields(value: Any, reader: _Reader) -> dict[str, str]:
             'write [fields] with score = "number"',
         )
         return {}
-    fields: dict[str, str] = {}
-    for key, kind in value.items():
-        if kind not in FIELD_TYPES:
-            hint = did_you_mean(str(kind), FIELD_TYPES)
-            reader.problem(
-                ("fields", key),
-                kind,
-                "is not a field type",
-                f"use one of {', '.join(FIELD_TYPES)}{hint}",
-            )
-        # A bad type keeps the name declared, so the conditions using it are not reported.
-        fields[str(key)] = kind if kind in FIELD_TYPES else "any"
+    fields: dict[str, FieldType] = {}
+    for key, written in value.items():
+        try:
+            fields[str(key)] = FieldType.of(written)
+        except AgreementError as error:
+            if isinstance(written, Mapping):
+                reader.adopt(error, ("fields", key))
+            else:
+                for problem in error.problems:
+                    reader.problem(("fields", key), written, problem.message, problem.fix)
+            # A bad type keeps the name declared, so the conditions using it are not reported.
+            fields[str(key)] = FieldType("any")
     return fields
 
 

@@ -47,9 +47,9 @@ _COMMENTS: Final[dict[str, str]] = {
         "rule fires, by priority) or first (only the first)."
     ),
     "fields": (
-        "The lead fields the conditions below may use, and their types (text, number,\n"
-        "boolean, date, datetime, list, table or any). A condition naming anything else is\n"
-        "reported, which catches typos."
+        "The lead fields the conditions below may use, and their types (text, number, boolean,\n"
+        'date, datetime, list, table, any, or { type = "choice", values = [...] }). A condition\n'
+        "naming anything else, or using a field against its type, is reported: it catches typos."
     ),
     "calendars": (
         'When each team works. Each weekday lists opening intervals "HH:MM-HH:MM" (several\n'
