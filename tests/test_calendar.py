@@ -612,7 +612,7 @@ def test_holidays_that_close_every_working_day_are_refused(
 ) -> None:
     """Recurring holidays covering every day with hours leave no working time: refused at once."""
     with pytest.raises(CalendarError) as caught:
-        BusinessCalendar(tz="UTC", week=week, holidays=[rule])  # type: ignore[arg-type]
+        BusinessCalendar(tz="UTC", week=week, holidays=[rule])
     assert str(caught.value) == (
         f"'holidays' leave no working time in a whole year ({year}): every day with opening "
         f"hours is a holiday (got [{rule!r}]); narrow the recurring holidays (a rule such as "
