@@ -784,12 +784,13 @@ class BusinessCalendar:
             if self._hours(day, holidays):
                 return
             day += one_day
+        # Rules without a DTSTART apply alike every year; one with a start applies from then.
+        when = "" if year == _RRULE_ANCHOR.year else f" in {year}, when the last of them starts"
         raise CalendarError(
             Problem(
                 "holidays",
                 [_rule_text(rule) for rule in self.holiday_rules],
-                f"leave no working time in a whole year ({year}): every day with opening hours "
-                "is a holiday",
+                f"leave no working time{when}: every day with opening hours is a holiday",
                 "narrow the recurring holidays (a rule such as 'FREQ=DAILY' closes every day)",
             )
         )
