@@ -30,7 +30,7 @@ from leadsla._core.effects import Duplicate, Effect
 from leadsla._core.engine import Engine, LeadView, _aware
 from leadsla._core.errors import AgreementError, Problem, StoreError
 from leadsla._core.events import Event, event_from_json
-from leadsla._shell.toml import agreement_to_toml
+from leadsla._shell.agreement_write import agreement_to_toml
 
 __all__ = ["SqliteStore", "StoreError"]
 
