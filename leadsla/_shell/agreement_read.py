@@ -33,6 +33,7 @@ obligation named ``first-touch``; an array entry without a usable name is ``rule
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import tomllib
@@ -722,7 +723,8 @@ def _read_teams(value: Any, reader: _Reader) -> list[Team]:
         except LeadSLAError as error:
             reader.adopt(error, path)
             # A stand-in keeps the team known, so what it owns is not reported as well.
-            teams.append(Team(str(name), tuple(dict.fromkeys(m for m in members if m)) or ("?",)))
+            with contextlib.suppress(LeadSLAError):
+                teams.append(Team(str(name), tuple(dict.fromkeys(m for m in members if m))))
     return teams
 
 
