@@ -24,6 +24,7 @@ from leadsla import (
     AgreementError,
     Attempts,
     Commitment,
+    Duration,
     Escalate,
     Goal,
     Lifecycle,
@@ -1162,3 +1163,10 @@ def test_an_unknown_key_in_the_lifecycle_is_placed_on_its_line() -> None:
     assert problem.field == "lifecycle.transitions[0].gaurd"
     assert problem.fix.endswith("(did you mean 'guard'?)")
     assert problem.line == line_of(text, 'gaurd = "mql"')
+
+
+def test_a_warning_at_or_after_the_deadline_is_refused() -> None:
+    """A warning 0 (or minus) hours before the deadline would come at or after it."""
+    for before in ("0 business hours", -Duration(1, "hours", business=True)):
+        with pytest.raises(ObligationError, match=r"'warning\.before' must be longer than zero"):
+            Warn(before=before)
