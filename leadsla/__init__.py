@@ -92,14 +92,13 @@ from leadsla._core.rules import AddTag, Assign, Fire, Notify, RemoveTag, Rule, R
 from leadsla._core.tally import Volume
 from leadsla._core.views import Due, LeadView
 from leadsla._core.workflow import Step, Workflow
+from leadsla._shell.agreement_write import agreement_to_data, agreement_to_toml
 from leadsla._shell.csv import CsvMapping, EventTemplate, csv_events, csv_events_from_text
-from leadsla._shell.document import agreement_to_data
 from leadsla._shell.replay import Replay, replay
 from leadsla._shell.report import ObligationScore, PeriodCard, render_scorecard, scorecard
 from leadsla._shell.simulate import simulate
 from leadsla._shell.store import SqliteStore
 from leadsla._shell.summary import render_summary
-from leadsla._shell.toml import agreement_to_toml
 from leadsla._version import __version__
 
 __all__ = [

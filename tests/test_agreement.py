@@ -22,15 +22,19 @@ from leadsla import (
     ActivityMatch,
     Agreement,
     AgreementError,
+    Attempts,
     Commitment,
+    Duration,
     Escalate,
     Goal,
     Lifecycle,
     ObligationError,
     ObligationSpec,
     Problem,
+    State,
     Team,
     Term,
+    Transition,
     UsageError,
     Warn,
     When,
@@ -38,7 +42,7 @@ from leadsla import (
     agreement_to_toml,
     render_summary,
 )
-from leadsla._shell.document import agreement_from_data
+from leadsla._shell.agreement_read import agreement_from_data
 
 DEFAULT = Agreement.default()
 TEXT = agreement_to_toml(DEFAULT)
@@ -252,8 +256,8 @@ CASES += [
     pytest.param(
         ("attempts = { count = 6,", "attempts = { count = 0,"),
         "obligations.attempts.attempts.count",
-        "must be at least 1",
-        "give a count",
+        "must be a whole number, at least 1",
+        "give how many attempts the team makes",
         id="zero-attempts",
     ),
     pytest.param(
@@ -305,6 +309,222 @@ CASES += [
         "did you mean 'timezone'?",
         id="misspelt-required-key",
     ),
+]
+
+# Checks the values make themselves, placed by the reader on their key and line.
+CASES += [
+    pytest.param(
+        ('per = "month"\naccepted', 'per = "montly"\naccepted'),
+        "commitments.mql-volume.per",
+        "is not a known period",
+        "did you mean 'month'?",
+        id="commitment-period",
+    ),
+    pytest.param(
+        ("at_least = 150", "at_least = -1"),
+        "commitments.mql-volume.at_least",
+        "must not be negative",
+        "the least number of leads promised",
+        id="commitment-negative",
+    ),
+    pytest.param(
+        ('accepted_state = "sal"', 'accepted_state = "sal"\naccepted_share = "150%"'),
+        "commitments.mql-volume.accepted_share",
+        "must be between 0 and 1",
+        'write e.g. 0.6 or "60%"',
+        id="commitment-share",
+    ),
+    pytest.param(
+        ("customers = 20", "customers = -20"),
+        "goal.customers",
+        "must not be negative",
+        "the number of customers wanted",
+        id="goal-negative",
+    ),
+    pytest.param(
+        ('by = "party" } }\nwithin = "4', 'by = "partty" } }\nwithin = "4'),
+        "obligations.first-touch.met.activity.by",
+        "is not who may log the activity",
+        "use one of anyone, owner, party",
+        id="activity-by",
+    ),
+    pytest.param(
+        ('within = "4 business hours"', 'within = "0 business hours"'),
+        "obligations.first-touch.within",
+        "must be longer than zero",
+        "give the time allowed",
+        id="zero-within",
+    ),
+    pytest.param(
+        ('tracking_period = "month"', 'tracking_period = "monthly"'),
+        "agreement.tracking_period",
+        "is not a known period",
+        "did you mean 'month'?",
+        id="tracking-period",
+    ),
+    pytest.param(
+        ('tracking_period = "month"', 'tracking_period = "month"\nrule_mode = "frist"'),
+        "agreement.rule_mode",
+        "is not a rule mode",
+        'use "all"',
+        id="rule-mode",
+    ),
+]
+
+# What `check` used to accept and `replay` could not run.
+CASES += [
+    pytest.param(
+        ('within = "4 business hours"', 'within = "99999999999 business days"'),
+        "obligations.first-touch.within",
+        "is longer than 10 years (3660 days), the longest duration leadsla counts",
+        "give at most 3660 days or 87840 hours",
+        id="ten-years-at-most",
+    ),
+    pytest.param(
+        ('within = "10 business days"', 'within = "3000 business days"'),
+        "obligations.attempts.within",
+        "is more business time than calendar 'office' opens in 10 years (2600 business days)",
+        "count calendar time",
+        id="business-time-beyond-the-calendar",
+    ),
+    pytest.param(
+        (
+            "[calendars.office.week]",
+            '[calendars.office]\nholidays = ["FREQ=DAILY"]\n\n[calendars.office.week]',
+        ),
+        "calendars.office.holidays",
+        "leave no working time: every day with opening hours is a holiday",
+        "narrow the recurring holidays",
+        id="holidays-close-every-day",
+    ),
+    pytest.param(
+        ('[{ before = "1 business hour" }]', '[{ before = "5 business hours" }]'),
+        "obligations.first-touch.warnings[0].before",
+        "is not shorter than the time allowed (4 business hours)",
+        "warn less long before the deadline",
+        id="warning-longer-than-its-clock",
+    ),
+    pytest.param(
+        ('members = ["alice", "bob", "carol"]', "members = []"),
+        "teams.sales.members",
+        "is empty, but the team owns state 'mql', state 'sal', state 'sql' and 5 more: its "
+        "leads could not be assigned to anyone",
+        "a manager is not a member unless listed",
+        id="team-without-members",
+    ),
+]
+
+# Every table refuses a key it does not have, with the closest one.
+CASES += [
+    pytest.param(
+        (old, new),
+        field,
+        "is not a known key here",
+        f"did you mean {meant!r}?",
+        id=f"unknown-key-in-{where}",
+    )
+    for where, old, new, field, meant in [
+        (
+            "calendar",
+            "[calendars.office.week]",
+            '[calendars.office]\ncountri = "FI"\n\n[calendars.office.week]',
+            "calendars.office.countri",
+            "country",
+        ),
+        ("team", 'manager = "sam"', 'manger = "sam"', "teams.sales.manger", "manager"),
+        (
+            "assignment",
+            'manager = "sam"',
+            'manager = "sam"\nassignment = { fixd = "sam" }',
+            "teams.sales.assignment.fixd",
+            "fixed",
+        ),
+        (
+            "route",
+            'manager = "sam"',
+            'manager = "sam"\nassignment = { routing = [{ when = "score > 1", persn = "bob" }] }',
+            "teams.sales.assignment.routing[0].persn",
+            "person",
+        ),
+        (
+            "term",
+            'condition = "has(email)"',
+            'condtion = "has(email)"',
+            "terms.lead.condtion",
+            "condition",
+        ),
+        (
+            "rule",
+            'when = "mql"',
+            'when = "mql"\nprioriti = 1',
+            "rules.auto-qualify.prioriti",
+            "priority",
+        ),
+        (
+            "action",
+            'reason = "mql-term-holds"',
+            'reasn = "mql-term-holds"',
+            "rules.auto-qualify.then[0].reasn",
+            "reason",
+        ),
+        (
+            "obligation",
+            "repeat = true",
+            "repaet = true",
+            "obligations.nurture-review.repaet",
+            "repeat",
+        ),
+        (
+            "when",
+            'cancelled = { leaving = ["nurture"] }',
+            'cancelled = { leavin = ["nurture"] }',
+            "obligations.nurture-review.cancelled.leavin",
+            "leaving",
+        ),
+        (
+            "activity",
+            'reached = { outcomes = ["connected"] }',
+            'reached = { outcome = ["connected"] }',
+            "obligations.attempts.attempts.reached.outcome",
+            "outcomes",
+        ),
+        (
+            "pause",
+            "repeat = true",
+            'repeat = true\npause = { state = ["nurture"] }',
+            "obligations.nurture-review.pause.state",
+            "states",
+        ),
+        (
+            "warning",
+            '{ before = "1 business hour" }',
+            '{ befor = "1 business hour" }',
+            "obligations.first-touch.warnings[0].befor",
+            "before",
+        ),
+        (
+            "attempts",
+            "attempts = { count = 6,",
+            "attempts = { cuont = 6,",
+            "obligations.attempts.attempts.cuont",
+            "count",
+        ),
+        (
+            "commitment",
+            'per = "month"\naccepted',
+            'perr = "month"\naccepted',
+            "commitments.mql-volume.perr",
+            "per",
+        ),
+        ("goal", "customers = 20", "customers = 20\ncustomer = 20", "goal.customer", "customers"),
+        (
+            "conversion",
+            '{ from = "mql", to = "sql", rate = 0.3 }',
+            '{ from = "mql", to = "sql", rate = 0.3, rat = 0.3 }',
+            "goal.conversions[0].rat",
+            "rate",
+        ),
+    ]
 ]
 
 
@@ -407,7 +627,7 @@ def test_lifecycle_problems_are_placed_in_the_lifecycle_table() -> None:
     ]
     lines = text.splitlines()
     assert [lines[problem.line - 1] for problem in found if problem.line] == [
-        "[[lifecycle.transitions]]",
+        'dest = "wn"',
         "[lifecycle.states.won]",
     ]
 
@@ -484,7 +704,7 @@ def test_warnings_name_their_own_fields() -> None:
     with pytest.raises(ValueError, match=r"'warning\.before' has an unknown kind of time"):
         Warn(before="1 buisness hour")
     with pytest.raises(
-        ObligationError, match=r"'warning.fraction' must be between 0 and 1 \(got 1.5\)"
+        ObligationError, match=r"'warning.fraction' must be between 0 and 1: .* \(got 1.5\)"
     ):
         Warn(fraction=1.5)
     with pytest.raises(ObligationError, match=r"'warning\.fraction' is not a number"):
@@ -777,3 +997,176 @@ def test_a_team_defined_twice_is_refused() -> None:
         "'teams.sales' is defined twice (got 'sales'); give each team one entry, with all its "
         "members"
     )
+
+
+# -- values check themselves, in Python as from the file ------------------------------------------
+
+
+def test_a_time_allowed_of_zero_is_refused_by_the_obligation() -> None:
+    """ObligationSpec checks its own time, before any agreement is made."""
+    with pytest.raises(ObligationError) as caught:
+        ObligationSpec("quick", "sales", When(states="mql"), within="0 hours", met=When("sal"))
+    assert str(caught.value) == (
+        "'obligations.quick.within' must be longer than zero (got '0 hours'); give the time allowed"
+    )
+
+
+def test_an_attempt_count_below_one_is_refused_by_attempts() -> None:
+    """Attempts checks its own count: a whole number, at least 1."""
+    with pytest.raises(ObligationError, match=r"'attempts.count' must be a whole number"):
+        Attempts(0, ActivityMatch())
+    with pytest.raises(ObligationError, match=r"\(got '6'\)"):
+        Attempts("6", ActivityMatch())  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("within", "before"),
+    [
+        ("4 business hours", "5 business hours"),
+        ("4 business hours", "4 business hours"),
+        ("2 business days", "3 business days"),
+        ("1 day", "25 hours"),
+        ("2 hours", "1 day"),
+    ],
+)
+def test_a_warning_not_shorter_than_its_clock_is_refused(within: str, before: str) -> None:
+    """A warning that would come when the clock starts is refused when the obligation is made."""
+    with pytest.raises(ObligationError) as caught:
+        ObligationSpec(
+            "quick", "sales", When(states="mql"), within, met=When("sal"), warnings=Warn(before)
+        )
+    [problem] = caught.value.problems
+    assert problem.field == "obligations.quick.warnings[0].before"
+    assert problem.message.startswith(f"is not shorter than the time allowed ({within})")
+
+
+def test_a_warning_in_hours_on_a_clock_in_days_is_checked_on_the_calendar() -> None:
+    """9 business hours before a 1-business-day deadline, on an 8-hour day, is too early."""
+    spec = attrs.evolve(DEFAULT.obligations[1], warnings=(Warn(before="9 business hours"),))
+    with pytest.raises(AgreementError) as caught:
+        attrs.evolve(DEFAULT, obligations=(spec,))
+    assert str(caught.value) == (
+        "'obligations.accept-or-reject.warnings[0].before' is not shorter than the time allowed "
+        "(1 business day, at most 8 business hours on calendar 'office'): the warning would "
+        "come as soon as the clock starts (got '9 business hours'); warn less long before the "
+        "deadline, or by a share of the time (fraction = 0.75)"
+    )
+    shorter = attrs.evolve(spec, warnings=(Warn(before="7 business hours"),))
+    assert attrs.evolve(DEFAULT, obligations=(shorter,)).obligations == (shorter,)
+
+
+def test_business_days_beyond_ten_years_of_the_calendar_are_refused_in_python() -> None:
+    """3000 business days on a five-day week is more than 10 years away: refused."""
+    spec = attrs.evolve(DEFAULT.obligations[2], within="3000 business days")
+    with pytest.raises(AgreementError, match=r"opens in 10 years \(2600 business days\)"):
+        attrs.evolve(DEFAULT, obligations=(spec,))
+    hours = attrs.evolve(DEFAULT.obligations[0], within="20801 business hours")
+    with pytest.raises(AgreementError, match=r"opens in 10 years \(20800 business hours\)"):
+        attrs.evolve(DEFAULT, obligations=(hours,))
+
+
+def test_a_team_without_members_that_owns_nothing_is_kept() -> None:
+    """A manager-only team that owns no state and no promise can still be escalated to."""
+    board = Team("board", manager="ceo")
+    spec = attrs.evolve(DEFAULT.obligations[0], on_breach=(Escalate("ceo"),))
+    agreement = attrs.evolve(DEFAULT, teams=(*DEFAULT.teams, board), obligations=(spec,))
+    assert agreement.team("board") == board
+
+
+def test_a_manager_only_team_that_owns_states_is_refused() -> None:
+    """Its round robin has nobody to deal leads to: 'no members', even with a manager."""
+    teams = tuple(Team("sales", manager="sam") if t.name == "sales" else t for t in DEFAULT.teams)
+    with pytest.raises(AgreementError) as caught:
+        attrs.evolve(DEFAULT, teams=teams)
+    [problem] = caught.value.problems
+    assert problem.field == "teams.sales.members"
+    assert problem.message.startswith("is empty, but the team owns state 'mql'")
+
+
+def test_a_team_checks_its_own_members() -> None:
+    """A member listed twice, or a blank name, is refused when the team is made."""
+    with pytest.raises(AgreementError) as caught:
+        Team("sales", members=("bob", "ann", "bob"), manager="")
+    assert [str(problem) for problem in caught.value.problems] == [
+        "'teams.sales.members' names a person twice (got ['bob']); list each member once",
+        "'teams.sales.manager' must be a person's name (got ''); write e.g. manager = \"sam\", "
+        "or leave it out",
+    ]
+
+
+def test_field_types_and_the_rule_mode_are_checked_in_python_too() -> None:
+    """Agreement checks the declared field types and the rule mode, not only the file."""
+    with pytest.raises(AgreementError) as caught:
+        attrs.evolve(DEFAULT, fields={**DEFAULT.fields, "score": "nmber"})
+    assert [(problem.field, problem.message) for problem in caught.value.problems] == [
+        ("fields.score", "is not a field type"),
+    ]
+    with pytest.raises(AgreementError) as caught:
+        attrs.evolve(DEFAULT, rules=attrs.evolve(DEFAULT.rules, mode="frist"))  # type: ignore[arg-type]
+    assert [(problem.field, problem.message) for problem in caught.value.problems] == [
+        ("rules.mode", "is not a rule mode"),
+    ]
+
+
+def test_warning_fractions_may_be_percentages() -> None:
+    """A warning's fraction reads "75%" as a share does."""
+    assert Warn(fraction="75%").fraction == Fraction(3, 4)
+    with pytest.raises(ObligationError, match=r"'warning\.fraction' is not a number"):
+        Warn(fraction=True)
+
+
+# -- a custom lifecycle in the file -------------------------------------------------------------
+
+
+def _with_review() -> Agreement:
+    """The default agreement with a review state between sql and won."""
+    default = Lifecycle.default()
+    lifecycle = Lifecycle(
+        states=[*default.states, State("review", "sales")],
+        transitions=[
+            *default.transitions,
+            Transition("review", "sql", "review"),
+            Transition("close", "review", "won"),
+        ],
+        initial="lead",
+    )
+    return attrs.evolve(DEFAULT, lifecycle=lifecycle)
+
+
+def test_a_custom_lifecycle_round_trips_with_any_state_kept() -> None:
+    """The file says sources = ["*"] for disqualify, and reads back the same agreement."""
+    custom = _with_review()
+    text = agreement_to_toml(custom)
+    assert 'sources = ["*"]' in text
+    assert Agreement.from_toml_text(text) == custom
+
+
+def test_a_state_added_in_the_file_can_be_disqualified() -> None:
+    """A state added by hand to a written lifecycle gets the '*' transition too."""
+    text = agreement_to_toml(_with_review(), comments=False)
+    text += '\n[lifecycle.states.archive]\nowner = "marketing"\n'
+    text += '\n[[lifecycle.transitions]]\ntrigger = "archive"\nsources = ["nurture"]\n'
+    text += 'dest = "archive"\n\n[[lifecycle.transitions]]\ntrigger = "restore"\n'
+    text += 'sources = ["archive"]\ndest = "nurture"\n'
+    lifecycle = Agreement.from_toml_text(text).lifecycle
+    disqualify = lifecycle.find("archive", "disqualify")
+    assert disqualify is not None
+    assert disqualify.dest == "disqualified"
+
+
+def test_an_unknown_key_in_the_lifecycle_is_placed_on_its_line() -> None:
+    """``gaurd`` is refused by the lifecycle and placed by the reader on its line."""
+    text = agreement_to_toml(_with_review(), comments=False).replace(
+        'guard = "mql"', 'gaurd = "mql"'
+    )
+    [problem] = problems_of(text)
+    assert problem.field == "lifecycle.transitions[0].gaurd"
+    assert problem.fix.endswith("(did you mean 'guard'?)")
+    assert problem.line == line_of(text, 'gaurd = "mql"')
+
+
+def test_a_warning_at_or_after_the_deadline_is_refused() -> None:
+    """A warning 0 (or minus) hours before the deadline would come at or after it."""
+    for before in ("0 business hours", -Duration(1, "hours", business=True)):
+        with pytest.raises(ObligationError, match=r"'warning\.before' must be longer than zero"):
+            Warn(before=before)

@@ -593,9 +593,55 @@ def test_from_dict_names_unknown_keys() -> None:
 
 
 def test_a_calendar_without_working_time_in_reach_says_so() -> None:
-    """When holidays remove every working day, a search for working time stops with an error."""
-    calendar = BusinessCalendar(
-        tz="UTC", week={"mon": [("09:00", "17:00")]}, holidays=["FREQ=WEEKLY;BYDAY=MO"]
-    )
+    """Past its last override, a calendar open only on overrides stops its search with an error."""
+    calendar = BusinessCalendar(tz="UTC", week={}, overrides={"2026-03-02": ["09:00-17:00"]})
     with pytest.raises(CalendarError, match="has no working time in the 20 years after"):
-        calendar.add(at(2026, 3, 2, 10, zone=ZoneInfo("UTC")), HOURS)
+        calendar.add(at(2026, 3, 2, 10, zone=ZoneInfo("UTC")), 8 * HOURS)
+
+
+@pytest.mark.parametrize(
+    ("week", "rule", "when"),
+    [
+        ({"mon": ["09:00-17:00"]}, "FREQ=DAILY", ""),
+        ({"mon": ["09:00-17:00"]}, "FREQ=WEEKLY;BYDAY=MO", ""),
+        (
+            {"tue": ["09:00-17:00"]},
+            "DTSTART:20250101T000000\nRRULE:FREQ=DAILY",
+            " in 2025, when the last of them starts",
+        ),
+    ],
+)
+def test_holidays_that_close_every_working_day_are_refused(
+    week: dict[str, list[str]], rule: str, when: str
+) -> None:
+    """Recurring holidays covering every day with hours leave no working time: refused at once."""
+    with pytest.raises(CalendarError) as caught:
+        BusinessCalendar(tz="UTC", week=week, holidays=[rule])
+    assert str(caught.value) == (
+        f"'holidays' leave no working time{when}: every day with opening hours is a holiday "
+        f"(got [{rule!r}]); narrow the recurring holidays (a rule such as 'FREQ=DAILY' closes "
+        "every day)"
+    )
+
+
+def test_holidays_that_spare_one_working_day_are_kept() -> None:
+    """Rules that close every Monday but one weekday open leave working time: accepted."""
+    calendar = BusinessCalendar(
+        tz="UTC",
+        week={"mon": ["09:00-17:00"], "tue": ["09:00-17:00"]},
+        holidays=["FREQ=WEEKLY;BYDAY=MO"],
+    )
+    assert calendar.is_open(at(2026, 3, 3, 10, zone=ZoneInfo("UTC")))
+
+
+def test_a_misspelt_time_zone_gets_a_did_you_mean() -> None:
+    """The closest IANA name is suggested for a typo."""
+    with pytest.raises(CalendarError) as caught:
+        BusinessCalendar(tz="Europe/Helsinky", week={"mon": ["09:00-17:00"]})
+    assert caught.value.fix.endswith("(did you mean 'Europe/Helsinki'?)")
+
+
+def test_from_dict_refuses_what_is_not_a_mapping() -> None:
+    """A list or text in place of the settings is a CalendarError, not a crash."""
+    with pytest.raises(CalendarError, match=r"'calendar' must be a mapping of settings"):
+        BusinessCalendar.from_dict(["tz", "UTC"])  # type: ignore[arg-type]

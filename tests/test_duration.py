@@ -54,7 +54,7 @@ def test_str(duration: Duration, text: str) -> None:
 
 
 @given(
-    amount=st.fractions(min_value=0, max_value=10_000, max_denominator=8).filter(
+    amount=st.fractions(min_value=0, max_value=500, max_denominator=8).filter(
         lambda value: (value.denominator & (value.denominator - 1)) == 0
     ),
     unit=st.sampled_from(["seconds", "minutes", "hours", "days", "weeks"]),
@@ -129,3 +129,31 @@ def test_bad_constructor_arguments() -> None:
         Duration(1.5, "hours")  # type: ignore[arg-type]
     with pytest.raises(DurationError, match="business weeks"):
         Duration(1, "weeks", business=True)
+
+
+@pytest.mark.parametrize(
+    "text", ["99999999999 business days", "3661 days", "87841 hours", "523 weeks", "P3661D"]
+)
+def test_durations_longer_than_ten_years_are_refused(text: str) -> None:
+    """A clock longer than 10 years is refused when it is made, naming the limit."""
+    with pytest.raises(DurationError) as caught:
+        parse_duration(text, field="within")
+    assert str(caught.value) == (
+        f"'within' is longer than 10 years (3660 days), the longest duration leadsla counts "
+        f"(got {text!r}); give at most 3660 days or 87840 hours"
+    )
+
+
+def test_the_longest_durations_are_accepted() -> None:
+    """Exactly 10 years of 366 days, in any unit, is still a duration."""
+    assert parse_duration("3660 business days") == Duration(3660, "days", business=True)
+    assert parse_duration("87840 hours") == Duration(87840, "hours")
+    assert -Duration(3660, "days") == Duration(-3660, "days")
+
+
+def test_a_duration_built_in_python_is_bounded_too() -> None:
+    """The constructor checks the length, naming the amount."""
+    with pytest.raises(DurationError) as caught:
+        Duration(Fraction(10**11), "days", business=True)
+    assert caught.value.field == "amount"
+    assert caught.value.value == "100000000000 business days"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from leadsla import Condition, Lifecycle, LifecycleError, State, Transition
@@ -228,3 +230,141 @@ def test_dot_entry_point_never_clashes_with_a_state() -> None:
     text = lifecycle.to_dot()
     assert '"[*]" -> "start";' in text
     assert '"start" -> "start"' not in text
+
+
+# -- "*" is every non-terminal state of the lifecycle it ends up in -------------------------------
+
+
+def _with_review(lifecycle: Lifecycle) -> Lifecycle:
+    """The lifecycle with a ``review`` state between sql and won, its transitions reused."""
+    return Lifecycle(
+        states=[*lifecycle.states, State("review", "sales")],
+        transitions=[
+            *lifecycle.transitions,
+            Transition("review", "sql", "review"),
+            Transition("close", "review", "won"),
+        ],
+        initial=lifecycle.initial,
+    )
+
+
+def test_a_state_added_to_the_default_lifecycle_can_be_disqualified() -> None:
+    """The default's ``disqualify`` (from "*") reaches a state added in Python later."""
+    custom = _with_review(Lifecycle.default())
+    disqualify = custom.find("review", "disqualify")
+    assert disqualify is not None
+    assert disqualify.dest == "disqualified"
+    assert disqualify.declared_sources == ("*",)
+
+
+def test_to_dict_keeps_any_state_as_written() -> None:
+    """The plain data says "*", so a state added to the data is a source as well."""
+    data = Lifecycle.default().to_dict()
+    [disqualify] = [t for t in data["transitions"] if t["trigger"] == "disqualify"]
+    assert disqualify["sources"] == ["*"]
+    data["states"]["review"] = {"owner": "sales"}
+    data["transitions"] += [
+        {"trigger": "review", "sources": ["sql"], "dest": "review"},
+        {"trigger": "close", "sources": ["review"], "dest": "won"},
+    ]
+    assert Lifecycle.from_dict(data).find("review", "disqualify") is not None
+
+
+def test_a_reused_any_state_transition_drops_states_that_are_gone() -> None:
+    """A "*" transition taken into a lifecycle without some states covers only the states left."""
+    default = Lifecycle.default()
+    kept = {"lead", "mql", "won", "disqualified"}
+    lifecycle = Lifecycle(
+        states=[state for state in default.states if state.name in kept],
+        transitions=[
+            Transition("qualify", "lead", "mql"),
+            Transition("win", "mql", "won"),
+            next(t for t in default.transitions if t.trigger == "disqualify"),
+        ],
+        initial="lead",
+    )
+    disqualify = lifecycle.find("mql", "disqualify")
+    assert disqualify is not None
+    assert disqualify.sources == ("lead", "mql")
+
+
+# -- from_dict reads the plain-data form strictly -------------------------------------------------
+
+
+def _small() -> dict[str, Any]:
+    return {
+        "initial": "new",
+        "states": {"new": {"owner": "sales"}, "done": {"owner": "sales", "terminal": True}},
+        "transitions": [{"trigger": "finish", "sources": ["new"], "dest": "done", "guard": "x"}],
+    }
+
+
+@pytest.mark.parametrize(
+    ("where", "key", "typo", "field"),
+    [
+        ((), "initial", "intial", "intial"),
+        (("states", "done"), "terminal", "termnial", "states.done.termnial"),
+        (("transitions", 0), "guard", "gaurd", "transitions[0].gaurd"),
+    ],
+)
+def test_from_dict_refuses_unknown_keys(
+    where: tuple[Any, ...], key: str, typo: str, field: str
+) -> None:
+    """A misspelt key is an error naming the known keys and the closest one, not ignored."""
+    data = _small()
+    table: Any = data
+    for part in where:
+        table = table[part]
+    table[typo] = table.pop(key)
+    with pytest.raises(LifecycleError) as caught:
+        Lifecycle.from_dict(data)
+    [problem] = caught.value.problems
+    assert problem.field == field
+    assert problem.message == "is not a known key here"
+    assert problem.fix.startswith("use ")
+    assert problem.fix.endswith(f"(did you mean {key!r}?)")
+
+
+def test_from_dict_refuses_values_of_the_wrong_kind() -> None:
+    """``terminal = "false"`` is not read as true, and a guard must be text; all at once."""
+    data = _small()
+    data["states"]["new"]["terminal"] = "false"
+    data["transitions"][0]["guard"] = 5
+    data["transitions"][0]["sources"] = [1]
+    with pytest.raises(LifecycleError) as caught:
+        Lifecycle.from_dict(data)
+    assert [str(problem) for problem in caught.value.problems] == [
+        "'states.new.terminal' must be true or false (got 'false'); write terminal = true",
+        "'transitions[0].guard' must be a condition written as text (got 5); "
+        'write e.g. guard = "sql"',
+        "'transitions[0].sources' must be a list of state names (got [1]); "
+        'write sources = ["mql", "sal"], or "*" for every non-terminal state',
+    ]
+
+
+def test_from_dict_names_missing_keys_and_bad_guards() -> None:
+    """A missing owner and a guard that does not parse are named by their place in the data."""
+    data = _small()
+    del data["states"]["new"]["owner"]
+    data["transitions"][0]["guard"] = "x >"
+    with pytest.raises(LifecycleError) as caught:
+        Lifecycle.from_dict(data)
+    assert [problem.field for problem in caught.value.problems] == [
+        "states.new.owner",
+        "transitions[0].guard",
+    ]
+    assert caught.value.problems[0].message == "is missing"
+
+
+def test_a_stage_must_be_a_whole_number() -> None:
+    """A stage of text or below 0 is refused, whether built in Python or read from data."""
+    with pytest.raises(LifecycleError) as caught:
+        Lifecycle(
+            states=[State("a", "t", stage=-1), State("b", "t", terminal=True, stage="2")],  # type: ignore[arg-type]
+            transitions=[Transition("go", "a", "b")],
+            initial="a",
+        )
+    assert [(problem.field, problem.value) for problem in caught.value.problems] == [
+        ("states.a.stage", -1),
+        ("states.b.stage", "2"),
+    ]

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Mapping
-from datetime import date
+from datetime import date, timedelta
 from fractions import Fraction
 from types import MappingProxyType
 from typing import Final
@@ -27,6 +27,7 @@ from leadsla._core.conditions import (
     TypeClue,
 )
 from leadsla._core.defaults import default_rules, default_teams, default_terms
+from leadsla._core.duration import Duration
 from leadsla._core.errors import (
     AgreementError,
     LeadSLAError,
@@ -54,6 +55,10 @@ __all__ = ["CONTACT_KINDS", "Agreement", "default_obligations"]
 
 #: Activities that count as a contact attempt in the default agreement.
 CONTACT_KINDS: Final = ("call", "email", "meeting", "message")
+
+
+# Business time must fit in this many weeks of the calendar's opening hours (10 years).
+_MOST_WEEKS: Final = 520
 
 
 def _terms(value: Terms | Iterable[Term]) -> Terms:
@@ -167,18 +172,18 @@ class Agreement:
     def from_toml(cls, path: str | os.PathLike[str]) -> Agreement:
         """Read an agreement file; every problem is reported at once, with its line.
 
-        Reading files is the shell's business (``leadsla._shell.toml``); this class method is
-        the one convenience the value keeps. For the text of a file, use
+        Reading files is the shell's business (``leadsla._shell.agreement_read``); this class
+        method is the one convenience the value keeps. For the text of a file, use
         :meth:`from_toml_text`.
         """
-        from leadsla._shell.toml import agreement_from_path
+        from leadsla._shell.agreement_read import agreement_from_path
 
         return agreement_from_path(path)
 
     @classmethod
     def from_toml_text(cls, text: str) -> Agreement:
         """Read an agreement from the text of its file (see :meth:`from_toml`)."""
-        from leadsla._shell.toml import agreement_from_text
+        from leadsla._shell.agreement_read import agreement_from_text
 
         return agreement_from_text(text)
 
@@ -234,6 +239,16 @@ class Agreement:
                 )
             seen_teams.add(team.name)
             problems.extend(_check_assignees(team))
+        problems.extend(_check_members(self.teams, self.lifecycle, self.obligations))
+        if self.rules.mode not in ("all", "first"):
+            problems.append(
+                Problem(
+                    "rules.mode",
+                    self.rules.mode,
+                    "is not a rule mode",
+                    'use "all" (every matching rule fires) or "first" (only the first)',
+                )
+            )
         names: set[str] = set()
         for spec in self.obligations:
             where = f"obligations.{spec.name}"
@@ -249,15 +264,6 @@ class Agreement:
             if spec.calendar is not None and spec.calendar not in self.calendars:
                 problems.append(
                     unknown("calendar", spec.calendar, self.calendars, f"{where}.calendar")
-                )
-            if spec.within.amount <= 0:
-                problems.append(
-                    Problem(
-                        f"{where}.within",
-                        str(spec.within),
-                        "must be longer than zero",
-                        "give the time allowed",
-                    )
                 )
             if spec.calendar is None and spec.within.business and len(self.calendars) != 1:
                 problems.append(
@@ -311,15 +317,10 @@ class Agreement:
             actions += [("on_met", a) for a in spec.on_met]
             if spec.attempts is not None:
                 actions += [("attempts.on_exhausted", a) for a in spec.attempts.on_exhausted]
-                if spec.attempts.count < 1:
-                    problems.append(
-                        Problem(
-                            f"{where}.attempts.count",
-                            spec.attempts.count,
-                            "must be at least 1",
-                            "give a count",
-                        )
-                    )
+            if spec.within.business and (spec.calendar is not None or len(self.calendars) == 1):
+                used = spec.calendar or next(iter(self.calendars))
+                if used in self.calendars:
+                    problems.extend(_check_business_time(spec, used, self.calendars[used]))
             for part, action in actions:
                 if isinstance(action, Fire) and action.trigger not in triggers:
                     problems.append(unknown("trigger", action.trigger, triggers, f"{where}.{part}"))
@@ -546,6 +547,117 @@ def _check_assignees(team: Team) -> list[Problem]:
         for person in dict.fromkeys(named)
         if person not in allowed
     ]
+
+
+def _check_members(
+    teams: Iterable[Team], lifecycle: Lifecycle, obligations: Iterable[ObligationSpec]
+) -> list[Problem]:
+    """A team that owns a state or makes a promise has members to assign its leads to."""
+    owns: dict[str, list[str]] = {}
+    for state in lifecycle.states:
+        owns.setdefault(state.owner, []).append(f"state {state.name!r}")
+    for spec in obligations:
+        owns.setdefault(spec.party, []).append(f"obligation {spec.name!r}")
+    problems = []
+    for team in teams:
+        if team.members or team.name not in owns:
+            continue
+        owned = owns[team.name]
+        listed = ", ".join(owned[:3]) + (f" and {len(owned) - 3} more" if len(owned) > 3 else "")
+        problems.append(
+            Problem(
+                f"teams.{team.name}.members",
+                [],
+                f"is empty, but the team owns {listed}: its leads could not be assigned to anyone",
+                'name the people who work its leads, e.g. members = ["alice"] (a manager is '
+                "not a member unless listed)",
+            )
+        )
+    return problems
+
+
+def _day_lengths(calendar: BusinessCalendar) -> list[int]:
+    """The working seconds of each weekday that has opening hours."""
+    lengths = []
+    for hours in calendar.week:
+        length = sum(close - open_ + (86400 if close <= open_ else 0) for open_, close in hours)
+        if length:
+            lengths.append(length)
+    return lengths
+
+
+def _business_hours(seconds: int | Fraction) -> str:
+    hours = Fraction(seconds) / 3600
+    text = str(hours.numerator) if hours.denominator == 1 else f"{float(hours):.2f}".rstrip("0")
+    return f"{text} business hour{'' if hours == 1 else 's'}"
+
+
+def _seconds(duration: Duration) -> Fraction:
+    """The fixed length of a duration in seconds, exactly."""
+    return Fraction(duration.to_timedelta() // timedelta(microseconds=1), 1_000_000)
+
+
+def _check_business_time(
+    spec: ObligationSpec, name: str, calendar: BusinessCalendar
+) -> list[Problem]:
+    """Business time on a calendar: at most 10 years of its weekly hours away, and warnings in
+    business hours shorter than a clock in business days (and the other way round)."""
+    where = f"obligations.{spec.name}"
+    within = spec.within
+    days = _day_lengths(calendar)
+    if not days:
+        return [
+            Problem(
+                f"{where}.within",
+                str(within),
+                f"is business time, but calendar {name!r} has no weekly opening hours: "
+                "business time would run out after its overrides",
+                "give the calendar weekly hours, or count calendar time ('30 days')",
+            )
+        ]
+    if within.counts_business_days:
+        most, limit = within.amount, Fraction(_MOST_WEEKS * len(days))
+        shown = f"{limit} business days"
+    else:
+        most, limit = _seconds(within), Fraction(_MOST_WEEKS * sum(days))
+        shown = _business_hours(limit)
+    if most > limit:
+        return [
+            Problem(
+                f"{where}.within",
+                str(within),
+                f"is more business time than calendar {name!r} opens in 10 years ({shown})",
+                "give less time, or count calendar time ('30 days')",
+            )
+        ]
+    problems = []
+    for index, warning in enumerate(spec.warnings):
+        before = warning.before
+        if before is None or not before.business:
+            continue
+        if within.counts_business_days and not before.counts_business_days:
+            # The clock holds at most its days at their longest; the warning is all of that.
+            budget = within.amount * max(days)
+            early = _seconds(before) >= budget
+        elif before.counts_business_days and not within.counts_business_days:
+            # The warning reaches back at least its days at their shortest.
+            budget = _seconds(within)
+            early = before.amount * min(days) >= budget
+        else:
+            continue  # the same kind of time: the obligation checked it itself
+        if early:
+            problems.append(
+                Problem(
+                    f"{where}.warnings[{index}].before",
+                    str(before),
+                    f"is not shorter than the time allowed ({within}, at most "
+                    f"{_business_hours(budget)} on calendar {name!r}): the warning would come "
+                    "as soon as the clock starts",
+                    "warn less long before the deadline, or by a share of the time "
+                    "(fraction = 0.75)",
+                )
+            )
+    return problems
 
 
 def default_obligations() -> tuple[ObligationSpec, ...]:

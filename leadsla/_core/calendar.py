@@ -39,7 +39,7 @@ from datetime import UTC, date, datetime, time, timedelta, timezone, tzinfo
 from fractions import Fraction
 from math import ceil, floor
 from typing import Any, Final, TypeAlias
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from dateutil.rrule import rrule, rrulestr
 
@@ -228,12 +228,13 @@ def _parse_zone(tz: object, problems: list[Problem]) -> tzinfo:
             return ZoneInfo(name)
         except (ZoneInfoNotFoundError, ValueError):
             pass
+    hint = did_you_mean(tz, sorted(available_timezones())) if isinstance(tz, str) else ""
     problems.append(
         Problem(
             "tz",
             tz,
             "is not a known time zone",
-            "use an IANA name such as 'Europe/Helsinki' or a zoneinfo.ZoneInfo",
+            f"use an IANA name such as 'Europe/Helsinki' or a zoneinfo.ZoneInfo{hint}",
         )
     )
     return UTC
@@ -259,6 +260,13 @@ def _rule_text(canonical: str) -> str:
     given (``FREQ=YEARLY;BYMONTH=12;BYMONTHDAY=25``); reading it back gives the same rule."""
     anchor = f"DTSTART:{_RRULE_ANCHOR:%Y%m%dT%H%M%S}\nRRULE:"
     return canonical.removeprefix(anchor)
+
+
+def _rule_start(canonical: str) -> datetime:
+    """When a recurring holiday starts: its DTSTART (leadsla anchors rules without one at
+    1970)."""
+    start: datetime | None = getattr(rrulestr(canonical), "_dtstart", None)
+    return start if start is not None else _RRULE_ANCHOR
 
 
 def _parse_rule(value: rrule | str, where: str, problems: list[Problem]) -> str | None:
@@ -770,6 +778,30 @@ class BusinessCalendar:
         set_attribute(self, "_holiday_set", frozenset(dates))
         set_attribute(self, "_holiday_cache", {})
         set_attribute(self, "_timeline", _Timeline(self))
+        if rules:
+            self._check_rules_leave_working_time()
+
+    def _check_rules_leave_working_time(self) -> None:
+        """Recurring holidays that cover every day with opening hours leave a calendar with no
+        working time at all: checked in the year the last of the rules starts, when they all
+        apply (the next 20 years would be searched in vain when counting business time)."""
+        year = max(_rule_start(rule).year for rule in self.holiday_rules)
+        holidays = self._holidays_of_year(year)
+        day, one_day = date(year, 1, 1), timedelta(days=1)
+        while day.year == year:
+            if self._hours(day, holidays):
+                return
+            day += one_day
+        # Rules without a DTSTART apply alike every year; one with a start applies from then.
+        when = "" if year == _RRULE_ANCHOR.year else f" in {year}, when the last of them starts"
+        raise CalendarError(
+            Problem(
+                "holidays",
+                [_rule_text(rule) for rule in self.holiday_rules],
+                f"leave no working time{when}: every day with opening hours is a holiday",
+                "narrow the recurring holidays (a rule such as 'FREQ=DAILY' closes every day)",
+            )
+        )
 
     def __setattr__(self, name: str, value: object) -> None:
         raise AttributeError(f"BusinessCalendar is immutable; build a new one to change {name!r}")
@@ -831,6 +863,15 @@ class BusinessCalendar:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> BusinessCalendar:
         """Build a calendar from the form :meth:`to_dict` writes."""
+        if not isinstance(data, Mapping):
+            raise CalendarError(
+                Problem(
+                    "calendar",
+                    data,
+                    "must be a mapping of settings",
+                    "pass e.g. {'tz': 'UTC', 'week': {'mon': ['09:00-17:00']}}",
+                )
+            )
         known = {"tz", "week", "holidays", "overrides", "country"}
         unknown = [key for key in data if key not in known]
         if unknown:

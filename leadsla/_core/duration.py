@@ -7,6 +7,10 @@ plain value; :meth:`BusinessCalendar.add <leadsla.BusinessCalendar.add>` gives i
 * business days count whole working days (see "How business time is counted" in the docs);
 * calendar seconds, minutes and hours are real elapsed time;
 * calendar days and weeks keep the local wall-clock time in the calendar's zone.
+
+A duration is at most :data:`MAX_DAYS` long (10 years of 366 days, or as many business days;
+87,840 hours): an SLA clock longer than that never comes due in practice, and counting it would
+mean tabulating working time for thousands of years.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ from attrs import field, frozen
 
 from leadsla._core.errors import DurationError, Problem, did_you_mean
 
-__all__ = ["Duration", "Unit", "parse_duration"]
+__all__ = ["MAX_DAYS", "Duration", "Unit", "parse_duration"]
 
 Unit = Literal["seconds", "minutes", "hours", "days", "weeks"]
 
@@ -57,6 +61,9 @@ _SECONDS_PER_UNIT: Final[dict[Unit, int]] = {
     "days": 86400,
     "weeks": 7 * 86400,
 }
+#: The longest duration, in days (10 years of 366 days); business days count as days.
+MAX_DAYS: Final = 3660
+_MAX_SECONDS: Final = MAX_DAYS * 86400
 _WORDS_RE: Final = re.compile(
     r"^\s*(?P<amount>\d+(?:\.\d+)?)\s*(?:(?P<kind>[a-z]+)\s+)?(?P<unit>[a-z]+)\s*$", re.IGNORECASE
 )
@@ -115,6 +122,16 @@ class Duration:
                     fix="count business days instead, e.g. '10 business days'",
                 )
             )
+        if abs(self.amount) * _SECONDS_PER_UNIT[self.unit] > _MAX_SECONDS:
+            raise DurationError(
+                Problem(
+                    field="amount",
+                    value=str(self),
+                    message=f"is longer than 10 years ({MAX_DAYS} days), the longest duration "
+                    "leadsla counts",
+                    fix=f"give at most {MAX_DAYS} days or {MAX_DAYS * 24} hours",
+                )
+            )
         if self.unit not in ("days", "weeks"):
             # Computed once: deadlines are computed often, Fraction arithmetic is slow.
             microseconds = self.amount * _SECONDS_PER_UNIT[self.unit] * 1_000_000
@@ -131,9 +148,18 @@ class Duration:
                 Problem(field=field, value=text, message="must be a string", fix=_EXAMPLES)
             )
         stripped = text.strip()
-        if stripped[:1] in ("P", "p"):
-            return _parse_iso(stripped, field)
-        return _parse_words(stripped, field)
+        try:
+            if stripped[:1] in ("P", "p"):
+                return _parse_iso(stripped, field)
+            return _parse_words(stripped, field)
+        except DurationError as error:
+            # The value's own checks (its length) name its attributes: name the text instead.
+            raise DurationError(
+                *(
+                    p if p.field == field else Problem(field, text, p.message, p.fix)
+                    for p in error.problems
+                )
+            ) from None
 
     @property
     def counts_business_days(self) -> bool:

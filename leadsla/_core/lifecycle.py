@@ -37,7 +37,14 @@ from typing import Any, Final
 from attrs import field, frozen
 
 from leadsla._core.conditions import Condition
-from leadsla._core.errors import LifecycleError, Problem, unknown
+from leadsla._core.errors import (
+    LeadSLAError,
+    LifecycleError,
+    Problem,
+    closest,
+    did_you_mean,
+    unknown,
+)
 
 __all__ = ["Lifecycle", "LifecycleError", "State", "Transition"]
 
@@ -95,6 +102,15 @@ class Transition:
     guard: Condition | None = field(default=None, converter=_guard)
     requires_reason: bool = False
     description: str = ""
+    # The sources as written, "*" included, when a lifecycle expanded them: a transition taken
+    # into another lifecycle is expanded again over that lifecycle's states.
+    _declared: tuple[str, ...] | None = field(init=False, default=None, eq=False, repr=False)
+
+    @property
+    def declared_sources(self) -> tuple[str, ...]:
+        """The sources as written: ``("*",)`` for every non-terminal state, before a lifecycle
+        expands it into :attr:`sources`."""
+        return self._declared if self._declared is not None else self.sources
 
 
 @frozen
@@ -236,7 +252,7 @@ class Lifecycle:
                 _drop_defaults(
                     {
                         "trigger": transition.trigger,
-                        "sources": list(transition.sources),
+                        "sources": list(transition.declared_sources),
                         "dest": transition.dest,
                         "guard": transition.guard.source if transition.guard else None,
                         "requires_reason": transition.requires_reason,
@@ -249,29 +265,169 @@ class Lifecycle:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Lifecycle:
-        """Build a lifecycle from the form :meth:`to_dict` writes."""
-        states = [
-            State(
-                name,
-                owner=spec.get("owner", ""),
-                terminal=bool(spec.get("terminal", False)),
-                description=spec.get("description", ""),
-                stage=spec.get("stage"),
+        """Build a lifecycle from the form :meth:`to_dict` writes.
+
+        Every key is checked: an unknown one (``gaurd``) is refused with the known keys and the
+        closest one, rather than ignored, and a value of the wrong kind (``terminal = "yes"``)
+        is refused too. All such problems are listed at once; the lifecycle's own checks
+        follow once they are fixed.
+        """
+        problems: list[Problem] = []
+        top = _table(data, "", _TOP_KEYS, _TOP_KEYS, problems)
+        if top is None:
+            raise LifecycleError(*problems)
+        states: list[State] = []
+        raw_states = top.get("states", {})
+        if not isinstance(raw_states, Mapping):
+            problems.append(
+                Problem("states", _brief(raw_states), "must be a table of states", _STATES_FIX)
             )
-            for name, spec in data.get("states", {}).items()
-        ]
-        transitions = [
-            Transition(
-                trigger=spec.get("trigger", ""),
-                sources=spec.get("sources", ()),
-                dest=spec.get("dest", ""),
-                guard=spec.get("guard"),
-                requires_reason=bool(spec.get("requires_reason", False)),
-                description=spec.get("description", ""),
+            raw_states = {}
+        for name, raw in raw_states.items():
+            where = f"states.{name}"
+            spec = _table(raw, where, _STATE_KEYS, ("owner",), problems)
+            if spec is None:
+                continue
+            states.append(
+                State(
+                    str(name),
+                    owner=_text(spec, "owner", where, problems),
+                    terminal=_flag(spec, "terminal", where, problems),
+                    description=_text(spec, "description", where, problems),
+                    stage=spec.get("stage"),  # checked by the lifecycle, as in Python
+                )
             )
-            for spec in data.get("transitions", [])
-        ]
-        return cls(states=states, transitions=transitions, initial=data.get("initial", ""))
+        transitions: list[Transition] = []
+        raw_transitions = top.get("transitions", [])
+        if isinstance(raw_transitions, (str, Mapping)) or not isinstance(raw_transitions, Sequence):
+            problems.append(
+                Problem(
+                    "transitions",
+                    _brief(raw_transitions),
+                    "must be an array of tables",
+                    "write one [[lifecycle.transitions]] table per transition",
+                )
+            )
+            raw_transitions = []
+        for index, raw in enumerate(raw_transitions):
+            where = f"transitions[{index}]"
+            spec = _table(raw, where, _TRANSITION_KEYS, ("trigger", "sources", "dest"), problems)
+            if spec is None:
+                continue
+            guard_text = spec.get("guard")
+            guard: Condition | None = None
+            if guard_text is not None and not isinstance(guard_text, str):
+                problems.append(
+                    Problem(
+                        f"{where}.guard",
+                        guard_text,
+                        "must be a condition written as text",
+                        'write e.g. guard = "sql"',
+                    )
+                )
+            elif guard_text is not None:
+                try:
+                    guard = Condition(guard_text, field=f"{where}.guard")
+                except LeadSLAError as error:
+                    problems.extend(error.problems)
+            transitions.append(
+                Transition(
+                    trigger=_text(spec, "trigger", where, problems),
+                    sources=_source_names(spec, where, problems),
+                    dest=_text(spec, "dest", where, problems),
+                    guard=guard,
+                    requires_reason=_flag(spec, "requires_reason", where, problems),
+                    description=_text(spec, "description", where, problems),
+                )
+            )
+        initial = _text(top, "initial", "", problems)
+        if problems:
+            raise LifecycleError(*problems)
+        return cls(states=states, transitions=transitions, initial=initial)
+
+
+# -- reading the plain-data form: every problem is collected ------------------------------------
+
+_TOP_KEYS: Final = ("initial", "states", "transitions")
+_STATE_KEYS: Final = ("owner", "terminal", "stage", "description")
+_TRANSITION_KEYS: Final = ("trigger", "sources", "dest", "guard", "requires_reason", "description")
+_STATES_FIX: Final = "give one table per state, e.g. states = { lead = { owner = 'marketing' } }"
+
+
+def _at(where: str, key: str) -> str:
+    return f"{where}.{key}" if where else key
+
+
+def _brief(value: Any) -> Any:
+    """A value to quote in a message: tables and arrays of tables are not repeated whole."""
+    if isinstance(value, Mapping):
+        return "a table"
+    if isinstance(value, list) and value and all(isinstance(item, Mapping) for item in value):
+        return f"{len(value)} table{'s' if len(value) != 1 else ''}"
+    return value
+
+
+def _table(
+    value: Any, where: str, known: Sequence[str], required: Sequence[str], problems: list[Problem]
+) -> Mapping[str, Any] | None:
+    """``value`` as a table of ``known`` keys, with ``required`` ones; problems are collected."""
+    if not isinstance(value, Mapping):
+        problems.append(
+            Problem(
+                where or "lifecycle", _brief(value), "must be a table", f"give {', '.join(known)}"
+            )
+        )
+        return None
+    meant: set[str] = set()  # keys a misspelling stands for: not reported missing as well
+    for key in value:
+        if key not in known:
+            match = closest(key, known)
+            meant.update([match] if match is not None else [])
+            problems.append(
+                Problem(
+                    _at(where, str(key)),
+                    _brief(value[key]),
+                    "is not a known key here",
+                    f"use {', '.join(known)}{did_you_mean(key, known)}",
+                )
+            )
+    for key in required:
+        if key not in value and key not in meant:
+            problems.append(Problem(_at(where, key), None, "is missing", f"add {key} = ..."))
+    return value
+
+
+def _text(table: Mapping[str, Any], key: str, where: str, problems: list[Problem]) -> str:
+    value = table.get(key, "")
+    if isinstance(value, str):
+        return value
+    problems.append(Problem(_at(where, key), value, "must be text", f'write {key} = "..."'))
+    return ""
+
+
+def _flag(table: Mapping[str, Any], key: str, where: str, problems: list[Problem]) -> bool:
+    value = table.get(key, False)
+    if isinstance(value, bool):
+        return value
+    problems.append(Problem(_at(where, key), value, "must be true or false", f"write {key} = true"))
+    return False
+
+
+def _source_names(table: Mapping[str, Any], where: str, problems: list[Problem]) -> tuple[str, ...]:
+    value = table.get("sources", ())
+    if isinstance(value, str):
+        return (value,)
+    if isinstance(value, (list, tuple)) and all(isinstance(item, str) for item in value):
+        return tuple(value)
+    problems.append(
+        Problem(
+            _at(where, "sources"),
+            value,
+            "must be a list of state names",
+            'write sources = ["mql", "sal"], or "*" for every non-terminal state',
+        )
+    )
+    return ()
 
 
 def _drop_defaults(data: dict[str, Any]) -> dict[str, Any]:
@@ -296,15 +452,18 @@ def _dot_text(text: str) -> str:
 
 
 def _expand(transition: Transition, states: Sequence[State]) -> Transition:
-    if ANY_STATE not in transition.sources:
+    """``"*"`` in the declared sources as every non-terminal state of ``states`` (but the
+    destination); the result remembers what was declared."""
+    declared = transition.declared_sources
+    if ANY_STATE not in declared:
         return transition
-    sources = [name for name in transition.sources if name != ANY_STATE]
+    sources = [name for name in declared if name != ANY_STATE]
     sources += [
         state.name
         for state in states
         if not state.terminal and state.name != transition.dest and state.name not in sources
     ]
-    return Transition(
+    expanded = Transition(
         transition.trigger,
         tuple(sources),
         transition.dest,
@@ -312,6 +471,8 @@ def _expand(transition: Transition, states: Sequence[State]) -> Transition:
         transition.requires_reason,
         transition.description,
     )
+    object.__setattr__(expanded, "_declared", declared)
+    return expanded
 
 
 def _check(
@@ -321,7 +482,11 @@ def _check(
     names: dict[str, State] = {}
     for index, state in enumerate(states):
         where = f"states[{index}]"
-        if not state.name or not state.name.replace("_", "").replace("-", "").isalnum():
+        if (
+            not isinstance(state.name, str)
+            or not state.name
+            or not state.name.replace("_", "").replace("-", "").isalnum()
+        ):
             problems.append(
                 Problem(
                     f"{where}.name",
@@ -330,18 +495,31 @@ def _check(
                     "use letters, digits, - and _",
                 )
             )
+            continue
+        stage = state.stage
+        if stage is not None and (
+            isinstance(stage, bool) or not isinstance(stage, int) or stage < 0
+        ):
+            problems.append(
+                Problem(
+                    f"states.{state.name}.stage",
+                    stage,
+                    "must be a whole number, 0 or more",
+                    "rank the state in the funnel: lead 0, MQL 1, ...; or leave it out",
+                )
+            )
         if state.name in names:
             problems.append(
                 Problem(
                     f"states.{state.name}", state.name, "is defined twice", "define each state once"
                 )
             )
-        if not state.owner:
+        if not state.owner or not isinstance(state.owner, str):
             problems.append(
                 Problem(
                     f"states.{state.name}.owner",
                     state.owner,
-                    "is empty",
+                    "is empty" if not state.owner else "must be the name of a team",
                     "name the team that owns leads in this state",
                 )
             )
@@ -353,7 +531,7 @@ def _check(
     expanded: list[Transition] = []
     for index, transition in enumerate(transitions):
         where = f"transitions[{index}] ({transition.trigger})"
-        if not transition.trigger or not transition.trigger.isidentifier():
+        if not isinstance(transition.trigger, str) or not transition.trigger.isidentifier():
             problems.append(
                 Problem(
                     f"{where}.trigger",
@@ -362,15 +540,17 @@ def _check(
                     "use letters, digits and _",
                 )
             )
-        if not transition.sources:
+        if not transition.declared_sources:
             problems.append(
                 Problem(f"{where}.sources", [], "is empty", "name at least one source state or '*'")
             )
-        for source in transition.sources:
-            if source != ANY_STATE and source not in names:
+        for source in transition.declared_sources:
+            if source != ANY_STATE and (not isinstance(source, str) or source not in names):
                 problems.append(unknown("state", source, names, f"{where}.sources"))
-        if transition.dest not in names:
+        if not isinstance(transition.dest, str) or transition.dest not in names:
             problems.append(unknown("state", transition.dest, names, f"{where}.dest"))
+            continue
+        if not all(isinstance(source, str) for source in transition.declared_sources):
             continue
         expanded.append(_expand(transition, list(names.values())))
     seen: dict[tuple[str, str], Transition] = {}

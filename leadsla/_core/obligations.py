@@ -73,10 +73,15 @@ def _before(value: str | Duration | None) -> Duration | None:
 
 
 def _optional_fraction(value: str | float | Fraction | None) -> Fraction | None:
-    """A fraction; a float is read through its text, so 0.1 is exactly one tenth."""
+    """A fraction; a float is read through its text, so 0.1 is exactly one tenth, and text may
+    be a percentage ("75%")."""
     if value is None or isinstance(value, Fraction):
         return value
     try:
+        if isinstance(value, bool):
+            raise TypeError
+        if isinstance(value, str) and value.strip().endswith("%"):
+            return Fraction(value.strip()[:-1].strip()) / 100
         return Fraction(str(value)) if isinstance(value, float) else Fraction(value)
     except (TypeError, ValueError, ZeroDivisionError):
         raise ObligationError(
@@ -84,7 +89,7 @@ def _optional_fraction(value: str | float | Fraction | None) -> Fraction | None:
                 "warning.fraction",
                 value,
                 "is not a number",
-                "write a share of the time between 0 and 1, e.g. 0.75",
+                'write a share of the time between 0 and 1, e.g. 0.75 or "75%"',
             )
         ) from None
 
@@ -183,12 +188,23 @@ class Warn:
 
     def __attrs_post_init__(self) -> None:
         if (self.before is None) == (self.fraction is None):
+            given = "gives both" if self.before is not None else "gives neither of"
             raise ObligationError(
                 Problem(
                     "warning",
-                    self,
-                    "needs exactly one of 'before' and 'fraction'",
-                    "write e.g. Warn(before='1 business hour') or Warn(fraction='0.75')",
+                    None,
+                    f"{given} before and fraction: it needs exactly one",
+                    "keep one: before = '1 business hour' (that long before the deadline) or "
+                    "fraction = 0.75 (when that share of the time is used)",
+                )
+            )
+        if self.before is not None and self.before.amount <= 0:
+            raise ObligationError(
+                Problem(
+                    "warning.before",
+                    str(self.before),
+                    "must be longer than zero: the warning would come at or after the deadline",
+                    "give how long before the deadline to warn, e.g. '1 business hour'",
                 )
             )
         if self.fraction is not None and not 0 < self.fraction < 1:
@@ -196,7 +212,7 @@ class Warn:
                 Problem(
                     "warning.fraction",
                     float(self.fraction),
-                    "must be between 0 and 1",
+                    "must be between 0 and 1: 0 would warn when the clock opens, 1 at the deadline",
                     "write e.g. 0.75",
                 )
             )
@@ -241,6 +257,18 @@ class Attempts:
     reached: ActivityMatch | None = None
     on_exhausted: tuple[ObligationAction, ...] = field(default=(), converter=_actions)
 
+    def __attrs_post_init__(self) -> None:
+        count = self.count
+        if isinstance(count, bool) or not isinstance(count, int) or count < 1:
+            raise ObligationError(
+                Problem(
+                    "attempts.count",
+                    count,
+                    "must be a whole number, at least 1",
+                    "give how many attempts the team makes, e.g. count = 6",
+                )
+            )
+
 
 @frozen
 class ObligationSpec:
@@ -260,3 +288,57 @@ class ObligationSpec:
     attempts: Attempts | None = None
     repeat: bool = False
     description: str = ""
+
+    def __attrs_post_init__(self) -> None:
+        where = f"obligations.{self.name}"
+        problems: list[Problem] = []
+        if self.within.amount <= 0:
+            problems.append(
+                Problem(
+                    f"{where}.within",
+                    str(self.within),
+                    "must be longer than zero",
+                    "give the time allowed",
+                )
+            )
+        for index, warning in enumerate(self.warnings):
+            before = warning.before
+            if before is None or self.within.amount <= 0:
+                continue
+            if _not_shorter(before, self.within):
+                problems.append(
+                    Problem(
+                        f"{where}.warnings[{index}].before",
+                        str(before),
+                        f"is not shorter than the time allowed ({self.within}): the warning "
+                        "would come as soon as the clock starts",
+                        "warn less long before the deadline, or by a share of the time "
+                        "(fraction = 0.75)",
+                    )
+                )
+        if problems:
+            raise ObligationError(*problems)
+
+
+_NOMINAL_SECONDS: Final = {
+    "seconds": 1,
+    "minutes": 60,
+    "hours": 3600,
+    "days": 86400,
+    "weeks": 7 * 86400,
+}
+
+
+def _not_shorter(before: Duration, within: Duration) -> bool:
+    """Whether a warning ``before`` the deadline comes no later than the clock starts, as far as
+    the two durations tell without a calendar: both calendar time (a day counted as 24 hours),
+    both business days, or both business hours (minutes, seconds). Business days against
+    business hours depend on the calendar's day: the agreement checks those."""
+    if before.business != within.business:
+        return False
+    if before.counts_business_days != within.counts_business_days:
+        return False
+    return (
+        before.amount * _NOMINAL_SECONDS[before.unit]
+        >= within.amount * _NOMINAL_SECONDS[within.unit]
+    )

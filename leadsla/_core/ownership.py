@@ -41,6 +41,7 @@ from typing import Any, ClassVar, NamedTuple, Protocol, runtime_checkable
 from attrs import field, frozen
 
 from leadsla._core.conditions import Condition, Scope
+from leadsla._core.errors import AgreementError, Problem
 
 __all__ = [
     "AssignmentBook",
@@ -396,12 +397,67 @@ def _members(value: Iterable[str]) -> tuple[str, ...]:
 
 @frozen
 class Team:
-    """A team: its members, its manager (who hears about breaches) and how it assigns leads."""
+    """A team: its members, its manager (who hears about breaches) and how it assigns leads.
+
+    A team that owns a state or makes a promise needs members (the agreement checks that);
+    the manager is not one of them unless listed.
+    """
 
     name: str
     members: tuple[str, ...] = field(default=(), converter=_members)
     manager: str | None = None
     policy: AssignmentPolicy = field(factory=RoundRobin)
+
+    def __attrs_post_init__(self) -> None:
+        problems = []
+        where = f"teams.{self.name}"
+        if not isinstance(self.name, str) or not self.name:
+            problems.append(
+                Problem("teams", self.name, "has a team without a name", "name every team")
+            )
+        bad = [m for m in self.members if not isinstance(m, str) or not m]
+        if bad:
+            problems.append(
+                Problem(
+                    f"{where}.members",
+                    list(self.members),
+                    "must be names (non-empty text)",
+                    'write e.g. members = ["alice", "bob"]',
+                )
+            )
+        else:
+            twice = sorted({m for m in self.members if self.members.count(m) > 1})
+            if twice:
+                problems.append(
+                    Problem(
+                        f"{where}.members",
+                        twice,
+                        "names a person twice",
+                        "list each member once",
+                    )
+                )
+        if self.manager is not None and (not isinstance(self.manager, str) or not self.manager):
+            problems.append(
+                Problem(
+                    f"{where}.manager",
+                    self.manager,
+                    "must be a person's name",
+                    'write e.g. manager = "sam", or leave it out',
+                )
+            )
+        policy: object = self.policy  # typed as a policy; callers may pass anything
+        if not isinstance(policy, AssignmentPolicy):
+            problems.append(
+                Problem(
+                    f"{where}.assignment",
+                    type(policy).__name__,
+                    "is not an assignment policy",
+                    "pass RoundRobin(), StrictRoundRobin(), LeastLoaded(), FixedOwner(person), "
+                    "RuleRouting(...) or an AssignmentPolicy of your own",
+                )
+            )
+        if problems:
+            raise AgreementError(*problems)
 
 
 def teams_by_name(teams: Sequence[Team]) -> dict[str, Team]:

@@ -38,13 +38,13 @@ from leadsla._core.events import (
     LeadUpdated,
     TransitionRequested,
 )
+from leadsla._shell.agreement_write import agreement_to_toml
 from leadsla._shell.csv import CsvMapping, csv_events_from_text
 from leadsla._shell.render import accepted, describe_effect, format_span, owner_name, stamp
 from leadsla._shell.replay import Replay, replay
 from leadsla._shell.report import render_scorecard, scorecard
 from leadsla._shell.simulate import simulate
 from leadsla._shell.summary import render_summary
-from leadsla._shell.toml import agreement_to_toml
 from leadsla._version import __version__
 
 __all__ = ["main"]

@@ -31,7 +31,7 @@ from leadsla._core.engine import Decision, Engine
 from leadsla._core.errors import AgreementError, Problem, StoreError
 from leadsla._core.events import Event
 from leadsla._core.views import LeadView
-from leadsla._shell.toml import agreement_to_toml
+from leadsla._shell.agreement_write import agreement_to_toml
 
 __all__ = ["SqliteStore", "StoreError"]
 
