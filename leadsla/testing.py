@@ -28,7 +28,7 @@ except ImportError as error:  # pragma: no cover - exercised only without the te
 from leadsla._core.agreement import Agreement
 from leadsla._core.calendar import WEEKDAYS, BusinessCalendar
 from leadsla._core.clocks import ObligationState
-from leadsla._core.conditions import RESERVED_NAMES
+from leadsla._core.conditions import RESERVED_NAMES, FieldType
 from leadsla._core.effects import (
     Duplicate,
     Effect,
@@ -186,11 +186,15 @@ class _Vocabulary:
         )
         conditions = [term.condition for term in agreement.terms]
         conditions += [rule.when for rule in agreement.rules.rules]
-        fields = {name: kind.base for name, kind in agreement.fields.items()}
+        # Every field the agreement knows, with its type (declared, else as its conditions use
+        # it); without any, the names the terms and rules read, with any kind of value.
+        fields = {
+            name: kind for name, kind in agreement.field_types.items() if name not in RESERVED_NAMES
+        }
         if not fields:
-            # No declared fields: the names the terms and rules read, with any kind of value.
             read = set().union(*(condition.names for condition in conditions))
-            fields = dict.fromkeys(sorted(read - agreement.terms.names - RESERVED_NAMES), "any")
+            names = sorted(read - agreement.terms.names - RESERVED_NAMES)
+            fields = dict.fromkeys(names, FieldType("any"))
         self.fields = fields
         self.zone = ZoneInfo(agreement.timezone)
         # The numbers conditions compare with, and their neighbours: where decisions flip.
@@ -211,26 +215,35 @@ def _numbers_in(source: str) -> list[float]:
     ]
 
 
-def _values(kind: str, near: Sequence[float]) -> st.SearchStrategy[Any]:
-    """Values for a field of ``kind``, at and around the numbers the agreement's conditions
-    compare with (``near``), or None (missing)."""
+def _values(kind: FieldType, near: Sequence[float]) -> st.SearchStrategy[Any]:
+    """Values for a field of type ``kind``, at and around the numbers the agreement's
+    conditions compare with (``near``), or None (missing); now and then a value of another
+    type, which the engine refuses."""
     numbers = st.one_of(st.integers(-5, 120), st.sampled_from([0, *near]))
     texts = st.one_of(
         st.sampled_from(["ann@acme.fi", "bo@beta.se", "FI", "SE", "US", ""]),
         st.text(alphabet="abcxyz@.-_ ", max_size=6),  # a small alphabet: quick to start
     )
-    values: st.SearchStrategy[Any]
-    if kind == "number":
-        values = numbers
-    elif kind == "boolean":
-        values = st.booleans()
-    elif kind == "text":
-        values = texts
-    elif kind == "list":
-        values = st.lists(texts, max_size=3)
-    else:  # any, and kinds (dates, tables) conditions compare only for presence here
-        values = st.one_of(numbers, st.booleans(), texts)
-    return st.one_of(values, st.none())
+    days = st.dates(date(2025, 1, 1), date(2027, 12, 31))
+    anything = st.one_of(numbers, st.booleans(), texts)
+    by_kind: dict[str, st.SearchStrategy[Any]] = {
+        "number": numbers,
+        "boolean": st.booleans(),
+        "text": texts,
+        "list": st.lists(texts, max_size=3),
+        "table": st.dictionaries(st.sampled_from(["a", "b"]), texts, max_size=2),
+        "date": days.map(date.isoformat),
+        "datetime": days.map(lambda day: f"{day.isoformat()}T09:30:00+02:00"),
+    }
+    if kind.kind == "choice":
+        fitting: st.SearchStrategy[Any] = st.sampled_from(kind.values)
+    else:
+        fitting = by_kind.get(kind.kind, anything)
+    if kind.kind == "any":
+        return st.one_of(fitting, st.none())
+    # One value in about twenty does not fit its type: the engine must refuse it, cleanly.
+    wrong = st.integers(0, 19).flatmap(lambda n: anything if n == 0 else fitting)
+    return st.one_of(wrong, st.none())
 
 
 @st.composite

@@ -16,6 +16,7 @@ from leadsla import (
     Engine,
     Fire,
     LeadCreated,
+    LeadUpdated,
     ObligationBreached,
     OwnerAssigned,
     OwnerChanged,
@@ -157,3 +158,22 @@ def test_a_refused_event_moves_no_rotation() -> None:
     assert "more than 8 times" in refused[-1].reason
     engine.apply(created("L-3", FRIDAY))
     assert [person_of(engine, lead) for lead in ("L-1", "L-3")] == ["alice", "bob"]
+
+
+def test_a_field_of_the_wrong_type_is_refused_with_the_expected_type() -> None:
+    """ "score": "70" would never qualify, silently: the engine refuses it, naming the field,
+    the value and the type; the lead stays as it was, and None (missing) is always fine."""
+    engine = Engine()
+    refused = engine.apply(created("L-1", FRIDAY, score="70"))
+    assert isinstance(refused[-1], Rejected)
+    assert (
+        refused[-1].reason == "'fields.score' must be a number (got '70'); send 70 without quotes"
+    )
+    assert list(engine.leads()) == []
+    engine.apply(created("L-2", FRIDAY))
+    before = engine.lead("L-2")
+    update = LeadUpdated(id="u1", lead="L-2", at=FRIDAY, fields={"budget_confirmed": "yes"})
+    assert isinstance(engine.apply(update)[-1], Rejected)
+    assert engine.lead("L-2") == before
+    missing = LeadUpdated(id="u2", lead="L-2", at=FRIDAY, fields={"score": None})
+    assert not any(isinstance(e, Rejected) for e in engine.apply(missing))

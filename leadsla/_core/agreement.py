@@ -143,7 +143,11 @@ class Agreement:
         problems = self._check()
         try:
             workflow = Workflow(
-                lifecycle=self.lifecycle, terms=self.terms, teams=self.teams, rules=self.rules
+                lifecycle=self.lifecycle,
+                terms=self.terms,
+                teams=self.teams,
+                rules=self.rules,
+                field_types=getattr(self, "_field_types", None),
             )
         except WorkflowError as error:
             problems.extend(error.problems)

@@ -31,7 +31,15 @@ from datetime import datetime
 from types import MappingProxyType
 from typing import Any, NamedTuple
 
-from leadsla._core.conditions import RESERVED_NAMES, Condition, Explanation, Scope, Terms
+from leadsla._core.conditions import (
+    RESERVED_NAMES,
+    Condition,
+    Explanation,
+    FieldType,
+    Scope,
+    Terms,
+    check_field_values,
+)
 from leadsla._core.effects import (
     ActionRequested,
     ActionSkipped,
@@ -115,6 +123,7 @@ class Workflow:
         "_stages",
         "_team_of_person",
         "_teams",
+        "field_types",
         "lifecycle",
         "rules",
         "teams",
@@ -128,8 +137,11 @@ class Workflow:
         terms: Terms | Iterable[Any] = (),
         teams: Iterable[Team] = (),
         rules: RuleSet | Iterable[Rule] = (),
+        field_types: Mapping[str, FieldType] | None = None,
     ) -> None:
         self.lifecycle = lifecycle if lifecycle is not None else Lifecycle.default()
+        #: The type of each lead field an event may set; fields not named take any value.
+        self.field_types: Mapping[str, FieldType] = dict(field_types or {})
         self.terms = terms if isinstance(terms, Terms) else Terms(terms)
         self.teams = tuple(teams)
         self.rules = rules if isinstance(rules, RuleSet) else RuleSet(list(rules))
@@ -369,6 +381,7 @@ class Workflow:
             raise WorkflowError(
                 Problem("lead", lead_id, "must be a non-empty string", "give the lead an id")
             )
+        self._check_values(fields)
         fields = frozen_fields(fields)
         effects: list[Effect] = []
         initial = self.lifecycle.initial
@@ -403,6 +416,7 @@ class Workflow:
         """New field values (``None`` makes a field missing); then the rules for
         ``lead_updated`` run."""
         _check_instant(at)
+        self._check_values(changes)
         current = lead.fields
         # A read-only proxy copies as its underlying dict (several times faster than dict()).
         try:
@@ -510,6 +524,14 @@ class Workflow:
         return self._checked(lead, trigger, reason)[0]
 
     # -- building blocks ------------------------------------------------------------------------
+
+    def _check_values(self, fields: Mapping[str, Any]) -> None:
+        """Refuse field values of the wrong type (``"score": "70"`` where a number is meant):
+        silently kept, they would never satisfy a condition."""
+        if self.field_types:
+            problems = check_field_values(self.field_types, fields)
+            if problems:
+                raise WorkflowError(*problems)
 
     def _refuse(
         self, lead: Lead, trigger: str, problem: Problem, explanation: Explanation | None = None
