@@ -11,11 +11,11 @@ from leadsla._core.conditions import (
     Check,
     Condition,
     Explanation,
-    Scope,
+    FieldType,
     Term,
     Terms,
 )
-from leadsla._core.duration import Duration, parse_duration
+from leadsla._core.duration import Duration
 from leadsla._core.effects import (
     ActionRequested,
     ActionSkipped,
@@ -137,6 +137,7 @@ __all__ = [
     "EventRejected",
     "EventTemplate",
     "Explanation",
+    "FieldType",
     "Fire",
     "FixedOwner",
     "Funnel",
@@ -179,7 +180,6 @@ __all__ = [
     "RuleLoopError",
     "RuleRouting",
     "RuleSet",
-    "Scope",
     "SqliteStore",
     "Stage",
     "State",
@@ -205,7 +205,6 @@ __all__ = [
     "csv_events",
     "csv_events_from_text",
     "effect_to_dict",
-    "parse_duration",
     "render_scorecard",
     "render_summary",
     "replay",

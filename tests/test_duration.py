@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from leadsla import Duration, DurationError, parse_duration
+from leadsla import Duration, DurationError
 
 
 @pytest.mark.parametrize(
@@ -35,7 +35,7 @@ from leadsla import Duration, DurationError, parse_duration
 )
 def test_parse(text: str, expected: Duration) -> None:
     """Words and ISO 8601 forms parse to the expected value."""
-    assert parse_duration(text) == expected
+    assert Duration.parse(text) == expected
 
 
 @pytest.mark.parametrize(
@@ -65,7 +65,7 @@ def test_str_parses_back(amount: Fraction, unit: str, business: bool) -> None:
     if business and unit == "weeks":
         business = False
     duration = Duration(amount, unit, business)  # type: ignore[arg-type]
-    assert parse_duration(str(duration)) == duration
+    assert Duration.parse(str(duration)) == duration
 
 
 def test_to_timedelta_for_fixed_units() -> None:
@@ -109,7 +109,7 @@ def test_negation() -> None:
 def test_bad_text_names_field_value_and_fix(text: str, message: str) -> None:
     """A duration that does not parse says where, what and how to fix it."""
     with pytest.raises(DurationError) as caught:
-        parse_duration(text, field="within")
+        Duration.parse(text, field="within")
     assert str(caught.value).startswith(message)
     assert caught.value.field == "within"
     assert caught.value.value == text
@@ -118,7 +118,7 @@ def test_bad_text_names_field_value_and_fix(text: str, message: str) -> None:
 def test_non_string_is_refused() -> None:
     """Only text is parsed; a number is ambiguous (hours? days?)."""
     with pytest.raises(DurationError, match="must be a string"):
-        parse_duration(4)  # type: ignore[arg-type]
+        Duration.parse(4)  # type: ignore[arg-type]
 
 
 def test_bad_constructor_arguments() -> None:
@@ -137,7 +137,7 @@ def test_bad_constructor_arguments() -> None:
 def test_durations_longer_than_ten_years_are_refused(text: str) -> None:
     """A clock longer than 10 years is refused when it is made, naming the limit."""
     with pytest.raises(DurationError) as caught:
-        parse_duration(text, field="within")
+        Duration.parse(text, field="within")
     assert str(caught.value) == (
         f"'within' is longer than 10 years (3660 days), the longest duration leadsla counts "
         f"(got {text!r}); give at most 3660 days or 87840 hours"
@@ -146,8 +146,8 @@ def test_durations_longer_than_ten_years_are_refused(text: str) -> None:
 
 def test_the_longest_durations_are_accepted() -> None:
     """Exactly 10 years of 366 days, in any unit, is still a duration."""
-    assert parse_duration("3660 business days") == Duration(3660, "days", business=True)
-    assert parse_duration("87840 hours") == Duration(87840, "hours")
+    assert Duration.parse("3660 business days") == Duration(3660, "days", business=True)
+    assert Duration.parse("87840 hours") == Duration(87840, "hours")
     assert -Duration(3660, "days") == Duration(-3660, "days")
 
 

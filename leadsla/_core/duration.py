@@ -24,7 +24,7 @@ from attrs import field, frozen
 
 from leadsla._core.errors import DurationError, Problem, did_you_mean
 
-__all__ = ["MAX_DAYS", "Duration", "Unit", "parse_duration"]
+__all__ = ["MAX_DAYS", "Duration", "Unit"]
 
 Unit = Literal["seconds", "minutes", "hours", "days", "weeks"]
 
@@ -142,6 +142,9 @@ class Duration:
         """Parse a duration written in words ("4 business hours", "10d") or ISO 8601 ("PT4H").
 
         ``field`` names where the text came from, for the error message.
+
+        >>> str(Duration.parse("2 business days")), str(Duration.parse("PT1H30M"))
+        ('2 business days', '90 minutes')
         """
         if not isinstance(text, str):
             raise DurationError(
@@ -190,17 +193,6 @@ class Duration:
         amount = _format_amount(self.amount)
         unit = self.unit[:-1] if abs(self.amount) == 1 else self.unit
         return f"{amount} business {unit}" if self.business else f"{amount} {unit}"
-
-
-def parse_duration(text: str, *, field: str = "duration") -> Duration:
-    """Parse a duration; the same as :meth:`Duration.parse`.
-
-    >>> str(parse_duration("2 business days"))
-    '2 business days'
-    >>> str(parse_duration("PT1H30M"))
-    '90 minutes'
-    """
-    return Duration.parse(text, field=field)
 
 
 def _format_amount(amount: Fraction) -> str:
