@@ -51,13 +51,13 @@ from typing import Any, Final, Literal, NamedTuple
 from leadsla._core.calendar import BusinessCalendar, shifter
 from leadsla._core.effects import (
     Effect,
-    ObligationBreached,
-    ObligationCancelled,
-    ObligationMet,
-    ObligationOpened,
     ObligationPaused,
     ObligationResumed,
-    ObligationWarned,
+    new_obligation_breached,
+    new_obligation_cancelled,
+    new_obligation_met,
+    new_obligation_opened,
+    new_obligation_warned,
 )
 from leadsla._core.obligations import ObligationSpec
 from leadsla._core.ownership import Owner
@@ -245,7 +245,7 @@ def open_clock(
 ) -> tuple[ObligationState, Effect]:
     """A new running clock of ``spec`` on ``lead``, and the effect that says so."""
     clock = ObligationState(spec.name, lead, number, spec.party, "open", at, due_at)
-    return clock, ObligationOpened(lead, at, spec.name, number, spec.party, due_at)
+    return clock, new_obligation_opened(lead, at, spec.name, number, spec.party, due_at)
 
 
 def step(
@@ -279,18 +279,19 @@ _Apply = Callable[
 def _warned(
     clock: ObligationState, status: Status, at: datetime, owner: Owner | None, *_: Any
 ) -> tuple[ObligationState, Effect | None]:
-    warned = clock.replace(warned=clock.warned + 1)
-    return warned, ObligationWarned(clock.lead, at, clock.name, clock.number, clock.due_at, owner)
+    warned = clock._replace(warned=clock.warned + 1)
+    effect = new_obligation_warned(clock.lead, at, clock.name, clock.number, clock.due_at, owner)
+    return warned, effect
 
 
 def _due(
     clock: ObligationState, status: Status, at: datetime, owner: Owner | None, *_: Any
 ) -> tuple[ObligationState, Effect | None]:
-    breached = clock.replace(
-        status=status, breached_at=clock.due_at, breach_owner=owner, version=clock.version + 1
-    )
-    return breached, ObligationBreached(
-        clock.lead, clock.due_at, clock.name, clock.number, clock.due_at, owner
+    ending = _ending(clock, breached_at=clock.due_at, breach_owner=owner)
+    breached = clock._replace(status=status, version=clock.version + 1, ending=ending)
+    due_at = clock.due_at
+    return breached, new_obligation_breached(
+        clock.lead, due_at, clock.name, clock.number, due_at, owner
     )
 
 
@@ -303,23 +304,23 @@ def _met(
     lateness: timedelta | None,
     *_: Any,
 ) -> tuple[ObligationState, Effect | None]:
-    met = clock.replace(
+    met = clock._replace(
         status=status,
         paused_since=None,
         pauses=_closed_pauses(clock, at),
         outcome=outcome,
         version=clock.version + 1,
-        met_at=at,
-        lateness=lateness,
+        ending=_ending(clock, met_at=at, lateness=lateness),
     )
     late = status == "met_late"
-    return met, ObligationMet(clock.lead, at, clock.name, clock.number, outcome, late, lateness)
+    effect = new_obligation_met(clock.lead, at, clock.name, clock.number, outcome, late, lateness)
+    return met, effect
 
 
 def _counted(
     clock: ObligationState, status: Status, *_: Any
 ) -> tuple[ObligationState, Effect | None]:
-    return clock.replace(attempts=clock.attempts + 1), None
+    return clock._replace(attempts=clock.attempts + 1), None
 
 
 def _cancelled(
@@ -330,21 +331,22 @@ def _cancelled(
     outcome: str,
     *_: Any,
 ) -> tuple[ObligationState, Effect | None]:
-    cancelled = clock.replace(
+    cancelled = clock._replace(
         status=status,
         paused_since=None,
         pauses=_closed_pauses(clock, at),
         outcome=outcome,
         version=clock.version + 1,
-        cancelled_at=at,
+        ending=_ending(clock, cancelled_at=at),
     )
-    return cancelled, ObligationCancelled(clock.lead, at, clock.name, clock.number, outcome)
+    effect = new_obligation_cancelled(clock.lead, at, clock.name, clock.number, outcome)
+    return cancelled, effect
 
 
 def _paused(
     clock: ObligationState, status: Status, at: datetime, *_: Any
 ) -> tuple[ObligationState, Effect | None]:
-    paused = clock.replace(status=status, paused_since=at, version=clock.version + 1)
+    paused = clock._replace(status=status, paused_since=at, version=clock.version + 1)
     return paused, ObligationPaused(clock.lead, at, clock.name, clock.number)
 
 
@@ -358,7 +360,7 @@ def _resumed(
     due_at: datetime | None,
 ) -> tuple[ObligationState, Effect | None]:
     assert due_at is not None
-    resumed = clock.replace(
+    resumed = clock._replace(
         status=status,
         paused_since=None,
         pauses=_closed_pauses(clock, at),
@@ -366,6 +368,11 @@ def _resumed(
         version=clock.version + 1,
     )
     return resumed, ObligationResumed(clock.lead, at, clock.name, clock.number, due_at)
+
+
+def _ending(clock: ObligationState, **facts: Any) -> Ending:
+    """The clock's ending with some facts added."""
+    return (clock.ending or _NO_ENDING)._replace(**facts)
 
 
 def _closed_pauses(clock: ObligationState, at: datetime) -> tuple[tuple[datetime, datetime], ...]:

@@ -56,6 +56,7 @@ from leadsla._core.effects import (
     Duplicate,
     Effect,
     Rejected,
+    Transitioned,
 )
 from leadsla._core.errors import (
     EventError,
@@ -108,6 +109,7 @@ class Decision:
     __slots__ = (
         "_book",
         "_clock",
+        "_counted",
         "_entries",
         "_event_id",
         "_generation",
@@ -122,7 +124,8 @@ class Decision:
         self._book = book
         self._clock: tuple[datetime, int] | None = None
         self._until_us: int | None = None  # timers at or before it fired
-        self._entries: dict[str, _Entry] = {}
+        self._entries: dict[str, tuple[Lead, tuple[ObligationState, ...]]] = {}
+        self._counted: set[str] = set()  # the leads whose tally may have changed
         self._timers: list[Timer] = []
         self._event_id: str | None = None
         self.effects: list[Effect] = []
@@ -161,7 +164,6 @@ class Engine:
 
     def __init__(self, agreement: Agreement | None = None, *, strict: bool = False) -> None:
         self._agreement = agreement if agreement is not None else Agreement.default()
-        self._stepper = Stepper(self._agreement)
         self._strict = strict
         self._leads: dict[str, _Entry] = {}
         self._timers = TimerQueue()
@@ -174,6 +176,7 @@ class Engine:
         order_dependent = any(not t.policy.partition_safe for t in self._agreement.teams)
         self._book = AssignmentBook() if order_dependent else None
         self._tally = Tally(self._agreement.commitments, ZoneInfo(self._agreement.timezone))
+        self._stepper = Stepper(self._agreement, self._tally.counted)
         self._generation = 0
 
     # -- queries ------------------------------------------------------------------------------
@@ -283,7 +286,8 @@ class Engine:
         if event.id in self._seen:
             decision.effects.append(Duplicate(event.lead, event.at, event.id))
             return decision
-        at_us = instant_us(event.at)
+        delta = event.at - _EPOCH  # instant_us, inline: an event's time is checked aware
+        at_us = (delta.days * 86400 + delta.seconds) * 1_000_000 + delta.microseconds
         if at_us < self._clock_us:
             clock = self._clock.isoformat() if self._clock else "?"
             problem = Problem(
@@ -299,7 +303,7 @@ class Engine:
         self._fire_timers(decision, at_us)
         decision._clock = (event.at, at_us)
         entry = self._entry(decision, event.lead)
-        lead, clocks = (entry.lead, entry.clocks) if entry is not None else (None, ())
+        lead, clocks = entry if entry is not None else (None, ())
         try:
             change = self._stepper.event(lead, clocks, event, at_us, self._child(decision))
         except _REFUSED as error:
@@ -332,16 +336,17 @@ class Engine:
         if decision._until_us is not None:
             self._timers.drop_due(decision._until_us)
         tally = self._tally
-        for lead_id, entry in decision._entries.items():
-            old = self._leads.get(lead_id)
-            if old is None:
-                self._leads[lead_id] = entry
-                if tally.commitments:
-                    tally.replace(frozenset(), tally.of(entry.lead.history))
-                continue
-            if tally.commitments and old.lead.history is not entry.lead.history:
-                tally.replace(tally.of(old.lead.history), tally.of(entry.lead.history))
-            old.lead, old.clocks = entry.lead, entry.clocks
+        leads = self._leads
+        for lead_id, (lead, clocks) in decision._entries.items():
+            entry = leads.get(lead_id)
+            if entry is None:
+                leads[lead_id] = _Entry(lead, clocks)
+                before: tuple[Transitioned, ...] = ()
+            else:
+                before = entry.lead.history
+                entry.lead, entry.clocks = lead, clocks
+            if lead_id in decision._counted:
+                tally.replace(tally.of(before), tally.of(lead.history))
         for timer in decision._timers:
             self._timers.push(timer)
         if self._book is not None and decision._book is not None:
@@ -375,16 +380,24 @@ class Engine:
 
     # -- one step per lead ----------------------------------------------------------------------
 
-    def _entry(self, decision: Decision, lead_id: str) -> _Entry | None:
-        """The lead as the decision has it so far."""
-        return decision._entries.get(lead_id) or self._leads.get(lead_id)
+    def _entry(
+        self, decision: Decision, lead_id: str
+    ) -> tuple[Lead, tuple[ObligationState, ...]] | None:
+        """The lead and its clocks as the decision has them so far."""
+        pending = decision._entries.get(lead_id)
+        if pending is not None:
+            return pending
+        entry = self._leads.get(lead_id)
+        return (entry.lead, entry.clocks) if entry is not None else None
 
     def _child(self, decision: Decision) -> BookDraft | None:
         return decision._book.child() if decision._book is not None else None
 
     def _keep(self, decision: Decision, lead_id: str, change: LeadChange) -> None:
         """Take one successful step of a lead into the decision."""
-        decision._entries[lead_id] = _Entry(change.lead, tuple(change.clocks))
+        decision._entries[lead_id] = (change.lead, tuple(change.clocks))
+        if change.counted:
+            decision._counted.add(lead_id)
         decision.effects.extend(change.effects)
         decision._timers.extend(change.timers)
         if decision._book is not None and change.book is not None:
@@ -400,9 +413,9 @@ class Engine:
         while due:
             timer = heapq.heappop(due)
             entry = self._entry(decision, timer.lead)
-            if entry is None or not live(timer, entry.clocks[timer.clock]):
+            if entry is None or not live(timer, entry[1][timer.clock]):
                 continue
-            change = self._stepper.timer(entry.lead, entry.clocks, timer, self._child(decision))
+            change = self._stepper.timer(*entry, timer, self._child(decision))
             # A timer this step queued that is already due fires in this decision, in order.
             for new in change.timers:
                 if new.at_us <= until_us:

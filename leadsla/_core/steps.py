@@ -57,7 +57,18 @@ _MAX_OCCURRENCES: Final = 200
 class LeadChange:
     """One lead's step as it is worked out: the record, the clocks, what to queue and say."""
 
-    __slots__ = ("at", "at_us", "before", "book", "clocks", "effects", "lead", "queue", "timers")
+    __slots__ = (
+        "at",
+        "at_us",
+        "before",
+        "book",
+        "clocks",
+        "counted",
+        "effects",
+        "lead",
+        "queue",
+        "timers",
+    )
 
     def __init__(
         self,
@@ -76,15 +87,28 @@ class LeadChange:
         self.effects: list[Effect] = []
         self.queue: list[Occurrence] = []
         self.timers: list[Timer] = []
+        #: Whether the lead entered a state a commitment counts (its tally may change).
+        self.counted = False
 
 
 class Stepper:
     """Works out lead steps for one agreement (see the module's documentation)."""
 
-    __slots__ = ("_agreement", "_spec_index", "_timing", "_watch", "_workflow", "specs")
+    __slots__ = (
+        "_agreement",
+        "_counted",
+        "_spec_index",
+        "_timing",
+        "_watch",
+        "_workflow",
+        "specs",
+    )
 
-    def __init__(self, agreement: Agreement) -> None:
+    def __init__(self, agreement: Agreement, counted: frozenset[str] = frozenset()) -> None:
+        """``counted``: the states whose entry may change a lead's tally (see
+        :attr:`LeadChange.counted`)."""
         self._agreement = agreement
+        self._counted = counted
         self._workflow = agreement.workflow
         self._watch = Watch(agreement)
         self.specs = agreement.obligations
@@ -196,6 +220,8 @@ class Stepper:
                 if effect.source is not None and effect.source in left:
                     change.queue.append(Occurrence("left", effect.source))
                 change.queue.append(Occurrence("entered", effect.dest))
+                if effect.dest in self._counted:
+                    change.counted = True
 
     # -- the clocks ---------------------------------------------------------------------------
 

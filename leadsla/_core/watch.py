@@ -78,6 +78,9 @@ class Reaction(NamedTuple):
     actions: tuple[ObligationAction, ...] = _NO_ACTIONS
 
 
+_COUNTED: Final = Reaction("counted")
+
+
 def describe_activity(activity: ActivityLogged) -> str:
     """``call (connected) by bob``."""
     text = activity.kind
@@ -171,13 +174,11 @@ class Watch:
         occurrence: Occurrence,
         lead: Lead,
         at: datetime,
-    ) -> Iterator[Reaction]:
-        """What ``occurrence`` does to ``clock`` (of the obligation at position ``index``).
-
-        Nothing, one reaction, or an attempt counted then the clock met (attempts used up).
-        """
+    ) -> tuple[Reaction, ...]:
+        """What ``occurrence`` does to ``clock`` (of the obligation at position ``index``):
+        nothing, one reaction, or an attempt counted then the clock met (attempts used up)."""
         if (occurrence.kind, occurrence.value) not in self._affects[index]:
-            return
+            return ()
         spec = self.specs[index]
         activity = occurrence.activity
         attempts = spec.attempts
@@ -185,27 +186,24 @@ class Watch:
             if attempts.reached is not None and self._activity_matches(
                 attempts.reached, activity, lead, spec.party
             ):
-                yield Reaction("met", f"reached: {describe_activity(activity)}")
-                return
+                return (Reaction("met", f"reached: {describe_activity(activity)}"),)
             if self._activity_matches(attempts.counts, activity, lead, spec.party):
-                yield Reaction("counted")
                 made = clock.attempts + 1
-                if made >= attempts.count:
-                    outcome = f"{made} attempts made without reaching the lead"
-                    yield Reaction("met", outcome, attempts.on_exhausted)
-                return
+                if made < attempts.count:
+                    return (_COUNTED,)
+                outcome = f"{made} attempts made without reaching the lead"
+                return (_COUNTED, Reaction("met", outcome, attempts.on_exhausted))
         if self._matches(spec.met, occurrence, lead, at, spec.party):
-            yield Reaction("met", occurrence.describe())
-            return
+            return (Reaction("met", occurrence.describe()),)
         if not clock.is_open:
-            return  # a breached clock waits to be met; nothing else changes it
+            return ()  # a breached clock waits to be met; nothing else changes it
         if self._cancels(spec, occurrence, lead, at):
-            yield Reaction("cancelled", occurrence.describe())
-            return
+            return (Reaction("cancelled", occurrence.describe()),)
         if spec.pause is not None and spec.pause.states and occurrence.kind != "event":
             pause = self.pause_reaction(spec, clock, lead, at)
             if pause is not None:
-                yield pause
+                return (pause,)
+        return ()
 
     def pause_reaction(
         self, spec: ObligationSpec, clock: ObligationState, lead: Lead, at: datetime

@@ -38,7 +38,7 @@ from leadsla._core.conditions import (
     FieldType,
     Scope,
     Terms,
-    check_field_values,
+    field_checker,
 )
 from leadsla._core.effects import (
     ActionRequested,
@@ -114,6 +114,7 @@ class Workflow:
         "_entered",
         "_evaluators",
         "_facts",
+        "_field_check",
         "_guards",
         "_machine",
         "_owners",
@@ -142,6 +143,7 @@ class Workflow:
         self.lifecycle = lifecycle if lifecycle is not None else Lifecycle.default()
         #: The type of each lead field an event may set; fields not named take any value.
         self.field_types: Mapping[str, FieldType] = dict(field_types or {})
+        self._field_check = field_checker(self.field_types)
         self.terms = terms if isinstance(terms, Terms) else Terms(terms)
         self.teams = tuple(teams)
         self.rules = rules if isinstance(rules, RuleSet) else RuleSet(list(rules))
@@ -528,10 +530,9 @@ class Workflow:
     def _check_values(self, fields: Mapping[str, Any]) -> None:
         """Refuse field values of the wrong type (``"score": "70"`` where a number is meant):
         silently kept, they would never satisfy a condition."""
-        if self.field_types:
-            problems = check_field_values(self.field_types, fields)
-            if problems:
-                raise WorkflowError(*problems)
+        problems = self._field_check(fields)
+        if problems:
+            raise WorkflowError(*problems)
 
     def _refuse(
         self, lead: Lead, trigger: str, problem: Problem, explanation: Explanation | None = None
