@@ -430,7 +430,7 @@ def test_every_function_works_through_every_walker(name: str) -> None:
     }
     assert clues == said
     if function.gives == "boolean":  # the compiled closure returns the bool itself
-        assert function.implementation(*values) in (True, False)
+        assert type(function.implementation(*values)) is bool
 
 
 @pytest.mark.parametrize("name", sorted(FUNCTIONS))
