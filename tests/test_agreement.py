@@ -15,7 +15,7 @@ from typing import Any
 
 import attrs
 import pytest
-from hypothesis import given
+from hypothesis import event, given
 from hypothesis import strategies as st
 
 from leadsla import (
@@ -893,6 +893,18 @@ VALUES = st.one_of(
 )
 
 
+def check_names_field_and_fix(error: AgreementError) -> None:
+    """Each problem names a field and says what is wrong and the fix; the message shows each."""
+    message = str(error)
+    for problem in error.problems:
+        assert isinstance(problem, Problem)
+        assert isinstance(problem.field, str), problem
+        assert problem.field.strip(), problem
+        assert problem.message.strip(), problem
+        assert problem.fix.strip(), problem
+        assert str(problem) in message
+
+
 @given(st.lists(st.tuples(st.sampled_from(PATHS), VALUES), min_size=1, max_size=4))
 def test_mutated_files_give_an_agreement_or_an_agreement_error(
     edits: list[tuple[tuple[Any, ...], Any]],
@@ -913,13 +925,10 @@ def test_mutated_files_give_an_agreement_or_an_agreement_error(
     try:
         agreement_from_data(data)
     except AgreementError as error:
-        problems = error.problems
-        message = str(error)
+        event("refused")
+        check_names_field_and_fix(error)
     else:
-        return
-    assert problems
-    assert all(isinstance(problem, Problem) for problem in problems)
-    assert message
+        event("accepted")
 
 
 @given(
@@ -944,10 +953,10 @@ def test_mutated_text_gives_an_agreement_or_an_agreement_error(
     try:
         Agreement.from_toml_text(text)
     except AgreementError as error:
-        problems = error.problems
+        event("refused")
+        check_names_field_and_fix(error)
     else:
-        return
-    assert problems
+        event("accepted")
 
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")

@@ -14,8 +14,9 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import attrs
+import hypothesis
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from leadsla import (
@@ -242,23 +243,57 @@ def snapshot(engine: Engine) -> tuple[object, ...]:
     return leads, engine.due(FAR), engine.volumes(), engine.clock, book
 
 
-@given(events=event_streams(ORDER_DEPENDENT, leads=4, max_events=40))
-def test_a_rejected_event_is_only_time_passing(events: list[Event]) -> None:
-    """After each rejected event, the engine equals a twin that was only advanced to the
-    event's time instead: every lead, clock, timer, tally and the assignment book; and the
-    event's id is not taken (sending it again is not a duplicate)."""
+def check_rejections(events: Sequence[Event]) -> list[Rejected]:
+    """Apply the events, checking after each rejected one that the engine equals a twin only
+    advanced to its time; returns the rejections."""
     engine, twin = Engine(ORDER_DEPENDENT), Engine(ORDER_DEPENDENT)
-    rejected = 0
+    rejections: list[Rejected] = []
     for event in events:
         effects = engine.apply(event)
         if effects and isinstance(effects[-1], Rejected):
-            rejected += 1
+            rejections.append(effects[-1])
             twin.advance(event.at)
             assert snapshot(engine) == snapshot(twin)
             assert not any(isinstance(e, Duplicate) for e in engine.decide(event).effects)
         else:
             twin.apply(event)
     assert snapshot(engine) == snapshot(twin)
+    return rejections
+
+
+def _created(number: int, lead: str, score: int) -> LeadCreated:
+    at = START + timedelta(minutes=10 * number)
+    fields = {"email": f"{lead}@acme.com", "score": score}
+    return LeadCreated(id=f"e{number}", lead=lead, at=at, fields=fields)
+
+
+#: A stream the property always runs: a lead scoring 77 bounces until the engine calls it a
+#: loop (refused after the rotation and the loads were drawn on), then a lead arrives whose owner
+#: shows whether the refused event left the book alone; and an event for a lead never created.
+REFUSED_AFTER_OWNERS_WERE_PICKED = [
+    _created(0, "L-1", 60),
+    _created(1, "L-2", 77),
+    _created(2, "L-3", 60),
+    TransitionRequested(id="e3", lead="L-9", at=START + timedelta(minutes=30), trigger="accept"),
+]
+
+
+@given(events=event_streams(ORDER_DEPENDENT, leads=4, max_events=40))
+@example(events=REFUSED_AFTER_OWNERS_WERE_PICKED)
+def test_a_rejected_event_is_only_time_passing(events: list[Event]) -> None:
+    """After each rejected event, the engine equals a twin that was only advanced to the
+    event's time instead: every lead, clock, timer, tally and the assignment book; and the
+    event's id is not taken (sending it again is not a duplicate)."""
+    rejections = check_rejections(events)
+    hypothesis.event(f"rejected events: {min(len(rejections), 3)}{'+' * (len(rejections) > 3)}")
+
+
+def test_the_pinned_stream_is_refused_for_a_loop_and_an_unknown_lead() -> None:
+    """The example the property always runs has the rejections it is there for."""
+    reasons = [rejection.reason for rejection in check_rejections(REFUSED_AFTER_OWNERS_WERE_PICKED)]
+    assert len(reasons) == 2
+    assert "moved lead L-2 more than 8 times for one event" in reasons[0]
+    assert "'lead' is unknown (got 'L-9')" in reasons[1]
 
 
 @pytest.mark.slow
@@ -278,6 +313,7 @@ def test_replay_and_split_long_run(events: list[Event]) -> None:
 
 @given(events=streams())
 def test_replay_gives_what_applying_one_by_one_gives(events: list[Event]) -> None:
+    """``replay`` gives the effects, counts and leads of applying the events one by one."""
     engine, effects = run(events)
     result = replay(events)
     assert rendered(result.effects) == rendered(effects)

@@ -30,7 +30,13 @@ from leadsla._core.effects import (
     effect_to_dict,
 )
 from leadsla._core.engine import Engine
-from leadsla._core.errors import LeadSLAError, Problem, did_you_mean
+from leadsla._core.errors import (
+    DurationError,
+    LeadSLAError,
+    Problem,
+    UsageError,
+    did_you_mean,
+)
 from leadsla._core.events import (
     ActivityLogged,
     Event,
@@ -155,15 +161,9 @@ def _line(out: TextIO, effect: Effect, zone: ZoneInfo) -> None:
     out.write(f"{stamp(effect.at.astimezone(zone))}  {effect.lead:4}  {describe_effect(effect)}\n")
 
 
-class _FileProblems(LeadSLAError):
-    """An agreement file's problems, each as ``FILE:LINE: problem`` (what ``check`` prints)."""
-
-    def __init__(self, path: str, problems: Sequence[Problem]) -> None:
-        super().__init__(*problems)
-        self.path = path
-
-    def __str__(self) -> str:
-        return "\n".join(_located(self.path, problem) for problem in self.problems)
+# The note ``_load`` adds to an agreement file's error, naming the file: where the error is
+# printed, each problem is shown as ``FILE:LINE: problem`` (as ``check`` does).
+_IN_FILE = "in the agreement file "
 
 
 def _located(path: str, problem: Problem) -> str:
@@ -171,14 +171,26 @@ def _located(path: str, problem: Problem) -> str:
     return f"{where}: {attrs.evolve(problem, line=None)}"
 
 
+def _file_lines(path: str, problems: Sequence[Problem]) -> list[str]:
+    """A file's problems in the order of its lines, each as ``FILE:LINE: problem``."""
+    ordered = sorted(problems, key=lambda p: (p.line is None, p.line or 0, p.field))
+    return [_located(path, problem) for problem in ordered]
+
+
+def _message(error: LeadSLAError) -> str:
+    """What the command prints for ``error``: an agreement file's problems with their lines."""
+    for note in getattr(error, "__notes__", ()):
+        if isinstance(note, str) and note.startswith(_IN_FILE):
+            return "\n".join(_file_lines(note.removeprefix(_IN_FILE), error.problems))
+    return str(error)
+
+
 def _load(path: str) -> Agreement:
     try:
         return Agreement.from_toml(Path(path))
-    except _FileProblems:
-        raise
     except LeadSLAError as error:
-        problems = sorted(error.problems, key=lambda p: (p.line is None, p.line or 0, p.field))
-        raise _FileProblems(path, problems) from None
+        error.add_note(f"{_IN_FILE}{path}")
+        raise
 
 
 def _emit(text: str, output: str | None, out: TextIO, field: str = "output") -> None:
@@ -193,7 +205,7 @@ def _write(path: Path, text: str, field: str) -> None:
     try:
         path.write_text(text, encoding="utf-8")
     except OSError as error:
-        raise LeadSLAError(
+        raise UsageError(
             Problem(
                 field,
                 str(path),
@@ -212,7 +224,7 @@ def _init(arguments: argparse.Namespace, out: TextIO) -> int:
         return 0
     target = Path(path)
     if target.exists() and not arguments.force:
-        raise LeadSLAError(
+        raise UsageError(
             Problem("path", path, "already exists", "choose another path or pass --force")
         )
     _write(target, text, "path")
@@ -225,10 +237,9 @@ def _check(arguments: argparse.Namespace, out: TextIO) -> int:
     try:
         agreement = _load(arguments.file)
     except LeadSLAError as error:
-        problems = error.problems
-        for problem in problems:
-            print(_located(arguments.file, problem), file=sys.stderr)
-        count = len(problems)
+        for line in _file_lines(arguments.file, error.problems):
+            print(line, file=sys.stderr)
+        count = len(error.problems)
         print(f"{count} problem{'s' if count != 1 else ''} in {arguments.file}", file=sys.stderr)
         return 1
     lifecycle = agreement.lifecycle
@@ -270,7 +281,7 @@ def _instant(text: str, field: str) -> datetime:
     except ValueError:
         moment = None
     if moment is None or moment.tzinfo is None:
-        raise LeadSLAError(
+        raise UsageError(
             Problem(
                 field,
                 text,
@@ -314,7 +325,7 @@ def _replayed(
                 result = replay(log, agreement, until=until)
     except (OSError, UnicodeDecodeError) as error:
         reason = error.strerror if isinstance(error, OSError) else "is not UTF-8 text"
-        raise LeadSLAError(
+        raise UsageError(
             Problem(
                 "log",
                 str(path),
@@ -501,7 +512,7 @@ def _simulate(arguments: argparse.Namespace, out: TextIO) -> int:
     agreement = _load(arguments.agreement) if arguments.agreement else Agreement.default()
     start = _instant(arguments.start, "--start") if arguments.start else None
     if arguments.leads < 0:
-        raise LeadSLAError(
+        raise UsageError(
             Problem("--leads", arguments.leads, "must not be negative", "give 0 or more")
         )
     events = simulate(arguments.leads, seed=arguments.seed, start=start, agreement=agreement)
@@ -532,7 +543,7 @@ def _due(arguments: argparse.Namespace, out: TextIO) -> int:
         return _refused(result, arguments)
     if until is not None:
         if until.timestamp() < now.timestamp():
-            raise LeadSLAError(
+            raise UsageError(
                 Problem(
                     "--until",
                     until.isoformat(),
@@ -563,8 +574,8 @@ def _due(arguments: argparse.Namespace, out: TextIO) -> int:
 def _duration(text: str, field: str) -> Duration:
     try:
         return Duration.parse(text)
-    except LeadSLAError as error:
-        raise LeadSLAError(*(attrs.evolve(p, field=field) for p in error.problems)) from None
+    except DurationError as error:
+        raise DurationError(*(attrs.evolve(p, field=field) for p in error.problems)) from None
 
 
 def _lead(arguments: argparse.Namespace, out: TextIO) -> int:
@@ -578,7 +589,7 @@ def _lead(arguments: argparse.Namespace, out: TextIO) -> int:
     engine = result.engine
     if arguments.lead not in set(engine.leads()):
         known = list(engine.leads())
-        raise LeadSLAError(
+        raise UsageError(
             Problem(
                 "lead",
                 arguments.lead,
@@ -777,7 +788,7 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
         code: int = arguments.handler(arguments, stream)
         stream.flush()
     except LeadSLAError as error:
-        print(f"leadsla: {error}", file=sys.stderr)
+        print(f"leadsla: {_message(error)}", file=sys.stderr)
         return 1
     except BrokenPipeError:
         # The reader went away (``leadsla demo | head``): stop quietly, as Unix tools do.

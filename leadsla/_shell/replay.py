@@ -37,7 +37,7 @@ from leadsla._core.agreement import Agreement
 from leadsla._core.calendar import instant_us
 from leadsla._core.effects import Duplicate, Effect, Rejected
 from leadsla._core.engine import Engine
-from leadsla._core.errors import EventError, LeadSLAError, Problem
+from leadsla._core.errors import EventError, Problem, UsageError
 from leadsla._core.events import Event
 
 __all__ = ["Replay", "replay"]
@@ -114,7 +114,7 @@ def replay(
     'breached'
     """
     if engine is not None and agreement is not None and engine.agreement is not agreement:
-        raise LeadSLAError(
+        raise UsageError(
             Problem(
                 "agreement",
                 agreement.name,

@@ -21,7 +21,7 @@ from attrs import frozen
 from leadsla._core.calendar import BusinessCalendar
 from leadsla._core.clocks import ObligationState
 from leadsla._core.engine import Engine
-from leadsla._core.errors import LeadSLAError, unknown
+from leadsla._core.errors import UsageError, unknown
 from leadsla._core.periods import chronological
 from leadsla._core.tally import Volume, period_of
 from leadsla._shell.render import accepted, format_span, owner_name
@@ -191,7 +191,7 @@ def render_scorecard(
 ) -> str:
     """The scorecard as plain text or Markdown."""
     if format not in ("text", "md"):
-        raise LeadSLAError(unknown("format", format, ("text", "md"), "format"))
+        raise UsageError(unknown("format", format, ("text", "md"), "format"))
     markdown = format == "md"
     bullet = "- " if markdown else "  "
     lines = [f"# {title}" if markdown else title]

@@ -25,7 +25,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Final
 
 from leadsla._core.agreement import Agreement
-from leadsla._core.errors import LeadSLAError, NaiveDatetimeError, Problem
+from leadsla._core.errors import NaiveDatetimeError, Problem, UsageError
 from leadsla._core.events import (
     ActivityLogged,
     Event,
@@ -155,7 +155,7 @@ def simulate(
     elif start.tzinfo is None or start.utcoffset() is None:
         raise NaiveDatetimeError.for_field("start", start)
     if leads < 0:
-        raise LeadSLAError(Problem("leads", leads, "must not be negative", "give 0 or more"))
+        raise UsageError(Problem("leads", leads, "must not be negative", "give 0 or more"))
     rng = random.Random(seed)
     streams = [
         _lead_events(number, rng, _later(start, spacing * number), sales) for number in range(leads)
@@ -201,7 +201,7 @@ def _sales(agreement: Agreement) -> Team:
                 "simulate with the default lifecycle, or write events of your own",
             )
         )
-        raise LeadSLAError(*problems)
+        raise UsageError(*problems)
     team = agreement.team(lifecycle.owner_of("mql"))
     if team is None or not team.members:
         problems.append(
@@ -213,6 +213,6 @@ def _sales(agreement: Agreement) -> Team:
             )
         )
     if problems:
-        raise LeadSLAError(*problems)
+        raise UsageError(*problems)
     assert team is not None
     return team
