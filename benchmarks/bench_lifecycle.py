@@ -29,7 +29,8 @@ from _naive import STATES, TRANSITIONS, sql_holds
 from _timing import format_seconds, measure_interleaved, ratio, table
 from transitions import Machine
 
-from leadsla import Condition, Lead, Lifecycle, Scope, Workflow
+from leadsla import Condition, Lead, Lifecycle, Workflow
+from leadsla._core.conditions import Scope
 from leadsla._core.defaults import default_teams, default_terms
 
 AT = datetime(2026, 3, 2, 9, tzinfo=ZoneInfo("Europe/Helsinki"))

@@ -11,8 +11,6 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-import pytest
-
 from leadsla import (
     Agreement,
     AssignmentPolicy,
@@ -234,14 +232,13 @@ def test_a_workflow_takes_teams_with_user_policies() -> None:
     ]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the workflow takes whatever a policy returns as the person, a stranger included "
-    "(Workflow._pick does not check it against the team)",
-)
 def test_a_policy_cannot_give_a_lead_to_a_stranger() -> None:
-    """A name a policy makes up never owns a lead: the event is refused, or the lead stays
-    with a member or the team."""
+    """A name a policy makes up never owns a lead: the event is refused, naming the person,
+    the team and the fix, and no lead is made."""
     engine = Engine(agreement_with(ByCountry({}, otherwise="zed")))
-    refused = isinstance(engine.apply(created(1, country="FI"))[-1], Rejected)
-    assert refused or owner_in(engine, "L-1") in (*SALES, None)
+    refused = engine.apply(created(1, country="FI"))[-1]
+    assert isinstance(refused, Rejected)
+    assert refused.reason.startswith("'teams.sales.assignment' is not a member of team 'sales'")
+    assert "(got 'zed')" in refused.reason
+    assert "return one of request.candidates" in refused.reason
+    assert list(engine.leads()) == []

@@ -111,6 +111,7 @@ class Workflow:
     """The per-lead decision function of an agreement (see the module's documentation)."""
 
     __slots__ = (
+        "_allowed",
         "_entered",
         "_evaluators",
         "_facts",
@@ -148,6 +149,11 @@ class Workflow:
         self.teams = tuple(teams)
         self.rules = rules if isinstance(rules, RuleSet) else RuleSet(list(rules))
         self._teams = {team.name: team for team in self.teams}
+        # Who may own a team's leads: its members and its manager.
+        self._allowed = {
+            team.name: frozenset((*team.members, *([team.manager] if team.manager else [])))
+            for team in self.teams
+        }
         self._team_of_person: dict[str, str] = {}
         for team in self.teams:
             for member in team.members:
@@ -322,10 +328,21 @@ class Workflow:
             terms=self._evaluators,
             reassign=reassign,
         )
-        person = team.policy.assign(request)
+        person: object = team.policy.assign(request)
+        if person is not None and person not in self._allowed[team_name]:
+            shown = person if isinstance(person, str) else type(person).__name__
+            raise WorkflowError(
+                Problem(
+                    f"teams.{team_name}.assignment",
+                    shown,
+                    f"is not a member of team {team_name!r}, so it cannot own the lead: "
+                    f"the team's policy ({type(team.policy).__name__}) named it",
+                    "make the policy return one of request.candidates, or None for the team",
+                )
+            )
         if book is not None:
             book.gave(team_name)
-        return self._owner(team_name, person)
+        return self._owner(team_name, person if isinstance(person, str) else None)
 
     def _owner(self, team: str, person: str | None) -> Owner:
         """One shared Owner value per (team, person): leads point at it rather than copy it."""
