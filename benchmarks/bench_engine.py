@@ -14,7 +14,7 @@ lead, a full scan for due timers before every event):
   structures included;
 * ``advance`` that fires 1 000 due timers while 1 000 000 obligations are open.
 
-Targets (issue 4): at least 50 000 events per second (aim for 100 000); at most 2 KB per live
+Targets: at least 50 000 events per second (aim for 100 000); at most 2 KB per live
 lead with its open obligations; ``advance`` over 1 000 due of 1 000 000 open in at most 20 ms.
 """
 

@@ -12,7 +12,7 @@ Measured in one run:
 * memory per lead: 100 000 leadsla records, with and without their history, against the
   machine-per-lead idiom (measured on 5 000 leads, reported per lead).
 
-Targets (issue 3): a guarded transition at most 10 µs (median); at least 30× less memory per
+Targets: a guarded transition at most 10 µs (median); at least 30× less memory per
 lead than the machine-per-lead idiom; at most 1 KB per lead record excluding its history.
 """
 

@@ -1,4 +1,5 @@
-"""Business calendars: one example test per rule of SPEC §5, and the value's behaviour.
+"""Business calendars: one example test per rule of docs/explanation/business-time.md, and
+the value's behaviour.
 
 Property tests and the naive oracle live in ``test_calendar_properties.py``.
 """
@@ -150,7 +151,7 @@ def test_a_deadline_used_up_at_closing_is_the_closing_instant() -> None:
 
 
 def test_the_acceptance_example_friday_to_monday() -> None:
-    """Friday 16:00 + 4 business hours is Monday 12:00 (issue 4's first scenario)."""
+    """Friday 16:00 + 4 business hours is Monday 12:00 (the README's example)."""
     assert office().add(at(2026, 3, 6, 16), 4 * HOURS) == at(2026, 3, 9, 12)
 
 

@@ -1,4 +1,5 @@
-"""The engine: the acceptance scenarios of issue 4, events, rejections, idempotency, order."""
+"""The engine: the default agreement's scenarios (docs/explanation/sla-clocks.md), events,
+rejections, idempotency, order (docs/explanation/engine.md)."""
 
 from __future__ import annotations
 

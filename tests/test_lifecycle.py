@@ -1,4 +1,5 @@
-"""The lifecycle table: the default of SPEC §4, validation, diagrams and its plain-data form."""
+"""The lifecycle table: the default (docs/explanation/default-agreement.md), validation,
+diagrams and its plain-data form."""
 
 from __future__ import annotations
 
@@ -30,7 +31,7 @@ DEFAULT_MOVES = {
 
 
 def test_default_lifecycle_has_the_states_and_owners_of_the_spec() -> None:
-    """States, owning teams and terminal flags are those of SPEC §4."""
+    """States, owning teams and terminal flags are those of the default agreement's table."""
     lifecycle = Lifecycle.default()
     owners = {state.name: (state.owner, state.terminal) for state in lifecycle.states}
     assert owners == {
@@ -48,7 +49,7 @@ def test_default_lifecycle_has_the_states_and_owners_of_the_spec() -> None:
 
 
 def test_default_lifecycle_has_exactly_the_transitions_of_the_spec() -> None:
-    """Every (state, trigger) pair of SPEC §4, and no other."""
+    """Every (state, trigger) pair of the default agreement's table, and no other."""
     lifecycle = Lifecycle.default()
     moves = {
         (source, transition.trigger): transition.dest

@@ -222,7 +222,8 @@ def test_a_lead_becomes_an_mql_when_an_update_makes_the_term_hold() -> None:
 
 @pytest.mark.parametrize("state", ["mql", "sal", "sql"])
 def test_need_over_six_months_moves_the_lead_to_nurture(state: str) -> None:
-    """SPEC §4: a lead in mql/sal/sql whose need_months > 6 goes to nurture, owner marketing."""
+    """The default rule need-over-6-months: a lead in mql/sal/sql whose need_months > 6 goes to
+    nurture, owner marketing."""
     workflow = Workflow.default()
     lead = workflow.create("L-9", QUALIFIED, T0).lead
     for index, trigger in enumerate(PATHS[state][1:], start=1):

@@ -157,7 +157,7 @@ class Agreement:
 
     @classmethod
     def default(cls) -> Agreement:
-        """The default agreement of SPEC §4."""
+        """The default agreement (docs/explanation/default-agreement.md)."""
         return _default()
 
     @property
@@ -665,7 +665,8 @@ def _check_business_time(
 
 
 def default_obligations() -> tuple[ObligationSpec, ...]:
-    """The four obligations of SPEC §4, on the ``office`` calendar."""
+    """The default agreement's four obligations, on the ``office`` calendar
+    (docs/explanation/default-agreement.md)."""
     contact = ActivityMatch(kinds=CONTACT_KINDS, by="party")
     return (
         ObligationSpec(

@@ -1,4 +1,6 @@
-"""The default agreement's parts (SPEC §4): terms, teams and rules, as values.
+"""The default agreement's parts: terms, teams and rules, as values.
+
+What they say is written down in docs/explanation/default-agreement.md.
 
 The lifecycle is :meth:`leadsla.Lifecycle.default`; the calendar, obligations, commitments and
 goal join these in the agreement.

@@ -11,7 +11,7 @@ lead from one of its sources to its destination, optionally only while a *guard*
 recycling). Backward moves are ordinary transitions; there is nothing special about them but the
 reason they carry.
 
-The default lifecycle of the agreement (SPEC §4)::
+The default lifecycle of the agreement (docs/explanation/default-agreement.md)::
 
     lead --qualify--> mql --accept--> sal --qualify_sales [sql]--> sql --win--> won
                        |                                            `--lose--> lost
@@ -150,7 +150,7 @@ class Lifecycle:
 
     @classmethod
     def default(cls) -> Lifecycle:
-        """The lifecycle of the default agreement (SPEC §4)."""
+        """The lifecycle of the default agreement (docs/explanation/default-agreement.md)."""
         return _DEFAULT
 
     def state(self, name: str) -> State:

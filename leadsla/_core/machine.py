@@ -1,6 +1,7 @@
 """The private adapter between a :class:`~leadsla.Lifecycle` and the ``transitions`` library.
 
-``transitions`` is the state-machine engine, kept at arm's length (STYLE.md, item 5):
+``transitions`` is the state-machine engine, kept at arm's length (why: "Why ``transitions``
+sits behind a private adapter" in docs/explanation/lifecycle-and-terms.md):
 
 * one ``Machine`` per lifecycle serves every lead; it is built with ``model=None`` and
   ``auto_transitions=False``, and no lead is ever registered with it (``add_model`` would bolt

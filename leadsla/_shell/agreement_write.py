@@ -149,7 +149,8 @@ def _policy_out(policy: AssignmentPolicy, team: str) -> Any:
 
 
 def agreement_to_data(agreement: Agreement) -> dict[str, Any]:
-    """The agreement as plain data in the shape of the file (see :mod:`leadsla._shell.toml`)."""
+    """The agreement as plain data in the shape of its file (the tables and keys of
+    docs/reference/agreement-file.md)."""
     data: dict[str, Any] = {
         "agreement": _clean(
             {
