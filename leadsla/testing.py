@@ -454,8 +454,8 @@ def _check_clock(clock: ObligationState) -> None:
     where = f"{clock.lead} {clock.name} #{clock.number}"
     assert clock.due_at.timestamp() >= clock.opened_at.timestamp(), f"{where}: due before opening"
     status = clock.status
-    assert status in ("open", "met", "met_late", "breached", "cancelled"), f"{where}: {status}"
-    assert clock.paused_since is None or status == "open", f"{where}: paused while {status}"
+    assert status in ("open", "paused", "met", "met_late", "breached", "cancelled"), where
+    assert (clock.paused_since is not None) == (status == "paused"), f"{where}: paused_since"
     assert (clock.met_at is not None) == (status in ("met", "met_late")), f"{where}: met_at"
     assert (clock.breached_at is not None) == (status in ("breached", "met_late")), where
     assert (clock.cancelled_at is not None) == (status == "cancelled"), f"{where}: cancelled_at"

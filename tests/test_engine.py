@@ -41,6 +41,7 @@ from leadsla import (
     Warn,
     When,
     effect_to_dict,
+    scorecard,
 )
 
 HELSINKI = ZoneInfo("Europe/Helsinki")
@@ -608,3 +609,32 @@ def test_fields_given_as_a_proxy_over_any_mapping_can_be_updated() -> None:
     engine.apply(LeadUpdated(id="u", lead="L-1", at=at(2026, 3, 2, 11), fields={"score": 80}))
     assert engine.lead("L-1").state == "mql"
     assert dict(engine.lead("L-1").fields) == {"email": "ann@acme.com", "score": 80}
+
+
+PAUSING = attrs.evolve(
+    Agreement.default(),
+    obligations=(
+        ObligationSpec(
+            name="callback",
+            party="sales",
+            starts=When(states="mql"),
+            met=When(events=("assign",)),
+            pause=PauseWhile(condition="on_hold == true"),
+            within="4 business hours",
+            calendar="office",
+        ),
+    ),
+    fields={**Agreement.default().fields, "on_hold": "boolean"},
+)
+
+
+def test_a_paused_clock_is_running_in_the_scorecard() -> None:
+    """A paused clock is still running: the scorecard counts it."""
+    engine = Engine(PAUSING)
+    log = Log(engine)
+    log.created("L-1", at(2026, 3, 2, 9, 0), **MQL_FIELDS)
+    log.updated("L-1", at(2026, 3, 2, 10, 0), on_hold=True)
+    assert engine.lead("L-1").obligations[0].status == "paused"
+    [card] = scorecard(engine)
+    [score] = card.obligations
+    assert (score.opened, score.running) == (1, 1)

@@ -206,7 +206,8 @@ class Workflow:
 
     @classmethod
     def default(cls) -> Workflow:
-        """The default agreement's lifecycle, terms, teams and rules (SPEC §4)."""
+        """The default agreement's lifecycle, terms, teams and rules (see the docs' page *The
+        default agreement*)."""
         from leadsla._core.defaults import default_rules, default_teams, default_terms
 
         return cls(

@@ -141,7 +141,8 @@ def _demo(arguments: argparse.Namespace, out: TextIO) -> int:
     for lead_id in engine.leads():
         view = engine.lead(lead_id)
         running = ", ".join(
-            f"{o.name} due {stamp(o.due_at)}" for o in view.obligations if o.status == "open"
+            f"{o.name} paused" if o.is_paused else f"{o.name} due {stamp(o.due_at)}"
+            for o in view.open_obligations
         )
         out.write(
             f"  {lead_id:4}  {view.state:9} owner {view.owner}{'; ' + running if running else ''}\n"

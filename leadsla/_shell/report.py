@@ -170,7 +170,7 @@ def _score(
         status["met_late"],
         status["breached"],
         status["cancelled"],
-        status["open"],
+        status["open"] + status["paused"],
         _median(spans),
         tuple(sorted(owners.items(), key=lambda item: (-item[1], item[0]))),
     )
