@@ -59,6 +59,7 @@ from leadsla._core.effects import (
     new_obligation_opened,
     new_obligation_warned,
 )
+from leadsla._core.fast import evolver
 from leadsla._core.obligations import ObligationSpec
 from leadsla._core.ownership import Owner
 
@@ -276,23 +277,32 @@ _Apply = Callable[
 ]
 
 
+# Each step names the fields it changes; every other field of the clock is kept.
+_warn: Final = evolver(ObligationState, "warned")
+_breach: Final = evolver(ObligationState, "status", "version", "ending")
+_end: Final = evolver(
+    ObligationState, "status", "paused_since", "pauses", "outcome", "version", "ending"
+)
+_count: Final = evolver(ObligationState, "attempts")
+_pause: Final = evolver(ObligationState, "status", "paused_since", "version")
+_resume: Final = evolver(ObligationState, "status", "paused_since", "pauses", "due_at", "version")
+
+
 def _warned(
     clock: ObligationState, status: Status, at: datetime, owner: Owner | None, *_: Any
 ) -> tuple[ObligationState, Effect | None]:
-    warned = clock._replace(warned=clock.warned + 1)
     effect = new_obligation_warned(clock.lead, at, clock.name, clock.number, clock.due_at, owner)
-    return warned, effect
+    return _warn(clock, clock.warned + 1), effect
 
 
 def _due(
     clock: ObligationState, status: Status, at: datetime, owner: Owner | None, *_: Any
 ) -> tuple[ObligationState, Effect | None]:
-    ending = _ending(clock, breached_at=clock.due_at, breach_owner=owner)
-    breached = clock._replace(status=status, version=clock.version + 1, ending=ending)
     due_at = clock.due_at
-    return breached, new_obligation_breached(
-        clock.lead, due_at, clock.name, clock.number, due_at, owner
-    )
+    ending = Ending(breached_at=due_at, breach_owner=owner)
+    breached = _breach(clock, status, clock.version + 1, ending)
+    effect = new_obligation_breached(clock.lead, due_at, clock.name, clock.number, due_at, owner)
+    return breached, effect
 
 
 def _met(
@@ -304,14 +314,12 @@ def _met(
     lateness: timedelta | None,
     *_: Any,
 ) -> tuple[ObligationState, Effect | None]:
-    met = clock._replace(
-        status=status,
-        paused_since=None,
-        pauses=_closed_pauses(clock, at),
-        outcome=outcome,
-        version=clock.version + 1,
-        ending=_ending(clock, met_at=at, lateness=lateness),
+    was = clock.ending or _NO_ENDING  # a late meeting keeps the breach's facts
+    ending = Ending(
+        met_at=at, breached_at=was.breached_at, lateness=lateness, breach_owner=was.breach_owner
     )
+    pauses = _closed_pauses(clock, at)
+    met = _end(clock, status, None, pauses, outcome, clock.version + 1, ending)
     late = status == "met_late"
     effect = new_obligation_met(clock.lead, at, clock.name, clock.number, outcome, late, lateness)
     return met, effect
@@ -320,7 +328,7 @@ def _met(
 def _counted(
     clock: ObligationState, status: Status, *_: Any
 ) -> tuple[ObligationState, Effect | None]:
-    return clock._replace(attempts=clock.attempts + 1), None
+    return _count(clock, clock.attempts + 1), None
 
 
 def _cancelled(
@@ -331,14 +339,9 @@ def _cancelled(
     outcome: str,
     *_: Any,
 ) -> tuple[ObligationState, Effect | None]:
-    cancelled = clock._replace(
-        status=status,
-        paused_since=None,
-        pauses=_closed_pauses(clock, at),
-        outcome=outcome,
-        version=clock.version + 1,
-        ending=_ending(clock, cancelled_at=at),
-    )
+    ending = Ending(cancelled_at=at)
+    pauses = _closed_pauses(clock, at)
+    cancelled = _end(clock, status, None, pauses, outcome, clock.version + 1, ending)
     effect = new_obligation_cancelled(clock.lead, at, clock.name, clock.number, outcome)
     return cancelled, effect
 
@@ -346,7 +349,7 @@ def _cancelled(
 def _paused(
     clock: ObligationState, status: Status, at: datetime, *_: Any
 ) -> tuple[ObligationState, Effect | None]:
-    paused = clock._replace(status=status, paused_since=at, version=clock.version + 1)
+    paused = _pause(clock, status, at, clock.version + 1)
     return paused, ObligationPaused(clock.lead, at, clock.name, clock.number)
 
 
@@ -360,19 +363,9 @@ def _resumed(
     due_at: datetime | None,
 ) -> tuple[ObligationState, Effect | None]:
     assert due_at is not None
-    resumed = clock._replace(
-        status=status,
-        paused_since=None,
-        pauses=_closed_pauses(clock, at),
-        due_at=due_at,
-        version=clock.version + 1,
-    )
+    pauses = _closed_pauses(clock, at)
+    resumed = _resume(clock, status, None, pauses, due_at, clock.version + 1)
     return resumed, ObligationResumed(clock.lead, at, clock.name, clock.number, due_at)
-
-
-def _ending(clock: ObligationState, **facts: Any) -> Ending:
-    """The clock's ending with some facts added."""
-    return (clock.ending or _NO_ENDING)._replace(**facts)
 
 
 def _closed_pauses(clock: ObligationState, at: datetime) -> tuple[tuple[datetime, datetime], ...]:

@@ -44,7 +44,7 @@ from __future__ import annotations
 
 import heapq
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, Final, Literal
 from zoneinfo import ZoneInfo
@@ -254,17 +254,22 @@ class Engine:
         A strict engine raises :class:`~leadsla.EventRejected` for a refused event, after
         committing the timers that fired before it.
         """
-        return self._commit_strictly(self.decide(event))
+        decision = self.decide(event)
+        effects = self.commit(decision)
+        if decision.rejected is not None and self._strict:
+            raise EventRejected(decision.rejected, effects[:-1])
+        return effects
 
     def apply_json(self, data: str | bytes | Mapping[str, Any]) -> list[Effect]:
         """Read an event in its JSON form and apply it; a malformed one is ``Rejected``."""
         try:
             event = Event.from_json(data)
         except EventError as error:
-            decision = Decision(self._generation, None)
             lead, event_id = _identity(data)
-            self._reject(decision, lead, self._clock, event_id, *error.problems)
-            return self._commit_strictly(decision)
+            rejected = _refusal(lead, self._clock, event_id, error.problems)
+            if self._strict:
+                raise EventRejected(rejected, []) from None
+            return [rejected]
         return self.apply(event)
 
     def advance(self, now: datetime) -> list[Effect]:
@@ -300,12 +305,20 @@ class Engine:
             )
             return self._reject(decision, event.lead, event.at, event.id, problem)
         # Time passes whether or not the event is good: the timers due by its time fire first.
-        self._fire_timers(decision, at_us)
+        next_at = self._timers.next_at
+        if next_at is not None and next_at <= at_us:
+            self._fire_timers(decision, at_us)
         decision._clock = (event.at, at_us)
-        entry = self._entry(decision, event.lead)
-        lead, clocks = entry if entry is not None else (None, ())
+        pending = decision._entries.get(event.lead)  # timers that fired may have changed it
+        if pending is not None:
+            lead, clocks = pending
+        elif (entry := self._leads.get(event.lead)) is not None:
+            lead, clocks = entry.lead, entry.clocks
+        else:
+            lead, clocks = None, ()
+        book = decision._book.child() if decision._book is not None else None
         try:
-            change = self._stepper.event(lead, clocks, event, at_us, self._child(decision))
+            change = self._stepper.event(lead, clocks, event, at_us, book)
         except _REFUSED as error:
             return self._reject(decision, event.lead, event.at, event.id, *error.problems)
         self._keep(decision, event.lead, change)
@@ -357,12 +370,6 @@ class Engine:
             self._clock, self._clock_us = decision._clock
         return decision.effects
 
-    def _commit_strictly(self, decision: Decision) -> list[Effect]:
-        effects = self.commit(decision)
-        if self._strict and decision.rejected is not None:
-            raise EventRejected(decision.rejected, effects[:-1])
-        return effects
-
     def _reject(
         self,
         decision: Decision,
@@ -371,11 +378,9 @@ class Engine:
         event_id: str | None,
         *problems: Problem,
     ) -> Decision:
-        """Refuse an input: its problems are the effect's details and, rendered, its reason."""
-        reason = render_problems(problems)
-        rejected = Rejected(lead or "", at or _EPOCH, reason, event_id, problems)
-        decision.rejected = rejected
-        decision.effects.append(rejected)
+        """Refuse the input of a decision (its timers, if any fired, stay fired)."""
+        decision.rejected = _refusal(lead, at, event_id, problems)
+        decision.effects.append(decision.rejected)
         return decision
 
     # -- one step per lead ----------------------------------------------------------------------
@@ -405,7 +410,7 @@ class Engine:
 
     def _fire_timers(self, decision: Decision, until_us: int) -> None:
         """Fire the timers due at or before ``until_us``, each a step of its lead, in order."""
-        next_at = self._timers.next_at()
+        next_at = self._timers.next_at
         if next_at is None or next_at > until_us:
             return
         decision._until_us = until_us
@@ -422,6 +427,13 @@ class Engine:
                     heapq.heappush(due, new)
             change.timers = [new for new in change.timers if new.at_us > until_us]
             self._keep(decision, timer.lead, change)
+
+
+def _refusal(
+    lead: str | None, at: datetime | None, event_id: str | None, problems: Sequence[Problem]
+) -> Rejected:
+    """A refused input: its problems are the effect's details and, rendered, its reason."""
+    return Rejected(lead or "", at or _EPOCH, render_problems(problems), event_id, problems)
 
 
 def _identity(data: object) -> tuple[str | None, str | None]:

@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 
 import attrs
 
-__all__ = ["builder"]
+__all__ = ["builder", "evolver"]
 
 T = TypeVar("T")
 
@@ -36,3 +36,26 @@ def builder(cls: type[T]) -> Callable[..., T]:
     build: Callable[..., T] = namespace["build"]
     build.__doc__ = f"{cls.__name__} from all its fields, positionally (see leadsla._core.fast)."
     return build
+
+
+def evolver(cls: type[T], *changed: str) -> Callable[..., T]:
+    """For a named tuple ``cls``: a function ``(record, *new values)`` giving a copy of
+    ``record`` with the ``changed`` fields (named here, in this order) set to the new values
+    and every other field kept. What ``record._replace(**changes)`` does, made once for one set
+    of fields, in about a fifth of the time: clocks change at nearly every event."""
+    names: tuple[str, ...] = cls._fields  # type: ignore[attr-defined]
+    unknown = [name for name in changed if name not in names]
+    if unknown or len(set(changed)) != len(changed):
+        raise TypeError(f"{cls.__name__} has no fields {unknown} (or one is named twice)")
+    arguments = ", ".join(f"v{number}" for number in range(len(changed)))
+    values = ", ".join(
+        f"v{changed.index(name)}" if name in changed else f"record[{position}]"
+        for position, name in enumerate(names)
+    )
+    source = f"def evolve(record, {arguments}):\n    return new(cls, ({values},))\n"
+    namespace: dict[str, Any] = {"new": tuple.__new__, "cls": cls}
+    # The source is made of leadsla's own field positions, never of user text.
+    exec(compile(source, f"<leadsla evolver for {cls.__name__}>", "exec"), namespace)
+    evolve: Callable[..., T] = namespace["evolve"]
+    evolve.__doc__ = f"{cls.__name__} with {', '.join(changed)} changed (see leadsla._core.fast)."
+    return evolve

@@ -23,6 +23,7 @@ with :class:`~leadsla.RuleLoopError`, and the engine refuses the input.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any, Final
 
@@ -175,7 +176,7 @@ class Stepper:
             change = LeadChange(step_.lead, (), at, at_us, book)
             change.before = None  # a condition true at creation "becomes true" then
             self._take(change, step_)
-            change.queue.append(Occurrence("event", "lead_created"))
+            change.queue.append(self._watch.events["lead_created"])
             self._settle(change)
             return change
         if lead is None:
@@ -186,10 +187,10 @@ class Stepper:
         if isinstance(event, LeadUpdated):
             step_ = workflow.update(lead, event.fields, at, book=change.book)
             quiet = self._watch.quiet_updates and not step_.effects
-            if quiet and not any(clock.status in WAITING for clock in clocks):
+            if quiet and not _waiting(clocks):
                 change.lead = step_.lead  # nothing moved and no clock can notice
                 return change
-            change.queue.append(Occurrence("event", "lead_updated"))
+            change.queue.append(self._watch.events["lead_updated"])
         elif isinstance(event, TransitionRequested):
             step_ = workflow.fire(
                 lead, event.trigger, at, by=event.by, reason=event.reason, book=change.book
@@ -198,15 +199,21 @@ class Stepper:
             step_ = workflow.assign(
                 lead, event.owner, at, by=event.by, reason=event.reason, book=change.book
             )
-            change.queue.append(Occurrence("event", "assign"))
+            change.queue.append(self._watch.events["assign"])
         elif isinstance(event, ActivityLogged):
-            change.queue.append(Occurrence("event", "activity", event))
+            change.queue.append(self._watch.activity(event))
+            if not workflow.reacts("activity", lead.state):
+                self._settle(change)  # the record stays as it is: only the clocks hear of it
+                return change
             step_ = workflow.activity(lead, at, book=change.book)
         else:  # pragma: no cover - the Event types are closed
             raise WorkflowError(
                 Problem("type", type(event).__name__, "is not handled", "use a known event")
             )
-        self._take(change, step_)
+        if step_.effects:
+            self._take(change, step_)
+        else:
+            change.lead = step_.lead
         self._settle(change)
         return change
 
@@ -214,12 +221,13 @@ class Stepper:
         """A workflow step's record and effects; its moves are occurrences for the clocks."""
         change.lead = step_.lead
         change.effects.extend(step_.effects)
-        left = self._watch.left_listened
+        watch = self._watch
+        listened = watch.left_listened
         for effect in step_.effects:
             if type(effect) is Transitioned:
-                if effect.source is not None and effect.source in left:
-                    change.queue.append(Occurrence("left", effect.source))
-                change.queue.append(Occurrence("entered", effect.dest))
+                if effect.source is not None and effect.source in listened:
+                    change.queue.append(watch.left[effect.source])
+                change.queue.append(watch.entered[effect.dest])
                 if effect.dest in self._counted:
                     change.counted = True
 
@@ -229,12 +237,11 @@ class Stepper:
         """Let the lead's clocks react to every queued occurrence, then to conditions."""
         watch = self._watch
         queue = change.queue
-        if (
-            not watch.watches_conditions
-            and not any(map(watch.can_start, queue))
-            and not any(clock.status in WAITING for clock in change.clocks)
-        ):
-            return  # nothing runs and nothing can start
+        clocks = change.clocks
+        if not watch.watches_conditions and not _anything_to_do(queue, clocks, watch):
+            return
+        affects = watch.affects
+        spec_index_of = self._spec_index
         position = 0
         while position < len(queue):
             if position >= _MAX_OCCURRENCES:
@@ -248,16 +255,19 @@ class Stepper:
                 )
             occurrence = queue[position]
             position += 1
-            for index in range(len(change.clocks)):
-                clock = change.clocks[index]
+            key = occurrence.key
+            for index in range(len(clocks)):
+                clock = clocks[index]
                 if clock.status in WAITING:
-                    spec_index = self._spec_index[clock.name]
+                    spec_index = spec_index_of[clock.name]
+                    if key not in affects[spec_index]:
+                        continue
                     for reaction in watch.reactions(
                         spec_index, clock, occurrence, change.lead, change.at
                     ):
                         self._react(change, index, reaction)
             for spec_index in watch.starting(occurrence):
-                spec = self._agreement.obligations[spec_index]
+                spec = self.specs[spec_index]
                 if watch.opens(spec, occurrence, change.lead, change.at):
                     self._open(change, spec_index)
         if watch.watches_conditions:
@@ -289,25 +299,28 @@ class Stepper:
         """Apply one reaction to a clock, through the clocks' table, and run its actions."""
         clock = change.clocks[index]
         spec_index = self._spec_index[clock.name]
-        spec = self._agreement.obligations[spec_index]
-        timing = self._timing[spec_index]
         happening = reaction.happening
+        at = change.at
         if happening == "met":
-            late = timing.lateness(clock, change.at) if clock.status == "breached" else None
-            met = step(clock, "met", change.at, outcome=reaction.outcome, lateness=late)
-            self._record(change, index, *met)
+            timing = self._timing[spec_index]
+            late = timing.lateness(clock, at) if clock.status == "breached" else None
+            clock, effect = step(clock, "met", at, outcome=reaction.outcome, lateness=late)
+        elif happening == "resumed":
+            due_at = self._timing[spec_index].resumed_due(clock, at)
+            clock, effect = step(clock, "resumed", at, due_at=due_at)
+        else:
+            clock, effect = step(clock, happening, at, outcome=reaction.outcome)
+        change.clocks[index] = clock
+        if effect is not None:
+            change.effects.append(effect)
+        if happening == "met":
+            spec = self.specs[spec_index]
             for action in (*spec.on_met, *reaction.actions):
                 self._act(change, spec, action, f"obligation {spec.name} met")
             if spec.repeat and change.lead.state in spec.starts.states:
                 self._open(change, spec_index)
         elif happening == "resumed":
-            due_at = timing.resumed_due(clock, change.at)
-            self._record(change, index, *step(clock, "resumed", change.at, due_at=due_at))
             self._schedule(change, index)
-        else:
-            self._record(
-                change, index, *step(clock, happening, change.at, outcome=reaction.outcome)
-            )
 
     def _record(self, change: LeadChange, index: int, clock: ObligationState, effect: Any) -> None:
         change.clocks[index] = clock
@@ -332,9 +345,15 @@ class Stepper:
         pause = self._watch.pause_reaction(spec, clock, change.lead, change.at)
         if pause is not None:
             self._react(change, index, pause)
-        self._schedule(change, index, due_us)
+        self._schedule(change, index, due_us, change.at_us)
 
-    def _schedule(self, change: LeadChange, index: int, due_us: int | None = None) -> None:
+    def _schedule(
+        self,
+        change: LeadChange,
+        index: int,
+        due_us: int | None = None,
+        opened_us: int | None = None,
+    ) -> None:
         """Queue the clock's next timer: its next warning, or else its deadline. (One timer per
         clock keeps the queue small; a warning, when it fires, queues the next one.)"""
         clock = change.clocks[index]
@@ -344,7 +363,8 @@ class Stepper:
             due_us = instant_us(clock.due_at)
         timing = self._timing[self._spec_index[clock.name]]
         if timing.warns:
-            opened_us = instant_us(clock.opened_at)
+            if opened_us is None:
+                opened_us = instant_us(clock.opened_at)
             warnings = timing.warning_instants(clock, due_us, opened_us)
             if clock.warned < len(warnings):
                 at_us = warnings[clock.warned]
@@ -382,6 +402,23 @@ class Stepper:
         if change.book is not None and book is not None:
             change.book.merge(book)
         self._take(change, done)
+
+
+def _anything_to_do(queue: list[Occurrence], clocks: list[ObligationState], watch: Watch) -> bool:
+    """Whether a queued occurrence can start a clock, or a clock still waits for one."""
+    starters = watch.starters
+    for occurrence in queue:
+        if occurrence.key in starters:
+            return True
+    return _waiting(clocks)
+
+
+def _waiting(clocks: Sequence[ObligationState]) -> bool:
+    """Whether some clock still waits for an occurrence."""
+    for clock in clocks:  # noqa: SIM110 - a loop, not any(): no generator per step
+        if clock.status in WAITING:
+            return True
+    return False
 
 
 def live(timer: Timer, clock: ObligationState) -> bool:

@@ -46,20 +46,20 @@ class Timer(NamedTuple):
 class TimerQueue:
     """A heap of timers with lazy deletion (see the module's documentation)."""
 
-    __slots__ = ("_heap",)
+    __slots__ = ("_heap", "next_at")
 
     def __init__(self) -> None:
         self._heap: list[Timer] = []
+        #: The earliest queued instant (microseconds since the epoch), or None when empty:
+        #: read for every input, so kept rather than computed.
+        self.next_at: int | None = None
 
     def __len__(self) -> int:
         return len(self._heap)
 
-    def next_at(self) -> int | None:
-        """The earliest queued instant (microseconds since the epoch), if any."""
-        return self._heap[0].at_us if self._heap else None
-
     def push(self, timer: Timer) -> None:
         heapq.heappush(self._heap, timer)
+        self.next_at = self._heap[0].at_us
 
     def due(self, until_us: int) -> list[Timer]:
         """Every queued timer at or before ``until_us``, in order; the queue is unchanged.
@@ -85,3 +85,4 @@ class TimerQueue:
         heap = self._heap
         while heap and heap[0].at_us <= until_us:
             heapq.heappop(heap)
+        self.next_at = heap[0].at_us if heap else None

@@ -43,6 +43,7 @@ from leadsla._core.conditions import Scope
 from leadsla._core.events import ActivityLogged
 from leadsla._core.lead import Lead
 from leadsla._core.obligations import ActivityMatch, ObligationAction, ObligationSpec, When
+from leadsla._core.rules import EVENT_KINDS
 from leadsla._core.workflow import Workflow
 
 __all__ = ["Occurrence", "Reaction", "Watch"]
@@ -52,11 +53,13 @@ _NO_ACTIONS: Final[tuple[ObligationAction, ...]] = ()
 
 class Occurrence(NamedTuple):
     """One thing that happened to a lead: ``("entered", state)``, ``("left", state)`` or
-    ``("event", kind)``, with the activity for an activity event."""
+    ``("event", kind)``, with the activity for an activity event. ``key`` is
+    ``(kind, value)``, made once: what the indexes below are keyed by."""
 
     kind: Literal["entered", "left", "event"]
     value: str
-    activity: ActivityLogged | None = None
+    activity: ActivityLogged | None
+    key: tuple[str, str]
 
     def describe(self) -> str:
         """In words, for a clock's outcome: ``entered sal``, ``call (connected) by bob``."""
@@ -79,6 +82,11 @@ class Reaction(NamedTuple):
 
 
 _COUNTED: Final = Reaction("counted")
+_ACTIVITY: Final = ("event", "activity")
+
+
+def _occurrence(kind: Literal["entered", "left", "event"], value: str) -> Occurrence:
+    return Occurrence(kind, value, None, (kind, value))
 
 
 def describe_activity(activity: ActivityLogged) -> str:
@@ -95,13 +103,16 @@ class Watch:
     """The occurrences each obligation of an agreement listens to (see the module's doc)."""
 
     __slots__ = (
-        "_affects",
         "_party_people",
-        "_starters",
         "_workflow",
+        "affects",
+        "entered",
+        "events",
+        "left",
         "left_listened",
         "quiet_updates",
         "specs",
+        "starters",
         "watches_conditions",
     )
 
@@ -109,13 +120,15 @@ class Watch:
         self.specs = agreement.obligations
         self._workflow: Workflow = agreement.workflow
         lifecycle = agreement.lifecycle
-        # Which obligations each occurrence can start.
-        self._starters: dict[tuple[str, str], tuple[int, ...]] = {}
+        #: Which obligations (by position) each occurrence key can start.
+        self.starters: dict[tuple[str, str], tuple[int, ...]] = {}
         for index, spec in enumerate(self.specs):
             for key in dict.fromkeys(_keys(spec.starts)):
-                self._starters[key] = (*self._starters.get(key, ()), index)
+                self.starters[key] = (*self.starters.get(key, ()), index)
         # Which occurrences can change a running clock of each obligation: any other passes it.
-        self._affects: list[frozenset[tuple[str, str]]] = []
+        #: For each obligation (by position), the occurrence keys that can change a running
+        #: clock of it: any other occurrence passes it by.
+        self.affects: list[frozenset[tuple[str, str]]] = []
         for spec in self.specs:
             affects = {key for when in (spec.met, spec.cancelled) for key in _keys(when)}
             if spec.attempts is not None:
@@ -126,7 +139,7 @@ class Watch:
                     affects.add(("entered", name))
                 if spec.pause is not None and spec.pause.states:
                     affects.update((("entered", name), ("left", name)))
-            self._affects.append(frozenset(affects))
+            self.affects.append(frozenset(affects))
         #: Whether any obligation watches a condition after every input (most agreements: no).
         self.watches_conditions = any(
             (when is not None and when.only_condition and when.condition is not None)
@@ -136,7 +149,7 @@ class Watch:
         #: Whether a field update that moves nothing can pass by every lead without a waiting
         #: clock: no obligation starts on an update or watches a condition.
         self.quiet_updates = (
-            not self.watches_conditions and ("event", "lead_updated") not in self._starters
+            not self.watches_conditions and ("event", "lead_updated") not in self.starters
         )
         #: The states whose leaving some obligation listens to (most moves need no "left").
         self.left_listened = frozenset(
@@ -148,6 +161,12 @@ class Watch:
         ) | frozenset(
             state for spec in self.specs if spec.pause is not None for state in spec.pause.states
         )
+        # Every occurrence but an activity, made once.
+        #: The occurrence of entering each state, and of leaving it.
+        self.entered = {name: _occurrence("entered", name) for name in lifecycle.state_names}
+        self.left = {name: _occurrence("left", name) for name in lifecycle.state_names}
+        #: The occurrence of each kind of event (an activity's carries the activity instead).
+        self.events = {kind: _occurrence("event", kind) for kind in EVENT_KINDS}
         # Who counts as "the party" for activities: each team's members and manager.
         self._party_people = {
             team.name: frozenset((*team.members, *([team.manager] if team.manager else [])))
@@ -156,12 +175,16 @@ class Watch:
 
     # -- occurrences ----------------------------------------------------------------------------
 
+    def activity(self, activity: ActivityLogged) -> Occurrence:
+        """The occurrence of an activity logged."""
+        return Occurrence("event", "activity", activity, _ACTIVITY)
+
     def starting(self, occurrence: Occurrence) -> tuple[int, ...]:
         """The obligations (by position) that ``occurrence`` may start; :meth:`opens` decides."""
-        return self._starters.get((occurrence.kind, occurrence.value), ())
+        return self.starters.get(occurrence.key, ())
 
     def can_start(self, occurrence: Occurrence) -> bool:
-        return (occurrence.kind, occurrence.value) in self._starters
+        return occurrence.key in self.starters
 
     def opens(self, spec: ObligationSpec, occurrence: Occurrence, lead: Lead, at: datetime) -> bool:
         """Whether ``occurrence`` starts a clock of ``spec`` on ``lead``."""
@@ -176,8 +199,9 @@ class Watch:
         at: datetime,
     ) -> tuple[Reaction, ...]:
         """What ``occurrence`` does to ``clock`` (of the obligation at position ``index``):
-        nothing, one reaction, or an attempt counted then the clock met (attempts used up)."""
-        if (occurrence.kind, occurrence.value) not in self._affects[index]:
+        nothing, one reaction, or an attempt counted then the clock met (attempts used up).
+        (Callers may skip the call when ``occurrence.key`` is not in ``affects[index]``.)"""
+        if occurrence.key not in self.affects[index]:
             return ()
         spec = self.specs[index]
         activity = occurrence.activity
@@ -276,7 +300,7 @@ class Watch:
     ) -> bool:
         if when is None or when.only_condition:
             return False
-        kind, value, activity = occurrence
+        kind, value, activity, _ = occurrence
         hit = (
             (kind == "entered" and value in when.states)
             or (kind == "left" and value in when.leaving)

@@ -396,7 +396,8 @@ class Workflow:
     ) -> Step:
         """A new lead in the initial state, owned by the initial state's team; then the rules
         for ``lead_created`` run."""
-        _check_instant(at)
+        if type(at) is not datetime or at.tzinfo is None:  # the engine's are checked
+            _check_instant(at)
         if not isinstance(lead_id, str) or not lead_id:
             raise WorkflowError(
                 Problem("lead", lead_id, "must be a non-empty string", "give the lead an id")
@@ -435,8 +436,11 @@ class Workflow:
     ) -> Step:
         """New field values (``None`` makes a field missing); then the rules for
         ``lead_updated`` run."""
-        _check_instant(at)
-        self._check_values(changes)
+        if type(at) is not datetime or at.tzinfo is None:  # the engine's are checked
+            _check_instant(at)
+        problems = self._field_check(changes)
+        if problems:
+            raise WorkflowError(*problems)
         current = lead.fields
         # A read-only proxy copies as its underlying dict (several times faster than dict()).
         try:
@@ -478,7 +482,8 @@ class Workflow:
         With ``rules=False`` the move is applied exactly as requested and no rule reacts to it
         (for backfilling history from a CRM, say).
         """
-        _check_instant(at)
+        if type(at) is not datetime or at.tzinfo is None:  # the engine's are checked
+            _check_instant(at)
         effects: list[Effect] = []
         cause = self._phrase("requested by ", by) if by else "requested"
         moved, scope = self._fire(lead, trigger, at, by, reason, cause, (), effects, book)
@@ -498,7 +503,8 @@ class Workflow:
     ) -> Step:
         """Give the lead to ``person``; with None, reassign it: the owning team's policy picks
         someone other than the current owner. Then the rules for ``assign`` run."""
-        _check_instant(at)
+        if type(at) is not datetime or at.tzinfo is None:  # the engine's are checked
+            _check_instant(at)
         effects: list[Effect] = []
         why = reason or (f"assigned by {by}" if by else "assigned")
         updated = self._assign(lead, person, at, why, effects, book)
@@ -511,7 +517,8 @@ class Workflow:
         The lead record changes only if a rule changes it: an activity is not a change to the
         lead (``updated_at`` is the time of the last change to its fields, state, owner or tags).
         """
-        _check_instant(at)
+        if type(at) is not datetime or at.tzinfo is None:  # the engine's are checked
+            _check_instant(at)
         if not self._reacting[("activity", lead.state)]:
             return Step(lead, ())
         effects: list[Effect] = []
@@ -531,12 +538,17 @@ class Workflow:
         """Apply one action as the agreement asks it (a rule, an obligation's breach), then the
         rules for ``transitioned`` if it moved the lead. An action the lead's state does not
         allow is reported as :class:`~leadsla.ActionSkipped`, not raised."""
-        _check_instant(at)
+        if type(at) is not datetime or at.tzinfo is None:  # the engine's are checked
+            _check_instant(at)
         effects: list[Effect] = []
         updated, moved = self._do(lead, action, at, cause, explanations, effects, book)
         if moved and self._reacting[("transitioned", updated.state)]:
             updated = self._run_rules(updated, "transitioned", at, effects, book)
         return Step(updated, tuple(effects))
+
+    def reacts(self, kind: str, state: str) -> bool:
+        """Whether any rule reacts to ``kind`` (an event kind) for a lead in ``state``."""
+        return bool(self._reacting[(kind, state)])
 
     def check_fire(self, lead: Lead, trigger: str, reason: str | None) -> Transition:
         """The transition ``trigger`` would take, or :class:`InvalidTransition` saying why not
