@@ -76,7 +76,7 @@ from leadsla._core.lead import Lead
 from leadsla._core.ownership import AssignmentBook, BookDraft
 from leadsla._core.steps import LeadChange, Stepper, live
 from leadsla._core.tally import Tally, Volume
-from leadsla._core.timers import DEADLINE, Timer, TimerQueue
+from leadsla._core.timers import DEADLINE, TimerQueue
 from leadsla._core.views import Due, LeadView
 from leadsla._core.workflow import Workflow
 
@@ -109,11 +109,10 @@ class Decision:
     __slots__ = (
         "_book",
         "_clock",
-        "_counted",
-        "_entries",
         "_event_id",
         "_generation",
-        "_timers",
+        "_latest",
+        "_steps",
         "_until_us",
         "effects",
         "rejected",
@@ -124,9 +123,8 @@ class Decision:
         self._book = book
         self._clock: tuple[datetime, int] | None = None
         self._until_us: int | None = None  # timers at or before it fired
-        self._entries: dict[str, tuple[Lead, tuple[ObligationState, ...]]] = {}
-        self._counted: set[str] = set()  # the leads whose tally may have changed
-        self._timers: list[Timer] = []
+        self._steps: list[LeadChange] = []  # in order; a lead's later step builds on its earlier
+        self._latest: dict[str, LeadChange] = {}  # each lead's latest step, when timers fired
         self._event_id: str | None = None
         self.effects: list[Effect] = []
         self.rejected: Rejected | None = None
@@ -309,9 +307,9 @@ class Engine:
         if next_at is not None and next_at <= at_us:
             self._fire_timers(decision, at_us)
         decision._clock = (event.at, at_us)
-        pending = decision._entries.get(event.lead)  # timers that fired may have changed it
+        pending = decision._latest.get(event.lead)  # timers that fired may have changed it
         if pending is not None:
-            lead, clocks = pending
+            lead, clocks = pending.lead, tuple(pending.clocks)
         elif (entry := self._leads.get(event.lead)) is not None:
             lead, clocks = entry.lead, entry.clocks
         else:
@@ -321,7 +319,7 @@ class Engine:
             change = self._stepper.event(lead, clocks, event, at_us, book)
         except _REFUSED as error:
             return self._reject(decision, event.lead, event.at, event.id, *error.problems)
-        self._keep(decision, event.lead, change)
+        self._keep(decision, change)
         decision._event_id = event.id
         return decision
 
@@ -350,18 +348,21 @@ class Engine:
             self._timers.drop_due(decision._until_us)
         tally = self._tally
         leads = self._leads
-        for lead_id, (lead, clocks) in decision._entries.items():
-            entry = leads.get(lead_id)
+        queue = self._timers
+        for change in decision._steps:
+            lead = change.lead
+            clocks = tuple(change.clocks)
+            entry = leads.get(lead.id)
             if entry is None:
-                leads[lead_id] = _Entry(lead, clocks)
+                leads[lead.id] = _Entry(lead, clocks)
                 before: tuple[Transitioned, ...] = ()
             else:
                 before = entry.lead.history
                 entry.lead, entry.clocks = lead, clocks
-            if lead_id in decision._counted:
+            if change.counted:
                 tally.replace(tally.of(before), tally.of(lead.history))
-        for timer in decision._timers:
-            self._timers.push(timer)
+            for timer in change.timers:
+                queue.push(timer)
         if self._book is not None and decision._book is not None:
             self._book.commit(decision._book)
         if decision._event_id is not None:
@@ -385,26 +386,10 @@ class Engine:
 
     # -- one step per lead ----------------------------------------------------------------------
 
-    def _entry(
-        self, decision: Decision, lead_id: str
-    ) -> tuple[Lead, tuple[ObligationState, ...]] | None:
-        """The lead and its clocks as the decision has them so far."""
-        pending = decision._entries.get(lead_id)
-        if pending is not None:
-            return pending
-        entry = self._leads.get(lead_id)
-        return (entry.lead, entry.clocks) if entry is not None else None
-
-    def _child(self, decision: Decision) -> BookDraft | None:
-        return decision._book.child() if decision._book is not None else None
-
-    def _keep(self, decision: Decision, lead_id: str, change: LeadChange) -> None:
+    def _keep(self, decision: Decision, change: LeadChange) -> None:
         """Take one successful step of a lead into the decision."""
-        decision._entries[lead_id] = (change.lead, tuple(change.clocks))
-        if change.counted:
-            decision._counted.add(lead_id)
+        decision._steps.append(change)
         decision.effects.extend(change.effects)
-        decision._timers.extend(change.timers)
         if decision._book is not None and change.book is not None:
             decision._book.merge(change.book)
 
@@ -415,18 +400,28 @@ class Engine:
             return
         decision._until_us = until_us
         due = self._timers.due(until_us)  # sorted: a heap already
+        latest = decision._latest
+        book = decision._book
         while due:
             timer = heapq.heappop(due)
-            entry = self._entry(decision, timer.lead)
-            if entry is None or not live(timer, entry[1][timer.clock]):
+            pending = latest.get(timer.lead)
+            if pending is not None:
+                lead, clocks = pending.lead, tuple(pending.clocks)
+            elif (entry := self._leads.get(timer.lead)) is not None:
+                lead, clocks = entry.lead, entry.clocks
+            else:
                 continue
-            change = self._stepper.timer(*entry, timer, self._child(decision))
+            if not live(timer, clocks[timer.clock]):
+                continue
+            child = book.child() if book is not None else None
+            change = self._stepper.timer(lead, clocks, timer, child)
             # A timer this step queued that is already due fires in this decision, in order.
             for new in change.timers:
                 if new.at_us <= until_us:
                     heapq.heappush(due, new)
             change.timers = [new for new in change.timers if new.at_us > until_us]
-            self._keep(decision, timer.lead, change)
+            self._keep(decision, change)
+            latest[timer.lead] = change
 
 
 def _refusal(
