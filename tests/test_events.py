@@ -298,3 +298,20 @@ def test_a_field_value_that_holds_itself_is_refused() -> None:
     at = datetime(2026, 3, 2, 9, 15, tzinfo=HELSINKI)
     with pytest.raises(EventError, match=r"'fields.x' nests lists or objects more than 100"):
         LeadCreated(id="e1", lead="L-1", at=at, fields={"x": loop})
+
+
+def test_events_read_from_json_share_their_offsets_and_field_names() -> None:
+    """A long log keeps millions of instants and field names: read from JSON, the same UTC
+    offset is one tzinfo object and a field name one string, whichever line they came from."""
+    first = Event.from_json(
+        '{"id": "e1", "type": "lead_created", "lead": "L-1", "at": "2026-03-02T09:00:00+02:00",'
+        ' "fields": {"score": 62}}'
+    )
+    second = Event.from_json(
+        '{"id": "e2", "type": "lead_updated", "lead": "L-2", "at": "2026-03-03T10:00:00+02:00",'
+        ' "fields": {"score": 70}}'
+    )
+    assert first.at.tzinfo is second.at.tzinfo
+    [name_one] = first.fields  # type: ignore[attr-defined]
+    [name_two] = second.fields  # type: ignore[attr-defined]
+    assert name_one is name_two

@@ -13,6 +13,7 @@ import pytest
 from leadsla import (
     ActivityLogged,
     Agreement,
+    Effect,
     Engine,
     Event,
     EventRejected,
@@ -20,6 +21,7 @@ from leadsla import (
     LeadSLAError,
     NaiveDatetimeError,
     TransitionRequested,
+    effect_to_dict,
     replay,
 )
 
@@ -244,3 +246,16 @@ def test_without_until_nothing_is_after_it() -> None:
     result = replay([mql("L-1", FRIDAY, "e1"), mql("L-2", MONDAY_NOON, "e2")])
     assert result.after_until == 0
     assert list(result.engine.leads()) == ["L-1", "L-2"]
+
+
+def test_observe_streams_each_inputs_effects_without_keeping_them() -> None:
+    """observe sees every effect, in order, even when the replay keeps none (a long log's
+    effects would not fit in memory)."""
+    from leadsla import simulate
+
+    events = simulate(20, seed=3)
+    seen: list[Effect] = []
+    streamed = replay(events, keep_effects=False, observe=seen.extend)
+    kept = replay(events)
+    assert streamed.effects == []
+    assert [effect_to_dict(e) for e in seen] == [effect_to_dict(e) for e in kept.effects]

@@ -227,8 +227,9 @@ class Timing:
         return instants
 
     @property
-    def warns(self) -> bool:
-        return bool(self._warnings)
+    def warnings(self) -> int:
+        """How many warnings a clock of this obligation gives before its deadline."""
+        return len(self._warnings)
 
     def lateness(self, clock: ObligationState, at: datetime) -> timedelta:
         """The working time from the clock's deadline to ``at``."""

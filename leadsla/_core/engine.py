@@ -218,7 +218,7 @@ class Engine:
             timing = self._stepper.timing(clock)
             due_us = instant_us(clock.due_at)
             moments = [(due_us, DEADLINE)]
-            if timing.warns:
+            if timing.warnings:
                 warnings = timing.warning_instants(clock, due_us, instant_us(clock.opened_at))
                 moments += [(at, kind) for kind, at in enumerate(warnings) if kind >= clock.warned]
             for at_us, kind in moments:

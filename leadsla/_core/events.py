@@ -23,7 +23,8 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timezone, tzinfo
+from sys import intern
 from types import MappingProxyType
 from typing import Any, ClassVar, Final, NamedTuple, Self
 
@@ -358,7 +359,6 @@ _set: Final = object.__setattr__
 def _read(data: str | bytes | Mapping[str, Any]) -> Event:
     """Read one event; the well-formed shape is checked and built at once (see the module's
     documentation), anything else goes to :func:`_read_checked`."""
-    owned = False  # whether ``data`` was parsed here, so its fields dict can be kept as is
     if isinstance(data, str):
         text = data
         try:
@@ -367,10 +367,8 @@ def _read(data: str | bytes | Mapping[str, Any]) -> Event:
             end = -1
         if end != len(text):  # blanks around the object, or an error to report
             data = _parse(text)
-        owned = True
     elif isinstance(data, bytes):
         data = _parse(data)
-        owned = True
     if type(data) is not dict:
         return _read_checked(data)
     kind = data.get("type")
@@ -392,8 +390,15 @@ def _read(data: str | bytes | Mapping[str, Any]) -> Event:
         moment = datetime.fromisoformat(at)
     except ValueError:
         return _read_checked(data)
-    if moment.tzinfo is None:
+    zone = moment.tzinfo
+    if zone is None:
         return _read_checked(data)
+    if type(zone) is timezone:
+        # Every "+02:00" parses into a timezone object of its own; a long log keeps millions
+        # of instants, so they share one per offset.
+        shared = _ZONES.setdefault(zone, zone)
+        if shared is not zone:
+            moment = moment.replace(tzinfo=shared)
     for key, nullable in texts:
         value = data.get(key)
         if (type(value) is not str or not value) and (value is not None or not nullable):
@@ -405,11 +410,13 @@ def _read(data: str | bytes | Mapping[str, Any]) -> Event:
         fields = data.get("fields", _NO_FIELDS)
         if type(fields) is not dict:
             return _read_checked(data)
+        named: dict[str, Any] = {}  # the names interned: every lead's record keeps its fields
         for name, value in fields.items():
             if type(name) is not str or not name:
                 return _read_checked(data)
             if type(value) not in _FLAT and _too_deep(value):
                 return _read_checked(data)
+            named[intern(name)] = value
     # Every check of the constructor is done: build the event from the checked values.
     event = object.__new__(event_type)
     _set(event, "id", event_id)
@@ -418,11 +425,12 @@ def _read(data: str | bytes | Mapping[str, Any]) -> Event:
     for key, _ in texts:
         _set(event, key, data.get(key))
     if has_fields:
-        _set(event, "fields", MappingProxyType(fields if owned else dict(fields)))
+        _set(event, "fields", MappingProxyType(named))
     return event
 
 
 _NO_FIELDS: Final[dict[str, Any]] = {}
+_ZONES: Final[dict[tzinfo, tzinfo]] = {}
 _raw_decode: Final = json.JSONDecoder().raw_decode
 
 

@@ -147,7 +147,8 @@ class Stepper:
         else:
             self._record(change, timer.clock, *step(clock, "warned", at, owner=lead.owner))
             self._schedule(change, timer.clock)
-        self._settle(change)
+        if change.queue or self._watch.watches_conditions:  # a breach's actions moved the lead
+            self._settle(change)
         return change
 
     def event(
@@ -362,7 +363,7 @@ class Stepper:
         if due_us is None:
             due_us = instant_us(clock.due_at)
         timing = self._timing[self._spec_index[clock.name]]
-        if timing.warns:
+        if clock.warned < timing.warnings:  # a warning still to come: which one, and when
             if opened_us is None:
                 opened_us = instant_us(clock.opened_at)
             warnings = timing.warning_instants(clock, due_us, opened_us)

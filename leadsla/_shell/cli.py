@@ -12,7 +12,8 @@ import json
 import os
 import sys
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import TextIO
@@ -24,8 +25,6 @@ from leadsla._core.agreement import Agreement
 from leadsla._core.duration import Duration
 from leadsla._core.effects import (
     Effect,
-    ObligationBreached,
-    ObligationMet,
     RuleFired,
     effect_to_dict,
 )
@@ -301,6 +300,7 @@ def _replayed(
     field: str = "--until",
     label: str = "",
     tell_after: bool = True,
+    observe: Callable[[Sequence[Effect]], object] | None = None,
 ) -> Replay:
     """The log replayed through ``agreement`` (else --agreement, else the default one) up to
     ``until``: the events at or before it are applied, then the engine advances to it. How
@@ -319,11 +319,12 @@ def _replayed(
             with path.open(encoding="utf-8-sig", newline="") as rows_file:
                 made = csv_events_from_text(rows_file, mapping, agreement)
             rows = [row for row, _ in made]
-            result = replay([event for _, event in made], agreement, until=until)
+            events = [event for _, event in made]
+            result = replay(events, agreement, until=until, keep_effects=False, observe=observe)
         else:
             # utf-8-sig: a byte-order mark (as some Windows tools write) is not part of line 1.
             with path.open(encoding="utf-8-sig") as log:
-                result = replay(log, agreement, until=until)
+                result = replay(log, agreement, until=until, keep_effects=False, observe=observe)
     except (OSError, UnicodeDecodeError) as error:
         reason = error.strerror if isinstance(error, OSError) else "is not UTF-8 text"
         raise UsageError(
@@ -370,16 +371,20 @@ def _replay(arguments: argparse.Namespace, out: TextIO) -> int:
     --effects -, to stdout, and the summary to stderr).
     """
     until = _instant(arguments.until, "--until") if arguments.until else None
-    result = _replayed(arguments, until)
-    agreement = result.engine.agreement
     if arguments.effects:
-        lines = "".join(
-            json.dumps(effect_to_dict(effect), ensure_ascii=False) + "\n"
-            for effect in result.effects
-        )
-        _emit(lines, arguments.effects, out, "--effects")
+        # Streamed as they come, not kept: a long log's effects would not fit in memory.
+        with _opened(arguments.effects, out, "--effects") as sink:
+
+            def write(effects: Sequence[Effect]) -> None:
+                for effect in effects:
+                    sink.write(json.dumps(effect_to_dict(effect), ensure_ascii=False) + "\n")
+
+            result = _replayed(arguments, until, observe=write)
         if arguments.effects == "-":
             out = sys.stderr  # stdout carries the effects: keep it JSON Lines
+    else:
+        result = _replayed(arguments, until)
+    agreement = result.engine.agreement
     engine = result.engine
     counts = result.counts
     report = [
@@ -390,10 +395,7 @@ def _replay(arguments: argparse.Namespace, out: TextIO) -> int:
         f"Obligations: {counts['ObligationOpened']} opened, {counts['ObligationMet']} met, "
         f"{counts['ObligationBreached']} breached, {counts['ObligationCancelled']} cancelled",
     ]
-    breaches: Counter[tuple[str, str]] = Counter()
-    for effect in result.effects:
-        if isinstance(effect, ObligationBreached):
-            breaches[(effect.obligation, owner_name(effect.owner))] += 1
+    breaches = _breaches(engine)
     if breaches:
         report.append("Breaches by obligation and owner:")
         for obligation in sorted({name for name, _ in breaches}):
@@ -416,10 +418,48 @@ def _replay(arguments: argparse.Namespace, out: TextIO) -> int:
     return _refused(result, arguments)
 
 
+def _breaches(engine: Engine) -> Counter[tuple[str, str]]:
+    """Breaches by obligation and owner at the deadline, from the clocks (met late ones too:
+    they were breached)."""
+    found: Counter[tuple[str, str]] = Counter()
+    for lead in engine.leads():
+        for clock in engine.lead(lead).obligations:
+            if clock.breached_at is not None:
+                found[(clock.name, owner_name(clock.breach_owner))] += 1
+    return found
+
+
+@contextmanager
+def _opened(output: str, out: TextIO, field: str) -> Iterator[TextIO]:
+    """``output`` opened for writing text, or ``out`` for ``-``."""
+    if output == "-":
+        yield out
+        return
+    try:
+        handle = Path(output).open("w", encoding="utf-8")  # noqa: SIM115 - closed below
+    except OSError as error:
+        raise UsageError(
+            Problem(
+                field,
+                output,
+                f"cannot be written ({error.strerror or error})",
+                "give a path in a folder that exists and that you may write to",
+            )
+        ) from None
+    with handle:
+        yield handle
+
+
 def _scores(result: Replay) -> dict[tuple[int, str], int]:
     """What a replay came to, as counts under stable (section, label) keys, to compare two."""
     counts = result.counts
-    late = sum(1 for effect in result.effects if isinstance(effect, ObligationMet) and effect.late)
+    engine = result.engine
+    late = sum(
+        1
+        for lead in engine.leads()
+        for clock in engine.lead(lead).obligations
+        if clock.status == "met_late"
+    )
     scores = {
         (0, "events refused"): result.rejected,
         (0, "clocks opened"): counts["ObligationOpened"],
@@ -429,12 +469,10 @@ def _scores(result: Replay) -> dict[tuple[int, str], int]:
         (0, "clocks cancelled"): counts["ObligationCancelled"],
     }
     breached: Counter[tuple[int, str]] = Counter()
-    for effect in result.effects:
-        if isinstance(effect, ObligationBreached):
-            breached[(1, f"  breached: {effect.obligation}")] += 1
-            breached[(2, f"  breached, owner {owner_name(effect.owner)}")] += 1
+    for (obligation, owner), count in _breaches(engine).items():
+        breached[(1, f"  breached: {obligation}")] += count
+        breached[(2, f"  breached, owner {owner}")] += count
     scores.update(breached)
-    engine = result.engine
     states = Counter(engine.lead(lead).state for lead in engine.leads())
     scores.update(((3, f"leads now in {state}"), number) for state, number in states.items())
     for volume in engine.volumes():

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import gc
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
@@ -84,6 +84,7 @@ def replay(
     until: datetime | None = None,
     keep_effects: bool = True,
     pause_gc: bool = True,
+    observe: Callable[[Sequence[Effect]], object] | None = None,
 ) -> Replay:
     """Apply every event of ``events`` in order, then advance to ``until`` if given.
 
@@ -99,6 +100,10 @@ def replay(
 
     With ``pause_gc`` (the default), Python's automatic garbage collection is paused while the
     replay runs and restored afterwards (see the module's documentation).
+
+    ``observe``, when given, is called with each input's effects as they come (and with the
+    final advance's): to stream them somewhere without keeping them all
+    (``keep_effects=False``), which a long log's effects would not fit.
 
     >>> from datetime import datetime
     >>> from zoneinfo import ZoneInfo
@@ -130,9 +135,12 @@ def replay(
     if paused:
         gc.disable()
     try:
-        _run(target, events, result, keep_effects, until)
+        _run(target, events, result, keep_effects, until, observe)
         if until is not None:
-            _record(result, target.advance(until), keep_effects)
+            advanced = target.advance(until)
+            if observe is not None:
+                observe(advanced)
+            _record(result, advanced, keep_effects)
     finally:
         if paused:
             gc.enable()
@@ -145,6 +153,7 @@ def _run(
     result: Replay,
     keep: bool,
     until: datetime | None,
+    observe: Callable[[Sequence[Effect]], object] | None,
 ) -> None:
     apply = engine.apply
     read = Event.from_json
@@ -184,6 +193,8 @@ def _run(
                 refused.append((position, effect))
         if keep:
             kept.extend(effects)
+        if observe is not None:
+            observe(effects)
     result.events += count
     result.after_until += after
     _count(result, tally)
