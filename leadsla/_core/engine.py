@@ -56,7 +56,6 @@ from leadsla._core.effects import (
     Duplicate,
     Effect,
     Rejected,
-    Transitioned,
 )
 from leadsla._core.errors import (
     EventError,
@@ -75,7 +74,7 @@ from leadsla._core.events import (
 from leadsla._core.lead import Lead
 from leadsla._core.ownership import AssignmentBook, BookDraft
 from leadsla._core.steps import LeadChange, Stepper, live
-from leadsla._core.tally import Tally, Volume
+from leadsla._core.tally import Contribution, Tally, Volume
 from leadsla._core.timers import DEADLINE, TimerQueue
 from leadsla._core.views import Due, LeadView
 from leadsla._core.workflow import Workflow
@@ -85,17 +84,22 @@ __all__ = ["Decision", "Engine"]
 _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 #: How many occurrences one input may cause on one lead before it is called a loop.
 _MAX_OCCURRENCES: Final = 200
+_NO_CONTRIBUTION: Contribution = frozenset()
 _REFUSED: Final = (InvalidTransition, WorkflowError, RuleLoopError, NaiveDatetimeError)
 
 
 class _Entry:
-    """One lead as the engine keeps it: the record and its clocks."""
+    """One lead as the engine keeps it: the record, its clocks, and what it adds to the
+    commitments' tallies (kept, so a change only works out the new contribution)."""
 
-    __slots__ = ("clocks", "lead")
+    __slots__ = ("clocks", "lead", "tally")
 
-    def __init__(self, lead: Lead, clocks: tuple[ObligationState, ...]) -> None:
+    def __init__(
+        self, lead: Lead, clocks: tuple[ObligationState, ...], tally: Contribution
+    ) -> None:
         self.lead = lead
         self.clocks = clocks
+        self.tally = tally
 
 
 class Decision:
@@ -354,13 +358,15 @@ class Engine:
             clocks = tuple(change.clocks)
             entry = leads.get(lead.id)
             if entry is None:
-                leads[lead.id] = _Entry(lead, clocks)
-                before: tuple[Transitioned, ...] = ()
+                contribution = tally.of(lead.history) if change.counted else _NO_CONTRIBUTION
+                tally.replace(_NO_CONTRIBUTION, contribution)
+                leads[lead.id] = _Entry(lead, clocks, contribution)
             else:
-                before = entry.lead.history
                 entry.lead, entry.clocks = lead, clocks
-            if change.counted:
-                tally.replace(tally.of(before), tally.of(lead.history))
+                if change.counted:
+                    contribution = tally.of(lead.history)
+                    tally.replace(entry.tally, contribution)
+                    entry.tally = contribution
             for timer in change.timers:
                 queue.push(timer)
         if self._book is not None and decision._book is not None:

@@ -23,7 +23,7 @@ with :class:`~leadsla.RuleLoopError`, and the engine refuses the input.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any, Final
 
@@ -98,6 +98,7 @@ class Stepper:
     __slots__ = (
         "_agreement",
         "_counted",
+        "_on",
         "_spec_index",
         "_timing",
         "_watch",
@@ -115,6 +116,12 @@ class Stepper:
         self.specs = agreement.obligations
         self._spec_index = {spec.name: index for index, spec in enumerate(self.specs)}
         self._timing = tuple(Timing(spec, self._calendar_for(spec)) for spec in self.specs)
+        self._on: dict[type[Event], Callable[[LeadChange, Event], bool]] = {
+            LeadUpdated: self._updated,
+            TransitionRequested: self._moved,
+            OwnerAssigned: self._assigned,
+            ActivityLogged: self._logged,
+        }
 
     def _calendar_for(self, spec: ObligationSpec) -> BusinessCalendar:
         if not spec.within.business:
@@ -161,9 +168,7 @@ class Stepper:
     ) -> LeadChange:
         """The event's step on its lead (None: the lead does not exist yet); raises the
         workflow's errors for an event the lead cannot take."""
-        workflow = self._workflow
-        at = event.at
-        if isinstance(event, LeadCreated):
+        if type(event) is LeadCreated:
             if lead is not None:
                 raise WorkflowError(
                     Problem(
@@ -173,8 +178,8 @@ class Stepper:
                         "send lead_updated to change its fields",
                     )
                 )
-            step_ = workflow.create(event.lead, event.fields, at, book=book)
-            change = LeadChange(step_.lead, (), at, at_us, book)
+            step_ = self._workflow.create(event.lead, event.fields, event.at, book=book)
+            change = LeadChange(step_.lead, (), event.at, at_us, book)
             change.before = None  # a condition true at creation "becomes true" then
             self._take(change, step_)
             change.queue.append(self._watch.events["lead_created"])
@@ -184,43 +189,64 @@ class Stepper:
             raise WorkflowError(
                 Problem("lead", event.lead, "is unknown", "send its lead_created event first")
             )
-        change = LeadChange(lead, clocks, at, at_us, book)
-        if isinstance(event, LeadUpdated):
-            step_ = workflow.update(lead, event.fields, at, book=change.book)
-            quiet = self._watch.quiet_updates and not step_.effects
-            if quiet and not _waiting(clocks):
-                change.lead = step_.lead  # nothing moved and no clock can notice
-                return change
-            change.queue.append(self._watch.events["lead_updated"])
-        elif isinstance(event, TransitionRequested):
-            step_ = workflow.fire(
-                lead, event.trigger, at, by=event.by, reason=event.reason, book=change.book
-            )
-        elif isinstance(event, OwnerAssigned):
-            step_ = workflow.assign(
-                lead, event.owner, at, by=event.by, reason=event.reason, book=change.book
-            )
-            change.queue.append(self._watch.events["assign"])
-        elif isinstance(event, ActivityLogged):
-            change.queue.append(self._watch.activity(event))
-            if not workflow.reacts("activity", lead.state):
-                self._settle(change)  # the record stays as it is: only the clocks hear of it
-                return change
-            step_ = workflow.activity(lead, at, book=change.book)
-        else:  # pragma: no cover - the Event types are closed
-            raise WorkflowError(
-                Problem("type", type(event).__name__, "is not handled", "use a known event")
-            )
-        if step_.effects:
-            self._take(change, step_)
-        else:
-            change.lead = step_.lead
-        self._settle(change)
+        change = LeadChange(lead, clocks, event.at, at_us, book)
+        if self._on[type(event)](change, event):
+            self._settle(change)
         return change
+
+    # What each kind of event does to an existing lead, through the workflow; each says
+    # whether the lead's clocks may have something to hear.
+
+    def _updated(self, change: LeadChange, event: Event) -> bool:
+        assert isinstance(event, LeadUpdated)
+        step_ = self._workflow.update(change.lead, event.fields, event.at, book=change.book)
+        if not step_.effects and self._watch.quiet_updates and not _waiting(change.clocks):
+            change.lead = step_.lead  # nothing moved and no clock can notice
+            return False
+        change.queue.append(self._watch.events["lead_updated"])
+        self._take(change, step_)
+        return True
+
+    def _moved(self, change: LeadChange, event: Event) -> bool:
+        assert isinstance(event, TransitionRequested)
+        step_ = self._workflow.fire(
+            change.lead,
+            event.trigger,
+            event.at,
+            by=event.by,
+            reason=event.reason,
+            book=change.book,
+        )
+        self._take(change, step_)
+        return True
+
+    def _assigned(self, change: LeadChange, event: Event) -> bool:
+        assert isinstance(event, OwnerAssigned)
+        step_ = self._workflow.assign(
+            change.lead,
+            event.owner,
+            event.at,
+            by=event.by,
+            reason=event.reason,
+            book=change.book,
+        )
+        change.queue.append(self._watch.events["assign"])
+        self._take(change, step_)
+        return True
+
+    def _logged(self, change: LeadChange, event: Event) -> bool:
+        assert isinstance(event, ActivityLogged)
+        change.queue.append(self._watch.activity(event))
+        workflow = self._workflow
+        if workflow.reacts("activity", change.lead.state):  # else the record stays as it is
+            self._take(change, workflow.activity(change.lead, event.at, book=change.book))
+        return True
 
     def _take(self, change: LeadChange, step_: Step) -> None:
         """A workflow step's record and effects; its moves are occurrences for the clocks."""
         change.lead = step_.lead
+        if not step_.effects:
+            return
         change.effects.extend(step_.effects)
         watch = self._watch
         listened = watch.left_listened
@@ -298,25 +324,25 @@ class Stepper:
 
     def _react(self, change: LeadChange, index: int, reaction: Reaction) -> None:
         """Apply one reaction to a clock, through the clocks' table, and run its actions."""
+        happening, outcome, actions = reaction
         clock = change.clocks[index]
         spec_index = self._spec_index[clock.name]
-        happening = reaction.happening
         at = change.at
         if happening == "met":
             timing = self._timing[spec_index]
             late = timing.lateness(clock, at) if clock.status == "breached" else None
-            clock, effect = step(clock, "met", at, outcome=reaction.outcome, lateness=late)
+            clock, effect = step(clock, "met", at, outcome=outcome, lateness=late)
         elif happening == "resumed":
             due_at = self._timing[spec_index].resumed_due(clock, at)
             clock, effect = step(clock, "resumed", at, due_at=due_at)
         else:
-            clock, effect = step(clock, happening, at, outcome=reaction.outcome)
+            clock, effect = step(clock, happening, at, outcome=outcome)
         change.clocks[index] = clock
         if effect is not None:
             change.effects.append(effect)
         if happening == "met":
             spec = self.specs[spec_index]
-            for action in (*spec.on_met, *reaction.actions):
+            for action in (*spec.on_met, *actions):
                 self._act(change, spec, action, f"obligation {spec.name} met")
             if spec.repeat and change.lead.state in spec.starts.states:
                 self._open(change, spec_index)

@@ -92,7 +92,7 @@ class Tally:
     between other states cannot, and the engine skips the tally for it.
     """
 
-    __slots__ = ("_sums", "commitments", "counted", "zone")
+    __slots__ = ("_known", "_sums", "commitments", "counted", "zone")
 
     def __init__(self, commitments: Sequence[Commitment], zone: tzinfo) -> None:
         self.commitments = tuple(commitments)
@@ -104,12 +104,17 @@ class Tally:
             if state is not None
         )
         self._sums: dict[tuple[str, str, str], int] = {}
+        # Contributions made once: many leads contribute the same items, so they share one
+        # set, and a lead can keep its own at the cost of a reference.
+        self._known: dict[Contribution, Contribution] = {_NOTHING: _NOTHING}
 
     def of(self, history: Sequence[Transitioned]) -> Contribution:
-        """The contribution of a lead with this history."""
+        """The contribution of a lead with this history (one shared value per distinct
+        contribution)."""
         if not self.commitments:
             return _NOTHING
-        return contribution(history, self.commitments, self.zone)
+        found = contribution(history, self.commitments, self.zone)
+        return self._known.setdefault(found, found)
 
     def replace(self, old: Contribution, new: Contribution) -> None:
         """A lead's contribution changed from ``old`` to ``new``."""

@@ -72,16 +72,15 @@ class Occurrence(NamedTuple):
         return self.value.replace("_", " ")
 
 
-class Reaction(NamedTuple):
-    """What an occurrence does to a clock: a happening of the clocks' table, why (for ``met``
-    and ``cancelled``), and the actions it adds to the spec's own (attempts used up)."""
-
-    happening: Happening
-    outcome: str = ""
-    actions: tuple[ObligationAction, ...] = _NO_ACTIONS
+#: What an occurrence does to a clock: ``(happening, outcome, actions)``: a happening of the
+#: clocks' table, why (for ``met`` and ``cancelled``), and the actions it adds to the spec's
+#: own (attempts used up). A plain tuple: several are made for nearly every input.
+Reaction = tuple[Happening, str, tuple[ObligationAction, ...]]
 
 
-_COUNTED: Final = Reaction("counted")
+_COUNTED: Final[Reaction] = ("counted", "", _NO_ACTIONS)
+_PAUSED: Final[Reaction] = ("paused", "", _NO_ACTIONS)
+_RESUMED: Final[Reaction] = ("resumed", "", _NO_ACTIONS)
 _ACTIVITY: Final = ("event", "activity")
 
 
@@ -210,19 +209,19 @@ class Watch:
             if attempts.reached is not None and self._activity_matches(
                 attempts.reached, activity, lead, spec.party
             ):
-                return (Reaction("met", f"reached: {describe_activity(activity)}"),)
+                return (("met", f"reached: {describe_activity(activity)}", _NO_ACTIONS),)
             if self._activity_matches(attempts.counts, activity, lead, spec.party):
                 made = clock.attempts + 1
                 if made < attempts.count:
                     return (_COUNTED,)
                 outcome = f"{made} attempts made without reaching the lead"
-                return (_COUNTED, Reaction("met", outcome, attempts.on_exhausted))
+                return (_COUNTED, ("met", outcome, attempts.on_exhausted))
         if self._matches(spec.met, occurrence, lead, at, spec.party):
-            return (Reaction("met", occurrence.describe()),)
+            return (("met", occurrence.describe(), _NO_ACTIONS),)
         if not clock.is_open:
             return ()  # a breached clock waits to be met; nothing else changes it
         if self._cancels(spec, occurrence, lead, at):
-            return (Reaction("cancelled", occurrence.describe()),)
+            return (("cancelled", occurrence.describe(), _NO_ACTIONS),)
         if spec.pause is not None and spec.pause.states and occurrence.kind != "event":
             pause = self.pause_reaction(spec, clock, lead, at)
             if pause is not None:
@@ -241,9 +240,9 @@ class Watch:
             scope = self._workflow.scope(lead, at)
             should_pause = pause.condition.compile(self._workflow.terms.names)(scope)
         if should_pause and not clock.is_paused:
-            return Reaction("paused")
+            return _PAUSED
         if not should_pause and clock.is_paused:
-            return Reaction("resumed")
+            return _RESUMED
         return None
 
     # -- conditions that became true ----------------------------------------------------------
@@ -268,14 +267,14 @@ class Watch:
             and met.condition is not None
             and met.condition.compile(terms)(after)
         ):
-            return Reaction("met", f"{met.condition} holds")
+            return ("met", f"{met.condition} holds", _NO_ACTIONS)
         if not clock.is_open:
             return None
         cancelled = spec.cancelled
         if cancelled is not None and cancelled.only_condition and cancelled.condition is not None:
             holds = cancelled.condition.compile(terms)
             if holds(after) and not holds(before):
-                return Reaction("cancelled", f"{cancelled.condition} holds")
+                return ("cancelled", f"{cancelled.condition} holds", _NO_ACTIONS)
         return self.pause_reaction(spec, clock, lead, at)
 
     def condition_starts(self, before: Scope, after: Scope) -> Iterator[int]:
