@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import ast
 import json
+from collections import Counter
 from collections.abc import Sequence
 from datetime import date, datetime, timedelta, tzinfo
 from typing import Any, ClassVar
@@ -35,6 +36,7 @@ from leadsla._core.effects import (
     ObligationBreached,
     ObligationWarned,
     Rejected,
+    Retracted,
     effect_to_dict,
 )
 from leadsla._core.engine import Engine
@@ -373,6 +375,7 @@ class EngineMachine(RuleBasedStateMachine):
         self.moment = _START.replace(tzinfo=self.vocabulary.zone)
         self.inputs: list[Event | datetime] = []
         self.effects: list[Effect] = []
+        self.standing: Counter[str] = Counter()  # ids of effects said and not withdrawn
         self.accepted: list[Event] = []
         self.created: set[str] = set()
         self.number = 0
@@ -380,11 +383,21 @@ class EngineMachine(RuleBasedStateMachine):
     def _views(self) -> dict[str, LeadView]:
         return {lead: self.engine.lead(lead) for lead in self.engine.leads()}
 
+    def _said(self, effects: list[Effect]) -> None:
+        """Keep the effects; a retraction must withdraw an effect said and still standing."""
+        self.effects.extend(effects)
+        for effect in effects:
+            if isinstance(effect, Retracted):
+                assert self.standing[effect.retracts] > 0, f"{effect!r} withdraws nothing"
+                self.standing[effect.retracts] -= 1
+            elif not isinstance(effect, Duplicate):
+                self.standing[effect.id] += 1
+
     def _send(self, event: Event) -> list[Effect]:
         before = self._views()
         effects = self.engine.apply(event)
         self.inputs.append(event)
-        self.effects.extend(effects)
+        self._said(effects)
         if effects in ([Duplicate(event.lead, event.at, event.id)],) or (
             len(effects) == 1 and isinstance(effects[0], Rejected)
         ):
@@ -409,7 +422,7 @@ class EngineMachine(RuleBasedStateMachine):
         before = self.engine.clock
         effects = self.engine.advance(self.moment)
         self.inputs.append(self.moment)
-        self.effects.extend(effects)
+        self._said(effects)
         for effect in effects:
             # A timer fires at its own instant: after the clock it was left by, by now.
             # (Instants, not wall clocks: one zone's repeated autumn hour would mislead.)
@@ -430,14 +443,28 @@ class EngineMachine(RuleBasedStateMachine):
 
     @precondition(lambda self: bool(self.created) and self.engine.clock is not None)
     @rule(data=st.data())
-    def send_an_event_from_the_past(self, data: st.DataObject) -> None:
+    def send_an_event_too_late(self, data: st.DataObject) -> None:
         clock = self.engine.clock
         assert clock is not None
         lead = data.draw(st.sampled_from(sorted(self.created)))
-        event = LeadUpdated(id=f"late{self.number}", lead=lead, at=_after(clock, -1), fields={})
+        at = clock - self.engine.allowed_lateness - timedelta(minutes=1)
+        event = LeadUpdated(id=f"late{self.number}", lead=lead, at=at, fields={})
         self.number += 1
         effects = self._send(event)
         assert [type(effect) for effect in effects] == [Rejected], effects
+
+    @precondition(lambda self: bool(self.created) and self.engine.clock is not None)
+    @rule(data=st.data(), back=st.sampled_from([1, 30, 120, 600]))
+    def send_a_late_event(self, data: st.DataObject, back: int) -> None:
+        """An event within the allowed lateness is put in its place (or refused as its lead
+        would refuse it there); its corrections only withdraw effects still standing."""
+        clock = self.engine.clock
+        assert clock is not None
+        lead = data.draw(st.sampled_from(sorted(self.created)))
+        at = max(clock - timedelta(minutes=back), clock - self.engine.allowed_lateness)
+        event = data.draw(_event(self.vocabulary, f"late{self.number}", lead, at, False))
+        self.number += 1
+        self._send(event)
 
     @invariant()
     def every_clock_is_consistent(self) -> None:

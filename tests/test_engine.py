@@ -358,13 +358,19 @@ def test_duplicate_event_ids_are_acknowledged_and_ignored() -> None:
         ),
         (
             TransitionRequested(id="t", lead="L-1", at=at(2026, 3, 2, 8), trigger="accept"),
-            "'at' is before the engine's clock (got 2026-03-02 08:00:00+02:00); events must come "
-            "in time order and the clock is at 2026-03-02T09:00:00+02:00",
+            "'lead' is unknown (got 'L-1'); send its lead_created event first",
+        ),
+        (
+            TransitionRequested(id="t", lead="L-1", at=at(2026, 3, 1, 8), trigger="accept"),
+            "'at' is older than the allowed lateness (got 2026-03-01 08:00:00+02:00); the "
+            "engine's clock is at 2026-03-02T09:00:00+02:00 and the allowed lateness is "
+            "1 day, 0:00:00, so the oldest event it takes is at 2026-03-01T09:00:00+02:00",
         ),
     ],
 )
 def test_bad_events_are_rejected_and_change_nothing(event: Any, reason: str) -> None:
-    """Unknown lead, existing lead, illegal or unknown trigger, unknown owner, too old."""
+    """Unknown lead, existing lead, illegal or unknown trigger, unknown owner, before the
+    lead existed (a late event put in its place), older than the allowed lateness."""
     engine = Engine()
     engine.apply(LeadCreated(id="e1", lead="L-1", at=at(2026, 3, 2, 9), fields=MQL_FIELDS))
     engine.advance(event.at if event.at > at(2026, 3, 2, 9) else at(2026, 3, 2, 9))
@@ -556,12 +562,12 @@ def test_time_order_is_the_order_of_instants_even_across_a_dst_change() -> None:
         (wall_first, wall_second),
         (wall_first.astimezone(UTC), wall_second.astimezone(UTC)),
     ]:
-        engine = Engine()
+        engine = Engine(allowed_lateness=timedelta(0))
         engine.apply(LeadCreated(id="e1", lead="L-1", at=first, fields=MQL_FIELDS))
         effects = engine.apply(LeadUpdated(id="e2", lead="L-1", at=second, fields={"score": 70}))
         (rejected,) = effects
         assert isinstance(rejected, Rejected)
-        assert "is before the engine's clock" in rejected.reason
+        assert "is older than the allowed lateness" in rejected.reason
         assert engine.clock == first
         assert engine.advance(second) == []
         assert engine.clock == first

@@ -6,10 +6,12 @@ fixed, documented order, so a replay gives the same list byte for byte.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
-from typing import Any, NamedTuple
+import hashlib
+import json
+from datetime import UTC, datetime, timedelta
+from typing import Any, Final, NamedTuple
 
-from attrs import fields, frozen
+from attrs import field, fields, frozen
 
 from leadsla._core.conditions import Explanation
 from leadsla._core.errors import Problem
@@ -31,6 +33,7 @@ __all__ = [
     "ObligationWarned",
     "OwnerChanged",
     "Rejected",
+    "Retracted",
     "RuleFired",
     "Tagged",
     "Transitioned",
@@ -58,12 +61,55 @@ class Because(NamedTuple):
         return "\n".join(self.lines())
 
 
+#: Fields that explain an effect but are not what it says: left out of its id.
+_NOT_CONTENT: Final = frozenset({"origin", "seq", "_key", "explanations", "explanation", "details"})
+
+
 @frozen
 class Effect:
-    """Base of every effect: the lead concerned and when."""
+    """Base of every effect: the lead concerned and when.
+
+    The engine stamps each effect it emits with its ``origin``, the input that caused it
+    (``"event:<event id>"``, or ``"timer:<obligation>#<number>:deadline"`` and
+    ``":warning<n>"`` for a clock's timers), and ``seq``, its position among the effects of
+    that input on that lead. :attr:`id` is derived from the lead, the origin, the position
+    and what the effect says, so it is the same in every process and every replay of the same
+    log. An effect built by hand has an empty origin.
+    """
 
     lead: str
     at: datetime
+    origin: str = field(default="", init=False, eq=False, repr=False)
+    seq: int = field(default=0, init=False, eq=False, repr=False)
+    _key: str = field(default="", init=False, eq=False, repr=False)
+
+    @property
+    def id(self) -> str:
+        """A deterministic id: 16 hex digits of a hash of the lead, origin, position and
+        content (the explanations aside). Hosts use it as an idempotency key."""
+        if not self._key:
+            content = json.dumps(
+                [
+                    _plain(_in_utc(getattr(self, a.name)))
+                    for a in fields(type(self))
+                    if a.name not in _NOT_CONTENT
+                ],
+                default=str,
+                ensure_ascii=False,
+                separators=(",", ":"),
+            )
+            text = (
+                f"{self.lead}\x1f{self.origin}\x1f{self.seq}\x1f{type(self).__name__}\x1f{content}"
+            )
+            digest = hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=8)
+            object.__setattr__(self, "_key", digest.hexdigest())
+        return self._key
+
+    def stamped(self, origin: str, seq: int) -> None:
+        """Set the effect's origin and position (the engine does, once, when it emits it)."""
+        object.__setattr__(self, "origin", origin)
+        object.__setattr__(self, "seq", seq)
+        object.__setattr__(self, "_key", "")
 
 
 @frozen
@@ -216,15 +262,45 @@ class Duplicate(Effect):
     event: str
 
 
+@frozen
+class Retracted(Effect):
+    """An effect emitted earlier no longer holds: a late event changed the lead's history.
+
+    ``retracts`` is the :attr:`~Effect.id` of the withdrawn effect and ``kind`` its type (as in
+    :func:`effect_to_dict`); ``at`` is the instant the withdrawn effect concerned. The effects
+    that hold instead follow in the same call. ``reason`` names the late event.
+    """
+
+    retracts: str
+    kind: str
+    reason: str
+
+
 def effect_to_dict(effect: Effect) -> dict[str, Any]:
-    """A JSON-ready dict of an effect: its type, then its fields in declaration order.
+    """A JSON-ready dict of an effect: its type, id and origin, then its fields in declaration
+    order.
 
     Explanations are rendered as lines of text; instants in ISO 8601; durations in seconds.
     """
-    data: dict[str, Any] = {"type": _snake(type(effect).__name__)}
+    data: dict[str, Any] = {
+        "type": kind_of(effect),
+        "id": effect.id,
+        "origin": effect.origin,
+    }
     for attribute in fields(type(effect)):
-        data[attribute.name] = _plain(getattr(effect, attribute.name))
+        if attribute.init:
+            data[attribute.name] = _plain(getattr(effect, attribute.name))
     return data
+
+
+def kind_of(effect: Effect) -> str:
+    """The effect's type as :func:`effect_to_dict` names it (``obligation_breached``)."""
+    return _snake(type(effect).__name__)
+
+
+def _in_utc(value: Any) -> Any:
+    """An instant in UTC, so an effect's id does not depend on the zone it is told in."""
+    return value.astimezone(UTC) if isinstance(value, datetime) else value
 
 
 def _snake(name: str) -> str:

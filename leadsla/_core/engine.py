@@ -44,13 +44,13 @@ from __future__ import annotations
 
 import heapq
 import json
-from collections.abc import Iterator, Mapping, Sequence
-from datetime import UTC, datetime
-from typing import Any, Final, Literal
+from collections.abc import Iterator, Mapping
+from datetime import UTC, datetime, timedelta
+from typing import Any, Final
 from zoneinfo import ZoneInfo
 
 from leadsla._core.agreement import Agreement
-from leadsla._core.calendar import from_instant_us, instant_us
+from leadsla._core.calendar import instant_us
 from leadsla._core.clocks import ObligationState
 from leadsla._core.effects import (
     Duplicate,
@@ -60,46 +60,51 @@ from leadsla._core.effects import (
 from leadsla._core.errors import (
     EventError,
     EventRejected,
-    InvalidTransition,
-    NaiveDatetimeError,
     Problem,
-    RuleLoopError,
     UsageError,
-    WorkflowError,
-    render_problems,
 )
-from leadsla._core.events import (
-    Event,
+from leadsla._core.events import Event
+from leadsla._core.history import (
+    NEVER,
+    REFUSED,
+    Journal,
+    Ledger,
+    Rerun,
+    conflict,
+    journal_for,
+    redo,
+    refusal,
+    too_far,
+    too_late,
 )
 from leadsla._core.lead import Lead
 from leadsla._core.ownership import AssignmentBook, BookDraft
 from leadsla._core.steps import LeadChange, Stepper, live
-from leadsla._core.tally import Contribution, Tally, Volume
-from leadsla._core.timers import DEADLINE, TimerQueue
+from leadsla._core.tally import Tally, Volume
+from leadsla._core.timers import TimerQueue
 from leadsla._core.views import Due, LeadView
 from leadsla._core.workflow import Workflow
 
 __all__ = ["Decision", "Engine"]
 
 _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
-#: How many occurrences one input may cause on one lead before it is called a loop.
-_MAX_OCCURRENCES: Final = 200
-_NO_CONTRIBUTION: Contribution = frozenset()
-_REFUSED: Final = (InvalidTransition, WorkflowError, RuleLoopError, NaiveDatetimeError)
+#: The defaults of the engine's feed settings (see Engine).
+DEFAULT_LATENESS: Final = timedelta(days=1)
+DEFAULT_HORIZON: Final = timedelta(days=366)
 
 
-class _Entry:
-    """One lead as the engine keeps it: the record, its clocks, and what it adds to the
-    commitments' tallies (kept, so a change only works out the new contribution)."""
+class _Redo:
+    """A lead worked out again for a late event: where the event went in its journal, and
+    what the new run gave."""
 
-    __slots__ = ("clocks", "lead", "tally")
+    __slots__ = ("epoch", "index", "journal", "lead", "run")
 
-    def __init__(
-        self, lead: Lead, clocks: tuple[ObligationState, ...], tally: Contribution
-    ) -> None:
+    def __init__(self, lead: str, journal: Journal, index: int, run: Rerun, epoch: int) -> None:
         self.lead = lead
-        self.clocks = clocks
-        self.tally = tally
+        self.journal = journal
+        self.index = index
+        self.run = run
+        self.epoch = epoch
 
 
 class Decision:
@@ -116,6 +121,7 @@ class Decision:
         "_event_id",
         "_generation",
         "_latest",
+        "_redo",
         "_steps",
         "_until_us",
         "effects",
@@ -129,7 +135,8 @@ class Decision:
         self._until_us: int | None = None  # timers at or before it fired
         self._steps: list[LeadChange] = []  # in order; a lead's later step builds on its earlier
         self._latest: dict[str, LeadChange] = {}  # each lead's latest step, when timers fired
-        self._event_id: str | None = None
+        self._event_id: tuple[str, str] | None = None  # the event taken, and its lead
+        self._redo: _Redo | None = None
         self.effects: list[Effect] = []
         self.rejected: Rejected | None = None
 
@@ -156,29 +163,45 @@ class Engine:
         "_clock",
         "_clock_us",
         "_generation",
+        "_horizon",
+        "_lateness",
         "_leads",
+        "_ledger",
         "_seen",
         "_stepper",
         "_strict",
-        "_tally",
         "_timers",
     )
 
-    def __init__(self, agreement: Agreement | None = None, *, strict: bool = False) -> None:
+    def __init__(
+        self,
+        agreement: Agreement | None = None,
+        *,
+        strict: bool = False,
+        allowed_lateness: timedelta = DEFAULT_LATENESS,
+        horizon: timedelta | None = DEFAULT_HORIZON,
+    ) -> None:
+        """``allowed_lateness``: how far behind the engine's clock an event may arrive and
+        still be put in its place, with corrections (zero: every event must be as new as the
+        clock). ``horizon``: how far ahead of the clock an event may be dated (None: any);
+        an event further ahead is refused and does not move the clock."""
         self._agreement = agreement if agreement is not None else Agreement.default()
         self._strict = strict
-        self._leads: dict[str, _Entry] = {}
+        self._lateness = _microseconds(allowed_lateness, "allowed_lateness", zero=True)
+        self._horizon = None if horizon is None else _microseconds(horizon, "horizon")
         self._timers = TimerQueue()
-        self._seen: set[str] = set()
+        self._seen: dict[str, str] = {}  # event id -> its lead
         self._clock: datetime | None = None
         # Time order is the order of instants: the clock is kept in microseconds since the
         # epoch (two datetimes of one zone compare by wall clock, which DST can turn around).
-        self._clock_us = -(1 << 63)
+        self._clock_us = NEVER
         # Only policies that are not partition-safe read the book; without them none is kept.
         order_dependent = any(not t.policy.partition_safe for t in self._agreement.teams)
         self._book = AssignmentBook() if order_dependent else None
-        self._tally = Tally(self._agreement.commitments, ZoneInfo(self._agreement.timezone))
-        self._stepper = Stepper(self._agreement, self._tally.counted)
+        tally = Tally(self._agreement.commitments, ZoneInfo(self._agreement.timezone))
+        self._ledger = Ledger(tally, self._lateness)
+        self._leads = self._ledger.entries
+        self._stepper = Stepper(self._agreement, tally.counted)
         self._generation = 0
 
     # -- queries ------------------------------------------------------------------------------
@@ -192,6 +215,11 @@ class Engine:
     def workflow(self) -> Workflow:
         """The agreement's per-lead decision function."""
         return self._agreement.workflow
+
+    @property
+    def allowed_lateness(self) -> timedelta:
+        """How far behind the clock an event may arrive and still be put in its place."""
+        return timedelta(microseconds=self._lateness)
 
     @property
     def clock(self) -> datetime | None:
@@ -212,41 +240,11 @@ class Engine:
 
     def due(self, until: datetime) -> list[Due]:
         """The warnings and deadlines still to come up to ``until``, in firing order."""
-        limit = instant_us(until, "until")
-        upcoming: list[tuple[int, int, str, int, Due]] = []
-        for timer in self._timers.due(limit):
-            entry = self._leads[timer.lead]
-            clock = entry.clocks[timer.clock]
-            if not live(timer, clock):
-                continue
-            timing = self._stepper.timing(clock)
-            due_us = instant_us(clock.due_at)
-            moments = [(due_us, DEADLINE)]
-            if timing.warnings:
-                warnings = timing.warning_instants(clock, due_us, instant_us(clock.opened_at))
-                moments += [(at, kind) for kind, at in enumerate(warnings) if kind >= clock.warned]
-            for at_us, kind in moments:
-                if at_us <= limit:
-                    what: Literal["warning", "deadline"] = (
-                        "deadline" if kind == DEADLINE else "warning"
-                    )
-                    at = from_instant_us(at_us, clock.due_at.tzinfo or UTC)
-                    item = Due(
-                        at,
-                        what,
-                        timer.lead,
-                        clock.name,
-                        clock.number,
-                        clock.due_at,
-                        entry.lead.owner,
-                    )
-                    upcoming.append((at_us, kind, timer.lead, timer.clock, item))
-        upcoming.sort(key=lambda item: item[:4])
-        return [item[4] for item in upcoming]
+        return self._ledger.upcoming(self._timers, instant_us(until, "until"), self._stepper)
 
     def volumes(self) -> list[Volume]:
         """The tally of every commitment for every tracking period seen, oldest first."""
-        return self._tally.volumes()
+        return self._ledger.tally.volumes()
 
     # -- inputs -------------------------------------------------------------------------------
 
@@ -268,7 +266,7 @@ class Engine:
             event = Event.from_json(data)
         except EventError as error:
             lead, event_id = _identity(data)
-            rejected = _refusal(lead, self._clock, event_id, error.problems)
+            rejected = refusal(lead, self._clock, event_id, error.problems)
             if self._strict:
                 raise EventRejected(rejected, []) from None
             return [rejected]
@@ -283,48 +281,67 @@ class Engine:
         decision = Decision(self._generation, self._book.draft() if self._book else None)
         candidate: object = event  # typed as an Event, but callers may hand over anything
         if not isinstance(candidate, Event):
-            problem = Problem(
-                "event",
-                type(candidate).__name__,
-                "is not an Event",
-                "build one, e.g. LeadCreated(id=..., lead=..., at=...), or use apply_json",
-            )
-            return self._reject(decision, None, self._clock, None, problem)
+            return self._reject(decision, None, self._clock, None, _not_an_event(candidate))
         if event.id in self._seen:
-            decision.effects.append(Duplicate(event.lead, event.at, event.id))
-            return decision
+            return self._seen_before(decision, event)
         delta = event.at - _EPOCH  # instant_us, inline: an event's time is checked aware
         at_us = (delta.days * 86400 + delta.seconds) * 1_000_000 + delta.microseconds
         if at_us < self._clock_us:
-            clock = self._clock.isoformat() if self._clock else "?"
-            problem = Problem(
-                "at",
-                event.at,
-                "is before the engine's clock",
-                f"events must come in time order and the clock is at {clock}: "
-                "send older events before newer ones, or replay the log into a "
-                "new engine",
-            )
+            return self._decide_late(decision, event, at_us)
+        horizon = self._horizon
+        if horizon is not None and self._clock is not None and at_us > self._clock_us + horizon:
+            problem = too_far(event, self._clock, horizon)
             return self._reject(decision, event.lead, event.at, event.id, problem)
         # Time passes whether or not the event is good: the timers due by its time fire first.
         next_at = self._timers.next_at
         if next_at is not None and next_at <= at_us:
             self._fire_timers(decision, at_us)
         decision._clock = (event.at, at_us)
-        pending = decision._latest.get(event.lead)  # timers that fired may have changed it
-        if pending is not None:
-            lead, clocks = pending.lead, tuple(pending.clocks)
-        elif (entry := self._leads.get(event.lead)) is not None:
-            lead, clocks = entry.lead, entry.clocks
-        else:
-            lead, clocks = None, ()
+        lead, clocks, epoch = self._current(decision, event.lead)
         book = decision._book.child() if decision._book is not None else None
         try:
-            change = self._stepper.event(lead, clocks, event, at_us, book)
-        except _REFUSED as error:
+            change = self._stepper.event(lead, clocks, event, at_us, book, epoch)
+        except REFUSED as error:
             return self._reject(decision, event.lead, event.at, event.id, *error.problems)
         self._keep(decision, change)
-        decision._event_id = event.id
+        decision._event_id = (event.id, event.lead)
+        return decision
+
+    def _seen_before(self, decision: Decision, event: Event) -> Decision:
+        """An event id seen before: a duplicate, or a conflict when its content differs."""
+        lead = self._seen[event.id]
+        entry = self._leads.get(lead)
+        first = entry.journal.find(event.id) if entry and entry.journal else None
+        if lead == event.lead and (first is None or first == event):
+            duplicate = Duplicate(event.lead, event.at, event.id)
+            duplicate.stamped("event:" + event.id, 0)
+            decision.effects.append(duplicate)
+            return decision
+        problem = conflict(event, first, lead)
+        return self._reject(decision, event.lead, event.at, event.id, problem)
+
+    def _decide_late(self, decision: Decision, event: Event, at_us: int) -> Decision:
+        """An event older than the clock: put in its place in its lead's history, which is
+        worked out again from there (see :mod:`leadsla._core.history`)."""
+        limit = self._clock_us - self._lateness
+        entry = self._leads.get(event.lead)
+        journal = journal_for(entry, event, at_us)
+        if at_us < limit or journal is None:
+            problem = too_late(event, self._clock, limit, self._lateness)
+            return self._reject(decision, event.lead, event.at, event.id, problem)
+        book = decision._book.child() if decision._book is not None else None
+        epoch = entry.epoch + 1 if entry is not None else 0
+        try:
+            index, run, effects = redo(
+                self._stepper, journal, event, at_us, self._clock_us, epoch, book
+            )
+        except REFUSED as error:
+            return self._reject(decision, event.lead, event.at, event.id, *error.problems)
+        if book is not None and decision._book is not None:
+            decision._book.merge(book)
+        decision.effects.extend(effects)
+        decision._redo = _Redo(event.lead, journal, index, run, epoch)
+        decision._event_id = (event.id, event.lead)
         return decision
 
     def decide_advance(self, now: datetime) -> Decision:
@@ -350,31 +367,21 @@ class Engine:
         self._generation += 1
         if decision._until_us is not None:
             self._timers.drop_due(decision._until_us)
-        tally = self._tally
-        leads = self._leads
-        queue = self._timers
+        ledger, queue = self._ledger, self._timers
         for change in decision._steps:
-            lead = change.lead
-            clocks = tuple(change.clocks)
-            entry = leads.get(lead.id)
-            if entry is None:
-                contribution = tally.of(lead.history) if change.counted else _NO_CONTRIBUTION
-                tally.replace(_NO_CONTRIBUTION, contribution)
-                leads[lead.id] = _Entry(lead, clocks, contribution)
-            else:
-                entry.lead, entry.clocks = lead, clocks
-                if change.counted:
-                    contribution = tally.of(lead.history)
-                    tally.replace(entry.tally, contribution)
-                    entry.tally = contribution
+            ledger.take(change)
             for timer in change.timers:
+                queue.push(timer)
+        if (redo := decision._redo) is not None:
+            for timer in ledger.redone(redo.lead, redo.journal, redo.index, redo.run, redo.epoch):
                 queue.push(timer)
         if self._book is not None and decision._book is not None:
             self._book.commit(decision._book)
         if decision._event_id is not None:
-            self._seen.add(decision._event_id)
+            self._seen[decision._event_id[0]] = decision._event_id[1]
         if decision._clock is not None:
             self._clock, self._clock_us = decision._clock
+            ledger.fold(self._clock_us)
         return decision.effects
 
     def _reject(
@@ -386,7 +393,7 @@ class Engine:
         *problems: Problem,
     ) -> Decision:
         """Refuse the input of a decision (its timers, if any fired, stay fired)."""
-        decision.rejected = _refusal(lead, at, event_id, problems)
+        decision.rejected = refusal(lead, at, event_id, problems)
         decision.effects.append(decision.rejected)
         return decision
 
@@ -399,6 +406,18 @@ class Engine:
         if decision._book is not None and change.book is not None:
             decision._book.merge(change.book)
 
+    def _current(
+        self, decision: Decision, lead_id: str
+    ) -> tuple[Lead | None, tuple[ObligationState, ...], int]:
+        """A lead's record, clocks and epoch as a decision has them (timers that fired in it
+        may have changed them)."""
+        pending = decision._latest.get(lead_id)
+        if pending is not None:
+            return pending.lead, tuple(pending.clocks), pending.epoch
+        if (entry := self._leads.get(lead_id)) is not None:
+            return entry.lead, entry.clocks, entry.epoch
+        return None, (), 0
+
     def _fire_timers(self, decision: Decision, until_us: int) -> None:
         """Fire the timers due at or before ``until_us``, each a step of its lead, in order."""
         next_at = self._timers.next_at
@@ -410,14 +429,8 @@ class Engine:
         book = decision._book
         while due:
             timer = heapq.heappop(due)
-            pending = latest.get(timer.lead)
-            if pending is not None:
-                lead, clocks = pending.lead, tuple(pending.clocks)
-            elif (entry := self._leads.get(timer.lead)) is not None:
-                lead, clocks = entry.lead, entry.clocks
-            else:
-                continue
-            if not live(timer, clocks[timer.clock]):
+            lead, clocks, epoch = self._current(decision, timer.lead)
+            if lead is None or not live(timer, clocks[timer.clock], epoch):
                 continue
             child = book.child() if book is not None else None
             change = self._stepper.timer(lead, clocks, timer, child)
@@ -430,11 +443,28 @@ class Engine:
             latest[timer.lead] = change
 
 
-def _refusal(
-    lead: str | None, at: datetime | None, event_id: str | None, problems: Sequence[Problem]
-) -> Rejected:
-    """A refused input: its problems are the effect's details and, rendered, its reason."""
-    return Rejected(lead or "", at or _EPOCH, render_problems(problems), event_id, problems)
+def _not_an_event(candidate: object) -> Problem:
+    return Problem(
+        "event",
+        type(candidate).__name__,
+        "is not an Event",
+        "build one, e.g. LeadCreated(id=..., lead=..., at=...), or use apply_json",
+    )
+
+
+def _microseconds(value: timedelta, name: str, *, zero: bool = False) -> int:
+    """A setting's span in whole microseconds; refused unless a positive timedelta (or zero
+    where ``zero``)."""
+    if not isinstance(value, timedelta) or value < timedelta(0) or (not zero and not value):
+        raise UsageError(
+            Problem(
+                name,
+                value,
+                "is not a positive span of time" if not zero else "is not a span of time >= 0",
+                f"give a timedelta, e.g. {name}=timedelta(hours=6)",
+            )
+        )
+    return (value.days * 86400 + value.seconds) * 1_000_000 + value.microseconds
 
 
 def _identity(data: object) -> tuple[str | None, str | None]:

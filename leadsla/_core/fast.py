@@ -21,15 +21,22 @@ T = TypeVar("T")
 
 
 def builder(cls: type[T]) -> Callable[..., T]:
-    """A constructor of ``cls`` taking every field positionally, with no converters or checks."""
-    names = [attribute.name for attribute in attrs.fields(cls)]  # type: ignore[arg-type]
-    if not all(name.isidentifier() for name in names) or "__slots__" not in vars(cls):
+    """A constructor of ``cls`` taking every field of its ``__init__`` positionally, with no
+    converters or checks (fields the ``__init__`` does not take get their plain defaults)."""
+    every = attrs.fields(cls)  # type: ignore[arg-type]
+    names = [attribute.name for attribute in every if attribute.init]
+    if not all(a.name.isidentifier() for a in every) or "__slots__" not in vars(cls):
         raise TypeError(f"{cls.__name__} is not a slotted attrs class")
     namespace: dict[str, Any] = {"new": object.__new__, "cls": cls}
     for number, name in enumerate(names):
         namespace[f"set{number}"] = getattr(cls, name).__set__
     arguments = ", ".join(f"v{number}" for number in range(len(names)))
     body = "".join(f"    set{number}(self, v{number})\n" for number in range(len(names)))
+    # Fields the constructor does not take (an effect's origin) get their defaults.
+    for number, attribute in enumerate(a for a in every if not a.init):
+        namespace[f"fix{number}"] = getattr(cls, attribute.name).__set__
+        namespace[f"default{number}"] = attribute.default
+        body += f"    fix{number}(self, default{number})\n"
     source = f"def build({arguments}):\n    self = new(cls)\n{body}    return self\n"
     # The source is made of leadsla's own attribute positions, never of user text.
     exec(compile(source, f"<leadsla builder for {cls.__name__}>", "exec"), namespace)

@@ -66,6 +66,8 @@ class LeadChange:
         "clocks",
         "counted",
         "effects",
+        "epoch",
+        "event",
         "lead",
         "queue",
         "timers",
@@ -78,6 +80,7 @@ class LeadChange:
         at: datetime,
         at_us: int,
         book: BookDraft | None,
+        epoch: int = 0,
     ) -> None:
         self.before: Lead | None = lead  # None for a lead that had no fields before
         self.lead = lead
@@ -90,6 +93,10 @@ class LeadChange:
         self.timers: list[Timer] = []
         #: Whether the lead entered a state a commitment counts (its tally may change).
         self.counted = False
+        #: The lead's recomputation count, stamped on the timers this step queues.
+        self.epoch = epoch
+        #: The event this step applied (None for a timer's step).
+        self.event: Event | None = None
 
 
 class Stepper:
@@ -145,7 +152,7 @@ class Stepper:
         deadline = timer.kind == DEADLINE
         zone = clock.due_at.tzinfo or UTC
         at = clock.due_at if deadline else from_instant_us(timer.at_us, zone)
-        change = LeadChange(lead, clocks, at, timer.at_us, book)
+        change = LeadChange(lead, clocks, at, timer.at_us, book, timer.epoch)
         if deadline:
             owner = lead.owner_at(clock.due_at) or lead.owner
             self._record(change, timer.clock, *step(clock, "due", at, owner=owner))
@@ -156,6 +163,8 @@ class Stepper:
             self._schedule(change, timer.clock)
         if change.queue or self._watch.watches_conditions:  # a breach's actions moved the lead
             self._settle(change)
+        what = "deadline" if deadline else f"warning{timer.kind + 1}"
+        _stamp(change.effects, f"timer:{clock.name}#{clock.number}:{what}")
         return change
 
     def event(
@@ -165,9 +174,11 @@ class Stepper:
         event: Event,
         at_us: int,
         book: BookDraft | None,
+        epoch: int = 0,
     ) -> LeadChange:
         """The event's step on its lead (None: the lead does not exist yet); raises the
-        workflow's errors for an event the lead cannot take."""
+        workflow's errors for an event the lead cannot take. ``epoch``: the lead's
+        recomputation count (see :class:`~leadsla._core.timers.Timer`)."""
         if type(event) is LeadCreated:
             if lead is not None:
                 raise WorkflowError(
@@ -179,20 +190,33 @@ class Stepper:
                     )
                 )
             step_ = self._workflow.create(event.lead, event.fields, event.at, book=book)
-            change = LeadChange(step_.lead, (), event.at, at_us, book)
+            change = LeadChange(step_.lead, (), event.at, at_us, book, epoch)
             change.before = None  # a condition true at creation "becomes true" then
             self._take(change, step_)
             change.queue.append(self._watch.events["lead_created"])
             self._settle(change)
-            return change
-        if lead is None:
-            raise WorkflowError(
-                Problem("lead", event.lead, "is unknown", "send its lead_created event first")
-            )
-        change = LeadChange(lead, clocks, event.at, at_us, book)
-        if self._on[type(event)](change, event):
-            self._settle(change)
+        else:
+            if lead is None:
+                raise WorkflowError(
+                    Problem("lead", event.lead, "is unknown", "send its lead_created event first")
+                )
+            change = LeadChange(lead, clocks, event.at, at_us, book, epoch)
+            if self._on[type(event)](change, event):
+                self._settle(change)
+        change.event = event
+        _stamp(change.effects, "event:" + event.id)
         return change
+
+    def timers_of(self, clocks: Sequence[ObligationState], epoch: int) -> list[Timer]:
+        """The timer each running clock has queued (its next warning, or its deadline): what
+        the queue holds for a lead whose clocks are ``clocks``."""
+        change = LeadChange.__new__(LeadChange)
+        change.clocks = list(clocks)
+        change.timers = []
+        change.epoch = epoch
+        for index in range(len(clocks)):
+            self._schedule(change, index)
+        return change.timers
 
     # What each kind of event does to an existing lead, through the workflow; each says
     # whether the lead's clocks may have something to hear.
@@ -395,9 +419,13 @@ class Stepper:
             warnings = timing.warning_instants(clock, due_us, opened_us)
             if clock.warned < len(warnings):
                 at_us = warnings[clock.warned]
-                change.timers.append(Timer(at_us, clock.warned, clock.lead, index, clock.version))
+                change.timers.append(
+                    Timer(at_us, clock.warned, clock.lead, index, clock.version, change.epoch)
+                )
                 return
-        change.timers.append(Timer(due_us, DEADLINE, clock.lead, index, clock.version))
+        change.timers.append(
+            Timer(due_us, DEADLINE, clock.lead, index, clock.version, change.epoch)
+        )
 
     def _act(
         self, change: LeadChange, spec: ObligationSpec, action: ObligationAction, cause: str
@@ -448,10 +476,25 @@ def _waiting(clocks: Sequence[ObligationState]) -> bool:
     return False
 
 
-def live(timer: Timer, clock: ObligationState) -> bool:
-    """Whether a queued timer still counts: its clock runs, unchanged since it was queued."""
+def _stamp(effects: list[Effect], origin: str) -> None:
+    """Name the input that caused each effect, and its position (see Effect.id)."""
+    setter = _SET_ORIGIN
+    seq = _SET_SEQ
+    for position, effect in enumerate(effects):
+        setter(effect, origin)
+        seq(effect, position)
+
+
+_SET_ORIGIN: Final = Effect.origin.__set__  # type: ignore[attr-defined]
+_SET_SEQ: Final = Effect.seq.__set__  # type: ignore[attr-defined]
+
+
+def live(timer: Timer, clock: ObligationState, epoch: int = 0) -> bool:
+    """Whether a queued timer still counts: its clock runs, unchanged since it was queued,
+    and the lead was not recomputed since."""
     return (
         clock.version == timer.version
+        and timer.epoch == epoch
         and clock.status == "open"
         and timer.kind in (DEADLINE, clock.warned)
     )

@@ -33,14 +33,17 @@ DEADLINE: Final = 1 << 20
 
 
 class Timer(NamedTuple):
-    """When to look at one clock: ``(at_us, kind, lead, clock, version)``, where ``clock`` is
-    the clock's position among its lead's clocks (they are only ever appended)."""
+    """When to look at one clock: ``(at_us, kind, lead, clock, version, epoch)``, where
+    ``clock`` is the clock's position among its lead's clocks (they are only ever appended)
+    and ``epoch`` counts the times the lead was recomputed (a late event rebuilds its clocks:
+    timers queued before that are stale, whatever their version)."""
 
     at_us: int
     kind: int
     lead: str
     clock: int
     version: int
+    epoch: int = 0
 
 
 class TimerQueue:
