@@ -70,10 +70,9 @@ from leadsla._core.history import (
     Journal,
     Ledger,
     Rerun,
-    conflict,
-    journal_for,
     redo,
     refusal,
+    repeated,
     too_far,
     too_late,
 )
@@ -122,6 +121,7 @@ class Decision:
         "_generation",
         "_latest",
         "_redo",
+        "_refused",
         "_steps",
         "_until_us",
         "effects",
@@ -137,6 +137,7 @@ class Decision:
         self._latest: dict[str, LeadChange] = {}  # each lead's latest step, when timers fired
         self._event_id: tuple[str, str] | None = None  # the event taken, and its lead
         self._redo: _Redo | None = None
+        self._refused: tuple[Event, int] | None = None  # an event refused, to keep
         self.effects: list[Effect] = []
         self.rejected: Rejected | None = None
 
@@ -302,6 +303,7 @@ class Engine:
         try:
             change = self._stepper.event(lead, clocks, event, at_us, book, epoch)
         except REFUSED as error:
+            decision._refused = (event, at_us)  # kept: a late event may make it good
             return self._reject(decision, event.lead, event.at, event.id, *error.problems)
         self._keep(decision, change)
         decision._event_id = (event.id, event.lead)
@@ -309,39 +311,35 @@ class Engine:
 
     def _seen_before(self, decision: Decision, event: Event) -> Decision:
         """An event id seen before: a duplicate, or a conflict when its content differs."""
-        lead = self._seen[event.id]
-        entry = self._leads.get(lead)
-        first = entry.journal.find(event.id) if entry and entry.journal else None
-        if lead == event.lead and (first is None or first == event):
-            duplicate = Duplicate(event.lead, event.at, event.id)
-            duplicate.stamped("event:" + event.id, 0)
-            decision.effects.append(duplicate)
+        answer = repeated(self._leads, self._seen[event.id], event)
+        if isinstance(answer, Duplicate):
+            decision.effects.append(answer)
             return decision
-        problem = conflict(event, first, lead)
-        return self._reject(decision, event.lead, event.at, event.id, problem)
+        return self._reject(decision, event.lead, event.at, event.id, answer)
 
     def _decide_late(self, decision: Decision, event: Event, at_us: int) -> Decision:
         """An event older than the clock: put in its place in its lead's history, which is
         worked out again from there (see :mod:`leadsla._core.history`)."""
         limit = self._clock_us - self._lateness
         entry = self._leads.get(event.lead)
-        journal = journal_for(entry, event, at_us)
+        journal = self._ledger.journal_for(event.lead, at_us)
         if at_us < limit or journal is None:
             problem = too_late(event, self._clock, limit, self._lateness)
             return self._reject(decision, event.lead, event.at, event.id, problem)
         book = decision._book.child() if decision._book is not None else None
         epoch = entry.epoch + 1 if entry is not None else 0
-        try:
-            index, run, effects = redo(
-                self._stepper, journal, event, at_us, self._clock_us, epoch, book
-            )
-        except REFUSED as error:
-            return self._reject(decision, event.lead, event.at, event.id, *error.problems)
+        stepper, clock_us = self._stepper, self._clock_us
+        journal, index, run, effects = redo(stepper, journal, event, at_us, clock_us, epoch, book)
+        if run.lead is None and run.refused is not None:  # no such lead then, nor after
+            decision._refused = (event, at_us)  # parked
+            decision.rejected = run.refused
+            decision.effects.append(run.refused)
+            return decision
         if book is not None and decision._book is not None:
             decision._book.merge(book)
         decision.effects.extend(effects)
         decision._redo = _Redo(event.lead, journal, index, run, epoch)
-        decision._event_id = (event.id, event.lead)
+        decision.rejected = run.refused
         return decision
 
     def decide_advance(self, now: datetime) -> Decision:
@@ -375,6 +373,9 @@ class Engine:
         if (redo := decision._redo) is not None:
             for timer in ledger.redone(redo.lead, redo.journal, redo.index, redo.run, redo.epoch):
                 queue.push(timer)
+            self._seen.update((e.event.id, redo.lead) for e in redo.run.entries if e.taken)
+        if decision._refused is not None:
+            ledger.refused(*decision._refused)
         if self._book is not None and decision._book is not None:
             self._book.commit(decision._book)
         if decision._event_id is not None:
@@ -430,7 +431,7 @@ class Engine:
         while due:
             timer = heapq.heappop(due)
             lead, clocks, epoch = self._current(decision, timer.lead)
-            if lead is None or not live(timer, clocks[timer.clock], epoch):
+            if lead is None or not live(timer, clocks, epoch):
                 continue
             child = book.child() if book is not None else None
             change = self._stepper.timer(lead, clocks, timer, child)

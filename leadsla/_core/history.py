@@ -29,13 +29,13 @@ from __future__ import annotations
 
 import heapq
 from collections import Counter, deque
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Final, Literal, NamedTuple
 
 from leadsla._core.calendar import from_instant_us, instant_us
 from leadsla._core.clocks import ObligationState
-from leadsla._core.effects import Effect, Rejected, Retracted, kind_of
+from leadsla._core.effects import Duplicate, Effect, Rejected, Retracted, kind_of
 from leadsla._core.errors import (
     InvalidTransition,
     NaiveDatetimeError,
@@ -61,11 +61,10 @@ __all__ = [
     "Ledger",
     "Logged",
     "Rerun",
-    "conflict",
     "corrections",
-    "journal_for",
     "redo",
     "refusal",
+    "repeated",
     "rerun",
     "too_far",
     "too_late",
@@ -81,18 +80,21 @@ REFUSED: Final = (InvalidTransition, WorkflowError, RuleLoopError, NaiveDatetime
 
 
 class Logged(NamedTuple):
-    """One event in a lead's journal, with the lead's record and clocks just after it."""
+    """One event in a lead's journal, with the lead's record and clocks just after it, and
+    whether the lead took it (a refused event is kept too: an earlier event arriving late may
+    make it good, as it would have been in time order)."""
 
     at_us: int
     event: Event
     lead: Lead | None
     clocks: tuple[ObligationState, ...]
+    taken: bool = True
 
 
 class Journal:
     """A lead's events of the last allowed lateness, after its base state."""
 
-    __slots__ = ("base_clocks", "base_lead", "base_us", "entries")
+    __slots__ = ("base_clocks", "base_lead", "base_us", "entries", "refused")
 
     def __init__(
         self, lead: Lead | None, clocks: tuple[ObligationState, ...], base_us: int
@@ -101,6 +103,29 @@ class Journal:
         self.base_clocks = clocks
         self.base_us = base_us
         self.entries: list[Logged] = []
+        #: How many entries the lead refused (kept in case a late event makes them good).
+        self.refused = 0
+
+    def without(self, event_id: str) -> Journal:
+        """This journal without a refused entry of that id (an event sent again replaces
+        it: a refused entry changed nothing, so the states stay true)."""
+        if not self.refused or not any(
+            not e.taken and e.event.id == event_id for e in self.entries
+        ):
+            return self
+        copy = Journal(self.base_lead, self.base_clocks, self.base_us)
+        copy.entries = [e for e in self.entries if e.taken or e.event.id != event_id]
+        copy.refused = self.refused - (len(self.entries) - len(copy.entries))
+        return copy
+
+    def add(self, logged: Logged) -> None:
+        """Add an entry in its time order, replacing a refused entry of the same event id."""
+        if self.refused:
+            kept = [e for e in self.entries if e.taken or e.event.id != logged.event.id]
+            self.refused -= len(self.entries) - len(kept)
+            self.entries = kept
+        self.entries.insert(self.position(logged.at_us), logged)  # the end, but when late
+        self.refused += not logged.taken
 
     def position(self, at_us: int) -> int:
         """Where an event at ``at_us`` goes: after every entry at or before it."""
@@ -126,6 +151,7 @@ class Journal:
         if count:
             last = entries[count - 1]
             self.base_lead, self.base_clocks, self.base_us = last.lead, last.clocks, last.at_us
+            self.refused -= sum(not entry.taken for entry in entries[:count])
             del entries[:count]
 
     def find(self, event_id: str) -> Event | None:
@@ -165,10 +191,12 @@ class Ledger:
     """Every lead as the engine keeps it (:class:`Entry`), the commitments' tally of them,
     and their journals, folded as the clock moves on."""
 
-    __slots__ = ("entries", "folds", "lateness", "tally")
+    __slots__ = ("entries", "folds", "lateness", "orphans", "tally")
 
     def __init__(self, tally: Tally, lateness_us: int) -> None:
         self.entries: dict[str, Entry] = {}
+        #: Events for leads not created (yet), within the allowed lateness.
+        self.orphans: dict[str, Journal] = {}
         self.tally = tally
         self.lateness = lateness_us
         #: (time, lead) of each journal entry, oldest first (nearly: late events join last).
@@ -185,19 +213,50 @@ class Ledger:
             contribution = tally.of(lead.history) if change.counted else _NO_CONTRIBUTION
             tally.replace(_NO_CONTRIBUTION, contribution)
             entry = self.entries[lead.id] = Entry(lead, clocks, contribution, change.at_us)
-            if keep:
-                entry.journal = Journal(None, (), NEVER)
+            if keep:  # after the events parked for it (a late creation may come before them)
+                entry.journal = self.orphans.pop(lead.id, None) or Journal(None, (), NEVER)
         else:
-            if keep and change.event is not None and entry.journal is None:
+            if keep and entry.journal is None:  # its state now is where a late event starts
                 entry.journal = Journal(entry.lead, entry.clocks, entry.last_us)
+                if change.event is None:
+                    self.folds.append((change.at_us, lead.id))
             entry.lead, entry.clocks, entry.last_us = lead, clocks, change.at_us
             if change.counted:
                 contribution = tally.of(lead.history)
                 tally.replace(entry.tally, contribution)
                 entry.tally = contribution
         if keep and change.event is not None and entry.journal is not None:
-            entry.journal.entries.append(Logged(change.at_us, change.event, lead, clocks))
+            entry.journal.add(Logged(change.at_us, change.event, lead, clocks))
             self.folds.append((change.at_us, lead.id))
+
+    def journal_for(self, lead_id: str, at_us: int) -> Journal | None:
+        """The journal a late event at ``at_us`` goes into: the lead's own; a new one on its
+        current state when it has been quiet since before the event; the events parked for a
+        lead not created yet. None: the history it needs is gone."""
+        entry = self.entries.get(lead_id)
+        if entry is None:
+            return self.orphans.get(lead_id) or Journal(None, (), NEVER)
+        if entry.journal is not None:
+            return entry.journal if entry.journal.base_us <= at_us else None
+        if at_us >= entry.last_us:
+            return Journal(entry.lead, entry.clocks, entry.last_us)
+        return None
+
+    def refused(self, event: Event, at_us: int) -> None:
+        """Keep an event its lead refused, in case a late event makes it good (an event for
+        a lead that does not exist is parked, in case its creation arrives late)."""
+        entry = self.entries.get(event.lead)
+        if not self.lateness:
+            return
+        if entry is None:  # parked: its creation may still arrive, late
+            parked = self.orphans.setdefault(event.lead, Journal(None, (), NEVER))
+            parked.add(Logged(at_us, event, None, (), False))
+            self.folds.append((at_us, event.lead))
+            return
+        if entry.journal is None:
+            entry.journal = Journal(entry.lead, entry.clocks, entry.last_us)
+        entry.journal.add(Logged(at_us, event, entry.lead, entry.clocks, False))
+        self.folds.append((at_us, event.lead))
 
     def redone(
         self, lead_id: str, journal: Journal, index: int, run: Rerun, epoch: int
@@ -206,10 +265,12 @@ class Ledger:
         queue."""
         kept = Journal(journal.base_lead, journal.base_clocks, journal.base_us)
         kept.entries = [*journal.entries[:index], *run.entries]
+        kept.refused = sum(not entry.taken for entry in kept.entries)
         assert run.lead is not None
         contribution = self.tally.of(run.lead.history)
         entry = self.entries.get(lead_id)
         if entry is None:
+            self.orphans.pop(lead_id, None)
             self.tally.replace(_NO_CONTRIBUTION, contribution)
             self.entries[lead_id] = Entry(
                 run.lead, run.clocks, contribution, run.last_us, kept, epoch
@@ -231,13 +292,19 @@ class Ledger:
         while folds and folds[0][0] < limit_us:
             _, lead_id = folds.popleft()
             entry = leads.get(lead_id)
+            if entry is None and (parked := self.orphans.get(lead_id)) is not None:
+                parked.fold(limit_us)
+                if not parked.entries:
+                    del self.orphans[lead_id]
+                continue
             if entry is None or entry.journal is None:
                 continue
+            entry.journal.fold(limit_us)
+            if entry.journal.entries:
+                continue  # a later item of the queue comes back for them
             if entry.last_us < limit_us:
                 entry.journal = None
-                continue
-            entry.journal.fold(limit_us)
-            if not entry.journal.entries:
+            else:  # a timer fired since: its state is the base until it is old enough too
                 folds.append((entry.last_us, lead_id))
 
     def upcoming(self, queue: TimerQueue, limit: int, stepper: Stepper) -> list[Due]:
@@ -245,9 +312,9 @@ class Ledger:
         upcoming: list[tuple[int, int, str, int, Due]] = []
         for timer in queue.due(limit):
             entry = self.entries[timer.lead]
-            clock = entry.clocks[timer.clock]
-            if not live(timer, clock, entry.epoch):
+            if not live(timer, entry.clocks, entry.epoch):
                 continue
+            clock = entry.clocks[timer.clock]
             timing = stepper.timing(clock)
             due_us = instant_us(clock.due_at)
             moments = [(due_us, DEADLINE)]
@@ -271,7 +338,16 @@ class Rerun:
     """What applying a lead's inputs again gave: its record, clocks, effects, journal entries,
     the timers still to come, and the time of its last step."""
 
-    __slots__ = ("clocks", "counted", "effects", "entries", "last_us", "lead", "timers")
+    __slots__ = (
+        "clocks",
+        "counted",
+        "effects",
+        "entries",
+        "last_us",
+        "lead",
+        "refused",
+        "timers",
+    )
 
     def __init__(
         self, lead: Lead | None, clocks: tuple[ObligationState, ...], last_us: int
@@ -283,6 +359,8 @@ class Rerun:
         self.entries: list[Logged] = []
         self.timers: list[Timer] = []
         self.counted = False
+        #: The refusal of the run's ``first`` event, when the lead could not take it.
+        self.refused: Rejected | None = None
 
 
 def rerun(
@@ -298,8 +376,8 @@ def rerun(
 ) -> Rerun:
     """Apply ``events`` (in time order) to a lead whose record and clocks are ``lead`` and
     ``clocks`` at ``start_us``, with the lead's timers in between, then its timers up to
-    ``until_us``. An event its lead cannot take is refused (a ``Rejected`` effect) and kept;
-    when that event is ``first``, the error is raised instead."""
+    ``until_us``. An event its lead cannot take is refused (a ``Rejected`` effect) and kept
+    in the journal entries; when that event is ``first``, the refusal is also ``refused``."""
     done = Rerun(lead, clocks, start_us)
     due = stepper.timers_of(clocks, epoch)
     heapq.heapify(due)
@@ -309,11 +387,11 @@ def rerun(
         try:
             change = stepper.event(done.lead, done.clocks, event, at_us, child, epoch)
         except REFUSED as error:
-            if event is first:
-                raise
             rejected = refusal(event.lead, event.at, event.id, error.problems)
+            if event is first:
+                done.refused = rejected
             done.effects.append(rejected)
-            done.entries.append(Logged(at_us, event, done.lead, done.clocks))
+            done.entries.append(Logged(at_us, event, done.lead, done.clocks, False))
             continue
         if book is not None and child is not None:
             book.merge(child)
@@ -334,7 +412,7 @@ def _fire(
     """Fire the lead's timers due at or before ``until_us``, in order."""
     while due and due[0].at_us <= until_us:
         timer = heapq.heappop(due)
-        if done.lead is None or not live(timer, done.clocks[timer.clock], timer.epoch):
+        if done.lead is None or not live(timer, done.clocks, timer.epoch):
             continue
         child = book.child() if book is not None else None
         change = stepper.timer(done.lead, done.clocks, timer, child)
@@ -385,17 +463,6 @@ def refusal(
     return rejected
 
 
-def journal_for(entry: Entry | None, event: Event, at_us: int) -> Journal | None:
-    """The journal a late event goes into: the lead's own; a new one on the lead's current
-    state when it has been quiet since before the event; an empty one for a lead the event
-    creates or does not know (the workflow then says so). None: the history it needs is gone."""
-    if entry is None:
-        return Journal(None, (), NEVER)
-    if entry.journal is not None:
-        return entry.journal if entry.journal.base_us <= at_us else None
-    return Journal(entry.lead, entry.clocks, entry.last_us) if at_us >= entry.last_us else None
-
-
 def redo(
     stepper: Stepper,
     journal: Journal,
@@ -404,17 +471,19 @@ def redo(
     until_us: int,
     epoch: int,
     book: BookDraft | None,
-) -> tuple[int, Rerun, list[Effect]]:
+) -> tuple[Journal, int, Rerun, list[Effect]]:
     """Put a late event in its place in ``journal`` and work the lead out again up to
-    ``until_us``: where it went, the new run, and the corrections to emit. Raises the
-    workflow's error when the lead cannot take the event where it goes."""
+    ``until_us``: the journal it went into (without an earlier refused copy of the event),
+    where, the new run, and the corrections to emit. When the lead cannot take the event
+    where it goes, ``run.refused`` says so (and the event is kept, refused)."""
+    journal = journal.without(event.id)
     index = journal.position(at_us)
     lead, clocks, start_us = journal.state_before(index)
     later = [(logged.at_us, logged.event) for logged in journal.entries[index:]]
     events = [(at_us, event), *later]
     run = rerun(stepper, lead, clocks, start_us, events, until_us, epoch, book, first=event)
     old = rerun(stepper, lead, clocks, start_us, later, until_us, epoch, None)
-    return index, run, corrections(old.effects, run.effects, event, event.at)
+    return journal, index, run, corrections(old.effects, run.effects, event, event.at)
 
 
 def too_late(event: Event, clock: datetime | None, limit_us: int, lateness_us: int) -> Problem:
@@ -444,8 +513,16 @@ def too_far(event: Event, clock: datetime, horizon_us: int) -> Problem:
     )
 
 
-def conflict(event: Event, first: Event | None, lead: str) -> Problem:
-    """Why an event reusing the id of a different event is refused."""
+def repeated(entries: Mapping[str, Entry], lead: str, event: Event) -> Duplicate | Problem:
+    """An event whose id was seen before, for ``lead``: a duplicate when it is the same
+    event (compared in full while its lead's journal holds the first, else by lead), or
+    why it is refused as a conflict."""
+    entry = entries.get(lead)
+    first = entry.journal.find(event.id) if entry and entry.journal else None
+    if lead == event.lead and (first is None or first == event):
+        duplicate = Duplicate(event.lead, event.at, event.id)
+        duplicate.stamped("event:" + event.id, 0)
+        return duplicate
     earlier = repr(first) if first is not None else f"an event of lead {lead}"
     return Problem(
         "id",

@@ -489,12 +489,14 @@ _SET_ORIGIN: Final = Effect.origin.__set__  # type: ignore[attr-defined]
 _SET_SEQ: Final = Effect.seq.__set__  # type: ignore[attr-defined]
 
 
-def live(timer: Timer, clock: ObligationState, epoch: int = 0) -> bool:
-    """Whether a queued timer still counts: its clock runs, unchanged since it was queued,
-    and the lead was not recomputed since."""
+def live(timer: Timer, clocks: Sequence[ObligationState], epoch: int = 0) -> bool:
+    """Whether a queued timer still counts: the lead was not recomputed since it was queued,
+    and its clock runs, unchanged since."""
+    if timer.epoch != epoch:
+        return False
+    clock = clocks[timer.clock]
     return (
         clock.version == timer.version
-        and timer.epoch == epoch
         and clock.status == "open"
         and timer.kind in (DEADLINE, clock.warned)
     )

@@ -1,0 +1,356 @@
+"""Late and out-of-order events: corrections, allowed lateness, horizon, duplicates, conflicts.
+
+The properties feed a time-ordered stream in a shuffled arrival order (each event delayed by
+at most the allowed lateness) and compare with the stream fed in time order.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import attrs
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from leadsla import (
+    ActionRequested,
+    ActivityLogged,
+    Duplicate,
+    Effect,
+    Engine,
+    Event,
+    LeadCreated,
+    LeadUpdated,
+    ObligationBreached,
+    ObligationMet,
+    Rejected,
+    Retracted,
+    TransitionRequested,
+    UsageError,
+    effect_to_dict,
+)
+from leadsla.testing import event_streams
+
+HELSINKI = ZoneInfo("Europe/Helsinki")
+MQL = {"email": "ann@acme.com", "score": 62}
+
+
+def at(day: int, hour: int, minute: int = 0) -> datetime:
+    return datetime(2026, 3, day, hour, minute, tzinfo=HELSINKI)
+
+
+def kinds(effects: Sequence[Effect]) -> list[str]:
+    return [type(effect).__name__ for effect in effects]
+
+
+# -- the call logged late ------------------------------------------------------------------
+
+
+def test_a_call_logged_late_withdraws_the_breach_and_the_escalation() -> None:
+    """First touch due 13:00; at 13:00 it breaches and escalates; at 14:00 a call stamped
+    12:55 arrives: the breach and the escalation are retracted, the obligation met on time."""
+    engine = Engine()
+    engine.apply(LeadCreated(id="e1", lead="L-1", at=at(2, 9), fields=MQL))
+    opened = engine.lead("L-1").obligation("first-touch")
+    assert opened is not None
+    assert opened.due_at == at(2, 13)
+    fired = engine.advance(at(2, 14))
+    breach = next(e for e in fired if isinstance(e, ObligationBreached))
+    escalation = next(e for e in fired if isinstance(e, ActionRequested))
+    assert escalation.action == "escalate"
+    assert breach.origin == escalation.origin == "timer:first-touch#1:deadline"
+
+    call = ActivityLogged(id="e2", lead="L-1", at=at(2, 12, 55), kind="call", by="bob")
+    effects = engine.apply(call)
+
+    assert kinds(effects) == ["Retracted", "Retracted", "ObligationMet"]
+    first, second, met = effects
+    assert isinstance(first, Retracted)
+    assert isinstance(second, Retracted)
+    assert (first.retracts, first.kind) == (breach.id, "obligation_breached")
+    assert (second.retracts, second.kind) == (escalation.id, "action_requested")
+    assert first.reason == "event e2 at 2026-03-02T12:55:00+02:00 arrived late"
+    assert isinstance(met, ObligationMet)
+    assert (met.obligation, met.at, met.late, met.origin) == (
+        "first-touch",
+        at(2, 12, 55),
+        False,
+        "event:e2",
+    )
+    clock = engine.lead("L-1").obligation("first-touch")
+    assert clock is not None
+    assert (clock.status, clock.breached_at) == ("met", None)
+    assert engine.clock == at(2, 14)  # a late event does not move the clock back
+
+
+def test_the_same_log_gives_the_same_ids_in_any_zone() -> None:
+    """Ids are made of what an effect says, with instants in UTC: the same log told in
+    another zone gives the same ids."""
+    utc = ZoneInfo("UTC")
+
+    def run(zone: ZoneInfo) -> list[str]:
+        engine = Engine()
+        effects = engine.apply(
+            LeadCreated(id="e1", lead="L-1", at=at(2, 9).astimezone(zone), fields=MQL)
+        )
+        effects += engine.advance(at(2, 14).astimezone(zone))
+        return [effect.id for effect in effects]
+
+    ids = run(HELSINKI)
+    assert ids == run(utc)
+    assert len(set(ids)) == len(ids)
+    assert all(len(i) == 16 and int(i, 16) >= 0 for i in ids)
+
+
+def test_effect_dicts_carry_id_and_origin() -> None:
+    engine = Engine()
+    [first, *_] = engine.apply(LeadCreated(id="e1", lead="L-1", at=at(2, 9), fields=MQL))
+    data = effect_to_dict(first)
+    assert list(data)[:3] == ["type", "id", "origin"]
+    assert (data["id"], data["origin"]) == (first.id, "event:e1")
+
+
+# -- what is refused -------------------------------------------------------------------------
+
+
+def test_an_event_older_than_the_allowed_lateness_is_refused_with_time_clock_and_limit() -> None:
+    engine = Engine(allowed_lateness=timedelta(hours=2))
+    engine.apply(LeadCreated(id="e1", lead="L-1", at=at(2, 9), fields=MQL))
+    engine.advance(at(2, 14))
+    [rejected] = engine.apply(LeadUpdated(id="e2", lead="L-1", at=at(2, 11), fields={}))
+    assert isinstance(rejected, Rejected)
+    assert rejected.reason == (
+        "'at' is older than the allowed lateness (got 2026-03-02 11:00:00+02:00); the "
+        "engine's clock is at 2026-03-02T14:00:00+02:00 and the allowed lateness is 2:00:00, "
+        "so the oldest event it takes is at 2026-03-02T12:00:00+02:00: send events sooner, "
+        "give the engine a longer allowed_lateness, or replay the log into a new engine"
+    )
+    # Within the limit, the same lead takes it.
+    assert not any(
+        isinstance(e, Rejected)
+        for e in engine.apply(LeadUpdated(id="e3", lead="L-1", at=at(2, 12), fields={}))
+    )
+
+
+def test_zero_lateness_is_strict_time_order() -> None:
+    engine = Engine(allowed_lateness=timedelta(0))
+    engine.apply(LeadCreated(id="e1", lead="L-1", at=at(2, 9), fields=MQL))
+    engine.apply(LeadCreated(id="e2", lead="L-2", at=at(2, 10), fields=MQL))
+    [rejected] = engine.apply(LeadUpdated(id="e3", lead="L-1", at=at(2, 9, 30), fields={}))
+    assert isinstance(rejected, Rejected)
+    assert "is older than the allowed lateness" in rejected.reason
+    assert engine._leads["L-1"].journal is None  # nothing kept for corrections
+
+
+def test_an_event_for_one_lead_is_not_refused_because_another_lead_is_newer() -> None:
+    engine = Engine()
+    engine.apply(LeadCreated(id="e1", lead="L-1", at=at(2, 9), fields=MQL))
+    engine.apply(LeadCreated(id="e2", lead="L-2", at=at(2, 15), fields=MQL))
+    effects = engine.apply(LeadUpdated(id="e3", lead="L-1", at=at(2, 10), fields={"score": 70}))
+    assert not any(isinstance(e, Rejected) for e in effects)
+    assert engine.lead("L-1").fields["score"] == 70
+
+
+def test_an_event_dated_far_ahead_is_refused_and_does_not_move_the_clock() -> None:
+    """A wrong year on one event does not stop the feed: it is refused, the clock stays, and
+    the real events after it are taken."""
+    engine = Engine()
+    engine.apply(LeadCreated(id="e1", lead="L-1", at=at(2, 9), fields=MQL))
+    wrong = datetime(3026, 3, 2, 10, tzinfo=HELSINKI)
+    [rejected] = engine.apply(LeadUpdated(id="e2", lead="L-1", at=wrong, fields={"score": 70}))
+    assert isinstance(rejected, Rejected)
+    assert rejected.reason.startswith(
+        "'at' is too far ahead of the engine's clock (got 3026-03-02 10:00:00+02:00); the "
+        "clock is at 2026-03-02T09:00:00+02:00 and the horizon is 366 days, 0:00:00"
+    )
+    assert engine.clock == at(2, 9)
+    effects = engine.apply(LeadUpdated(id="e3", lead="L-1", at=at(2, 10), fields={"score": 70}))
+    assert not any(isinstance(e, Rejected) for e in effects)
+    # No horizon: the host asked for none.
+    free = Engine(horizon=None)
+    free.apply(LeadCreated(id="e1", lead="L-1", at=at(2, 9), fields=MQL))
+    free.apply(LeadUpdated(id="e2", lead="L-1", at=wrong, fields={"score": 70}))
+    assert free.clock == wrong
+
+
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        ({"allowed_lateness": timedelta(hours=-1)}, "'allowed_lateness' is not a span of time"),
+        ({"allowed_lateness": 3600}, "'allowed_lateness' is not a span of time >= 0 (got 3600)"),
+        ({"horizon": timedelta(0)}, "'horizon' is not a positive span of time"),
+    ],
+)
+def test_bad_settings_are_refused_by_name(settings: dict[str, object], message: str) -> None:
+    with pytest.raises(UsageError) as caught:
+        Engine(**settings)  # type: ignore[arg-type]
+    assert message in str(caught.value)
+    assert "timedelta(hours=6)" in str(caught.value)
+
+
+def test_the_same_id_with_the_same_content_is_a_duplicate_even_late() -> None:
+    engine = Engine()
+    engine.apply(LeadCreated(id="e1", lead="L-1", at=at(2, 9), fields=MQL))
+    update = LeadUpdated(id="e2", lead="L-1", at=at(2, 10), fields={"score": 70})
+    engine.apply(update)
+    engine.advance(at(2, 15))
+    [duplicate] = engine.apply(update)
+    assert isinstance(duplicate, Duplicate)
+    assert duplicate.event == "e2"
+
+
+def test_the_same_id_with_other_content_is_a_conflict_naming_both() -> None:
+    engine = Engine()
+    engine.apply(LeadCreated(id="e1", lead="L-1", at=at(2, 9), fields=MQL))
+    engine.apply(LeadUpdated(id="e2", lead="L-1", at=at(2, 10), fields={"score": 70}))
+    before = engine.lead("L-1")
+    [conflict] = engine.apply(LeadUpdated(id="e2", lead="L-1", at=at(2, 10), fields={"score": 5}))
+    assert isinstance(conflict, Rejected)
+    assert conflict.reason.startswith("'id' was seen before with different content (got 'e2')")
+    assert "the first was LeadUpdated(id='e2', lead='L-1'" in conflict.reason
+    assert "'score': 70" in conflict.reason
+    assert engine.lead("L-1") == before
+    # Another lead's event with a taken id is a conflict too.
+    [other] = engine.apply(LeadCreated(id="e2", lead="L-2", at=at(2, 11), fields=MQL))
+    assert isinstance(other, Rejected)
+    assert "an event of lead L-1" not in other.reason
+
+
+def test_a_refused_event_is_kept_and_taken_when_a_late_event_makes_it_good() -> None:
+    """An 'accept' refused because the lead was not an MQL yet becomes good when the update
+    that made it one arrives late, as it would have in time order."""
+    engine = Engine()
+    engine.apply(LeadCreated(id="e1", lead="L-1", at=at(2, 9), fields={"score": 10}))
+    accept = TransitionRequested(id="e3", lead="L-1", at=at(2, 11), trigger="accept", by="bob")
+    [refused] = engine.apply(accept)
+    assert isinstance(refused, Rejected)
+    effects = engine.apply(LeadUpdated(id="e2", lead="L-1", at=at(2, 10), fields={"score": 80}))
+    assert kinds(effects)[0] == "Retracted"
+    assert effects[0].retracts == refused.id  # type: ignore[attr-defined]
+    assert engine.lead("L-1").state == "sal"
+    in_order = Engine()
+    for event in [
+        LeadCreated(id="e1", lead="L-1", at=at(2, 9), fields={"score": 10}),
+        LeadUpdated(id="e2", lead="L-1", at=at(2, 10), fields={"score": 80}),
+        accept,
+    ]:
+        in_order.apply(event)
+    assert engine.lead("L-1") == in_order.lead("L-1")
+
+
+def test_a_late_mql_moves_last_months_count() -> None:
+    engine = Engine()
+    engine.apply(LeadCreated(id="e1", lead="L-1", at=at(31, 20), fields={"score": 10}))
+    engine.advance(datetime(2026, 4, 1, 9, tzinfo=HELSINKI))
+    assert [(v.period, v.delivered) for v in engine.volumes()] == []
+    engine.apply(LeadUpdated(id="e2", lead="L-1", at=at(31, 21), fields={"score": 80}))
+    assert [(v.period, v.delivered) for v in engine.volumes()] == [("2026-03", 1)]
+
+
+def test_a_late_event_before_a_quiet_leads_timer_is_put_in_its_place() -> None:
+    """A lead quiet for longer than the allowed lateness keeps no journal; when one of its
+    timers fires, the state before it is kept, so an event just before the timer still
+    finds its place."""
+    engine = Engine()
+    engine.apply(LeadCreated(id="q1", lead="Q", at=at(2, 9), fields=MQL))
+    engine.apply(ActivityLogged(id="q2", lead="Q", at=at(2, 9, 30), kind="call", by="bob"))
+    engine.apply(TransitionRequested(id="q3", lead="Q", at=at(2, 9, 40), trigger="accept"))
+    engine.advance(at(12, 12))
+    assert engine._leads["Q"].journal is None
+    fired = engine.advance(at(13, 18))  # the attempts deadline, Friday 17:00
+    assert "ObligationBreached" in kinds(fired)
+    effects = engine.apply(ActivityLogged(id="q4", lead="Q", at=at(13, 16), kind="call", by="bob"))
+    assert not any(isinstance(e, Rejected) for e in effects), effects
+
+
+def test_history_is_kept_only_as_far_back_as_the_lateness_needs() -> None:
+    engine = Engine(allowed_lateness=timedelta(hours=1))
+    engine.apply(LeadCreated(id="e1", lead="L-1", at=at(2, 9), fields=MQL))
+    engine.apply(LeadUpdated(id="e2", lead="L-1", at=at(2, 9, 30), fields={"score": 70}))
+    journal = engine._leads["L-1"].journal
+    assert journal is not None
+    assert len(journal.entries) == 2
+    engine.apply(LeadCreated(id="e3", lead="L-2", at=at(2, 10, 15), fields=MQL))
+    journal = engine._leads["L-1"].journal
+    assert journal is not None
+    assert [logged.event.id for logged in journal.entries] == ["e2"]
+    engine.advance(at(5, 9))  # L-1's last step (its breach) is long past
+    assert engine._leads["L-1"].journal is None
+
+
+# -- properties ------------------------------------------------------------------------------
+
+DELAYS = st.sampled_from([0, 0, 1, 5, 60, 300, 1440])
+
+
+@st.composite
+def shuffled(draw: st.DrawFn) -> tuple[list[Event], list[Event]]:
+    """A time-ordered stream and an arrival order of it: each event delayed by up to a day
+    (the default allowed lateness). Events at one instant are taken in the order they
+    arrive, so the stream's instants are made distinct (a microsecond apart)."""
+    drawn = draw(event_streams(leads=3, max_events=30))
+    events = [
+        attrs.evolve(event, at=event.at + timedelta(microseconds=index))
+        for index, event in enumerate(drawn)
+    ]
+    arrivals = []
+    for index, event in enumerate(events):
+        delay = draw(DELAYS)
+        arrivals.append((event.at + timedelta(minutes=delay), index, event))
+    arrivals.sort(key=lambda item: (item[0].timestamp(), item[1]))
+    return events, [event for _, _, event in arrivals]
+
+
+def fed(events: Sequence[Event]) -> tuple[Engine, list[Effect]]:
+    engine = Engine()
+    effects: list[Effect] = []
+    for event in events:
+        effects += engine.apply(event)
+    return engine, effects
+
+
+def net(effects: Sequence[Effect]) -> Counter[str]:
+    """The ids of the effects that stand: said, less those withdrawn (duplicates aside);
+    checks on the way that each retraction withdraws an effect still standing."""
+    standing: Counter[str] = Counter()
+    for effect in effects:
+        if isinstance(effect, Retracted):
+            assert standing[effect.retracts] > 0, f"{effect!r} withdraws nothing standing"
+            standing[effect.retracts] -= 1
+        elif not isinstance(effect, Duplicate):
+            standing[effect.id] += 1
+    return +standing
+
+
+def state(engine: Engine) -> tuple[object, ...]:
+    leads = {lead: engine.lead(lead) for lead in engine.leads()}
+    far = datetime(2031, 1, 1, tzinfo=HELSINKI)
+    return leads, engine.due(far), engine.volumes(), engine.clock
+
+
+@given(pair=shuffled())
+def test_any_arrival_within_the_lateness_gives_what_time_order_gives(
+    pair: tuple[list[Event], list[Event]],
+) -> None:
+    """Final records, clocks, owners, what is due and the tallies are those of the sorted
+    log, and so are the net effects, ids included; retractions only withdraw effects that
+    stand."""
+    ordered, arrived = pair
+    sorted_engine, sorted_effects = fed(ordered)
+    engine, effects = fed(arrived)
+    assert state(engine) == state(sorted_engine)
+    assert net(effects) == net(sorted_effects)
+
+
+@given(events=event_streams(leads=3, max_events=30))
+def test_on_a_time_ordered_log_lateness_changes_nothing(events: list[Event]) -> None:
+    """Zero allowed lateness (strict order) and the default give the same effects on a log in
+    time order, ids included: corrections only ever come from late events."""
+    _, lenient = fed(events)
+    strict = Engine(allowed_lateness=timedelta(0))
+    said = [effect for event in events for effect in strict.apply(event)]
+    assert [effect_to_dict(e) for e in said] == [effect_to_dict(e) for e in lenient]
