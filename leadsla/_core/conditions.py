@@ -1793,8 +1793,15 @@ def field_checker(types: Mapping[str, FieldType]) -> Callable[[Mapping[str, Any]
         if kind.kind != "any"
     }
 
+    # Every (declared field, Python type) pair settled by the type alone, null included: when
+    # all of an input's pairs are among them (nearly always), one C-level set test says so.
+    fine = frozenset((name, kind) for name, kinds in sure.items() for kind in (*kinds, type(None)))
+    is_fine = fine.issuperset
+
     def check(fields: Mapping[str, Any]) -> list[Problem]:
         problems: list[Problem] = []
+        if is_fine(zip(fields, map(type, fields.values()), strict=False)):
+            return problems
         for name, value in fields.items():
             accepted = sure.get(name)
             if accepted is None or type(value) in accepted or value is None:

@@ -26,8 +26,9 @@ it causes, a rule's ``RuleFired`` before the effects of its actions.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
+from functools import partial
 from types import MappingProxyType
 from typing import Any, NamedTuple
 
@@ -94,6 +95,26 @@ class Step(NamedTuple):
 
     lead: Lead
     effects: tuple[Effect, ...]
+
+
+# One is made for nearly every input: built by position straight through ``tuple.__new__``
+# (a C call), not through the named tuple's generated ``__new__`` (a Python frame).
+_new_step: Callable[[tuple[Lead, tuple[Effect, ...]]], Step] = partial(tuple.__new__, Step)
+_new_request: Callable[[tuple[Any, ...]], AssignmentRequest] = partial(
+    tuple.__new__, AssignmentRequest
+)
+assert AssignmentRequest._fields == (
+    "lead_id",
+    "team",
+    "fields",
+    "state",
+    "at",
+    "previous",
+    "sequence",
+    "loads",
+    "terms",
+    "reassign",
+), "Workflow._pick builds requests by position"
 
 
 def _check_instant(at: object) -> None:
@@ -317,17 +338,19 @@ class Workflow:
         team = self._teams.get(team_name)
         if team is None:
             return self._owner(team_name, None)
-        request = AssignmentRequest(
-            lead_id=lead_id,
-            team=team,
-            fields=fields,
-            state=state,
-            at=at,
-            previous=previous,
-            sequence=book.sequence(team_name) if book else 0,
-            loads=book.loads if book else {},
-            terms=self._evaluators,
-            reassign=reassign,
+        request = _new_request(  # AssignmentRequest's fields, in order
+            (
+                lead_id,
+                team,
+                fields,
+                state,
+                at,
+                previous,
+                book.sequence(team_name) if book else 0,
+                book.loads if book else {},
+                self._evaluators,
+                reassign,
+            )
         )
         person: object = team.policy.assign(request)
         if person is not None and person not in self._allowed[team_name]:
@@ -423,7 +446,7 @@ class Workflow:
             at,
         )
         lead = self._run_rules(lead, "lead_created", at, effects, book)
-        return Step(lead, tuple(effects))
+        return _new_step((lead, tuple(effects)))
 
     def update(
         self,
@@ -461,10 +484,10 @@ class Workflow:
             at,
         )
         if not self._reacting[("lead_updated", lead.state)]:
-            return Step(updated, ())
+            return _new_step((updated, ()))
         effects: list[Effect] = []
         updated = self._run_rules(updated, "lead_updated", at, effects, book)
-        return Step(updated, tuple(effects))
+        return _new_step((updated, tuple(effects)))
 
     def fire(
         self,
@@ -489,7 +512,7 @@ class Workflow:
         moved, scope = self._fire(lead, trigger, at, by, reason, cause, (), effects, book)
         if rules and self._reacting[("transitioned", moved.state)]:
             moved = self._run_rules(moved, "transitioned", at, effects, book, scope=scope)
-        return Step(moved, tuple(effects))
+        return _new_step((moved, tuple(effects)))
 
     def assign(
         self,
@@ -509,7 +532,7 @@ class Workflow:
         why = reason or (f"assigned by {by}" if by else "assigned")
         updated = self._assign(lead, person, at, why, effects, book)
         updated = self._run_rules(updated, "assign", at, effects, book)
-        return Step(updated, tuple(effects))
+        return _new_step((updated, tuple(effects)))
 
     def activity(self, lead: Lead, at: datetime, *, book: BookDraft | None = None) -> Step:
         """An activity was logged on the lead: the rules for ``activity`` run.
@@ -520,10 +543,10 @@ class Workflow:
         if type(at) is not datetime or at.tzinfo is None:  # the engine's are checked
             _check_instant(at)
         if not self._reacting[("activity", lead.state)]:
-            return Step(lead, ())
+            return _new_step((lead, ()))
         effects: list[Effect] = []
         updated = self._run_rules(lead, "activity", at, effects, book)
-        return Step(updated, tuple(effects))
+        return _new_step((updated, tuple(effects)))
 
     def perform(
         self,
@@ -544,7 +567,7 @@ class Workflow:
         updated, moved = self._do(lead, action, at, cause, explanations, effects, book)
         if moved and self._reacting[("transitioned", updated.state)]:
             updated = self._run_rules(updated, "transitioned", at, effects, book)
-        return Step(updated, tuple(effects))
+        return _new_step((updated, tuple(effects)))
 
     def reacts(self, kind: str, state: str) -> bool:
         """Whether any rule reacts to ``kind`` (an event kind) for a lead in ``state``."""
