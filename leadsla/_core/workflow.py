@@ -68,6 +68,7 @@ from leadsla._core.ownership import (
     Owner,
     OwnershipInterval,
     Team,
+    new_interval,
 )
 from leadsla._core.rules import (
     EVENT_KINDS,
@@ -392,12 +393,12 @@ class Workflow:
             return ownership
         if ownership:
             last = ownership[-1]
-            closed = OwnershipInterval(last.owner, last.start, at, last.reason)
+            closed = new_interval(last.owner, last.start, at, last.reason)
             ownership = (*ownership[:-1], closed)
             # An interval that would be empty (two hand-overs at one instant) is replaced.
             if _same_instant(closed.start, at):
                 ownership = ownership[:-1]
-        ownership = (*ownership, OwnershipInterval(owner, at, None, reason))
+        ownership = (*ownership, new_interval(owner, at, None, reason))
         if book is not None:
             if previous is not None and previous.person is not None:
                 book.load(previous.person, -1)
