@@ -103,6 +103,7 @@ class Watch:
 
     __slots__ = (
         "_party_people",
+        "_texts",
         "_workflow",
         "affects",
         "entered",
@@ -166,6 +167,12 @@ class Watch:
         self.left = {name: _occurrence("left", name) for name in lifecycle.state_names}
         #: The occurrence of each kind of event (an activity's carries the activity instead).
         self.events = {kind: _occurrence("event", kind) for kind in EVENT_KINDS}
+        # Their descriptions, made once: a clock met or cancelled by one keeps a shared string.
+        self._texts = {
+            occurrence.key: occurrence.describe()
+            for made in (self.entered, self.left, self.events)
+            for occurrence in made.values()
+        }
         # Who counts as "the party" for activities: each team's members and manager.
         self._party_people = {
             team.name: frozenset((*team.members, *([team.manager] if team.manager else [])))
@@ -217,16 +224,24 @@ class Watch:
                 outcome = f"{made} attempts made without reaching the lead"
                 return (_COUNTED, ("met", outcome, attempts.on_exhausted))
         if self._matches(spec.met, occurrence, lead, at, spec.party):
-            return (("met", occurrence.describe(), _NO_ACTIONS),)
+            return (("met", self._describe(occurrence), _NO_ACTIONS),)
         if not clock.is_open:
             return ()  # a breached clock waits to be met; nothing else changes it
         if self._cancels(spec, occurrence, lead, at):
-            return (("cancelled", occurrence.describe(), _NO_ACTIONS),)
+            return (("cancelled", self._describe(occurrence), _NO_ACTIONS),)
         if spec.pause is not None and spec.pause.states and occurrence.kind != "event":
             pause = self.pause_reaction(spec, clock, lead, at)
             if pause is not None:
                 return (pause,)
         return ()
+
+    def _describe(self, occurrence: Occurrence) -> str:
+        """``occurrence.describe()``, shared for every occurrence but an activity."""
+        if occurrence.activity is None:
+            text = self._texts.get(occurrence.key)
+            if text is not None:
+                return text
+        return occurrence.describe()
 
     def pause_reaction(
         self, spec: ObligationSpec, clock: ObligationState, lead: Lead, at: datetime
