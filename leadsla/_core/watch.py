@@ -82,6 +82,8 @@ _COUNTED: Final[Reaction] = ("counted", "", _NO_ACTIONS)
 _PAUSED: Final[Reaction] = ("paused", "", _NO_ACTIONS)
 _RESUMED: Final[Reaction] = ("resumed", "", _NO_ACTIONS)
 _ACTIVITY: Final = ("event", "activity")
+#: How many activities' descriptions a watch keeps to share (kind, outcome and person).
+_MAX_TEXTS: Final = 1 << 12
 
 
 def _occurrence(kind: Literal["entered", "left", "event"], value: str) -> Occurrence:
@@ -102,6 +104,7 @@ class Watch:
     """The occurrences each obligation of an agreement listens to (see the module's doc)."""
 
     __slots__ = (
+        "_activity_texts",
         "_party_people",
         "_texts",
         "_workflow",
@@ -173,6 +176,7 @@ class Watch:
             for made in (self.entered, self.left, self.events)
             for occurrence in made.values()
         }
+        self._activity_texts: dict[tuple[str, str | None, str | None], str] = {}
         # Who counts as "the party" for activities: each team's members and manager.
         self._party_people = {
             team.name: frozenset((*team.members, *([team.manager] if team.manager else [])))
@@ -236,12 +240,19 @@ class Watch:
         return ()
 
     def _describe(self, occurrence: Occurrence) -> str:
-        """``occurrence.describe()``, shared for every occurrence but an activity."""
-        if occurrence.activity is None:
+        """``occurrence.describe()``, one shared string per distinct description (for
+        activities, up to ``_MAX_TEXTS`` of them): each clock met keeps its outcome."""
+        activity = occurrence.activity
+        if activity is None:
             text = self._texts.get(occurrence.key)
-            if text is not None:
-                return text
-        return occurrence.describe()
+            return text if text is not None else occurrence.describe()
+        key = (activity.kind, activity.outcome, activity.by)
+        text = self._activity_texts.get(key)
+        if text is None:
+            text = describe_activity(activity)
+            if len(self._activity_texts) < _MAX_TEXTS:
+                self._activity_texts[key] = text
+        return text
 
     def pause_reaction(
         self, spec: ObligationSpec, clock: ObligationState, lead: Lead, at: datetime
