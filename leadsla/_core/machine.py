@@ -95,6 +95,16 @@ class _Machine(Machine):
     state_cls = _State
     transition_cls = _Transition
 
+    def get_state(self, state: Any) -> Any:
+        """The state named ``state`` (a plain name, as leadsla passes, straight from the table;
+        anything else, an Enum or an unknown name, the library's way, with its error). A move
+        looks states up four times."""
+        if type(state) is str:
+            found = self.states.get(state)
+            if found is not None:
+                return found
+        return super().get_state(state)
+
 
 class LifecycleMachine:
     """One ``transitions`` machine for a lifecycle, shared by every lead."""
