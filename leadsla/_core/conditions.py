@@ -104,6 +104,9 @@ _NO_TERMS: Final[Mapping[str, Any]] = {}
 _NO_TYPES: Final[Mapping[str, Any]] = {}
 
 
+_new_scope: Final = object.__new__
+
+
 class Scope:
     """What a condition sees: the lead's fields, the event's time and the lead's position."""
 
@@ -126,6 +129,28 @@ class Scope:
         self.terms = terms
         self._memo: dict[str, bool] | None = None
         self._inputs: tuple[Any, ...] | None = None
+
+    @classmethod
+    def of(
+        cls,
+        fields: Mapping[str, Any],
+        now: datetime | None,
+        state: str | None,
+        owner: str | None,
+        team: str | None,
+        terms: Mapping[str, Callable[[Scope], bool]],
+    ) -> Scope:
+        """``Scope(...)`` with every argument given, for hot paths: no ``__init__`` call."""
+        scope = _new_scope(cls)
+        scope.fields = fields
+        scope.now = now
+        scope.state = state
+        scope.owner = owner
+        scope.team = team
+        scope.terms = terms
+        scope._memo = None
+        scope._inputs = None
+        return scope
 
     def inputs(self) -> tuple[Any, ...]:
         """``(fields, now, state, owner, team)``, made once: explanations share it."""

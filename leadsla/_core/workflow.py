@@ -30,7 +30,7 @@ from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from functools import partial
 from types import MappingProxyType
-from typing import Any, NamedTuple
+from typing import Any, Final, NamedTuple
 
 from leadsla._core.conditions import (
     RESERVED_NAMES,
@@ -86,6 +86,7 @@ __all__ = ["Step", "Workflow"]
 
 
 _NO_TAGS: frozenset[str] = frozenset()
+new_scope: Final = Scope.of
 
 
 class Step(NamedTuple):
@@ -290,8 +291,10 @@ class Workflow:
         """What conditions see for ``lead`` at ``at``."""
         if lead.ownership:
             owner = lead.ownership[-1].owner
-            return Scope(lead.fields, at, lead.state, owner.person, owner.team, self._evaluators)
-        return Scope(lead.fields, at, lead.state, None, None, self._evaluators)
+            return new_scope(
+                lead.fields, at, lead.state, owner.person, owner.team, self._evaluators
+            )
+        return new_scope(lead.fields, at, lead.state, None, None, self._evaluators)
 
     def explain(
         self, lead: Lead, condition: str | Condition, at: datetime | None = None
