@@ -105,6 +105,16 @@ class _Machine(Machine):
                 return found
         return super().get_state(state)
 
+    def set_state(self, state: Any, model: Any = None) -> None:
+        """Set the state of one cursor (as a move does) by name directly; anything else the
+        library's way."""
+        if type(model) is _Cursor and type(state) is str:
+            found = self.states.get(state)
+            if found is not None:
+                setattr(model, self.model_attribute, found.value)
+                return
+        super().set_state(state, model)
+
 
 class LifecycleMachine:
     """One ``transitions`` machine for a lifecycle, shared by every lead."""
