@@ -31,6 +31,8 @@ from leadsla._core.lifecycle import Lifecycle, Transition
 
 __all__ = ["LifecycleMachine"]
 
+_NOTHING: dict[str, tuple[Any, Any, Any]] = {}
+
 #: Evaluates a transition's guard for the context passed to :meth:`LifecycleMachine.fire`.
 GuardCheck = Callable[[Transition, Any], bool]
 
@@ -144,11 +146,13 @@ class LifecycleMachine:
         self._machine = machine
         # (state, trigger) -> what executing it needs; one entry per pair (the lifecycle
         # refuses ambiguous triggers, so there is never a second transition to try).
-        self._table: dict[tuple[str, str], tuple[Any, Any, Any]] = {}
+        # (Nested by state, then trigger: no key tuple to make and hash per move.)
+        self._table: dict[str, dict[str, tuple[Any, Any, Any]]] = {}
         for trigger, event in machine.events.items():
             for source, candidates in event.transitions.items():
                 (only,) = candidates
-                self._table[(source, trigger)] = (only, event, machine.get_state(source))
+                entry = (only, event, machine.get_state(source))
+                self._table.setdefault(source, {})[trigger] = entry
 
     def fire(self, state: str, trigger: str, context: Any) -> str | None:
         """Fire ``trigger`` from ``state``: the new state, or None when a guard said no.
@@ -156,7 +160,7 @@ class LifecycleMachine:
         Raises ``ValueError`` for a trigger that cannot leave ``state``; callers check that
         first, so it means a bug.
         """
-        entry = self._table.get((state, trigger))
+        entry = self._table.get(state, _NOTHING).get(trigger)
         if entry is None:
             raise ValueError(f"{trigger!r} cannot leave {state!r}")
         transition, event, source = entry

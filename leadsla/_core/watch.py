@@ -123,6 +123,12 @@ class Watch:
         self.specs = agreement.obligations
         self._workflow: Workflow = agreement.workflow
         lifecycle = agreement.lifecycle
+        # Every occurrence but an activity, made once.
+        #: The occurrence of entering each state, and of leaving it.
+        self.entered = {name: _occurrence("entered", name) for name in lifecycle.state_names}
+        self.left = {name: _occurrence("left", name) for name in lifecycle.state_names}
+        #: The occurrence of each kind of event (an activity's carries the activity instead).
+        self.events = {kind: _occurrence("event", kind) for kind in EVENT_KINDS}
         #: Which obligations (by position) each occurrence key can start.
         self.starters: dict[tuple[str, str], tuple[int, ...]] = {}
         for index, spec in enumerate(self.specs):
@@ -143,6 +149,14 @@ class Watch:
                 if spec.pause is not None and spec.pause.states:
                     affects.update((("entered", name), ("left", name)))
             self.affects.append(frozenset(affects))
+        # One tuple object per key, the occurrences' own: a set lookup then finds its key by
+        # identity, without comparing two equal tuples item by item (several per event).
+        canonical: dict[tuple[str, str], tuple[str, str]] = {_ACTIVITY: _ACTIVITY}
+        for made in (self.entered, self.left, self.events):
+            for occurrence in made.values():
+                canonical.setdefault(occurrence.key, occurrence.key)
+        self.starters = {canonical.setdefault(k, k): v for k, v in self.starters.items()}
+        self.affects = [frozenset(canonical.setdefault(k, k) for k in a) for a in self.affects]
         #: Whether any obligation watches a condition after every input (most agreements: no).
         self.watches_conditions = any(
             (when is not None and when.only_condition and when.condition is not None)
@@ -164,12 +178,6 @@ class Watch:
         ) | frozenset(
             state for spec in self.specs if spec.pause is not None for state in spec.pause.states
         )
-        # Every occurrence but an activity, made once.
-        #: The occurrence of entering each state, and of leaving it.
-        self.entered = {name: _occurrence("entered", name) for name in lifecycle.state_names}
-        self.left = {name: _occurrence("left", name) for name in lifecycle.state_names}
-        #: The occurrence of each kind of event (an activity's carries the activity instead).
-        self.events = {kind: _occurrence("event", kind) for kind in EVENT_KINDS}
         # Their descriptions, made once: a clock met or cancelled by one keeps a shared string.
         self._texts = {
             occurrence.key: occurrence.describe()

@@ -87,6 +87,7 @@ __all__ = ["Step", "Workflow"]
 
 _NO_TAGS: frozenset[str] = frozenset()
 new_scope: Final = Scope.of
+_NO_FACTS: Final[dict[str, tuple[Transition, State, str | None]]] = {}
 
 
 class Step(NamedTuple):
@@ -201,7 +202,7 @@ class Workflow:
             for dest in (transition.dest,)
         }
         self._phrases: dict[str, str] = {}
-        self._owners: dict[tuple[str, str | None], Owner] = {}
+        self._owners: dict[str, dict[str | None, Owner]] = {}  # by team, then person
         self._rules = tuple(
             (rule, rule.when.compile(names), _reads_position(rule.when, self.terms))
             for rule in self.rules.ordered
@@ -209,23 +210,28 @@ class Workflow:
         self._stages = {state.name: state.stage for state in self.lifecycle.states}
         # For each (event kind, state), the rules that may react, in order: most events meet
         # none, and then no scope is even built.
+        # (Nested by kind, then state: two lookups by string cost less than making, hashing and
+        # comparing a key tuple, several times per event.)
         self._reacting = {
-            (kind, state): tuple(pair for pair in self._rules if pair[0].reacts_to(kind, state))
+            kind: {
+                state: tuple(pair for pair in self._rules if pair[0].reacts_to(kind, state))
+                for state in self.lifecycle.state_names
+            }
             for kind in EVENT_KINDS
-            for state in self.lifecycle.state_names
         }
         self._machine = LifecycleMachine(self.lifecycle, self._check_guard)
         # For each (state, trigger): the transition, its destination state and its guard's
         # label, looked up once per fire instead of computed.
-        self._facts = {
-            (source, transition.trigger): (
+        # (Nested by state, then trigger.)
+        self._facts: dict[str, dict[str, tuple[Transition, State, str | None]]] = {}
+        for transition in self.lifecycle.transitions:
+            facts = (
                 transition,
                 self.lifecycle.state(transition.dest),
                 self._guard_label(transition) if transition.guard is not None else None,
             )
-            for transition in self.lifecycle.transitions
-            for source in transition.sources
-        }
+            for source in transition.sources:
+                self._facts.setdefault(source, {})[transition.trigger] = facts
 
     @classmethod
     def default(cls) -> Workflow:
@@ -374,9 +380,12 @@ class Workflow:
 
     def _owner(self, team: str, person: str | None) -> Owner:
         """One shared Owner value per (team, person): leads point at it rather than copy it."""
-        owner = self._owners.get((team, person))
+        people = self._owners.get(team)
+        if people is None:
+            people = self._owners[team] = {}
+        owner = people.get(person)
         if owner is None:
-            owner = self._owners[(team, person)] = Owner(team, person)
+            owner = people[person] = Owner(team, person)
         return owner
 
     def _hand_over(
@@ -487,7 +496,7 @@ class Workflow:
             lead.tags,
             at,
         )
-        if not self._reacting[("lead_updated", lead.state)]:
+        if not self._reacting["lead_updated"][lead.state]:
             return _new_step((updated, ()))
         effects: list[Effect] = []
         updated = self._run_rules(updated, "lead_updated", at, effects, book)
@@ -514,7 +523,7 @@ class Workflow:
         effects: list[Effect] = []
         cause = self._phrase("requested by ", by) if by else "requested"
         moved, scope = self._fire(lead, trigger, at, by, reason, cause, (), effects, book)
-        if rules and self._reacting[("transitioned", moved.state)]:
+        if rules and self._reacting["transitioned"][moved.state]:
             moved = self._run_rules(moved, "transitioned", at, effects, book, scope=scope)
         return _new_step((moved, tuple(effects)))
 
@@ -546,7 +555,7 @@ class Workflow:
         """
         if type(at) is not datetime or at.tzinfo is None:  # the engine's are checked
             _check_instant(at)
-        if not self._reacting[("activity", lead.state)]:
+        if not self._reacting["activity"][lead.state]:
             return _new_step((lead, ()))
         effects: list[Effect] = []
         updated = self._run_rules(lead, "activity", at, effects, book)
@@ -569,13 +578,13 @@ class Workflow:
             _check_instant(at)
         effects: list[Effect] = []
         updated, moved = self._do(lead, action, at, cause, explanations, effects, book)
-        if moved and self._reacting[("transitioned", updated.state)]:
+        if moved and self._reacting["transitioned"][updated.state]:
             updated = self._run_rules(updated, "transitioned", at, effects, book)
         return _new_step((updated, tuple(effects)))
 
     def reacts(self, kind: str, state: str) -> bool:
         """Whether any rule reacts to ``kind`` (an event kind) for a lead in ``state``."""
-        return bool(self._reacting[(kind, state)])
+        return bool(self._reacting[kind][state])
 
     def check_fire(self, lead: Lead, trigger: str, reason: str | None) -> Transition:
         """The transition ``trigger`` would take, or :class:`InvalidTransition` saying why not
@@ -601,7 +610,7 @@ class Workflow:
     def _checked(
         self, lead: Lead, trigger: str, reason: str | None
     ) -> tuple[Transition, State, str | None]:
-        facts = self._facts.get((lead.state, trigger))
+        facts = self._facts.get(lead.state, _NO_FACTS).get(trigger)
         if facts is None:
             lifecycle = self.lifecycle
             if trigger not in lifecycle.triggers:
@@ -773,7 +782,7 @@ class Workflow:
         first_only = self.rules.mode == "first"
         scope_for: Lead | None = None  # the record ``scope`` was built for, if built here
         state = lead.state
-        for rule, holds, positional in self._reacting[(kind, state)]:
+        for rule, holds, positional in self._reacting[kind][state]:
             if lead.state is not state and not rule.reacts_to(kind, lead.state):
                 continue  # an earlier rule moved the lead out of the rule's states
             if scope is None or positional or scope.fields is not lead.fields:
@@ -803,7 +812,7 @@ class Workflow:
                         "make the rules' states or conditions exclude each other",
                     )
                 )
-            if self._reacting[("transitioned", lead.state)]:
+            if self._reacting["transitioned"][lead.state]:
                 lead = self._run_rules(lead, "transitioned", at, effects, book, depth + 1)
         return lead
 
