@@ -485,7 +485,15 @@ class Workflow:
             fields = dict(current)
         if type(fields) is not dict:  # a proxy over another kind of mapping
             fields = dict(current)
-        fields.update(changes)
+        # An event's fields are a read-only proxy: dict.update reads a proxy key by key through
+        # the mapping protocol, its copy (a dict) in one merge, about twice as fast in all.
+        merged: Mapping[str, Any] = changes
+        if type(changes) is MappingProxyType:
+            try:  # noqa: SIM105 - contextlib.suppress costs more than the merge saves
+                merged = changes.copy()
+            except AttributeError:  # a proxy over a mapping without copy() is merged as is
+                pass
+        fields.update(merged)
         updated = new_lead(
             lead.id,
             MappingProxyType(fields),
