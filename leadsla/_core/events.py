@@ -416,14 +416,16 @@ def _read(data: str | bytes | Mapping[str, Any]) -> Event:
                 return _read_checked(data)
             if type(value) not in _FLAT and _too_deep(value):
                 return _read_checked(data)
-            named[intern(name)] = value
+            short = type(value) is str and len(value) <= _SHORT
+            named[intern(name)] = _shared(value) if short else value
     # Every check of the constructor is done: build the event from the checked values.
     event = object.__new__(event_type)
     _set(event, "id", event_id)
     _set(event, "lead", lead)
     _set(event, "at", moment)
     for key, _ in texts:
-        _set(event, key, data.get(key))
+        value = data.get(key)
+        _set(event, key, _shared(value) if value is not None and len(value) <= _SHORT else value)
     if has_fields:
         _set(event, "fields", MappingProxyType(named))
     return event
@@ -431,6 +433,25 @@ def _read(data: str | bytes | Mapping[str, Any]) -> Event:
 
 _NO_FIELDS: Final[dict[str, Any]] = {}
 _ZONES: Final[dict[tzinfo, tzinfo]] = {}
+#: Short texts read from JSON (who, why, a country code), one string per distinct value: a long
+#: log's records keep them by the million ("bob" in every history entry of bob's). At most
+#: ``_MAX_SHARED`` of them; a value of more than ``_SHORT`` characters is kept as read (ids,
+#: emails: mostly one of a kind).
+_SHARED: Final[dict[str, str]] = {}
+_SHORT: Final = 16
+_MAX_SHARED: Final = 1 << 16
+
+
+def _shared(text: str) -> str:
+    """The one string kept for ``text`` (``text`` itself once the table is full)."""
+    shared = _SHARED.get(text)
+    if shared is None:
+        if len(_SHARED) >= _MAX_SHARED:
+            return text
+        shared = _SHARED[text] = text
+    return shared
+
+
 _raw_decode: Final = json.JSONDecoder().raw_decode
 
 

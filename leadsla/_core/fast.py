@@ -27,6 +27,9 @@ def builder(cls: type[T]) -> Callable[..., T]:
     names = [attribute.name for attribute in every if attribute.init]
     if not all(a.name.isidentifier() for a in every) or "__slots__" not in vars(cls):
         raise TypeError(f"{cls.__name__} is not a slotted attrs class")
+    twin = _twin(cls)
+    if twin is not None:
+        return _twin_builder(cls, twin, names)
     namespace: dict[str, Any] = {"new": object.__new__, "cls": cls}
     for number, name in enumerate(names):
         namespace[f"set{number}"] = getattr(cls, name).__set__
@@ -39,6 +42,40 @@ def builder(cls: type[T]) -> Callable[..., T]:
         body += f"    fix{number}(self, default{number})\n"
     source = f"def build({arguments}):\n    self = new(cls)\n{body}    return self\n"
     # The source is made of leadsla's own attribute positions, never of user text.
+    exec(compile(source, f"<leadsla builder for {cls.__name__}>", "exec"), namespace)
+    build: Callable[..., T] = namespace["build"]
+    build.__doc__ = f"{cls.__name__} from all its fields, positionally (see leadsla._core.fast)."
+    return build
+
+
+def _twin(cls: type) -> type | None:
+    """A plain class that can stand in for ``cls`` while a record is filled in: the same slots,
+    but ordinary attribute stores (the interpreter's fastest) where the frozen class refuses
+    them. None unless ``cls`` derives from ``object`` directly (a twin of a subclass would
+    inherit the frozen ``__setattr__``, and overriding it costs more than it saves) and CPython
+    lets a twin become a ``cls`` (it does not when the class has a ``__weakref__`` slot)."""
+    if cls.__base__ is not object:
+        return None
+    twin = type(f"_{cls.__name__}Twin", (), {"__slots__": tuple(vars(cls)["__slots__"])})
+    probe: Any = object.__new__(twin)
+    try:
+        probe.__class__ = cls
+    except TypeError:
+        return None
+    return twin
+
+
+def _twin_builder(cls: type[T], twin: type, names: list[str]) -> Callable[..., T]:
+    """The builder through a twin (see :func:`_twin`): the record is made as a twin, filled
+    in by ordinary assignment, then given its real class."""
+    namespace: dict[str, Any] = {"new": object.__new__, "twin": twin, "cls": cls}
+    arguments = ", ".join(f"v{number}" for number in range(len(names)))
+    body = "".join(f"    self.{name} = v{number}\n" for number, name in enumerate(names))
+    source = (
+        f"def build({arguments}):\n    self = new(twin)\n{body}    self.__class__ = cls\n"
+        "    return self\n"
+    )
+    # The source is made of leadsla's own attribute names, never of user text.
     exec(compile(source, f"<leadsla builder for {cls.__name__}>", "exec"), namespace)
     build: Callable[..., T] = namespace["build"]
     build.__doc__ = f"{cls.__name__} from all its fields, positionally (see leadsla._core.fast)."

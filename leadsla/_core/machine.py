@@ -31,6 +31,8 @@ from leadsla._core.lifecycle import Lifecycle, Transition
 
 __all__ = ["LifecycleMachine"]
 
+_NOTHING: dict[str, tuple[Any, Any, Any]] = {}
+
 #: Evaluates a transition's guard for the context passed to :meth:`LifecycleMachine.fire`.
 GuardCheck = Callable[[Transition, Any], bool]
 
@@ -95,6 +97,26 @@ class _Machine(Machine):
     state_cls = _State
     transition_cls = _Transition
 
+    def get_state(self, state: Any) -> Any:
+        """The state named ``state`` (a plain name, as leadsla passes, straight from the table;
+        anything else, an Enum or an unknown name, the library's way, with its error). A move
+        looks states up four times."""
+        if type(state) is str:
+            found = self.states.get(state)
+            if found is not None:
+                return found
+        return super().get_state(state)
+
+    def set_state(self, state: Any, model: Any = None) -> None:
+        """Set the state of one cursor (as a move does) by name directly; anything else the
+        library's way."""
+        if type(model) is _Cursor and type(state) is str:
+            found = self.states.get(state)
+            if found is not None:
+                setattr(model, self.model_attribute, found.value)
+                return
+        super().set_state(state, model)
+
 
 class LifecycleMachine:
     """One ``transitions`` machine for a lifecycle, shared by every lead."""
@@ -124,11 +146,13 @@ class LifecycleMachine:
         self._machine = machine
         # (state, trigger) -> what executing it needs; one entry per pair (the lifecycle
         # refuses ambiguous triggers, so there is never a second transition to try).
-        self._table: dict[tuple[str, str], tuple[Any, Any, Any]] = {}
+        # (Nested by state, then trigger: no key tuple to make and hash per move.)
+        self._table: dict[str, dict[str, tuple[Any, Any, Any]]] = {}
         for trigger, event in machine.events.items():
             for source, candidates in event.transitions.items():
                 (only,) = candidates
-                self._table[(source, trigger)] = (only, event, machine.get_state(source))
+                entry = (only, event, machine.get_state(source))
+                self._table.setdefault(source, {})[trigger] = entry
 
     def fire(self, state: str, trigger: str, context: Any) -> str | None:
         """Fire ``trigger`` from ``state``: the new state, or None when a guard said no.
@@ -136,7 +160,7 @@ class LifecycleMachine:
         Raises ``ValueError`` for a trigger that cannot leave ``state``; callers check that
         first, so it means a bug.
         """
-        entry = self._table.get((state, trigger))
+        entry = self._table.get(state, _NOTHING).get(trigger)
         if entry is None:
             raise ValueError(f"{trigger!r} cannot leave {state!r}")
         transition, event, source = entry

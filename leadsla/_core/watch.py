@@ -82,6 +82,8 @@ _COUNTED: Final[Reaction] = ("counted", "", _NO_ACTIONS)
 _PAUSED: Final[Reaction] = ("paused", "", _NO_ACTIONS)
 _RESUMED: Final[Reaction] = ("resumed", "", _NO_ACTIONS)
 _ACTIVITY: Final = ("event", "activity")
+#: How many activities' descriptions a watch keeps to share (kind, outcome and person).
+_MAX_TEXTS: Final = 1 << 12
 
 
 def _occurrence(kind: Literal["entered", "left", "event"], value: str) -> Occurrence:
@@ -102,7 +104,9 @@ class Watch:
     """The occurrences each obligation of an agreement listens to (see the module's doc)."""
 
     __slots__ = (
+        "_activity_texts",
         "_party_people",
+        "_texts",
         "_workflow",
         "affects",
         "entered",
@@ -119,6 +123,12 @@ class Watch:
         self.specs = agreement.obligations
         self._workflow: Workflow = agreement.workflow
         lifecycle = agreement.lifecycle
+        # Every occurrence but an activity, made once.
+        #: The occurrence of entering each state, and of leaving it.
+        self.entered = {name: _occurrence("entered", name) for name in lifecycle.state_names}
+        self.left = {name: _occurrence("left", name) for name in lifecycle.state_names}
+        #: The occurrence of each kind of event (an activity's carries the activity instead).
+        self.events = {kind: _occurrence("event", kind) for kind in EVENT_KINDS}
         #: Which obligations (by position) each occurrence key can start.
         self.starters: dict[tuple[str, str], tuple[int, ...]] = {}
         for index, spec in enumerate(self.specs):
@@ -139,6 +149,14 @@ class Watch:
                 if spec.pause is not None and spec.pause.states:
                     affects.update((("entered", name), ("left", name)))
             self.affects.append(frozenset(affects))
+        # One tuple object per key, the occurrences' own: a set lookup then finds its key by
+        # identity, without comparing two equal tuples item by item (several per event).
+        canonical: dict[tuple[str, str], tuple[str, str]] = {_ACTIVITY: _ACTIVITY}
+        for made in (self.entered, self.left, self.events):
+            for occurrence in made.values():
+                canonical.setdefault(occurrence.key, occurrence.key)
+        self.starters = {canonical.setdefault(k, k): v for k, v in self.starters.items()}
+        self.affects = [frozenset(canonical.setdefault(k, k) for k in a) for a in self.affects]
         #: Whether any obligation watches a condition after every input (most agreements: no).
         self.watches_conditions = any(
             (when is not None and when.only_condition and when.condition is not None)
@@ -160,12 +178,13 @@ class Watch:
         ) | frozenset(
             state for spec in self.specs if spec.pause is not None for state in spec.pause.states
         )
-        # Every occurrence but an activity, made once.
-        #: The occurrence of entering each state, and of leaving it.
-        self.entered = {name: _occurrence("entered", name) for name in lifecycle.state_names}
-        self.left = {name: _occurrence("left", name) for name in lifecycle.state_names}
-        #: The occurrence of each kind of event (an activity's carries the activity instead).
-        self.events = {kind: _occurrence("event", kind) for kind in EVENT_KINDS}
+        # Their descriptions, made once: a clock met or cancelled by one keeps a shared string.
+        self._texts = {
+            occurrence.key: occurrence.describe()
+            for made in (self.entered, self.left, self.events)
+            for occurrence in made.values()
+        }
+        self._activity_texts: dict[tuple[str, str | None, str | None], str] = {}
         # Who counts as "the party" for activities: each team's members and manager.
         self._party_people = {
             team.name: frozenset((*team.members, *([team.manager] if team.manager else [])))
@@ -217,16 +236,31 @@ class Watch:
                 outcome = f"{made} attempts made without reaching the lead"
                 return (_COUNTED, ("met", outcome, attempts.on_exhausted))
         if self._matches(spec.met, occurrence, lead, at, spec.party):
-            return (("met", occurrence.describe(), _NO_ACTIONS),)
+            return (("met", self._describe(occurrence), _NO_ACTIONS),)
         if not clock.is_open:
             return ()  # a breached clock waits to be met; nothing else changes it
         if self._cancels(spec, occurrence, lead, at):
-            return (("cancelled", occurrence.describe(), _NO_ACTIONS),)
+            return (("cancelled", self._describe(occurrence), _NO_ACTIONS),)
         if spec.pause is not None and spec.pause.states and occurrence.kind != "event":
             pause = self.pause_reaction(spec, clock, lead, at)
             if pause is not None:
                 return (pause,)
         return ()
+
+    def _describe(self, occurrence: Occurrence) -> str:
+        """``occurrence.describe()``, one shared string per distinct description (for
+        activities, up to ``_MAX_TEXTS`` of them): each clock met keeps its outcome."""
+        activity = occurrence.activity
+        if activity is None:
+            text = self._texts.get(occurrence.key)
+            return text if text is not None else occurrence.describe()
+        key = (activity.kind, activity.outcome, activity.by)
+        text = self._activity_texts.get(key)
+        if text is None:
+            text = describe_activity(activity)
+            if len(self._activity_texts) < _MAX_TEXTS:
+                self._activity_texts[key] = text
+        return text
 
     def pause_reaction(
         self, spec: ObligationSpec, clock: ObligationState, lead: Lead, at: datetime
