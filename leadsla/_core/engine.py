@@ -15,8 +15,12 @@ outbox) writes the decision's effects first and commits only if the write succee
 
 ``decide(event)``:
 
-1. an event whose id was seen before is acknowledged (``Duplicate``); one whose time is before
-   the engine's clock is refused; neither changes anything, and no time passes;
+1. an event whose id was seen before is acknowledged (``Duplicate``), or refused as a conflict
+   if its content differs; one dated further ahead of the clock than the horizon, or further
+   behind it than the allowed lateness, is refused; none of these changes anything, and no
+   time passes. One dated before the clock but within the allowed lateness goes to its lead's
+   history, which puts it in its place and works the lead out again, with corrections
+   (:mod:`leadsla._core.history`); no timer fires for it, and the clock stays;
 2. every timer due at or before ``event.at`` fires, in time order (warnings before deadlines
    at one instant, then by lead id): so replaying a log gives what a live run gave, and
    calling ``advance`` between two events changes nothing;
@@ -26,7 +30,8 @@ outbox) writes the decision's effects first and commits only if the write succee
    until nothing more happens (one *step* of the lead, :mod:`leadsla._core.steps`);
 4. an event refused at step 3 (an unknown lead, an illegal transition) yields a ``Rejected``
    effect and its lead keeps its record; the timers of step 2 still fired, because their time
-   had come.
+   had come. Within the allowed lateness the refused event is kept in its lead's history (or
+   parked, for a lead not created yet): a late event may make it good.
 
 Who does what: :mod:`~leadsla._core.steps` works out one lead's step, with
 :mod:`~leadsla._core.workflow` (what an input does to the lead record),
@@ -214,8 +219,7 @@ class Engine:
 
     @property
     def workflow(self) -> Workflow:
-        """The agreement's per-lead decision function."""
-        return self._agreement.workflow
+        return self._agreement.workflow  # the agreement's per-lead decision function
 
     @property
     def allowed_lateness(self) -> timedelta:
@@ -382,7 +386,8 @@ class Engine:
             self._seen[decision._event_id[0]] = decision._event_id[1]
         if decision._clock is not None:
             self._clock, self._clock_us = decision._clock
-            ledger.fold(self._clock_us)
+            if ledger.folds and ledger.folds[0][0] < self._clock_us - self._lateness:
+                ledger.fold(self._clock_us)  # (checked here: a call per input costs)
         return decision.effects
 
     def _reject(

@@ -91,6 +91,9 @@ class Logged(NamedTuple):
     taken: bool = True
 
 
+_new_logged: Final = tuple.__new__  # Logged from a tuple of all five fields, on the hot path
+
+
 class Journal:
     """A lead's events of the last allowed lateness, after its base state."""
 
@@ -151,7 +154,8 @@ class Journal:
         if count:
             last = entries[count - 1]
             self.base_lead, self.base_clocks, self.base_us = last.lead, last.clocks, last.at_us
-            self.refused -= sum(not entry.taken for entry in entries[:count])
+            if self.refused:
+                self.refused -= sum(not entry.taken for entry in entries[:count])
             del entries[:count]
 
     def find(self, event_id: str) -> Event | None:
@@ -199,7 +203,8 @@ class Ledger:
         self.orphans: dict[str, Journal] = {}
         self.tally = tally
         self.lateness = lateness_us
-        #: (time, lead) of each journal entry, oldest first (nearly: late events join last).
+        #: (time, lead) to look at each journal again: one item per journal, nearly oldest
+        #: first (an item put back goes last).
         self.folds: deque[tuple[int, str]] = deque()
 
     def take(self, change: LeadChange) -> None:
@@ -214,20 +219,27 @@ class Ledger:
             tally.replace(_NO_CONTRIBUTION, contribution)
             entry = self.entries[lead.id] = Entry(lead, clocks, contribution, change.at_us)
             if keep:  # after the events parked for it (a late creation may come before them)
-                entry.journal = self.orphans.pop(lead.id, None) or Journal(None, (), NEVER)
+                entry.journal = self.orphans.pop(lead.id, None)
+                if entry.journal is None:
+                    entry.journal = Journal(None, (), NEVER)
+                    self.folds.append((change.at_us, lead.id))
         else:
             if keep and entry.journal is None:  # its state now is where a late event starts
                 entry.journal = Journal(entry.lead, entry.clocks, entry.last_us)
-                if change.event is None:
-                    self.folds.append((change.at_us, lead.id))
+                self.folds.append((change.at_us, lead.id))
             entry.lead, entry.clocks, entry.last_us = lead, clocks, change.at_us
             if change.counted:
                 contribution = tally.of(lead.history)
                 tally.replace(entry.tally, contribution)
                 entry.tally = contribution
-        if keep and change.event is not None and entry.journal is not None:
-            entry.journal.add(Logged(change.at_us, change.event, lead, clocks))
-            self.folds.append((change.at_us, lead.id))
+        event = change.event
+        if keep and event is not None and (journal := entry.journal) is not None:
+            logged = _new_logged(Logged, (change.at_us, event, lead, clocks, True))
+            entries = journal.entries
+            if journal.refused or (entries and entries[-1].at_us > change.at_us):
+                journal.add(logged)
+            else:  # in time order, nothing refused to replace: the end
+                entries.append(logged)
 
     def journal_for(self, lead_id: str, at_us: int) -> Journal | None:
         """The journal a late event at ``at_us`` goes into: the lead's own; a new one on its
@@ -249,14 +261,16 @@ class Ledger:
         if not self.lateness:
             return
         if entry is None:  # parked: its creation may still arrive, late
-            parked = self.orphans.setdefault(event.lead, Journal(None, (), NEVER))
+            parked = self.orphans.get(event.lead)
+            if parked is None:
+                parked = self.orphans[event.lead] = Journal(None, (), NEVER)
+                self.folds.append((at_us, event.lead))
             parked.add(Logged(at_us, event, None, (), False))
-            self.folds.append((at_us, event.lead))
             return
         if entry.journal is None:
             entry.journal = Journal(entry.lead, entry.clocks, entry.last_us)
+            self.folds.append((at_us, event.lead))
         entry.journal.add(Logged(at_us, event, entry.lead, entry.clocks, False))
-        self.folds.append((at_us, event.lead))
 
     def redone(
         self, lead_id: str, journal: Journal, index: int, run: Rerun, epoch: int
@@ -294,14 +308,17 @@ class Ledger:
             entry = leads.get(lead_id)
             if entry is None and (parked := self.orphans.get(lead_id)) is not None:
                 parked.fold(limit_us)
-                if not parked.entries:
+                if parked.entries:
+                    folds.append((parked.entries[0].at_us, lead_id))
+                else:
                     del self.orphans[lead_id]
                 continue
             if entry is None or entry.journal is None:
                 continue
             entry.journal.fold(limit_us)
-            if entry.journal.entries:
-                continue  # a later item of the queue comes back for them
+            if entry.journal.entries:  # come back when the oldest is old enough
+                folds.append((entry.journal.entries[0].at_us, lead_id))
+                continue
             if entry.last_us < limit_us:
                 entry.journal = None
             else:  # a timer fired since: its state is the base until it is old enough too
