@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Sequence
 from datetime import datetime, timedelta
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import attrs
@@ -29,9 +30,11 @@ from leadsla import (
     ObligationMet,
     Rejected,
     Retracted,
+    SqliteStore,
     TransitionRequested,
     UsageError,
     effect_to_dict,
+    replay,
 )
 from leadsla.testing import event_streams
 
@@ -354,3 +357,39 @@ def test_on_a_time_ordered_log_lateness_changes_nothing(events: list[Event]) -> 
     strict = Engine(allowed_lateness=timedelta(0))
     said = [effect for event in events for effect in strict.apply(event)]
     assert [effect_to_dict(e) for e in said] == [effect_to_dict(e) for e in lenient]
+
+
+# -- refused events kept -----------------------------------------------------------------------
+
+
+def refused_then_made_good() -> list[Event]:
+    return [
+        LeadCreated(id="e1", lead="L-1", at=at(2, 9), fields={"score": 10}),
+        TransitionRequested(id="e3", lead="L-1", at=at(2, 11), trigger="accept", by="bob"),
+        TransitionRequested(id="e4", lead="L-1", at=at(2, 12), trigger="win", by="bob"),
+        LeadUpdated(id="e2", lead="L-1", at=at(2, 10), fields={"score": 80}),
+    ]
+
+
+def test_a_replay_lists_the_refusals_that_stand() -> None:
+    """The accept made good by the late update leaves the refused list; the win, which the
+    lead still cannot take, stays on it, refused again for the reason that now holds (the
+    late update, line 4, said so)."""
+    result = replay(refused_then_made_good())
+    assert [(position, r.event) for position, r in result.refused] == [(4, "e4")]
+    assert "cannot move lead L-1 from 'sal'" in result.refused[0][1].reason
+
+
+def test_a_store_keeps_refused_events_and_lists_those_that_stand(tmp_path: Path) -> None:
+    """Refused events are kept (a late event may make them good, and a reopened store must
+    know them): the reopened store is where the live one was."""
+    path = tmp_path / "leads.db"
+    with SqliteStore(path) as store:
+        for event in refused_then_made_good():
+            store.apply(event)
+        assert [r.event for r in store.refused()] == ["e4"]
+        live = store.lead("L-1")
+    assert live.state == "sal"
+    with SqliteStore(path) as reopened:
+        assert reopened.lead("L-1") == live
+        assert [r.event for r in reopened.refused()] == ["e4"]

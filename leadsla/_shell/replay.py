@@ -35,7 +35,7 @@ from attrs import define, field
 
 from leadsla._core.agreement import Agreement
 from leadsla._core.calendar import instant_us
-from leadsla._core.effects import Duplicate, Effect, Rejected
+from leadsla._core.effects import Duplicate, Effect, Rejected, Retracted
 from leadsla._core.engine import Engine
 from leadsla._core.errors import EventError, Problem, UsageError
 from leadsla._core.events import Event
@@ -57,8 +57,9 @@ class Replay:
     ``counts`` always counts them by type name. ``events`` is the number of inputs read
     (blank lines skipped), ``rejected`` and ``duplicates`` how many of them were refused or
     acknowledged as seen before, and ``after_until`` how many came after the replay's
-    ``until`` and were not applied. ``refused`` pairs each refusal with the input's position,
-    counting from 1 and counting blank lines too: for a file, its line number.
+    ``until`` and were not applied. ``refused`` pairs each refusal that stands with the
+    position of the input that caused it, counting from 1 and counting blank lines too: for a
+    file, its line number (a refusal a late event made good, by a ``Retracted``, leaves it).
     """
 
     engine: Engine
@@ -191,6 +192,8 @@ def _run(
             if kind is Rejected:
                 assert isinstance(effect, Rejected)
                 refused.append((position, effect))
+            elif isinstance(effect, Retracted) and effect.kind == "rejected":  # made good, late
+                refused[:] = [pair for pair in refused if pair[1].id != effect.retracts]
         if keep:
             kept.extend(effects)
         if observe is not None:

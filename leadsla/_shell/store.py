@@ -8,7 +8,8 @@ store never holds a state that the inputs do not explain, and a crash at any mom
 most the input being applied (its effects were not returned to the host either).
 
 What is kept: every event the engine accepted or refused (a refused event still moved the
-clock, and a replay must refuse it again), and every advance. A duplicate changes nothing and
+clock, a replay must refuse it again, and a late event may yet make it good), and every
+advance; :meth:`SqliteStore.refused` lists the refusals that stand. A duplicate changes nothing and
 is not kept. The agreement is kept too, as its TOML text, so the store reopens with the same
 rules; opening it with another agreement is refused, since the stored inputs would replay to
 other effects than the ones the host saw.
@@ -26,7 +27,7 @@ from types import TracebackType
 from typing import Final, NoReturn, Self
 
 from leadsla._core.agreement import Agreement
-from leadsla._core.effects import Duplicate, Effect
+from leadsla._core.effects import Duplicate, Effect, Rejected, Retracted
 from leadsla._core.engine import Decision, Engine
 from leadsla._core.errors import AgreementError, Problem, StoreError
 from leadsla._core.events import Event
@@ -142,6 +143,7 @@ class SqliteStore:
             stored = self._meta()
             self.agreement = self._agreement(stored, agreement)
             self.engine = Engine(self.agreement)
+            self._refused: dict[str, Rejected] = {}
             self._replay()
         except BaseException:
             self._connection.close()
@@ -218,7 +220,7 @@ class SqliteStore:
         try:
             for kind, body in rows:
                 if kind == "event":
-                    apply(Event.from_json(body))
+                    self._note(apply(Event.from_json(body)))
                 else:
                     advance(datetime.fromisoformat(body))
         finally:
@@ -264,7 +266,22 @@ class SqliteStore:
             self._failed(error, rebuild=changed)
         if pending is not None:
             effects.extend(engine.commit(pending))
+        self._note(effects)
         return effects
+
+    def _note(self, effects: list[Effect]) -> list[Effect]:
+        """Keep track of the refusals that stand (a late event may make one good)."""
+        for effect in effects:
+            if type(effect) is Rejected and effect.event is not None:
+                self._refused[effect.id] = effect
+            elif type(effect) is Retracted:
+                self._refused.pop(effect.retracts, None)
+        return effects
+
+    def refused(self) -> list[Rejected]:
+        """The events the store keeps that were refused and still are, in the order they
+        were refused: each ``Rejected`` names the event and says why."""
+        return list(self._refused.values())
 
     def advance(self, now: datetime) -> list[Effect]:
         """Fire the timers due by ``now`` and keep the advance (both, or neither)."""
@@ -285,6 +302,7 @@ class SqliteStore:
             self._connection.execute("rollback")
         if rebuild:
             self.engine = Engine(self.agreement)
+            self._refused = {}
             self._replay()
         raise StoreError(
             Problem(
