@@ -20,19 +20,23 @@ from hypothesis import strategies as st
 from leadsla import (
     ActionRequested,
     ActivityLogged,
+    Agreement,
     Duplicate,
+    Duration,
     Effect,
     Engine,
     Event,
     LeadCreated,
     LeadUpdated,
     ObligationBreached,
+    ObligationError,
     ObligationMet,
     Rejected,
     Retracted,
     SqliteStore,
     TransitionRequested,
     UsageError,
+    agreement_to_toml,
     effect_to_dict,
     replay,
 )
@@ -393,3 +397,68 @@ def test_a_store_keeps_refused_events_and_lists_those_that_stand(tmp_path: Path)
     with SqliteStore(path) as reopened:
         assert reopened.lead("L-1") == live
         assert [r.event for r in reopened.refused()] == ["e4"]
+
+
+# -- grace: hold a breach back instead of correcting it ------------------------------------------
+
+
+def graced(minutes: int = 10) -> Engine:
+    default = Agreement.default()
+    specs = tuple(
+        attrs.evolve(spec, grace=f"{minutes} minutes") if spec.name == "first-touch" else spec
+        for spec in default.obligations
+    )
+    return Engine(attrs.evolve(default, obligations=specs))
+
+
+def test_a_breach_waits_for_its_grace_and_a_call_logged_in_it_meets_the_clock() -> None:
+    engine = graced()
+    engine.apply(LeadCreated(id="e1", lead="L-1", at=at(2, 9), fields=MQL))
+    assert "ObligationBreached" not in kinds(engine.advance(at(2, 13, 9)))
+    # The call at 12:55 is logged at 13:09: in time for the grace, no breach to withdraw.
+    call = ActivityLogged(id="e2", lead="L-1", at=at(2, 12, 55), kind="call", by="bob")
+    assert kinds(engine.apply(call)) == ["ObligationMet"]
+    assert kinds(engine.advance(at(2, 14))) == []
+
+
+def test_without_a_call_the_breach_comes_at_the_end_of_the_grace_dated_at_the_deadline() -> None:
+    engine = graced()
+    engine.apply(LeadCreated(id="e1", lead="L-1", at=at(2, 9), fields=MQL))
+    assert "ObligationBreached" not in kinds(engine.advance(at(2, 13, 9)))
+    fired = engine.advance(at(2, 13, 10))
+    assert kinds(fired) == ["ObligationBreached", "ActionRequested"]
+    assert fired[0].at == at(2, 13)
+    assert fired[0].origin == "timer:first-touch#1:deadline"
+
+
+def test_a_call_after_the_deadline_within_the_grace_is_a_breach_then_a_late_meeting() -> None:
+    """Grace changes when a breach is said, not whether it happened."""
+    engine = graced()
+    engine.apply(LeadCreated(id="e1", lead="L-1", at=at(2, 9), fields=MQL))
+    assert kinds(engine.advance(at(2, 12, 30))) == ["ObligationWarned"]
+    call = ActivityLogged(id="e2", lead="L-1", at=at(2, 13, 3), kind="call", by="bob")
+    effects = engine.apply(call)
+    assert kinds(effects) == ["ObligationBreached", "ActionRequested", "ObligationMet"]
+    breach, _, met = effects
+    assert isinstance(breach, ObligationBreached)
+    assert isinstance(met, ObligationMet)
+    assert (breach.at, met.late) == (at(2, 13), True)
+    assert kinds(engine.advance(at(2, 14))) == []
+
+
+@pytest.mark.parametrize("grace", ["2 business hours", "1 day", "0 minutes"])
+def test_grace_is_a_positive_calendar_time_of_fixed_length(grace: str) -> None:
+    spec = Agreement.default().obligations[0]
+    with pytest.raises(ObligationError) as caught:
+        attrs.evolve(spec, grace=grace)
+    assert str(caught.value).startswith(
+        f"'obligations.first-touch.grace' must be a positive calendar time in seconds, "
+        f"minutes or hours (got '{Duration.parse(grace)}')"
+    )
+
+
+def test_grace_round_trips_through_the_agreement_file() -> None:
+    agreement = graced(15).agreement
+    text = agreement_to_toml(agreement)
+    assert 'grace = "15 minutes"' in text
+    assert Agreement.from_toml_text(text) == agreement

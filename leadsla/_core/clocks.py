@@ -195,7 +195,7 @@ class Timing:
     deadline is then one call, whatever the span.
     """
 
-    __slots__ = ("_budget", "_deadline", "_warn_before", "_warnings", "calendar")
+    __slots__ = ("_budget", "_deadline", "_warn_before", "_warnings", "calendar", "grace_us")
 
     def __init__(self, spec: ObligationSpec, calendar: BusinessCalendar) -> None:
         self.calendar = calendar
@@ -206,6 +206,11 @@ class Timing:
             for warning in spec.warnings
         )
         self._budget = spec.within
+        #: How long after its deadline a clock's breach waits (microseconds; 0: none).
+        self.grace_us = 0
+        if spec.grace is not None:
+            grace = spec.grace.to_timedelta()
+            self.grace_us = (grace.days * 86400 + grace.seconds) * 1_000_000 + grace.microseconds
 
     def due_us(self, opened_us: int) -> int:
         """The deadline of a clock opened at ``opened_us`` (microseconds since the epoch)."""

@@ -66,6 +66,15 @@ def _optional_duration(value: str | Duration | None) -> Duration | None:
     return None if value is None else _duration(value)
 
 
+def _optional_grace(value: str | Duration | None) -> Duration | None:
+    if value is None or isinstance(value, Duration):
+        return value
+    return Duration.parse(value, field="grace")
+
+
+_FIXED: Final = frozenset({"seconds", "minutes", "hours"})
+
+
 def _before(value: str | Duration | None) -> Duration | None:
     if value is None or isinstance(value, Duration):
         return value
@@ -288,10 +297,24 @@ class ObligationSpec:
     attempts: Attempts | None = None
     repeat: bool = False
     description: str = ""
+    #: How long after the deadline a breach (and its actions) waits before it is said, in
+    #: calendar time: a contact logged a few minutes late then meets the clock without a
+    #: breach said first and withdrawn after. The breach is still dated at the deadline.
+    grace: Duration | None = field(default=None, converter=_optional_grace)
 
     def __attrs_post_init__(self) -> None:
         where = f"obligations.{self.name}"
         problems: list[Problem] = []
+        grace = self.grace
+        if grace is not None and (grace.business or grace.amount <= 0 or grace.unit not in _FIXED):
+            problems.append(
+                Problem(
+                    f"{where}.grace",
+                    str(grace),
+                    "must be a positive calendar time in seconds, minutes or hours",
+                    'give e.g. grace = "10 minutes"',
+                )
+            )
         if self.within.amount <= 0:
             problems.append(
                 Problem(

@@ -29,7 +29,7 @@ from typing import Any, Final
 
 from leadsla._core.agreement import Agreement
 from leadsla._core.calendar import BusinessCalendar, from_instant_us, instant_us
-from leadsla._core.clocks import WAITING, ObligationState, Timing, open_clock, step
+from leadsla._core.clocks import TRANSITIONS, WAITING, ObligationState, Timing, open_clock, step
 from leadsla._core.conditions import Scope
 from leadsla._core.effects import ActionRequested, ActionSkipped, Effect, Transitioned
 from leadsla._core.errors import InvalidTransition, Problem, RuleLoopError, WorkflowError
@@ -352,6 +352,14 @@ class Stepper:
         clock = change.clocks[index]
         spec_index = self._spec_index[clock.name]
         at = change.at
+        if (
+            clock.status == "open"
+            and self._timing[spec_index].grace_us
+            and change.at_us > instant_us(clock.due_at)
+        ):  # within the grace after the deadline: the breach happened first
+            clock = self._breach_late(change, index, spec_index)
+            if (clock.status, happening) not in TRANSITIONS:
+                return
         if happening == "met":
             timing = self._timing[spec_index]
             late = timing.lateness(clock, at) if clock.status == "breached" else None
@@ -372,6 +380,17 @@ class Stepper:
                 self._open(change, spec_index)
         elif happening == "resumed":
             self._schedule(change, index)
+
+    def _breach_late(self, change: LeadChange, index: int, spec_index: int) -> ObligationState:
+        """The breach of a clock whose grace had not run out: dated at the deadline, said now,
+        with its actions."""
+        clock = change.clocks[index]
+        owner = change.lead.owner_at(clock.due_at) or change.lead.owner
+        self._record(change, index, *step(clock, "due", clock.due_at, owner=owner))
+        spec = self.specs[spec_index]
+        for action in spec.on_breach:
+            self._act(change, spec, action, f"obligation {spec.name} breached")
+        return change.clocks[index]
 
     def _record(self, change: LeadChange, index: int, clock: ObligationState, effect: Any) -> None:
         change.clocks[index] = clock
@@ -423,8 +442,10 @@ class Stepper:
                     Timer(at_us, clock.warned, clock.lead, index, clock.version, change.epoch)
                 )
                 return
-        change.timers.append(
-            Timer(due_us, DEADLINE, clock.lead, index, clock.version, change.epoch)
+        change.timers.append(  # the breach waits for the grace, if any
+            Timer(
+                due_us + timing.grace_us, DEADLINE, clock.lead, index, clock.version, change.epoch
+            )
         )
 
     def _act(

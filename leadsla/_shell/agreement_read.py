@@ -945,6 +945,7 @@ def _read_obligations(value: Any, reader: _Reader) -> list[ObligationSpec]:
         cancelled = _read_when(table.get("cancelled"), (*path, "cancelled"), reader)
         pause = _read_pause(table.get("pause"), (*path, "pause"), reader)
         within = reader.duration(table.get("within"), (*path, "within"))
+        grace = reader.duration(table.get("grace"), (*path, "grace")) if "grace" in table else None
         warnings = _read_warnings(table.get("warnings"), (*path, "warnings"), reader)
         attempts = _read_attempts(table.get("attempts"), (*path, "attempts"), reader)
         on_met = _read_actions(table.get("on_met"), (*path, "on_met"), reader, escalate=True)
@@ -965,6 +966,7 @@ def _read_obligations(value: Any, reader: _Reader) -> list[ObligationSpec]:
             "attempts": attempts,
             "repeat": reader.flag(table, "repeat", path),
             "description": reader.text(table, "description", path, default="") or "",
+            "grace": grace,
         }
         if starts is None or not isinstance(parts["name"], str):
             continue
@@ -976,7 +978,8 @@ def _read_obligations(value: Any, reader: _Reader) -> list[ObligationSpec]:
             reader.adopt(error, path)
             # A stand-in with a sound time and no warnings, so the agreement checks the rest.
             stand_in = Duration(1, within.unit, within.business)
-            specs.append(ObligationSpec(within=stand_in, **{**parts, "warnings": ()}))
+            parts = {**parts, "warnings": (), "grace": None}
+            specs.append(ObligationSpec(within=stand_in, **parts))
     return specs
 
 

@@ -75,6 +75,7 @@ OBLIGATION_KEYS: Final = (
     "attempts",
     "on_met",
     "on_breach",
+    "grace",
     "repeat",
 )
 WHEN_KEYS: Final = ("states", "leaving", "events", "activity", "condition")

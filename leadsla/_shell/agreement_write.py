@@ -292,6 +292,7 @@ def _obligation_out(spec: ObligationSpec) -> dict[str, Any]:
             "attempts": attempts,
             "on_met": [_action_out(a) for a in spec.on_met],
             "on_breach": [_action_out(a) for a in spec.on_breach],
+            "grace": str(spec.grace) if spec.grace is not None else None,
             "repeat": spec.repeat,
         }
     )
