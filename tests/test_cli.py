@@ -371,6 +371,10 @@ def test_lead_tells_the_story_of_one_lead(tmp_path: pathlib.Path) -> None:
     assert "  from Mon 2026-03-09 09:10 on: carol (sales) (qualify: entered mql)" in text
     assert "  first-touch #1: met; opened Mon 2026-03-09 09:10; due Mon 2026-03-09 13:10; " in text
     assert "  accept-or-reject #1: breached; " in text
+    # --as-of is the same option.
+    again = io.StringIO()
+    assert main(["lead", log, "L-2", "--as-of", "2026-03-10T17:00:00+02:00"], again) == 0
+    assert again.getvalue() == text
 
 
 def test_lead_names_an_unknown_lead(

@@ -462,3 +462,42 @@ def test_grace_round_trips_through_the_agreement_file() -> None:
     text = agreement_to_toml(agreement)
     assert 'grace = "15 minutes"' in text
     assert Agreement.from_toml_text(text) == agreement
+
+
+# -- as of a time ---------------------------------------------------------------------------------
+
+
+def test_a_lead_as_it_stood_at_a_time() -> None:
+    """As of 12:30 the first touch was open and warned; as of 13:30 breached; after the late
+    call, as of 13:30 it is met (event time, as known now)."""
+    engine = Engine()
+    engine.apply(LeadCreated(id="e1", lead="L-1", at=at(2, 9), fields=MQL))
+    engine.advance(at(2, 14))
+
+    def first_touch(moment: datetime) -> tuple[str, int]:
+        clock = engine.lead("L-1", as_of=moment).obligation("first-touch")
+        assert clock is not None
+        return clock.status, clock.warned
+
+    assert first_touch(at(2, 11)) == ("open", 0)
+    assert first_touch(at(2, 12, 30)) == ("open", 1)
+    assert first_touch(at(2, 13, 30)) == ("breached", 1)
+    assert engine.lead("L-1", as_of=at(2, 14)) == engine.lead("L-1")
+    engine.apply(ActivityLogged(id="e2", lead="L-1", at=at(2, 12, 55), kind="call", by="bob"))
+    assert first_touch(at(2, 12, 50)) == ("open", 1)
+    assert first_touch(at(2, 13, 30))[0] == "met"
+    with pytest.raises(KeyError):
+        engine.lead("L-1", as_of=at(2, 8))  # not created yet
+
+
+def test_as_of_a_time_older_than_the_history_kept_is_refused() -> None:
+    engine = Engine(allowed_lateness=timedelta(hours=1))
+    engine.apply(LeadCreated(id="e1", lead="L-1", at=at(2, 9), fields=MQL))
+    engine.apply(LeadUpdated(id="e2", lead="L-1", at=at(2, 10), fields={"score": 70}))
+    engine.advance(at(4, 9))
+    with pytest.raises(UsageError) as caught:
+        engine.lead("L-1", as_of=at(2, 9, 30))
+    assert str(caught.value).startswith(
+        "'as_of' is older than the history the engine keeps of lead L-1 (got 2026-03-02 "
+        "09:30:00+02:00); ask about 2026-03-"
+    )

@@ -231,10 +231,10 @@ class Engine:
         """The latest time the engine has seen (an event's or an ``advance``'s)."""
         return self._clock
 
-    def lead(self, lead_id: str) -> LeadView:
-        """The record and clocks of ``lead_id``; ``KeyError`` for an unknown lead."""
-        entry = self._leads[lead_id]
-        return LeadView(entry.lead, entry.clocks)
+    def lead(self, lead_id: str, *, as_of: datetime | None = None) -> LeadView:
+        """The record and clocks of ``lead_id`` (``KeyError`` for an unknown lead); with
+        ``as_of``, as they stood at that time (:meth:`~leadsla._core.history.Ledger.view`)."""
+        return self._ledger.view(lead_id, as_of, self._stepper)
 
     def leads(self) -> Iterator[str]:
         """The ids of the leads the engine knows, in the order they were created."""

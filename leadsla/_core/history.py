@@ -41,6 +41,7 @@ from leadsla._core.errors import (
     NaiveDatetimeError,
     Problem,
     RuleLoopError,
+    UsageError,
     WorkflowError,
     render_problems,
 )
@@ -50,7 +51,7 @@ from leadsla._core.ownership import BookDraft
 from leadsla._core.steps import LeadChange, Stepper, live
 from leadsla._core.tally import Contribution, Tally
 from leadsla._core.timers import DEADLINE, Timer, TimerQueue
-from leadsla._core.views import Due
+from leadsla._core.views import Due, LeadView
 
 __all__ = [
     "EPOCH",
@@ -240,6 +241,38 @@ class Ledger:
                 journal.add(logged)
             else:  # in time order, nothing refused to replace: the end
                 entries.append(logged)
+
+    def view(self, lead_id: str, as_of: datetime | None, stepper: Stepper) -> LeadView:
+        """A lead's record and clocks: now, or as they stood at event time ``as_of`` (its
+        events up to then, and its timers due by then; a time after the clock tells what
+        stands then if nothing else happens). Raises ``KeyError`` for a lead unknown then,
+        and :class:`~leadsla.UsageError` for a time older than the history kept."""
+        entry = self.entries[lead_id]
+        if as_of is None:
+            return LeadView(entry.lead, entry.clocks)
+        at_us = instant_us(as_of, "as_of")
+        journal = entry.journal
+        lead: Lead | None
+        if journal is None:
+            oldest, lead, clocks, start = entry.last_us, entry.lead, entry.clocks, entry.last_us
+        else:
+            oldest = journal.base_us
+            lead, clocks, start = journal.state_before(journal.position(at_us))
+        if at_us < oldest:
+            zone = as_of.tzinfo or UTC
+            raise UsageError(
+                Problem(
+                    "as_of",
+                    as_of,
+                    f"is older than the history the engine keeps of lead {lead_id}",
+                    f"ask about {from_instant_us(oldest, zone).isoformat()} or later, or "
+                    "replay the log up to that time (leadsla lead LEAD --as-of TIME does)",
+                )
+            )
+        run = rerun(stepper, lead, clocks, start, [], at_us, entry.epoch, None)
+        if run.lead is None:
+            raise KeyError(lead_id)
+        return LeadView(run.lead, run.clocks)
 
     def journal_for(self, lead_id: str, at_us: int) -> Journal | None:
         """The journal a late event at ``at_us`` goes into: the lead's own; a new one on its

@@ -735,7 +735,11 @@ def _parser() -> argparse.ArgumentParser:
     )
     _log_arguments(due)
     due.add_argument(
-        "--at", metavar="TIME", help="now, with its offset (default: the last event's time)"
+        "--at",
+        "--as-of",
+        dest="at",
+        metavar="TIME",
+        help="now, with its offset (default: the last event's time): what was due as of then",
     )
     span = due.add_mutually_exclusive_group()
     span.add_argument("--until", metavar="TIME", help="list up to this time (ISO 8601 with offset)")
@@ -750,7 +754,11 @@ def _parser() -> argparse.ArgumentParser:
     _log_arguments(lead)
     lead.add_argument("lead", metavar="LEAD", help="the lead's id")
     lead.add_argument(
-        "--at", metavar="TIME", help="the story up to this time (ISO 8601 with offset)"
+        "--at",
+        "--as-of",
+        dest="at",
+        metavar="TIME",
+        help="the story as of this time (ISO 8601 with offset): the events up to it",
     )
     lead.set_defaults(handler=_lead)
 
