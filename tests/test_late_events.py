@@ -6,6 +6,7 @@ at most the allowed lateness) and compare with the stream fed in time order.
 
 from __future__ import annotations
 
+import sqlite3
 from collections import Counter
 from collections.abc import Sequence
 from datetime import datetime, timedelta
@@ -34,6 +35,7 @@ from leadsla import (
     Rejected,
     Retracted,
     SqliteStore,
+    StoreError,
     TransitionRequested,
     UsageError,
     agreement_to_toml,
@@ -501,3 +503,34 @@ def test_as_of_a_time_older_than_the_history_kept_is_refused() -> None:
         "'as_of' is older than the history the engine keeps of lead L-1 (got 2026-03-02 "
         "09:30:00+02:00); ask about 2026-03-"
     )
+
+
+def test_a_store_keeps_its_feed_settings(tmp_path: Path) -> None:
+    path = tmp_path / "leads.db"
+    with SqliteStore(path, allowed_lateness=timedelta(hours=2), horizon=None) as store:
+        assert store.engine.allowed_lateness == timedelta(hours=2)
+        store.apply(LeadCreated(id="e1", lead="L-1", at=at(2, 9), fields=MQL))
+        store.advance(at(2, 14))
+        store.apply(ActivityLogged(id="e2", lead="L-1", at=at(2, 12, 55), kind="call", by="bob"))
+        live = store.lead("L-1")
+    with SqliteStore(path) as reopened:  # the file's settings, so the late call replays alike
+        assert reopened.engine.allowed_lateness == timedelta(hours=2)
+        assert reopened.lead("L-1") == live
+    with pytest.raises(StoreError) as caught:
+        SqliteStore(path, allowed_lateness=timedelta(days=1))
+    assert str(caught.value) == (
+        "'allowed_lateness' is not the allowed_lateness "
+        f"{path} was made with (2:00:00) (got '1 day, 0:00:00'); open it without the setting "
+        "to use its own, or replay its events into a new store with the new one"
+    )
+
+
+def test_a_store_written_before_the_settings_replays_in_strict_order(tmp_path: Path) -> None:
+    path = tmp_path / "old.db"
+    with SqliteStore(path) as store:
+        store.apply(LeadCreated(id="e1", lead="L-1", at=at(2, 9), fields=MQL))
+    with sqlite3.connect(path) as connection:  # as an earlier leadsla wrote it
+        connection.execute("delete from meta where key in ('allowed_lateness', 'horizon')")
+    connection.close()
+    with SqliteStore(path) as reopened:
+        assert reopened.engine.allowed_lateness == timedelta(0)

@@ -21,14 +21,14 @@ import gc
 import json
 import sqlite3
 from collections.abc import Iterable, Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from types import TracebackType
-from typing import Final, NoReturn, Self
+from typing import Any, Final, Literal, NoReturn, Self
 
 from leadsla._core.agreement import Agreement
 from leadsla._core.effects import Duplicate, Effect, Rejected, Retracted
-from leadsla._core.engine import Decision, Engine
+from leadsla._core.engine import DEFAULT_HORIZON, DEFAULT_LATENESS, Decision, Engine
 from leadsla._core.errors import AgreementError, Problem, StoreError
 from leadsla._core.events import Event
 from leadsla._core.views import LeadView
@@ -45,6 +45,26 @@ create table if not exists inputs (
     body text not null
 );
 """
+
+
+def _micros(span: timedelta | None) -> str:
+    """A setting as the file keeps it: whole microseconds, or "none"."""
+    if span is None:
+        return "none"
+    if not isinstance(span, timedelta):
+        raise StoreError(
+            Problem("setting", span, "is not a span of time", "give a timedelta, or None")
+        )
+    return str((span.days * 86400 + span.seconds) * 1_000_000 + span.microseconds)
+
+
+def _span(text: str) -> timedelta | None:
+    return None if text == "none" else timedelta(microseconds=int(text))
+
+
+def _setting(text: str) -> str:
+    span = _span(text)
+    return "none" if span is None else str(span)
 
 
 #: What the file keeps instead of the agreement's text when only Python can hold it.
@@ -100,7 +120,7 @@ class SqliteStore:
     """An :class:`~leadsla.Engine` whose inputs live in a SQLite file (see the module's doc).
 
     >>> import tempfile
-    >>> from datetime import datetime
+    >>> from datetime import datetime, timedelta
     >>> from pathlib import Path
     >>> from zoneinfo import ZoneInfo
     >>> from leadsla import LeadCreated
@@ -114,7 +134,18 @@ class SqliteStore:
     ('mql', 1)
     """
 
-    def __init__(self, path: str | Path, agreement: Agreement | None = None) -> None:
+    def __init__(
+        self,
+        path: str | Path,
+        agreement: Agreement | None = None,
+        *,
+        allowed_lateness: timedelta | Literal["kept"] = "kept",
+        horizon: timedelta | Literal["kept"] | None = "kept",
+    ) -> None:
+        """``allowed_lateness`` and ``horizon`` are the engine's (see :class:`~leadsla.Engine`);
+        the file keeps them, since its inputs replay to the same effects only under the same
+        settings. ``"kept"``: as the file has them (a new file: the engine's defaults; a file
+        written before they existed: strict order and no horizon, as it was run)."""
         self.path = Path(path)
         try:
             self._connection = sqlite3.connect(self.path, isolation_level=None, timeout=0.5)
@@ -142,7 +173,8 @@ class SqliteStore:
         try:
             stored = self._meta()
             self.agreement = self._agreement(stored, agreement)
-            self.engine = Engine(self.agreement)
+            self._settings = self._feed(stored, allowed_lateness, horizon)
+            self.engine = Engine(self.agreement, **self._settings)
             self._refused: dict[str, Rejected] = {}
             self._replay()
         except BaseException:
@@ -210,6 +242,48 @@ class SqliteStore:
                 )
             )
         return given if given is not None else Agreement.from_toml_text(text)
+
+    def _feed(
+        self,
+        stored: dict[str, str],
+        lateness: timedelta | Literal["kept"],
+        horizon: timedelta | Literal["kept"] | None,
+    ) -> dict[str, Any]:
+        """The engine's feed settings: as given, checked against what the file keeps."""
+        new = "allowed_lateness" not in stored
+        if new and "agreement" in stored:
+            kept = {"allowed_lateness": "0", "horizon": "none"}  # written before they existed
+        elif new:
+            kept = {
+                "allowed_lateness": _micros(DEFAULT_LATENESS),
+                "horizon": _micros(DEFAULT_HORIZON),
+            }
+        else:
+            kept = {key: stored[key] for key in ("allowed_lateness", "horizon")}
+        given = {
+            "allowed_lateness": kept["allowed_lateness"]
+            if lateness == "kept"
+            else _micros(lateness),
+            "horizon": kept["horizon"] if horizon == "kept" else _micros(horizon),
+        }
+        for key, value in given.items():
+            if not new and value != kept[key]:
+                raise StoreError(
+                    Problem(
+                        key,
+                        _setting(value),
+                        f"is not the {key} {self.path} was made with ({_setting(kept[key])})",
+                        "open it without the setting to use its own, or replay its events "
+                        "into a new store with the new one",
+                    )
+                )
+        if new:
+            with self._connection:
+                self._connection.execute("begin")
+                self._connection.executemany(
+                    "insert or replace into meta (key, value) values (?, ?)", list(given.items())
+                )
+        return {key: _span(value) for key, value in given.items()}
 
     def _replay(self) -> None:
         rows = self._connection.execute("select kind, body from inputs order by seq")
@@ -301,7 +375,7 @@ class SqliteStore:
         if self._connection.in_transaction:
             self._connection.execute("rollback")
         if rebuild:
-            self.engine = Engine(self.agreement)
+            self.engine = Engine(self.agreement, **self._settings)
             self._refused = {}
             self._replay()
         raise StoreError(
