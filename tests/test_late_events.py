@@ -29,6 +29,7 @@ from leadsla import (
     Event,
     LeadCreated,
     LeadUpdated,
+    LeastLoaded,
     ObligationBreached,
     ObligationError,
     ObligationMet,
@@ -36,6 +37,8 @@ from leadsla import (
     Retracted,
     SqliteStore,
     StoreError,
+    StrictRoundRobin,
+    Team,
     TransitionRequested,
     UsageError,
     agreement_to_toml,
@@ -534,3 +537,67 @@ def test_a_store_written_before_the_settings_replays_in_strict_order(tmp_path: P
     connection.close()
     with SqliteStore(path) as reopened:
         assert reopened.engine.allowed_lateness == timedelta(0)
+
+
+# -- order-dependent policies keep the owners they gave ------------------------------------------
+
+
+def test_an_order_dependent_policy_keeps_the_owner_it_gave() -> None:
+    """Strict round robin gave L-1 alice and L-2 bob; a late field update to L-1, before it
+    qualified, works L-1 out again: its qualifying pick keeps alice (the rotation is not
+    drawn again), and the book still counts two leads given."""
+    rotation = attrs.evolve(
+        Agreement.default(),
+        teams=(
+            Team("marketing", ("mia",)),
+            Team("sales", ("alice", "bob", "carol"), manager="sam", policy=StrictRoundRobin()),
+        ),
+    )
+    engine = Engine(rotation)
+    engine.apply(LeadCreated(id="e1", lead="L-1", at=at(2, 9), fields={"score": 10}))
+    engine.apply(LeadUpdated(id="e2", lead="L-1", at=at(2, 9, 30), fields={"score": 80}))
+    engine.apply(LeadCreated(id="e3", lead="L-2", at=at(2, 9, 40), fields={"score": 80}))
+    owners = {lead: engine.lead(lead).owner for lead in ("L-1", "L-2")}
+    assert {lead: owner.person for lead, owner in owners.items() if owner} == {
+        "L-1": "alice",
+        "L-2": "bob",
+    }
+    assert engine._book is not None
+    book = engine._book.snapshot()
+    effects = engine.apply(LeadUpdated(id="e4", lead="L-1", at=at(2, 9, 20), fields={}))
+    assert effects == []
+    assert engine.lead("L-1").owner == owners["L-1"]
+    assert engine._book.snapshot() == book
+    engine.apply(LeadCreated(id="e5", lead="L-3", at=at(2, 9, 50), fields={"score": 80}))
+    owner = engine.lead("L-3").owner
+    assert owner is not None
+    assert owner.person == "carol"
+
+
+ROTATION = attrs.evolve(
+    Agreement.default(),
+    teams=(
+        Team("marketing", ("mia", "max"), policy=LeastLoaded()),
+        Team("sales", ("alice", "bob", "carol"), manager="sam", policy=StrictRoundRobin()),
+    ),
+)
+
+
+@given(data=st.data())
+def test_under_order_dependent_policies_corrections_only_withdraw_what_stands(
+    data: st.DataObject,
+) -> None:
+    """With rotations and loads, a late event's corrections still only withdraw effects that
+    were said and stand (the first run is worked out again with the owners it gave)."""
+    events = data.draw(event_streams(ROTATION, leads=3, max_events=25))
+    arrivals = sorted(
+        (
+            (event.at + timedelta(minutes=data.draw(DELAYS))).timestamp() + index * 1e-6,
+            index,
+            attrs.evolve(event, at=event.at + timedelta(microseconds=index)),
+        )
+        for index, event in enumerate(events)
+    )
+    engine = Engine(ROTATION)
+    said = [effect for _, _, event in arrivals for effect in engine.apply(event)]
+    net(said)

@@ -331,14 +331,13 @@ class Engine:
             problem = too_late(event, self._clock, limit, self._lateness)
             return self._reject(decision, event.lead, event.at, event.id, problem)
         book = decision._book.child() if decision._book is not None else None
-        epoch = entry.epoch + 1 if entry is not None else 0
-        stepper, clock_us = self._stepper, self._clock_us
-        journal, index, run, effects = redo(stepper, journal, event, at_us, clock_us, epoch, book)
+        epoch, current = (entry.epoch + 1, entry.lead) if entry is not None else (0, None)
+        journal, index, run, effects = redo(
+            self._stepper, journal, event, at_us, self._clock_us, epoch, book, current
+        )
         if run.lead is None and run.refused is not None:  # no such lead then, nor after
             decision._refused = (event, at_us)  # parked
-            decision.rejected = run.refused
-            decision.effects.append(run.refused)
-            return decision
+            return self._reject(decision, event.lead, event.at, event.id, *run.refused.details)
         if book is not None and decision._book is not None:
             decision._book.merge(book)
         decision.effects.extend(effects)

@@ -47,7 +47,7 @@ from leadsla._core.errors import (
 )
 from leadsla._core.events import Event
 from leadsla._core.lead import Lead
-from leadsla._core.ownership import BookDraft
+from leadsla._core.ownership import BookDraft, pins_of
 from leadsla._core.steps import LeadChange, Stepper, live
 from leadsla._core.tally import Contribution, Tally
 from leadsla._core.timers import DEADLINE, Timer, TimerQueue
@@ -521,6 +521,7 @@ def redo(
     until_us: int,
     epoch: int,
     book: BookDraft | None,
+    current: Lead | None = None,
 ) -> tuple[Journal, int, Rerun, list[Effect]]:
     """Put a late event in its place in ``journal`` and work the lead out again up to
     ``until_us``: the journal it went into (without an earlier refused copy of the event),
@@ -531,8 +532,16 @@ def redo(
     lead, clocks, start_us = journal.state_before(index)
     later = [(logged.at_us, logged.event) for logged in journal.entries[index:]]
     events = [(at_us, event), *later]
-    run = rerun(stepper, lead, clocks, start_us, events, until_us, epoch, book, first=event)
-    old = rerun(stepper, lead, clocks, start_us, later, until_us, epoch, None)
+    # Order-dependent policies keep the owners they gave (pinned by team and instant), and
+    # the book takes only the difference between the two runs.
+    pins = pins_of(current.ownership) if current is not None else {}
+    new_book = BookDraft(book, pins) if book is not None else None
+    old_book = BookDraft(book, pins) if book is not None else None
+    run = rerun(stepper, lead, clocks, start_us, events, until_us, epoch, new_book, first=event)
+    old = rerun(stepper, lead, clocks, start_us, later, until_us, epoch, old_book)
+    if book is not None and new_book is not None and old_book is not None:
+        book.merge(new_book)
+        book.merge(old_book, -1)
     return journal, index, run, corrections(old.effects, run.effects, event, event.at)
 
 

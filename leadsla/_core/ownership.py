@@ -57,6 +57,7 @@ __all__ = [
     "RuleRouting",
     "StrictRoundRobin",
     "Team",
+    "pins_of",
 ]
 
 
@@ -210,14 +211,24 @@ class BookDraft:
 
     A draft may sit on another draft (:meth:`child`): an action that fails leaves its parent
     as it was, and one that succeeds is :meth:`merge`\ d into it.
+
+    ``pins`` (kept by children) are owners given before, by team and instant: when a lead is
+    worked out again for a late event, an order-dependent policy's pick at the same instant
+    keeps the owner it gave the first time instead of drawing again.
     """
 
-    __slots__ = ("base", "given", "load_changes")
+    __slots__ = ("base", "given", "load_changes", "pins")
 
-    def __init__(self, base: AssignmentBook | BookDraft) -> None:
+    def __init__(
+        self,
+        base: AssignmentBook | BookDraft,
+        pins: Mapping[tuple[str, datetime], Owner] | None = None,
+    ) -> None:
         self.base = base
         self.given: dict[str, int] = {}
         self.load_changes: dict[str, int] = {}
+        inherited = base.pins if isinstance(base, BookDraft) else None
+        self.pins: Mapping[tuple[str, datetime], Owner] | None = pins or inherited
 
     def sequence(self, team: str) -> int:
         """How many leads ``team`` was given before, counting this draft's."""
@@ -242,12 +253,17 @@ class BookDraft:
         """A draft on top of this one."""
         return BookDraft(self)
 
-    def merge(self, child: BookDraft) -> None:
-        """Take over what a child draft recorded."""
+    def merge(self, child: BookDraft, sign: int = 1) -> None:
+        """Take over what a child draft recorded (``sign=-1``: take it back)."""
         for team, count in child.given.items():
-            self.given[team] = self.given.get(team, 0) + count
+            self.given[team] = self.given.get(team, 0) + sign * count
         for person, delta in child.load_changes.items():
-            self.load_changes[person] = self.load_changes.get(person, 0) + delta
+            self.load_changes[person] = self.load_changes.get(person, 0) + sign * delta
+
+
+def pins_of(ownership: Sequence[OwnershipInterval]) -> dict[tuple[str, datetime], Owner]:
+    """The owners a lead was given, by team and the instant they took over."""
+    return {(interval.owner.team, interval.start): interval.owner for interval in ownership}
 
 
 class _Loads(Mapping[str, int]):

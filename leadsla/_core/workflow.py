@@ -348,6 +348,10 @@ class Workflow:
         team = self._teams.get(team_name)
         if team is None:
             return self._owner(team_name, None)
+        if book is not None and book.pins is not None and not team.policy.partition_safe:
+            pinned = book.pins.get((team_name, at))  # worked out again: the owner it gave
+            if pinned is not None:
+                return pinned
         request = _new_request(  # AssignmentRequest's fields, in order
             (
                 lead_id,
