@@ -601,3 +601,46 @@ def test_under_order_dependent_policies_corrections_only_withdraw_what_stands(
     engine = Engine(ROTATION)
     said = [effect for _, _, event in arrivals for effect in engine.apply(event)]
     net(said)
+
+
+# -- as known at a time --------------------------------------------------------------------------
+
+
+def test_what_the_store_knew_at_a_wall_clock_time() -> None:
+    """At 13:30 (wall clock) the store believed the first touch breached; the call logged at
+    14:00 for 12:55 changed that. Both answers stay available: an audit asks the first."""
+    wall = iter([at(2, 9), at(2, 13), at(2, 14), at(2, 14, 5)])
+    with SqliteStore(":memory:", now=lambda: next(wall)) as store:
+        store.apply(LeadCreated(id="e1", lead="L-1", at=at(2, 9), fields=MQL))
+        store.advance(at(2, 13))
+        store.apply(ActivityLogged(id="e2", lead="L-1", at=at(2, 12, 55), kind="call", by="bob"))
+
+        def believed(known_at: datetime) -> str:
+            view = store.as_known_at(known_at).lead("L-1", as_of=at(2, 13, 30))
+            clock = view.obligation("first-touch")
+            assert clock is not None
+            return clock.status
+
+        assert believed(at(2, 13, 30)) == "breached"
+        assert believed(at(2, 14, 1)) == "met"
+        assert store.lead("L-1").obligation("first-touch").status == "met"  # type: ignore[union-attr]
+        with pytest.raises(KeyError):
+            store.as_known_at(at(2, 8)).lead("L-1")
+
+
+def test_a_store_from_before_arrivals_were_dated_counts_its_inputs_as_known(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "old.db"
+    with SqliteStore(path) as store:
+        store.apply(LeadCreated(id="e1", lead="L-1", at=at(2, 9), fields=MQL))
+    with sqlite3.connect(path) as connection:  # the inputs table as an earlier leadsla made it
+        connection.executescript(
+            "create table old (seq integer primary key autoincrement, kind text, body text);"
+            "insert into old (seq, kind, body) select seq, kind, body from inputs;"
+            "drop table inputs; alter table old rename to inputs;"
+        )
+    connection.close()
+    with SqliteStore(path) as reopened:
+        reopened.apply(LeadUpdated(id="e2", lead="L-1", at=at(2, 10), fields={"score": 70}))
+        assert reopened.as_known_at(at(2, 8)).lead("L-1").state == "mql"

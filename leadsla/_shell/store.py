@@ -20,8 +20,8 @@ from __future__ import annotations
 import gc
 import json
 import sqlite3
-from collections.abc import Iterable, Mapping
-from datetime import datetime, timedelta
+from collections.abc import Callable, Iterable, Mapping
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Final, Literal, NoReturn, Self
@@ -29,7 +29,7 @@ from typing import Any, Final, Literal, NoReturn, Self
 from leadsla._core.agreement import Agreement
 from leadsla._core.effects import Duplicate, Effect, Rejected, Retracted
 from leadsla._core.engine import DEFAULT_HORIZON, DEFAULT_LATENESS, Decision, Engine
-from leadsla._core.errors import AgreementError, Problem, StoreError
+from leadsla._core.errors import AgreementError, NaiveDatetimeError, Problem, StoreError
 from leadsla._core.events import Event
 from leadsla._core.views import LeadView
 from leadsla._shell.agreement_write import agreement_to_toml
@@ -42,9 +42,21 @@ create table if not exists meta (key text primary key, value text not null);
 create table if not exists inputs (
     seq integer primary key autoincrement,
     kind text not null check (kind in ('event', 'advance')),
-    body text not null
+    body text not null,
+    received text
 );
 """
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def instant_us_text(moment: datetime) -> str:
+    """An instant as the file keeps arrivals: UTC, fixed width, so text order is time order."""
+    if moment.tzinfo is None or moment.utcoffset() is None:
+        raise NaiveDatetimeError.for_field("moment", moment)
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def _micros(span: timedelta | None) -> str:
@@ -120,7 +132,7 @@ class SqliteStore:
     """An :class:`~leadsla.Engine` whose inputs live in a SQLite file (see the module's doc).
 
     >>> import tempfile
-    >>> from datetime import datetime, timedelta
+    >>> from datetime import datetime
     >>> from pathlib import Path
     >>> from zoneinfo import ZoneInfo
     >>> from leadsla import LeadCreated
@@ -141,12 +153,15 @@ class SqliteStore:
         *,
         allowed_lateness: timedelta | Literal["kept"] = "kept",
         horizon: timedelta | Literal["kept"] | None = "kept",
+        now: Callable[[], datetime] | None = None,
     ) -> None:
         """``allowed_lateness`` and ``horizon`` are the engine's (see :class:`~leadsla.Engine`);
         the file keeps them, since its inputs replay to the same effects only under the same
         settings. ``"kept"``: as the file has them (a new file: the engine's defaults; a file
-        written before they existed: strict order and no horizon, as it was run)."""
+        written before they existed: strict order and no horizon, as it was run). ``now`` is
+        the wall clock the store dates each input's arrival by (default: the system's)."""
         self.path = Path(path)
+        self._now = now if now is not None else _utc_now
         try:
             self._connection = sqlite3.connect(self.path, isolation_level=None, timeout=0.5)
         except sqlite3.Error as error:
@@ -158,6 +173,9 @@ class SqliteStore:
             self._connection.execute("begin exclusive")
             self._connection.execute("commit")
             self._connection.executescript(_CREATE)
+            columns = {row[1] for row in self._connection.execute("pragma table_info(inputs)")}
+            if "received" not in columns:  # a file from before arrivals were kept
+                self._connection.execute("alter table inputs add column received text")
         except sqlite3.Error as error:
             self._connection.close()
             if isinstance(error, sqlite3.OperationalError) and "locked" in str(error):
@@ -287,14 +305,33 @@ class SqliteStore:
 
     def _replay(self) -> None:
         rows = self._connection.execute("select kind, body from inputs order by seq")
-        apply, advance = self.engine.apply, self.engine.advance
+        self._fill(self.engine, rows, note=True)
+
+    def as_known_at(self, moment: datetime) -> Engine:
+        """A new engine holding what this store knew at wall-clock time ``moment``: the
+        inputs that had arrived by then, replayed. Ask it what was believed then, e.g.
+        ``store.as_known_at(T).lead(id, as_of=event_time)``: an audit of a disputed breach.
+        (Inputs kept before arrivals were dated count as known from the start.)"""
+        when = instant_us_text(moment)
+        rows = self._connection.execute(
+            "select kind, body from inputs where received is null or received <= ? order by seq",
+            (when,),
+        )
+        engine = Engine(self.agreement, **self._settings)
+        self._fill(engine, rows, note=False)
+        return engine
+
+    def _fill(self, engine: Engine, rows: Iterable[tuple[str, str]], *, note: bool) -> None:
+        apply, advance = engine.apply, engine.advance
         paused = gc.isenabled()
         if paused:
             gc.disable()  # as leadsla.replay does: the records are freed by reference counting
         try:
             for kind, body in rows:
                 if kind == "event":
-                    self._note(apply(Event.from_json(body)))
+                    effects = apply(Event.from_json(body))
+                    if note:
+                        self._note(effects)
                 else:
                     advance(datetime.fromisoformat(body))
         finally:
@@ -333,7 +370,8 @@ class SqliteStore:
                 pending = engine.decide(event)
                 if _is_event(event) and not _only_duplicate(pending):
                     self._connection.execute(
-                        "insert into inputs (kind, body) values ('event', ?)", (event.to_json(),)
+                        "insert into inputs (kind, body, received) values ('event', ?, ?)",
+                        (event.to_json(), self._received()),
                     )
             self._connection.execute("commit")
         except Exception as error:
@@ -342,6 +380,10 @@ class SqliteStore:
             effects.extend(engine.commit(pending))
         self._note(effects)
         return effects
+
+    def _received(self) -> str:
+        """The wall-clock time of an input's arrival, as the file keeps it."""
+        return instant_us_text(self._now())
 
     def _note(self, effects: list[Effect]) -> list[Effect]:
         """Keep track of the refusals that stand (a late event may make one good)."""
@@ -364,7 +406,8 @@ class SqliteStore:
             with self._connection:
                 self._connection.execute("begin")
                 self._connection.execute(
-                    "insert into inputs (kind, body) values ('advance', ?)", (now.isoformat(),)
+                    "insert into inputs (kind, body, received) values ('advance', ?, ?)",
+                    (now.isoformat(), self._received()),
                 )
         except Exception as error:
             self._failed(error, rebuild=False)
