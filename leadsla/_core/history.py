@@ -205,7 +205,9 @@ class Ledger:
         self.tally = tally
         self.lateness = lateness_us
         #: (time, lead) to look at each journal again: one item per journal, nearly oldest
-        #: first (an item put back goes last).
+        #: first (an item put back goes last). A journal is folded in batches: its entries
+        #: are kept until the newest of them at the last look is older than the window, so
+        #: at most twice the allowed lateness of a busy lead's events is held.
         self.folds: deque[tuple[int, str]] = deque()
 
     def take(self, change: LeadChange) -> None:
@@ -342,15 +344,16 @@ class Ledger:
             if entry is None and (parked := self.orphans.get(lead_id)) is not None:
                 parked.fold(limit_us)
                 if parked.entries:
-                    folds.append((parked.entries[0].at_us, lead_id))
+                    folds.append((parked.entries[-1].at_us, lead_id))
                 else:
                     del self.orphans[lead_id]
                 continue
             if entry is None or entry.journal is None:
                 continue
-            entry.journal.fold(limit_us)
-            if entry.journal.entries:  # come back when the oldest is old enough
-                folds.append((entry.journal.entries[0].at_us, lead_id))
+            if entry.journal.entries:
+                entry.journal.fold(limit_us)
+            if entry.journal.entries:  # come back when these are all old enough: in batches
+                folds.append((entry.journal.entries[-1].at_us, lead_id))
                 continue
             if entry.last_us < limit_us:
                 entry.journal = None
