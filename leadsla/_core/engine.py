@@ -139,7 +139,9 @@ class Decision:
         self._clock: tuple[datetime, int] | None = None
         self._until_us: int | None = None  # timers at or before it fired
         self._steps: list[LeadChange] = []  # in order; a lead's later step builds on its earlier
-        self._latest: dict[str, LeadChange] = {}  # each lead's latest step, when timers fired
+        self._latest: dict[str, LeadChange] | None = (
+            None  # each lead's latest step, if timers fired
+        )
         self._event_id: tuple[str, str] | None = None  # the event taken, and its lead
         self._redo: _Redo | None = None
         self._refused: tuple[Event, int] | None = None  # an event refused, to keep
@@ -407,17 +409,18 @@ class Engine:
     def _keep(self, decision: Decision, change: LeadChange) -> None:
         """Take one successful step of a lead into the decision."""
         decision._steps.append(change)
-        decision.effects.extend(change.effects)
+        if decision.effects:
+            decision.effects.extend(change.effects)
+        else:  # the first step's list serves (no copy)
+            decision.effects = change.effects
         if decision._book is not None and change.book is not None:
             decision._book.merge(change.book)
 
     def _current(
         self, decision: Decision, lead_id: str
     ) -> tuple[Lead | None, tuple[ObligationState, ...], int]:
-        """A lead's record, clocks and epoch as a decision has them (timers that fired in it
-        may have changed them)."""
-        pending = decision._latest.get(lead_id)
-        if pending is not None:
+        """A lead's record, clocks and epoch as the decision has them (after its timers)."""
+        if decision._latest is not None and (pending := decision._latest.get(lead_id)) is not None:
             return pending.lead, tuple(pending.clocks), pending.epoch
         if (entry := self._leads.get(lead_id)) is not None:
             return entry.lead, entry.clocks, entry.epoch
@@ -430,7 +433,7 @@ class Engine:
             return
         decision._until_us = until_us
         due = self._timers.due(until_us)  # sorted: a heap already
-        latest = decision._latest
+        latest = decision._latest = decision._latest or {}
         book = decision._book
         while due:
             timer = heapq.heappop(due)
