@@ -189,10 +189,9 @@ class Engine:
         allowed_lateness: timedelta = DEFAULT_LATENESS,
         horizon: timedelta | None = DEFAULT_HORIZON,
     ) -> None:
-        """``allowed_lateness``: how far behind the engine's clock an event may arrive and
-        still be put in its place, with corrections (zero: every event must be as new as the
-        clock). ``horizon``: how far ahead of the clock an event may be dated (None: any);
-        an event further ahead is refused and does not move the clock."""
+        """``allowed_lateness``: how far behind the clock an event may arrive and still be put
+        in its place, with corrections (zero: strict time order). ``horizon``: how far ahead of
+        the clock an event may be dated (None: any); one further ahead is refused."""
         self._agreement = agreement if agreement is not None else Agreement.default()
         self._strict = strict
         self._lateness = _microseconds(allowed_lateness, "allowed_lateness", zero=True)
@@ -221,7 +220,8 @@ class Engine:
 
     @property
     def workflow(self) -> Workflow:
-        return self._agreement.workflow  # the agreement's per-lead decision function
+        """The agreement's per-lead decision function."""
+        return self._agreement.workflow
 
     @property
     def allowed_lateness(self) -> timedelta:
