@@ -54,6 +54,7 @@ __all__ = [
     "from_instant_us",
     "instant_us",
     "shifter",
+    "span_us",
 ]
 
 WEEKDAYS: Final = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -996,9 +997,9 @@ class BusinessCalendar:
             if amount.business:
                 if amount.unit == "days":
                     return self._business_days_us(us, amount.amount)
-                return self._shift(us, _td_us(amount.to_timedelta()))
+                return self._shift(us, span_us(amount.to_timedelta()))
             if amount.unit not in ("days", "weeks"):
-                return us + _td_us(amount.to_timedelta())
+                return us + span_us(amount.to_timedelta())
             # Calendar days keep the local wall-clock time; a fraction of a day is real time.
             days = amount.amount * (7 if amount.unit == "weeks" else 1)
             whole = floor(days)
@@ -1006,7 +1007,7 @@ class BusinessCalendar:
             moved = _utc_us(local.replace(tzinfo=self.tz))
             return moved + floor((days - whole) * _DAY * _US)
         if isinstance(amount, timedelta):
-            return self._shift(us, _td_us(amount))
+            return self._shift(us, span_us(amount))
         raise CalendarError(
             Problem(
                 "amount",
@@ -1027,13 +1028,13 @@ class BusinessCalendar:
                 whole = days.numerator
                 return lambda us: self._business_days_us(us, whole)
         elif isinstance(amount, Duration) and amount.business:
-            delta = _td_us(amount.to_timedelta())
+            delta = span_us(amount.to_timedelta())
             return lambda us: self._shift(us, delta)
         elif isinstance(amount, Duration) and amount.unit not in ("days", "weeks"):
-            delta = _td_us(amount.to_timedelta())
+            delta = span_us(amount.to_timedelta())
             return lambda us: us + delta
         elif isinstance(amount, timedelta):
-            delta = _td_us(amount)
+            delta = span_us(amount)
             return lambda us: self._shift(us, delta)
         return lambda us: self._shift_us(us, amount)
 
@@ -1216,7 +1217,8 @@ def from_instant_us(us: int, zone: tzinfo) -> datetime:
     return moment.replace(microsecond=micro) if micro else moment
 
 
-def _td_us(delta: timedelta) -> int:
+def span_us(delta: timedelta) -> int:
+    """A span of time in whole microseconds."""
     return (delta.days * _DAY + delta.seconds) * _US + delta.microseconds
 
 

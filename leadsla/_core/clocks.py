@@ -48,7 +48,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any, Final, Literal, NamedTuple
 
-from leadsla._core.calendar import BusinessCalendar, shifter
+from leadsla._core.calendar import BusinessCalendar, shifter, span_us
 from leadsla._core.effects import (
     Effect,
     ObligationPaused,
@@ -207,10 +207,7 @@ class Timing:
         )
         self._budget = spec.within
         #: How long after its deadline a clock's breach waits (microseconds; 0: none).
-        self.grace_us = 0
-        if spec.grace is not None:
-            grace = spec.grace.to_timedelta()
-            self.grace_us = (grace.days * 86400 + grace.seconds) * 1_000_000 + grace.microseconds
+        self.grace_us = span_us(spec.grace.to_timedelta()) if spec.grace is not None else 0
 
     def due_us(self, opened_us: int) -> int:
         """The deadline of a clock opened at ``opened_us`` (microseconds since the epoch)."""

@@ -50,12 +50,12 @@ from __future__ import annotations
 import heapq
 import json
 from collections.abc import Iterator, Mapping
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any, Final
 from zoneinfo import ZoneInfo
 
 from leadsla._core.agreement import Agreement
-from leadsla._core.calendar import instant_us
+from leadsla._core.calendar import instant_us, span_us
 from leadsla._core.clocks import ObligationState
 from leadsla._core.effects import (
     Duplicate,
@@ -70,6 +70,7 @@ from leadsla._core.errors import (
 )
 from leadsla._core.events import Event
 from leadsla._core.history import (
+    EPOCH,
     NEVER,
     REFUSED,
     Journal,
@@ -91,7 +92,6 @@ from leadsla._core.workflow import Workflow
 
 __all__ = ["Decision", "Engine"]
 
-_EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 #: The defaults of the engine's feed settings (see Engine).
 DEFAULT_LATENESS: Final = timedelta(days=1)
 DEFAULT_HORIZON: Final = timedelta(days=366)
@@ -291,7 +291,7 @@ class Engine:
             return self._reject(decision, None, self._clock, None, _not_an_event(candidate))
         if event.id in self._seen:
             return self._seen_before(decision, event)
-        delta = event.at - _EPOCH  # instant_us, inline: an event's time is checked aware
+        delta = event.at - EPOCH  # instant_us, inline: an event's time is checked aware
         at_us = (delta.days * 86400 + delta.seconds) * 1_000_000 + delta.microseconds
         if at_us < self._clock_us:
             return self._decide_late(decision, event, at_us)
@@ -472,7 +472,7 @@ def _microseconds(value: timedelta, name: str, *, zero: bool = False) -> int:
                 f"give a timedelta, e.g. {name}=timedelta(hours=6)",
             )
         )
-    return (value.days * 86400 + value.seconds) * 1_000_000 + value.microseconds
+    return span_us(value)
 
 
 def _identity(data: object) -> tuple[str | None, str | None]:

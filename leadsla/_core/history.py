@@ -113,23 +113,32 @@ class Journal:
     def without(self, event_id: str) -> Journal:
         """This journal without a refused entry of that id (an event sent again replaces
         it: a refused entry changed nothing, so the states stay true)."""
-        if not self.refused or not any(
-            not e.taken and e.event.id == event_id for e in self.entries
-        ):
+        kept = self._without(event_id)
+        if kept is None:
             return self
         copy = Journal(self.base_lead, self.base_clocks, self.base_us)
-        copy.entries = [e for e in self.entries if e.taken or e.event.id != event_id]
-        copy.refused = self.refused - (len(self.entries) - len(copy.entries))
+        copy.hold(kept)
         return copy
 
     def add(self, logged: Logged) -> None:
         """Add an entry in its time order, replacing a refused entry of the same event id."""
-        if self.refused:
-            kept = [e for e in self.entries if e.taken or e.event.id != logged.event.id]
-            self.refused -= len(self.entries) - len(kept)
-            self.entries = kept
+        kept = self._without(logged.event.id)
+        if kept is not None:
+            self.hold(kept)
         self.entries.insert(self.position(logged.at_us), logged)  # the end, but when late
         self.refused += not logged.taken
+
+    def hold(self, entries: list[Logged]) -> None:
+        """Hold ``entries`` (in time order) instead of the journal's own."""
+        self.entries = entries
+        self.refused = sum(not entry.taken for entry in entries)
+
+    def _without(self, event_id: str) -> list[Logged] | None:
+        """The entries less a refused one of that id; None when there is none."""
+        if not self.refused:
+            return None
+        kept = [e for e in self.entries if e.taken or e.event.id != event_id]
+        return kept if len(kept) < len(self.entries) else None
 
     def position(self, at_us: int) -> int:
         """Where an event at ``at_us`` goes: after every entry at or before it."""
@@ -155,9 +164,10 @@ class Journal:
         if count:
             last = entries[count - 1]
             self.base_lead, self.base_clocks, self.base_us = last.lead, last.clocks, last.at_us
-            if self.refused:
-                self.refused -= sum(not entry.taken for entry in entries[:count])
-            del entries[:count]
+            if self.refused:  # recounted
+                self.hold(entries[count:])
+            else:
+                del entries[:count]
 
     def find(self, event_id: str) -> Event | None:
         """The journal's event of that id, if it holds one."""
@@ -227,9 +237,8 @@ class Ledger:
                     entry.journal = Journal(None, (), NEVER)
                     self.folds.append((change.at_us, lead.id))
         else:
-            if keep and entry.journal is None:  # its state now is where a late event starts
-                entry.journal = Journal(entry.lead, entry.clocks, entry.last_us)
-                self.folds.append((change.at_us, lead.id))
+            if keep:
+                self._journal(entry, lead.id, change.at_us)
             entry.lead, entry.clocks, entry.last_us = lead, clocks, change.at_us
             if change.counted:
                 contribution = tally.of(lead.history)
@@ -292,9 +301,9 @@ class Ledger:
     def refused(self, event: Event, at_us: int) -> None:
         """Keep an event its lead refused, in case a late event makes it good (an event for
         a lead that does not exist is parked, in case its creation arrives late)."""
-        entry = self.entries.get(event.lead)
         if not self.lateness:
             return
+        entry = self.entries.get(event.lead)
         if entry is None:  # parked: its creation may still arrive, late
             parked = self.orphans.get(event.lead)
             if parked is None:
@@ -302,10 +311,17 @@ class Ledger:
                 self.folds.append((at_us, event.lead))
             parked.add(Logged(at_us, event, None, (), False))
             return
+        self._journal(entry, event.lead, at_us).add(
+            Logged(at_us, event, entry.lead, entry.clocks, False)
+        )
+
+    def _journal(self, entry: Entry, lead_id: str, at_us: int) -> Journal:
+        """The lead's journal; one started on its current state (where a late event starts)
+        when it has none, and looked at again once ``at_us`` is older than the window."""
         if entry.journal is None:
             entry.journal = Journal(entry.lead, entry.clocks, entry.last_us)
-            self.folds.append((at_us, event.lead))
-        entry.journal.add(Logged(at_us, event, entry.lead, entry.clocks, False))
+            self.folds.append((at_us, lead_id))
+        return entry.journal
 
     def redone(
         self, lead_id: str, journal: Journal, index: int, run: Rerun, epoch: int
@@ -313,8 +329,7 @@ class Ledger:
         """Keep a lead worked out again from entry ``index`` of ``journal``; the timers to
         queue."""
         kept = Journal(journal.base_lead, journal.base_clocks, journal.base_us)
-        kept.entries = [*journal.entries[:index], *run.entries]
-        kept.refused = sum(not entry.taken for entry in kept.entries)
+        kept.hold([*journal.entries[:index], *run.entries])
         assert run.lead is not None
         contribution = self.tally.of(run.lead.history)
         entry = self.entries.get(lead_id)

@@ -210,13 +210,8 @@ class Stepper:
     def timers_of(self, clocks: Sequence[ObligationState], epoch: int) -> list[Timer]:
         """The timer each running clock has queued (its next warning, or its deadline): what
         the queue holds for a lead whose clocks are ``clocks``."""
-        change = LeadChange.__new__(LeadChange)
-        change.clocks = list(clocks)
-        change.timers = []
-        change.epoch = epoch
-        for index in range(len(clocks)):
-            self._schedule(change, index)
-        return change.timers
+        timers = (self._next_timer(clock, index, epoch) for index, clock in enumerate(clocks))
+        return [timer for timer in timers if timer is not None]
 
     # What each kind of event does to an existing lead, through the workflow; each says
     # whether the lead's clocks may have something to hear.
@@ -424,11 +419,23 @@ class Stepper:
         due_us: int | None = None,
         opened_us: int | None = None,
     ) -> None:
-        """Queue the clock's next timer: its next warning, or else its deadline. (One timer per
-        clock keeps the queue small; a warning, when it fires, queues the next one.)"""
-        clock = change.clocks[index]
+        """Queue the clock's next timer, if it runs (see :meth:`_next_timer`)."""
+        timer = self._next_timer(change.clocks[index], index, change.epoch, due_us, opened_us)
+        if timer is not None:
+            change.timers.append(timer)
+
+    def _next_timer(
+        self,
+        clock: ObligationState,
+        index: int,
+        epoch: int,
+        due_us: int | None = None,
+        opened_us: int | None = None,
+    ) -> Timer | None:
+        """A running clock's next timer: its next warning, or else its deadline (one timer per
+        clock keeps the queue small; a warning, when it fires, queues the next one)."""
         if clock.status != "open":
-            return
+            return None
         if due_us is None:
             due_us = instant_us(clock.due_at)
         timing = self._timing[self._spec_index[clock.name]]
@@ -438,15 +445,9 @@ class Stepper:
             warnings = timing.warning_instants(clock, due_us, opened_us)
             if clock.warned < len(warnings):
                 at_us = warnings[clock.warned]
-                change.timers.append(
-                    Timer(at_us, clock.warned, clock.lead, index, clock.version, change.epoch)
-                )
-                return
-        change.timers.append(  # the breach waits for the grace, if any
-            Timer(
-                due_us + timing.grace_us, DEADLINE, clock.lead, index, clock.version, change.epoch
-            )
-        )
+                return Timer(at_us, clock.warned, clock.lead, index, clock.version, epoch)
+        # The breach waits for the grace, if any.
+        return Timer(due_us + timing.grace_us, DEADLINE, clock.lead, index, clock.version, epoch)
 
     def _act(
         self, change: LeadChange, spec: ObligationSpec, action: ObligationAction, cause: str

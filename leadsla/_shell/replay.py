@@ -29,7 +29,7 @@ import gc
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any, Final
+from typing import Any, Final, cast
 
 from attrs import define, field
 
@@ -192,8 +192,10 @@ def _run(
             if kind is Rejected:
                 assert isinstance(effect, Rejected)
                 refused.append((position, effect))
-            elif isinstance(effect, Retracted) and effect.kind == "rejected":  # made good, late
-                refused[:] = [pair for pair in refused if pair[1].id != effect.retracts]
+            elif kind is Retracted:  # a refusal a late event made good leaves the list
+                retracted = cast(Retracted, effect)
+                if retracted.kind == "rejected":
+                    refused[:] = [pair for pair in refused if pair[1].id != retracted.retracts]
         if keep:
             kept.extend(effects)
         if observe is not None:

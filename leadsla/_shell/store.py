@@ -27,6 +27,7 @@ from types import TracebackType
 from typing import Any, Final, Literal, NoReturn, Self
 
 from leadsla._core.agreement import Agreement
+from leadsla._core.calendar import span_us
 from leadsla._core.effects import Duplicate, Effect, Rejected, Retracted
 from leadsla._core.engine import DEFAULT_HORIZON, DEFAULT_LATENESS, Decision, Engine
 from leadsla._core.errors import AgreementError, NaiveDatetimeError, Problem, StoreError
@@ -52,7 +53,7 @@ def _utc_now() -> datetime:
     return datetime.now(UTC)
 
 
-def instant_us_text(moment: datetime) -> str:
+def _arrival(moment: datetime) -> str:
     """An instant as the file keeps arrivals: UTC, fixed width, so text order is time order."""
     if moment.tzinfo is None or moment.utcoffset() is None:
         raise NaiveDatetimeError.for_field("moment", moment)
@@ -67,7 +68,7 @@ def _micros(span: timedelta | None) -> str:
         raise StoreError(
             Problem("setting", span, "is not a span of time", "give a timedelta, or None")
         )
-    return str((span.days * 86400 + span.seconds) * 1_000_000 + span.microseconds)
+    return str(span_us(span))
 
 
 def _span(text: str) -> timedelta | None:
@@ -312,7 +313,7 @@ class SqliteStore:
         inputs that had arrived by then, replayed. Ask it what was believed then, e.g.
         ``store.as_known_at(T).lead(id, as_of=event_time)``: an audit of a disputed breach.
         (Inputs kept before arrivals were dated count as known from the start.)"""
-        when = instant_us_text(moment)
+        when = _arrival(moment)
         rows = self._connection.execute(
             "select kind, body from inputs where received is null or received <= ? order by seq",
             (when,),
@@ -383,7 +384,7 @@ class SqliteStore:
 
     def _received(self) -> str:
         """The wall-clock time of an input's arrival, as the file keeps it."""
-        return instant_us_text(self._now())
+        return _arrival(self._now())
 
     def _note(self, effects: list[Effect]) -> list[Effect]:
         """Keep track of the refusals that stand (a late event may make one good)."""
