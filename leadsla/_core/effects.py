@@ -62,7 +62,9 @@ class Because(NamedTuple):
 
 
 #: Fields that explain an effect but are not what it says: left out of its id.
-_NOT_CONTENT: Final = frozenset({"origin", "seq", "_key", "explanations", "explanation", "details"})
+_NOT_CONTENT: Final = frozenset(
+    {"_origin", "_by_event", "seq", "_key", "explanations", "explanation", "details"}
+)
 
 
 @frozen
@@ -79,9 +81,18 @@ class Effect:
 
     lead: str
     at: datetime
-    origin: str = field(default="", init=False, eq=False, repr=False)
+    # An event's effects keep its id, shared with the engine's record of ids seen, and say
+    # ``"event:"`` when asked: a string per effect less for the effects a lead keeps.
+    _origin: str = field(default="", init=False, eq=False, repr=False)
     seq: int = field(default=0, init=False, eq=False, repr=False)
     _key: str = field(default="", init=False, eq=False, repr=False)
+    _by_event: bool = field(default=False, init=False, eq=False, repr=False)
+
+    @property
+    def origin(self) -> str:
+        """The input that caused the effect (see the class)."""
+        origin = self._origin
+        return "event:" + origin if self._by_event else origin
 
     @property
     def id(self) -> str:
@@ -107,7 +118,9 @@ class Effect:
 
     def stamped(self, origin: str, seq: int) -> None:
         """Set the effect's origin and position (the engine does, once, when it emits it)."""
-        object.__setattr__(self, "origin", origin)
+        by_event = origin.startswith("event:")
+        object.__setattr__(self, "_origin", origin[6:] if by_event else origin)
+        object.__setattr__(self, "_by_event", by_event)
         object.__setattr__(self, "seq", seq)
         object.__setattr__(self, "_key", "")
 

@@ -164,7 +164,7 @@ class Stepper:
         if change.queue or self._watch.watches_conditions:  # a breach's actions moved the lead
             self._settle(change)
         what = "deadline" if deadline else f"warning{timer.kind + 1}"
-        _stamp(change.effects, f"timer:{clock.name}#{clock.number}:{what}")
+        _stamp(change.effects, f"timer:{clock.name}#{clock.number}:{what}", False)
         return change
 
     def event(
@@ -204,7 +204,7 @@ class Stepper:
             if self._on[type(event)](change, event):
                 self._settle(change)
         change.event = event
-        _stamp(change.effects, "event:" + event.id)
+        _stamp(change.effects, event.id, True)
         return change
 
     def timers_of(self, clocks: Sequence[ObligationState], epoch: int) -> list[Timer]:
@@ -498,16 +498,20 @@ def _waiting(clocks: Sequence[ObligationState]) -> bool:
     return False
 
 
-def _stamp(effects: list[Effect], origin: str) -> None:
-    """Name the input that caused each effect, and its position (see Effect.id)."""
-    setter = _SET_ORIGIN
+def _stamp(effects: list[Effect], cause: str, by_event: bool) -> None:
+    """Name the input that caused each effect, and its position (see Effect.id): an event's
+    id (``by_event``), or a timer's whole origin."""
+    origin = _SET_ORIGIN
+    flag = _SET_BY_EVENT
     seq = _SET_SEQ
     for position, effect in enumerate(effects):
-        setter(effect, origin)
+        origin(effect, cause)
+        flag(effect, by_event)
         seq(effect, position)
 
 
-_SET_ORIGIN: Final = Effect.origin.__set__  # type: ignore[attr-defined]
+_SET_ORIGIN: Final = Effect._origin.__set__  # type: ignore[attr-defined]
+_SET_BY_EVENT: Final = Effect._by_event.__set__  # type: ignore[attr-defined]
 _SET_SEQ: Final = Effect.seq.__set__  # type: ignore[attr-defined]
 
 
