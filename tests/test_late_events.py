@@ -33,6 +33,8 @@ from leadsla import (
     ObligationBreached,
     ObligationError,
     ObligationMet,
+    OwnerAssigned,
+    OwnerChanged,
     Rejected,
     Retracted,
     SqliteStore,
@@ -601,6 +603,21 @@ def test_under_order_dependent_policies_corrections_only_withdraw_what_stands(
     engine = Engine(ROTATION)
     said = [effect for _, _, event in arrivals for effect in engine.apply(event)]
     net(said)
+
+
+def test_a_rotation_keeps_its_picks_when_two_hand_overs_share_an_instant() -> None:
+    """A lead that enters MQL and drifts to nurture in one step is handed to sales and back
+    at one instant: its ownership keeps no empty interval, but the re-run for a late event
+    must still give sales the rep the rotation gave (found by the property above)."""
+    second = at(2, 8) + timedelta(microseconds=1)
+    drifting = {"need_months": 7, "score": 50, "budget_confirmed": False}
+    engine = Engine(ROTATION)
+    said = engine.apply(LeadCreated(id="e1", lead="L-1", at=second, fields=drifting))
+    given = [e.owner.person for e in said if isinstance(e, OwnerChanged)]
+    assert given == ["max", "alice", "max"]
+    said += engine.apply(OwnerAssigned(id="e2", lead="L-1", at=second, owner="bob"))
+    said += engine.apply(LeadCreated(id="e0", lead="L-1", at=at(2, 8), fields={}))
+    net(said)  # no retraction of an owner change that was never said
 
 
 # -- as known at a time --------------------------------------------------------------------------

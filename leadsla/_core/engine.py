@@ -197,11 +197,9 @@ class Engine:
         self._lateness = _microseconds(allowed_lateness, "allowed_lateness", zero=True)
         self._horizon = None if horizon is None else _microseconds(horizon, "horizon")
         self._timers = TimerQueue()
-        self._seen: dict[str, str] = {}  # event id -> its lead
+        self._seen: dict[str, str] = {}  # event id -> its lead (the record's id string)
         self._clock: datetime | None = None
-        # Time order is the order of instants: the clock is kept in microseconds since the
-        # epoch (two datetimes of one zone compare by wall clock, which DST can turn around).
-        self._clock_us = NEVER
+        self._clock_us = NEVER  # instants in µs since the epoch: wall clocks turn around (DST)
         # Only policies that are not partition-safe read the book; without them none is kept.
         order_dependent = any(not t.policy.partition_safe for t in self._agreement.teams)
         self._book = AssignmentBook() if order_dependent else None
@@ -312,7 +310,7 @@ class Engine:
             decision._refused = (event, at_us)  # kept: a late event may make it good
             return self._reject(decision, event.lead, event.at, event.id, *error.problems)
         self._keep(decision, change)
-        decision._event_id = (event.id, event.lead)
+        decision._event_id = (event.id, change.lead.id)
         return decision
 
     def _seen_before(self, decision: Decision, event: Event) -> Decision:
@@ -333,9 +331,9 @@ class Engine:
             problem = too_late(event, self._clock, limit, self._lateness)
             return self._reject(decision, event.lead, event.at, event.id, problem)
         book = decision._book.child() if decision._book is not None else None
-        epoch, current = (entry.epoch + 1, entry.lead) if entry is not None else (0, None)
+        epoch, picks = entry.epoch + 1 if entry else 0, self._ledger.picks.get(event.lead, ())
         journal, index, run, effects = redo(
-            self._stepper, journal, event, at_us, self._clock_us, epoch, book, current
+            self._stepper, journal, event, at_us, self._clock_us, epoch, book, picks
         )
         if run.lead is None and run.refused is not None:  # no such lead then, nor after
             decision._refused = (event, at_us)  # parked
@@ -343,7 +341,8 @@ class Engine:
         if book is not None and decision._book is not None:
             decision._book.merge(book)
         decision.effects.extend(effects)
-        decision._redo = _Redo(event.lead, journal, index, run, epoch)
+        lead = run.lead.id if run.lead is not None else event.lead
+        decision._redo = _Redo(lead, journal, index, run, epoch)
         decision.rejected = run.refused
         return decision
 

@@ -47,7 +47,7 @@ from leadsla._core.errors import (
 )
 from leadsla._core.events import Event
 from leadsla._core.lead import Lead
-from leadsla._core.ownership import BookDraft, pins_of
+from leadsla._core.ownership import BookDraft, Pick, pins_of
 from leadsla._core.steps import LeadChange, Stepper, live
 from leadsla._core.tally import Contribution, Tally
 from leadsla._core.timers import DEADLINE, Timer, TimerQueue
@@ -206,7 +206,7 @@ class Ledger:
     """Every lead as the engine keeps it (:class:`Entry`), the commitments' tally of them,
     and their journals, folded as the clock moves on."""
 
-    __slots__ = ("entries", "folds", "lateness", "orphans", "tally")
+    __slots__ = ("entries", "folds", "lateness", "orphans", "picks", "tally")
 
     def __init__(self, tally: Tally, lateness_us: int) -> None:
         self.entries: dict[str, Entry] = {}
@@ -219,6 +219,9 @@ class Ledger:
         #: are kept until the newest of them at the last look is older than the window, so
         #: at most twice the allowed lateness of a busy lead's events is held.
         self.folds: deque[tuple[int, str]] = deque()
+        #: Per lead, the owners order-dependent policies gave it while it has a journal (a
+        #: late event's re-run keeps them: see :func:`redo`).
+        self.picks: dict[str, list[Pick]] = {}
 
     def take(self, change: LeadChange) -> None:
         """Keep a committed step of a lead: record, clocks, tally, journal."""
@@ -244,6 +247,8 @@ class Ledger:
                 contribution = tally.of(lead.history)
                 tally.replace(entry.tally, contribution)
                 entry.tally = contribution
+        if keep and change.book is not None and change.book.picked:
+            self.picks.setdefault(lead.id, []).extend(change.book.picked)
         event = change.event
         if keep and event is not None and (journal := entry.journal) is not None:
             logged = _new_logged(Logged, (change.at_us, event, lead, clocks, True))
@@ -345,6 +350,8 @@ class Ledger:
             entry.last_us, entry.journal, entry.epoch = run.last_us, kept, epoch
         if kept.entries:
             self.folds.append((kept.entries[-1].at_us, lead_id))
+        if run.picks is not None:
+            self.picks[lead_id] = run.picks
         return run.timers
 
     def fold(self, clock_us: int) -> None:
@@ -367,11 +374,15 @@ class Ledger:
                 continue
             if entry.journal.entries:
                 entry.journal.fold(limit_us)
+                if (picks := self.picks.get(lead_id)) is not None:  # those no re-run reaches
+                    base = entry.journal.base_us
+                    picks[:] = [pick for pick in picks if instant_us(pick.at) >= base]
             if entry.journal.entries:  # come back when these are all old enough: in batches
                 folds.append((entry.journal.entries[-1].at_us, lead_id))
                 continue
             if entry.last_us < limit_us:
                 entry.journal = None
+                self.picks.pop(lead_id, None)
             else:  # a timer fired since: its state is the base until it is old enough too
                 folds.append((entry.last_us, lead_id))
 
@@ -413,6 +424,7 @@ class Rerun:
         "entries",
         "last_us",
         "lead",
+        "picks",
         "refused",
         "timers",
     )
@@ -420,6 +432,8 @@ class Rerun:
     def __init__(
         self, lead: Lead | None, clocks: tuple[ObligationState, ...], last_us: int
     ) -> None:
+        #: The lead's picks by order-dependent policies after a late event's re-run.
+        self.picks: list[Pick] | None = None
         self.lead = lead
         self.clocks = clocks
         self.last_us = last_us
@@ -539,7 +553,7 @@ def redo(
     until_us: int,
     epoch: int,
     book: BookDraft | None,
-    current: Lead | None = None,
+    picks: Sequence[Pick] = (),
 ) -> tuple[Journal, int, Rerun, list[Effect]]:
     """Put a late event in its place in ``journal`` and work the lead out again up to
     ``until_us``: the journal it went into (without an earlier refused copy of the event),
@@ -550,17 +564,29 @@ def redo(
     lead, clocks, start_us = journal.state_before(index)
     later = [(logged.at_us, logged.event) for logged in journal.entries[index:]]
     events = [(at_us, event), *later]
-    # Order-dependent policies keep the owners they gave (pinned by team and instant), and
-    # the book takes only the difference between the two runs.
-    pins = pins_of(current.ownership) if current is not None else {}
-    new_book = BookDraft(book, pins) if book is not None else None
-    old_book = BookDraft(book, pins) if book is not None else None
+    # Order-dependent policies keep the owners they gave (pinned by team and instant, in the
+    # order given), and the book takes only the difference between the two runs.
+    new_book = BookDraft(book, pins_of(picks)) if book is not None else None
+    old_book = BookDraft(book, pins_of(picks)) if book is not None else None
     run = rerun(stepper, lead, clocks, start_us, events, until_us, epoch, new_book, first=event)
     old = rerun(stepper, lead, clocks, start_us, later, until_us, epoch, old_book)
     if book is not None and new_book is not None and old_book is not None:
         book.merge(new_book)
         book.merge(old_book, -1)
+        run.picks = [*_less(picks, old_book.picked or ()), *(new_book.picked or ())]
     return journal, index, run, corrections(old.effects, run.effects, event, event.at)
+
+
+def _less(picks: Sequence[Pick], taken: Sequence[Pick]) -> list[Pick]:
+    """``picks`` in order, less one of each of ``taken`` (what the first run gave again)."""
+    gone = Counter(taken)
+    kept = []
+    for pick in picks:
+        if gone[pick] > 0:
+            gone[pick] -= 1
+        else:
+            kept.append(pick)
+    return kept
 
 
 def too_late(event: Event, clock: datetime | None, limit_us: int, lateness_us: int) -> Problem:

@@ -53,6 +53,7 @@ __all__ = [
     "LeastLoaded",
     "Owner",
     "OwnershipInterval",
+    "Pick",
     "RoundRobin",
     "RuleRouting",
     "StrictRoundRobin",
@@ -212,23 +213,37 @@ class BookDraft:
     A draft may sit on another draft (:meth:`child`): an action that fails leaves its parent
     as it was, and one that succeeds is :meth:`merge`\ d into it.
 
-    ``pins`` (kept by children) are owners given before, by team and instant: when a lead is
-    worked out again for a late event, an order-dependent policy's pick at the same instant
-    keeps the owner it gave the first time instead of drawing again.
+    ``pins`` (kept by children) are owners given before, by team and instant, in the order
+    they were given: when a lead is worked out again for a late event, an order-dependent
+    policy's pick at the same instant keeps the owner it gave the first time instead of
+    drawing again. ``picked`` records the picks of order-dependent policies (pinned or
+    drawn), so that they can be pinned in turn.
     """
 
-    __slots__ = ("base", "given", "load_changes", "pins")
+    __slots__ = ("base", "given", "load_changes", "picked", "pins")
 
     def __init__(
         self,
         base: AssignmentBook | BookDraft,
-        pins: Mapping[tuple[str, datetime], Owner] | None = None,
+        pins: dict[tuple[str, datetime], list[Owner]] | None = None,
     ) -> None:
         self.base = base
         self.given: dict[str, int] = {}
         self.load_changes: dict[str, int] = {}
+        self.picked: list[Pick] | None = None
         inherited = base.pins if isinstance(base, BookDraft) else None
-        self.pins: Mapping[tuple[str, datetime], Owner] | None = pins or inherited
+        self.pins: dict[tuple[str, datetime], list[Owner]] | None = pins or inherited
+
+    def pinned(self, team: str, at: datetime) -> Owner | None:
+        """The next owner pinned for a pick of ``team`` at ``at`` (taken), if any."""
+        owners = self.pins.get((team, at)) if self.pins is not None else None
+        return owners.pop(0) if owners else None
+
+    def pick(self, team: str, at: datetime, owner: Owner) -> None:
+        """Record an order-dependent policy's pick."""
+        if self.picked is None:
+            self.picked = []
+        self.picked.append(Pick(team, at, owner))
 
     def sequence(self, team: str) -> int:
         """How many leads ``team`` was given before, counting this draft's."""
@@ -255,15 +270,31 @@ class BookDraft:
 
     def merge(self, child: BookDraft, sign: int = 1) -> None:
         """Take over what a child draft recorded (``sign=-1``: take it back)."""
+        if child.picked and sign > 0:
+            if self.picked is None:
+                self.picked = []
+            self.picked.extend(child.picked)
         for team, count in child.given.items():
             self.given[team] = self.given.get(team, 0) + sign * count
         for person, delta in child.load_changes.items():
             self.load_changes[person] = self.load_changes.get(person, 0) + sign * delta
 
 
-def pins_of(ownership: Sequence[OwnershipInterval]) -> dict[tuple[str, datetime], Owner]:
-    """The owners a lead was given, by team and the instant they took over."""
-    return {(interval.owner.team, interval.start): interval.owner for interval in ownership}
+class Pick(NamedTuple):
+    """An owner an order-dependent policy gave a lead: the team, when, and whom."""
+
+    team: str
+    at: datetime
+    owner: Owner
+
+
+def pins_of(picks: Iterable[Pick]) -> dict[tuple[str, datetime], list[Owner]]:
+    """The owners given, by team and instant, in the order given (a new dict and lists each
+    call: a run takes them as it goes)."""
+    pins: dict[tuple[str, datetime], list[Owner]] = {}
+    for pick in picks:
+        pins.setdefault((pick.team, pick.at), []).append(pick.owner)
+    return pins
 
 
 class _Loads(Mapping[str, int]):

@@ -348,10 +348,10 @@ class Workflow:
         team = self._teams.get(team_name)
         if team is None:
             return self._owner(team_name, None)
-        if book is not None and book.pins is not None and not team.policy.partition_safe:
-            pinned = book.pins.get((team_name, at))  # worked out again: the owner it gave
-            if pinned is not None:
-                return pinned
+        ordered = book is not None and not team.policy.partition_safe
+        if ordered and book is not None and (pinned := book.pinned(team_name, at)) is not None:
+            book.pick(team_name, at, pinned)  # worked out again: the owner it gave
+            return pinned
         request = _new_request(  # AssignmentRequest's fields, in order
             (
                 lead_id,
@@ -378,9 +378,12 @@ class Workflow:
                     "make the policy return one of request.candidates, or None for the team",
                 )
             )
+        owner = self._owner(team_name, person if isinstance(person, str) else None)
         if book is not None:
             book.gave(team_name)
-        return self._owner(team_name, person if isinstance(person, str) else None)
+            if ordered:
+                book.pick(team_name, at, owner)
+        return owner
 
     def _owner(self, team: str, person: str | None) -> Owner:
         """One shared Owner value per (team, person): leads point at it rather than copy it."""
