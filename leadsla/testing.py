@@ -437,9 +437,17 @@ class EngineMachine(RuleBasedStateMachine):
     @precondition(lambda self: bool(self.accepted))
     @rule(data=st.data())
     def send_an_event_again(self, data: st.DataObject) -> None:
+        """An event sent again is a duplicate while its time is within the allowed lateness
+        (the engine remembers the ids of that window); older, it is refused as too late.
+        Either way nothing changes (checked by ``_send``)."""
         event = data.draw(st.sampled_from(self.accepted))
+        clock = self.engine.clock
+        within = clock is None or event.at >= clock - self.engine.allowed_lateness
         effects = self._send(event)
-        assert effects == [Duplicate(event.lead, event.at, event.id)], effects
+        if within:
+            assert effects == [Duplicate(event.lead, event.at, event.id)], effects
+        else:
+            assert [type(effect) for effect in effects] == [Rejected], effects
 
     @precondition(lambda self: bool(self.created) and self.engine.clock is not None)
     @rule(data=st.data())

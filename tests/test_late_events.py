@@ -620,6 +620,27 @@ def test_a_rotation_keeps_its_picks_when_two_hand_overs_share_an_instant() -> No
     net(said)  # no retraction of an owner change that was never said
 
 
+def test_the_engine_remembers_the_ids_of_the_window_only() -> None:
+    """Ids are kept while an event of that time can still be taken: the map does not grow
+    with the log, a retry within the window is a duplicate, one after it is refused as any
+    event that old is, and neither changes anything."""
+    engine = Engine()  # one day of lateness
+    start = at(2, 9)
+    sent = [
+        LeadCreated(id=f"c{n}", lead=f"L-{n}", at=start + timedelta(hours=n), fields=MQL)
+        for n in range(24 * 10)
+    ]
+    for event in sent:
+        engine.apply(event)
+    assert len(engine._seen) <= 26  # a day of events, one an hour (not the 240 sent)
+    before = engine.lead("L-0")
+    [old] = engine.apply(sent[0])
+    assert isinstance(old, Rejected)
+    assert "older than the allowed lateness" in old.reason
+    assert engine.lead("L-0") == before
+    assert engine.apply(sent[-3]) == [Duplicate("L-237", sent[-3].at, "c237")]
+
+
 # -- as known at a time --------------------------------------------------------------------------
 
 

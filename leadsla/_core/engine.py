@@ -76,6 +76,7 @@ from leadsla._core.history import (
     Journal,
     Ledger,
     Rerun,
+    Seen,
     redo,
     refusal,
     repeated,
@@ -142,7 +143,7 @@ class Decision:
         self._latest: dict[str, LeadChange] | None = (
             None  # each lead's latest step, if timers fired
         )
-        self._event_id: tuple[str, str] | None = None  # the event taken, and its lead
+        self._event_id: tuple[str, str, int] | None = None  # the event taken: lead, time
         self._redo: _Redo | None = None
         self._refused: tuple[Event, int] | None = None  # an event refused, to keep
         self.effects: list[Effect] = []
@@ -197,7 +198,7 @@ class Engine:
         self._lateness = _microseconds(allowed_lateness, "allowed_lateness", zero=True)
         self._horizon = None if horizon is None else _microseconds(horizon, "horizon")
         self._timers = TimerQueue()
-        self._seen: dict[str, str] = {}  # event id -> its lead (the record's id string)
+        self._seen = Seen()  # the ids of the events of the window, with their leads
         self._clock: datetime | None = None
         self._clock_us = NEVER  # instants in µs since the epoch: wall clocks turn around (DST)
         # Only policies that are not partition-safe read the book; without them none is kept.
@@ -310,12 +311,12 @@ class Engine:
             decision._refused = (event, at_us)  # kept: a late event may make it good
             return self._reject(decision, event.lead, event.at, event.id, *error.problems)
         self._keep(decision, change)
-        decision._event_id = (event.id, change.lead.id)
+        decision._event_id = (event.id, change.lead.id, at_us)
         return decision
 
     def _seen_before(self, decision: Decision, event: Event) -> Decision:
         """An event id seen before: a duplicate, or a conflict when its content differs."""
-        answer = repeated(self._leads, self._seen[event.id], event)
+        answer = repeated(self._leads, self._seen.lead(event.id), event)
         if isinstance(answer, Duplicate):
             decision.effects.append(answer)
             return decision
@@ -377,16 +378,17 @@ class Engine:
         if (redo := decision._redo) is not None:
             for timer in ledger.redone(redo.lead, redo.journal, redo.index, redo.run, redo.epoch):
                 queue.push(timer)
-            self._seen.update((e.event.id, redo.lead) for e in redo.run.entries if e.taken)
+            self._seen.took(redo.run.entries, redo.lead)
         if decision._refused is not None:
             ledger.refused(*decision._refused)
         if self._book is not None and decision._book is not None:
             self._book.commit(decision._book)
         if decision._event_id is not None:
-            self._seen[decision._event_id[0]] = decision._event_id[1]
+            self._seen.add(*decision._event_id)
         if decision._clock is not None:
             self._clock, self._clock_us = decision._clock
-            if ledger.folds and ledger.folds[0][0] < self._clock_us - self._lateness:
+            self._seen.forget(limit := self._clock_us - self._lateness)
+            if ledger.folds and ledger.folds[0][0] < limit:
                 ledger.fold(self._clock_us)  # (checked here: a call per input costs)
         return decision.effects
 
@@ -427,8 +429,7 @@ class Engine:
 
     def _fire_timers(self, decision: Decision, until_us: int) -> None:
         """Fire the timers due at or before ``until_us``, each a step of its lead, in order."""
-        next_at = self._timers.next_at
-        if next_at is None or next_at > until_us:
+        if (next_at := self._timers.next_at) is None or next_at > until_us:
             return
         decision._until_us = until_us
         due = self._timers.due(until_us)  # sorted: a heap already

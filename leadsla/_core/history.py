@@ -62,6 +62,7 @@ __all__ = [
     "Ledger",
     "Logged",
     "Rerun",
+    "Seen",
     "corrections",
     "redo",
     "refusal",
@@ -543,6 +544,48 @@ def refusal(
     if event_id is not None:
         rejected.stamped("event:" + event_id, 0)
     return rejected
+
+
+class Seen:
+    """The ids of the events taken that are not older than the allowed lateness, each with
+    its lead (the record's id string).
+
+    An older event is refused as too late whatever its id, so its id need not be kept: the
+    map does not grow with the log. Ids leave in arrival order once their event's time falls
+    out of the window (a late event's id may stay a little longer: never shorter).
+    """
+
+    __slots__ = ("_leads", "_times")
+
+    def __init__(self) -> None:
+        self._leads: dict[str, str] = {}
+        self._times: deque[tuple[int, str]] = deque()
+
+    def __contains__(self, event_id: object) -> bool:
+        return event_id in self._leads
+
+    def __len__(self) -> int:
+        return len(self._leads)
+
+    def lead(self, event_id: str) -> str:
+        """The lead of a seen event."""
+        return self._leads[event_id]
+
+    def add(self, event_id: str, lead: str, at_us: int) -> None:
+        self._leads[event_id] = lead
+        self._times.append((at_us, event_id))
+
+    def took(self, entries: Sequence[Logged], lead: str) -> None:
+        """Add the events a lead took, of a journal's ``entries``."""
+        for logged in entries:
+            if logged.taken:
+                self.add(logged.event.id, lead, logged.at_us)
+
+    def forget(self, limit_us: int) -> None:
+        """Forget the ids of events older than ``limit_us``."""
+        times, leads = self._times, self._leads
+        while times and times[0][0] < limit_us:
+            leads.pop(times.popleft()[1], None)
 
 
 def redo(
