@@ -387,9 +387,10 @@ class Engine:
             self._seen.add(*decision._event_id)
         if decision._clock is not None:
             self._clock, self._clock_us = decision._clock
-            self._seen.forget(limit := self._clock_us - self._lateness)
+            if self._seen.next_us < (limit := self._clock_us - self._lateness):
+                self._seen.forget(limit)  # (checked here, as below: a call per input costs)
             if ledger.folds and ledger.folds[0][0] < limit:
-                ledger.fold(self._clock_us)  # (checked here: a call per input costs)
+                ledger.fold(self._clock_us)
         return decision.effects
 
     def _reject(

@@ -76,6 +76,8 @@ EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 #: Before any instant (a lead's base before its creation).
 NEVER: Final = -(1 << 63)
 _NO_CONTRIBUTION: Contribution = frozenset()
+#: After any instant.
+_LATER: Final = 1 << 63
 
 #: The errors that make the workflow refuse an event (the lead keeps its record).
 REFUSED: Final = (InvalidTransition, WorkflowError, RuleLoopError, NaiveDatetimeError)
@@ -371,19 +373,21 @@ class Ledger:
                 else:
                     del self.orphans[lead_id]
                 continue
-            if entry is None or entry.journal is None:
+            if entry is None or (journal := entry.journal) is None:
                 continue
-            if entry.journal.entries:
-                entry.journal.fold(limit_us)
-                if (picks := self.picks.get(lead_id)) is not None:  # those no re-run reaches
-                    base = entry.journal.base_us
-                    picks[:] = [pick for pick in picks if instant_us(pick.at) >= base]
-            if entry.journal.entries:  # come back when these are all old enough: in batches
-                folds.append((entry.journal.entries[-1].at_us, lead_id))
-                continue
-            if entry.last_us < limit_us:
+            if entry.last_us < limit_us and (
+                not journal.entries or journal.entries[-1].at_us < limit_us
+            ):  # quiet since before the window (the usual case): nothing to fold, only to drop
                 entry.journal = None
                 self.picks.pop(lead_id, None)
+                continue
+            if journal.entries:
+                journal.fold(limit_us)
+                if (picks := self.picks.get(lead_id)) is not None:  # those no re-run reaches
+                    base = journal.base_us
+                    picks[:] = [pick for pick in picks if instant_us(pick.at) >= base]
+            if journal.entries:  # come back when these are all old enough: in batches
+                folds.append((journal.entries[-1].at_us, lead_id))
             else:  # a timer fired since: its state is the base until it is old enough too
                 folds.append((entry.last_us, lead_id))
 
@@ -555,11 +559,13 @@ class Seen:
     out of the window (a late event's id may stay a little longer: never shorter).
     """
 
-    __slots__ = ("_leads", "_times")
+    __slots__ = ("_leads", "_times", "next_us")
 
     def __init__(self) -> None:
         self._leads: dict[str, str] = {}
         self._times: deque[tuple[int, str]] = deque()
+        #: When the first id kept may go (checked by the engine: a call per input costs).
+        self.next_us = _LATER
 
     def __contains__(self, event_id: object) -> bool:
         return event_id in self._leads
@@ -573,6 +579,8 @@ class Seen:
 
     def add(self, event_id: str, lead: str, at_us: int) -> None:
         self._leads[event_id] = lead
+        if not self._times:
+            self.next_us = at_us
         self._times.append((at_us, event_id))
 
     def took(self, entries: Sequence[Logged], lead: str) -> None:
@@ -586,6 +594,7 @@ class Seen:
         times, leads = self._times, self._leads
         while times and times[0][0] < limit_us:
             leads.pop(times.popleft()[1], None)
+        self.next_us = times[0][0] if times else _LATER
 
 
 def redo(
