@@ -98,7 +98,7 @@ from leadsla._shell.csv import CsvMapping, EventTemplate, csv_events, csv_events
 from leadsla._shell.replay import Replay, replay
 from leadsla._shell.report import ObligationScore, PeriodCard, render_scorecard, scorecard
 from leadsla._shell.simulate import simulate
-from leadsla._shell.store import SqliteStore
+from leadsla._shell.store import OutboxItem, SqliteStore
 from leadsla._shell.summary import render_summary
 from leadsla._version import __version__
 
@@ -165,6 +165,7 @@ __all__ = [
     "ObligationSpec",
     "ObligationState",
     "ObligationWarned",
+    "OutboxItem",
     "Owner",
     "OwnerAssigned",
     "OwnerChanged",

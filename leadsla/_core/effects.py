@@ -300,15 +300,31 @@ def effect_to_dict(effect: Effect) -> dict[str, Any]:
         "id": effect.id,
         "origin": effect.origin,
     }
-    for attribute in fields(type(effect)):
-        if attribute.init:
-            data[attribute.name] = _plain(getattr(effect, attribute.name))
+    for name in _said(type(effect)):
+        data[name] = _plain(getattr(effect, name))
     return data
+
+
+def _said(kind: type[Effect]) -> tuple[str, ...]:
+    """The names of an effect type's fields, in declaration order (worked out once a type)."""
+    names = _SAID.get(kind)
+    if names is None:
+        names = _SAID[kind] = tuple(a.name for a in fields(kind) if a.init)
+    return names
+
+
+_SAID: Final[dict[type[Effect], tuple[str, ...]]] = {}
 
 
 def kind_of(effect: Effect) -> str:
     """The effect's type as :func:`effect_to_dict` names it (``obligation_breached``)."""
-    return _snake(type(effect).__name__)
+    kind = _KINDS.get(type(effect))
+    if kind is None:
+        kind = _KINDS[type(effect)] = _snake(type(effect).__name__)
+    return kind
+
+
+_KINDS: Final[dict[type[Effect], str]] = {}
 
 
 def _in_utc(value: Any) -> Any:

@@ -7,6 +7,12 @@ engine on opening by replaying them. Nothing of the engine's own structures is w
 store never holds a state that the inputs do not explain, and a crash at any moment loses at
 most the input being applied (its effects were not returned to the host either).
 
+The store is also an **outbox**: every effect an input caused is written in the same
+transaction as the input, and stays pending until the host acknowledges it
+(:meth:`SqliteStore.pending`, :meth:`SqliteStore.ack`). A host that crashes between "decided"
+and "done" finds the effect still pending when it reopens the store, and delivers it then: at
+least once, and exactly once in effect when the receiver drops an effect id it has seen.
+
 What is kept: every event the engine accepted or refused (a refused event still moved the
 clock, a replay must refuse it again, and a late event may yet make it good), and every
 advance; :meth:`SqliteStore.refused` lists the refusals that stand. A duplicate changes nothing and
@@ -23,21 +29,25 @@ import sqlite3
 from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from types import TracebackType
+from types import MappingProxyType, TracebackType
 from typing import Any, Final, Literal, NoReturn, Self
+
+from attrs import frozen
 
 from leadsla._core.agreement import Agreement
 from leadsla._core.calendar import span_us
-from leadsla._core.effects import Duplicate, Effect, Rejected, Retracted
+from leadsla._core.effects import Duplicate, Effect, Rejected, Retracted, effect_to_dict, kind_of
 from leadsla._core.engine import DEFAULT_HORIZON, DEFAULT_LATENESS, Decision, Engine
 from leadsla._core.errors import AgreementError, NaiveDatetimeError, Problem, StoreError
 from leadsla._core.events import Event
 from leadsla._core.views import LeadView
 from leadsla._shell.agreement_write import agreement_to_toml
 
-__all__ = ["SqliteStore", "StoreError"]
+__all__ = ["OutboxItem", "SqliteStore", "StoreError"]
 
-_SCHEMA: Final = 1
+#: The file's layout: 2 added the outbox (a file of 1 is upgraded when opened).
+_SCHEMA: Final = 2
+_READS: Final = frozenset({"1", "2"})
 _CREATE: Final = """
 create table if not exists meta (key text primary key, value text not null);
 create table if not exists inputs (
@@ -46,7 +56,32 @@ create table if not exists inputs (
     body text not null,
     received text
 );
+create table if not exists outbox (
+    seq integer primary key autoincrement,
+    input integer not null references inputs (seq),
+    id text not null,
+    type text not null,
+    lead text not null,
+    body text not null,
+    acked text
+);
+create index if not exists outbox_pending on outbox (seq) where acked is null;
+create index if not exists outbox_id on outbox (id);
 """
+
+
+@frozen
+class OutboxItem:
+    """An effect in the store's outbox: its place in the outbox (``seq``, in the order the
+    effects were decided), its deterministic ``id`` (the idempotency key to hand on), its
+    type as :func:`~leadsla.effect_to_dict` names it (``"action_requested"``), its lead, and
+    the effect as that function gives it (``data``)."""
+
+    seq: int
+    id: str
+    type: str
+    lead: str
+    data: Mapping[str, Any]
 
 
 def _utc_now() -> datetime:
@@ -216,15 +251,21 @@ class SqliteStore:
         rows = self._connection.execute("select key, value from meta").fetchall()
         meta = {str(key): str(value) for key, value in rows}
         schema = meta.get("schema")
-        if schema is not None and schema != str(_SCHEMA):
+        if schema is not None and schema not in _READS:
             raise StoreError(
                 Problem(
                     "schema",
                     schema,
-                    f"is not a store version this leadsla reads ({_SCHEMA})",
+                    f"is not a store version this leadsla reads ({', '.join(sorted(_READS))})",
                     "open it with the leadsla that wrote it",
                 )
             )
+        if schema is not None and schema != str(_SCHEMA):  # 1: the outbox was just added
+            with self._connection:
+                self._connection.execute("begin")
+                self._connection.execute(
+                    "update meta set value = ? where key = 'schema'", (str(_SCHEMA),)
+                )
         return meta
 
     def _agreement(self, stored: dict[str, str], given: Agreement | None) -> Agreement:
@@ -370,10 +411,11 @@ class SqliteStore:
                     changed = True
                 pending = engine.decide(event)
                 if _is_event(event) and not _only_duplicate(pending):
-                    self._connection.execute(
+                    cursor = self._connection.execute(
                         "insert into inputs (kind, body, received) values ('event', ?, ?)",
                         (event.to_json(), self._received()),
                     )
+                    self._post(cursor.lastrowid, pending.effects)
             self._connection.execute("commit")
         except Exception as error:
             self._failed(error, rebuild=changed)
@@ -381,6 +423,80 @@ class SqliteStore:
             effects.extend(engine.commit(pending))
         self._note(effects)
         return effects
+
+    def _post(self, input_seq: int | None, effects: list[Effect]) -> None:
+        """Put an input's effects in the outbox (in the input's transaction)."""
+        rows = [
+            (input_seq, e.id, kind_of(e), e.lead, json.dumps(effect_to_dict(e), ensure_ascii=False))
+            for e in effects
+            if type(e) is not Duplicate
+        ]
+        if rows:
+            self._connection.executemany(
+                "insert into outbox (input, id, type, lead, body) values (?, ?, ?, ?, ?)", rows
+            )
+
+    # -- the outbox -------------------------------------------------------------------------
+
+    def pending(self, limit: int | None = None) -> list[OutboxItem]:
+        """The effects not acknowledged yet, in the order they were decided (the first
+        ``limit`` of them)."""
+        if limit is not None and (type(limit) is not int or limit < 1):
+            raise StoreError(
+                Problem("limit", limit, "is not a positive whole number", "give e.g. 100, or None")
+            )
+        rows = self._connection.execute(
+            "select seq, id, type, lead, body from outbox where acked is null order by seq"
+            + ("" if limit is None else f" limit {limit}")
+        )
+        return [
+            OutboxItem(seq, effect_id, kind, lead, MappingProxyType(json.loads(body)))
+            for seq, effect_id, kind, lead, body in rows
+        ]
+
+    def ack(self, ids: Iterable[str]) -> int:
+        """Acknowledge delivered effects by id: they leave :meth:`pending`, and how many did
+        is returned. An id acknowledged before is fine (a delivery retried after a crash); an
+        id the outbox never held is refused, and then nothing is acknowledged."""
+        wanted = list(dict.fromkeys(ids))
+        odd = [i for i in wanted if type(i) is not str]
+        if odd:
+            raise StoreError(
+                Problem("ids", odd[0], "is not an effect id", "pass item.id of pending() items")
+            )
+        unknown = [
+            i
+            for i in wanted
+            if self._connection.execute("select 1 from outbox where id = ?", (i,)).fetchone()
+            is None
+        ]
+        if unknown:
+            raise StoreError(
+                Problem(
+                    "ids",
+                    unknown[0] if len(unknown) == 1 else unknown,
+                    "is not in the outbox" if len(unknown) == 1 else "are not in the outbox",
+                    "acknowledge the ids of the items pending() gave; nothing was acknowledged",
+                )
+            )
+        when = self._received()
+        try:
+            with self._connection:
+                self._connection.execute("begin")
+                cursor = self._connection.executemany(
+                    "update outbox set acked = ? where id = ? and acked is null",
+                    [(when, i) for i in wanted],
+                )
+                return int(cursor.rowcount)
+        except sqlite3.Error as error:
+            raise StoreError(
+                Problem(
+                    "store",
+                    str(self.path),
+                    f"could not keep the acknowledgement ({error}); nothing was acknowledged",
+                    "check the disk and the file's permissions, then acknowledge again",
+                )
+            ) from None
 
     def _received(self) -> str:
         """The wall-clock time of an input's arrival, as the file keeps it."""
@@ -406,10 +522,11 @@ class SqliteStore:
         try:
             with self._connection:
                 self._connection.execute("begin")
-                self._connection.execute(
+                cursor = self._connection.execute(
                     "insert into inputs (kind, body, received) values ('advance', ?, ?)",
                     (now.isoformat(), self._received()),
                 )
+                self._post(cursor.lastrowid, decision.effects)
         except Exception as error:
             self._failed(error, rebuild=False)
         return self.engine.commit(decision)

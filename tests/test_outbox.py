@@ -1,0 +1,170 @@
+"""The store's outbox: every effect kept with the input that caused it, pending until acked."""
+
+from __future__ import annotations
+
+import json
+import pathlib
+import sqlite3
+import subprocess
+import sys
+import textwrap
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from leadsla import (
+    ActivityLogged,
+    Duplicate,
+    Effect,
+    LeadCreated,
+    SqliteStore,
+    StoreError,
+    effect_to_dict,
+)
+
+HELSINKI = ZoneInfo("Europe/Helsinki")
+FRIDAY = datetime(2026, 3, 6, 16, tzinfo=HELSINKI)
+MONDAY = datetime(2026, 3, 9, 9, tzinfo=HELSINKI)
+FIELDS = {"email": "ann@acme.fi", "score": 62}
+
+
+def created(lead: str, at: datetime, event_id: str | None = None) -> LeadCreated:
+    return LeadCreated(id=event_id or f"c-{lead}", lead=lead, at=at, fields=FIELDS)
+
+
+def said(effects: list[Effect]) -> list[str]:
+    return [effect.id for effect in effects if not isinstance(effect, Duplicate)]
+
+
+def test_every_effect_of_an_input_is_pending_in_order(tmp_path: pathlib.Path) -> None:
+    """Events' and advances' effects go to the outbox as they were returned; a duplicate
+    changes nothing and adds nothing."""
+    with SqliteStore(tmp_path / "store.db") as store:
+        first = store.apply(created("L-1", FRIDAY))
+        again = store.apply(created("L-1", FRIDAY))
+        assert again == [Duplicate("L-1", FRIDAY, "c-L-1")]
+        fired = store.advance(FRIDAY + timedelta(days=3, hours=3))
+        pending = store.pending()
+        assert fired, "the advance fired something (a warning at least)"
+        assert [item.id for item in pending] == said(first) + said(fired)
+        assert [item.seq for item in pending] == sorted(item.seq for item in pending)
+        effect = first[0]
+        assert (pending[0].type, pending[0].lead) == ("transitioned", "L-1")
+        assert dict(pending[0].data) == json.loads(json.dumps(effect_to_dict(effect)))
+        assert [item.id for item in store.pending(limit=2)] == said(first)[:2]
+
+
+def test_acknowledged_effects_leave_and_stay_gone_after_reopening(tmp_path: pathlib.Path) -> None:
+    path = tmp_path / "store.db"
+    with SqliteStore(path) as store:
+        effects = store.apply(created("L-1", FRIDAY))
+        ids = said(effects)
+        assert store.ack(ids[:3]) == 3
+        assert store.ack(ids[:3]) == 0  # acknowledged again (a retried delivery): harmless
+    with SqliteStore(path) as store:
+        # Reopening replays the inputs; their effects are not posted a second time.
+        assert [item.id for item in store.pending()] == ids[3:]
+        store.apply(created("L-2", FRIDAY + timedelta(minutes=5)))
+        assert len(store.pending()) > len(ids[3:])
+
+
+def test_an_unknown_id_is_refused_and_nothing_is_acknowledged(tmp_path: pathlib.Path) -> None:
+    with SqliteStore(tmp_path / "store.db") as store:
+        ids = said(store.apply(created("L-1", FRIDAY)))
+        with pytest.raises(StoreError, match=r"'ids' is not in the outbox \(got 'nope'\)"):
+            store.ack([ids[0], "nope"])
+        assert [item.id for item in store.pending()] == ids
+        with pytest.raises(StoreError, match=r"'ids' is not an effect id \(got 7\)"):
+            store.ack([7])  # type: ignore[list-item]
+        with pytest.raises(StoreError, match=r"'limit' is not a positive whole number"):
+            store.pending(limit=0)
+
+
+def test_corrections_are_delivered_too(tmp_path: pathlib.Path) -> None:
+    """A late event's retractions reach the outbox after what they withdraw, each naming it."""
+    with SqliteStore(tmp_path / "store.db") as store:
+        store.apply(created("L-1", FRIDAY))
+        store.advance(MONDAY + timedelta(hours=4))  # first touch breached at 12:00
+        store.apply(
+            ActivityLogged(
+                id="a1", lead="L-1", at=MONDAY + timedelta(hours=2), kind="call", by="bob"
+            )
+        )
+        pending = store.pending()
+        retracted = [item for item in pending if item.type == "retracted"]
+        assert retracted
+        earlier = {item.id: item.seq for item in pending if item.type != "retracted"}
+        for item in retracted:
+            assert earlier[item.data["retracts"]] < item.seq
+
+
+def test_a_failed_write_posts_nothing(tmp_path: pathlib.Path) -> None:
+    """The input and its effects commit together: a refused effect write keeps neither."""
+    with SqliteStore(tmp_path / "store.db") as store:
+        store._connection.execute(
+            "create trigger refuse before insert on outbox when new.lead = 'L-2' "
+            "begin select raise(abort, 'disk says no'); end"
+        )
+        ids = said(store.apply(created("L-1", FRIDAY)))
+        with pytest.raises(StoreError, match=r"could not keep the input \(disk says no\)"):
+            store.apply(created("L-2", FRIDAY + timedelta(minutes=1)))
+        assert [item.id for item in store.pending()] == ids
+        assert store.inputs == 1
+        assert list(store.engine.leads()) == ["L-1"]
+
+
+def test_a_store_of_the_first_layout_gets_an_outbox(tmp_path: pathlib.Path) -> None:
+    """A file written before the outbox opens, says its layout is 2, and posts the effects of
+    new inputs (the effects of its old inputs were handed over when they were decided)."""
+    path = tmp_path / "old.db"
+    with SqliteStore(path) as store:
+        store.apply(created("L-1", FRIDAY))
+    with sqlite3.connect(path) as connection:
+        connection.executescript(
+            "drop table outbox; update meta set value = '1' where key = 'schema';"
+        )
+    connection.close()
+    with SqliteStore(path) as store:
+        assert store.pending() == []
+        ids = said(store.apply(created("L-2", FRIDAY + timedelta(minutes=1))))
+        assert [item.id for item in store.pending()] == ids
+    with sqlite3.connect(path) as connection:
+        [(schema,)] = connection.execute("select value from meta where key = 'schema'")
+    connection.close()
+    assert schema == "2"
+
+
+KILLED = textwrap.dedent(
+    """
+    import os, signal, sys
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+    from leadsla import LeadCreated, SqliteStore
+
+    store = SqliteStore(sys.argv[1])
+    at = datetime(2026, 3, 6, 16, tzinfo=ZoneInfo("Europe/Helsinki"))
+    effects = store.apply(LeadCreated(id="c-L-1", lead="L-1", at=at,
+                                      fields={"email": "ann@acme.fi", "score": 62}))
+    print(",".join(effect.id for effect in effects), flush=True)
+    os.kill(os.getpid(), signal.SIGKILL)  # decided and kept, never delivered
+    """
+)
+
+
+def test_effects_decided_before_a_kill_are_still_pending(tmp_path: pathlib.Path) -> None:
+    """kill -9 after ``apply`` returned and before the host acted: the reopened store still
+    has every effect pending, so none is lost."""
+    path = tmp_path / "store.db"
+    run = subprocess.run(
+        [sys.executable, "-c", KILLED, str(path)],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert run.returncode == -9, run.stderr
+    decided = run.stdout.strip().split(",")
+    with SqliteStore(path) as store:
+        assert [item.id for item in store.pending()] == decided
+        assert store.engine.lead("L-1").state == "mql"
