@@ -95,6 +95,7 @@ from leadsla._core.views import Due, LeadView
 from leadsla._core.workflow import Step, Workflow
 from leadsla._shell.agreement_write import agreement_to_data, agreement_to_toml
 from leadsla._shell.csv import CsvMapping, EventTemplate, csv_events, csv_events_from_text
+from leadsla._shell.dispatch import Delivered, Dispatcher, EffectHandler
 from leadsla._shell.replay import Replay, replay
 from leadsla._shell.report import ObligationScore, PeriodCard, render_scorecard, scorecard
 from leadsla._shell.simulate import simulate
@@ -126,11 +127,14 @@ __all__ = [
     "CsvError",
     "CsvMapping",
     "Decision",
+    "Delivered",
+    "Dispatcher",
     "Due",
     "Duplicate",
     "Duration",
     "DurationError",
     "Effect",
+    "EffectHandler",
     "Engine",
     "Escalate",
     "Event",

@@ -318,10 +318,15 @@ _SAID: Final[dict[type[Effect], tuple[str, ...]]] = {}
 
 def kind_of(effect: Effect) -> str:
     """The effect's type as :func:`effect_to_dict` names it (``obligation_breached``)."""
-    kind = _KINDS.get(type(effect))
-    if kind is None:
-        kind = _KINDS[type(effect)] = _snake(type(effect).__name__)
-    return kind
+    return kind_of_type(type(effect))
+
+
+def kind_of_type(kind: type[Effect]) -> str:
+    """An effect type's name as :func:`effect_to_dict` gives it (worked out once a type)."""
+    name = _KINDS.get(kind)
+    if name is None:
+        name = _KINDS[kind] = _snake(kind.__name__)
+    return name
 
 
 _KINDS: Final[dict[type[Effect], str]] = {}

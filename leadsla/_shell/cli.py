@@ -49,6 +49,7 @@ from leadsla._shell.render import accepted, describe_effect, format_span, owner_
 from leadsla._shell.replay import Replay, replay
 from leadsla._shell.report import render_scorecard, scorecard
 from leadsla._shell.simulate import simulate
+from leadsla._shell.store import SqliteStore
 from leadsla._shell.summary import render_summary
 from leadsla._version import __version__
 
@@ -762,6 +763,22 @@ def _parser() -> argparse.ArgumentParser:
     )
     lead.set_defaults(handler=_lead)
 
+    outbox = commands.add_parser(
+        "outbox", help="a store's pending effects and dead letters", description=_outbox.__doc__
+    )
+    outbox.add_argument("db", metavar="DB", help="the store's file (SQLite)")
+    outbox.add_argument(
+        "--agreement", metavar="FILE", help="the agreement, for a store that does not keep it"
+    )
+    requeue = outbox.add_mutually_exclusive_group()
+    requeue.add_argument(
+        "--requeue", metavar="ID", nargs="+", help="put these dead letters back in the outbox"
+    )
+    requeue.add_argument(
+        "--requeue-all", action="store_true", help="put every dead letter back in the outbox"
+    )
+    outbox.set_defaults(handler=_outbox)
+
     report = commands.add_parser(
         "report", help="the review-meeting scorecard of a log", description=_report.__doc__
     )
@@ -809,6 +826,28 @@ def _until_argument(command: argparse.ArgumentParser) -> None:
         metavar="TIME",
         help="replay up to this time (ISO 8601 with offset) and advance to it",
     )
+
+
+def _outbox(arguments: argparse.Namespace, out: TextIO) -> int:
+    """Show a store's outbox: how many effects wait for delivery, and the dead letters (the
+    effects whose delivery failed too often), with their last error. --requeue ID (or
+    --requeue-all) puts dead letters back in the outbox, their attempts forgotten."""
+    agreement = _load(arguments.agreement) if arguments.agreement else None
+    with SqliteStore(arguments.db, agreement) as store:
+        if arguments.requeue or arguments.requeue_all:
+            count = store.requeue(None if arguments.requeue_all else arguments.requeue)
+            out.write(f"{arguments.db}: requeued {_count(count, 'dead letter')}\n")
+        pending, dead = store.pending(), store.dead_letters()
+        line = f"{arguments.db}: {_count(len(pending), 'effect')} pending"
+        if pending:
+            line += f" (oldest: {pending[0].type} of {pending[0].lead}, outbox #{pending[0].seq})"
+        out.write(line + f", {_count(len(dead), 'dead letter')}\n")
+        for item in dead:
+            out.write(
+                f"  #{item.seq} {item.id} {item.type} of {item.lead}, "
+                f"{_count(item.attempts, 'attempt')}: {item.error}\n"
+            )
+    return 0
 
 
 def _log_arguments(command: argparse.ArgumentParser) -> None:

@@ -63,7 +63,11 @@ create table if not exists outbox (
     type text not null,
     lead text not null,
     body text not null,
-    acked text
+    acked text,
+    attempts integer not null default 0,
+    retry_at text,
+    error text,
+    dead text
 );
 create index if not exists outbox_pending on outbox (seq) where acked is null;
 create index if not exists outbox_id on outbox (id);
@@ -75,13 +79,18 @@ class OutboxItem:
     """An effect in the store's outbox: its place in the outbox (``seq``, in the order the
     effects were decided), its deterministic ``id`` (the idempotency key to hand on), its
     type as :func:`~leadsla.effect_to_dict` names it (``"action_requested"``), its lead, and
-    the effect as that function gives it (``data``)."""
+    the effect as that function gives it (``data``). ``attempts`` and ``error`` say how many
+    deliveries failed so far and why the last one did; ``retry_at`` (UTC) is when the next may
+    be tried (None: at once)."""
 
     seq: int
     id: str
     type: str
     lead: str
     data: Mapping[str, Any]
+    attempts: int = 0
+    error: str | None = None
+    retry_at: datetime | None = None
 
 
 def _utc_now() -> datetime:
@@ -445,14 +454,86 @@ class SqliteStore:
             raise StoreError(
                 Problem("limit", limit, "is not a positive whole number", "give e.g. 100, or None")
             )
+        return self._items("acked is null and dead is null", limit)
+
+    def dead_letters(self) -> list[OutboxItem]:
+        """The effects whose delivery failed too often (see :class:`~leadsla.Dispatcher`):
+        kept, not delivered again until :meth:`requeue` d."""
+        return self._items("acked is null and dead is not null", None)
+
+    def _items(self, where: str, limit: int | None) -> list[OutboxItem]:
         rows = self._connection.execute(
-            "select seq, id, type, lead, body from outbox where acked is null order by seq"
-            + ("" if limit is None else f" limit {limit}")
+            "select seq, id, type, lead, body, attempts, error, retry_at from outbox "
+            f"where {where} order by seq" + ("" if limit is None else f" limit {limit}")
         )
         return [
-            OutboxItem(seq, effect_id, kind, lead, MappingProxyType(json.loads(body)))
-            for seq, effect_id, kind, lead, body in rows
+            OutboxItem(
+                seq,
+                effect_id,
+                kind,
+                lead,
+                MappingProxyType(json.loads(body)),
+                attempts,
+                error,
+                None if retry is None else datetime.fromisoformat(retry),
+            )
+            for seq, effect_id, kind, lead, body, attempts, error, retry in rows
         ]
+
+    def failed(self, seq: int, error: str, retry_at: datetime | None) -> None:
+        """Record a failed delivery of outbox item ``seq``: one attempt more, and why; it may
+        be tried again from ``retry_at``, or (None) it becomes a dead letter."""
+        dead = self._received() if retry_at is None else None
+        self._write(
+            "update outbox set attempts = attempts + 1, error = ?, retry_at = ?, dead = ? "
+            "where seq = ? and acked is null",
+            (error, None if retry_at is None else _arrival(retry_at), dead, seq),
+        )
+
+    def requeue(self, ids: Iterable[str] | None = None) -> int:
+        """Put dead letters back in the outbox, their attempts forgotten (``ids``; None: every
+        one); how many."""
+        wanted = None if ids is None else list(dict.fromkeys(ids))
+        sql = "update outbox set dead = null, attempts = 0, retry_at = null, error = null "
+        if wanted is None:
+            return self._write(sql + "where dead is not null and acked is null", ())
+        unknown = [
+            i
+            for i in wanted
+            if self._connection.execute(
+                "select 1 from outbox where id = ? and dead is not null", (i,)
+            ).fetchone()
+            is None
+        ]
+        if unknown:
+            raise StoreError(
+                Problem(
+                    "ids",
+                    unknown[0] if len(unknown) == 1 else unknown,
+                    "is not a dead letter" if len(unknown) == 1 else "are not dead letters",
+                    "requeue the ids dead_letters() gives; nothing was requeued",
+                )
+            )
+        return self._write_many(sql + "where id = ? and dead is not null", [(i,) for i in wanted])
+
+    def _write(self, sql: str, parameters: tuple[Any, ...]) -> int:
+        return self._write_many(sql, [parameters])
+
+    def _write_many(self, sql: str, rows: list[tuple[Any, ...]]) -> int:
+        """Run an update of the outbox in its own transaction; how many rows it changed."""
+        try:
+            with self._connection:
+                self._connection.execute("begin")
+                return int(self._connection.executemany(sql, rows).rowcount)
+        except sqlite3.Error as error:
+            raise StoreError(
+                Problem(
+                    "store",
+                    str(self.path),
+                    f"could not keep the change to the outbox ({error}); nothing changed",
+                    "check the disk and the file's permissions, then try again",
+                )
+            ) from None
 
     def ack(self, ids: Iterable[str]) -> int:
         """Acknowledge delivered effects by id: they leave :meth:`pending`, and how many did
@@ -480,23 +561,10 @@ class SqliteStore:
                 )
             )
         when = self._received()
-        try:
-            with self._connection:
-                self._connection.execute("begin")
-                cursor = self._connection.executemany(
-                    "update outbox set acked = ? where id = ? and acked is null",
-                    [(when, i) for i in wanted],
-                )
-                return int(cursor.rowcount)
-        except sqlite3.Error as error:
-            raise StoreError(
-                Problem(
-                    "store",
-                    str(self.path),
-                    f"could not keep the acknowledgement ({error}); nothing was acknowledged",
-                    "check the disk and the file's permissions, then acknowledge again",
-                )
-            ) from None
+        return self._write_many(
+            "update outbox set acked = ? where id = ? and acked is null",
+            [(when, i) for i in wanted],
+        )
 
     def _received(self) -> str:
         """The wall-clock time of an input's arrival, as the file keeps it."""

@@ -1,0 +1,200 @@
+"""Deliver a store's pending effects to the host's handlers: at least once, retried, never lost.
+
+The engine decides; the host acts. :class:`~leadsla.SqliteStore` keeps every effect in its
+outbox until it is acknowledged. A :class:`Dispatcher` reads the outbox and calls the handler
+the host registered for each effect: by action name for an ``ActionRequested`` (``"escalate"``,
+``"notify"``), else by effect type (``"obligation_breached"``, or the class itself), else the
+default handler. An effect is acknowledged once its handler returned; a handler that raises
+(or, with a ``timeout``, takes too long) leaves it in the outbox, to be tried again after a
+backoff that doubles each time, and after ``attempts`` failures it becomes a dead letter,
+kept until requeued (``leadsla outbox --db FILE``). An effect nobody handles is acknowledged:
+there is nothing to do for it.
+
+Order: effects are delivered in the order they were decided, and an effect waiting for a retry
+holds back the later effects of its lead (a lead's escalation is not sent before the breach it
+follows). Dead letters hold back nothing.
+
+A handler receives the :class:`~leadsla.OutboxItem`; its ``id`` is the effect's deterministic
+id, the key a receiver uses to drop a delivery it has already acted on (a host that crashes
+after the handler ran and before the acknowledgement delivers it again).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime, timedelta
+from typing import Protocol
+
+from attrs import frozen
+
+from leadsla._core.effects import Effect, kind_of_type
+from leadsla._core.errors import Problem, UsageError
+from leadsla._shell.store import OutboxItem, SqliteStore
+
+__all__ = ["Delivered", "Dispatcher", "EffectHandler"]
+
+
+class EffectHandler(Protocol):
+    """Acts on one effect of the outbox (sends the email, updates the CRM). Returning means
+    done; raising means "try again later". Must be idempotent by ``item.id``."""
+
+    def __call__(self, item: OutboxItem, /) -> object: ...
+
+
+@frozen
+class Delivered:
+    """What one :meth:`Dispatcher.deliver` pass did: effects handled and acknowledged, ones
+    nobody handles (acknowledged too), failures to be retried, new dead letters, and effects
+    left for later (waiting for a retry, or behind one of their lead's)."""
+
+    handled: int = 0
+    unhandled: int = 0
+    failed: int = 0
+    dead: int = 0
+    waiting: int = 0
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class Dispatcher:
+    """Delivers a store's pending effects to handlers (see the module's documentation).
+
+    ``actions`` maps action names of ``ActionRequested`` effects to handlers; ``effects`` maps
+    effect types (their names as :func:`~leadsla.effect_to_dict` gives them, or the classes)
+    to handlers; ``default`` takes the rest (None: acknowledged unhandled). ``attempts``:
+    failures before an effect becomes a dead letter; ``backoff``: the wait after the first
+    failure, doubled after each one up to ``max_backoff``; ``timeout``: how long a handler may
+    take (None: as long as it takes; a handler that overruns is counted as failed and left
+    running in a daemon thread); ``now``: the wall clock.
+    """
+
+    def __init__(
+        self,
+        store: SqliteStore,
+        *,
+        actions: Mapping[str, EffectHandler] | None = None,
+        effects: Mapping[str | type[Effect], EffectHandler] | None = None,
+        default: EffectHandler | None = None,
+        attempts: int = 5,
+        backoff: timedelta = timedelta(seconds=1),
+        max_backoff: timedelta = timedelta(hours=1),
+        timeout: timedelta | None = None,
+        now: Callable[[], datetime] | None = None,
+    ) -> None:
+        if type(attempts) is not int or attempts < 1:
+            raise UsageError(
+                Problem("attempts", attempts, "is not a positive whole number", "give e.g. 5")
+            )
+        for name, span in (
+            ("backoff", backoff),
+            ("max_backoff", max_backoff),
+            ("timeout", timeout),
+        ):
+            if span is not None and (not isinstance(span, timedelta) or span <= timedelta(0)):
+                raise UsageError(
+                    Problem(name, span, "is not a positive span of time", "give a timedelta")
+                )
+        self.store = store
+        self._actions = dict(actions or {})
+        self._effects: dict[str, EffectHandler] = {}
+        for key, handler in (effects or {}).items():
+            name = key if isinstance(key, str) else _kind_of_class(key)
+            self._effects[name] = handler
+        self._default = default
+        self._attempts = attempts
+        self._backoff = backoff
+        self._max_backoff = max_backoff
+        self._timeout = timeout
+        self._now = now if now is not None else _utc_now
+
+    def handler_for(self, item: OutboxItem) -> EffectHandler | None:
+        """The handler that takes ``item``: by action, then by type, then the default."""
+        if item.type == "action_requested":
+            handler = self._actions.get(str(item.data.get("action")))
+            if handler is not None:
+                return handler
+        return self._effects.get(item.type, self._default)
+
+    def deliver(self, limit: int | None = None) -> Delivered:
+        """One pass over the outbox (its first ``limit`` pending effects): call each one's
+        handler, acknowledge what was done, schedule what failed."""
+        now = self._now()
+        held: set[str] = set()  # leads with an effect waiting: their later ones wait too
+        handled = unhandled = failed = dead = waiting = 0
+        done: list[str] = []
+        for item in self.store.pending(limit):
+            if item.lead in held or (item.retry_at is not None and item.retry_at > now):
+                held.add(item.lead)
+                waiting += 1
+                continue
+            handler = self.handler_for(item)
+            if handler is None:
+                done.append(item.id)
+                unhandled += 1
+                continue
+            error = self._call(handler, item)
+            if error is None:
+                done.append(item.id)
+                handled += 1
+                continue
+            if done:  # acknowledge what went before, so a crash now repeats less
+                self.store.ack(done)
+                done = []
+            if item.attempts + 1 >= self._attempts:
+                self.store.failed(item.seq, error, None)
+                dead += 1
+            else:
+                wait = min(self._backoff * 2**item.attempts, self._max_backoff)
+                self.store.failed(item.seq, error, now + wait)
+                held.add(item.lead)
+                failed += 1
+        if done:
+            self.store.ack(done)
+        return Delivered(handled, unhandled, failed, dead, waiting)
+
+    def _call(self, handler: EffectHandler, item: OutboxItem) -> str | None:
+        """Run a handler; None when it returned, else what went wrong, in one line."""
+        if self._timeout is None:
+            try:
+                handler(item)
+            except Exception as error:
+                return _said(error)
+            return None
+        outcome: list[str | None] = []
+
+        def run() -> None:
+            try:
+                handler(item)
+            except Exception as error:
+                outcome.append(_said(error))
+            else:
+                outcome.append(None)
+
+        worker = threading.Thread(target=run, name=f"leadsla handler {item.id}", daemon=True)
+        worker.start()
+        worker.join(self._timeout.total_seconds())
+        if worker.is_alive() or not outcome:
+            return f"the handler took longer than {self._timeout}"
+        return outcome[0]
+
+
+def _kind_of_class(kind: type[Effect]) -> str:
+    if not (isinstance(kind, type) and issubclass(kind, Effect)):
+        raise UsageError(
+            Problem(
+                "effects",
+                kind,
+                "is not an effect type",
+                "key handlers by an effect class (ObligationBreached) or its name "
+                "('obligation_breached')",
+            )
+        )
+    return kind_of_type(kind)
+
+
+def _said(error: Exception) -> str:
+    text = str(error).replace("\n", " ")
+    return f"{type(error).__name__}: {text}" if text else type(error).__name__
