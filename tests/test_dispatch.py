@@ -217,4 +217,4 @@ def test_settings_are_checked(store: SqliteStore) -> None:
     with pytest.raises(UsageError, match=r"'backoff' is not a positive span of time"):
         Dispatcher(store, backoff=timedelta(0))
     with pytest.raises(UsageError, match=r"'effects' is not an effect type \(got <class 'int'>\)"):
-        Dispatcher(store, effects={int: print})  # type: ignore[dict-item]
+        Dispatcher(store, effects={int: print})

@@ -14,7 +14,7 @@ import sys
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TextIO
 from zoneinfo import ZoneInfo
@@ -45,9 +45,11 @@ from leadsla._core.events import (
 )
 from leadsla._shell.agreement_write import agreement_to_toml
 from leadsla._shell.csv import CsvMapping, csv_events_from_text
+from leadsla._shell.dispatch import Dispatcher
 from leadsla._shell.render import accepted, describe_effect, format_span, owner_name, stamp
 from leadsla._shell.replay import Replay, replay
 from leadsla._shell.report import render_scorecard, scorecard
+from leadsla._shell.service import LineSource, handlers_from, serve
 from leadsla._shell.simulate import simulate
 from leadsla._shell.store import SqliteStore
 from leadsla._shell.summary import render_summary
@@ -763,6 +765,32 @@ def _parser() -> argparse.ArgumentParser:
     )
     lead.set_defaults(handler=_lead)
 
+    run = commands.add_parser(
+        "run",
+        help="run as a service: read events, keep them, deliver effects",
+        description=_run.__doc__,
+    )
+    run.add_argument("--db", required=True, metavar="FILE", help="the store's file (SQLite)")
+    run.add_argument(
+        "--agreement", metavar="FILE", help="the agreement of a new store (default: the default)"
+    )
+    run.add_argument("--follow", metavar="FILE", help="read the lines appended to FILE")
+    run.add_argument(
+        "--from-start", action="store_true", help="with --follow, read FILE from its start"
+    )
+    run.add_argument(
+        "--handler",
+        action="append",
+        dest="handlers",
+        metavar="SPEC",
+        help="module:function (every effect), or KEY=module:function (an action or effect type)",
+    )
+    run.add_argument("--tick", type=float, default=60.0, metavar="SECONDS", help="advance every")
+    run.add_argument("--status", type=float, default=60.0, metavar="SECONDS", help="status every")
+    run.add_argument("--attempts", type=int, default=5, help="failures before a dead letter")
+    run.add_argument("--timeout", type=float, metavar="SECONDS", help="a handler's time limit")
+    run.set_defaults(handler=_run)
+
     outbox = commands.add_parser(
         "outbox", help="a store's pending effects and dead letters", description=_outbox.__doc__
     )
@@ -848,6 +876,49 @@ def _outbox(arguments: argparse.Namespace, out: TextIO) -> int:
                 f"{_count(item.attempts, 'attempt')}: {item.error}\n"
             )
     return 0
+
+
+def _run(arguments: argparse.Namespace, out: TextIO) -> int:
+    """Run leadsla as a service beside a CRM: read events (JSON Lines) from stdin, or from a
+    file that grows (--follow), keep them in the store DB, deliver the effects to the handlers
+    (--handler module:function, or KEY=module:function for an action or effect type), and
+    every --tick seconds advance to the wall clock so that deadlines fire when nothing
+    arrives. A status line goes to stderr every --status seconds, and refused lines as
+    NAME:LINE: reason. SIGINT or SIGTERM stops it once the lines read are applied, after a
+    last delivery. Stops too when stdin is closed."""
+    default, keyed = handlers_from(arguments.handlers or [])
+    agreement = _load(arguments.agreement) if arguments.agreement else None
+    timeout = timedelta(seconds=arguments.timeout) if arguments.timeout else None
+    with SqliteStore(arguments.db, agreement) as store:
+        dispatcher = Dispatcher(
+            store,
+            actions=keyed,  # a key is an action's name, or else an effect type's
+            effects=keyed,
+            default=default,
+            attempts=arguments.attempts,
+            timeout=timeout,
+        )
+        if arguments.follow:
+            handle = open(arguments.follow, "rb")  # noqa: SIM115 - open for the loop's life
+            if not arguments.from_start:
+                handle.seek(0, os.SEEK_END)
+            source, name = LineSource(handle.fileno(), follow=True), arguments.follow
+        else:
+            handle = None
+            source, name = LineSource(sys.stdin.fileno(), follow=False), "stdin"
+        try:
+            return serve(
+                store,
+                source,
+                dispatcher,
+                name=name,
+                tick=arguments.tick,
+                status=arguments.status,
+                err=sys.stderr,
+            )
+        finally:
+            if handle is not None:
+                handle.close()
 
 
 def _log_arguments(command: argparse.ArgumentParser) -> None:

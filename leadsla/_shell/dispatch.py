@@ -24,7 +24,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
-from typing import Protocol
+from typing import Any, Protocol
 
 from attrs import frozen
 
@@ -76,7 +76,7 @@ class Dispatcher:
         store: SqliteStore,
         *,
         actions: Mapping[str, EffectHandler] | None = None,
-        effects: Mapping[str | type[Effect], EffectHandler] | None = None,
+        effects: Mapping[Any, EffectHandler] | None = None,  # keys: str | type[Effect]
         default: EffectHandler | None = None,
         attempts: int = 5,
         backoff: timedelta = timedelta(seconds=1),

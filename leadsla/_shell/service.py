@@ -1,0 +1,176 @@
+"""``leadsla run``: the engine as a long-running service beside a CRM.
+
+One loop, in one thread: read the events that have arrived (JSON Lines, from a pipe or a file
+that grows), apply them to the store, deliver the outbox's effects to the host's handlers, and
+on a timer advance the store to the wall clock, so that deadlines fire when nothing arrives,
+and write a one-line status. ``SIGINT`` and ``SIGTERM`` stop it between two inputs: the input
+being applied is finished (its transaction committed), the outbox is delivered once more, and
+the store is closed.
+
+Handlers are named as Python entry points, ``module:function`` (the default handler) or
+``KEY=module:function`` (for an action name such as ``escalate``, or an effect type such as
+``obligation_breached``); see :class:`~leadsla.Dispatcher` for how they are called.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import select
+import signal
+import time
+from collections.abc import Callable, Iterator, Sequence
+from datetime import UTC, datetime
+from types import FrameType
+from typing import TextIO
+
+from leadsla._core.effects import Rejected
+from leadsla._core.errors import EventError, Problem, UsageError
+from leadsla._core.events import Event
+from leadsla._shell.dispatch import Dispatcher, EffectHandler
+from leadsla._shell.store import SqliteStore
+
+__all__ = ["LineSource", "handlers_from", "serve"]
+
+#: The longest the loop waits before it looks at the stop flag again (seconds).
+_NAP = 0.2
+
+
+def handlers_from(
+    specs: Sequence[str],
+) -> tuple[EffectHandler | None, dict[str, EffectHandler]]:
+    """The default handler and the keyed ones, from ``module:function`` and
+    ``KEY=module:function`` specs."""
+    default: EffectHandler | None = None
+    keyed: dict[str, EffectHandler] = {}
+    for spec in specs:
+        key, _, target = spec.rpartition("=")
+        module_name, colon, name = target.partition(":")
+        if not colon or not module_name or not name:
+            raise UsageError(
+                Problem(
+                    "--handler",
+                    spec,
+                    "is not an entry point",
+                    "write module:function, or KEY=module:function for an action or effect type",
+                )
+            )
+        try:
+            found: object = getattr(importlib.import_module(module_name), name)
+        except (ImportError, AttributeError) as error:
+            raise UsageError(
+                Problem(
+                    "--handler",
+                    spec,
+                    f"cannot be loaded ({error})",
+                    "check the module is importable (PYTHONPATH) and defines the function",
+                )
+            ) from None
+        if not callable(found):
+            raise UsageError(Problem("--handler", spec, "is not callable", "name a function"))
+        handler: EffectHandler = found
+        if key:
+            keyed[key] = handler
+        else:
+            default = handler
+    return default, keyed
+
+
+class LineSource:
+    """Lines that have arrived on a file descriptor (a pipe, or a file that grows), waited
+    for up to a timeout; ``closed`` once a pipe's writer has gone."""
+
+    def __init__(self, fd: int, *, follow: bool) -> None:
+        self._fd = fd
+        self._follow = follow
+        self._buffer = b""
+        self.closed = False
+        self.number = 0  # of the last line given
+
+    def lines(self, timeout: float) -> Iterator[tuple[int, str]]:
+        """The complete lines available within ``timeout`` seconds, numbered."""
+        if self._follow:
+            chunk = os.read(self._fd, 1 << 16)
+            if not chunk:
+                time.sleep(timeout)
+                return
+        else:
+            ready, _, _ = select.select([self._fd], [], [], timeout)
+            if not ready:
+                return
+            chunk = os.read(self._fd, 1 << 16)
+            if not chunk:
+                self.closed = True
+                chunk = b"\n" if self._buffer else b""  # a last line without its newline
+        self._buffer += chunk
+        *complete, self._buffer = self._buffer.split(b"\n")
+        for raw in complete:
+            self.number += 1
+            if raw.strip():
+                yield self.number, raw.decode("utf-8", "replace")
+
+
+def serve(
+    store: SqliteStore,
+    source: LineSource,
+    dispatcher: Dispatcher,
+    *,
+    name: str,
+    tick: float,
+    status: float,
+    err: TextIO,
+    clock: Callable[[], datetime] | None = None,
+) -> int:
+    """Run the loop until stopped (a signal) or the source is closed; the exit code.
+
+    A stop is looked at between reads: the lines already read are applied first (they
+    were taken from the pipe, and would otherwise be lost)."""
+    now = clock if clock is not None else (lambda: datetime.now(UTC))
+    stop: list[int] = []
+
+    def stopping(number: int, _: FrameType | None) -> None:
+        stop.append(number)
+
+    previous = {s: signal.signal(s, stopping) for s in (signal.SIGINT, signal.SIGTERM)}
+    events = refused = 0
+    next_tick = time.monotonic() + tick if tick > 0 else float("inf")
+    next_status = time.monotonic() + status if status > 0 else float("inf")
+    try:
+        while not stop and not source.closed:
+            wait = max(0.0, min(_NAP, next_tick - time.monotonic()))
+            for number, line in source.lines(wait):
+                events += 1
+                try:
+                    event = Event.from_json(line)
+                except EventError as error:
+                    refused += 1
+                    err.write(f"{name}:{number}: {error}\n")
+                    continue
+                for effect in store.apply(event):
+                    if isinstance(effect, Rejected):
+                        refused += 1
+                        err.write(f"{name}:{number}: {effect.reason}\n")
+            moment = time.monotonic()
+            if moment >= next_tick:
+                store.advance(now())
+                next_tick = moment + tick
+            dispatcher.deliver()
+            if moment >= next_status:
+                err.write(_status(store, events, refused) + "\n")
+                err.flush()
+                next_status = moment + status
+        dispatcher.deliver()
+        err.write(_status(store, events, refused) + (" (stopped)" if stop else "") + "\n")
+        return 0
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+
+
+def _status(store: SqliteStore, events: int, refused: int) -> str:
+    pending = store.pending()
+    line = f"leadsla run: {events} events read, {refused} refused; {len(pending)} effects pending"
+    if pending:
+        line += f" (oldest #{pending[0].seq}, {pending[0].type} of {pending[0].lead})"
+    dead = len(store.dead_letters())
+    return line + (f", {dead} dead letters" if dead else "")

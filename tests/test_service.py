@@ -1,0 +1,148 @@
+"""``leadsla run``: a real process reading events, keeping them, delivering, stopping cleanly."""
+
+from __future__ import annotations
+
+import json
+import os
+import pathlib
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from leadsla import LeadCreated, SqliteStore
+from leadsla._shell.cli import main
+
+pytestmark = pytest.mark.skipif(os.name != "posix", reason="the service reads pipes with select")
+
+SCRIPT = pathlib.Path(sys.executable).with_name("leadsla")
+HELSINKI = ZoneInfo("Europe/Helsinki")
+HANDLER = """
+import json, os
+
+def handle(item):
+    with open(os.environ["RECEIVED"], "a") as out:
+        out.write(json.dumps({"id": item.id, "type": item.type, "lead": item.lead}) + "\\n")
+
+def escalate(item):
+    with open(os.environ["RECEIVED"], "a") as out:
+        out.write(json.dumps({"id": item.id, "type": "ESCALATED", "to": item.data["to"]}) + "\\n")
+"""
+
+
+def event(n: int) -> str:
+    at = datetime(2026, 3, 6, 16, n, tzinfo=HELSINKI)
+    fields = {"email": f"ann{n}@acme.fi", "score": 62}
+    return LeadCreated(id=f"c{n}", lead=f"L-{n}", at=at, fields=fields).to_json()
+
+
+def wait_for(check: Callable[[], bool], seconds: float = 20.0) -> None:
+    deadline = time.monotonic() + seconds
+    while not check():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.05)
+
+
+def received(path: pathlib.Path) -> list[dict[str, str]]:
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def start(tmp_path: pathlib.Path, *extra: str) -> subprocess.Popen[str]:
+    (tmp_path / "hooks.py").write_text(HANDLER)
+    environment = {
+        **os.environ,
+        "PYTHONPATH": str(tmp_path),
+        "RECEIVED": str(tmp_path / "received.jsonl"),
+    }
+    return subprocess.Popen(
+        [
+            str(SCRIPT),
+            "run",
+            "--db",
+            str(tmp_path / "leads.db"),
+            "--handler",
+            "hooks:handle",
+            "--handler",
+            "escalate=hooks:escalate",
+            "--tick",
+            "0.3",
+            "--status",
+            "0.5",
+            *extra,
+        ],
+        stdin=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        env=environment,
+    )
+
+
+def test_a_service_reads_keeps_delivers_and_stops_on_sigterm(tmp_path: pathlib.Path) -> None:
+    """Events on stdin are kept and their effects delivered; the wall clock fires the
+    deadlines (the events are months old) without another event; a bad line is named and
+    skipped; SIGTERM stops it cleanly with everything delivered."""
+    service = start(tmp_path)
+    assert service.stdin is not None
+    service.stdin.write(event(1) + "\n" + "{not json\n" + event(2) + "\n")
+    service.stdin.flush()
+    got = tmp_path / "received.jsonl"
+    wait_for(lambda: any(r["type"] == "ESCALATED" for r in received(got)))
+    service.send_signal(signal.SIGTERM)
+    _, err = service.communicate(timeout=30)
+    assert service.returncode == 0, err
+    assert "stdin:2: " in err
+    assert "effects pending" in err.splitlines()[-1]
+    assert err.splitlines()[-1].endswith("(stopped)")
+    types = {r["type"] for r in received(got)}
+    assert {"transitioned", "obligation_opened", "obligation_breached", "ESCALATED"} <= types
+    with SqliteStore(tmp_path / "leads.db") as store:
+        assert store.pending() == []
+        assert sorted(store.engine.leads()) == ["L-1", "L-2"]
+        ids = [r["id"] for r in received(got)]
+        assert len(ids) == len(set(ids)), "each effect delivered once"
+
+
+def test_a_service_stops_when_its_input_ends(tmp_path: pathlib.Path) -> None:
+    service = start(tmp_path, "--tick", "0")
+    _, err = service.communicate(event(1) + "\n" + event(2), timeout=30)  # no final newline
+    assert service.returncode == 0, err
+    with SqliteStore(tmp_path / "leads.db") as store:
+        assert sorted(store.engine.leads()) == ["L-1", "L-2"]
+        assert store.pending() == []
+
+
+def test_a_service_follows_a_growing_file_and_stops_on_sigint(tmp_path: pathlib.Path) -> None:
+    feed = tmp_path / "feed.jsonl"
+    feed.write_text(event(1) + "\n")  # there before the start: not read without --from-start
+    service = start(tmp_path, "--follow", str(feed), "--tick", "0")  # (wall clock: too late)
+    time.sleep(0.5)
+    with feed.open("a") as out:
+        out.write(event(2) + "\n")
+    got = tmp_path / "received.jsonl"
+    wait_for(lambda: any(r.get("lead") == "L-2" for r in received(got)))
+    assert all(r["type"] != "rejected" for r in received(got))
+    service.send_signal(signal.SIGINT)
+    _, err = service.communicate(timeout=30)
+    assert service.returncode == 0, err
+    with SqliteStore(tmp_path / "leads.db") as store:
+        assert list(store.engine.leads()) == ["L-2"]
+
+
+def test_a_handler_that_cannot_be_loaded_is_named(
+    tmp_path: pathlib.Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = main(["run", "--db", str(tmp_path / "x.db"), "--handler", "no_such_module:f"])
+    assert code == 1
+    assert (
+        "'--handler' cannot be loaded (No module named 'no_such_module')" in capsys.readouterr().err
+    )
+    assert main(["run", "--db", str(tmp_path / "x.db"), "--handler", "nocolon"]) == 1
+    assert "'--handler' is not an entry point (got 'nocolon')" in capsys.readouterr().err
