@@ -1,7 +1,7 @@
 """Run leadsla's benchmarks: ``python benchmarks/run.py [--quick] [NAME ...]``.
 
 Each benchmark measures leadsla and its named baselines in the same run and prints per-call
-medians and ratios. Names: calendar, lifecycle, engine.
+medians and ratios. Names: calendar, lifecycle, engine, store.
 """
 
 from __future__ import annotations
@@ -13,11 +13,13 @@ import sys
 import bench_calendar
 import bench_engine
 import bench_lifecycle
+import bench_store
 
 BENCHMARKS = {
     "calendar": bench_calendar.run,
     "lifecycle": bench_lifecycle.run,
     "engine": bench_engine.run,
+    "store": bench_store.run,
 }
 
 

@@ -5,7 +5,7 @@ of the outbox) and reports each call that returned; the test kills it with SIGKI
 moment, opens the store and checks: it opens; its inputs are a prefix of what was sent that
 holds every input whose call returned; its outbox holds exactly the effects a fresh engine
 gives for those inputs, ids included, in order; every acknowledgement that returned holds; and
-its engine is the fresh engine's.
+its engine (rebuilt from its newest snapshot and the inputs after it) is the fresh engine's.
 """
 
 from __future__ import annotations
@@ -48,7 +48,7 @@ SENT = _inputs()
 def _write(path: pathlib.Path, report: int, seed: int) -> None:
     """The writer (a forked child): send everything, report each call that returned."""
     chooser = random.Random(seed)
-    with SqliteStore(path) as store:
+    with SqliteStore(path, snapshot_every=25) as store:  # kills land in snapshots too
         for index, item in enumerate(SENT):
             if isinstance(item, tuple):
                 store.advance(item[1])

@@ -536,6 +536,7 @@ def test_a_store_written_before_the_settings_replays_in_strict_order(tmp_path: P
         store.apply(LeadCreated(id="e1", lead="L-1", at=at(2, 9), fields=MQL))
     with sqlite3.connect(path) as connection:  # as an earlier leadsla wrote it
         connection.execute("delete from meta where key in ('allowed_lateness', 'horizon')")
+        connection.execute("drop table snapshots")
     connection.close()
     with SqliteStore(path) as reopened:
         assert reopened.engine.allowed_lateness == timedelta(0)

@@ -2658,6 +2658,10 @@ class Terms:
     def __len__(self) -> int:
         return len(self._by_name)
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickled as its terms (the compiled evaluators are made again)."""
+        return (Terms, (tuple(self._by_name.values()),))
+
     def __contains__(self, name: object) -> bool:
         return name in self._by_name
 

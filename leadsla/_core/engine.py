@@ -73,6 +73,7 @@ from leadsla._core.history import (
     EPOCH,
     NEVER,
     REFUSED,
+    EngineState,
     Journal,
     Ledger,
     Rerun,
@@ -252,6 +253,19 @@ class Engine:
         """The tally of every commitment for every tracking period seen, oldest first."""
         return self._ledger.tally.volumes()
 
+    def state(self) -> EngineState:
+        """Everything the engine holds but its agreement and settings: for a snapshot."""
+        e = self
+        return EngineState(e._clock, e._clock_us, e._ledger, e._timers, e._seen, e._book)
+
+    @classmethod
+    def restored(cls, state: EngineState, agreement: Agreement, **settings: Any) -> Engine:
+        """An engine holding a :meth:`state` made under the same agreement and settings."""
+        engine = cls(agreement, **settings)
+        engine._clock, engine._clock_us, engine._ledger, engine._timers, engine._seen = state[:5]
+        engine._leads, engine._book = engine._ledger.entries, state.book
+        return engine
+
     # -- inputs -------------------------------------------------------------------------------
 
     def apply(self, event: Event) -> list[Effect]:
@@ -287,7 +301,7 @@ class Engine:
         decision = Decision(self._generation, self._book.draft() if self._book else None)
         candidate: object = event  # typed as an Event, but callers may hand over anything
         if not isinstance(candidate, Event):
-            return self._reject(decision, None, self._clock, None, _not_an_event(candidate))
+            return _reject(decision, None, self._clock, None, _not_an_event(candidate))
         if event.id in self._seen:
             return self._seen_before(decision, event)
         delta = event.at - EPOCH  # instant_us, inline: an event's time is checked aware
@@ -297,7 +311,7 @@ class Engine:
         horizon = self._horizon
         if horizon is not None and self._clock is not None and at_us > self._clock_us + horizon:
             problem = too_far(event, self._clock, horizon)
-            return self._reject(decision, event.lead, event.at, event.id, problem)
+            return _reject(decision, event.lead, event.at, event.id, problem)
         # Time passes whether or not the event is good: the timers due by its time fire first.
         next_at = self._timers.next_at
         if next_at is not None and next_at <= at_us:
@@ -309,7 +323,7 @@ class Engine:
             change = self._stepper.event(lead, clocks, event, at_us, book, epoch)
         except REFUSED as error:
             decision._refused = (event, at_us)  # kept: a late event may make it good
-            return self._reject(decision, event.lead, event.at, event.id, *error.problems)
+            return _reject(decision, event.lead, event.at, event.id, *error.problems)
         self._keep(decision, change)
         decision._event_id = (event.id, change.lead.id, at_us)
         return decision
@@ -320,17 +334,16 @@ class Engine:
         if isinstance(answer, Duplicate):
             decision.effects.append(answer)
             return decision
-        return self._reject(decision, event.lead, event.at, event.id, answer)
+        return _reject(decision, event.lead, event.at, event.id, answer)
 
     def _decide_late(self, decision: Decision, event: Event, at_us: int) -> Decision:
-        """An event older than the clock: put in its place in its lead's history, which is
-        worked out again from there (see :mod:`leadsla._core.history`)."""
+        """An event older than the clock, put in its place (see :mod:`~leadsla._core.history`)."""
         limit = self._clock_us - self._lateness
         entry = self._leads.get(event.lead)
         journal = self._ledger.journal_for(event.lead, at_us)
         if at_us < limit or journal is None:
             problem = too_late(event, self._clock, limit, self._lateness)
-            return self._reject(decision, event.lead, event.at, event.id, problem)
+            return _reject(decision, event.lead, event.at, event.id, problem)
         book = decision._book.child() if decision._book is not None else None
         epoch, picks = entry.epoch + 1 if entry else 0, self._ledger.picks.get(event.lead, ())
         journal, index, run, effects = redo(
@@ -338,7 +351,7 @@ class Engine:
         )
         if run.lead is None and run.refused is not None:  # no such lead then, nor after
             decision._refused = (event, at_us)  # parked
-            return self._reject(decision, event.lead, event.at, event.id, *run.refused.details)
+            return _reject(decision, event.lead, event.at, event.id, *run.refused.details)
         if book is not None and decision._book is not None:
             decision._book.merge(book)
         decision.effects.extend(effects)
@@ -393,19 +406,6 @@ class Engine:
                 ledger.fold(self._clock_us)
         return decision.effects
 
-    def _reject(
-        self,
-        decision: Decision,
-        lead: str | None,
-        at: datetime | None,
-        event_id: str | None,
-        *problems: Problem,
-    ) -> Decision:
-        """Refuse the input of a decision (its timers, if any fired, stay fired)."""
-        decision.rejected = refusal(lead, at, event_id, problems)
-        decision.effects.append(decision.rejected)
-        return decision
-
     # -- one step per lead ----------------------------------------------------------------------
 
     def _keep(self, decision: Decision, change: LeadChange) -> None:
@@ -450,6 +450,19 @@ class Engine:
             change.timers = [new for new in change.timers if new.at_us > until_us]
             self._keep(decision, change)
             latest[timer.lead] = change
+
+
+def _reject(
+    decision: Decision,
+    lead: str | None,
+    at: datetime | None,
+    event_id: str | None,
+    *problems: Problem,
+) -> Decision:
+    """Refuse the input of a decision (its timers, if any fired, stay fired)."""
+    decision.rejected = refusal(lead, at, event_id, problems)
+    decision.effects.append(decision.rejected)
+    return decision
 
 
 def _not_an_event(candidate: object) -> Problem:

@@ -47,7 +47,7 @@ from leadsla._core.errors import (
 )
 from leadsla._core.events import Event
 from leadsla._core.lead import Lead
-from leadsla._core.ownership import BookDraft, Pick, pins_of
+from leadsla._core.ownership import AssignmentBook, BookDraft, Pick, pins_of
 from leadsla._core.steps import LeadChange, Stepper, live
 from leadsla._core.tally import Contribution, Tally
 from leadsla._core.timers import DEADLINE, Timer, TimerQueue
@@ -57,6 +57,7 @@ __all__ = [
     "EPOCH",
     "NEVER",
     "REFUSED",
+    "EngineState",
     "Entry",
     "Journal",
     "Ledger",
@@ -548,6 +549,17 @@ def refusal(
     if event_id is not None:
         rejected.stamped("event:" + event_id, 0)
     return rejected
+
+
+class EngineState(NamedTuple):
+    """What an engine holds besides its agreement and settings (for a snapshot)."""
+
+    clock: datetime | None
+    clock_us: int
+    ledger: Ledger
+    timers: TimerQueue
+    seen: Seen
+    book: AssignmentBook | None
 
 
 class Seen:

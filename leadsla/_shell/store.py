@@ -3,9 +3,12 @@
 The engine is deterministic: the same agreement and the same inputs give the same effects.
 So :class:`SqliteStore` keeps the inputs (the events, and the times the host advanced to) in a
 SQLite file, each one committed before ``apply`` or ``advance`` returns, and rebuilds the
-engine on opening by replaying them. Nothing of the engine's own structures is written, so a
-store never holds a state that the inputs do not explain, and a crash at any moment loses at
-most the input being applied (its effects were not returned to the host either).
+engine on opening by replaying them. The inputs are the truth: a crash at any moment loses at
+most the input being applied (its effects were not returned to the host either). To open
+fast, the store also writes snapshots of the engine (on close, and every ``snapshot_every``
+inputs) and opens from the newest one it can trust, replaying only the inputs after it; a
+snapshot that fails a check is ignored, with a warning, for a full replay (see
+:mod:`leadsla._shell.snapshot`).
 
 The store is also an **outbox**: every effect an input caused is written in the same
 transaction as the input, and stays pending until the host acknowledges it
@@ -26,7 +29,8 @@ from __future__ import annotations
 import gc
 import json
 import sqlite3
-from collections.abc import Callable, Iterable, Mapping
+import warnings
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import MappingProxyType, TracebackType
@@ -42,6 +46,10 @@ from leadsla._core.errors import AgreementError, NaiveDatetimeError, Problem, St
 from leadsla._core.events import Event
 from leadsla._core.views import LeadView
 from leadsla._shell.agreement_write import agreement_to_toml
+from leadsla._shell.snapshot import SnapshotError
+from leadsla._shell.snapshot import dump as dump_snapshot
+from leadsla._shell.snapshot import load as load_snapshot
+from leadsla._shell.snapshot import stamp as snapshot_stamp
 
 __all__ = ["OutboxItem", "SqliteStore", "StoreError"]
 
@@ -71,6 +79,13 @@ create table if not exists outbox (
 );
 create index if not exists outbox_pending on outbox (seq) where acked is null;
 create index if not exists outbox_id on outbox (id);
+create table if not exists snapshots (
+    input integer primary key,
+    stamp text not null,
+    checksum text not null,
+    body blob not null,
+    made text
+);
 """
 
 
@@ -199,12 +214,26 @@ class SqliteStore:
         allowed_lateness: timedelta | Literal["kept"] = "kept",
         horizon: timedelta | Literal["kept"] | None = "kept",
         now: Callable[[], datetime] | None = None,
+        snapshot_every: int | None = 100_000,
     ) -> None:
         """``allowed_lateness`` and ``horizon`` are the engine's (see :class:`~leadsla.Engine`);
         the file keeps them, since its inputs replay to the same effects only under the same
         settings. ``"kept"``: as the file has them (a new file: the engine's defaults; a file
         written before they existed: strict order and no horizon, as it was run). ``now`` is
-        the wall clock the store dates each input's arrival by (default: the system's)."""
+        the wall clock the store dates each input's arrival by (default: the system's).
+        ``snapshot_every``: write a snapshot of the engine after so many inputs (and on
+        ``close``), so that opening replays only the inputs after it; None: never."""
+        if snapshot_every is not None and (type(snapshot_every) is not int or snapshot_every < 1):
+            raise StoreError(
+                Problem(
+                    "snapshot_every",
+                    snapshot_every,
+                    "is not a positive whole number",
+                    "give e.g. 100_000, or None for no snapshots",
+                )
+            )
+        self._snapshot_every = snapshot_every
+        self._since = 0  # inputs kept since the newest snapshot
         self.path = Path(path)
         self._now = now if now is not None else _utc_now
         try:
@@ -355,8 +384,92 @@ class SqliteStore:
         return {key: _span(value) for key, value in given.items()}
 
     def _replay(self) -> None:
-        rows = self._connection.execute("select kind, body from inputs order by seq")
-        self._fill(self.engine, rows, note=True)
+        """Rebuild the engine: from the newest snapshot and the inputs after it, or (none, or
+        one that cannot be trusted) from every input."""
+        after = self._restore()
+        rows = self._connection.execute(
+            "select kind, body from inputs where seq > ? order by seq", (after,)
+        )
+        self._since = 0
+        self._fill(self.engine, self._counted(rows), note=True)
+
+    def _counted(self, rows: Iterable[tuple[str, str]]) -> Iterator[tuple[str, str]]:
+        for row in rows:
+            self._since += 1
+            yield row
+
+    def _stamp(self) -> str | None:
+        """What this store's snapshots are made under (None: no snapshots, for an agreement
+        only Python holds, which the file cannot check)."""
+        text = _text(self.agreement)
+        if text == _HELD_BY_HOST:
+            return None
+        return snapshot_stamp(f"{text}\x1f{sorted(self._settings.items())!r}")
+
+    def _restore(self) -> int:
+        """Load the newest snapshot into the engine; the last input it holds (0: none)."""
+        stamp = self._stamp()
+        row = self._connection.execute(
+            "select input, stamp, checksum, body from snapshots order by input desc limit 1"
+        ).fetchone()
+        if row is None or stamp is None:
+            return 0
+        last, made_under, checksum, body = row
+        try:
+            if made_under != stamp:
+                raise SnapshotError("it was made by another leadsla, agreement or settings")
+            state, refused = load_snapshot(body, checksum)
+            engine = Engine.restored(state, self.agreement, **self._settings)
+        except SnapshotError as error:
+            warnings.warn(
+                f"{self.path}: the snapshot of input #{last} is ignored ({error}); "
+                "every input is replayed instead",
+                stacklevel=4,
+            )
+            return 0
+        self.engine, self._refused = engine, refused
+        return int(last)
+
+    def snapshot(self) -> bool:
+        """Write a snapshot of the engine now (the store does after ``snapshot_every`` inputs
+        and on close); whether one was written."""
+        stamp = self._stamp()
+        if stamp is None:
+            return False
+        last = self._connection.execute("select max(seq) from inputs").fetchone()[0]
+        if last is None:
+            return False
+        body, checksum = dump_snapshot((self.engine.state(), self._refused))
+        try:
+            with self._connection:
+                self._connection.execute("begin")
+                self._connection.execute("delete from snapshots")
+                self._connection.execute(
+                    "insert into snapshots (input, stamp, checksum, body, made) "
+                    "values (?, ?, ?, ?, ?)",
+                    (last, stamp, checksum, body, self._received()),
+                )
+        except sqlite3.Error as error:
+            raise StoreError(
+                Problem(
+                    "store",
+                    str(self.path),
+                    f"could not keep the snapshot ({error}); the inputs are all kept",
+                    "check the disk; the store opens by replaying its inputs meanwhile",
+                )
+            ) from None
+        self._since = 0
+        return True
+
+    def _kept(self, count: int) -> None:
+        """``count`` more inputs are kept: a snapshot when enough have been."""
+        self._since += count
+        every = self._snapshot_every
+        if every is not None and self._since >= every:
+            try:
+                self.snapshot()
+            except StoreError as error:  # the input is kept: say so, and go on
+                warnings.warn(str(error), stacklevel=3)
 
     def as_known_at(self, moment: datetime) -> Engine:
         """A new engine holding what this store knew at wall-clock time ``moment``: the
@@ -410,6 +523,7 @@ class SqliteStore:
                 _check_keepable(event)
         engine = self.engine
         effects: list[Effect] = []
+        kept = 0
         changed = False  # whether the engine committed part of the batch already
         try:
             self._connection.execute("begin")
@@ -425,12 +539,14 @@ class SqliteStore:
                         (event.to_json(), self._received()),
                     )
                     self._post(cursor.lastrowid, pending.effects)
+                    kept += 1
             self._connection.execute("commit")
         except Exception as error:
             self._failed(error, rebuild=changed)
         if pending is not None:
             effects.extend(engine.commit(pending))
         self._note(effects)
+        self._kept(kept)
         return effects
 
     def _post(self, input_seq: int | None, effects: list[Effect]) -> None:
@@ -597,7 +713,9 @@ class SqliteStore:
                 self._post(cursor.lastrowid, decision.effects)
         except Exception as error:
             self._failed(error, rebuild=False)
-        return self.engine.commit(decision)
+        effects = self.engine.commit(decision)
+        self._kept(1)
+        return effects
 
     def _failed(self, error: Exception, *, rebuild: bool) -> NoReturn:
         """A write failed: undo it, put the engine back to what the file holds, and say so."""
@@ -634,8 +752,13 @@ class SqliteStore:
     # -- closing ------------------------------------------------------------------------------
 
     def close(self) -> None:
-        """Close the file; the store's content is already on disk."""
-        self._connection.close()
+        """Close the file (writing a snapshot if inputs came since the last one); the
+        store's inputs are already on disk."""
+        try:
+            if self._snapshot_every is not None and self._since:
+                self.snapshot()
+        finally:
+            self._connection.close()
 
     def __enter__(self) -> Self:
         return self

@@ -1,0 +1,107 @@
+"""Snapshots: an engine's state written as bytes, read back instead of a full replay.
+
+A snapshot is the engine's :class:`~leadsla._core.history.EngineState` (every lead's record,
+clocks, journal and tally, the timers, the ids seen, the assignment book) with what the store
+adds, pickled. It is only ever read by the store that wrote it, under the same agreement and
+settings, and is checked before it is trusted: a header names the format and the leadsla
+version, a hash of the agreement and settings, and a checksum of the body. Reading is
+restricted to the classes a snapshot holds (leadsla's own, dates, zones and containers), so a
+tampered file cannot run code through it.
+"""
+
+from __future__ import annotations
+
+import copyreg
+import gc
+import hashlib
+import io
+import pickle
+from types import MappingProxyType
+from typing import Any, Final
+
+from leadsla._version import __version__
+
+__all__ = ["SnapshotError", "dump", "load", "proxy", "stamp"]
+
+#: The layout of a snapshot; a snapshot of another layout is not read.
+FORMAT: Final = 1
+
+
+def proxy(mapping: dict[Any, Any]) -> MappingProxyType[Any, Any]:
+    """A read-only view of ``mapping`` (how a snapshot holds one: the view type itself
+    cannot be pickled)."""
+    return MappingProxyType(mapping)
+
+
+_TABLE: Final = copyreg.dispatch_table.copy()
+_TABLE[MappingProxyType] = lambda view: (proxy, (dict(view),))
+
+_SAFE: Final = {
+    "builtins": frozenset(
+        {"dict", "frozenset", "list", "set", "tuple", "object", "int", "str", "bytes", "getattr"}
+    ),
+    "collections": frozenset({"deque", "Counter", "OrderedDict", "defaultdict"}),
+    "copyreg": frozenset({"_reconstructor", "__newobj__", "__newobj_ex__"}),
+    "datetime": frozenset({"datetime", "date", "time", "timedelta", "timezone"}),
+    "zoneinfo": frozenset({"ZoneInfo"}),
+    "zoneinfo._zoneinfo": frozenset({"ZoneInfo"}),
+}
+
+
+class SnapshotError(Exception):
+    """A snapshot that cannot be trusted (the store falls back to a full replay)."""
+
+
+def stamp(settings: str) -> str:
+    """What a snapshot must have been made under: the format, leadsla's version, and the
+    agreement and settings (as text)."""
+    digest = hashlib.blake2b(settings.encode("utf-8", "surrogatepass"), digest_size=16)
+    return f"{FORMAT}:{__version__}:{digest.hexdigest()}"
+
+
+def dump(state: Any) -> tuple[bytes, str]:
+    """The pickled ``state`` and its checksum."""
+    buffer = io.BytesIO()
+    pickler = pickle.Pickler(buffer, protocol=pickle.HIGHEST_PROTOCOL)
+    pickler.dispatch_table = _TABLE
+    paused = gc.isenabled()
+    if paused:
+        gc.disable()
+    try:
+        pickler.dump(state)
+    finally:
+        if paused:
+            gc.enable()
+    body = buffer.getvalue()
+    return body, _checksum(body)
+
+
+def load(body: bytes, checksum: str) -> Any:
+    """The state in ``body``, if its checksum holds and it holds only what a snapshot may."""
+    if _checksum(body) != checksum:
+        raise SnapshotError("its checksum does not match its content")
+    paused = gc.isenabled()
+    if paused:  # a snapshot is a million small objects: collecting as they come is quadratic
+        gc.disable()
+    try:
+        return _Restricted(io.BytesIO(body)).load()
+    except SnapshotError:
+        raise
+    except Exception as error:
+        raise SnapshotError(f"it cannot be read ({type(error).__name__}: {error})") from None
+    finally:
+        if paused:
+            gc.enable()
+
+
+def _checksum(body: bytes) -> str:
+    return hashlib.blake2b(body, digest_size=16).hexdigest()
+
+
+class _Restricted(pickle.Unpickler):
+    def find_class(self, module: str, name: str) -> Any:
+        if module == "leadsla" or module.startswith("leadsla."):
+            return super().find_class(module, name)
+        if name in _SAFE.get(module, ()):
+            return super().find_class(module, name)
+        raise SnapshotError(f"it names {module}.{name}, which a snapshot never holds")
