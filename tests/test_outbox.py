@@ -168,3 +168,45 @@ def test_effects_decided_before_a_kill_are_still_pending(tmp_path: pathlib.Path)
     with SqliteStore(path) as store:
         assert [item.id for item in store.pending()] == decided
         assert store.engine.lead("L-1").state == "mql"
+
+
+def test_a_full_disk_is_named_and_loses_nothing_kept(tmp_path: pathlib.Path) -> None:
+    """SQLite's own "disk is full" (a page limit reached): the input is refused with the
+    reason, and everything kept and acknowledged before is still there after reopening."""
+    path = tmp_path / "store.db"
+    store = SqliteStore(path, snapshot_every=None)
+    kept = []
+    acked = said(store.apply(created("L-0", FRIDAY)))
+    store.ack(acked)
+    [(pages,)] = store._connection.execute("pragma page_count").fetchall()
+    store._connection.execute(f"pragma max_page_count = {pages + 1}")
+
+    def fill() -> None:
+        for n in range(1, 200):
+            store.apply(created(f"L-{n}", FRIDAY + timedelta(minutes=n)))
+            kept.append(f"L-{n}")
+
+    with pytest.raises(StoreError, match=r"could not keep the input \(database or disk is full\)"):
+        fill()
+    store.close()
+    with SqliteStore(path) as reopened:
+        assert list(reopened.engine.leads()) == ["L-0", *kept]
+        assert not {item.id for item in reopened.pending()} & set(acked)
+
+
+def test_a_file_that_became_read_only_is_named_and_loses_nothing(tmp_path: pathlib.Path) -> None:
+    """Writes refused by SQLite (a read-only database): the input is refused with the reason;
+    the snapshot on closing is said to be skipped, not raised; the next open replays."""
+    path = tmp_path / "store.db"
+    store = SqliteStore(path)
+    ids = said(store.apply(created("L-1", FRIDAY)))
+    store._connection.execute("pragma query_only = 1")
+    with pytest.raises(StoreError, match=r"could not keep the input \(attempt to write a readonly"):
+        store.apply(created("L-2", FRIDAY + timedelta(minutes=1)))
+    with pytest.raises(StoreError, match=r"could not keep the change to the outbox \(attempt"):
+        store.ack(ids)
+    with pytest.warns(UserWarning, match=r"could not keep the snapshot \(attempt to write a read"):
+        store.close()
+    with SqliteStore(path) as reopened:
+        assert list(reopened.engine.leads()) == ["L-1"]
+        assert [item.id for item in reopened.pending()] == ids

@@ -757,6 +757,8 @@ class SqliteStore:
         try:
             if self._snapshot_every is not None and self._since:
                 self.snapshot()
+        except StoreError as error:  # the inputs are kept: the next open replays them
+            warnings.warn(str(error), stacklevel=2)
         finally:
             self._connection.close()
 
