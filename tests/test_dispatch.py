@@ -211,6 +211,71 @@ def test_the_cli_shows_dead_letters_and_requeues_them(
     assert "'ids' is not a dead letter (got 'nope')" in capsys.readouterr().err
 
 
+def test_the_backoff_stops_growing_at_its_cap(store: SqliteStore) -> None:
+    """Many failures double the wait up to max_backoff, never past what a timedelta holds."""
+    wall = Wall()
+
+    def down(item: OutboxItem) -> None:
+        raise ConnectionError("receiver down")
+
+    dispatcher = Dispatcher(
+        store, default=down, now=wall, attempts=200, max_backoff=timedelta(minutes=5)
+    )
+    for _ in range(120):
+        dispatcher.deliver(limit=1)
+        wall.now += timedelta(minutes=5)
+    [first, *_] = store.pending()
+    assert first.attempts == 120
+    assert first.retry_at == wall.now - timedelta(minutes=5) + timedelta(minutes=5)
+
+
+def test_an_overrunning_handler_is_never_called_twice_at_once(store: SqliteStore) -> None:
+    """After a timeout the call goes on in its thread: the effect waits for it, and its
+    answer (here: done) counts once it comes."""
+    release = threading.Event()
+    running: list[str] = []
+    most = [0]
+
+    def slow(item: OutboxItem) -> None:
+        running.append(item.id)
+        most[0] = max(most[0], running.count(item.id))
+        release.wait(5)
+        running.remove(item.id)
+
+    wall = Wall()
+    dispatcher = Dispatcher(store, default=slow, timeout=timedelta(milliseconds=30), now=wall)
+    first = store.pending()[0]
+    assert dispatcher.deliver(limit=1).failed == 1
+    wall.now += timedelta(minutes=1)  # time for a retry, but the first call still runs
+    assert dispatcher.deliver(limit=1) == Delivered(waiting=1)
+    release.set()
+    for _ in range(500):
+        if not running:
+            break
+        threading.Event().wait(0.01)
+    assert dispatcher.deliver(limit=1).handled == 1
+    assert first.id not in [item.id for item in store.pending()]
+    assert most[0] == 1
+
+
+def test_an_acknowledged_effect_is_not_requeued(store: SqliteStore) -> None:
+    Dispatcher(store, default=lambda item: 1 / 0, attempts=1).deliver(limit=1)
+    [dead] = store.dead_letters()
+    store.ack([dead.id])
+    with pytest.raises(StoreError, match=r"'ids' is not a dead letter"):
+        store.requeue([dead.id])
+
+
+def test_a_clock_without_a_zone_is_named_before_any_handler_runs(store: SqliteStore) -> None:
+    called: list[str] = []
+    dispatcher = Dispatcher(
+        store, default=lambda item: called.append(item.id), now=lambda: datetime(2026, 3, 9)
+    )
+    with pytest.raises(ValueError, match=r"'now' must be timezone-aware"):
+        dispatcher.deliver()
+    assert called == []
+
+
 def test_settings_are_checked(store: SqliteStore) -> None:
     with pytest.raises(UsageError, match=r"'attempts' is not a positive whole number \(got 0\)"):
         Dispatcher(store, attempts=0)

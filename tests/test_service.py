@@ -136,6 +136,48 @@ def test_a_service_follows_a_growing_file_and_stops_on_sigint(tmp_path: pathlib.
         assert list(store.engine.leads()) == ["L-2"]
 
 
+def test_a_followed_file_is_resumed_after_a_restart(tmp_path: pathlib.Path) -> None:
+    """The store keeps, with each event, where its line ended: lines written while the
+    service was down are read after the restart, and none is read twice."""
+    feed = tmp_path / "feed.jsonl"
+    feed.write_text("")
+    service = start(tmp_path, "--follow", str(feed), "--tick", "0")
+    time.sleep(0.5)
+    with feed.open("a") as out:
+        out.write(event(1) + "\n")
+    got = tmp_path / "received.jsonl"
+    wait_for(lambda: any(r.get("lead") == "L-1" for r in received(got)))
+    service.send_signal(signal.SIGTERM)
+    service.communicate(timeout=30)
+    with feed.open("a") as out:  # while it is down
+        out.write(
+            event(2) + "\n" + '{"id": "n1", "type": "lead_updated", "lead": "L-1", '
+            '"at": "2026-03-06T16:05:00+02:00", "fields": {"score": NaN}}\n'
+        )
+    service = start(tmp_path, "--follow", str(feed), "--tick", "0")
+    wait_for(lambda: any(r.get("lead") == "L-2" for r in received(got)))
+    service.send_signal(signal.SIGTERM)
+    _, err = service.communicate(timeout=30)
+    assert service.returncode == 0, err
+    assert f"{feed}:3: 'fields.score' is not a JSON value" in err  # named; the feed went on
+    assert all(r["type"] != "rejected" for r in received(got))
+    with SqliteStore(tmp_path / "leads.db") as store:
+        assert list(store.engine.leads()) == ["L-1", "L-2"]
+        assert store.inputs == 2
+
+
+def test_settings_of_the_service_are_checked(
+    tmp_path: pathlib.Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["run", "--db", str(tmp_path / "x.db"), "--tick", "-1"]) == 1
+    assert "'--tick' is not a number of seconds >= 0 (got -1.0)" in capsys.readouterr().err
+    assert main(["run", "--db", str(tmp_path / "x.db"), "--timeout", "0"]) == 1
+    assert "'--timeout' is not a number of seconds > 0" in capsys.readouterr().err
+    assert main(["outbox", str(tmp_path / "typo.db")]) == 1
+    assert "'DB' is not a file" in capsys.readouterr().err
+    assert not (tmp_path / "typo.db").exists()
+
+
 def test_a_handler_that_cannot_be_loaded_is_named(
     tmp_path: pathlib.Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -122,6 +122,35 @@ def test_a_snapshot_cannot_run_code(tmp_path: pathlib.Path) -> None:
     assert not marker.exists()
 
 
+def test_a_snapshot_cannot_reach_a_function_through_a_leadsla_module(
+    tmp_path: pathlib.Path,
+) -> None:
+    """A forged snapshot naming ``os.system`` through a leadsla module that imports ``os`` (a
+    dotted name, which pickle resolves) is refused with a warning; the store replays."""
+    path = tmp_path / "snap.db"
+    fill(path, LOG[:5]).close()
+    marker = tmp_path / "ran"
+    command = f"touch {marker}".encode()
+    body = (
+        b"\x80\x04\x8c\x16leadsla._shell.service\x8c\x09os.system\x93"
+        + b"\x8c"
+        + bytes([len(command)])
+        + command
+        + b"\x85R."
+    )
+    from leadsla._shell import snapshot
+
+    with sqlite3.connect(path) as connection:
+        connection.execute(
+            "update snapshots set body = ?, checksum = ?", (body, snapshot._checksum(body))
+        )
+    connection.close()
+    with pytest.warns(UserWarning, match=r"it names leadsla._shell.service.os.system"):
+        store = SqliteStore(path)
+    store.close()
+    assert not marker.exists()
+
+
 class _Evil:
     def __init__(self, path: str) -> None:
         self.path = path

@@ -333,8 +333,14 @@ _KINDS: Final[dict[type[Effect], str]] = {}
 
 
 def _in_utc(value: Any) -> Any:
-    """An instant in UTC, so an effect's id does not depend on the zone it is told in."""
-    return value.astimezone(UTC) if isinstance(value, datetime) else value
+    """An instant in UTC, so an effect's id does not depend on the zone it is told in (an
+    instant at the very edge of the calendar that has no UTC form stays as it is)."""
+    if isinstance(value, datetime):
+        try:
+            return value.astimezone(UTC)
+        except OverflowError:
+            return value
+    return value
 
 
 def _snake(name: str) -> str:

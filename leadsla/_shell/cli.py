@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import TextIO
+from typing import BinaryIO, TextIO
 from zoneinfo import ZoneInfo
 
 import attrs
@@ -860,6 +860,10 @@ def _outbox(arguments: argparse.Namespace, out: TextIO) -> int:
     """Show a store's outbox: how many effects wait for delivery, and the dead letters (the
     effects whose delivery failed too often), with their last error. --requeue ID (or
     --requeue-all) puts dead letters back in the outbox, their attempts forgotten."""
+    if not Path(arguments.db).is_file():
+        raise UsageError(
+            Problem("DB", arguments.db, "is not a file", "give the path of a store's file")
+        )
     agreement = _load(arguments.agreement) if arguments.agreement else None
     with SqliteStore(arguments.db, agreement) as store:
         if arguments.requeue or arguments.requeue_all:
@@ -886,9 +890,23 @@ def _run(arguments: argparse.Namespace, out: TextIO) -> int:
     arrives. A status line goes to stderr every --status seconds, and refused lines as
     NAME:LINE: reason. SIGINT or SIGTERM stops it once the lines read are applied, after a
     last delivery. Stops too when stdin is closed."""
+    for option, value, zero in (
+        ("--tick", arguments.tick, True),
+        ("--status", arguments.status, True),
+        ("--timeout", arguments.timeout, False),
+    ):
+        if value is not None and (value < 0 or (value == 0 and not zero)):
+            raise UsageError(
+                Problem(
+                    option,
+                    value,
+                    "is not a number of seconds >= 0" if zero else "is not a number of seconds > 0",
+                    "give e.g. 60" + (" (0: never)" if zero else ""),
+                )
+            )
     default, keyed = handlers_from(arguments.handlers or [])
     agreement = _load(arguments.agreement) if arguments.agreement else None
-    timeout = timedelta(seconds=arguments.timeout) if arguments.timeout else None
+    timeout = None if arguments.timeout is None else timedelta(seconds=arguments.timeout)
     with SqliteStore(arguments.db, agreement) as store:
         dispatcher = Dispatcher(
             store,
@@ -898,11 +916,13 @@ def _run(arguments: argparse.Namespace, out: TextIO) -> int:
             attempts=arguments.attempts,
             timeout=timeout,
         )
+        mark = None
         if arguments.follow:
             handle = open(arguments.follow, "rb")  # noqa: SIM115 - open for the loop's life
-            if not arguments.from_start:
-                handle.seek(0, os.SEEK_END)
-            source, name = LineSource(handle.fileno(), follow=True), arguments.follow
+            mark = f"follow:{Path(arguments.follow).resolve()}"
+            offset, line = _resume(store.mark(mark), handle, arguments.from_start, arguments.follow)
+            source = LineSource(handle.fileno(), follow=True, offset=offset, number=line)
+            name = arguments.follow
         else:
             handle = None
             source, name = LineSource(sys.stdin.fileno(), follow=False), "stdin"
@@ -915,10 +935,28 @@ def _run(arguments: argparse.Namespace, out: TextIO) -> int:
                 tick=arguments.tick,
                 status=arguments.status,
                 err=sys.stderr,
+                mark=mark,
             )
         finally:
             if handle is not None:
                 handle.close()
+
+
+def _resume(saved: str | None, handle: BinaryIO, from_start: bool, path: str) -> tuple[int, int]:
+    """Where to start reading a followed file, and the number of the line before: after the
+    last line the store kept from it (a restart loses nothing and repeats nothing), else its
+    end (line numbers then count from there), or its start when asked."""
+    size = handle.seek(0, os.SEEK_END)
+    if saved is not None and not from_start:
+        offset, _, line = saved.partition(":")
+        if int(offset) <= size:
+            return handle.seek(int(offset)), int(line or 0)
+        print(
+            f"leadsla: {path} is shorter than when last read (rotated?): read from its start",
+            file=sys.stderr,
+        )
+        return handle.seek(0), 0
+    return (handle.seek(0), 0) if from_start else (size, 0)
 
 
 def _log_arguments(command: argparse.ArgumentParser) -> None:

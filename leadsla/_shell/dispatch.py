@@ -24,12 +24,12 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
-from typing import Any, Protocol
+from typing import Any, Final, Protocol
 
 from attrs import frozen
 
 from leadsla._core.effects import Effect, kind_of_type
-from leadsla._core.errors import Problem, UsageError
+from leadsla._core.errors import NaiveDatetimeError, Problem, UsageError
 from leadsla._shell.store import OutboxItem, SqliteStore
 
 __all__ = ["Delivered", "Dispatcher", "EffectHandler"]
@@ -109,6 +109,9 @@ class Dispatcher:
         self._max_backoff = max_backoff
         self._timeout = timeout
         self._now = now if now is not None else _utc_now
+        #: Calls that overran their timeout and still run, by outbox place: the effect is not
+        #: handed over again until they end (their answer counts then).
+        self._overran: dict[int, tuple[threading.Thread, list[str | None]]] = {}
 
     def handler_for(self, item: OutboxItem) -> EffectHandler | None:
         """The handler that takes ``item``: by action, then by type, then the default."""
@@ -122,6 +125,8 @@ class Dispatcher:
         """One pass over the outbox (its first ``limit`` pending effects): call each one's
         handler, acknowledge what was done, schedule what failed."""
         now = self._now()
+        if not isinstance(now, datetime) or now.tzinfo is None or now.utcoffset() is None:
+            raise NaiveDatetimeError.for_field("now", now)
         held: set[str] = set()  # leads with an effect waiting: their later ones wait too
         handled = unhandled = failed = dead = waiting = 0
         done: list[str] = []
@@ -136,6 +141,10 @@ class Dispatcher:
                 unhandled += 1
                 continue
             error = self._call(handler, item)
+            if error is _RUNNING:  # an earlier call that overran has not finished yet
+                held.add(item.lead)
+                waiting += 1
+                continue
             if error is None:
                 done.append(item.id)
                 handled += 1
@@ -147,7 +156,8 @@ class Dispatcher:
                 self.store.failed(item.seq, error, None)
                 dead += 1
             else:
-                wait = min(self._backoff * 2**item.attempts, self._max_backoff)
+                seconds = self._backoff.total_seconds() * 2.0 ** min(item.attempts, 60)
+                wait = timedelta(seconds=min(seconds, self._max_backoff.total_seconds()))
                 self.store.failed(item.seq, error, now + wait)
                 held.add(item.lead)
                 failed += 1
@@ -156,13 +166,20 @@ class Dispatcher:
         return Delivered(handled, unhandled, failed, dead, waiting)
 
     def _call(self, handler: EffectHandler, item: OutboxItem) -> str | None:
-        """Run a handler; None when it returned, else what went wrong, in one line."""
+        """Run a handler; None when it returned, else what went wrong, in one line
+        (``_RUNNING``: a call of it that overran earlier is still running)."""
         if self._timeout is None:
             try:
                 handler(item)
             except Exception as error:
                 return _said(error)
             return None
+        earlier = self._overran.get(item.seq)
+        if earlier is not None:  # never two calls at once for one effect
+            if earlier[0].is_alive():
+                return _RUNNING
+            del self._overran[item.seq]
+            return earlier[1][0] if earlier[1] else "the handler ended without an answer"
         outcome: list[str | None] = []
 
         def run() -> None:
@@ -176,9 +193,14 @@ class Dispatcher:
         worker = threading.Thread(target=run, name=f"leadsla handler {item.id}", daemon=True)
         worker.start()
         worker.join(self._timeout.total_seconds())
-        if worker.is_alive() or not outcome:
+        if worker.is_alive():
+            self._overran[item.seq] = (worker, outcome)
             return f"the handler took longer than {self._timeout}"
-        return outcome[0]
+        return outcome[0] if outcome else "the handler ended without an answer"
+
+
+#: What ``_call`` answers while an earlier call for the effect still runs.
+_RUNNING: Final = "running"
 
 
 def _kind_of_class(kind: type[Effect]) -> str:

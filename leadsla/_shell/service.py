@@ -25,7 +25,7 @@ from types import FrameType
 from typing import TextIO
 
 from leadsla._core.effects import Rejected
-from leadsla._core.errors import EventError, Problem, UsageError
+from leadsla._core.errors import EventError, Problem, StoreError, UsageError
 from leadsla._core.events import Event
 from leadsla._shell.dispatch import Dispatcher, EffectHandler
 from leadsla._shell.store import SqliteStore
@@ -78,17 +78,20 @@ def handlers_from(
 
 class LineSource:
     """Lines that have arrived on a file descriptor (a pipe, or a file that grows), waited
-    for up to a timeout; ``closed`` once a pipe's writer has gone."""
+    for up to a timeout; ``closed`` once a pipe's writer has gone. ``offset`` is where the
+    descriptor was when reading began (a followed file's byte position)."""
 
-    def __init__(self, fd: int, *, follow: bool) -> None:
+    def __init__(self, fd: int, *, follow: bool, offset: int = 0, number: int = 0) -> None:
         self._fd = fd
         self._follow = follow
         self._buffer = b""
+        self._consumed = offset  # bytes before the buffer
         self.closed = False
-        self.number = 0  # of the last line given
+        self.number = number  # of the last line given
 
-    def lines(self, timeout: float) -> Iterator[tuple[int, str]]:
-        """The complete lines available within ``timeout`` seconds, numbered."""
+    def lines(self, timeout: float) -> Iterator[tuple[int, str, int]]:
+        """The complete lines available within ``timeout`` seconds: each with its number
+        and the byte position just after it."""
         if self._follow:
             chunk = os.read(self._fd, 1 << 16)
             if not chunk:
@@ -106,8 +109,9 @@ class LineSource:
         *complete, self._buffer = self._buffer.split(b"\n")
         for raw in complete:
             self.number += 1
+            self._consumed += len(raw) + 1
             if raw.strip():
-                yield self.number, raw.decode("utf-8", "replace")
+                yield self.number, raw.decode("utf-8", "replace"), self._consumed
 
 
 def serve(
@@ -120,11 +124,14 @@ def serve(
     status: float,
     err: TextIO,
     clock: Callable[[], datetime] | None = None,
+    mark: str | None = None,
 ) -> int:
     """Run the loop until stopped (a signal) or the source is closed; the exit code.
 
     A stop is looked at between reads: the lines already read are applied first (they
-    were taken from the pipe, and would otherwise be lost)."""
+    were taken from the pipe, and would otherwise be lost). ``mark``: the name under which
+    the store keeps, with each event, the byte position after its line and the line's
+    number, as ``"POSITION:LINE"`` (a followed file's reader resumes there)."""
     now = clock if clock is not None else (lambda: datetime.now(UTC))
     stop: list[int] = []
 
@@ -138,15 +145,17 @@ def serve(
     try:
         while not stop and not source.closed:
             wait = max(0.0, min(_NAP, next_tick - time.monotonic()))
-            for number, line in source.lines(wait):
+            for number, line, end in source.lines(wait):
                 events += 1
                 try:
                     event = Event.from_json(line)
-                except EventError as error:
+                    place = None if mark is None else (mark, f"{end}:{number}")
+                    effects = store.apply(event, mark=place)
+                except (EventError, StoreError) as error:  # that line only: the feed goes on
                     refused += 1
                     err.write(f"{name}:{number}: {error}\n")
                     continue
-                for effect in store.apply(event):
+                for effect in effects:
                     if isinstance(effect, Rejected):
                         refused += 1
                         err.write(f"{name}:{number}: {effect.reason}\n")

@@ -44,6 +44,7 @@ from leadsla._core.effects import Duplicate, Effect, Rejected, Retracted, effect
 from leadsla._core.engine import DEFAULT_HORIZON, DEFAULT_LATENESS, Decision, Engine
 from leadsla._core.errors import AgreementError, NaiveDatetimeError, Problem, StoreError
 from leadsla._core.events import Event
+from leadsla._core.history import EngineState
 from leadsla._core.views import LeadView
 from leadsla._shell.agreement_write import agreement_to_toml
 from leadsla._shell.snapshot import SnapshotError
@@ -112,10 +113,11 @@ def _utc_now() -> datetime:
     return datetime.now(UTC)
 
 
-def _arrival(moment: datetime) -> str:
-    """An instant as the file keeps arrivals: UTC, fixed width, so text order is time order."""
-    if moment.tzinfo is None or moment.utcoffset() is None:
-        raise NaiveDatetimeError.for_field("moment", moment)
+def _arrival(moment: datetime, field: str = "now") -> str:
+    """An instant as the file keeps arrivals: UTC, fixed width, so text order is time order.
+    ``field`` names where it came from (the store's ``now`` clock, unless said)."""
+    if not isinstance(moment, datetime) or moment.tzinfo is None or moment.utcoffset() is None:
+        raise NaiveDatetimeError.for_field(field, moment)
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
@@ -266,6 +268,7 @@ class SqliteStore:
             stored = self._meta()
             self.agreement = self._agreement(stored, agreement)
             self._settings = self._feed(stored, allowed_lateness, horizon)
+            self._upgrade(stored)
             self.engine = Engine(self.agreement, **self._settings)
             self._refused: dict[str, Rejected] = {}
             self._replay()
@@ -298,13 +301,17 @@ class SqliteStore:
                     "open it with the leadsla that wrote it",
                 )
             )
-        if schema is not None and schema != str(_SCHEMA):  # 1: the outbox was just added
+        return meta
+
+    def _upgrade(self, stored: dict[str, str]) -> None:
+        """Mark a file of layout 1 as layout 2 (its outbox and snapshots tables were added),
+        once it was found to be this store's (the agreement and settings checked)."""
+        if stored.get("schema", str(_SCHEMA)) != str(_SCHEMA):
             with self._connection:
                 self._connection.execute("begin")
                 self._connection.execute(
                     "update meta set value = ? where key = 'schema'", (str(_SCHEMA),)
                 )
-        return meta
 
     def _agreement(self, stored: dict[str, str], given: Agreement | None) -> Agreement:
         text = stored.get("agreement")
@@ -419,8 +426,10 @@ class SqliteStore:
             if made_under != stamp:
                 raise SnapshotError("it was made by another leadsla, agreement or settings")
             state, refused = load_snapshot(body, checksum)
+            if not isinstance(state, EngineState) or not isinstance(refused, dict):
+                raise SnapshotError("it does not hold an engine's state")
             engine = Engine.restored(state, self.agreement, **self._settings)
-        except SnapshotError as error:
+        except Exception as error:  # whatever is wrong with it, it is not trusted
             warnings.warn(
                 f"{self.path}: the snapshot of input #{last} is ignored ({error}); "
                 "every input is replayed instead",
@@ -439,7 +448,17 @@ class SqliteStore:
         last = self._connection.execute("select max(seq) from inputs").fetchone()[0]
         if last is None:
             return False
-        body, checksum = dump_snapshot((self.engine.state(), self._refused))
+        try:
+            body, checksum = dump_snapshot((self.engine.state(), self._refused))
+        except Exception as error:  # a value pickle cannot take (a tzinfo of a file, say)
+            raise StoreError(
+                Problem(
+                    "store",
+                    str(self.path),
+                    f"could not write a snapshot ({type(error).__name__}: {error})",
+                    "nothing is lost: the store opens by replaying its inputs meanwhile",
+                )
+            ) from None
         try:
             with self._connection:
                 self._connection.execute("begin")
@@ -469,6 +488,7 @@ class SqliteStore:
             try:
                 self.snapshot()
             except StoreError as error:  # the input is kept: say so, and go on
+                self._since = 0  # (tried again after as many inputs, not on every one)
                 warnings.warn(str(error), stacklevel=3)
 
     def as_known_at(self, moment: datetime) -> Engine:
@@ -476,7 +496,7 @@ class SqliteStore:
         inputs that had arrived by then, replayed. Ask it what was believed then, e.g.
         ``store.as_known_at(T).lead(id, as_of=event_time)``: an audit of a disputed breach.
         (Inputs kept before arrivals were dated count as known from the start.)"""
-        when = _arrival(moment)
+        when = _arrival(moment, "moment")
         rows = self._connection.execute(
             "select kind, body from inputs where received is null or received <= ? order by seq",
             (when,),
@@ -504,11 +524,14 @@ class SqliteStore:
 
     # -- inputs -----------------------------------------------------------------------------
 
-    def apply(self, event: Event) -> list[Effect]:
-        """Apply ``event`` and keep it (see :meth:`Engine.apply <leadsla.Engine.apply>`)."""
-        return self.apply_many([event])
+    def apply(self, event: Event, *, mark: tuple[str, str] | None = None) -> list[Effect]:
+        """Apply ``event`` and keep it (see :meth:`Engine.apply <leadsla.Engine.apply>`);
+        ``mark`` as for :meth:`apply_many`."""
+        return self.apply_many([event], mark=mark)
 
-    def apply_many(self, events: Iterable[Event]) -> list[Effect]:
+    def apply_many(
+        self, events: Iterable[Event], *, mark: tuple[str, str] | None = None
+    ) -> list[Effect]:
         """Apply ``events`` in order and keep them in one transaction (much faster than one
         commit per event).
 
@@ -516,6 +539,10 @@ class SqliteStore:
         cannot keep, applies none of them. The engine and the file commit together: if
         writing fails, :class:`~leadsla.StoreError` says why, nothing of the batch is kept,
         and the engine is as the file holds it (for one event, it was never changed).
+
+        ``mark``: a ``(name, value)`` the file keeps in the same transaction (read back with
+        :meth:`mark`): where a reader of a feed has got to, say, so that a restart resumes
+        exactly after the last event kept.
         """
         batch = list(events)
         for event in batch:
@@ -540,6 +567,11 @@ class SqliteStore:
                     )
                     self._post(cursor.lastrowid, pending.effects)
                     kept += 1
+            if mark is not None:
+                self._connection.execute(
+                    "insert or replace into meta (key, value) values (?, ?)",
+                    (f"mark:{mark[0]}", str(mark[1])),
+                )
             self._connection.execute("commit")
         except Exception as error:
             self._failed(error, rebuild=changed)
@@ -548,6 +580,13 @@ class SqliteStore:
         self._note(effects)
         self._kept(kept)
         return effects
+
+    def mark(self, name: str) -> str | None:
+        """The value last kept under ``name`` with :meth:`apply_many`'s ``mark`` (None: none)."""
+        row = self._connection.execute(
+            "select value from meta where key = ?", (f"mark:{name}",)
+        ).fetchone()
+        return None if row is None else str(row[0])
 
     def _post(self, input_seq: int | None, effects: list[Effect]) -> None:
         """Put an input's effects in the outbox (in the input's transaction)."""
@@ -603,7 +642,7 @@ class SqliteStore:
         self._write(
             "update outbox set attempts = attempts + 1, error = ?, retry_at = ?, dead = ? "
             "where seq = ? and acked is null",
-            (error, None if retry_at is None else _arrival(retry_at), dead, seq),
+            (error, None if retry_at is None else _arrival(retry_at, "retry_at"), dead, seq),
         )
 
     def requeue(self, ids: Iterable[str] | None = None) -> int:
@@ -617,7 +656,7 @@ class SqliteStore:
             i
             for i in wanted
             if self._connection.execute(
-                "select 1 from outbox where id = ? and dead is not null", (i,)
+                "select 1 from outbox where id = ? and dead is not null and acked is null", (i,)
             ).fetchone()
             is None
         ]
@@ -630,7 +669,9 @@ class SqliteStore:
                     "requeue the ids dead_letters() gives; nothing was requeued",
                 )
             )
-        return self._write_many(sql + "where id = ? and dead is not null", [(i,) for i in wanted])
+        return self._write_many(
+            sql + "where id = ? and dead is not null and acked is null", [(i,) for i in wanted]
+        )
 
     def _write(self, sql: str, parameters: tuple[Any, ...]) -> int:
         return self._write_many(sql, [parameters])
@@ -725,6 +766,8 @@ class SqliteStore:
             self.engine = Engine(self.agreement, **self._settings)
             self._refused = {}
             self._replay()
+        if not isinstance(error, sqlite3.Error):  # not the file's doing: the error as it is
+            raise error
         raise StoreError(
             Problem(
                 "store",
