@@ -210,3 +210,35 @@ def test_a_file_that_became_read_only_is_named_and_loses_nothing(tmp_path: pathl
     with SqliteStore(path) as reopened:
         assert list(reopened.engine.leads()) == ["L-1"]
         assert [item.id for item in reopened.pending()] == ids
+
+
+def test_an_interrupt_in_the_middle_of_a_batch_keeps_engine_and_file_together(
+    tmp_path: pathlib.Path,
+) -> None:
+    """Ctrl-C while a batch is being applied (here: raised by a policy on its second lead):
+    the file keeps none of the batch, and the engine is rebuilt to match it."""
+    import attrs
+
+    from leadsla import Agreement, AssignmentPolicy, AssignmentRequest
+
+    class Interrupting(AssignmentPolicy):
+        partition_safe = True
+
+        def assign(self, request: AssignmentRequest) -> str | None:
+            if request.lead_id == "L-2":
+                raise KeyboardInterrupt
+            return request.candidates[0]
+
+    default = Agreement.default()
+    agreement = attrs.evolve(
+        default, teams=tuple(attrs.evolve(t, policy=Interrupting()) for t in default.teams)
+    )
+    with SqliteStore(tmp_path / "store.db", agreement) as store:
+        batch = [created("L-1", FRIDAY), created("L-2", FRIDAY + timedelta(minutes=1))]
+        with pytest.raises(KeyboardInterrupt):
+            store.apply_many(batch)
+        assert store.inputs == 0
+        assert list(store.engine.leads()) == []
+        assert store.pending() == []
+        store.apply(batch[0])
+        assert list(store.engine.leads()) == ["L-1"]

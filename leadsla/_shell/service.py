@@ -34,6 +34,8 @@ __all__ = ["LineSource", "handlers_from", "serve"]
 
 #: The longest the loop waits before it looks at the stop flag again (seconds).
 _NAP = 0.2
+#: The most effects one delivery pass reads (a receiver that is down leaves many pending).
+_BATCH = 1000
 
 
 def handlers_from(
@@ -142,11 +144,14 @@ def serve(
     events = refused = 0
     next_tick = time.monotonic() + tick if tick > 0 else float("inf")
     next_status = time.monotonic() + status if status > 0 else float("inf")
+    next_delivery = 0.0
     try:
         while not stop and not source.closed:
             wait = max(0.0, min(_NAP, next_tick - time.monotonic()))
+            delivered = False
             for number, line, end in source.lines(wait):
                 events += 1
+                delivered = True
                 try:
                     event = Event.from_json(line)
                     place = None if mark is None else (mark, f"{end}:{number}")
@@ -161,14 +166,16 @@ def serve(
                         err.write(f"{name}:{number}: {effect.reason}\n")
             moment = time.monotonic()
             if moment >= next_tick:
-                store.advance(now())
+                delivered = bool(store.advance(now())) or delivered
                 next_tick = moment + tick
-            dispatcher.deliver()
+            if delivered or moment >= next_delivery:  # something new, or a retry may be due
+                dispatcher.deliver(limit=_BATCH)
+                next_delivery = moment + 1.0
             if moment >= next_status:
                 err.write(_status(store, events, refused) + "\n")
                 err.flush()
                 next_status = moment + status
-        dispatcher.deliver()
+        dispatcher.deliver(limit=_BATCH)
         err.write(_status(store, events, refused) + (" (stopped)" if stop else "") + "\n")
         return 0
     finally:
@@ -177,9 +184,9 @@ def serve(
 
 
 def _status(store: SqliteStore, events: int, refused: int) -> str:
-    pending = store.pending()
-    line = f"leadsla run: {events} events read, {refused} refused; {len(pending)} effects pending"
-    if pending:
-        line += f" (oldest #{pending[0].seq}, {pending[0].type} of {pending[0].lead})"
-    dead = len(store.dead_letters())
+    count, dead = store.outbox_counts()
+    line = f"leadsla run: {events} events read, {refused} refused; {count} effects pending"
+    if count:
+        [oldest] = store.pending(limit=1)
+        line += f" (oldest #{oldest.seq}, {oldest.type} of {oldest.lead})"
     return line + (f", {dead} dead letters" if dead else "")

@@ -573,7 +573,7 @@ class SqliteStore:
                     (f"mark:{mark[0]}", str(mark[1])),
                 )
             self._connection.execute("commit")
-        except Exception as error:
+        except BaseException as error:  # Ctrl-C too: the engine must not keep half a batch
             self._failed(error, rebuild=changed)
         if pending is not None:
             effects.extend(engine.commit(pending))
@@ -610,6 +610,15 @@ class SqliteStore:
                 Problem("limit", limit, "is not a positive whole number", "give e.g. 100, or None")
             )
         return self._items("acked is null and dead is null", limit)
+
+    def outbox_counts(self) -> tuple[int, int]:
+        """How many effects are pending, and how many are dead letters (without reading
+        them)."""
+        pending, dead = self._connection.execute(
+            "select count(*) filter (where dead is null), count(*) filter (where dead is not null)"
+            " from outbox where acked is null"
+        ).fetchone()
+        return int(pending), int(dead)
 
     def dead_letters(self) -> list[OutboxItem]:
         """The effects whose delivery failed too often (see :class:`~leadsla.Dispatcher`):
@@ -758,7 +767,7 @@ class SqliteStore:
         self._kept(1)
         return effects
 
-    def _failed(self, error: Exception, *, rebuild: bool) -> NoReturn:
+    def _failed(self, error: BaseException, *, rebuild: bool) -> NoReturn:
         """A write failed: undo it, put the engine back to what the file holds, and say so."""
         if self._connection.in_transaction:
             self._connection.execute("rollback")
