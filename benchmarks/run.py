@@ -1,7 +1,7 @@
 """Run leadsla's benchmarks: ``python benchmarks/run.py [--quick] [NAME ...]``.
 
 Each benchmark measures leadsla and its named baselines in the same run and prints per-call
-medians and ratios. Names: calendar, lifecycle, engine, store.
+medians and ratios. Names: calendar, lifecycle, engine, store, crash.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ import platform
 import sys
 
 import bench_calendar
+import bench_crash
 import bench_engine
 import bench_lifecycle
 import bench_store
@@ -20,6 +21,7 @@ BENCHMARKS = {
     "lifecycle": bench_lifecycle.run,
     "engine": bench_engine.run,
     "store": bench_store.run,
+    "crash": bench_crash.run,
 }
 
 
