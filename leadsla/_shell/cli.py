@@ -788,7 +788,13 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--tick", type=float, default=60.0, metavar="SECONDS", help="advance every")
     run.add_argument("--status", type=float, default=60.0, metavar="SECONDS", help="status every")
     run.add_argument("--attempts", type=int, default=5, help="failures before a dead letter")
-    run.add_argument("--timeout", type=float, metavar="SECONDS", help="a handler's time limit")
+    run.add_argument(
+        "--timeout",
+        type=float,
+        metavar="SECONDS",
+        default=30.0,
+        help="a handler's time limit (30; a hung one would keep the service from stopping)",
+    )
     run.set_defaults(handler=_run)
 
     outbox = commands.add_parser(

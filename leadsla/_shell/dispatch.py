@@ -127,11 +127,15 @@ class Dispatcher:
         now = self._now()
         if not isinstance(now, datetime) or now.tzinfo is None or now.utcoffset() is None:
             raise NaiveDatetimeError.for_field("now", now)
-        held: set[str] = set()  # leads with an effect waiting: their later ones wait too
+        # Leads with an effect waiting: their later ones wait too. (Effects of no lead, the
+        # refusals of unreadable events, are not in order with each other: none waits.)
+        held: set[str] = set()
         handled = unhandled = failed = dead = waiting = 0
         done: list[str] = []
         for item in self.store.pending(limit):
-            if item.lead in held or (item.retry_at is not None and item.retry_at > now):
+            if (item.lead and item.lead in held) or (
+                item.retry_at is not None and item.retry_at > now
+            ):
                 held.add(item.lead)
                 waiting += 1
                 continue
