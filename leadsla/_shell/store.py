@@ -451,13 +451,9 @@ class SqliteStore:
         try:
             body, checksum = dump_snapshot((self.engine.state(), self._refused))
         except Exception as error:  # a value pickle cannot take (a tzinfo of a file, say)
-            raise StoreError(
-                Problem(
-                    "store",
-                    str(self.path),
-                    f"could not write a snapshot ({type(error).__name__}: {error})",
-                    "nothing is lost: the store opens by replaying its inputs meanwhile",
-                )
+            raise self._trouble(
+                f"could not write a snapshot ({type(error).__name__}: {error})",
+                "nothing is lost: the store opens by replaying its inputs meanwhile",
             ) from None
         try:
             with self._connection:
@@ -469,13 +465,9 @@ class SqliteStore:
                     (last, stamp, checksum, body, self._received()),
                 )
         except sqlite3.Error as error:
-            raise StoreError(
-                Problem(
-                    "store",
-                    str(self.path),
-                    f"could not keep the snapshot ({error}); the inputs are all kept",
-                    "check the disk; the store opens by replaying its inputs meanwhile",
-                )
+            raise self._trouble(
+                f"could not keep the snapshot ({error}); the inputs are all kept",
+                "check the disk; the store opens by replaying its inputs meanwhile",
             ) from None
         self._since = 0
         return True
@@ -661,11 +653,27 @@ class SqliteStore:
         sql = "update outbox set dead = null, attempts = 0, retry_at = null, error = null "
         if wanted is None:
             return self._write(sql + "where dead is not null and acked is null", ())
+        self._known(
+            wanted,
+            "dead is not null and acked is null",
+            ("is not a dead letter", "are not dead letters"),
+            "requeue the ids dead_letters() gives; nothing was requeued",
+        )
+        return self._write_many(
+            sql + "where id = ? and dead is not null and acked is null", [(i,) for i in wanted]
+        )
+
+    def _trouble(self, message: str, fix: str) -> StoreError:
+        """The store's error about its own file."""
+        return StoreError(Problem("store", str(self.path), message, fix))
+
+    def _known(self, ids: list[str], where: str, said: tuple[str, str], fix: str) -> None:
+        """Refuse ``ids`` unless the outbox holds each of them where ``where`` holds."""
         unknown = [
             i
-            for i in wanted
+            for i in ids
             if self._connection.execute(
-                "select 1 from outbox where id = ? and dead is not null and acked is null", (i,)
+                f"select 1 from outbox where id = ? and {where}", (i,)
             ).fetchone()
             is None
         ]
@@ -674,13 +682,10 @@ class SqliteStore:
                 Problem(
                     "ids",
                     unknown[0] if len(unknown) == 1 else unknown,
-                    "is not a dead letter" if len(unknown) == 1 else "are not dead letters",
-                    "requeue the ids dead_letters() gives; nothing was requeued",
+                    said[0] if len(unknown) == 1 else said[1],
+                    fix,
                 )
             )
-        return self._write_many(
-            sql + "where id = ? and dead is not null and acked is null", [(i,) for i in wanted]
-        )
 
     def _write(self, sql: str, parameters: tuple[Any, ...]) -> int:
         return self._write_many(sql, [parameters])
@@ -692,13 +697,9 @@ class SqliteStore:
                 self._connection.execute("begin")
                 return int(self._connection.executemany(sql, rows).rowcount)
         except sqlite3.Error as error:
-            raise StoreError(
-                Problem(
-                    "store",
-                    str(self.path),
-                    f"could not keep the change to the outbox ({error}); nothing changed",
-                    "check the disk and the file's permissions, then try again",
-                )
+            raise self._trouble(
+                f"could not keep the change to the outbox ({error}); nothing changed",
+                "check the disk and the file's permissions, then try again",
             ) from None
 
     def ack(self, ids: Iterable[str]) -> int:
@@ -711,21 +712,12 @@ class SqliteStore:
             raise StoreError(
                 Problem("ids", odd[0], "is not an effect id", "pass item.id of pending() items")
             )
-        unknown = [
-            i
-            for i in wanted
-            if self._connection.execute("select 1 from outbox where id = ?", (i,)).fetchone()
-            is None
-        ]
-        if unknown:
-            raise StoreError(
-                Problem(
-                    "ids",
-                    unknown[0] if len(unknown) == 1 else unknown,
-                    "is not in the outbox" if len(unknown) == 1 else "are not in the outbox",
-                    "acknowledge the ids of the items pending() gave; nothing was acknowledged",
-                )
-            )
+        self._known(
+            wanted,
+            "1 = 1",
+            ("is not in the outbox", "are not in the outbox"),
+            "acknowledge the ids of the items pending() gave; nothing was acknowledged",
+        )
         when = self._received()
         return self._write_many(
             "update outbox set acked = ? where id = ? and acked is null",
@@ -777,13 +769,9 @@ class SqliteStore:
             self._replay()
         if not isinstance(error, sqlite3.Error):  # not the file's doing: the error as it is
             raise error
-        raise StoreError(
-            Problem(
-                "store",
-                str(self.path),
-                f"could not keep the input ({error}); it was not applied",
-                "check the disk and the file's permissions, then send it again",
-            )
+        raise self._trouble(
+            f"could not keep the input ({error}); it was not applied",
+            "check the disk and the file's permissions, then send it again",
         ) from None
 
     # -- queries ------------------------------------------------------------------------------
