@@ -188,3 +188,37 @@ def test_a_handler_that_cannot_be_loaded_is_named(
     )
     assert main(["run", "--db", str(tmp_path / "x.db"), "--handler", "nocolon"]) == 1
     assert "'--handler' is not an entry point (got 'nocolon')" in capsys.readouterr().err
+
+
+def test_a_signal_before_the_loop_starts_is_kept_for_it(tmp_path: pathlib.Path) -> None:
+    """SIGTERM while the store opens (a long replay) is noted, not fatal: the loop then stops
+    at once, cleanly; the usual handler is back afterwards."""
+    import io
+
+    from leadsla import Dispatcher
+    from leadsla._shell.service import LineSource, serve, stop_signals
+
+    before = signal.getsignal(signal.SIGTERM)
+    read, write = os.pipe()
+    try:
+        with stop_signals() as stop:
+            os.kill(os.getpid(), signal.SIGTERM)  # as if sent during SqliteStore(...)
+            assert stop == [signal.SIGTERM]
+            with SqliteStore(tmp_path / "leads.db") as store:
+                err = io.StringIO()
+                code = serve(
+                    store,
+                    LineSource(read, follow=False),
+                    Dispatcher(store),
+                    name="stdin",
+                    tick=0,
+                    status=0,
+                    err=err,
+                    stop=stop,
+                )
+        assert code == 0
+        assert err.getvalue().rstrip().endswith("(stopped)")
+    finally:
+        os.close(read)
+        os.close(write)
+    assert signal.getsignal(signal.SIGTERM) == before

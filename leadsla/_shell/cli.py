@@ -49,7 +49,7 @@ from leadsla._shell.dispatch import Dispatcher
 from leadsla._shell.render import accepted, describe_effect, format_span, owner_name, stamp
 from leadsla._shell.replay import Replay, replay
 from leadsla._shell.report import render_scorecard, scorecard
-from leadsla._shell.service import LineSource, handlers_from, serve
+from leadsla._shell.service import LineSource, handlers_from, serve, stop_signals
 from leadsla._shell.simulate import simulate
 from leadsla._shell.store import SqliteStore
 from leadsla._shell.summary import render_summary
@@ -913,7 +913,7 @@ def _run(arguments: argparse.Namespace, out: TextIO) -> int:
     default, keyed = handlers_from(arguments.handlers or [])
     agreement = _load(arguments.agreement) if arguments.agreement else None
     timeout = None if arguments.timeout is None else timedelta(seconds=arguments.timeout)
-    with SqliteStore(arguments.db, agreement) as store:
+    with stop_signals() as stop, SqliteStore(arguments.db, agreement) as store:
         dispatcher = Dispatcher(
             store,
             actions=keyed,  # a key is an action's name, or else an effect type's
@@ -942,6 +942,7 @@ def _run(arguments: argparse.Namespace, out: TextIO) -> int:
                 status=arguments.status,
                 err=sys.stderr,
                 mark=mark,
+                stop=stop,
             )
         finally:
             if handle is not None:

@@ -20,6 +20,7 @@ import select
 import signal
 import time
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from types import FrameType
 from typing import TextIO
@@ -30,7 +31,7 @@ from leadsla._core.events import Event
 from leadsla._shell.dispatch import Dispatcher, EffectHandler
 from leadsla._shell.store import SqliteStore
 
-__all__ = ["LineSource", "handlers_from", "serve"]
+__all__ = ["LineSource", "handlers_from", "serve", "stop_signals"]
 
 #: The longest the loop waits before it looks at the stop flag again (seconds).
 _NAP = 0.2
@@ -127,57 +128,73 @@ def serve(
     err: TextIO,
     clock: Callable[[], datetime] | None = None,
     mark: str | None = None,
+    stop: list[int] | None = None,
 ) -> int:
     """Run the loop until stopped (a signal) or the source is closed; the exit code.
 
     A stop is looked at between reads: the lines already read are applied first (they
     were taken from the pipe, and would otherwise be lost). ``mark``: the name under which
     the store keeps, with each event, the byte position after its line and the line's
-    number, as ``"POSITION:LINE"`` (a followed file's reader resumes there)."""
+    number, as ``"POSITION:LINE"`` (a followed file's reader resumes there). ``stop``: the
+    list :func:`stop_signals` fills (by default the loop installs its own)."""
+    if stop is None:
+        with stop_signals() as own:
+            return serve(
+                store, source, dispatcher, name=name, tick=tick, status=status, err=err,
+                clock=clock, mark=mark, stop=own,
+            )  # fmt: skip
     now = clock if clock is not None else (lambda: datetime.now(UTC))
+    events = refused = 0
+    next_tick = time.monotonic() + tick if tick > 0 else float("inf")
+    next_status = time.monotonic() + status if status > 0 else float("inf")
+    next_delivery = 0.0
+    while not stop and not source.closed:
+        wait = max(0.0, min(_NAP, next_tick - time.monotonic()))
+        delivered = False
+        for number, line, end in source.lines(wait):
+            events += 1
+            delivered = True
+            try:
+                event = Event.from_json(line)
+                place = None if mark is None else (mark, f"{end}:{number}")
+                effects = store.apply(event, mark=place)
+            except (EventError, StoreError) as error:  # that line only: the feed goes on
+                refused += 1
+                err.write(f"{name}:{number}: {error}\n")
+                continue
+            for effect in effects:
+                if isinstance(effect, Rejected):
+                    refused += 1
+                    err.write(f"{name}:{number}: {effect.reason}\n")
+        moment = time.monotonic()
+        if moment >= next_tick:
+            delivered = bool(store.advance(now())) or delivered
+            next_tick = moment + tick
+        if delivered or moment >= next_delivery:  # something new, or a retry may be due
+            dispatcher.deliver(limit=_BATCH)
+            next_delivery = moment + 1.0
+        if moment >= next_status:
+            err.write(_status(store, events, refused) + "\n")
+            err.flush()
+            next_status = moment + status
+    dispatcher.deliver(limit=_BATCH)
+    err.write(_status(store, events, refused) + (" (stopped)" if stop else "") + "\n")
+    return 0
+
+
+@contextmanager
+def stop_signals() -> Iterator[list[int]]:
+    """While open, SIGINT and SIGTERM are not fatal: they are noted in the list yielded, for
+    the loop to stop at its next look (installed before the store opens, so that a signal
+    during a long replay stops the service cleanly once it is open)."""
     stop: list[int] = []
 
     def stopping(number: int, _: FrameType | None) -> None:
         stop.append(number)
 
     previous = {s: signal.signal(s, stopping) for s in (signal.SIGINT, signal.SIGTERM)}
-    events = refused = 0
-    next_tick = time.monotonic() + tick if tick > 0 else float("inf")
-    next_status = time.monotonic() + status if status > 0 else float("inf")
-    next_delivery = 0.0
     try:
-        while not stop and not source.closed:
-            wait = max(0.0, min(_NAP, next_tick - time.monotonic()))
-            delivered = False
-            for number, line, end in source.lines(wait):
-                events += 1
-                delivered = True
-                try:
-                    event = Event.from_json(line)
-                    place = None if mark is None else (mark, f"{end}:{number}")
-                    effects = store.apply(event, mark=place)
-                except (EventError, StoreError) as error:  # that line only: the feed goes on
-                    refused += 1
-                    err.write(f"{name}:{number}: {error}\n")
-                    continue
-                for effect in effects:
-                    if isinstance(effect, Rejected):
-                        refused += 1
-                        err.write(f"{name}:{number}: {effect.reason}\n")
-            moment = time.monotonic()
-            if moment >= next_tick:
-                delivered = bool(store.advance(now())) or delivered
-                next_tick = moment + tick
-            if delivered or moment >= next_delivery:  # something new, or a retry may be due
-                dispatcher.deliver(limit=_BATCH)
-                next_delivery = moment + 1.0
-            if moment >= next_status:
-                err.write(_status(store, events, refused) + "\n")
-                err.flush()
-                next_status = moment + status
-        dispatcher.deliver(limit=_BATCH)
-        err.write(_status(store, events, refused) + (" (stopped)" if stop else "") + "\n")
-        return 0
+        yield stop
     finally:
         for number, handler in previous.items():
             signal.signal(number, handler)
