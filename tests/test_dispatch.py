@@ -276,6 +276,32 @@ def test_a_clock_without_a_zone_is_named_before_any_handler_runs(store: SqliteSt
     assert called == []
 
 
+def test_a_pass_stops_when_asked_and_acknowledges_as_it_goes(store: SqliteStore) -> None:
+    """``stop`` ends a pass before the next effect (what was done stays acknowledged), and a
+    long pass acknowledges in groups, so that a crash repeats few deliveries."""
+    total = len(store.pending())
+    seen: list[str] = []
+    acked_during: list[int] = []
+
+    def count(item: OutboxItem) -> None:
+        seen.append(item.id)
+        acked_during.append(total - len(store.pending()))
+
+    dispatcher = Dispatcher(store, default=count)
+    report = dispatcher.deliver(stop=lambda: len(seen) >= 3)
+    assert report.handled == 3
+    assert len(store.pending()) == total - 3
+    dispatcher.deliver()
+    assert max(acked_during) > 3  # acknowledged during the pass, not only at its end
+
+
+def test_handlers_for_unknown_names_are_refused(store: SqliteStore) -> None:
+    with pytest.raises(UsageError, match=r"'actions' is not an action name \(got 'escalte'\)"):
+        Dispatcher(store, actions={"escalte": print})
+    with pytest.raises(UsageError, match=r"did you mean 'obligation_breached'"):
+        Dispatcher(store, effects={"obligation_breach": print})
+
+
 def test_settings_are_checked(store: SqliteStore) -> None:
     with pytest.raises(UsageError, match=r"'attempts' is not a positive whole number \(got 0\)"):
         Dispatcher(store, attempts=0)

@@ -10,12 +10,13 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
+import attrs
 import pytest
 
-from leadsla import LeadCreated, SqliteStore
+from leadsla import Agreement, Duration, LeadCreated, SqliteStore, agreement_to_toml
 from leadsla._shell.cli import main
 
 pytestmark = pytest.mark.skipif(os.name != "posix", reason="the service reads pipes with select")
@@ -35,10 +36,28 @@ def escalate(item):
 """
 
 
-def event(n: int) -> str:
-    at = datetime(2026, 3, 6, 16, n, tzinfo=HELSINKI)
+def event(n: int, at: datetime | None = None) -> str:
+    at = at or datetime(2026, 3, 6, 16, n, tzinfo=HELSINKI)
     fields = {"email": f"ann{n}@acme.fi", "score": 62}
     return LeadCreated(id=f"c{n}", lead=f"L-{n}", at=at, fields=fields).to_json()
+
+
+def quick_agreement(path: pathlib.Path) -> str:
+    """The default agreement with a first touch due within one (calendar) minute, so that a
+    service on the wall clock breaches it at once for an event a few minutes old."""
+    default = Agreement.default()
+    first, *rest = default.obligations
+    quick = attrs.evolve(first, within=Duration.parse("1 minute"))
+    path.write_text(agreement_to_toml(attrs.evolve(default, obligations=(quick, *rest))))
+    return str(path)
+
+
+def ready(service: subprocess.Popen[str]) -> str:
+    """Wait until the service says where it reads (it has opened the store and the feed)."""
+    assert service.stderr is not None
+    line = service.stderr.readline()
+    assert line.startswith("leadsla run: reading "), line
+    return line
 
 
 def wait_for(check: Callable[[], bool], seconds: float = 20.0) -> None:
@@ -86,12 +105,22 @@ def start(tmp_path: pathlib.Path, *extra: str) -> subprocess.Popen[str]:
 
 
 def test_a_service_reads_keeps_delivers_and_stops_on_sigterm(tmp_path: pathlib.Path) -> None:
-    """Events on stdin are kept and their effects delivered; the wall clock fires the
-    deadlines (the events are months old) without another event; a bad line is named and
-    skipped; SIGTERM stops it cleanly with everything delivered."""
-    service = start(tmp_path)
+    """Events on stdin are kept and their effects delivered; the service runs on the wall
+    clock from its start (the first touch, due a minute after events five minutes old, is
+    breached and escalated at once; an event of March is refused as too late); a bad line is
+    named and skipped; SIGTERM stops it cleanly."""
+    recently = datetime.now(HELSINKI) - timedelta(minutes=5)
+    service = start(tmp_path, "--agreement", quick_agreement(tmp_path / "quick.toml"))
+    ready(service)
     assert service.stdin is not None
-    service.stdin.write(event(1) + "\n" + "{not json\n" + event(2) + "\n")
+    service.stdin.write(
+        event(1, recently)
+        + "\n{not json\n"
+        + event(2, recently + timedelta(seconds=1))
+        + "\n"
+        + event(3)  # March: older than the clock (the wall clock) allows
+        + "\n"
+    )
     service.stdin.flush()
     got = tmp_path / "received.jsonl"
     wait_for(lambda: any(r["type"] == "ESCALATED" for r in received(got)))
@@ -99,12 +128,12 @@ def test_a_service_reads_keeps_delivers_and_stops_on_sigterm(tmp_path: pathlib.P
     _, err = service.communicate(timeout=30)
     assert service.returncode == 0, err
     assert "stdin:2: " in err
+    assert "stdin:4: 'at' is older than the allowed lateness" in err
     assert "effects pending" in err.splitlines()[-1]
     assert err.splitlines()[-1].endswith("(stopped)")
     types = {r["type"] for r in received(got)}
     assert {"transitioned", "obligation_opened", "obligation_breached", "ESCALATED"} <= types
     with SqliteStore(tmp_path / "leads.db") as store:
-        assert store.pending() == []
         assert sorted(store.engine.leads()) == ["L-1", "L-2"]
         ids = [r["id"] for r in received(got)]
         assert len(ids) == len(set(ids)), "each effect delivered once"
@@ -123,7 +152,7 @@ def test_a_service_follows_a_growing_file_and_stops_on_sigint(tmp_path: pathlib.
     feed = tmp_path / "feed.jsonl"
     feed.write_text(event(1) + "\n")  # there before the start: not read without --from-start
     service = start(tmp_path, "--follow", str(feed), "--tick", "0")  # (wall clock: too late)
-    time.sleep(0.5)
+    assert ready(service).endswith("from line 1\n")
     with feed.open("a") as out:
         out.write(event(2) + "\n")
     got = tmp_path / "received.jsonl"
@@ -142,7 +171,7 @@ def test_a_followed_file_is_resumed_after_a_restart(tmp_path: pathlib.Path) -> N
     feed = tmp_path / "feed.jsonl"
     feed.write_text("")
     service = start(tmp_path, "--follow", str(feed), "--tick", "0")
-    time.sleep(0.5)
+    ready(service)
     with feed.open("a") as out:
         out.write(event(1) + "\n")
     got = tmp_path / "received.jsonl"
@@ -155,6 +184,7 @@ def test_a_followed_file_is_resumed_after_a_restart(tmp_path: pathlib.Path) -> N
             '"at": "2026-03-06T16:05:00+02:00", "fields": {"score": NaN}}\n'
         )
     service = start(tmp_path, "--follow", str(feed), "--tick", "0")
+    assert ready(service).endswith("from line 2\n")  # after the line kept
     wait_for(lambda: any(r.get("lead") == "L-2" for r in received(got)))
     service.send_signal(signal.SIGTERM)
     _, err = service.communicate(timeout=30)
@@ -188,6 +218,16 @@ def test_a_handler_that_cannot_be_loaded_is_named(
     )
     assert main(["run", "--db", str(tmp_path / "x.db"), "--handler", "nocolon"]) == 1
     assert "'--handler' is not an entry point (got 'nocolon')" in capsys.readouterr().err
+    assert main(["run", "--db", str(tmp_path / "x.db"), "--handler", "escalte=json:dumps"]) == 1
+    said = capsys.readouterr().err
+    assert "'--handler' is for 'escalte', which is neither an action nor an effect type" in said
+    assert "(did you mean 'escalate'?)" in said
+    twice = ["--handler", "json:dumps", "--handler", "json:loads"]
+    assert main(["run", "--db", str(tmp_path / "x.db"), *twice]) == 1
+    assert "gives the default a second handler" in capsys.readouterr().err
+    assert main(["run", "--db", str(tmp_path / "x.db"), "--follow", "nofile.jsonl"]) == 1
+    assert "'--follow' is not a file (got 'nofile.jsonl')" in capsys.readouterr().err
+    assert not (tmp_path / "x.db").exists()
 
 
 def test_a_signal_before_the_loop_starts_is_kept_for_it(tmp_path: pathlib.Path) -> None:
@@ -222,3 +262,23 @@ def test_a_signal_before_the_loop_starts_is_kept_for_it(tmp_path: pathlib.Path) 
         os.close(read)
         os.close(write)
     assert signal.getsignal(signal.SIGTERM) == before
+
+
+def test_a_line_that_is_not_utf8_is_refused_not_mended(tmp_path: pathlib.Path) -> None:
+    import io
+
+    from leadsla import Dispatcher
+    from leadsla._shell.service import LineSource, serve
+
+    read, write = os.pipe()
+    os.write(write, event(1).encode().replace(b"ann1", b"ann\xff") + b"\n" + event(2).encode())
+    os.close(write)
+    err = io.StringIO()
+    with SqliteStore(tmp_path / "leads.db") as store:
+        source = LineSource(read, follow=False)
+        serve(store, source, Dispatcher(store), name="in", tick=0, status=0, err=err, stop=[])
+        assert list(store.engine.leads()) == ["L-2"]
+    os.close(read)
+    assert "in:1: 'line' is not UTF-8 text (got \"'utf-8' codec can't decode byte 0xff" in (
+        err.getvalue()
+    )

@@ -45,7 +45,7 @@ from leadsla._core.events import (
 )
 from leadsla._shell.agreement_write import agreement_to_toml
 from leadsla._shell.csv import CsvMapping, csv_events_from_text
-from leadsla._shell.dispatch import Dispatcher
+from leadsla._shell.dispatch import ACTIONS, Dispatcher
 from leadsla._shell.render import accepted, describe_effect, format_span, owner_name, stamp
 from leadsla._shell.replay import Replay, replay
 from leadsla._shell.report import render_scorecard, scorecard
@@ -785,9 +785,37 @@ def _parser() -> argparse.ArgumentParser:
         metavar="SPEC",
         help="module:function (every effect), or KEY=module:function (an action or effect type)",
     )
-    run.add_argument("--tick", type=float, default=60.0, metavar="SECONDS", help="advance every")
-    run.add_argument("--status", type=float, default=60.0, metavar="SECONDS", help="status every")
-    run.add_argument("--attempts", type=int, default=5, help="failures before a dead letter")
+    run.add_argument(
+        "--tick",
+        type=float,
+        default=60.0,
+        metavar="SECONDS",
+        help="advance to the wall clock this often (60; 0: never, to load history)",
+    )
+    run.add_argument(
+        "--status",
+        type=float,
+        default=60.0,
+        metavar="SECONDS",
+        help="write a status line this often (60; 0: only when stopping)",
+    )
+    run.add_argument(
+        "--attempts", type=int, default=5, help="failed deliveries before a dead letter (5)"
+    )
+    run.add_argument(
+        "--backoff",
+        type=float,
+        default=1.0,
+        metavar="SECONDS",
+        help="wait after a first failed delivery, doubled after each (1)",
+    )
+    run.add_argument(
+        "--max-backoff",
+        type=float,
+        default=3600.0,
+        metavar="SECONDS",
+        help="the longest wait between two deliveries of an effect (3600)",
+    )
     run.add_argument(
         "--timeout",
         type=float,
@@ -893,13 +921,16 @@ def _run(arguments: argparse.Namespace, out: TextIO) -> int:
     file that grows (--follow), keep them in the store DB, deliver the effects to the handlers
     (--handler module:function, or KEY=module:function for an action or effect type), and
     every --tick seconds advance to the wall clock so that deadlines fire when nothing
-    arrives. A status line goes to stderr every --status seconds, and refused lines as
-    NAME:LINE: reason. SIGINT or SIGTERM stops it once the lines read are applied, after a
-    last delivery. Stops too when stdin is closed."""
+    arrives. A status line goes to stderr every --status seconds, refused lines as
+    NAME:LINE: reason, and failed deliveries. SIGINT or SIGTERM stops it once the lines read
+    are applied and the current handler call has ended; at the end of stdin it delivers what
+    is pending, then stops."""
     for option, value, zero in (
         ("--tick", arguments.tick, True),
         ("--status", arguments.status, True),
         ("--timeout", arguments.timeout, False),
+        ("--backoff", arguments.backoff, False),
+        ("--max-backoff", arguments.max_backoff, False),
     ):
         if value is not None and (value < 0 or (value == 0 and not zero)):
             raise UsageError(
@@ -910,16 +941,26 @@ def _run(arguments: argparse.Namespace, out: TextIO) -> int:
                     "give e.g. 60" + (" (0: never)" if zero else ""),
                 )
             )
+    if arguments.follow and not Path(arguments.follow).is_file():
+        raise UsageError(
+            Problem("--follow", arguments.follow, "is not a file", "give the file the feed grows")
+        )
+    if arguments.from_start and not arguments.follow:
+        raise UsageError(
+            Problem("--from-start", True, "needs --follow", "give --follow FILE, or leave it out")
+        )
     default, keyed = handlers_from(arguments.handlers or [])
     agreement = _load(arguments.agreement) if arguments.agreement else None
     timeout = None if arguments.timeout is None else timedelta(seconds=arguments.timeout)
     with stop_signals() as stop, SqliteStore(arguments.db, agreement) as store:
         dispatcher = Dispatcher(
             store,
-            actions=keyed,  # a key is an action's name, or else an effect type's
-            effects=keyed,
+            actions={k: h for k, h in keyed.items() if k in ACTIONS},
+            effects={k: h for k, h in keyed.items() if k not in ACTIONS},
             default=default,
             attempts=arguments.attempts,
+            backoff=timedelta(seconds=arguments.backoff),
+            max_backoff=timedelta(seconds=arguments.max_backoff),
             timeout=timeout,
         )
         mark = None
@@ -929,9 +970,11 @@ def _run(arguments: argparse.Namespace, out: TextIO) -> int:
             offset, line = _resume(store.mark(mark), handle, arguments.from_start, arguments.follow)
             source = LineSource(handle.fileno(), follow=True, offset=offset, number=line)
             name = arguments.follow
+            print(f"leadsla run: reading {name} from line {line + 1}", file=sys.stderr)
         else:
             handle = None
             source, name = LineSource(sys.stdin.fileno(), follow=False), "stdin"
+            print("leadsla run: reading stdin", file=sys.stderr)
         try:
             return serve(
                 store,

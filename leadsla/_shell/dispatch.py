@@ -7,12 +7,16 @@ the host registered for each effect: by action name for an ``ActionRequested`` (
 default handler. An effect is acknowledged once its handler returned; a handler that raises
 (or, with a ``timeout``, takes too long) leaves it in the outbox, to be tried again after a
 backoff that doubles each time, and after ``attempts`` failures it becomes a dead letter,
-kept until requeued (``leadsla outbox --db FILE``). An effect nobody handles is acknowledged:
+kept until requeued (``leadsla outbox DB --requeue ...``). An effect nobody handles is acknowledged:
 there is nothing to do for it.
 
 Order: effects are delivered in the order they were decided, and an effect waiting for a retry
 holds back the later effects of its lead (a lead's escalation is not sent before the breach it
 follows). Dead letters hold back nothing.
+
+Handlers are keyed by names that exist: an unknown action name or effect type is refused
+when the dispatcher is made, with the known ones (a typo would otherwise leave effects
+"unhandled", acknowledged without anyone acting on them).
 
 A handler receives the :class:`~leadsla.OutboxItem`; its ``id`` is the effect's deterministic
 id, the key a receiver uses to drop a delivery it has already acted on (a host that crashes
@@ -26,13 +30,13 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final, Protocol
 
-from attrs import frozen
+from attrs import field, frozen
 
 from leadsla._core.effects import Effect, kind_of_type
-from leadsla._core.errors import NaiveDatetimeError, Problem, UsageError
+from leadsla._core.errors import NaiveDatetimeError, Problem, UsageError, did_you_mean
 from leadsla._shell.store import OutboxItem, SqliteStore
 
-__all__ = ["Delivered", "Dispatcher", "EffectHandler"]
+__all__ = ["ACTIONS", "Delivered", "Dispatcher", "EffectHandler", "effect_kinds"]
 
 
 class EffectHandler(Protocol):
@@ -53,6 +57,9 @@ class Delivered:
     failed: int = 0
     dead: int = 0
     waiting: int = 0
+    #: One line per failed delivery of the pass: outbox place, type, lead, attempt, error
+    #: (not compared: two passes with the same counts are equal).
+    problems: tuple[str, ...] = field(default=(), eq=False, repr=False)
 
 
 def _utc_now() -> datetime:
@@ -99,9 +106,12 @@ class Dispatcher:
                 )
         self.store = store
         self._actions = dict(actions or {})
+        for key in self._actions:
+            _check_key(key, ACTIONS, "actions", "an action name")
         self._effects: dict[str, EffectHandler] = {}
         for key, handler in (effects or {}).items():
             name = key if isinstance(key, str) else _kind_of_class(key)
+            _check_key(name, effect_kinds(), "effects", "an effect type")
             self._effects[name] = handler
         self._default = default
         self._attempts = attempts
@@ -121,9 +131,14 @@ class Dispatcher:
                 return handler
         return self._effects.get(item.type, self._default)
 
-    def deliver(self, limit: int | None = None) -> Delivered:
+    def deliver(
+        self, limit: int | None = None, *, stop: Callable[[], bool] | None = None
+    ) -> Delivered:
         """One pass over the outbox (its first ``limit`` pending effects): call each one's
-        handler, acknowledge what was done, schedule what failed."""
+        handler, acknowledge what was done, schedule what failed. ``stop`` is asked before
+        each effect: once it says yes, the pass ends there (what was done is acknowledged).
+        Acknowledgements are written every ``_ACK_EVERY`` effects, so that a crash repeats
+        at most so many deliveries."""
         now = self._now()
         if not isinstance(now, datetime) or now.tzinfo is None or now.utcoffset() is None:
             raise NaiveDatetimeError.for_field("now", now)
@@ -132,7 +147,13 @@ class Dispatcher:
         held: set[str] = set()
         handled = unhandled = failed = dead = waiting = 0
         done: list[str] = []
+        problems: list[str] = []
         for item in self.store.pending(limit):
+            if stop is not None and stop():
+                break
+            if len(done) >= _ACK_EVERY:
+                self.store.ack(done)
+                done = []
             if (item.lead and item.lead in held) or (
                 item.retry_at is not None and item.retry_at > now
             ):
@@ -156,6 +177,10 @@ class Dispatcher:
             if done:  # acknowledge what went before, so a crash now repeats less
                 self.store.ack(done)
                 done = []
+            problems.append(
+                f"#{item.seq} {item.type} of {item.lead or '(no lead)'}, attempt "
+                f"{item.attempts + 1} of {self._attempts}: {error}"
+            )
             if item.attempts + 1 >= self._attempts:
                 self.store.failed(item.seq, error, None)
                 dead += 1
@@ -167,7 +192,7 @@ class Dispatcher:
                 failed += 1
         if done:
             self.store.ack(done)
-        return Delivered(handled, unhandled, failed, dead, waiting)
+        return Delivered(handled, unhandled, failed, dead, waiting, tuple(problems))
 
     def _call(self, handler: EffectHandler, item: OutboxItem) -> str | None:
         """Run a handler; None when it returned, else what went wrong, in one line
@@ -205,6 +230,34 @@ class Dispatcher:
 
 #: What ``_call`` answers while an earlier call for the effect still runs.
 _RUNNING: Final = "running"
+#: How many handled effects a pass acknowledges at a time.
+_ACK_EVERY: Final = 20
+#: The actions an agreement asks for (``ActionRequested.action``).
+ACTIONS: Final = frozenset({"escalate", "notify"})
+
+
+def effect_kinds() -> frozenset[str]:
+    """The names of every effect type (the subclasses of Effect, however deep)."""
+    kinds: set[str] = set()
+    stack: list[type[Effect]] = [Effect]
+    while stack:
+        kind = stack.pop()
+        stack.extend(kind.__subclasses__())
+        if kind is not Effect:
+            kinds.add(kind_of_type(kind))
+    return frozenset(kinds)
+
+
+def _check_key(key: str, known: frozenset[str], field: str, what: str) -> None:
+    if key not in known:
+        raise UsageError(
+            Problem(
+                field,
+                key,
+                f"is not {what}",
+                f"use one of {', '.join(sorted(known))}{did_you_mean(key, known)}",
+            )
+        )
 
 
 def _kind_of_class(kind: type[Effect]) -> str:

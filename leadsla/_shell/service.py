@@ -26,9 +26,9 @@ from types import FrameType
 from typing import TextIO
 
 from leadsla._core.effects import Rejected
-from leadsla._core.errors import EventError, Problem, StoreError, UsageError
+from leadsla._core.errors import EventError, Problem, StoreError, UsageError, did_you_mean
 from leadsla._core.events import Event
-from leadsla._shell.dispatch import Dispatcher, EffectHandler
+from leadsla._shell.dispatch import ACTIONS, Delivered, Dispatcher, EffectHandler, effect_kinds
 from leadsla._shell.store import SqliteStore
 
 __all__ = ["LineSource", "handlers_from", "serve", "stop_signals"]
@@ -37,6 +37,8 @@ __all__ = ["LineSource", "handlers_from", "serve", "stop_signals"]
 _NAP = 0.2
 #: The most effects one delivery pass reads (a receiver that is down leaves many pending).
 _BATCH = 1000
+#: Marks a line that was not UTF-8 (the rest says where).
+_NOT_UTF8 = "\x00not utf-8: "
 
 
 def handlers_from(
@@ -72,6 +74,25 @@ def handlers_from(
         if not callable(found):
             raise UsageError(Problem("--handler", spec, "is not callable", "name a function"))
         handler: EffectHandler = found
+        known = ACTIONS | effect_kinds()
+        if key and key not in known:
+            raise UsageError(
+                Problem(
+                    "--handler",
+                    spec,
+                    f"is for {key!r}, which is neither an action nor an effect type",
+                    f"use one of {', '.join(sorted(known))}{did_you_mean(key, known)}",
+                )
+            )
+        if (key in keyed) if key else (default is not None):
+            raise UsageError(
+                Problem(
+                    "--handler",
+                    spec,
+                    f"gives {'the default' if not key else repr(key)} a second handler",
+                    "give each action or effect type (and the default) one handler",
+                )
+            )
         if key:
             keyed[key] = handler
         else:
@@ -114,7 +135,11 @@ class LineSource:
             self.number += 1
             self._consumed += len(raw) + 1
             if raw.strip():
-                yield self.number, raw.decode("utf-8", "replace"), self._consumed
+                try:
+                    text = raw.decode("utf-8")
+                except UnicodeDecodeError as error:  # said as the line's problem, not mended
+                    text = _NOT_UTF8 + str(error)
+                yield self.number, text, self._consumed
 
 
 def serve(
@@ -145,6 +170,8 @@ def serve(
             )  # fmt: skip
     now = clock if clock is not None else (lambda: datetime.now(UTC))
     events = refused = 0
+    if tick > 0:  # the clock is the wall clock from the start, whatever comes first
+        store.advance(now())
     next_tick = time.monotonic() + tick if tick > 0 else float("inf")
     next_status = time.monotonic() + status if status > 0 else float("inf")
     next_delivery = 0.0
@@ -155,10 +182,19 @@ def serve(
             events += 1
             delivered = True
             try:
+                if line.startswith(_NOT_UTF8):
+                    raise UsageError(
+                        Problem(
+                            "line",
+                            line[len(_NOT_UTF8) :],
+                            "is not UTF-8 text",
+                            "send JSON Lines in UTF-8",
+                        )
+                    )
                 event = Event.from_json(line)
                 place = None if mark is None else (mark, f"{end}:{number}")
                 effects = store.apply(event, mark=place)
-            except (EventError, StoreError) as error:  # that line only: the feed goes on
+            except (EventError, StoreError, UsageError) as error:  # that line only
                 refused += 1
                 err.write(f"{name}:{number}: {error}\n")
                 continue
@@ -171,13 +207,14 @@ def serve(
             delivered = bool(store.advance(now())) or delivered
             next_tick = moment + tick
         if delivered or moment >= next_delivery:  # something new, or a retry may be due
-            dispatcher.deliver(limit=_BATCH)
+            _report(dispatcher.deliver(limit=_BATCH, stop=lambda: bool(stop)), err)
             next_delivery = moment + 1.0
         if moment >= next_status:
             err.write(_status(store, events, refused) + "\n")
             err.flush()
             next_status = moment + status
-    dispatcher.deliver(limit=_BATCH)
+    if not stop:  # the input ended: deliver what it caused (a signal wants a quick stop)
+        _report(dispatcher.deliver(limit=_BATCH), err)
     err.write(_status(store, events, refused) + (" (stopped)" if stop else "") + "\n")
     return 0
 
@@ -200,10 +237,22 @@ def stop_signals() -> Iterator[list[int]]:
             signal.signal(number, handler)
 
 
+def _report(delivered: Delivered, err: TextIO) -> None:
+    for problem in delivered.problems:
+        err.write(f"leadsla run: delivery failed: {problem}\n")
+
+
 def _status(store: SqliteStore, events: int, refused: int) -> str:
     count, dead = store.outbox_counts()
-    line = f"leadsla run: {events} events read, {refused} refused; {count} effects pending"
+    line = (
+        f"leadsla run: {_many(events, 'event')} read, {refused} refused; "
+        f"{_many(count, 'effect')} pending"
+    )
     if count:
         [oldest] = store.pending(limit=1)
         line += f" (oldest #{oldest.seq}, {oldest.type} of {oldest.lead})"
-    return line + (f", {dead} dead letters" if dead else "")
+    return line + (f", {_many(dead, 'dead letter')}" if dead else "")
+
+
+def _many(number: int, noun: str) -> str:
+    return f"{number} {noun}{'' if number == 1 else 's'}"

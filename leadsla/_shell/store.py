@@ -259,8 +259,9 @@ class SqliteStore:
                     Problem(
                         "path",
                         str(self.path),
-                        "is open in another store (in this process or another)",
-                        "close the other one first: a store has one writer",
+                        "is open in another store (in this process or another, such as a "
+                        "`leadsla run` on it)",
+                        "close the other one first (stop the service): a store has one writer",
                     )
                 ) from None
             raise self._unopenable(error) from None
@@ -657,7 +658,7 @@ class SqliteStore:
             wanted,
             "dead is not null and acked is null",
             ("is not a dead letter", "are not dead letters"),
-            "requeue the ids dead_letters() gives; nothing was requeued",
+            "requeue ids of dead letters (`leadsla outbox DB` lists them); nothing was requeued",
         )
         return self._write_many(
             sql + "where id = ? and dead is not null and acked is null", [(i,) for i in wanted]
