@@ -120,8 +120,12 @@ def test_the_store_keeps_its_agreement(tmp_path: pathlib.Path) -> None:
         assert touch.due_at == datetime(2026, 3, 9, 10, tzinfo=HELSINKI)
     with pytest.raises(StoreError) as raised:
         SqliteStore(path, Agreement.default())
-    assert f"is not the agreement {path} was made with" in str(raised.value)
+    assert f"is not the agreement {path} was made with (it has the same name, other terms)" in (
+        str(raised.value)
+    )
     assert "open the store without an agreement to use its own" in str(raised.value)
+    with pytest.raises(StoreError, match=r"made with \('Marketing–sales SLA'\) \(got 'other'\)"):
+        SqliteStore(path, attrs.evolve(Agreement.default(), name="other"))
 
 
 class Nobody(AssignmentPolicy):

@@ -152,6 +152,14 @@ def _text(agreement: Agreement) -> str:
         return _HELD_BY_HOST  # a custom policy: the host passes the agreement on every open
 
 
+def _kept_name(text: str) -> str | None:
+    """The name of the agreement a file keeps as text (None if it cannot be read)."""
+    try:
+        return Agreement.from_toml_text(text).name
+    except AgreementError:
+        return None
+
+
 def _is_event(value: object) -> bool:
     return isinstance(value, Event)
 
@@ -338,11 +346,16 @@ class SqliteStore:
                 )
             return given
         if given is not None and _text(given) != text:
+            kept_name = _kept_name(text)
+            differs = (
+                " (it has the same name, other terms)" if kept_name == given.name else
+                f" ({kept_name!r})" if kept_name else ""
+            )  # fmt: skip
             raise StoreError(
                 Problem(
                     "agreement",
                     given.name,
-                    f"is not the agreement {self.path} was made with",
+                    f"is not the agreement {self.path} was made with{differs}",
                     "open the store without an agreement to use its own, or replay its "
                     "events into a new store under the new agreement",
                 )
