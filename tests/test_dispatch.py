@@ -258,6 +258,30 @@ def test_an_overrunning_handler_is_never_called_twice_at_once(store: SqliteStore
     assert most[0] == 1
 
 
+def test_a_call_that_overran_and_then_failed_counts_once(store: SqliteStore) -> None:
+    """An overrun is one failed attempt; when that call later fails too, the next attempt
+    calls the handler afresh (it is not the old call's failure counted again)."""
+    wall = Wall()
+    calls: list[str] = []
+
+    def slow_then_no(item: OutboxItem) -> None:
+        calls.append(item.id)
+        threading.Event().wait(0.15)
+        raise RuntimeError("receiver said no")
+
+    dispatcher = Dispatcher(
+        store, default=slow_then_no, timeout=timedelta(milliseconds=30), now=wall, attempts=3
+    )
+    first = store.pending()[0]
+    dispatcher.deliver(limit=1)
+    threading.Event().wait(0.3)  # the overrunning call ends, failing
+    wall.now += timedelta(minutes=1)
+    dispatcher.deliver(limit=1)
+    threading.Event().wait(0.3)
+    assert calls.count(first.id) == 2
+    assert store.pending()[0].attempts == 2
+
+
 def test_an_acknowledged_effect_is_not_requeued(store: SqliteStore) -> None:
     Dispatcher(store, default=lambda item: 1 / 0, attempts=1).deliver(limit=1)
     [dead] = store.dead_letters()

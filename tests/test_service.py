@@ -282,3 +282,48 @@ def test_a_line_that_is_not_utf8_is_refused_not_mended(tmp_path: pathlib.Path) -
     assert "in:1: 'line' is not UTF-8 text (got \"'utf-8' codec can't decode byte 0xff" in (
         err.getvalue()
     )
+
+
+def test_what_waited_is_applied_before_the_clock_moves(tmp_path: pathlib.Path) -> None:
+    """Lines written while the service was down are applied at their own times before the
+    first advance to the wall clock (else an event of two days ago would be refused)."""
+    feed = tmp_path / "feed.jsonl"
+    feed.write_text(event(1, datetime.now(HELSINKI) - timedelta(days=2)) + "\n")
+    service = start(tmp_path, "--follow", str(feed), "--from-start", "--tick", "0.2")
+    ready(service)
+    got = tmp_path / "received.jsonl"
+    wait_for(lambda: any(r.get("lead") == "L-1" for r in received(got)))
+    time.sleep(0.5)  # a tick or two
+    service.send_signal(signal.SIGTERM)
+    _, err = service.communicate(timeout=30)
+    assert "older than the allowed lateness" not in err
+    with SqliteStore(tmp_path / "leads.db") as store:
+        assert list(store.engine.leads()) == ["L-1"]
+        assert store.engine.clock is not None
+        assert store.engine.clock > datetime.now(HELSINKI) - timedelta(minutes=1)  # ticked
+
+
+def test_at_the_end_of_its_input_everything_pending_is_delivered(
+    tmp_path: pathlib.Path,
+) -> None:
+    lines = "".join(event(n, datetime(2026, 3, 6, 9, tzinfo=HELSINKI) + timedelta(seconds=n))
+                    + "\n" for n in range(400))  # fmt: skip
+    service = start(tmp_path, "--tick", "0")
+    _, err = service.communicate(lines, timeout=120)
+    assert service.returncode == 0, err
+    with SqliteStore(tmp_path / "leads.db") as store:
+        assert store.outbox_counts() == (0, 0)
+        assert len(received(tmp_path / "received.jsonl")) > 1000  # more than one pass
+
+
+def test_a_byte_order_mark_is_not_part_of_the_first_line(tmp_path: pathlib.Path) -> None:
+    from leadsla._shell.service import LineSource
+
+    read, write = os.pipe()
+    os.write(write, b"\xef\xbb\xbf" + event(1).encode() + b"\n" + event(2).encode() + b"\n")
+    os.close(write)
+    source = LineSource(read, follow=False)
+    lines = list(source.lines(1.0))
+    os.close(read)
+    assert [json.loads(text)["lead"] for _, text, _ in lines] == ["L-1", "L-2"]
+    assert lines[0][2] == 3 + len(event(1)) + 1  # the mark's bytes are counted

@@ -142,18 +142,34 @@ class Dispatcher:
         now = self._now()
         if not isinstance(now, datetime) or now.tzinfo is None or now.utcoffset() is None:
             raise NaiveDatetimeError.for_field("now", now)
+        done: list[str] = []
+        problems: list[str] = []
+        try:
+            return self._pass(limit, stop, now, done, problems)
+        finally:
+            if done:  # whatever ended the pass, what was handled is acknowledged
+                self.store.ack(done)
+
+    def _pass(
+        self,
+        limit: int | None,
+        stop: Callable[[], bool] | None,
+        now: datetime,
+        done: list[str],
+        problems: list[str],
+    ) -> Delivered:
+        """The pass itself: ``done`` is the caller's list of the handled effects not yet
+        acknowledged (acknowledged in groups here, the rest by the caller)."""
         # Leads with an effect waiting: their later ones wait too. (Effects of no lead, the
         # refusals of unreadable events, are not in order with each other: none waits.)
         held: set[str] = set()
         handled = unhandled = failed = dead = waiting = 0
-        done: list[str] = []
-        problems: list[str] = []
         for item in self.store.pending(limit):
             if stop is not None and stop():
                 break
             if len(done) >= _ACK_EVERY:
                 self.store.ack(done)
-                done = []
+                done.clear()
             if (item.lead and item.lead in held) or (
                 item.retry_at is not None and item.retry_at > now
             ):
@@ -176,7 +192,7 @@ class Dispatcher:
                 continue
             if done:  # acknowledge what went before, so a crash now repeats less
                 self.store.ack(done)
-                done = []
+                done.clear()
             problems.append(
                 f"#{item.seq} {item.type} of {item.lead or '(no lead)'}, attempt "
                 f"{item.attempts + 1} of {self._attempts}: {error}"
@@ -190,8 +206,6 @@ class Dispatcher:
                 self.store.failed(item.seq, error, now + wait)
                 held.add(item.lead)
                 failed += 1
-        if done:
-            self.store.ack(done)
         return Delivered(handled, unhandled, failed, dead, waiting, tuple(problems))
 
     def _call(self, handler: EffectHandler, item: OutboxItem) -> str | None:
@@ -208,7 +222,9 @@ class Dispatcher:
             if earlier[0].is_alive():
                 return _RUNNING
             del self._overran[item.seq]
-            return earlier[1][0] if earlier[1] else "the handler ended without an answer"
+            if earlier[1] and earlier[1][0] is None:
+                return None  # it did the work after all: acknowledged
+            # it failed too: counted once already (the overrun), so it is called afresh
         outcome: list[str | None] = []
 
         def run() -> None:

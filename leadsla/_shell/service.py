@@ -37,6 +37,7 @@ __all__ = ["LineSource", "handlers_from", "serve", "stop_signals"]
 _NAP = 0.2
 #: The most effects one delivery pass reads (a receiver that is down leaves many pending).
 _BATCH = 1000
+_BOM = b"\xef\xbb\xbf"
 #: Marks a line that was not UTF-8 (the rest says where).
 _NOT_UTF8 = "\x00not utf-8: "
 
@@ -131,9 +132,12 @@ class LineSource:
                 chunk = b"\n" if self._buffer else b""  # a last line without its newline
         self._buffer += chunk
         *complete, self._buffer = self._buffer.split(b"\n")
-        for raw in complete:
+        for whole in complete:
             self.number += 1
-            self._consumed += len(raw) + 1
+            raw = whole
+            if self._consumed == 0 and raw.startswith(_BOM):  # a file's byte-order mark
+                raw = raw[len(_BOM) :]
+            self._consumed += len(whole) + 1
             if raw.strip():
                 try:
                     text = raw.decode("utf-8")
@@ -170,16 +174,18 @@ def serve(
             )  # fmt: skip
     now = clock if clock is not None else (lambda: datetime.now(UTC))
     events = refused = 0
-    if tick > 0:  # the clock is the wall clock from the start, whatever comes first
-        store.advance(now())
-    next_tick = time.monotonic() + tick if tick > 0 else float("inf")
+    # The clock moves to the wall clock only once the input has no more to give: the lines
+    # that waited (written while the service was down) are applied at their own times first.
+    next_tick = time.monotonic() if tick > 0 else float("inf")
     next_status = time.monotonic() + status if status > 0 else float("inf")
     next_delivery = 0.0
     while not stop and not source.closed:
         wait = max(0.0, min(_NAP, next_tick - time.monotonic()))
-        delivered = False
+        delivered = idle = False
+        read = 0
         for number, line, end in source.lines(wait):
             events += 1
+            read += 1
             delivered = True
             try:
                 if line.startswith(_NOT_UTF8):
@@ -202,19 +208,25 @@ def serve(
                 if isinstance(effect, Rejected):
                     refused += 1
                     err.write(f"{name}:{number}: {effect.reason}\n")
+        idle = read == 0
         moment = time.monotonic()
-        if moment >= next_tick:
+        if moment >= next_tick and idle:
             delivered = bool(store.advance(now())) or delivered
             next_tick = moment + tick
         if delivered or moment >= next_delivery:  # something new, or a retry may be due
-            _report(dispatcher.deliver(limit=_BATCH, stop=lambda: bool(stop)), err)
-            next_delivery = moment + 1.0
+            done = dispatcher.deliver(limit=_BATCH, stop=lambda: bool(stop))
+            _report(done, err)
+            # A full pass may have left more: look again at once.
+            next_delivery = 0.0 if _busy(done) else moment + 1.0
         if moment >= next_status:
             err.write(_status(store, events, refused) + "\n")
             err.flush()
             next_status = moment + status
-    if not stop:  # the input ended: deliver what it caused (a signal wants a quick stop)
-        _report(dispatcher.deliver(limit=_BATCH), err)
+    while not stop:  # the input ended: deliver what it caused (a signal wants a quick stop)
+        done = dispatcher.deliver(limit=_BATCH, stop=lambda: bool(stop))
+        _report(done, err)
+        if not _busy(done):
+            break
     err.write(_status(store, events, refused) + (" (stopped)" if stop else "") + "\n")
     return 0
 
@@ -235,6 +247,12 @@ def stop_signals() -> Iterator[list[int]]:
     finally:
         for number, handler in previous.items():
             signal.signal(number, handler)
+
+
+def _busy(delivered: Delivered) -> bool:
+    """Whether a pass did anything (so that another may find more)."""
+    d = delivered
+    return d.handled + d.unhandled + d.failed + d.dead > 0
 
 
 def _report(delivered: Delivered, err: TextIO) -> None:

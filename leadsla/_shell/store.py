@@ -557,6 +557,7 @@ class SqliteStore:
         engine = self.engine
         effects: list[Effect] = []
         kept = 0
+        written = False  # whether the batch is in the file
         changed = False  # whether the engine committed part of the batch already
         try:
             self._connection.execute("begin")
@@ -579,8 +580,13 @@ class SqliteStore:
                     (f"mark:{mark[0]}", str(mark[1])),
                 )
             self._connection.execute("commit")
+            written = True
         except BaseException as error:  # Ctrl-C too: the engine must not keep half a batch
-            self._failed(error, rebuild=changed)
+            if not written:
+                self._failed(error, rebuild=changed)
+            if pending is not None:  # the file has it all: so must the engine, then go on
+                engine.commit(pending)
+            raise
         if pending is not None:
             effects.extend(engine.commit(pending))
         self._note(effects)
@@ -621,8 +627,8 @@ class SqliteStore:
         """How many effects are pending, and how many are dead letters (without reading
         them)."""
         pending, dead = self._connection.execute(
-            "select count(*) filter (where dead is null), count(*) filter (where dead is not null)"
-            " from outbox where acked is null"
+            "select coalesce(sum(dead is null), 0), coalesce(sum(dead is not null), 0) "
+            "from outbox where acked is null"
         ).fetchone()
         return int(pending), int(dead)
 
