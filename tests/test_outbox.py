@@ -242,3 +242,32 @@ def test_an_interrupt_in_the_middle_of_a_batch_keeps_engine_and_file_together(
         assert store.pending() == []
         store.apply(batch[0])
         assert list(store.engine.leads()) == ["L-1"]
+
+
+def test_effects_acknowledged_long_ago_can_be_forgotten(
+    tmp_path: pathlib.Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Pruning deletes what was acknowledged before a time, and nothing else; the store
+    replays as before (the outbox is not an input)."""
+    from datetime import UTC
+
+    from leadsla._shell.cli import main
+
+    wall = iter(
+        [datetime(2026, 3, 9, tzinfo=UTC) + timedelta(days=n) for n in range(100)]
+    )  # each call to the store's clock is a day later
+    path = tmp_path / "store.db"
+    with SqliteStore(path, now=lambda: next(wall)) as store:
+        first = said(store.apply(created("L-1", FRIDAY)))  # arrived day 0
+        store.ack(first[:4])  # day 1
+        second = said(store.apply(created("L-2", FRIDAY + timedelta(minutes=1))))  # day 2
+        store.ack(second[:2])  # day 3
+        assert store.prune(datetime(2026, 3, 11, tzinfo=UTC)) == 4  # acked before day 2
+        left = [item.id for item in store.pending()]
+        assert left == first[4:] + second[2:]
+        with pytest.raises(ValueError, match=r"'acked_before' must be timezone-aware"):
+            store.prune(datetime(2026, 3, 11))
+    with SqliteStore(path) as store:
+        assert list(store.engine.leads()) == ["L-1", "L-2"]
+    assert main(["outbox", str(path), "--prune", "0"]) == 0
+    assert "forgot 2 effects acknowledged more than 0 days ago" in capsys.readouterr().out

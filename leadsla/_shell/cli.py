@@ -14,7 +14,7 @@ import sys
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import BinaryIO, TextIO
 from zoneinfo import ZoneInfo
@@ -839,6 +839,12 @@ def _parser() -> argparse.ArgumentParser:
     requeue.add_argument(
         "--requeue-all", action="store_true", help="put every dead letter back in the outbox"
     )
+    outbox.add_argument(
+        "--prune",
+        type=float,
+        metavar="DAYS",
+        help="forget the effects acknowledged more than DAYS days ago",
+    )
     outbox.set_defaults(handler=_outbox)
 
     report = commands.add_parser(
@@ -903,6 +909,19 @@ def _outbox(arguments: argparse.Namespace, out: TextIO) -> int:
         if arguments.requeue or arguments.requeue_all:
             count = store.requeue(None if arguments.requeue_all else arguments.requeue)
             out.write(f"{arguments.db}: requeued {_count(count, 'dead letter')}\n")
+        if arguments.prune is not None:
+            if arguments.prune < 0:
+                raise UsageError(
+                    Problem(
+                        "--prune", arguments.prune, "is not a number of days >= 0", "give e.g. 30"
+                    )
+                )
+            before = datetime.now(UTC) - timedelta(days=arguments.prune)
+            count = store.prune(before)
+            out.write(
+                f"{arguments.db}: forgot {_count(count, 'effect')} acknowledged more than "
+                f"{arguments.prune:g} days ago\n"
+            )
         pending, dead = store.pending(), store.dead_letters()
         line = f"{arguments.db}: {_count(len(pending), 'effect')} pending"
         if pending:

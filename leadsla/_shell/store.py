@@ -632,6 +632,14 @@ class SqliteStore:
         ).fetchone()
         return int(pending), int(dead)
 
+    def prune(self, acked_before: datetime) -> int:
+        """Forget the effects acknowledged before ``acked_before`` (wall-clock time), so that
+        the file does not grow with every effect ever delivered; how many. Replays do not need
+        them; only acknowledging one of them again would now be refused as unknown, so prune
+        what was acknowledged long ago (days, not seconds)."""
+        when = _arrival(acked_before, "acked_before")
+        return self._write("delete from outbox where acked is not null and acked < ?", (when,))
+
     def dead_letters(self) -> list[OutboxItem]:
         """The effects whose delivery failed too often (see :class:`~leadsla.Dispatcher`):
         kept, not delivered again until :meth:`requeue` d."""
