@@ -46,7 +46,14 @@ from leadsla._core.events import (
 from leadsla._shell.agreement_write import agreement_to_toml
 from leadsla._shell.csv import CsvMapping, csv_events_from_text
 from leadsla._shell.dispatch import ACTIONS, Dispatcher
-from leadsla._shell.render import accepted, describe_effect, format_span, owner_name, stamp
+from leadsla._shell.render import (
+    accepted,
+    describe_effect,
+    format_span,
+    owner_name,
+    plural,
+    stamp,
+)
 from leadsla._shell.replay import Replay, replay
 from leadsla._shell.report import render_scorecard, scorecard
 from leadsla._shell.service import LineSource, handlers_from, serve, stop_signals
@@ -248,20 +255,16 @@ def _check(arguments: argparse.Namespace, out: TextIO) -> int:
     lifecycle = agreement.lifecycle
     out.write(
         f"{arguments.file}: {agreement.name} is valid: "
-        f"{_count(len(lifecycle.states), 'state')}, "
-        f"{_count(len(agreement.obligations), 'obligation')}, "
-        f"{_count(len(agreement.rules.rules), 'rule')}, "
-        f"{_count(len(agreement.commitments), 'commitment')}.\n"
+        f"{plural(len(lifecycle.states), 'state')}, "
+        f"{plural(len(agreement.obligations), 'obligation')}, "
+        f"{plural(len(agreement.rules.rules), 'rule')}, "
+        f"{plural(len(agreement.commitments), 'commitment')}.\n"
     )
     funnel = agreement.funnel()
     if funnel is not None:
         for sentence in funnel.sentences():
             out.write(f"  {sentence}\n")
     return 0
-
-
-def _count(number: int, noun: str) -> str:
-    return f"{number} {noun}{'' if number == 1 else 's'}"
 
 
 def _summary(arguments: argparse.Namespace, out: TextIO) -> int:
@@ -346,7 +349,7 @@ def _replayed(
     if result.after_until and until is not None and tell_after:
         count = result.after_until
         print(
-            f"{label}{_count(count, 'event')} in {arguments.log} came after {field} "
+            f"{label}{plural(count, 'event')} in {arguments.log} came after {field} "
             f"{until.isoformat()} and {'was' if count == 1 else 'were'} not applied",
             file=sys.stderr,
         )
@@ -391,9 +394,9 @@ def _replay(arguments: argparse.Namespace, out: TextIO) -> int:
     engine = result.engine
     counts = result.counts
     report = [
-        f"{arguments.log}: {_count(result.events, 'event')} on {agreement.name}, "
-        f"{result.rejected} refused, {result.duplicates} duplicate"
-        f"{'' if result.duplicates == 1 else 's'}; {_count(len(engine), 'lead')}"
+        f"{arguments.log}: {plural(result.events, 'event')} on {agreement.name}, "
+        f"{result.rejected} refused, {plural(result.duplicates, 'duplicate')}; "
+        f"{plural(len(engine), 'lead')}"
         + (f"; clock at {stamp(engine.clock)}" if engine.clock else ""),
         f"Obligations: {counts['ObligationOpened']} opened, {counts['ObligationMet']} met, "
         f"{counts['ObligationBreached']} breached, {counts['ObligationCancelled']} cancelled",
@@ -636,7 +639,7 @@ def _lead(arguments: argparse.Namespace, out: TextIO) -> int:
                 "lead",
                 arguments.lead,
                 "is not in the log",
-                f"the log has {_count(len(known), 'lead')}"
+                f"the log has {plural(len(known), 'lead')}"
                 + (did_you_mean(arguments.lead, known) if known else "")
                 + "; give the id as the events write it",
             )
@@ -908,7 +911,7 @@ def _outbox(arguments: argparse.Namespace, out: TextIO) -> int:
     with SqliteStore(arguments.db, agreement) as store:
         if arguments.requeue or arguments.requeue_all:
             count = store.requeue(None if arguments.requeue_all else arguments.requeue)
-            out.write(f"{arguments.db}: requeued {_count(count, 'dead letter')}\n")
+            out.write(f"{arguments.db}: requeued {plural(count, 'dead letter')}\n")
         if arguments.prune is not None:
             if arguments.prune < 0:
                 raise UsageError(
@@ -919,18 +922,18 @@ def _outbox(arguments: argparse.Namespace, out: TextIO) -> int:
             before = datetime.now(UTC) - timedelta(days=arguments.prune)
             count = store.prune(before)
             out.write(
-                f"{arguments.db}: forgot {_count(count, 'effect')} acknowledged more than "
+                f"{arguments.db}: forgot {plural(count, 'effect')} acknowledged more than "
                 f"{arguments.prune:g} days ago\n"
             )
         pending, dead = store.pending(), store.dead_letters()
-        line = f"{arguments.db}: {_count(len(pending), 'effect')} pending"
+        line = f"{arguments.db}: {plural(len(pending), 'effect')} pending"
         if pending:
             line += f" (oldest: {pending[0].type} of {pending[0].lead}, outbox #{pending[0].seq})"
-        out.write(line + f", {_count(len(dead), 'dead letter')}\n")
+        out.write(line + f", {plural(len(dead), 'dead letter')}\n")
         for item in dead:
             out.write(
                 f"  #{item.seq} {item.id} {item.type} of {item.lead}, "
-                f"{_count(item.attempts, 'attempt')}: {item.error}\n"
+                f"{plural(item.attempts, 'attempt')}: {item.error}\n"
             )
     return 0
 

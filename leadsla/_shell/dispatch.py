@@ -109,9 +109,10 @@ class Dispatcher:
         for key in self._actions:
             _check_key(key, ACTIONS, "actions", "an action name")
         self._effects: dict[str, EffectHandler] = {}
+        kinds = effect_kinds() if effects else frozenset()
         for key, handler in (effects or {}).items():
             name = key if isinstance(key, str) else _kind_of_class(key)
-            _check_key(name, effect_kinds(), "effects", "an effect type")
+            _check_key(name, kinds, "effects", "an effect type")
             self._effects[name] = handler
         self._default = default
         self._attempts = attempts

@@ -28,7 +28,12 @@ from leadsla._core.effects import (
 from leadsla._core.ownership import Owner
 from leadsla._core.tally import Volume
 
-__all__ = ["accepted", "describe_effect", "format_span", "owner_name", "stamp"]
+__all__ = ["accepted", "describe_effect", "format_span", "owner_name", "plural", "stamp"]
+
+
+def plural(number: int, noun: str) -> str:
+    """``"1 effect"``, ``"3 effects"``: a number and its noun, plural when it is not one."""
+    return f"{number} {noun}{'' if number == 1 else 's'}"
 
 
 def stamp(moment: datetime) -> str:

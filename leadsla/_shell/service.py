@@ -29,6 +29,7 @@ from leadsla._core.effects import Rejected
 from leadsla._core.errors import EventError, Problem, StoreError, UsageError, did_you_mean
 from leadsla._core.events import Event
 from leadsla._shell.dispatch import ACTIONS, Delivered, Dispatcher, EffectHandler, effect_kinds
+from leadsla._shell.render import plural
 from leadsla._shell.store import SqliteStore
 
 __all__ = ["LineSource", "handlers_from", "serve", "stop_signals"]
@@ -49,6 +50,7 @@ def handlers_from(
     ``KEY=module:function`` specs."""
     default: EffectHandler | None = None
     keyed: dict[str, EffectHandler] = {}
+    known = ACTIONS | effect_kinds()
     for spec in specs:
         key, _, target = spec.rpartition("=")
         module_name, colon, name = target.partition(":")
@@ -75,7 +77,6 @@ def handlers_from(
         if not callable(found):
             raise UsageError(Problem("--handler", spec, "is not callable", "name a function"))
         handler: EffectHandler = found
-        known = ACTIONS | effect_kinds()
         if key and key not in known:
             raise UsageError(
                 Problem(
@@ -263,14 +264,10 @@ def _report(delivered: Delivered, err: TextIO) -> None:
 def _status(store: SqliteStore, events: int, refused: int) -> str:
     count, dead = store.outbox_counts()
     line = (
-        f"leadsla run: {_many(events, 'event')} read, {refused} refused; "
-        f"{_many(count, 'effect')} pending"
+        f"leadsla run: {plural(events, 'event')} read, {refused} refused; "
+        f"{plural(count, 'effect')} pending"
     )
     if count:
         [oldest] = store.pending(limit=1)
         line += f" (oldest #{oldest.seq}, {oldest.type} of {oldest.lead})"
-    return line + (f", {_many(dead, 'dead letter')}" if dead else "")
-
-
-def _many(number: int, noun: str) -> str:
-    return f"{number} {noun}{'' if number == 1 else 's'}"
+    return line + (f", {plural(dead, 'dead letter')}" if dead else "")

@@ -278,6 +278,7 @@ class SqliteStore:
             self.agreement = self._agreement(stored, agreement)
             self._settings = self._feed(stored, allowed_lateness, horizon)
             self._upgrade(stored)
+            self._stamp = self._stamp_of()  # fixed for the store's life: worked out once
             self.engine = Engine(self.agreement, **self._settings)
             self._refused: dict[str, Rejected] = {}
             self._replay()
@@ -419,7 +420,7 @@ class SqliteStore:
             self._since += 1
             yield row
 
-    def _stamp(self) -> str | None:
+    def _stamp_of(self) -> str | None:
         """What this store's snapshots are made under (None: no snapshots, for an agreement
         only Python holds, which the file cannot check)."""
         text = _text(self.agreement)
@@ -429,7 +430,7 @@ class SqliteStore:
 
     def _restore(self) -> int:
         """Load the newest snapshot into the engine; the last input it holds (0: none)."""
-        stamp = self._stamp()
+        stamp = self._stamp
         row = self._connection.execute(
             "select input, stamp, checksum, body from snapshots order by input desc limit 1"
         ).fetchone()
@@ -456,7 +457,7 @@ class SqliteStore:
     def snapshot(self) -> bool:
         """Write a snapshot of the engine now (the store does after ``snapshot_every`` inputs
         and on close); whether one was written."""
-        stamp = self._stamp()
+        stamp = self._stamp
         if stamp is None:
             return False
         last = self._connection.execute("select max(seq) from inputs").fetchone()[0]
