@@ -27,36 +27,38 @@ other effects than the ones the host saw.
 from __future__ import annotations
 
 import gc
-import json
 import sqlite3
 import warnings
-from collections.abc import Callable, Iterable, Iterator, Mapping
-from datetime import UTC, datetime, timedelta
+from collections.abc import Callable, Iterable, Iterator
+from datetime import datetime, timedelta
 from pathlib import Path
-from types import MappingProxyType, TracebackType
-from typing import Any, Final, Literal, NoReturn, Self
-
-from attrs import frozen
+from typing import Any, Final, Literal, NoReturn
 
 from leadsla._core.agreement import Agreement
-from leadsla._core.calendar import span_us
-from leadsla._core.effects import Duplicate, Effect, Rejected, Retracted, effect_to_dict, kind_of
-from leadsla._core.engine import DEFAULT_HORIZON, DEFAULT_LATENESS, Decision, Engine
-from leadsla._core.errors import AgreementError, NaiveDatetimeError, Problem, StoreError
+from leadsla._core.effects import Effect, Rejected
+from leadsla._core.engine import Decision, Engine
+from leadsla._core.errors import Problem, StoreError
 from leadsla._core.events import Event
 from leadsla._core.history import EngineState
 from leadsla._core.views import LeadView
-from leadsla._shell.agreement_write import agreement_to_toml
+from leadsla._shell.keeping import (
+    SCHEMA,
+    OutboxItem,
+    Store,
+    arrival,
+    check_keepable,
+    is_event,
+    note_refusals,
+    only_duplicate,
+    outbox_rows,
+    utc_now,
+)
 from leadsla._shell.snapshot import SnapshotError
 from leadsla._shell.snapshot import dump as dump_snapshot
 from leadsla._shell.snapshot import load as load_snapshot
-from leadsla._shell.snapshot import stamp as snapshot_stamp
 
 __all__ = ["OutboxItem", "SqliteStore", "StoreError"]
 
-#: The file's layout: 2 added the outbox (a file of 1 is upgraded when opened).
-_SCHEMA: Final = 2
-_READS: Final = frozenset({"1", "2"})
 _CREATE: Final = """
 create table if not exists meta (key text primary key, value text not null);
 create table if not exists inputs (
@@ -90,115 +92,7 @@ create table if not exists snapshots (
 """
 
 
-@frozen
-class OutboxItem:
-    """An effect in the store's outbox: its place in the outbox (``seq``, in the order the
-    effects were decided), its deterministic ``id`` (the idempotency key to hand on), its
-    type as :func:`~leadsla.effect_to_dict` names it (``"action_requested"``), its lead, and
-    the effect as that function gives it (``data``). ``attempts`` and ``error`` say how many
-    deliveries failed so far and why the last one did; ``retry_at`` (UTC) is when the next may
-    be tried (None: at once)."""
-
-    seq: int
-    id: str
-    type: str
-    lead: str
-    data: Mapping[str, Any]
-    attempts: int = 0
-    error: str | None = None
-    retry_at: datetime | None = None
-
-
-def _utc_now() -> datetime:
-    return datetime.now(UTC)
-
-
-def _arrival(moment: datetime, field: str = "now") -> str:
-    """An instant as the file keeps arrivals: UTC, fixed width, so text order is time order.
-    ``field`` names where it came from (the store's ``now`` clock, unless said)."""
-    if not isinstance(moment, datetime) or moment.tzinfo is None or moment.utcoffset() is None:
-        raise NaiveDatetimeError.for_field(field, moment)
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-def _micros(span: timedelta | None) -> str:
-    """A setting as the file keeps it: whole microseconds, or "none"."""
-    if span is None:
-        return "none"
-    if not isinstance(span, timedelta):
-        raise StoreError(
-            Problem("setting", span, "is not a span of time", "give a timedelta, or None")
-        )
-    return str(span_us(span))
-
-
-def _span(text: str) -> timedelta | None:
-    return None if text == "none" else timedelta(microseconds=int(text))
-
-
-def _setting(text: str) -> str:
-    span = _span(text)
-    return "none" if span is None else str(span)
-
-
-#: What the file keeps instead of the agreement's text when only Python can hold it.
-_HELD_BY_HOST: Final = ""
-
-
-def _text(agreement: Agreement) -> str:
-    try:
-        return agreement_to_toml(agreement, comments=False)
-    except AgreementError:
-        return _HELD_BY_HOST  # a custom policy: the host passes the agreement on every open
-
-
-def _kept_name(text: str) -> str | None:
-    """The name of the agreement a file keeps as text (None if it cannot be read)."""
-    try:
-        return Agreement.from_toml_text(text).name
-    except AgreementError:
-        return None
-
-
-def _is_event(value: object) -> bool:
-    return isinstance(value, Event)
-
-
-def _only_duplicate(decision: Decision) -> bool:
-    """A duplicate changes nothing and is not kept."""
-    return len(decision.effects) == 1 and isinstance(decision.effects[0], Duplicate)
-
-
-def _check_keepable(event: Event) -> None:
-    """An event is kept in its JSON form, as UTF-8. Field values must be JSON values to read
-    back as they were, and every text must be encodable (a lone surrogate, valid in JSON and
-    in a Python str, is not)."""
-    fields: Mapping[str, object] = getattr(event, "fields", {})
-    for name, value in fields.items():
-        if json.loads(json.dumps(value, default=str)) != value:
-            raise StoreError(
-                Problem(
-                    f"fields.{name}",
-                    value,
-                    "is not a JSON value, so the store cannot keep it exactly",
-                    "send text (a date as 2026-03-02), a number, a boolean, a list or an object",
-                )
-            )
-    try:
-        event.to_json().encode("utf-8")
-    except UnicodeEncodeError as error:
-        raise StoreError(
-            Problem(
-                "event",
-                error.object[max(0, error.start - 20) : error.end + 20],
-                "holds text that is not valid Unicode (a lone surrogate), which the store "
-                "cannot write",
-                "fix the text at its source (a surrogate pair split in two, usually)",
-            )
-        ) from None
-
-
-class SqliteStore:
+class SqliteStore(Store):
     """An :class:`~leadsla.Engine` whose inputs live in a SQLite file (see the module's doc).
 
     >>> import tempfile
@@ -245,7 +139,7 @@ class SqliteStore:
         self._snapshot_every = snapshot_every
         self._since = 0  # inputs kept since the newest snapshot
         self.path = Path(path)
-        self._now = now if now is not None else _utc_now
+        self._now = now if now is not None else utc_now
         try:
             self._connection = sqlite3.connect(self.path, isolation_level=None, timeout=0.5)
         except sqlite3.Error as error:
@@ -298,112 +192,37 @@ class SqliteStore:
             )
         )
 
-    def _meta(self) -> dict[str, str]:
-        rows = self._connection.execute("select key, value from meta").fetchall()
-        meta = {str(key): str(value) for key, value in rows}
-        schema = meta.get("schema")
-        if schema is not None and schema not in _READS:
-            raise StoreError(
-                Problem(
-                    "schema",
-                    schema,
-                    f"is not a store version this leadsla reads ({', '.join(sorted(_READS))})",
-                    "open it with the leadsla that wrote it",
-                )
+    @property
+    def where(self) -> str:
+        """The store's file."""
+        return str(self.path)
+
+    _errors = (sqlite3.Error,)
+
+    def _rows(self, sql: str, parameters: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+        return self._connection.execute(sql, parameters).fetchall()
+
+    def _change(self, sql: str, rows: list[tuple[Any, ...]]) -> int:
+        with self._connection:
+            self._connection.execute("begin")
+            return int(self._connection.executemany(sql, rows).rowcount)
+
+    def _put_meta(self, items: list[tuple[str, str]]) -> None:
+        with self._connection:
+            self._connection.execute("begin")
+            self._connection.executemany(
+                "insert or replace into meta (key, value) values (?, ?)", items
             )
-        return meta
 
     def _upgrade(self, stored: dict[str, str]) -> None:
         """Mark a file of layout 1 as layout 2 (its outbox and snapshots tables were added),
         once it was found to be this store's (the agreement and settings checked)."""
-        if stored.get("schema", str(_SCHEMA)) != str(_SCHEMA):
+        if stored.get("schema", str(SCHEMA)) != str(SCHEMA):
             with self._connection:
                 self._connection.execute("begin")
                 self._connection.execute(
-                    "update meta set value = ? where key = 'schema'", (str(_SCHEMA),)
+                    "update meta set value = ? where key = 'schema'", (str(SCHEMA),)
                 )
-
-    def _agreement(self, stored: dict[str, str], given: Agreement | None) -> Agreement:
-        text = stored.get("agreement")
-        if text is None:
-            agreement = given if given is not None else Agreement.default()
-            with self._connection:
-                self._connection.execute("begin")
-                self._connection.executemany(
-                    "insert into meta (key, value) values (?, ?)",
-                    [("schema", str(_SCHEMA)), ("agreement", _text(agreement))],
-                )
-            return agreement
-        if text == _HELD_BY_HOST:
-            if given is None:
-                raise StoreError(
-                    Problem(
-                        "agreement",
-                        None,
-                        f"is needed to open {self.path}: its agreement has parts only Python "
-                        "holds (a custom policy), so the file does not keep it",
-                        "pass the same agreement as when the store was made",
-                    )
-                )
-            return given
-        if given is not None and _text(given) != text:
-            kept_name = _kept_name(text)
-            differs = (
-                " (it has the same name, other terms)" if kept_name == given.name else
-                f" ({kept_name!r})" if kept_name else ""
-            )  # fmt: skip
-            raise StoreError(
-                Problem(
-                    "agreement",
-                    given.name,
-                    f"is not the agreement {self.path} was made with{differs}",
-                    "open the store without an agreement to use its own, or replay its "
-                    "events into a new store under the new agreement",
-                )
-            )
-        return given if given is not None else Agreement.from_toml_text(text)
-
-    def _feed(
-        self,
-        stored: dict[str, str],
-        lateness: timedelta | Literal["kept"],
-        horizon: timedelta | Literal["kept"] | None,
-    ) -> dict[str, Any]:
-        """The engine's feed settings: as given, checked against what the file keeps."""
-        new = "allowed_lateness" not in stored
-        if new and "agreement" in stored:
-            kept = {"allowed_lateness": "0", "horizon": "none"}  # written before they existed
-        elif new:
-            kept = {
-                "allowed_lateness": _micros(DEFAULT_LATENESS),
-                "horizon": _micros(DEFAULT_HORIZON),
-            }
-        else:
-            kept = {key: stored[key] for key in ("allowed_lateness", "horizon")}
-        given = {
-            "allowed_lateness": kept["allowed_lateness"]
-            if lateness == "kept"
-            else _micros(lateness),
-            "horizon": kept["horizon"] if horizon == "kept" else _micros(horizon),
-        }
-        for key, value in given.items():
-            if not new and value != kept[key]:
-                raise StoreError(
-                    Problem(
-                        key,
-                        _setting(value),
-                        f"is not the {key} {self.path} was made with ({_setting(kept[key])})",
-                        "open it without the setting to use its own, or replay its events "
-                        "into a new store with the new one",
-                    )
-                )
-        if new:
-            with self._connection:
-                self._connection.execute("begin")
-                self._connection.executemany(
-                    "insert or replace into meta (key, value) values (?, ?)", list(given.items())
-                )
-        return {key: _span(value) for key, value in given.items()}
 
     def _replay(self) -> None:
         """Rebuild the engine: from the newest snapshot and the inputs after it, or (none, or
@@ -419,14 +238,6 @@ class SqliteStore:
         for row in rows:
             self._since += 1
             yield row
-
-    def _stamp_of(self) -> str | None:
-        """What this store's snapshots are made under (None: no snapshots, for an agreement
-        only Python holds, which the file cannot check)."""
-        text = _text(self.agreement)
-        if text == _HELD_BY_HOST:
-            return None
-        return snapshot_stamp(f"{text}\x1f{sorted(self._settings.items())!r}")
 
     def _restore(self) -> int:
         """Load the newest snapshot into the engine; the last input it holds (0: none)."""
@@ -503,7 +314,7 @@ class SqliteStore:
         inputs that had arrived by then, replayed. Ask it what was believed then, e.g.
         ``store.as_known_at(T).lead(id, as_of=event_time)``: an audit of a disputed breach.
         (Inputs kept before arrivals were dated count as known from the start.)"""
-        when = _arrival(moment, "moment")
+        when = arrival(moment, "moment")
         rows = self._connection.execute(
             "select kind, body from inputs where received is null or received <= ? order by seq",
             (when,),
@@ -531,11 +342,6 @@ class SqliteStore:
 
     # -- inputs -----------------------------------------------------------------------------
 
-    def apply(self, event: Event, *, mark: tuple[str, str] | None = None) -> list[Effect]:
-        """Apply ``event`` and keep it (see :meth:`Engine.apply <leadsla.Engine.apply>`);
-        ``mark`` as for :meth:`apply_many`."""
-        return self.apply_many([event], mark=mark)
-
     def apply_many(
         self, events: Iterable[Event], *, mark: tuple[str, str] | None = None
     ) -> list[Effect]:
@@ -553,8 +359,8 @@ class SqliteStore:
         """
         batch = list(events)
         for event in batch:
-            if _is_event(event):
-                _check_keepable(event)
+            if is_event(event):
+                check_keepable(event)
         engine = self.engine
         effects: list[Effect] = []
         kept = 0
@@ -568,7 +374,7 @@ class SqliteStore:
                     effects.extend(engine.commit(pending))
                     changed = True
                 pending = engine.decide(event)
-                if _is_event(event) and not _only_duplicate(pending):
+                if is_event(event) and not only_duplicate(pending):
                     cursor = self._connection.execute(
                         "insert into inputs (kind, body, received) values ('event', ?, ?)",
                         (event.to_json(), self._received()),
@@ -594,20 +400,9 @@ class SqliteStore:
         self._kept(kept)
         return effects
 
-    def mark(self, name: str) -> str | None:
-        """The value last kept under ``name`` with :meth:`apply_many`'s ``mark`` (None: none)."""
-        row = self._connection.execute(
-            "select value from meta where key = ?", (f"mark:{name}",)
-        ).fetchone()
-        return None if row is None else str(row[0])
-
     def _post(self, input_seq: int | None, effects: list[Effect]) -> None:
         """Put an input's effects in the outbox (in the input's transaction)."""
-        rows = [
-            (input_seq, e.id, kind_of(e), e.lead, json.dumps(effect_to_dict(e), ensure_ascii=False))
-            for e in effects
-            if type(e) is not Duplicate
-        ]
+        rows = outbox_rows(input_seq, effects)
         if rows:
             self._connection.executemany(
                 "insert into outbox (input, id, type, lead, body) values (?, ?, ?, ?, ?)", rows
@@ -615,155 +410,8 @@ class SqliteStore:
 
     # -- the outbox -------------------------------------------------------------------------
 
-    def pending(self, limit: int | None = None) -> list[OutboxItem]:
-        """The effects not acknowledged yet, in the order they were decided (the first
-        ``limit`` of them)."""
-        if limit is not None and (type(limit) is not int or limit < 1):
-            raise StoreError(
-                Problem("limit", limit, "is not a positive whole number", "give e.g. 100, or None")
-            )
-        return self._items("acked is null and dead is null", limit)
-
-    def outbox_counts(self) -> tuple[int, int]:
-        """How many effects are pending, and how many are dead letters (without reading
-        them)."""
-        pending, dead = self._connection.execute(
-            "select coalesce(sum(dead is null), 0), coalesce(sum(dead is not null), 0) "
-            "from outbox where acked is null"
-        ).fetchone()
-        return int(pending), int(dead)
-
-    def prune(self, acked_before: datetime) -> int:
-        """Forget the effects acknowledged before ``acked_before`` (wall-clock time), so that
-        the file does not grow with every effect ever delivered; how many. Replays do not need
-        them; only acknowledging one of them again would now be refused as unknown, so prune
-        what was acknowledged long ago (days, not seconds)."""
-        when = _arrival(acked_before, "acked_before")
-        return self._write("delete from outbox where acked is not null and acked < ?", (when,))
-
-    def dead_letters(self) -> list[OutboxItem]:
-        """The effects whose delivery failed too often (see :class:`~leadsla.Dispatcher`):
-        kept, not delivered again until :meth:`requeue` d."""
-        return self._items("acked is null and dead is not null", None)
-
-    def _items(self, where: str, limit: int | None) -> list[OutboxItem]:
-        rows = self._connection.execute(
-            "select seq, id, type, lead, body, attempts, error, retry_at from outbox "
-            f"where {where} order by seq" + ("" if limit is None else f" limit {limit}")
-        )
-        return [
-            OutboxItem(
-                seq,
-                effect_id,
-                kind,
-                lead,
-                MappingProxyType(json.loads(body)),
-                attempts,
-                error,
-                None if retry is None else datetime.fromisoformat(retry),
-            )
-            for seq, effect_id, kind, lead, body, attempts, error, retry in rows
-        ]
-
-    def failed(self, seq: int, error: str, retry_at: datetime | None) -> None:
-        """Record a failed delivery of outbox item ``seq``: one attempt more, and why; it may
-        be tried again from ``retry_at``, or (None) it becomes a dead letter."""
-        dead = self._received() if retry_at is None else None
-        self._write(
-            "update outbox set attempts = attempts + 1, error = ?, retry_at = ?, dead = ? "
-            "where seq = ? and acked is null",
-            (error, None if retry_at is None else _arrival(retry_at, "retry_at"), dead, seq),
-        )
-
-    def requeue(self, ids: Iterable[str] | None = None) -> int:
-        """Put dead letters back in the outbox, their attempts forgotten (``ids``; None: every
-        one); how many."""
-        wanted = None if ids is None else list(dict.fromkeys(ids))
-        sql = "update outbox set dead = null, attempts = 0, retry_at = null, error = null "
-        if wanted is None:
-            return self._write(sql + "where dead is not null and acked is null", ())
-        self._known(
-            wanted,
-            "dead is not null and acked is null",
-            ("is not a dead letter", "are not dead letters"),
-            "requeue ids of dead letters (`leadsla outbox DB` lists them); nothing was requeued",
-        )
-        return self._write_many(
-            sql + "where id = ? and dead is not null and acked is null", [(i,) for i in wanted]
-        )
-
-    def _trouble(self, message: str, fix: str) -> StoreError:
-        """The store's error about its own file."""
-        return StoreError(Problem("store", str(self.path), message, fix))
-
-    def _known(self, ids: list[str], where: str, said: tuple[str, str], fix: str) -> None:
-        """Refuse ``ids`` unless the outbox holds each of them where ``where`` holds."""
-        unknown = [
-            i
-            for i in ids
-            if self._connection.execute(
-                f"select 1 from outbox where id = ? and {where}", (i,)
-            ).fetchone()
-            is None
-        ]
-        if unknown:
-            raise StoreError(
-                Problem(
-                    "ids",
-                    unknown[0] if len(unknown) == 1 else unknown,
-                    said[0] if len(unknown) == 1 else said[1],
-                    fix,
-                )
-            )
-
-    def _write(self, sql: str, parameters: tuple[Any, ...]) -> int:
-        return self._write_many(sql, [parameters])
-
-    def _write_many(self, sql: str, rows: list[tuple[Any, ...]]) -> int:
-        """Run an update of the outbox in its own transaction; how many rows it changed."""
-        try:
-            with self._connection:
-                self._connection.execute("begin")
-                return int(self._connection.executemany(sql, rows).rowcount)
-        except sqlite3.Error as error:
-            raise self._trouble(
-                f"could not keep the change to the outbox ({error}); nothing changed",
-                "check the disk and the file's permissions, then try again",
-            ) from None
-
-    def ack(self, ids: Iterable[str]) -> int:
-        """Acknowledge delivered effects by id: they leave :meth:`pending`, and how many did
-        is returned. An id acknowledged before is fine (a delivery retried after a crash); an
-        id the outbox never held is refused, and then nothing is acknowledged."""
-        wanted = list(dict.fromkeys(ids))
-        odd = [i for i in wanted if type(i) is not str]
-        if odd:
-            raise StoreError(
-                Problem("ids", odd[0], "is not an effect id", "pass item.id of pending() items")
-            )
-        self._known(
-            wanted,
-            "1 = 1",
-            ("is not in the outbox", "are not in the outbox"),
-            "acknowledge the ids of the items pending() gave; nothing was acknowledged",
-        )
-        when = self._received()
-        return self._write_many(
-            "update outbox set acked = ? where id = ? and acked is null",
-            [(when, i) for i in wanted],
-        )
-
-    def _received(self) -> str:
-        """The wall-clock time of an input's arrival, as the file keeps it."""
-        return _arrival(self._now())
-
     def _note(self, effects: list[Effect]) -> list[Effect]:
-        """Keep track of the refusals that stand (a late event may make one good)."""
-        for effect in effects:
-            if type(effect) is Rejected and effect.event is not None:
-                self._refused[effect.id] = effect
-            elif type(effect) is Retracted:
-                self._refused.pop(effect.retracts, None)
+        note_refusals(self._refused, effects)
         return effects
 
     def refused(self) -> list[Rejected]:
@@ -830,14 +478,3 @@ class SqliteStore:
             warnings.warn(str(error), stacklevel=2)
         finally:
             self._connection.close()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        error: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.close()
