@@ -96,10 +96,12 @@ from leadsla._core.workflow import Step, Workflow
 from leadsla._shell.agreement_write import agreement_to_data, agreement_to_toml
 from leadsla._shell.csv import CsvMapping, EventTemplate, csv_events, csv_events_from_text
 from leadsla._shell.dispatch import Delivered, Dispatcher, EffectHandler
+from leadsla._shell.keeping import OutboxItem, Store
+from leadsla._shell.postgres import PostgresStore
 from leadsla._shell.replay import Replay, replay
 from leadsla._shell.report import ObligationScore, PeriodCard, render_scorecard, scorecard
 from leadsla._shell.simulate import simulate
-from leadsla._shell.store import OutboxItem, SqliteStore
+from leadsla._shell.store import SqliteStore
 from leadsla._shell.summary import render_summary
 from leadsla._version import __version__
 
@@ -176,6 +178,7 @@ __all__ = [
     "OwnershipInterval",
     "PauseWhile",
     "PeriodCard",
+    "PostgresStore",
     "Problem",
     "Rejected",
     "RemoveTag",
@@ -191,6 +194,7 @@ __all__ = [
     "Stage",
     "State",
     "Step",
+    "Store",
     "StoreError",
     "StrictRoundRobin",
     "Tagged",

@@ -8,6 +8,7 @@ import sqlite3
 import subprocess
 import sys
 import textwrap
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -18,10 +19,14 @@ from leadsla import (
     Duplicate,
     Effect,
     LeadCreated,
+    PostgresStore,
     SqliteStore,
+    Store,
     StoreError,
     effect_to_dict,
 )
+
+OpenStore = Callable[..., Store]
 
 HELSINKI = ZoneInfo("Europe/Helsinki")
 FRIDAY = datetime(2026, 3, 6, 16, tzinfo=HELSINKI)
@@ -33,14 +38,22 @@ def created(lead: str, at: datetime, event_id: str | None = None) -> LeadCreated
     return LeadCreated(id=event_id or f"c-{lead}", lead=lead, at=at, fields=FIELDS)
 
 
+def location(store: Store) -> str:
+    """What opens ``store`` again: a SQLite file's path, a PostgreSQL connection string."""
+    if isinstance(store, PostgresStore):
+        return store.conninfo
+    assert isinstance(store, SqliteStore)
+    return str(store.path)
+
+
 def said(effects: list[Effect]) -> list[str]:
     return [effect.id for effect in effects if not isinstance(effect, Duplicate)]
 
 
-def test_every_effect_of_an_input_is_pending_in_order(tmp_path: pathlib.Path) -> None:
+def test_every_effect_of_an_input_is_pending_in_order(open_store: OpenStore) -> None:
     """Events' and advances' effects go to the outbox as they were returned; a duplicate
     changes nothing and adds nothing."""
-    with SqliteStore(tmp_path / "store.db") as store:
+    with open_store() as store:
         first = store.apply(created("L-1", FRIDAY))
         again = store.apply(created("L-1", FRIDAY))
         assert again == [Duplicate("L-1", FRIDAY, "c-L-1")]
@@ -55,22 +68,21 @@ def test_every_effect_of_an_input_is_pending_in_order(tmp_path: pathlib.Path) ->
         assert [item.id for item in store.pending(limit=2)] == said(first)[:2]
 
 
-def test_acknowledged_effects_leave_and_stay_gone_after_reopening(tmp_path: pathlib.Path) -> None:
-    path = tmp_path / "store.db"
-    with SqliteStore(path) as store:
+def test_acknowledged_effects_leave_and_stay_gone_after_reopening(open_store: OpenStore) -> None:
+    with open_store() as store:
         effects = store.apply(created("L-1", FRIDAY))
         ids = said(effects)
         assert store.ack(ids[:3]) == 3
         assert store.ack(ids[:3]) == 0  # acknowledged again (a retried delivery): harmless
-    with SqliteStore(path) as store:
+    with open_store() as store:
         # Reopening replays the inputs; their effects are not posted a second time.
         assert [item.id for item in store.pending()] == ids[3:]
         store.apply(created("L-2", FRIDAY + timedelta(minutes=5)))
         assert len(store.pending()) > len(ids[3:])
 
 
-def test_an_unknown_id_is_refused_and_nothing_is_acknowledged(tmp_path: pathlib.Path) -> None:
-    with SqliteStore(tmp_path / "store.db") as store:
+def test_an_unknown_id_is_refused_and_nothing_is_acknowledged(open_store: OpenStore) -> None:
+    with open_store() as store:
         ids = said(store.apply(created("L-1", FRIDAY)))
         with pytest.raises(StoreError, match=r"'ids' is not in the outbox \(got 'nope'\)"):
             store.ack([ids[0], "nope"])
@@ -81,9 +93,9 @@ def test_an_unknown_id_is_refused_and_nothing_is_acknowledged(tmp_path: pathlib.
             store.pending(limit=0)
 
 
-def test_corrections_are_delivered_too(tmp_path: pathlib.Path) -> None:
+def test_corrections_are_delivered_too(open_store: OpenStore) -> None:
     """A late event's retractions reach the outbox after what they withdraw, each naming it."""
-    with SqliteStore(tmp_path / "store.db") as store:
+    with open_store() as store:
         store.apply(created("L-1", FRIDAY))
         store.advance(MONDAY + timedelta(hours=4))  # first touch breached at 12:00
         store.apply(
@@ -99,19 +111,32 @@ def test_corrections_are_delivered_too(tmp_path: pathlib.Path) -> None:
             assert earlier[item.data["retracts"]] < item.seq
 
 
-def test_a_failed_write_posts_nothing(tmp_path: pathlib.Path) -> None:
+def test_a_failed_write_posts_nothing(open_store: OpenStore) -> None:
     """The input and its effects commit together: a refused effect write keeps neither."""
-    with SqliteStore(tmp_path / "store.db") as store:
-        store._connection.execute(
-            "create trigger refuse before insert on outbox when new.lead = 'L-2' "
-            "begin select raise(abort, 'disk says no'); end"
-        )
+    with open_store() as store:
+        refuse_effects_of(store, "L-2", "disk says no")
         ids = said(store.apply(created("L-1", FRIDAY)))
         with pytest.raises(StoreError, match=r"could not keep the input \(disk says no\)"):
             store.apply(created("L-2", FRIDAY + timedelta(minutes=1)))
         assert [item.id for item in store.pending()] == ids
         assert store.inputs == 1
-        assert list(store.engine.leads()) == ["L-1"]
+        assert list(store.leads()) == ["L-1"]
+
+
+def refuse_effects_of(store: Store, lead: str, message: str) -> None:
+    """Make the database refuse to keep the effects of ``lead`` (a trigger)."""
+    if isinstance(store, SqliteStore):
+        store._connection.execute(
+            f"create trigger refuse before insert on outbox when new.lead = '{lead}' "
+            f"begin select raise(abort, '{message}'); end"
+        )
+        return
+    assert isinstance(store, PostgresStore)
+    store._connection.execute(
+        "create function refuse() returns trigger language plpgsql as $$ begin "
+        f"if new.lead = '{lead}' then raise exception '{message}'; end if; return new; end $$; "
+        "create trigger refuse before insert on outbox for each row execute function refuse()"
+    )
 
 
 def test_a_store_of_the_first_layout_gets_an_outbox(tmp_path: pathlib.Path) -> None:
@@ -140,9 +165,10 @@ KILLED = textwrap.dedent(
     import os, signal, sys
     from datetime import datetime
     from zoneinfo import ZoneInfo
-    from leadsla import LeadCreated, SqliteStore
+    from leadsla import LeadCreated, PostgresStore, SqliteStore
 
-    store = SqliteStore(sys.argv[1])
+    kind = SqliteStore if sys.argv[1] == "sqlite" else PostgresStore
+    store = kind(sys.argv[2])
     at = datetime(2026, 3, 6, 16, tzinfo=ZoneInfo("Europe/Helsinki"))
     effects = store.apply(LeadCreated(id="c-L-1", lead="L-1", at=at,
                                       fields={"email": "ann@acme.fi", "score": 62}))
@@ -152,12 +178,13 @@ KILLED = textwrap.dedent(
 )
 
 
-def test_effects_decided_before_a_kill_are_still_pending(tmp_path: pathlib.Path) -> None:
+def test_effects_decided_before_a_kill_are_still_pending(open_store: OpenStore) -> None:
     """kill -9 after ``apply`` returned and before the host acted: the reopened store still
     has every effect pending, so none is lost."""
-    path = tmp_path / "store.db"
+    with open_store() as store:
+        kind = "sqlite" if isinstance(store, SqliteStore) else "postgres"
     run = subprocess.run(
-        [sys.executable, "-c", KILLED, str(path)],
+        [sys.executable, "-c", KILLED, kind, location(store)],
         check=False,
         capture_output=True,
         text=True,
@@ -165,9 +192,28 @@ def test_effects_decided_before_a_kill_are_still_pending(tmp_path: pathlib.Path)
     )
     assert run.returncode == -9, run.stderr
     decided = run.stdout.strip().split(",")
-    with SqliteStore(path) as store:
+    with open_store() as store:
         assert [item.id for item in store.pending()] == decided
-        assert store.engine.lead("L-1").state == "mql"
+        assert store.lead("L-1").state == "mql"
+
+
+def test_a_read_only_database_is_named_and_loses_nothing(postgres_db: str) -> None:
+    """PostgreSQL refusing writes (a read-only transaction, as on a standby): the input is
+    refused with the server's reason, nothing kept is lost, the next open has it all."""
+    store = PostgresStore(postgres_db, partitions=4)
+    ids = said(store.apply(created("L-1", FRIDAY)))
+    store.ack(ids[:2])
+    store._connection.execute("set default_transaction_read_only = on")
+    with pytest.raises(StoreError, match=r"could not keep the input \(cannot execute .* read-only"):
+        store.apply(created("L-2", FRIDAY + timedelta(minutes=1)))
+    with pytest.raises(StoreError, match=r"could not keep the change to the outbox \(cannot"):
+        store.ack(ids)
+    with pytest.warns(UserWarning, match=r"could not keep the snapshot \(cannot execute"):
+        store.close()
+    with PostgresStore(postgres_db) as reopened:
+        assert list(reopened.leads()) == ["L-1"]
+        assert [item.id for item in reopened.pending()] == ids[2:]
+        assert said(reopened.apply(created("L-2", FRIDAY + timedelta(minutes=1))))
 
 
 def test_a_full_disk_is_named_and_loses_nothing_kept(tmp_path: pathlib.Path) -> None:
@@ -213,7 +259,7 @@ def test_a_file_that_became_read_only_is_named_and_loses_nothing(tmp_path: pathl
 
 
 def test_an_interrupt_in_the_middle_of_a_batch_keeps_engine_and_file_together(
-    tmp_path: pathlib.Path,
+    open_store: OpenStore,
 ) -> None:
     """Ctrl-C while a batch is being applied (here: raised by a policy on its second lead):
     the file keeps none of the batch, and the engine is rebuilt to match it."""
@@ -233,19 +279,19 @@ def test_an_interrupt_in_the_middle_of_a_batch_keeps_engine_and_file_together(
     agreement = attrs.evolve(
         default, teams=tuple(attrs.evolve(t, policy=Interrupting()) for t in default.teams)
     )
-    with SqliteStore(tmp_path / "store.db", agreement) as store:
+    with open_store(agreement) as store:
         batch = [created("L-1", FRIDAY), created("L-2", FRIDAY + timedelta(minutes=1))]
         with pytest.raises(KeyboardInterrupt):
             store.apply_many(batch)
         assert store.inputs == 0
-        assert list(store.engine.leads()) == []
+        assert list(store.leads()) == []
         assert store.pending() == []
         store.apply(batch[0])
-        assert list(store.engine.leads()) == ["L-1"]
+        assert list(store.leads()) == ["L-1"]
 
 
 def test_effects_acknowledged_long_ago_can_be_forgotten(
-    tmp_path: pathlib.Path, capsys: pytest.CaptureFixture[str]
+    open_store: OpenStore, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """Pruning deletes what was acknowledged before a time, and nothing else; the store
     replays as before (the outbox is not an input)."""
@@ -256,8 +302,7 @@ def test_effects_acknowledged_long_ago_can_be_forgotten(
     wall = iter(
         [datetime(2026, 3, 9, tzinfo=UTC) + timedelta(days=n) for n in range(100)]
     )  # each call to the store's clock is a day later
-    path = tmp_path / "store.db"
-    with SqliteStore(path, now=lambda: next(wall)) as store:
+    with open_store(now=lambda: next(wall)) as store:
         first = said(store.apply(created("L-1", FRIDAY)))  # arrived day 0
         store.ack(first[:4])  # day 1
         second = said(store.apply(created("L-2", FRIDAY + timedelta(minutes=1))))  # day 2
@@ -267,7 +312,7 @@ def test_effects_acknowledged_long_ago_can_be_forgotten(
         assert left == first[4:] + second[2:]
         with pytest.raises(ValueError, match=r"'acked_before' must be timezone-aware"):
             store.prune(datetime(2026, 3, 11))
-    with SqliteStore(path) as store:
-        assert list(store.engine.leads()) == ["L-1", "L-2"]
-    assert main(["outbox", str(path), "--prune", "0"]) == 0
+    with open_store() as store:
+        assert sorted(store.leads()) == ["L-1", "L-2"]
+    assert main(["outbox", location(store), "--prune", "0"]) == 0
     assert "forgot 2 effects acknowledged more than 0 days ago" in capsys.readouterr().out

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import sys
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
@@ -46,6 +47,8 @@ from leadsla._core.events import (
 from leadsla._shell.agreement_write import agreement_to_toml
 from leadsla._shell.csv import CsvMapping, csv_events_from_text
 from leadsla._shell.dispatch import ACTIONS, Dispatcher
+from leadsla._shell.keeping import Store
+from leadsla._shell.postgres import PostgresStore
 from leadsla._shell.render import (
     accepted,
     describe_effect,
@@ -773,7 +776,12 @@ def _parser() -> argparse.ArgumentParser:
         help="run as a service: read events, keep them, deliver effects",
         description=_run.__doc__,
     )
-    run.add_argument("--db", required=True, metavar="FILE", help="the store's file (SQLite)")
+    run.add_argument(
+        "--db",
+        required=True,
+        metavar="STORE",
+        help="the store: a SQLite file, or a PostgreSQL URL (postgresql://...)",
+    )
     run.add_argument(
         "--agreement", metavar="FILE", help="the agreement of a new store (default: the default)"
     )
@@ -831,7 +839,9 @@ def _parser() -> argparse.ArgumentParser:
     outbox = commands.add_parser(
         "outbox", help="a store's pending effects and dead letters", description=_outbox.__doc__
     )
-    outbox.add_argument("db", metavar="DB", help="the store's file (SQLite)")
+    outbox.add_argument(
+        "db", metavar="DB", help="the store: a SQLite file, or a PostgreSQL URL (postgresql://...)"
+    )
     outbox.add_argument(
         "--agreement", metavar="FILE", help="the agreement, for a store that does not keep it"
     )
@@ -899,16 +909,39 @@ def _until_argument(command: argparse.ArgumentParser) -> None:
     )
 
 
+def _is_postgres(db: str) -> bool:
+    """Whether ``db`` names a PostgreSQL database: a URL, or a key=value connection string
+    ("host=db.internal dbname=crm") that is not a file's name."""
+    if db.startswith(("postgresql://", "postgres://")):
+        return True
+    return re.match(r"\s*(host|hostaddr|port|dbname|user|service)\s*=", db) is not None and (
+        not Path(db).exists()
+    )
+
+
+def _open_store(db: str, agreement: Agreement | None) -> Store:
+    """The store ``db`` names: a PostgreSQL URL, else a SQLite file."""
+    if _is_postgres(db):
+        return PostgresStore(db, agreement)
+    return SqliteStore(db, agreement)
+
+
 def _outbox(arguments: argparse.Namespace, out: TextIO) -> int:
     """Show a store's outbox: how many effects wait for delivery, and the dead letters (the
     effects whose delivery failed too often), with their last error. --requeue ID (or
     --requeue-all) puts dead letters back in the outbox, their attempts forgotten."""
-    if not Path(arguments.db).is_file():
+    if not _is_postgres(arguments.db) and not Path(arguments.db).is_file():
         raise UsageError(
-            Problem("DB", arguments.db, "is not a file", "give the path of a store's file")
+            Problem(
+                "DB",
+                arguments.db,
+                "is not a file",
+                "give the path of a store's file, or a PostgreSQL URL (postgresql://...)",
+            )
         )
     agreement = _load(arguments.agreement) if arguments.agreement else None
-    with SqliteStore(arguments.db, agreement) as store:
+    with _open_store(arguments.db, agreement) as store:
+        arguments.db = store.where  # (without a password)
         if arguments.requeue or arguments.requeue_all:
             count = store.requeue(None if arguments.requeue_all else arguments.requeue)
             out.write(f"{arguments.db}: requeued {plural(count, 'dead letter')}\n")
@@ -974,7 +1007,7 @@ def _run(arguments: argparse.Namespace, out: TextIO) -> int:
     default, keyed = handlers_from(arguments.handlers or [])
     agreement = _load(arguments.agreement) if arguments.agreement else None
     timeout = None if arguments.timeout is None else timedelta(seconds=arguments.timeout)
-    with stop_signals() as stop, SqliteStore(arguments.db, agreement) as store:
+    with stop_signals() as stop, _open_store(arguments.db, agreement) as store:
         dispatcher = Dispatcher(
             store,
             actions={k: h for k, h in keyed.items() if k in ACTIONS},

@@ -1,7 +1,8 @@
 """Deliver a store's pending effects to the host's handlers: at least once, retried, never lost.
 
-The engine decides; the host acts. :class:`~leadsla.SqliteStore` keeps every effect in its
-outbox until it is acknowledged. A :class:`Dispatcher` reads the outbox and calls the handler
+The engine decides; the host acts. A store (:class:`~leadsla.SqliteStore`,
+:class:`~leadsla.PostgresStore`) keeps every effect in its outbox until it is acknowledged.
+A :class:`Dispatcher` reads the outbox and calls the handler
 the host registered for each effect: by action name for an ``ActionRequested`` (``"escalate"``,
 ``"notify"``), else by effect type (``"obligation_breached"``, or the class itself), else the
 default handler. An effect is acknowledged once its handler returned; a handler that raises
@@ -13,6 +14,11 @@ there is nothing to do for it.
 Order: effects are delivered in the order they were decided, and an effect waiting for a retry
 holds back the later effects of its lead (a lead's escalation is not sent before the breach it
 follows). Dead letters hold back nothing.
+
+Several dispatchers can share a :class:`~leadsla.PostgresStore`: each pass *claims* the
+effects it takes on for a ``lease`` (another dispatcher skips them, and the later effects of
+their leads, meanwhile), and gives back what it did not get to. A pass that outlives its
+lease may see another dispatcher take its effects: make the lease longer than a pass takes.
 
 Handlers are keyed by names that exist: an unknown action name or effect type is refused
 when the dispatcher is made, with the known ones (a typo would otherwise leave effects
@@ -34,7 +40,7 @@ from attrs import field, frozen
 
 from leadsla._core.effects import Effect, kind_of_type
 from leadsla._core.errors import NaiveDatetimeError, Problem, UsageError, did_you_mean
-from leadsla._shell.store import OutboxItem, SqliteStore
+from leadsla._shell.keeping import OutboxItem, Store
 
 __all__ = ["ACTIONS", "Delivered", "Dispatcher", "EffectHandler", "effect_kinds"]
 
@@ -75,12 +81,13 @@ class Dispatcher:
     failures before an effect becomes a dead letter; ``backoff``: the wait after the first
     failure, doubled after each one up to ``max_backoff``; ``timeout``: how long a handler may
     take (None: as long as it takes; a handler that overruns is counted as failed and left
-    running in a daemon thread); ``now``: the wall clock.
+    running in a daemon thread); ``lease``: how long a pass holds the effects it claimed
+    from a shared store; ``now``: the wall clock.
     """
 
     def __init__(
         self,
-        store: SqliteStore,
+        store: Store,
         *,
         actions: Mapping[str, EffectHandler] | None = None,
         effects: Mapping[Any, EffectHandler] | None = None,  # keys: str | type[Effect]
@@ -89,6 +96,7 @@ class Dispatcher:
         backoff: timedelta = timedelta(seconds=1),
         max_backoff: timedelta = timedelta(hours=1),
         timeout: timedelta | None = None,
+        lease: timedelta = timedelta(minutes=10),
         now: Callable[[], datetime] | None = None,
     ) -> None:
         if type(attempts) is not int or attempts < 1:
@@ -99,6 +107,7 @@ class Dispatcher:
             ("backoff", backoff),
             ("max_backoff", max_backoff),
             ("timeout", timeout),
+            ("lease", lease),
         ):
             if span is not None and (not isinstance(span, timedelta) or span <= timedelta(0)):
                 raise UsageError(
@@ -119,6 +128,7 @@ class Dispatcher:
         self._backoff = backoff
         self._max_backoff = max_backoff
         self._timeout = timeout
+        self._lease = lease
         self._now = now if now is not None else _utc_now
         #: Calls that overran their timeout and still run, by outbox place: the effect is not
         #: handed over again until they end (their answer counts then).
@@ -145,19 +155,26 @@ class Dispatcher:
             raise NaiveDatetimeError.for_field("now", now)
         done: list[str] = []
         problems: list[str] = []
+        items = self.store.claim(limit, lease=self._lease)
+        settled: set[str] = set()  # acknowledged, or failed (which gives the claim back)
         try:
-            return self._pass(limit, stop, now, done, problems)
+            return self._pass(items, stop, now, done, problems, settled)
         finally:
             if done:  # whatever ended the pass, what was handled is acknowledged
                 self.store.ack(done)
+            settled.update(done)
+            rest = [item.id for item in items if item.id not in settled]
+            if rest:  # waiting, or not reached: another pass (or dispatcher) takes them
+                self.store.release(rest)
 
     def _pass(
         self,
-        limit: int | None,
+        items: list[OutboxItem],
         stop: Callable[[], bool] | None,
         now: datetime,
         done: list[str],
         problems: list[str],
+        settled: set[str],
     ) -> Delivered:
         """The pass itself: ``done`` is the caller's list of the handled effects not yet
         acknowledged (acknowledged in groups here, the rest by the caller)."""
@@ -165,11 +182,12 @@ class Dispatcher:
         # refusals of unreadable events, are not in order with each other: none waits.)
         held: set[str] = set()
         handled = unhandled = failed = dead = waiting = 0
-        for item in self.store.pending(limit):
+        for item in items:
             if stop is not None and stop():
                 break
             if len(done) >= _ACK_EVERY:
                 self.store.ack(done)
+                settled.update(done)
                 done.clear()
             if (item.lead and item.lead in held) or (
                 item.retry_at is not None and item.retry_at > now
@@ -193,7 +211,9 @@ class Dispatcher:
                 continue
             if done:  # acknowledge what went before, so a crash now repeats less
                 self.store.ack(done)
+                settled.update(done)
                 done.clear()
+            settled.add(item.id)
             problems.append(
                 f"#{item.seq} {item.type} of {item.lead or '(no lead)'}, attempt "
                 f"{item.attempts + 1} of {self._attempts}: {error}"

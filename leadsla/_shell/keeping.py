@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import UTC, datetime, timedelta
 from types import MappingProxyType, TracebackType
 from typing import Any, Final, Literal, Self
@@ -222,6 +222,19 @@ class Store(ABC):
         """The engine's view of ``lead_id`` (``KeyError`` for an unknown lead)."""
 
     @abstractmethod
+    def leads(self) -> Iterator[str]:
+        """The ids of the leads the store holds."""
+
+    @abstractmethod
+    def __len__(self) -> int:
+        """How many leads the store holds."""
+
+    @property
+    @abstractmethod
+    def inputs(self) -> int:
+        """How many inputs (events and advances) the store keeps."""
+
+    @abstractmethod
     def refused(self) -> list[Rejected]:
         """The kept events that were refused and still are, in the order they were."""
 
@@ -401,7 +414,7 @@ class Store(ABC):
             f"select {self._ITEM} from outbox where {where} order by seq"
             + ("" if limit is None else f" limit {int(limit)}")
         )
-        return [_item(row) for row in rows]
+        return [item_of(row) for row in rows]
 
     def failed(self, seq: int, error: str, retry_at: datetime | None) -> None:
         """Record a failed delivery of outbox item ``seq``: one attempt more, and why; it may
@@ -493,7 +506,7 @@ class Store(ABC):
         return arrival(self._now())
 
 
-def _item(row: tuple[Any, ...]) -> OutboxItem:
+def item_of(row: tuple[Any, ...]) -> OutboxItem:
     seq, effect_id, kind, lead, body, attempts, error, retry = row
     return OutboxItem(
         int(seq),

@@ -29,8 +29,8 @@ from leadsla._core.effects import Rejected
 from leadsla._core.errors import EventError, Problem, StoreError, UsageError, did_you_mean
 from leadsla._core.events import Event
 from leadsla._shell.dispatch import ACTIONS, Delivered, Dispatcher, EffectHandler, effect_kinds
+from leadsla._shell.keeping import Store
 from leadsla._shell.render import plural
-from leadsla._shell.store import SqliteStore
 
 __all__ = ["LineSource", "handlers_from", "serve", "stop_signals"]
 
@@ -148,7 +148,7 @@ class LineSource:
 
 
 def serve(
-    store: SqliteStore,
+    store: Store,
     source: LineSource,
     dispatcher: Dispatcher,
     *,
@@ -261,7 +261,7 @@ def _report(delivered: Delivered, err: TextIO) -> None:
         err.write(f"leadsla run: delivery failed: {problem}\n")
 
 
-def _status(store: SqliteStore, events: int, refused: int) -> str:
+def _status(store: Store, events: int, refused: int) -> str:
     count, dead = store.outbox_counts()
     line = (
         f"leadsla run: {plural(events, 'event')} read, {refused} refused; "

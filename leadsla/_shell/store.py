@@ -457,6 +457,10 @@ class SqliteStore(Store):
         """The engine's view of ``lead_id`` (``KeyError`` for an unknown lead)."""
         return self.engine.lead(lead_id)
 
+    def leads(self) -> Iterator[str]:
+        """The ids of the leads the store holds, in the order they were created."""
+        return self.engine.leads()
+
     def __len__(self) -> int:
         """How many leads the store holds."""
         return len(self.engine)
