@@ -123,14 +123,25 @@ def postgres_db(postgres_server: str) -> Iterator[str]:
             admin.execute(f"drop database if exists {name} with (force)")
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-def open_store(request: pytest.FixtureRequest, tmp_path: pathlib.Path) -> Callable[..., Any]:
-    """Opens a store of each kind, always the same one within a test (a SQLite file in the
-    test's folder; a PostgreSQL database of its own): ``open_store(agreement, **settings)``."""
-    from leadsla import PostgresStore, SqliteStore
+class StoreOpener:
+    """Opens one store again and again: ``opener(agreement, **settings)``. ``kind`` is
+    "sqlite" or "postgres"; ``location`` what ``leadsla`` commands take (a file's path, a
+    connection string)."""
 
+    def __init__(self, kind: str, location: str) -> None:
+        self.kind, self.location = kind, location
+
+    def __call__(self, agreement: Any = None, **settings: Any) -> Any:
+        from leadsla import PostgresStore, SqliteStore
+
+        kind = SqliteStore if self.kind == "sqlite" else PostgresStore
+        return kind(self.location, agreement, **settings)
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def open_store(request: pytest.FixtureRequest, tmp_path: pathlib.Path) -> StoreOpener:
+    """Opens a store of each kind, always the same one within a test (a SQLite file in the
+    test's folder; a PostgreSQL database of its own)."""
     if request.param == "sqlite":
-        path = tmp_path / "store.db"
-        return lambda agreement=None, **settings: SqliteStore(path, agreement, **settings)
-    database = request.getfixturevalue("postgres_db")
-    return lambda agreement=None, **settings: PostgresStore(database, agreement, **settings)
+        return StoreOpener("sqlite", str(tmp_path / "store.db"))
+    return StoreOpener("postgres", request.getfixturevalue("postgres_db"))

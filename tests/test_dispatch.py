@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import pathlib
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -17,7 +17,7 @@ from leadsla import (
     LeadCreated,
     ObligationBreached,
     OutboxItem,
-    SqliteStore,
+    Store,
     StoreError,
     UsageError,
 )
@@ -39,15 +39,15 @@ class Wall:
 
 
 @pytest.fixture
-def store(tmp_path: pathlib.Path) -> Iterator[SqliteStore]:
-    with SqliteStore(tmp_path / "store.db") as kept:
+def store(open_store: Callable[..., Store]) -> Iterator[Store]:
+    with open_store() as kept:
         kept.apply(LeadCreated(id="c1", lead="L-1", at=FRIDAY, fields=FIELDS))
         kept.apply(LeadCreated(id="c2", lead="L-2", at=FRIDAY, fields=FIELDS))
         kept.advance(FRIDAY + timedelta(days=4))  # first touch breached: an escalation each
         yield kept
 
 
-def test_handlers_are_chosen_by_action_then_type_then_default(store: SqliteStore) -> None:
+def test_handlers_are_chosen_by_action_then_type_then_default(store: Store) -> None:
     seen: dict[str, list[str]] = {"escalate": [], "breached": [], "other": []}
     dispatcher = Dispatcher(
         store,
@@ -71,13 +71,13 @@ def test_handlers_are_chosen_by_action_then_type_then_default(store: SqliteStore
     assert store.pending() == []
 
 
-def test_effects_nobody_handles_are_acknowledged(store: SqliteStore) -> None:
+def test_effects_nobody_handles_are_acknowledged(store: Store) -> None:
     total = len(store.pending())
     assert Dispatcher(store).deliver() == Delivered(unhandled=total)
     assert store.pending() == []
 
 
-def test_a_failing_handler_keeps_the_effect_and_holds_back_its_lead(store: SqliteStore) -> None:
+def test_a_failing_handler_keeps_the_effect_and_holds_back_its_lead(store: Store) -> None:
     """A handler that raises loses nothing: the effect stays, with its error and the time of
     the next try (backoff doubling), and the later effects of its lead wait behind it; the
     other lead's effects go on."""
@@ -111,7 +111,7 @@ def test_a_failing_handler_keeps_the_effect_and_holds_back_its_lead(store: Sqlit
 
 
 def test_after_the_last_attempt_an_effect_is_a_dead_letter_until_requeued(
-    store: SqliteStore,
+    store: Store,
 ) -> None:
     wall = Wall()
 
@@ -137,7 +137,7 @@ def test_after_the_last_attempt_an_effect_is_a_dead_letter_until_requeued(
     assert store.dead_letters() == []
 
 
-def test_a_handler_that_hangs_is_timed_out(store: SqliteStore) -> None:
+def test_a_handler_that_hangs_is_timed_out(store: Store) -> None:
     release = threading.Event()
     calls: list[str] = []
 
@@ -157,13 +157,12 @@ def test_a_handler_that_hangs_is_timed_out(store: SqliteStore) -> None:
 
 
 def test_a_crash_after_the_handler_delivers_again_with_the_same_id(
-    tmp_path: pathlib.Path,
+    open_store: Callable[..., Store],
 ) -> None:
     """Acknowledged after acting: a process that dies in between delivers again on restart,
     with the same id (the receiver's idempotency key)."""
-    path = tmp_path / "store.db"
     received: list[str] = []
-    with SqliteStore(path) as store:
+    with open_store() as store:
         store.apply(LeadCreated(id="c1", lead="L-1", at=FRIDAY, fields=FIELDS))
 
         class Crash(BaseException):
@@ -175,7 +174,7 @@ def test_a_crash_after_the_handler_delivers_again_with_the_same_id(
 
         with pytest.raises(Crash):
             Dispatcher(store, default=act_then_die).deliver(limit=1)
-    with SqliteStore(path) as store:
+    with open_store() as store:
         Dispatcher(store, default=lambda item: received.append(item.id)).deliver()
         store.apply(
             ActivityLogged(
@@ -187,31 +186,31 @@ def test_a_crash_after_the_handler_delivers_again_with_the_same_id(
 
 
 def test_the_cli_shows_dead_letters_and_requeues_them(
-    store: SqliteStore, capsys: pytest.CaptureFixture[str]
+    open_store: Any, store: Store, capsys: pytest.CaptureFixture[str]
 ) -> None:
     def refuse(item: OutboxItem) -> None:
         raise ValueError("no such queue")
 
     Dispatcher(store, default=refuse, attempts=1).deliver()
     [dead, *_] = store.dead_letters()
-    path = str(store.path)
+    path = store.where  # how the command names the store (a file; a database, no password)
     store.close()
-    assert main(["outbox", path]) == 0
+    assert main(["outbox", open_store.location]) == 0
     shown = capsys.readouterr().out.splitlines()
     assert shown[0].startswith(f"{path}: 0 effects pending, ")
     assert (
         f"  #{dead.seq} {dead.id} {dead.type} of {dead.lead}, 1 attempt: ValueError: no such queue"
         in shown
     )
-    assert main(["outbox", path, "--requeue", dead.id]) == 0
+    assert main(["outbox", open_store.location, "--requeue", dead.id]) == 0
     shown = capsys.readouterr().out.splitlines()
     assert shown[0] == f"{path}: requeued 1 dead letter"
     assert shown[1].startswith(f"{path}: 1 effect pending (oldest: {dead.type} of {dead.lead}")
-    assert main(["outbox", path, "--requeue", "nope"]) == 1
+    assert main(["outbox", open_store.location, "--requeue", "nope"]) == 1
     assert "'ids' is not a dead letter (got 'nope')" in capsys.readouterr().err
 
 
-def test_the_backoff_stops_growing_at_its_cap(store: SqliteStore) -> None:
+def test_the_backoff_stops_growing_at_its_cap(store: Store) -> None:
     """Many failures double the wait up to max_backoff, never past what a timedelta holds."""
     wall = Wall()
 
@@ -229,7 +228,7 @@ def test_the_backoff_stops_growing_at_its_cap(store: SqliteStore) -> None:
     assert first.retry_at == wall.now - timedelta(minutes=5) + timedelta(minutes=5)
 
 
-def test_an_overrunning_handler_is_never_called_twice_at_once(store: SqliteStore) -> None:
+def test_an_overrunning_handler_is_never_called_twice_at_once(store: Store) -> None:
     """After a timeout the call goes on in its thread: the effect waits for it, and its
     answer (here: done) counts once it comes."""
     release = threading.Event()
@@ -258,7 +257,7 @@ def test_an_overrunning_handler_is_never_called_twice_at_once(store: SqliteStore
     assert most[0] == 1
 
 
-def test_a_call_that_overran_and_then_failed_counts_once(store: SqliteStore) -> None:
+def test_a_call_that_overran_and_then_failed_counts_once(store: Store) -> None:
     """An overrun is one failed attempt; when that call later fails too, the next attempt
     calls the handler afresh (it is not the old call's failure counted again)."""
     wall = Wall()
@@ -282,7 +281,7 @@ def test_a_call_that_overran_and_then_failed_counts_once(store: SqliteStore) -> 
     assert store.pending()[0].attempts == 2
 
 
-def test_an_acknowledged_effect_is_not_requeued(store: SqliteStore) -> None:
+def test_an_acknowledged_effect_is_not_requeued(store: Store) -> None:
     Dispatcher(store, default=lambda item: 1 / 0, attempts=1).deliver(limit=1)
     [dead] = store.dead_letters()
     store.ack([dead.id])
@@ -290,7 +289,7 @@ def test_an_acknowledged_effect_is_not_requeued(store: SqliteStore) -> None:
         store.requeue([dead.id])
 
 
-def test_a_clock_without_a_zone_is_named_before_any_handler_runs(store: SqliteStore) -> None:
+def test_a_clock_without_a_zone_is_named_before_any_handler_runs(store: Store) -> None:
     called: list[str] = []
     dispatcher = Dispatcher(
         store, default=lambda item: called.append(item.id), now=lambda: datetime(2026, 3, 9)
@@ -300,7 +299,7 @@ def test_a_clock_without_a_zone_is_named_before_any_handler_runs(store: SqliteSt
     assert called == []
 
 
-def test_a_pass_stops_when_asked_and_acknowledges_as_it_goes(store: SqliteStore) -> None:
+def test_a_pass_stops_when_asked_and_acknowledges_as_it_goes(store: Store) -> None:
     """``stop`` ends a pass before the next effect (what was done stays acknowledged), and a
     long pass acknowledges in groups, so that a crash repeats few deliveries."""
     total = len(store.pending())
@@ -319,14 +318,14 @@ def test_a_pass_stops_when_asked_and_acknowledges_as_it_goes(store: SqliteStore)
     assert max(acked_during) > 3  # acknowledged during the pass, not only at its end
 
 
-def test_handlers_for_unknown_names_are_refused(store: SqliteStore) -> None:
+def test_handlers_for_unknown_names_are_refused(store: Store) -> None:
     with pytest.raises(UsageError, match=r"'actions' is not an action name \(got 'escalte'\)"):
         Dispatcher(store, actions={"escalte": print})
     with pytest.raises(UsageError, match=r"did you mean 'obligation_breached'"):
         Dispatcher(store, effects={"obligation_breach": print})
 
 
-def test_settings_are_checked(store: SqliteStore) -> None:
+def test_settings_are_checked(store: Store) -> None:
     with pytest.raises(UsageError, match=r"'attempts' is not a positive whole number \(got 0\)"):
         Dispatcher(store, attempts=0)
     with pytest.raises(UsageError, match=r"'backoff' is not a positive span of time"):

@@ -8,8 +8,8 @@ import sqlite3
 import subprocess
 import sys
 import textwrap
-from collections.abc import Callable
 from datetime import datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -26,7 +26,7 @@ from leadsla import (
     effect_to_dict,
 )
 
-OpenStore = Callable[..., Store]
+OpenStore = Any  # conftest.StoreOpener: open_store(agreement, **settings), .kind, .location
 
 HELSINKI = ZoneInfo("Europe/Helsinki")
 FRIDAY = datetime(2026, 3, 6, 16, tzinfo=HELSINKI)
@@ -36,14 +36,6 @@ FIELDS = {"email": "ann@acme.fi", "score": 62}
 
 def created(lead: str, at: datetime, event_id: str | None = None) -> LeadCreated:
     return LeadCreated(id=event_id or f"c-{lead}", lead=lead, at=at, fields=FIELDS)
-
-
-def location(store: Store) -> str:
-    """What opens ``store`` again: a SQLite file's path, a PostgreSQL connection string."""
-    if isinstance(store, PostgresStore):
-        return store.conninfo
-    assert isinstance(store, SqliteStore)
-    return str(store.path)
 
 
 def said(effects: list[Effect]) -> list[str]:
@@ -88,7 +80,7 @@ def test_an_unknown_id_is_refused_and_nothing_is_acknowledged(open_store: OpenSt
             store.ack([ids[0], "nope"])
         assert [item.id for item in store.pending()] == ids
         with pytest.raises(StoreError, match=r"'ids' is not an effect id \(got 7\)"):
-            store.ack([7])  # type: ignore[list-item]
+            store.ack([7])
         with pytest.raises(StoreError, match=r"'limit' is not a positive whole number"):
             store.pending(limit=0)
 
@@ -181,10 +173,8 @@ KILLED = textwrap.dedent(
 def test_effects_decided_before_a_kill_are_still_pending(open_store: OpenStore) -> None:
     """kill -9 after ``apply`` returned and before the host acted: the reopened store still
     has every effect pending, so none is lost."""
-    with open_store() as store:
-        kind = "sqlite" if isinstance(store, SqliteStore) else "postgres"
     run = subprocess.run(
-        [sys.executable, "-c", KILLED, kind, location(store)],
+        [sys.executable, "-c", KILLED, open_store.kind, open_store.location],
         check=False,
         capture_output=True,
         text=True,
@@ -314,5 +304,5 @@ def test_effects_acknowledged_long_ago_can_be_forgotten(
             store.prune(datetime(2026, 3, 11))
     with open_store() as store:
         assert sorted(store.leads()) == ["L-1", "L-2"]
-    assert main(["outbox", location(store), "--prune", "0"]) == 0
+    assert main(["outbox", open_store.location, "--prune", "0"]) == 0
     assert "forgot 2 effects acknowledged more than 0 days ago" in capsys.readouterr().out
