@@ -1,0 +1,244 @@
+"""What only a PostgreSQL store does: several writers and dispatchers on one store.
+
+The tests run against a throwaway server the fixture starts (tests/conftest.py); without
+PostgreSQL or psycopg they are skipped, with the reason.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import defaultdict
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import attrs
+import pytest
+
+from leadsla import (
+    Agreement,
+    AssignmentPolicy,
+    AssignmentRequest,
+    Dispatcher,
+    Engine,
+    LeadCreated,
+    LeadUpdated,
+    OutboxItem,
+    PostgresStore,
+    StoreError,
+    StrictRoundRobin,
+    simulate,
+)
+from leadsla._shell.postgres import partition_of
+
+HELSINKI = ZoneInfo("Europe/Helsinki")
+FRIDAY = datetime(2026, 3, 6, 16, tzinfo=HELSINKI)
+FIELDS = {"email": "ann@acme.fi", "score": 62}
+PARTS = 4
+
+
+def created(lead: str, at: datetime = FRIDAY) -> LeadCreated:
+    return LeadCreated(id=f"c-{lead}", lead=lead, at=at, fields=FIELDS)
+
+
+def leads_in(part: int, count: int, parts: int = PARTS) -> list[str]:
+    """``count`` lead ids of partition ``part``."""
+    found = (f"L-{n}" for n in range(10_000))
+    return [lead for lead in found if partition_of(lead, parts) == part][:count]
+
+
+class Gate(AssignmentPolicy):
+    """Round robin by hash, except that assigning a lead named ``L-slow...`` waits for the
+    test to open the gate: the writer is then inside its transaction, partition locked."""
+
+    partition_safe = True
+
+    def __init__(self) -> None:
+        self.inside = threading.Event()
+        self.open = threading.Event()
+
+    def assign(self, request: AssignmentRequest) -> str | None:
+        if request.lead_id.startswith("L-slow"):
+            self.inside.set()
+            assert self.open.wait(30), "the test never opened the gate"
+        return request.candidates[0]
+
+
+def gated() -> tuple[Agreement, Gate]:
+    gate = Gate()
+    default = Agreement.default()
+    teams = tuple(attrs.evolve(team, policy=gate) for team in default.teams)
+    return attrs.evolve(default, teams=teams), gate
+
+
+def test_writers_of_other_partitions_go_on_and_the_same_lead_waits(postgres_db: str) -> None:
+    """One writer is inside its transaction for lead L-slow (its partition locked): another
+    writer keeps leads of other partitions at once, while one writing to L-slow waits until
+    the first commits, and then sees its event."""
+    agreement, gate = gated()
+    slow = next(
+        lead for lead in (f"L-slow{n}" for n in range(100)) if partition_of(lead, PARTS) == 0
+    )
+    other = leads_in(1, 1)[0]
+    first = PostgresStore(postgres_db, agreement, partitions=PARTS)
+    second = PostgresStore(postgres_db, agreement)
+    third = PostgresStore(postgres_db, agreement)
+    done: dict[str, float] = {}
+
+    def write(store: PostgresStore, event: LeadCreated | LeadUpdated, name: str) -> None:
+        store.apply(event)
+        done[name] = time.monotonic()
+
+    holding = threading.Thread(target=write, args=(first, created(slow), "first"))
+    holding.start()
+    assert gate.inside.wait(10)
+    second.apply(created(other))  # another partition: not held up
+    assert other in set(second.leads())
+    same = LeadUpdated(id="u1", lead=slow, at=FRIDAY + timedelta(minutes=5), fields={"score": 90})
+    waiting = threading.Thread(target=write, args=(third, same, "third"))
+    waiting.start()
+    time.sleep(0.5)
+    assert "third" not in done, "a writer of the same lead did not wait"
+    gate.open.set()
+    holding.join(10)
+    waiting.join(10)
+    assert done["first"] <= done["third"]
+    assert second.lead(slow).fields["score"] == 90  # every store sees what the others kept
+    assert third.lead(slow) == first.lead(slow) == second.lead(slow)
+    for store in (first, second, third):
+        store.close()
+
+
+def test_concurrent_writers_end_where_one_process_would(postgres_db: str) -> None:
+    """Three writer threads, each with its own store and connection, keep the events of
+    their own leads at the same time; every lead ends as one engine fed its events would
+    leave it, and a store opened afterwards agrees."""
+    events = simulate(leads=24, seed=11)
+    mine: dict[int, list[LeadCreated | LeadUpdated]] = defaultdict(list)
+    for event in events:
+        mine[int(event.lead.rsplit("-", 1)[1]) % 3].append(event)  # type: ignore[arg-type]
+    PostgresStore(postgres_db, partitions=PARTS, allowed_lateness=timedelta(days=3650)).close()
+    errors: list[BaseException] = []
+
+    def writer(batch: list[LeadCreated | LeadUpdated]) -> None:
+        try:
+            with PostgresStore(postgres_db, snapshot_every=40) as store:
+                for start in range(0, len(batch), 7):
+                    store.apply_many(batch[start : start + 7])
+        except BaseException as error:  # reported by the test, not lost in a thread
+            errors.append(error)
+
+    threads = [threading.Thread(target=writer, args=(mine[n],)) for n in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert not errors
+    alone = Engine(allowed_lateness=timedelta(days=3650))
+    for event in events:
+        alone.apply(event)
+    with PostgresStore(postgres_db) as store:
+        assert sorted(store.leads()) == sorted(alone.leads())
+        assert not store.refused()
+        for lead in alone.leads():
+            assert store.lead(lead).state == alone.lead(lead).state
+            assert store.lead(lead).obligations == alone.lead(lead).obligations
+
+
+def test_two_dispatchers_share_the_outbox_without_delivering_twice(postgres_db: str) -> None:
+    """Two dispatchers, on two connections, deliver one outbox at the same time: every
+    effect is handed over once, and each lead's effects in the order they were decided."""
+    with PostgresStore(postgres_db, partitions=PARTS) as store:
+        store.apply_many(created(f"L-{n}", FRIDAY + timedelta(minutes=n)) for n in range(30))
+        store.advance(FRIDAY + timedelta(days=4))
+        decided = [(item.id, item.lead, item.seq) for item in store.pending()]
+    delivered: list[tuple[str, str, int, int]] = []
+    lock = threading.Lock()
+
+    def run(number: int) -> None:
+        def handle(item: OutboxItem) -> None:
+            time.sleep(0.002)
+            with lock:
+                delivered.append((item.id, item.lead, item.seq, number))
+
+        with PostgresStore(postgres_db) as mine:
+            dispatcher = Dispatcher(mine, default=handle)
+            while dispatcher.deliver(limit=15).handled:
+                pass
+
+    threads = [threading.Thread(target=run, args=(n,)) for n in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    ids = [effect_id for effect_id, *_ in delivered]
+    assert sorted(ids) == sorted(effect_id for effect_id, _, _ in decided)
+    assert len(ids) == len(set(ids)), "an effect was delivered twice"
+    assert {number for *_, number in delivered} == {0, 1}, "one dispatcher did all the work"
+    by_lead: dict[str, list[int]] = defaultdict(list)
+    for _, lead, seq, _ in delivered:
+        by_lead[lead].append(seq)
+    assert all(seqs == sorted(seqs) for seqs in by_lead.values())
+    with PostgresStore(postgres_db) as store:
+        assert store.outbox_counts() == (0, 0)
+
+
+def test_a_lease_that_ran_out_lets_another_dispatcher_take_over(postgres_db: str) -> None:
+    """A dispatcher that claimed effects and died holds them for its lease only."""
+    wall = [datetime(2026, 3, 10, 12, tzinfo=ZoneInfo("UTC"))]
+    with PostgresStore(postgres_db, partitions=PARTS, now=lambda: wall[0]) as store:
+        store.apply(created("L-1"))
+        claimed = store.claim(lease=timedelta(minutes=5))
+        assert claimed
+        assert store.claim() == [], "claimed effects went to a second dispatcher"
+        wall[0] += timedelta(minutes=6)
+        assert [item.id for item in store.claim()] == [item.id for item in claimed]
+
+
+def test_the_partitions_are_fixed_and_checked(postgres_db: str) -> None:
+    PostgresStore(postgres_db, partitions=3).close()
+    with pytest.raises(StoreError, match=r"'partitions' is not the number of partitions .*\(3\)"):
+        PostgresStore(postgres_db, partitions=5)
+    with PostgresStore(postgres_db) as store:
+        assert store.partitions == 3
+        with pytest.raises(StoreError, match=r"'engine' is one engine per partition"):
+            store.engine  # noqa: B018
+    with pytest.raises(StoreError, match=r"'partitions' is not a positive whole number"):
+        PostgresStore(postgres_db, partitions=0)
+
+
+def test_an_order_dependent_policy_is_refused_with_more_than_one_partition(
+    postgres_db: str,
+) -> None:
+    default = Agreement.default()
+    teams = tuple(attrs.evolve(t, policy=StrictRoundRobin()) for t in default.teams)
+    agreement = attrs.evolve(default, teams=teams)
+    with pytest.raises(StoreError, match=r"team 'marketing' deals leads in the order they arrive"):
+        PostgresStore(postgres_db, agreement, partitions=2)
+    with PostgresStore(postgres_db, agreement, partitions=1) as store:  # one partition: fine
+        store.apply(created("L-1"))
+        assert store.engine.lead("L-1").state == "mql"
+
+
+def test_bad_connections_and_schemas_are_named(postgres_db: str) -> None:
+    with pytest.raises(StoreError, match=r"'schema' is not a plain schema name \(got 'x; drop"):
+        PostgresStore(postgres_db, schema="x; drop table meta")
+    missing = postgres_db.replace("dbname=", "password=s3cret dbname=nosuch_")
+    with pytest.raises(StoreError, match=r"'conninfo' cannot be connected to \(.*nosuch_") as info:
+        PostgresStore(missing)
+    assert "s3cret" not in str(info.value)
+
+
+def test_two_stores_in_one_database_keep_apart(postgres_db: str) -> None:
+    with PostgresStore(postgres_db, schema="crm_a") as first:
+        first.apply(created("L-1"))
+    with PostgresStore(postgres_db, schema="crm_b") as second:
+        assert list(second.leads()) == []
+    with PostgresStore(postgres_db, schema="crm_a") as first:
+        assert list(first.leads()) == ["L-1"]
+
+
+def test_the_partition_of_a_lead_is_stable() -> None:
+    """The same partition in every process and release (CRC-32 of the UTF-8 id): a store
+    made by one release is read by the next. Pinned values: changing the hash breaks stores."""
+    assert [partition_of(lead, 16) for lead in ("L-1", "L-2", "lead-ÄÖ")] == [3, 9, 1]
