@@ -124,7 +124,8 @@ def postgres_db(postgres_server: str) -> Iterator[str]:
 
 
 class StoreOpener:
-    """Opens one store again and again: ``opener(agreement, **settings)``. ``kind`` is
+    """Opens one store again and again: ``opener(agreement, **settings)`` (``partitions``
+    is for PostgreSQL: a SQLite store is one partition). ``kind`` is
     "sqlite" or "postgres"; ``location`` what ``leadsla`` commands take (a file's path, a
     connection string)."""
 
@@ -134,8 +135,10 @@ class StoreOpener:
     def __call__(self, agreement: Any = None, **settings: Any) -> Any:
         from leadsla import PostgresStore, SqliteStore
 
-        kind = SqliteStore if self.kind == "sqlite" else PostgresStore
-        return kind(self.location, agreement, **settings)
+        if self.kind == "sqlite":
+            settings.pop("partitions", None)  # a SQLite store is one partition
+            return SqliteStore(self.location, agreement, **settings)
+        return PostgresStore(self.location, agreement, **settings)
 
 
 @pytest.fixture(params=["sqlite", "postgres"])

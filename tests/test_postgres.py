@@ -6,6 +6,7 @@ PostgreSQL or psycopg they are skipped, with the reason.
 
 from __future__ import annotations
 
+import itertools
 import threading
 import time
 from collections import defaultdict
@@ -14,22 +15,28 @@ from zoneinfo import ZoneInfo
 
 import attrs
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from leadsla import (
     Agreement,
     AssignmentPolicy,
     AssignmentRequest,
     Dispatcher,
+    Effect,
     Engine,
+    Event,
     LeadCreated,
     LeadUpdated,
     OutboxItem,
     PostgresStore,
     StoreError,
     StrictRoundRobin,
+    effect_to_dict,
     simulate,
 )
 from leadsla._shell.postgres import partition_of
+from leadsla.testing import event_streams
 
 HELSINKI = ZoneInfo("Europe/Helsinki")
 FRIDAY = datetime(2026, 3, 6, 16, tzinfo=HELSINKI)
@@ -242,3 +249,44 @@ def test_the_partition_of_a_lead_is_stable() -> None:
     """The same partition in every process and release (CRC-32 of the UTF-8 id): a store
     made by one release is read by the next. Pinned values: changing the hash breaks stores."""
     assert [partition_of(lead, 16) for lead in ("L-1", "L-2", "lead-ÄÖ")] == [3, 9, 1]
+
+
+_examples = itertools.count()
+
+
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    events=event_streams(leads=3, max_events=25),
+    cut=st.integers(0, 25),
+    advance_minutes=st.integers(0, 5000),
+)
+def test_a_reopened_partitioned_store_is_the_engines_it_was(
+    postgres_db: str, events: list[Event], cut: int, advance_minutes: int
+) -> None:
+    """Apply some events, close, reopen (from snapshots), apply the rest and advance: the
+    effects and the leads are those of one engine per partition, each fed its leads' events
+    and every advance. (A schema of its own per example.)"""
+    engines = [Engine() for _ in range(PARTS)]
+    expected: list[Effect] = []
+    for event in events:
+        expected += engines[partition_of(event.lead, PARTS)].apply(event)
+    later = events[-1].at + timedelta(minutes=advance_minutes)
+    for engine in engines:
+        expected += engine.advance(later)
+    schema = f"example_{next(_examples)}"
+    effects: list[Effect] = []
+    with PostgresStore(postgres_db, schema=schema, partitions=PARTS, snapshot_every=3) as store:
+        effects += store.apply_many(events[:cut])
+    with PostgresStore(postgres_db, schema=schema) as store:
+        for event in events[cut:]:
+            effects += store.apply(event)
+        effects += store.advance(later)
+    with PostgresStore(postgres_db, schema=schema) as store:
+        for kept, engine in zip(store.engines(), engines, strict=True):
+            assert kept.clock == engine.clock
+            assert {lead: kept.lead(lead) for lead in kept.leads()} == {
+                lead: engine.lead(lead) for lead in engine.leads()
+            }
+    assert [effect_to_dict(e) for e in effects] == [effect_to_dict(e) for e in expected]

@@ -1,4 +1,6 @@
-"""SqliteStore: the engine's inputs kept in SQLite, the state rebuilt by replaying them."""
+"""Stores: the engine's inputs kept (SQLite, PostgreSQL), the state rebuilt by replaying them.
+
+Tests taking ``open_store`` run on both stores (see tests/conftest.py)."""
 
 from __future__ import annotations
 
@@ -8,6 +10,7 @@ import sqlite3
 import tempfile
 from collections.abc import Iterator
 from datetime import date, datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import attrs
@@ -25,7 +28,9 @@ from leadsla import (
     Event,
     LeadCreated,
     LeadUpdated,
+    PostgresStore,
     SqliteStore,
+    Store,
     StoreError,
     effect_to_dict,
 )
@@ -34,6 +39,15 @@ from leadsla.testing import event_streams
 HELSINKI = ZoneInfo("Europe/Helsinki")
 FRIDAY = datetime(2026, 3, 6, 16, tzinfo=HELSINKI)
 FIELDS = {"email": "ann@acme.fi", "score": 62}
+
+
+OpenStore = Any  # conftest.StoreOpener: open_store(agreement, **settings), .kind, .location
+
+
+def engine_of(store: Store) -> Engine:
+    """The engine of a store of one partition."""
+    assert isinstance(store, SqliteStore | PostgresStore)
+    return store.engine
 
 
 def rendered(effects: list[Effect]) -> list[str]:
@@ -86,25 +100,23 @@ def test_a_reopened_store_is_the_engine_it_was(
     assert rendered(effects) == rendered(expected)
 
 
-def test_duplicates_are_not_kept_refusals_are(tmp_path: pathlib.Path) -> None:
+def test_duplicates_are_not_kept_refusals_are(open_store: OpenStore) -> None:
     """A refused event moved the clock, so it is kept (and refused again on reopening); a
     duplicate changed nothing, so it is not."""
-    path = tmp_path / "store.db"
-    with SqliteStore(path) as store:
+    with open_store(partitions=1) as store:  # one clock for L-1 and L-9
         store.apply(LeadCreated(id="e1", lead="L-1", at=FRIDAY, fields=FIELDS))
         assert [
             type(e) for e in store.apply(LeadCreated(id="e1", lead="L-1", at=FRIDAY, fields=FIELDS))
         ] == [Duplicate]
         store.apply(LeadUpdated(id="e2", lead="L-9", at=FRIDAY + timedelta(days=4), fields={}))
         assert store.inputs == 2
-    with SqliteStore(path) as store:
-        assert store.engine.clock == FRIDAY + timedelta(days=4)
+    with open_store() as store:
+        assert engine_of(store).clock == FRIDAY + timedelta(days=4)
         breached = [o.name for o in store.lead("L-1").obligations if o.status == "breached"]
         assert breached == ["first-touch", "accept-or-reject"]
 
 
-def test_the_store_keeps_its_agreement(tmp_path: pathlib.Path) -> None:
-    path = tmp_path / "store.db"
+def test_the_store_keeps_its_agreement(open_store: OpenStore) -> None:
     faster = attrs.evolve(
         Agreement.default(),
         obligations=[
@@ -112,20 +124,21 @@ def test_the_store_keeps_its_agreement(tmp_path: pathlib.Path) -> None:
             for spec in Agreement.default().obligations
         ],
     )
-    with SqliteStore(path, faster) as store:
+    with open_store(faster) as store:
         store.apply(LeadCreated(id="e1", lead="L-1", at=FRIDAY, fields=FIELDS))
-    with SqliteStore(path) as store:  # no agreement given: the store's own
+        where = store.where
+    with open_store() as store:  # no agreement given: the store's own
         touch = store.lead("L-1").obligation("first-touch")
         assert touch is not None
         assert touch.due_at == datetime(2026, 3, 9, 10, tzinfo=HELSINKI)
     with pytest.raises(StoreError) as raised:
-        SqliteStore(path, Agreement.default())
-    assert f"is not the agreement {path} was made with (it has the same name, other terms)" in (
+        open_store(Agreement.default())
+    assert f"is not the agreement {where} was made with (it has the same name, other terms)" in (
         str(raised.value)
     )
     assert "open the store without an agreement to use its own" in str(raised.value)
     with pytest.raises(StoreError, match=r"made with \('Marketing–sales SLA'\) \(got 'other'\)"):
-        SqliteStore(path, attrs.evolve(Agreement.default(), name="other"))
+        open_store(attrs.evolve(Agreement.default(), name="other"))
 
 
 class Nobody(AssignmentPolicy):
@@ -133,25 +146,24 @@ class Nobody(AssignmentPolicy):
         return None
 
 
-def test_an_agreement_only_python_holds_must_be_given_again(tmp_path: pathlib.Path) -> None:
+def test_an_agreement_only_python_holds_must_be_given_again(open_store: OpenStore) -> None:
     default = Agreement.default()
     custom = attrs.evolve(
         default, teams=(default.teams[0], attrs.evolve(default.teams[1], policy=Nobody()))
     )
-    path = tmp_path / "store.db"
-    with SqliteStore(path, custom) as store:
+    with open_store(custom) as store:
         store.apply(LeadCreated(id="e1", lead="L-1", at=FRIDAY, fields=FIELDS))
     with pytest.raises(StoreError, match="pass the same agreement as when the store was made"):
-        SqliteStore(path)
-    with SqliteStore(path, custom) as store:
+        open_store()
+    with open_store(custom) as store:
         assert store.lead("L-1").owner is not None
-        assert store.lead("L-1").owner.person is None  # type: ignore[union-attr]
+        assert store.lead("L-1").owner.person is None
 
 
 def test_values_json_cannot_hold_are_refused_before_anything_changes(
-    tmp_path: pathlib.Path,
+    open_store: OpenStore,
 ) -> None:
-    with SqliteStore(tmp_path / "store.db") as store:
+    with open_store() as store:
         event = LeadCreated(
             id="e1", lead="L-1", at=FRIDAY, fields={**FIELDS, "since": date(2026, 1, 1)}
         )
@@ -185,43 +197,60 @@ def test_a_store_from_another_version_is_refused(tmp_path: pathlib.Path) -> None
         SqliteStore(path)
 
 
-def refuse_writes_about(store: SqliteStore, text: str) -> None:
-    """Make SQLite itself refuse to keep any input mentioning ``text``: a real failed write."""
+def refuse_writes_about(store: Store, text: str) -> None:
+    """Make the database itself refuse to keep any input mentioning ``text``: a real failed
+    write."""
     assert "'" not in text
+    if isinstance(store, SqliteStore):
+        store._connection.execute(
+            f"create trigger refuse before insert on inputs when instr(new.body, '{text}') > 0 "
+            "begin select raise(abort, 'disk says no'); end"
+        )
+        return
+    assert isinstance(store, PostgresStore)
     store._connection.execute(
-        f"create trigger refuse before insert on inputs when instr(new.body, '{text}') > 0 "
-        "begin select raise(abort, 'disk says no'); end"
+        "create function refuse() returns trigger language plpgsql as $$ begin "
+        f"if position('{text}' in new.body) > 0 then raise exception 'disk says no'; end if; "
+        "return new; end $$; "
+        "create trigger refuse before insert on inputs for each row execute function refuse()"
     )
 
 
-def test_a_failed_write_leaves_the_engine_unchanged(tmp_path: pathlib.Path) -> None:
+def allow_writes(store: Store) -> None:
+    assert isinstance(store, SqliteStore | PostgresStore)
+    store._connection.execute(
+        "drop trigger refuse" + ("" if isinstance(store, SqliteStore) else " on inputs")
+    )
+
+
+def test_a_failed_write_leaves_the_engine_unchanged(open_store: OpenStore) -> None:
     """The engine and the file commit together: a refused write changes neither, and the
     input can be sent again once the store can keep it."""
-    store = SqliteStore(tmp_path / "store.db")
+    store = open_store(partitions=1)
     try:
         store.apply(LeadCreated(id="e1", lead="L-1", at=FRIDAY, fields=FIELDS))
-        before = views(store.engine)
+        before = views(engine_of(store))
         refuse_writes_about(store, "L-2")
         second = LeadCreated(id="e2", lead="L-2", at=FRIDAY + timedelta(days=3), fields=FIELDS)
         with pytest.raises(StoreError, match=r"could not keep the input \(disk says no\)"):
             store.apply(second)
-        assert views(store.engine) == before
-        assert store.engine.clock == FRIDAY
+        assert views(engine_of(store)) == before
+        assert engine_of(store).clock == FRIDAY
         assert store.inputs == 1
-        store._connection.execute("drop trigger refuse")
+        allow_writes(store)
         assert not isinstance(store.apply(second)[-1], Duplicate)
-        assert list(store.engine.leads()) == ["L-1", "L-2"]
+        assert list(store.leads()) == ["L-1", "L-2"]
     finally:
         store.close()
 
 
-def test_a_batch_whose_write_fails_keeps_none_of_it(tmp_path: pathlib.Path) -> None:
+def test_a_batch_whose_write_fails_keeps_none_of_it(open_store: OpenStore) -> None:
     """A batch is one transaction: when its last write fails, the engine is back where the
     file is, before the batch."""
-    store = SqliteStore(tmp_path / "store.db")
+    store = open_store(partitions=1)
     try:
         store.apply(LeadCreated(id="e1", lead="L-1", at=FRIDAY, fields=FIELDS))
-        before = views(store.engine)
+        before = views(engine_of(store))
         refuse_writes_about(store, "L-4")
         batch = [
             LeadCreated(id=f"e{n}", lead=f"L-{n}", at=FRIDAY + timedelta(hours=n), fields=FIELDS)
@@ -229,28 +258,27 @@ def test_a_batch_whose_write_fails_keeps_none_of_it(tmp_path: pathlib.Path) -> N
         ]
         with pytest.raises(StoreError, match="disk says no"):
             store.apply_many(batch)
-        assert views(store.engine) == before
+        assert views(engine_of(store)) == before
         assert store.inputs == 1
     finally:
         store.close()
 
 
-def test_a_lone_surrogate_is_refused_and_nothing_is_lost(tmp_path: pathlib.Path) -> None:
+def test_a_lone_surrogate_is_refused_and_nothing_is_lost(open_store: OpenStore) -> None:
     """Valid JSON the file cannot hold as UTF-8 is refused before anything changes; a retry
     is refused again (not taken for a duplicate), and reopening loses nothing."""
-    path = tmp_path / "store.db"
     bad = LeadCreated(id="e2", lead="L-2", at=FRIDAY, fields={**FIELDS, "name": "\ud800"})
-    with SqliteStore(path) as store:
+    with open_store(partitions=1) as store:
         store.apply(LeadCreated(id="e1", lead="L-1", at=FRIDAY, fields=FIELDS))
-        before = views(store.engine)
+        before = views(engine_of(store))
         for _ in range(2):
             with pytest.raises(StoreError) as raised:
                 store.apply(bad)
             assert raised.value.field == "event"
             assert "lone surrogate" in str(raised.value)
-            assert views(store.engine) == before
-    with SqliteStore(path) as reopened:
-        assert views(reopened.engine) == before
+            assert views(engine_of(store)) == before
+    with open_store() as reopened:
+        assert views(engine_of(reopened)) == before
 
 
 def test_a_second_store_on_the_same_file_is_refused(tmp_path: pathlib.Path) -> None:
@@ -266,12 +294,12 @@ def test_a_second_store_on_the_same_file_is_refused(tmp_path: pathlib.Path) -> N
         assert len(again) == 1
 
 
-def test_a_batch_that_fails_while_read_applies_nothing(tmp_path: pathlib.Path) -> None:
+def test_a_batch_that_fails_while_read_applies_nothing(open_store: OpenStore) -> None:
     def batch() -> Iterator[Event]:
         yield LeadCreated(id="e1", lead="L-1", at=FRIDAY, fields=FIELDS)
         raise OSError("the export was cut off")
 
-    with SqliteStore(tmp_path / "store.db") as store:
+    with open_store() as store:
         with pytest.raises(OSError, match="cut off"):
             store.apply_many(batch())
         assert len(store) == 0
@@ -283,14 +311,13 @@ def test_a_batch_that_fails_while_read_applies_nothing(tmp_path: pathlib.Path) -
         assert store.inputs == 0
 
 
-def test_an_event_in_the_repeated_autumn_hour_is_kept(tmp_path: pathlib.Path) -> None:
+def test_an_event_in_the_repeated_autumn_hour_is_kept(open_store: OpenStore) -> None:
     """Its zoned time and the offset its JSON form keeps are one instant, though Python's ==
     says otherwise inside that hour (PEP 495)."""
     at = datetime(2026, 10, 25, 3, 30, tzinfo=ZoneInfo("Europe/Helsinki"))
-    path = tmp_path / "store.db"
-    with SqliteStore(path) as store:
+    with open_store() as store:
         store.apply(LeadCreated(id="e1", lead="L-1", at=at, fields=FIELDS))
-    with SqliteStore(path) as store:
+    with open_store() as store:
         created = store.lead("L-1").lead.created_at
         assert created is not None
         assert created.timestamp() == at.timestamp()
