@@ -265,7 +265,8 @@ _examples = itertools.count()
 def test_a_reopened_partitioned_store_is_the_engines_it_was(
     postgres_db: str, events: list[Event], cut: int, advance_minutes: int
 ) -> None:
-    """Apply some events, close, reopen (from snapshots), apply the rest and advance: the
+    """Apply some events, stop without closing, reopen (from the snapshots made every three
+    inputs, and the inputs after them), apply the rest and advance: the
     effects and the leads are those of one engine per partition, each fed its leads' events
     and every advance. (A schema of its own per example.)"""
     engines = [Engine() for _ in range(PARTS)]
@@ -277,8 +278,9 @@ def test_a_reopened_partitioned_store_is_the_engines_it_was(
         expected += engine.advance(later)
     schema = f"example_{next(_examples)}"
     effects: list[Effect] = []
-    with PostgresStore(postgres_db, schema=schema, partitions=PARTS, snapshot_every=3) as store:
-        effects += store.apply_many(events[:cut])
+    crashed = PostgresStore(postgres_db, schema=schema, partitions=PARTS, snapshot_every=3)
+    effects += crashed.apply_many(events[:cut])
+    crashed._connection.close()  # as if killed: no snapshot on closing
     with PostgresStore(postgres_db, schema=schema) as store:
         for event in events[cut:]:
             effects += store.apply(event)
