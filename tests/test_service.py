@@ -16,7 +16,14 @@ from zoneinfo import ZoneInfo
 import attrs
 import pytest
 
-from leadsla import Agreement, Duration, LeadCreated, SqliteStore, agreement_to_toml
+from leadsla import (
+    Agreement,
+    Duration,
+    LeadCreated,
+    PostgresStore,
+    SqliteStore,
+    agreement_to_toml,
+)
 from leadsla._shell.cli import main
 
 pytestmark = pytest.mark.skipif(os.name != "posix", reason="the service reads pipes with select")
@@ -73,7 +80,7 @@ def received(path: pathlib.Path) -> list[dict[str, str]]:
     return [json.loads(line) for line in path.read_text().splitlines()]
 
 
-def start(tmp_path: pathlib.Path, *extra: str) -> subprocess.Popen[str]:
+def start(tmp_path: pathlib.Path, *extra: str, db: str | None = None) -> subprocess.Popen[str]:
     (tmp_path / "hooks.py").write_text(HANDLER)
     environment = {
         **os.environ,
@@ -85,7 +92,7 @@ def start(tmp_path: pathlib.Path, *extra: str) -> subprocess.Popen[str]:
             str(SCRIPT),
             "run",
             "--db",
-            str(tmp_path / "leads.db"),
+            db or str(tmp_path / "leads.db"),
             "--handler",
             "hooks:handle",
             "--handler",
@@ -327,3 +334,27 @@ def test_a_byte_order_mark_is_not_part_of_the_first_line(tmp_path: pathlib.Path)
     os.close(read)
     assert [json.loads(text)["lead"] for _, text, _ in lines] == ["L-1", "L-2"]
     assert lines[0][2] == 3 + len(event(1)) + 1  # the mark's bytes are counted
+
+
+def test_two_services_share_a_postgresql_store(tmp_path: pathlib.Path, postgres_db: str) -> None:
+    """Two `leadsla run` processes on one PostgreSQL store, each fed its own leads: both
+    keep them, and together they deliver every effect once."""
+    PostgresStore(postgres_db, partitions=8).close()
+    services = [start(tmp_path, "--tick", "0", db=postgres_db) for _ in range(2)]
+    for number, service in enumerate(services):
+        ready(service)
+        assert service.stdin is not None
+        service.stdin.write("".join(event(n) + "\n" for n in range(number * 20, number * 20 + 20)))
+        service.stdin.close()
+    for service in services:
+        service.wait(timeout=60)
+        assert service.returncode == 0, service.stderr.read() if service.stderr else ""
+        for pipe in (service.stdout, service.stderr):
+            if pipe is not None:
+                pipe.close()
+    with PostgresStore(postgres_db) as store:
+        assert sorted(store.leads()) == sorted(f"L-{n}" for n in range(40))
+        assert store.outbox_counts() == (0, 0)
+        ids = [r["id"] for r in received(tmp_path / "received.jsonl")]
+        assert len(ids) == len(set(ids)), "an effect was delivered twice"
+        assert sorted(ids) == sorted(row[0] for row in store._rows("select id from outbox"))
