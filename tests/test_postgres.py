@@ -292,3 +292,29 @@ def test_a_reopened_partitioned_store_is_the_engines_it_was(
                 lead: engine.lead(lead) for lead in engine.leads()
             }
     assert [effect_to_dict(e) for e in effects] == [effect_to_dict(e) for e in expected]
+
+
+def test_a_user_without_the_right_to_create_uses_a_store_made_for_it(postgres_db: str) -> None:
+    """The tables made once by their owner; a worker role with only the rights to read and
+    write them opens the store, writes and delivers. Without them, the message says what
+    is needed."""
+    import psycopg
+
+    PostgresStore(postgres_db, schema="crm", partitions=2).close()
+    with psycopg.connect(postgres_db, autocommit=True) as admin:
+        admin.execute("create role worker login")
+        admin.execute("revoke create on schema public from public")
+        with pytest.raises(StoreError, match=r"cannot hold a leadsla store \(permission denied"):
+            PostgresStore(postgres_db.replace("user=leadsla", "user=worker"), schema="other")
+        admin.execute("grant usage on schema crm to worker")
+        admin.execute("grant select, insert, update, delete on all tables in schema crm to worker")
+        admin.execute("grant usage on all sequences in schema crm to worker")
+    as_worker = postgres_db.replace("user=leadsla", "user=worker")
+    with PostgresStore(as_worker, schema="crm") as store:
+        store.apply(created("L-1"))
+        store.advance(FRIDAY + timedelta(days=4))
+        Dispatcher(store).deliver()
+        assert store.outbox_counts() == (0, 0)
+    with psycopg.connect(postgres_db, autocommit=True) as admin:
+        admin.execute("drop owned by worker")
+        admin.execute("drop role worker")

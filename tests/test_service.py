@@ -210,6 +210,8 @@ def test_settings_of_the_service_are_checked(
     assert "'--tick' is not a number of seconds >= 0 (got -1.0)" in capsys.readouterr().err
     assert main(["run", "--db", str(tmp_path / "x.db"), "--timeout", "0"]) == 1
     assert "'--timeout' is not a number of seconds > 0" in capsys.readouterr().err
+    assert main(["run", "--db", str(tmp_path / "x.db"), "--lease", "0"]) == 1
+    assert "'--lease' is not a number of seconds > 0" in capsys.readouterr().err
     assert main(["outbox", str(tmp_path / "typo.db")]) == 1
     assert "'DB' is not a file" in capsys.readouterr().err
     assert not (tmp_path / "typo.db").exists()

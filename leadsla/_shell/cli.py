@@ -834,6 +834,14 @@ def _parser() -> argparse.ArgumentParser:
         default=30.0,
         help="a handler's time limit (30; a hung one would keep the service from stopping)",
     )
+    run.add_argument(
+        "--lease",
+        type=float,
+        metavar="SECONDS",
+        default=600.0,
+        help="how long a delivery pass holds the effects it claimed from a PostgreSQL store "
+        "(600; longer than a pass of up to 1000 effects takes)",
+    )
     run.set_defaults(handler=_run)
 
     outbox = commands.add_parser(
@@ -986,6 +994,7 @@ def _run(arguments: argparse.Namespace, out: TextIO) -> int:
         ("--timeout", arguments.timeout, False),
         ("--backoff", arguments.backoff, False),
         ("--max-backoff", arguments.max_backoff, False),
+        ("--lease", arguments.lease, False),
     ):
         if value is not None and (value < 0 or (value == 0 and not zero)):
             raise UsageError(
@@ -1017,6 +1026,7 @@ def _run(arguments: argparse.Namespace, out: TextIO) -> int:
             backoff=timedelta(seconds=arguments.backoff),
             max_backoff=timedelta(seconds=arguments.max_backoff),
             timeout=timeout,
+            lease=timedelta(seconds=arguments.lease),
         )
         mark = None
         if arguments.follow:

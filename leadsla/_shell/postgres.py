@@ -252,20 +252,26 @@ class PostgresStore(Store):
             )
 
     def _create(self) -> None:
-        """The schema and tables (made once, by whichever process comes first)."""
+        """The schema and tables (made once, by whichever process comes first; a store whose
+        tables exist needs no right to create anything)."""
         try:
-            with self._connection.transaction():
-                self._connection.execute("select pg_advisory_xact_lock(%s)", (_SETUP,))
-                self._connection.execute(f"create schema if not exists {self.schema}")
-                self._connection.execute(f"set search_path to {self.schema}")
-                self._connection.execute(_CREATE)
+            made = self._connection.execute(
+                "select to_regclass(%s)", (f"{self.schema}.snapshots",)
+            ).fetchone()
+            if made is None or made[0] is None:
+                with self._connection.transaction():
+                    self._connection.execute("select pg_advisory_xact_lock(%s)", (_SETUP,))
+                    self._connection.execute(f"create schema if not exists {self.schema}")
+                    self._connection.execute(f"set local search_path to {self.schema}")
+                    self._connection.execute(_CREATE)
+            self._connection.execute(f"set search_path to {self.schema}")
         except self._errors as error:
             raise self._trouble(
                 f"cannot hold a leadsla store ({_said(error)})",
-                "connect as a user who may create the schema and its tables (or have them "
-                "made once by one who may)",
+                "connect once as a user who may create the schema and its tables (or make "
+                "them as such a user); after that, USAGE on the schema and SELECT, INSERT, "
+                "UPDATE, DELETE on its tables and USAGE on its sequences are enough",
             ) from None
-        self._connection.execute(f"set search_path to {self.schema}")
 
     def _partitions(self, stored: dict[str, str], given: int | Literal["kept"]) -> int:
         kept = stored.get("partitions")
