@@ -360,3 +360,40 @@ def test_two_services_share_a_postgresql_store(tmp_path: pathlib.Path, postgres_
         ids = [r["id"] for r in received(tmp_path / "received.jsonl")]
         assert len(ids) == len(set(ids)), "an effect was delivered twice"
         assert sorted(ids) == sorted(row[0] for row in store._rows("select id from outbox"))
+
+
+def test_a_store_that_cannot_keep_lines_stops_the_service(
+    tmp_path: pathlib.Path, postgres_db: str
+) -> None:
+    """The database connection is lost: the service does not skip line after line (they would
+    be lost), it stops with the store's error, and the lines are kept after a restart."""
+    import psycopg
+
+    service = start(tmp_path, "--tick", "0", db=postgres_db)
+    ready(service)
+    assert service.stdin is not None
+    service.stdin.write(event(1) + "\n")
+    service.stdin.flush()
+    with PostgresStore(postgres_db) as store:
+        wait_for(lambda: store.inputs == 1)
+    with psycopg.connect(postgres_db, autocommit=True) as admin:
+        admin.execute(
+            "select pg_terminate_backend(pid) from pg_stat_activity "
+            "where datname = current_database() and pid <> pg_backend_pid()"
+        )
+    service.stdin.write(event(2) + "\n" + event(3) + "\n")
+    service.stdin.close()
+    service.wait(timeout=30)
+    assert service.stderr is not None
+    err = service.stderr.read()
+    assert service.returncode == 1, err
+    assert "leadsla: 'store' could not " in err, err  # keep the input, or read, or ack
+    assert "stdin:2" not in err, "the line was reported and skipped"
+    for pipe in (service.stdout, service.stderr):
+        if pipe is not None:
+            pipe.close()
+    again = start(tmp_path, "--tick", "0", db=postgres_db)
+    _, err = again.communicate(event(2) + "\n" + event(3) + "\n", timeout=30)
+    assert again.returncode == 0, err
+    with PostgresStore(postgres_db) as store:
+        assert sorted(store.leads()) == ["L-1", "L-2", "L-3"]

@@ -494,12 +494,20 @@ class Store(ABC):
         except self._errors as error:
             raise self._trouble(
                 f"could not keep the change to the outbox ({error}); nothing changed",
-                "check the disk and the store's permissions, then try again",
+                "check the database (its disk, its permissions, its server), then try again",
             ) from None
 
     def _trouble(self, message: str, fix: str) -> StoreError:
         """The store's error about its own database."""
         return StoreError(Problem("store", self.where, message, fix))
+
+    def _unreadable(self, error: Exception) -> StoreError:
+        """The store's error when its database cannot be read."""
+        said = str(error).strip().splitlines()
+        return self._trouble(
+            f"could not read the store ({said[0] if said else type(error).__name__})",
+            "check the database (is the server up, the file there?), then open the store again",
+        )
 
     def _received(self) -> str:
         """The wall-clock time of an input's arrival, as the store keeps it."""

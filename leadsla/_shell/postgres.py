@@ -230,9 +230,12 @@ class PostgresStore(Store):
         return f"{self._shown} (schema {self.schema})"
 
     def _rows(self, sql: str, parameters: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-        rows: list[tuple[Any, ...]] = self._connection.execute(
-            sql.replace("?", "%s"), parameters
-        ).fetchall()
+        try:
+            rows: list[tuple[Any, ...]] = self._connection.execute(
+                sql.replace("?", "%s"), parameters
+            ).fetchall()
+        except self._errors as error:
+            raise self._unreadable(error) from None
         return rows
 
     def _change(self, sql: str, rows: list[tuple[Any, ...]]) -> int:

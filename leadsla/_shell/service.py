@@ -201,8 +201,10 @@ def serve(
                 event = Event.from_json(line)
                 place = None if mark is None else (mark, f"{end}:{number}")
                 effects = store.apply(event, mark=place)
-            except (EventError, StoreError, UsageError) as error:  # that line only
-                refused += 1
+            except (EventError, StoreError, UsageError) as error:
+                if isinstance(error, StoreError) and error.field == "store":
+                    raise  # the store's trouble, not the line's: stop, the line not kept
+                refused += 1  # that line only
                 err.write(f"{name}:{number}: {error}\n")
                 continue
             for effect in effects:

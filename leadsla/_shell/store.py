@@ -200,7 +200,10 @@ class SqliteStore(Store):
     _errors = (sqlite3.Error,)
 
     def _rows(self, sql: str, parameters: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-        return self._connection.execute(sql, parameters).fetchall()
+        try:
+            return self._connection.execute(sql, parameters).fetchall()
+        except sqlite3.Error as error:
+            raise self._unreadable(error) from None
 
     def _change(self, sql: str, rows: list[tuple[Any, ...]]) -> int:
         with self._connection:
