@@ -1,4 +1,5 @@
-"""Hypothesis strategies and a state machine for testing code that uses leadsla.
+"""Hypothesis strategies, a state machine and a throwaway PostgreSQL server for testing code
+that uses leadsla.
 
 Needs the ``hypothesis`` package (``pip install 'leadsla[test]'``).
 
@@ -11,9 +12,16 @@ Needs the ``hypothesis`` package (``pip install 'leadsla[test]'``).
 from __future__ import annotations
 
 import ast
+import contextlib
 import json
+import os
+import pathlib
+import pwd
+import shutil
+import subprocess
+import tempfile
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import date, datetime, timedelta, tzinfo
 from typing import Any, ClassVar
 from zoneinfo import ZoneInfo
@@ -55,11 +63,13 @@ from leadsla._shell.simulate import _later
 
 __all__ = [
     "EngineMachine",
+    "PostgresUnavailable",
     "aware_datetimes",
     "calendar_specs",
     "calendars",
     "event_streams",
     "interesting_zones",
+    "postgres_server",
 ]
 
 #: Zones that exercise the calendar: daylight saving at 03:00 and at midnight, half-hour and
@@ -505,3 +515,78 @@ def _check_clock(clock: ObligationState) -> None:
 
 def _rendered(effects: list[Effect]) -> list[str]:
     return [json.dumps(effect_to_dict(effect), sort_keys=True) for effect in effects]
+
+
+# -- a throwaway PostgreSQL server ----------------------------------------------------------------
+
+
+class PostgresUnavailable(RuntimeError):
+    """:func:`postgres_server` cannot start a server here; the message says why."""
+
+
+def _postgres_binaries() -> tuple[str, str]:
+    try:
+        import psycopg  # noqa: F401
+    except ImportError:
+        raise PostgresUnavailable(
+            "psycopg is not installed (pip install 'leadsla[postgres]')"
+        ) from None
+    names = ("initdb", "pg_ctl")
+    found = [shutil.which(name) for name in names]
+    if None in found:  # Debian and Ubuntu keep them out of PATH
+        extra = ":".join(str(p) for p in sorted(pathlib.Path("/usr/lib/postgresql").glob("*/bin")))
+        found = [shutil.which(name, path=extra) for name in names]
+    initdb, pg_ctl = found
+    if initdb is None or pg_ctl is None:
+        raise PostgresUnavailable("PostgreSQL's initdb and pg_ctl are not on PATH")
+    return initdb, pg_ctl
+
+
+def _unprivileged() -> dict[str, Any]:
+    """How to run the server: as ourselves, or (as root, which PostgreSQL refuses) as the
+    ``postgres`` user, else ``nobody``."""
+    if os.geteuid() != 0:
+        return {}
+    for name in ("postgres", "nobody"):
+        with contextlib.suppress(KeyError):
+            entry = pwd.getpwnam(name)
+            return {"user": entry.pw_uid, "group": entry.pw_gid, "extra_groups": []}
+    raise PostgresUnavailable("running as root, with neither a postgres nor a nobody user")
+
+
+@contextlib.contextmanager
+def postgres_server() -> Iterator[str]:
+    """A PostgreSQL server of its own, in a temporary folder, for as long as the ``with``
+    lasts: its connection string (user ``leadsla``, database ``postgres``; make a database
+    per test). It listens on a Unix socket in that folder only, does not sync to disk, and
+    is removed afterwards. Run as root, it runs as the ``postgres`` user (or ``nobody``):
+    PostgreSQL refuses root. Raises :class:`PostgresUnavailable` when psycopg or
+    PostgreSQL's ``initdb`` and ``pg_ctl`` are missing (skip the tests then)."""
+    initdb, pg_ctl = _postgres_binaries()
+    home = pathlib.Path(tempfile.mkdtemp(prefix="leadsla-pg-"))
+    who = _unprivileged()
+    if who:
+        os.chown(home, who["user"], who["group"])
+    data, log = str(home / "data"), str(home / "log")
+
+    def run(*command: str) -> None:
+        subprocess.run(command, check=True, capture_output=True, text=True, cwd=home, **who)
+
+    try:
+        run(initdb, "-D", data, "-U", "leadsla", "--auth=trust", "-E", "UTF8", "--no-sync")
+        options = (
+            f"-k {home} -c listen_addresses='' -c fsync=off -c synchronous_commit=off "
+            "-c full_page_writes=off -c max_connections=60"
+        )
+        run(pg_ctl, "-D", data, "-o", options, "-l", log, "-w", "-t", "60", "start")
+    except subprocess.CalledProcessError as error:
+        shutil.rmtree(home, ignore_errors=True)
+        raise PostgresUnavailable(
+            f"PostgreSQL did not start: {(error.stderr or error.stdout).strip()}"
+        ) from None
+    try:
+        yield f"host={home} user=leadsla dbname=postgres"
+    finally:
+        with contextlib.suppress(subprocess.CalledProcessError):
+            run(pg_ctl, "-D", data, "-m", "immediate", "stop")
+        shutil.rmtree(home, ignore_errors=True)

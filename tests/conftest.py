@@ -4,15 +4,10 @@
 reproducible; the default ``dev`` profile explores randomly.
 """
 
-import contextlib
 import itertools
 import os
 import pathlib
-import pwd
-import shutil
-import subprocess
-import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -38,71 +33,17 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "dev"))
 # -- a throwaway PostgreSQL server ---------------------------------------------------------------
 
 
-def _postgres_binaries() -> tuple[str, str] | str:
-    """initdb and pg_ctl, or why there are none."""
-    try:
-        import psycopg  # noqa: F401
-    except ImportError:
-        return "psycopg is not installed (pip install 'leadsla[postgres]')"
-    found = [shutil.which(name) for name in ("initdb", "pg_ctl")]
-    if None in found:
-        extra = sorted(pathlib.Path("/usr/lib/postgresql").glob("*/bin"))
-        found = [shutil.which(n, path=":".join(map(str, extra))) for n in ("initdb", "pg_ctl")]
-    if None in found:
-        return "PostgreSQL's initdb and pg_ctl are not on PATH"
-    return found[0] or "", found[1] or ""
-
-
-def _unprivileged() -> dict[str, Any]:
-    """How to run the server: as ourselves, or (as root, which PostgreSQL refuses) as the
-    ``postgres`` user, else ``nobody``."""
-    if os.geteuid() != 0:
-        return {}
-    for name in ("postgres", "nobody"):
-        with contextlib.suppress(KeyError):
-            entry = pwd.getpwnam(name)
-            return {"user": entry.pw_uid, "group": entry.pw_gid, "extra_groups": []}
-    raise RuntimeError("running as root with neither a postgres nor a nobody user")
-
-
 @pytest.fixture(scope="session")
 def postgres_server() -> Iterator[str]:
-    """A PostgreSQL server of its own in a temporary folder, for the session: its
-    connection string (to the ``postgres`` database). Skipped, with the reason, when
-    PostgreSQL or psycopg is missing."""
-    binaries = _postgres_binaries()
-    if isinstance(binaries, str):
-        pytest.skip(f"PostgreSQL store tests skipped: {binaries}")
-    initdb, pg_ctl = binaries
-    home = pathlib.Path(tempfile.mkdtemp(prefix="leadsla-pg-"))
-    who = _unprivileged()
-    if who:
-        os.chown(home, who["user"], who["group"])
-    data, log = home / "data", home / "log"
-    run: Callable[..., Any] = lambda *a: subprocess.run(  # noqa: E731
-        a, check=True, capture_output=True, text=True, cwd=home, **who
-    )
+    """A PostgreSQL server of its own for the session (see leadsla.testing.postgres_server):
+    its connection string. Skipped, with the reason, when PostgreSQL or psycopg is missing."""
+    from leadsla.testing import PostgresUnavailable, postgres_server
+
     try:
-        run(initdb, "-D", str(data), "-U", "leadsla", "--auth=trust", "-E", "UTF8", "--no-sync")
-        options = (
-            f"-k {home} -c listen_addresses='' -c fsync=off -c synchronous_commit=off "
-            "-c full_page_writes=off -c max_connections=60"
-        )
-        run(pg_ctl, "-D", str(data), "-o", options, "-l", str(log), "-w", "-t", "60", "start")
-    except subprocess.CalledProcessError as error:
-        shutil.rmtree(home, ignore_errors=True)
-        pytest.fail(f"could not start PostgreSQL: {error.stderr or error.stdout}")
-    try:
-        yield f"host={home} user=leadsla dbname=postgres"
-    finally:
-        subprocess.run(
-            [pg_ctl, "-D", str(data), "-m", "immediate", "stop"],
-            capture_output=True,
-            cwd=home,
-            check=False,
-            **who,
-        )
-        shutil.rmtree(home, ignore_errors=True)
+        with postgres_server() as conninfo:
+            yield conninfo
+    except PostgresUnavailable as why:  # raised on entering only
+        pytest.skip(f"PostgreSQL store tests skipped: {why}")
 
 
 _databases = itertools.count()
