@@ -1,7 +1,7 @@
 """Run leadsla's benchmarks: ``python benchmarks/run.py [--quick] [NAME ...]``.
 
 Each benchmark measures leadsla and its named baselines in the same run and prints per-call
-medians and ratios. Names: calendar, lifecycle, engine, store, crash.
+medians and ratios. Names: calendar, lifecycle, engine, store, postgres, crash.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import bench_calendar
 import bench_crash
 import bench_engine
 import bench_lifecycle
+import bench_postgres
 import bench_store
 
 BENCHMARKS = {
@@ -21,6 +22,7 @@ BENCHMARKS = {
     "lifecycle": bench_lifecycle.run,
     "engine": bench_engine.run,
     "store": bench_store.run,
+    "postgres": bench_postgres.run,
     "crash": bench_crash.run,
 }
 

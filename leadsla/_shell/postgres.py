@@ -382,12 +382,19 @@ class PostgresStore(Store):
 
     def _lock(self, parts: Iterable[int]) -> dict[int, Engine]:
         """Lock ``parts`` (in order, so writers never deadlock) for this transaction; their
-        engines, caught up."""
+        engines, caught up (only those another writer wrote to since are read)."""
         wanted = sorted(set(parts))
-        self._connection.execute(
-            "select part from parts where part = any(%s) order by part for update", (wanted,)
-        )
-        return {part: self._engine(part) for part in wanted}
+        rows = self._connection.execute(
+            "select part, pseq from parts where part = any(%s) order by part for update",
+            (wanted,),
+        ).fetchall()
+        engines = {}
+        for part, last in rows:
+            engine = self._engines[part]
+            engines[part] = (
+                engine if engine is not None and self._pseq[part] == last else self._engine(part)
+            )
+        return engines
 
     def _drop(self, parts: Iterable[int]) -> None:
         """Forget the engines of ``parts`` (a write failed): they are read again when next
@@ -414,19 +421,23 @@ class PostgresStore(Store):
             with self._connection.transaction(), self._connection.cursor() as cursor:
                 engines = self._lock(parts or [0])
                 pseq = {part: self._pseq[part] for part in engines}
+                kept: list[tuple[int, int, str, list[Effect]]] = []  # part, pseq, body, effects
                 for event, part in zip(batch, parts, strict=True):
                     # Each decision is made so at once (the next builds on it); if the
                     # transaction fails, the engines are read again from the database.
                     engine = engines[part]
                     decision = engine.decide(event)
-                    seq = None
+                    made = engine.commit(decision)
+                    effects.extend(made)
                     if is_event(event) and not only_duplicate(decision):
                         pseq[part] += 1
-                        seq = self._keep(cursor, part, pseq[part], "event", event.to_json())
-                        self._post(cursor, seq, decision.effects)
-                    effects.extend(self._commit(part, engine, decision, seq))
-                for part, last in pseq.items():
-                    cursor.execute("update parts set pseq = %s where part = %s", (last, part))
+                        kept.append((part, pseq[part], event.to_json(), made))
+                self._keep_events(cursor, kept)
+                cursor.execute(
+                    "update parts set pseq = v.pseq from unnest(%s::integer[], %s::bigint[]) "
+                    "as v (part, pseq) where parts.part = v.part",
+                    (list(pseq), list(pseq.values())),
+                )
                 if mark is not None:
                     cursor.execute(
                         "insert into meta (key, value) values (%s, %s) "
@@ -442,10 +453,37 @@ class PostgresStore(Store):
                 ) from None
             raise
         for part, last in pseq.items():
-            kept = last - self._pseq[part]
+            count = last - self._pseq[part]
             self._pseq[part] = last
-            self._kept(part, kept)
+            self._kept(part, count)
         return effects
+
+    def _keep_events(self, cursor: Any, kept: list[tuple[int, int, str, list[Effect]]]) -> None:
+        """Write a batch's events and their effects (in two statements), and note its
+        refusals."""
+        if not kept:
+            return
+        received = self._received()
+        cursor.executemany(
+            "insert into inputs (part, pseq, kind, body, received) "
+            "values (%s, %s, 'event', %s, %s) returning seq",
+            [(part, pseq, body, received) for part, pseq, body, _ in kept],
+            returning=True,
+        )
+        seqs = []
+        while True:
+            seqs.append(int(cursor.fetchone()[0]))
+            if not cursor.nextset():
+                break
+        rows = []
+        for seq, (part, _, _, made) in zip(seqs, kept, strict=True):
+            rows += outbox_rows(seq, made)
+            note_refusals(self._refused[part], made, seq)
+        if rows:
+            cursor.executemany(
+                "insert into outbox (input, id, type, lead, body) values (%s, %s, %s, %s, %s)",
+                rows,
+            )
 
     def _commit(
         self, part: int, engine: Engine, decision: Decision, seq: int | None
