@@ -67,6 +67,15 @@ def ready(service: subprocess.Popen[str]) -> str:
     return line
 
 
+def said_until(service: subprocess.Popen[str], line: str) -> None:
+    """Read the service's stderr until it says ``line`` (it writes a status line every half
+    second, so reading never waits long)."""
+    assert service.stderr is not None
+    deadline = time.monotonic() + 20
+    while service.stderr.readline().rstrip("\n") != line:
+        assert time.monotonic() < deadline, f"never said {line!r}"
+
+
 def wait_for(check: Callable[[], bool], seconds: float = 20.0) -> None:
     deadline = time.monotonic() + seconds
     while not check():
@@ -170,6 +179,43 @@ def test_a_service_follows_a_growing_file_and_stops_on_sigint(tmp_path: pathlib.
     assert service.returncode == 0, err
     with SqliteStore(tmp_path / "leads.db") as store:
         assert list(store.engine.leads()) == ["L-2"]
+
+
+def test_a_followed_file_that_is_rotated_or_truncated_is_read_anew(
+    tmp_path: pathlib.Path,
+) -> None:
+    """logrotate renames the file and a new one is made under its name (or, with
+    copytruncate, empties it in place): the service reads the new lines from the start, says
+    so, and a restart resumes in the new file."""
+    feed = tmp_path / "feed.jsonl"
+    feed.write_text("")
+    service = start(tmp_path, "--follow", str(feed), "--tick", "0")
+    ready(service)
+    with feed.open("a") as out:
+        out.write(event(1) + "\n" + event(2) + "\n")
+    got = tmp_path / "received.jsonl"
+    wait_for(lambda: any(r.get("lead") == "L-2" for r in received(got)))
+    feed.rename(tmp_path / "feed.jsonl.1")
+    feed.write_text(event(3) + "\n")
+    said_until(service, f"leadsla run: {feed} was rotated: reading it from its start")
+    wait_for(lambda: any(r.get("lead") == "L-3" for r in received(got)))
+    feed.write_text("")  # truncated in place: noticed once it is shorter than was read
+    said_until(service, f"leadsla run: {feed} was truncated: reading it from its start")
+    with feed.open("a") as out:
+        out.write(event(4) + "\n")
+    wait_for(lambda: any(r.get("lead") == "L-4" for r in received(got)))
+    service.send_signal(signal.SIGTERM)
+    _, err = service.communicate(timeout=30)
+    assert service.returncode == 0, err
+    with feed.open("a") as out:
+        out.write(event(5) + "\n")
+    service = start(tmp_path, "--follow", str(feed), "--tick", "0")
+    assert ready(service).endswith("from line 2\n")
+    wait_for(lambda: any(r.get("lead") == "L-5" for r in received(got)))
+    service.send_signal(signal.SIGTERM)
+    service.communicate(timeout=30)
+    with SqliteStore(tmp_path / "leads.db") as store:
+        assert sorted(store.leads()) == [f"L-{n}" for n in range(1, 6)]
 
 
 def test_a_followed_file_is_resumed_after_a_restart(tmp_path: pathlib.Path) -> None:

@@ -1033,7 +1033,14 @@ def _run(arguments: argparse.Namespace, out: TextIO) -> int:
             handle = open(arguments.follow, "rb")  # noqa: SIM115 - open for the loop's life
             mark = f"follow:{Path(arguments.follow).resolve()}"
             offset, line = _resume(store.mark(mark), handle, arguments.from_start, arguments.follow)
-            source = LineSource(handle.fileno(), follow=True, offset=offset, number=line)
+            source = LineSource(
+                handle.fileno(),
+                follow=True,
+                offset=offset,
+                number=line,
+                path=arguments.follow,
+                err=sys.stderr,
+            )
             name = arguments.follow
             print(f"leadsla run: reading {name} from line {line + 1}", file=sys.stderr)
         else:
@@ -1053,6 +1060,7 @@ def _run(arguments: argparse.Namespace, out: TextIO) -> int:
                 stop=stop,
             )
         finally:
+            source.close()
             if handle is not None:
                 handle.close()
 

@@ -105,15 +105,62 @@ def handlers_from(
 class LineSource:
     """Lines that have arrived on a file descriptor (a pipe, or a file that grows), waited
     for up to a timeout; ``closed`` once a pipe's writer has gone. ``offset`` is where the
-    descriptor was when reading began (a followed file's byte position)."""
+    descriptor was when reading began (a followed file's byte position). ``path``: the
+    followed file's name, so that a file rotated away (renamed, and a new one made under the
+    name) or truncated in place is noticed, and the new one read from its start; ``err``
+    says so."""
 
-    def __init__(self, fd: int, *, follow: bool, offset: int = 0, number: int = 0) -> None:
+    def __init__(
+        self,
+        fd: int,
+        *,
+        follow: bool,
+        offset: int = 0,
+        number: int = 0,
+        path: str | None = None,
+        err: TextIO | None = None,
+    ) -> None:
         self._fd = fd
         self._follow = follow
         self._buffer = b""
         self._consumed = offset  # bytes before the buffer
         self.closed = False
         self.number = number  # of the last line given
+        self._path = path
+        self._err = err
+        self._opened: int | None = None  # a descriptor this source opened (after a rotation)
+
+    def close(self) -> None:
+        """Close what this source opened itself (the descriptor it was given is the
+        caller's)."""
+        if self._opened is not None:
+            os.close(self._opened)
+            self._opened = None
+
+    def _rotated(self) -> bool:
+        """At the end of a followed file: whether its name now holds another file (rotated
+        away), or a shorter one (truncated); if so, read that from its start."""
+        if self._path is None:
+            return False
+        try:
+            named = os.stat(self._path)
+        except FileNotFoundError:  # rotated away, the new one not made yet: wait
+            return False
+        held = os.fstat(self._fd)
+        if (named.st_dev, named.st_ino) != (held.st_dev, held.st_ino):
+            fd = os.open(self._path, os.O_RDONLY)
+            self.close()
+            self._fd = self._opened = fd
+            said = "was rotated"
+        elif named.st_size < self._consumed + len(self._buffer):
+            os.lseek(self._fd, 0, os.SEEK_SET)
+            said = "was truncated"
+        else:
+            return False
+        if self._err is not None:
+            self._err.write(f"leadsla run: {self._path} {said}: reading it from its start\n")
+        self._buffer, self._consumed, self.number = b"", 0, 0
+        return True
 
     def lines(self, timeout: float) -> Iterator[tuple[int, str, int]]:
         """The complete lines available within ``timeout`` seconds: each with its number
@@ -121,7 +168,8 @@ class LineSource:
         if self._follow:
             chunk = os.read(self._fd, 1 << 16)
             if not chunk:
-                time.sleep(timeout)
+                if not self._rotated():
+                    time.sleep(timeout)
                 return
         else:
             ready, _, _ = select.select([self._fd], [], [], timeout)
