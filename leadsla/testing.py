@@ -17,6 +17,7 @@ import json
 import os
 import pathlib
 import pwd
+import shlex
 import shutil
 import subprocess
 import tempfile
@@ -534,7 +535,11 @@ def _postgres_binaries() -> tuple[str, str]:
     names = ("initdb", "pg_ctl")
     found = [shutil.which(name) for name in names]
     if None in found:  # Debian and Ubuntu keep them out of PATH
-        extra = ":".join(str(p) for p in sorted(pathlib.Path("/usr/lib/postgresql").glob("*/bin")))
+        versions = pathlib.Path("/usr/lib/postgresql").glob("*/bin")
+        newest = sorted(
+            versions, key=lambda p: int(p.parent.name) if p.parent.name.isdigit() else 0
+        )
+        extra = ":".join(str(p) for p in reversed(newest))
         found = [shutil.which(name, path=extra) for name in names]
     initdb, pg_ctl = found
     if initdb is None or pg_ctl is None:
@@ -563,27 +568,29 @@ def postgres_server() -> Iterator[str]:
     PostgreSQL refuses root. Raises :class:`PostgresUnavailable` when psycopg or
     PostgreSQL's ``initdb`` and ``pg_ctl`` are missing (skip the tests then)."""
     initdb, pg_ctl = _postgres_binaries()
-    home = pathlib.Path(tempfile.mkdtemp(prefix="leadsla-pg-"))
     who = _unprivileged()
-    if who:
-        os.chown(home, who["user"], who["group"])
+    # As root, in /tmp: the server's user must reach the folder (TMPDIR may be /root/...).
+    home = pathlib.Path(tempfile.mkdtemp(prefix="leadsla-pg-", dir="/tmp" if who else None))
     data, log = str(home / "data"), str(home / "log")
 
     def run(*command: str) -> None:
         subprocess.run(command, check=True, capture_output=True, text=True, cwd=home, **who)
 
     try:
+        if who:
+            os.chown(home, who["user"], who["group"])
         run(initdb, "-D", data, "-U", "leadsla", "--auth=trust", "-E", "UTF8", "--no-sync")
         options = (
-            f"-k {home} -c listen_addresses='' -c fsync=off -c synchronous_commit=off "
-            "-c full_page_writes=off -c max_connections=60"
+            f"-k {shlex.quote(str(home))} -c listen_addresses='' -c fsync=off "
+            "-c synchronous_commit=off -c full_page_writes=off -c max_connections=60"
         )
         run(pg_ctl, "-D", data, "-o", options, "-l", log, "-w", "-t", "60", "start")
-    except subprocess.CalledProcessError as error:
+    except (OSError, subprocess.CalledProcessError) as error:
+        with contextlib.suppress(OSError, subprocess.CalledProcessError):
+            run(pg_ctl, "-D", data, "-m", "immediate", "stop")  # if it started after all
         shutil.rmtree(home, ignore_errors=True)
-        raise PostgresUnavailable(
-            f"PostgreSQL did not start: {(error.stderr or error.stdout).strip()}"
-        ) from None
+        said = getattr(error, "stderr", None) or getattr(error, "stdout", None) or str(error)
+        raise PostgresUnavailable(f"PostgreSQL did not start: {said.strip()}") from None
     try:
         yield f"host={home} user=leadsla dbname=postgres"
     finally:

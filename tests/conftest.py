@@ -36,13 +36,16 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "dev"))
 @pytest.fixture(scope="session")
 def postgres_server() -> Iterator[str]:
     """A PostgreSQL server of its own for the session (see leadsla.testing.postgres_server):
-    its connection string. Skipped, with the reason, when PostgreSQL or psycopg is missing."""
+    its connection string. Skipped, with the reason, when PostgreSQL or psycopg is missing
+    (failed instead when LEADSLA_REQUIRE_POSTGRES is set, as in CI)."""
     from leadsla.testing import PostgresUnavailable, postgres_server
 
     try:
         with postgres_server() as conninfo:
             yield conninfo
     except PostgresUnavailable as why:  # raised on entering only
+        if os.environ.get("LEADSLA_REQUIRE_POSTGRES"):  # CI: a skip would hide a failure
+            pytest.fail(f"PostgreSQL is required here (LEADSLA_REQUIRE_POSTGRES): {why}")
         pytest.skip(f"PostgreSQL store tests skipped: {why}")
 
 

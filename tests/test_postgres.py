@@ -191,15 +191,180 @@ def test_two_dispatchers_share_the_outbox_without_delivering_twice(postgres_db: 
 
 
 def test_a_lease_that_ran_out_lets_another_dispatcher_take_over(postgres_db: str) -> None:
-    """A dispatcher that claimed effects and died holds them for its lease only."""
-    wall = [datetime(2026, 3, 10, 12, tzinfo=ZoneInfo("UTC"))]
-    with PostgresStore(postgres_db, partitions=PARTS, now=lambda: wall[0]) as store:
-        store.apply(created("L-1"))
-        claimed = store.claim(lease=timedelta(minutes=5))
+    """A dispatcher that claimed effects and died holds them for its lease only (by the
+    server's clock); once another holds them, the first one's release gives nothing away."""
+    first = PostgresStore(postgres_db, partitions=PARTS)
+    second = PostgresStore(postgres_db)
+    third = PostgresStore(postgres_db)
+    try:
+        first.apply(created("L-1"))
+        claimed = [item.id for item in first.claim(lease=timedelta(milliseconds=400))]
         assert claimed
-        assert store.claim() == [], "claimed effects went to a second dispatcher"
-        wall[0] += timedelta(minutes=6)
-        assert [item.id for item in store.claim()] == [item.id for item in claimed]
+        assert second.claim() == [], "claimed effects went to a second dispatcher"
+        time.sleep(0.6)
+        assert [item.id for item in second.claim()] == claimed
+        first.release(claimed)  # too late: they are the second one's now
+        assert third.claim() == []
+        second.release(claimed)
+        assert [item.id for item in third.claim()] == claimed
+    finally:
+        for store in (first, second, third):
+            store.close()
+
+
+def test_a_handler_that_overran_is_not_called_by_another_dispatcher_meanwhile(
+    postgres_db: str,
+) -> None:
+    """The first dispatcher's call overran its timeout and still runs: its claim is kept
+    (and renewed), so a second dispatcher does not call the handler for it at the same time;
+    once the call ends with success, the effect is acknowledged and nobody calls it again."""
+    running: list[str] = []
+    overlaps: list[str] = []
+    calls: list[str] = []
+    lock = threading.Lock()
+
+    def slow(item: OutboxItem) -> None:
+        with lock:
+            if item.id in running:
+                overlaps.append(item.id)
+            running.append(item.id)
+            calls.append(item.id)
+        time.sleep(1.0 if len(calls) == 1 else 0)
+        with lock:
+            running.remove(item.id)
+
+    with PostgresStore(postgres_db, partitions=PARTS) as store:
+        store.apply(created("L-1"))
+        first_id = store.pending()[0].id
+    one, two = PostgresStore(postgres_db), PostgresStore(postgres_db)
+    try:
+        quick = timedelta(milliseconds=200)
+        tiny = timedelta(milliseconds=1)
+        first = Dispatcher(
+            one, default=slow, timeout=quick, backoff=tiny, lease=timedelta(seconds=5)
+        )
+        second = Dispatcher(two, default=slow, backoff=tiny)
+        assert first.deliver(limit=1).failed == 1  # overran: still running
+        time.sleep(0.05)
+        second.deliver()  # the other effects of L-1 wait behind it; it is not called
+        assert calls.count(first_id) == 1
+        time.sleep(1.2)  # the call ends, with success
+        first.deliver()
+        second.deliver()
+        first.deliver()
+        assert overlaps == []
+        assert calls.count(first_id) == 1, "called again though its late answer was success"
+        assert one.outbox_counts() == (0, 0)
+    finally:
+        one.close()
+        two.close()
+
+
+def test_stores_opened_at_once_on_a_new_schema_agree_on_its_agreement(postgres_db: str) -> None:
+    """Two processes making the same new store at once: one makes it, the other finds it
+    made and is refused if it brings another agreement (never both running, each under its
+    own rules)."""
+    stricter = attrs.evolve(Agreement.default(), name="stricter")
+    for attempt in range(5):
+        start = threading.Barrier(2)
+        outcome: dict[str, str] = {}
+        threads = [
+            threading.Thread(
+                target=_open_with, args=(postgres_db, f"race_{attempt}", a, start, outcome)
+            )
+            for a in (Agreement.default(), stricter)
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(30)
+        assert list(outcome.values()).count("opened") == 1, outcome
+
+
+def test_opening_waits_while_another_process_opens(postgres_db: str) -> None:
+    """Opening (making the tables, checking and keeping the agreement and settings) is done
+    under one advisory lock, one process at a time: held elsewhere, an opening waits."""
+    import psycopg
+
+    from leadsla._shell.postgres import _SETUP
+
+    opened: list[float] = []
+    with psycopg.connect(postgres_db, autocommit=True) as other:
+        other.execute("select pg_advisory_lock(%s)", (_SETUP,))
+
+        def open_store() -> None:
+            PostgresStore(postgres_db).close()
+            opened.append(time.monotonic())
+
+        thread = threading.Thread(target=open_store)
+        thread.start()
+        time.sleep(0.4)
+        assert opened == [], "opened while another process held the lock"
+        released = time.monotonic()
+        other.execute("select pg_advisory_unlock(%s)", (_SETUP,))
+        thread.join(10)
+    assert opened
+    assert opened[0] >= released
+
+
+def _open_with(
+    conninfo: str,
+    schema: str,
+    agreement: Agreement,
+    start: threading.Barrier,
+    outcome: dict[str, str],
+) -> None:
+    start.wait()
+    try:
+        PostgresStore(conninfo, agreement, schema=schema).close()
+        outcome[agreement.name] = "opened"
+    except StoreError as error:
+        outcome[agreement.name] = str(error)
+
+
+def test_a_database_that_defaults_to_repeatable_read_still_lets_writers_wait(
+    postgres_db: str,
+) -> None:
+    """The store runs its transactions in READ COMMITTED whatever the database's default: a
+    writer that waited for another's lock goes on with what it committed."""
+    import psycopg
+
+    with psycopg.connect(postgres_db, autocommit=True) as admin:
+        name = admin.execute("select current_database()").fetchone()
+        assert name is not None
+        admin.execute(
+            f"alter database {name[0]} set default_transaction_isolation = 'repeatable read'"
+        )
+    agreement, gate = gated()
+    slow = next(f"L-slow{n}" for n in range(100) if partition_of(f"L-slow{n}", PARTS) == 0)
+    first = PostgresStore(postgres_db, agreement, partitions=PARTS)
+    second = PostgresStore(postgres_db, agreement)
+    try:
+        holding = threading.Thread(target=first.apply, args=(created(slow),))
+        holding.start()
+        assert gate.inside.wait(10)
+        same = [
+            LeadUpdated(id="u1", lead=slow, at=FRIDAY + timedelta(minutes=5), fields={"score": 90})
+        ]
+        failures: list[BaseException] = []
+
+        def write() -> None:
+            try:
+                second.apply_many(same)
+            except BaseException as error:
+                failures.append(error)
+
+        waiting = threading.Thread(target=write)
+        waiting.start()
+        time.sleep(0.3)
+        gate.open.set()
+        holding.join(10)
+        waiting.join(10)
+        assert failures == []
+        assert second.lead(slow).fields["score"] == 90
+    finally:
+        first.close()
+        second.close()
 
 
 def test_the_partitions_are_fixed_and_checked(postgres_db: str) -> None:
@@ -239,7 +404,7 @@ def test_bad_connections_and_schemas_are_named(postgres_db: str) -> None:
 def test_two_stores_in_one_database_keep_apart(postgres_db: str) -> None:
     with PostgresStore(postgres_db, schema="crm_a") as first:
         first.apply(created("L-1"))
-    with PostgresStore(postgres_db, schema="crm_b") as second:
+    with PostgresStore(postgres_db, schema="order") as second:  # a keyword: quoted
         assert list(second.leads()) == []
     with PostgresStore(postgres_db, schema="crm_a") as first:
         assert list(first.leads()) == ["L-1"]

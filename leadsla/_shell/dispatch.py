@@ -32,6 +32,7 @@ after the handler ran and before the acknowledgement delivers it again).
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final, Protocol
@@ -155,17 +156,30 @@ class Dispatcher:
             raise NaiveDatetimeError.for_field("now", now)
         done: list[str] = []
         problems: list[str] = []
+        self.store.renew(self._running(), self._lease)  # their effects stay this pass's
         items = self.store.claim(limit, lease=self._lease)
+        # The pass ends well before its claims run out (and another dispatcher may take them).
+        deadline = time.monotonic() + self._lease.total_seconds() * 0.8
+
+        def ask() -> bool:
+            return (stop is not None and stop()) or time.monotonic() > deadline
+
         settled: set[str] = set()  # acknowledged, or failed (which gives the claim back)
         try:
-            return self._pass(items, stop, now, done, problems, settled)
+            return self._pass(items, ask, now, done, problems, settled)
         finally:
             if done:  # whatever ended the pass, what was handled is acknowledged
                 self.store.ack(done)
             settled.update(done)
-            rest = [item.id for item in items if item.id not in settled]
+            running = set(self._running())
+            rest = [i.id for i in items if i.id not in settled and i.seq not in running]
             if rest:  # waiting, or not reached: another pass (or dispatcher) takes them
                 self.store.release(rest)
+
+    def _running(self) -> list[int]:
+        """The outbox places of effects whose handler overran its timeout and still runs:
+        their claims are held, so that no other dispatcher calls it at the same time."""
+        return [seq for seq, (thread, _) in self._overran.items() if thread.is_alive()]
 
     def _pass(
         self,
@@ -218,13 +232,14 @@ class Dispatcher:
                 f"#{item.seq} {item.type} of {item.lead or '(no lead)'}, attempt "
                 f"{item.attempts + 1} of {self._attempts}: {error}"
             )
+            release = item.seq not in self._running()  # an overrun keeps its claim
             if item.attempts + 1 >= self._attempts:
-                self.store.failed(item.seq, error, None)
+                self.store.failed(item.seq, error, None, release=release)
                 dead += 1
             else:
                 seconds = self._backoff.total_seconds() * 2.0 ** min(item.attempts, 60)
                 wait = timedelta(seconds=min(seconds, self._max_backoff.total_seconds()))
-                self.store.failed(item.seq, error, now + wait)
+                self.store.failed(item.seq, error, self._now() + wait, release=release)
                 held.add(item.lead)
                 failed += 1
         return Delivered(handled, unhandled, failed, dead, waiting, tuple(problems))

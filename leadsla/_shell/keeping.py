@@ -416,19 +416,24 @@ class Store(ABC):
         )
         return [item_of(row) for row in rows]
 
-    def failed(self, seq: int, error: str, retry_at: datetime | None) -> None:
+    def failed(
+        self, seq: int, error: str, retry_at: datetime | None, *, release: bool = True
+    ) -> None:
         """Record a failed delivery of outbox item ``seq``: one attempt more, and why; it may
-        be tried again from ``retry_at``, or (None) it becomes a dead letter."""
+        be tried again from ``retry_at``, or (None) it becomes a dead letter. ``release``:
+        whether a claim on it is given back (a shared store's; not while the handler still
+        runs)."""
         dead = self._received() if retry_at is None else None
         self._write(
             "update outbox set attempts = attempts + 1, error = ?, retry_at = ?, dead = ? "
-            + self._unclaim
-            + "where seq = ? and acked is null",
+            "where seq = ? and acked is null",
             (error, None if retry_at is None else arrival(retry_at, "retry_at"), dead, seq),
         )
 
-    #: What a change of an outbox row adds to give up a claim on it ("" when nothing claims).
-    _unclaim: str = ""
+    def renew(self, seqs: Iterable[int], lease: timedelta) -> None:
+        """Hold claims for ``lease`` more (nothing to do for a store that one process
+        holds)."""
+        del seqs, lease  # nothing claims: nothing to hold
 
     def requeue(self, ids: Iterable[str] | None = None) -> int:
         """Put dead letters back in the outbox, their attempts forgotten (``ids``; None: every

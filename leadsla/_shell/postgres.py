@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import gc
 import re
+import uuid
 import warnings
 import zlib
 from collections.abc import Callable, Iterable, Iterator
@@ -89,7 +90,8 @@ create table if not exists outbox (
     retry_at text,
     error text,
     dead text,
-    claimed_until text
+    claimed_until text,
+    claimed_by text
 );
 create index if not exists outbox_pending on outbox (seq) where acked is null;
 create index if not exists outbox_id on outbox (id);
@@ -104,6 +106,8 @@ create table if not exists snapshots (
 );
 """
 
+#: How the outbox keeps times (text that sorts as time), in PostgreSQL's to_char.
+_STAMP: Final = 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'
 _SCHEMA_NAME: Final = re.compile(r"[a-z_][a-z0-9_]{0,62}")
 #: The advisory lock that makes creating a store's tables, and claiming, one at a time.
 _SETUP, _CLAIM = 0x1EAD5_1A, 0x1EAD5_1B
@@ -173,13 +177,18 @@ class PostgresStore(Store):
         snapshot_every: int | None = 100_000,
     ) -> None:
         pg = _psycopg()
-        if not isinstance(schema, str) or not _SCHEMA_NAME.fullmatch(schema):
+        if (
+            not isinstance(schema, str)
+            or not _SCHEMA_NAME.fullmatch(schema)
+            or schema.startswith("pg_")
+        ):
             raise StoreError(
                 Problem(
                     "schema",
                     schema,
                     "is not a plain schema name",
-                    "use lower-case letters, digits and _ (e.g. leadsla_crm)",
+                    "use lower-case letters, digits and _, not starting with pg_ "
+                    "(e.g. leadsla_crm)",
                 )
             )
         for name, value, fix in (
@@ -207,17 +216,27 @@ class PostgresStore(Store):
                 )
             ) from None
         try:
-            self._create()
-            stored = self._meta()
-            self.agreement = self._agreement(stored, agreement)
-            self._settings = self._feed(stored, allowed_lateness, horizon)
-            self.partitions = self._partitions(stored, partitions)
+            # The design needs READ COMMITTED (a writer that waited for a lock reads what the
+            # other one committed), whatever the database's or role's default.
+            self._connection.isolation_level = pg.IsolationLevel.READ_COMMITTED
+            # Opening is one process at a time: two processes making a new store at once
+            # must not both find it empty and each keep its own agreement.
+            self._connection.execute("select pg_advisory_lock(%s)", (_SETUP,))
+            try:
+                self._create()
+                stored = self._meta()
+                self.agreement = self._agreement(stored, agreement)
+                self._settings = self._feed(stored, allowed_lateness, horizon)
+                self.partitions = self._partitions(stored, partitions)
+            finally:
+                self._connection.execute("select pg_advisory_unlock(%s)", (_SETUP,))
             self._stamp = self._stamp_of()
             count = self.partitions
             self._engines: list[Engine | None] = [None] * count
             self._pseq = [0] * count  # the last input of each partition its engine holds
             self._since = [0] * count  # inputs kept since the partition's last snapshot
             self._refused: list[dict[str, tuple[int, Rejected]]] = [{} for _ in range(count)]
+            self._token = uuid.uuid4().hex  # this store's name on the outbox items it claims
         except BaseException:
             self._connection.close()
             raise
@@ -257,17 +276,19 @@ class PostgresStore(Store):
     def _create(self) -> None:
         """The schema and tables (made once, by whichever process comes first; a store whose
         tables exist needs no right to create anything)."""
+        from psycopg.sql import SQL, Identifier
+
         try:
             made = self._connection.execute(
-                "select to_regclass(%s)", (f"{self.schema}.snapshots",)
+                "select to_regclass(format('%%I.snapshots', %s::text))", (self.schema,)
             ).fetchone()
+            name = Identifier(self.schema)
             if made is None or made[0] is None:
                 with self._connection.transaction():
-                    self._connection.execute("select pg_advisory_xact_lock(%s)", (_SETUP,))
-                    self._connection.execute(f"create schema if not exists {self.schema}")
-                    self._connection.execute(f"set local search_path to {self.schema}")
+                    self._connection.execute(SQL("create schema if not exists {}").format(name))
+                    self._connection.execute(SQL("set local search_path to {}").format(name))
                     self._connection.execute(_CREATE)
-            self._connection.execute(f"set search_path to {self.schema}")
+            self._connection.execute(SQL("set search_path to {}").format(name))
         except self._errors as error:
             raise self._trouble(
                 f"cannot hold a leadsla store ({_said(error)})",
@@ -452,9 +473,10 @@ class PostgresStore(Store):
                     "check the server and the user's rights, then send it again",
                 ) from None
             raise
+        counts = {part: last - self._pseq[part] for part, last in pseq.items()}
         for part, last in pseq.items():
-            count = last - self._pseq[part]
             self._pseq[part] = last
+        for part, count in counts.items():  # (after every number is right)
             self._kept(part, count)
         return effects
 
@@ -522,7 +544,9 @@ class PostgresStore(Store):
                     seq = self._keep(cursor, part, self._pseq[part] + 1, "advance", now.isoformat())
                     self._post(cursor, seq, decision.effects)
                     decided.append((part, engine, decision, seq))
-                cursor.execute("update parts set pseq = pseq + 1")
+                cursor.execute(
+                    "update parts set pseq = pseq + 1 where part = any(%s)", (list(engines),)
+                )
         except BaseException as error:
             self._drop(every)
             if isinstance(error, self._errors):
@@ -535,7 +559,8 @@ class PostgresStore(Store):
         for item in decided:
             effects.extend(self._commit(*item))
             self._pseq[item[0]] += 1
-            self._kept(item[0], 1)
+        for part in every:  # (after every number is right: a snapshot may be written)
+            self._kept(part, 1)
         return effects
 
     # -- snapshots -----------------------------------------------------------------------------
@@ -576,7 +601,8 @@ class PostgresStore(Store):
                 "insert into snapshots (part, pseq, stamp, checksum, body, made) "
                 "values (%s, %s, %s, %s, %s, %s) on conflict (part) do update set "
                 "pseq = excluded.pseq, stamp = excluded.stamp, checksum = excluded.checksum, "
-                "body = excluded.body, made = excluded.made where snapshots.pseq < excluded.pseq",
+                "body = excluded.body, made = excluded.made "
+                "where snapshots.pseq < excluded.pseq or snapshots.stamp <> excluded.stamp",
                 (part, last, stamp, checksum, body, self._received()),
             )
         except self._errors as error:
@@ -589,14 +615,23 @@ class PostgresStore(Store):
 
     # -- the outbox, shared --------------------------------------------------------------------
 
-    _unclaim = ", claimed_until = null "
+    def _clock(self, lease: timedelta) -> tuple[str, str]:
+        """The server's time now and at the end of ``lease``, as the outbox keeps times: one
+        clock for every host's dispatchers, whatever their own clocks say."""
+        [(now, until)] = self._rows(
+            f"select to_char(clock_timestamp() at time zone 'UTC', '{_STAMP}'), "
+            f"to_char((clock_timestamp() + ?) at time zone 'UTC', '{_STAMP}')",
+            (lease,),
+        )
+        return str(now), str(until)
 
     def claim(
         self, limit: int | None = None, *, lease: timedelta = timedelta(minutes=10)
     ) -> list[OutboxItem]:
-        """Take on the first ``limit`` pending effects for a pass, for ``lease`` at most: no
-        other dispatcher gets them meanwhile, nor any later effect of their leads. (Effects
-        in their backoff are claimed too, so that a lead's later effects wait for them.)"""
+        """Take on the first ``limit`` pending effects for a pass, for ``lease`` at most (by
+        the server's clock): no other dispatcher gets them meanwhile, nor any later effect of
+        their leads. Effects in their backoff are claimed too, so that a lead's later effects
+        wait for them; so are effects this store claimed before and still holds."""
         if limit is not None and (type(limit) is not int or limit < 1):
             raise StoreError(
                 Problem("limit", limit, "is not a positive whole number", "give e.g. 100, or None")
@@ -605,23 +640,25 @@ class PostgresStore(Store):
             raise StoreError(
                 Problem("lease", lease, "is not a positive span of time", "give a timedelta")
             )
-        now = self._now()
-        wall, until = arrival(now), arrival(now + lease, "lease")
         size = "" if limit is None else f"limit {int(limit)}"
         try:
             with self._connection.transaction():
                 self._connection.execute("select pg_advisory_xact_lock(%s)", (_CLAIM,))
+                now, until = self._clock(lease)
                 rows = self._connection.execute(
-                    "update outbox set claimed_until = %(until)s where seq in ("
+                    "update outbox set claimed_until = %(until)s, claimed_by = %(me)s "
+                    "where seq in ("
                     " select o.seq from outbox o"
                     " where o.acked is null and o.dead is null"
-                    " and (o.claimed_until is null or o.claimed_until < %(now)s)"
+                    " and (o.claimed_until is null or o.claimed_until < %(now)s"
+                    "  or o.claimed_by = %(me)s)"
                     " and not exists (select 1 from outbox e where e.lead = o.lead"
                     "  and e.lead <> '' and e.seq < o.seq and e.acked is null"
-                    "  and e.dead is null and e.claimed_until >= %(now)s)"
+                    "  and e.dead is null and e.claimed_until >= %(now)s"
+                    "  and e.claimed_by <> %(me)s)"
                     f" order by o.seq {size} for update skip locked) "
                     f"returning {self._ITEM}",
-                    {"until": until, "now": wall},
+                    {"until": until, "now": now, "me": self._token},
                 ).fetchall()
         except self._errors as error:
             raise self._trouble(
@@ -631,10 +668,44 @@ class PostgresStore(Store):
         return sorted((item_of(row) for row in rows), key=lambda item: item.seq)
 
     def release(self, ids: Iterable[str]) -> None:
-        """Give back claimed effects a pass did not get to, for any dispatcher to take."""
+        """Give back claimed effects a pass did not get to, for any dispatcher to take (only
+        those this store still holds: a claim that ran out may be another's now)."""
         self._write_many(
-            "update outbox set claimed_until = null where id = ? and acked is null",
-            [(i,) for i in dict.fromkeys(ids)],
+            "update outbox set claimed_until = null, claimed_by = null "
+            "where id = ? and acked is null and claimed_by = ?",
+            [(i, self._token) for i in dict.fromkeys(ids)],
+        )
+
+    def renew(self, seqs: Iterable[int], lease: timedelta) -> None:
+        """Hold the claims of these outbox items (this store's) for ``lease`` more: a
+        dispatcher does so while a handler that overran its timeout is still running."""
+        wanted = list(dict.fromkeys(seqs))
+        if wanted:
+            _, until = self._clock(lease)
+            self._write(
+                "update outbox set claimed_until = ? "
+                "where seq = any(?) and acked is null and claimed_by = ?",
+                (until, wanted, self._token),
+            )
+
+    def failed(
+        self, seq: int, error: str, retry_at: datetime | None, *, release: bool = True
+    ) -> None:
+        """As :meth:`Store.failed <leadsla.Store.failed>`; the claim is given back (when this
+        store holds it), unless ``release`` is false: the handler still runs."""
+        dead = self._received() if retry_at is None else None
+        self._write(
+            "update outbox set attempts = attempts + 1, error = ?, retry_at = ?, dead = ?, "
+            "claimed_until = case when ? and claimed_by = ? then null else claimed_until end "
+            "where seq = ? and acked is null",
+            (
+                error,
+                None if retry_at is None else arrival(retry_at, "retry_at"),
+                dead,
+                release,
+                self._token,
+                seq,
+            ),
         )
 
     # -- queries -------------------------------------------------------------------------------
