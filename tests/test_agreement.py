@@ -43,6 +43,7 @@ from leadsla import (
     render_summary,
 )
 from leadsla._shell.agreement_read import agreement_from_data
+from leadsla._shell.render import markdown_text
 
 DEFAULT = Agreement.default()
 TEXT = agreement_to_toml(DEFAULT)
@@ -811,7 +812,7 @@ def test_the_summary_names_every_commitment_and_obligation(format: Any) -> None:
         assert spec.name in page
     assert "Marketing delivers at least 150 MQLs a month." in page
     assert "within 4 business hours (Mon–Fri 09:00–17:00, Europe/Helsinki)" in page
-    shown = html.escape if format == "html" else str
+    shown: Any = {"html": html.escape, "md": markdown_text}.get(format, str)
     for term in DEFAULT.terms:
         if format != "text":  # the text table wraps its cells, interleaving the columns
             assert shown(term.description) in page
@@ -848,6 +849,21 @@ def test_user_text_is_escaped_in_html() -> None:
     page = render_summary(attrs.evolve(DEFAULT, terms=[*DEFAULT.terms, hostile]), "html")
     assert "<script>" not in page
     assert "&lt;script&gt;alert(&#x27;x&#x27;)&lt;/script&gt; &amp; more" in page
+
+
+def test_user_text_is_escaped_in_markdown() -> None:
+    """Markdown passes HTML through, and one-pagers end up in wikis that render it: the
+    agreement's name, a term's description and a team's name show as text there too, and
+    Markdown's own characters do not turn into links or emphasis."""
+    hostile = Term("evil", "score >= 1", "<script>alert('x')</script> [click](http://x) *now*")
+    agreement = attrs.evolve(
+        DEFAULT, name="<img src=x onerror=alert(1)> SLA", terms=[*DEFAULT.terms, hostile]
+    )
+    page = render_summary(agreement, "md")
+    for raw in ("<script>", "<img", "[click](http://x)", "*now*"):
+        assert raw not in page
+    assert page.startswith("# &lt;img src=x onerror=alert(1)> SLA\n")
+    assert "&lt;script>alert('x')&lt;/script> \\[click\\](http://x) \\*now\\*" in page
 
 
 def test_the_html_is_self_contained_and_print_ready() -> None:

@@ -123,7 +123,13 @@ def test_markdown_escapes_what_it_did_not_write() -> None:
         ),
     ]
     markdown = render_scorecard(scorecard(replay(events).engine), "md")
-    assert "- handback: &lt;b&gt;\\*bad\\* \\| fit&lt;/b&gt; 1" in markdown
+    assert "- handback: &lt;b>\\*bad\\* \\| fit&lt;/b> 1" in markdown
+
+
+def test_the_markdown_title_is_escaped_too() -> None:
+    """The title (the agreement's name, as `leadsla report` gives it) is the reader's text."""
+    markdown = render_scorecard([], "md", title="<img src=x onerror=alert(1)> *SLA*")
+    assert markdown.startswith("# &lt;img src=x onerror=alert(1)> \\*SLA\\*\n")
 
 
 def test_an_unknown_format_is_refused() -> None:

@@ -107,3 +107,14 @@ def describe_effect(effect: Effect) -> str:
     if isinstance(effect, Duplicate):
         return f"duplicate event {effect.event} ignored"
     return type(effect).__name__
+
+
+def markdown_text(text: str) -> str:
+    """``text`` as one line of Markdown that shows as written: no HTML (Markdown passes
+    HTML through, and agreements, names and reasons come from people and forms: ``&`` and
+    ``<`` are escaped, which is enough to keep every tag out) and Markdown's own characters
+    backslashed."""
+    escaped = " ".join(text.split()).replace("&", "&amp;").replace("<", "&lt;")
+    for character in "\\`*_[]|#!":
+        escaped = escaped.replace(character, "\\" + character)
+    return escaped

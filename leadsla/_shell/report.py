@@ -9,7 +9,6 @@ breaches by owner, how many leads entered each state, and why leads went back.
 
 from __future__ import annotations
 
-import html
 from collections import Counter, defaultdict
 from collections.abc import Sequence
 from datetime import datetime, timedelta
@@ -24,7 +23,7 @@ from leadsla._core.engine import Engine
 from leadsla._core.errors import UsageError, unknown
 from leadsla._core.periods import chronological
 from leadsla._core.tally import Volume, period_of
-from leadsla._shell.render import accepted, format_span, owner_name
+from leadsla._shell.render import accepted, format_span, markdown_text, owner_name
 
 __all__ = ["ObligationScore", "PeriodCard", "render_scorecard", "scorecard"]
 
@@ -194,12 +193,12 @@ def render_scorecard(
         raise UsageError(unknown("format", format, ("text", "md"), "format"))
     markdown = format == "md"
     bullet = "- " if markdown else "  "
-    lines = [f"# {title}" if markdown else title]
+    lines = [f"# {_md(title, True)}" if markdown else title]
     if not cards:
         lines.extend(["", "No events: nothing to score."])
     for card in cards:
         lines.append("")
-        lines.append(f"## {card.period}" if markdown else card.period)
+        lines.append(f"## {_md(card.period, True)}" if markdown else card.period)
         lines.extend(_section("Commitments", markdown))
         if card.volumes:
             for volume in card.volumes:
@@ -264,10 +263,7 @@ def _md(text: str, markdown: bool) -> str:
     text = " ".join(text.split())
     if not markdown:
         return text
-    escaped = html.escape(text, quote=False)
-    for character in "\\`*_[]|#":
-        escaped = escaped.replace(character, "\\" + character)
-    return escaped
+    return markdown_text(text)
 
 
 def _table(header: tuple[str, ...], rows: Sequence[tuple[str, ...]], markdown: bool) -> list[str]:

@@ -34,6 +34,7 @@ from leadsla._core.ownership import (
 )
 from leadsla._core.periods import per
 from leadsla._core.rules import AddTag, Assign, Fire, Notify, RemoveTag, Rule
+from leadsla._shell.render import markdown_text
 
 __all__ = ["Format", "render_summary", "summary_sections"]
 
@@ -374,25 +375,22 @@ def _text_table(table: tuple[tuple[str, ...], ...], width: int) -> list[str]:
     return lines
 
 
-def _md_cell(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", " ")
-
-
 def _markdown(agreement: Agreement, sections: list[Section]) -> str:
-    lines = [f"# {agreement.name}", "", _subtitle(agreement), ""]
+    md = markdown_text  # every piece of text: it comes from the agreement's authors
+    lines = [f"# {md(agreement.name)}", "", md(_subtitle(agreement)), ""]
     for section in sections:
-        lines += [f"## {section.title}", ""]
+        lines += [f"## {md(section.title)}", ""]
         for paragraph in section.paragraphs:
-            lines += [paragraph, ""]
+            lines += [md(paragraph), ""]
         for bullet in section.bullets:
-            lines.append(f"- {bullet}")
+            lines.append(f"- {md(bullet)}")
         if section.bullets:
             lines.append("")
         if section.table:
             header, *rows = section.table
-            lines.append("| " + " | ".join(_md_cell(c) for c in header) + " |")
+            lines.append("| " + " | ".join(md(c) for c in header) + " |")
             lines.append("|" + "|".join("---" for _ in header) + "|")
-            lines += ["| " + " | ".join(_md_cell(c) for c in row) + " |" for row in rows]
+            lines += ["| " + " | ".join(md(c) for c in row) + " |" for row in rows]
             lines.append("")
     return "\n".join(lines).rstrip() + "\n"
 
