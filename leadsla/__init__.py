@@ -99,7 +99,13 @@ from leadsla._shell.dispatch import Delivered, Dispatcher, EffectHandler
 from leadsla._shell.keeping import OutboxItem, Store
 from leadsla._shell.postgres import PostgresStore
 from leadsla._shell.replay import Replay, replay
-from leadsla._shell.report import ObligationScore, PeriodCard, render_scorecard, scorecard
+from leadsla._shell.report import (
+    ObligationScore,
+    PeriodCard,
+    TimeToMeet,
+    render_scorecard,
+    scorecard,
+)
 from leadsla._shell.simulate import simulate
 from leadsla._shell.store import SqliteStore
 from leadsla._shell.summary import render_summary
@@ -201,6 +207,7 @@ __all__ = [
     "Team",
     "Term",
     "Terms",
+    "TimeToMeet",
     "Transition",
     "TransitionRequested",
     "Transitioned",

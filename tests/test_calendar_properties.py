@@ -269,6 +269,25 @@ def test_business_days_walk_back_on_equal_days(
     assert calendar.elapsed(back, start) == timedelta(0)
 
 
+@given(
+    calendar=calendars(),
+    start=aware_datetimes(),
+    days=st.integers(-20, 20),
+    quarters=st.integers(0, 3),
+)
+def test_elapsed_days_undo_adding_business_days(
+    calendar: BusinessCalendar, start: datetime, days: int, quarters: int
+) -> None:
+    """From an instant in working time, N (and a quarter, a half...) business days on are N
+    working days away by elapsed_days: one is the other's inverse, up to the microsecond
+    add_business_days rounds its instant to (a millionth of a day is far more)."""
+    opened = calendar.next_open(start)
+    amount = Fraction(days) + Fraction(quarters, 4)
+    there = calendar.add_business_days(opened, amount)
+    assert abs(calendar.elapsed_days(opened, there) - amount) < Fraction(1, 10**6)
+    assert calendar.elapsed_days(there, opened) == -calendar.elapsed_days(opened, there)
+
+
 @given(calendar=calendars(), start=aware_datetimes(), days=st.integers(-20, 20))
 def test_business_days_move_whole_days(
     calendar: BusinessCalendar, start: datetime, days: int

@@ -643,4 +643,4 @@ def test_a_paused_clock_is_running_in_the_scorecard() -> None:
     assert engine.lead("L-1").obligations[0].status == "paused"
     [card] = scorecard(engine)
     [score] = card.obligations
-    assert (score.opened, score.running) == (1, 1)
+    assert (score.opened, score.open) == (1, 1)

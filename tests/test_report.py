@@ -13,9 +13,11 @@ import pytest
 from leadsla import (
     ActivityLogged,
     Agreement,
+    Event,
     LeadCreated,
     LeadSLAError,
     PeriodCard,
+    TimeToMeet,
     TransitionRequested,
     render_scorecard,
     replay,
@@ -25,6 +27,7 @@ from leadsla._shell.cli import _demo_events, main
 
 HELSINKI = ZoneInfo("Europe/Helsinki")
 END_OF_WEEK = datetime(2026, 3, 13, 17, tzinfo=HELSINKI)
+FIELDS = {"email": "ann@acme.fi", "score": 62}
 
 
 def demo_cards() -> list[PeriodCard]:
@@ -39,14 +42,14 @@ def test_the_demo_week_scores_as_its_story_says() -> None:
     [volume] = card.volumes
     assert (volume.delivered, volume.accepted, volume.met) == (4, 2, False)
     touch = {score.obligation: score for score in card.obligations}["first-touch"]
-    assert (touch.opened, touch.met, touch.met_late, touch.breached, touch.cancelled) == (
+    assert (touch.opened, touch.on_time, touch.met_late, touch.breached, touch.cancelled) == (
         4,
         1,
         1,
         1,
         1,
     )
-    assert touch.on_time_rate == pytest.approx(1 / 3)
+    assert touch.attainment == pytest.approx(1 / 3)
     assert touch.breaches_by_owner == (("bob", 2),)
     assert ("won", 1) in card.entered
     assert card.reasons == (
@@ -57,7 +60,8 @@ def test_the_demo_week_scores_as_its_story_says() -> None:
 
 def test_time_to_meet_is_business_time_and_the_median_of_the_clocks() -> None:
     """Friday 16:00 to Monday 09:30 is 1 h 30 min of office time, not 65 hours; Monday 10:00
-    to 10:30 is 30 min; the median of the two is 1 h."""
+    to 10:30 is 30 min; the median of the two is 1 h, the p90 (nearest rank: the second of
+    two) and the max 1 h 30 min, in business hours, the obligation's own unit."""
     friday = datetime(2026, 3, 6, 16, tzinfo=HELSINKI)
     monday = datetime(2026, 3, 9, 9, 30, tzinfo=HELSINKI)
     fields = {"email": "ann@acme.fi", "score": 62}
@@ -71,8 +75,36 @@ def test_time_to_meet_is_business_time_and_the_median_of_the_clocks() -> None:
     ]
     [card] = scorecard(replay(events).engine)
     touch = {score.obligation: score for score in card.obligations}["first-touch"]
-    assert touch.met == 2
-    assert touch.median_to_meet == timedelta(hours=1)
+    assert touch.on_time == 2
+    assert touch.to_meet == TimeToMeet("business hours", 1.0, 1.5, 1.5, 2)
+    assert "1.0 h  1.5 h" in render_scorecard([card])
+
+
+def test_a_deadline_in_business_days_is_reported_in_business_days() -> None:
+    """A ten-business-day obligation met in 2 days 4 hours of office time reads "2.5
+    business days", not "20 h"; p90 of ten clocks met after 1..10 business days is the 9th."""
+    default = Agreement.default()
+    slow = attrs.evolve(
+        default,
+        obligations=[
+            attrs.evolve(spec, within="10 business days") if spec.name == "first-touch" else spec
+            for spec in default.obligations
+        ],
+    )
+    monday = datetime(2026, 3, 2, 9, tzinfo=HELSINKI)
+    office = slow.calendar(slow.obligations[0].calendar)
+    events: list[Event] = []
+    for n in range(1, 11):
+        events.append(LeadCreated(id=f"c{n}", lead=f"L-{n}", at=monday, fields=FIELDS))
+        touched = office.add_business_days(monday, n)
+        events.append(ActivityLogged(id=f"a{n}", lead=f"L-{n}", at=touched, kind="call", by="bob"))
+    events.sort(key=lambda event: event.at)
+    [card] = scorecard(replay(events, agreement=slow).engine)
+    touch = {score.obligation: score for score in card.obligations}["first-touch"]
+    assert touch.to_meet == TimeToMeet("business days", 5.5, 9.0, 10.0, 10)
+    text = render_scorecard([card])
+    assert "5.5 d  9.0 d" in text
+    assert "in business days (d): first-touch" in text
 
 
 def test_clocks_count_in_the_period_they_opened() -> None:
@@ -105,12 +137,14 @@ def test_text_and_markdown_rendering() -> None:
     cards = demo_cards()
     text = render_scorecard(cards, title="March")
     assert text.startswith("March\n\n2026-03\n Commitments\n")
-    assert "  first-touch (sales)              4        1     1         1" in text
+    row = "  first-touch            4        1         1         1          1     0         33%"
+    assert row in text
+    assert max(len(line) for line in text.splitlines()) <= 100
     assert "  handback: no-contact-after-6-attempts 1\n" in text
     markdown = render_scorecard(cards, "md", title="March")
     assert markdown.startswith("# March\n\n## 2026-03\n")
-    assert "| obligation | opened | on time | late | breached |" in markdown
-    assert "| first-touch (sales) | 4 | 1 | 1 | 1 | 1 | 0 | 33% | " in markdown
+    assert "| obligation | opened | on time | met late | breached | cancelled | open |" in markdown
+    assert "| first-touch | 4 | 1 | 1 | 1 | 1 | 0 | 33% | " in markdown
     assert "- handback: no-contact-after-6-attempts 1" in markdown
 
 

@@ -1063,6 +1063,33 @@ class BusinessCalendar:
             else:
                 return timedelta(microseconds=value)
 
+    def elapsed_days(self, start: datetime, end: datetime) -> Fraction:
+        """Working days from ``start`` to ``end``, the inverse of :meth:`add_business_days`:
+        each instant's position is its working day plus the fraction of that day's working
+        time already elapsed, and the result is the difference (negative when ``end`` is
+        before ``start``). How long a deadline counted in business days took to meet.
+
+        >>> from zoneinfo import ZoneInfo
+        >>> weekdays = ("mon", "tue", "wed", "thu", "fri")
+        >>> office = BusinessCalendar(
+        ...     tz="Europe/Helsinki", week={day: [("09:00", "17:00")] for day in weekdays}
+        ... )
+        >>> friday_1pm = datetime(2026, 3, 6, 13, tzinfo=ZoneInfo("Europe/Helsinki"))
+        >>> office.elapsed_days(friday_1pm, datetime(2026, 3, 10, 9, tzinfo=friday_1pm.tzinfo))
+        Fraction(3, 2)
+        """
+        start_us = instant_us(start, "start")
+        end_us = instant_us(end, "end")
+        timeline = self._timeline
+        while True:
+            try:
+                first, done_first = timeline.day_position(timeline.c(start_us))
+                last, done_last = timeline.day_position(timeline.c(end_us))
+            except _NeedMore as need:
+                timeline.extend(need)
+            else:
+                return (last - first) + (done_last - done_first)
+
     def is_open(self, at: datetime) -> bool:
         """Whether ``at`` is working time (intervals are half-open: open at opening, closed at
         closing)."""

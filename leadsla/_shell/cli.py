@@ -58,7 +58,7 @@ from leadsla._shell.render import (
     stamp,
 )
 from leadsla._shell.replay import Replay, replay
-from leadsla._shell.report import render_scorecard, scorecard
+from leadsla._shell.report import OUTCOMES, outcome_counts, render_scorecard, scorecard
 from leadsla._shell.service import LineSource, handlers_from, serve, stop_signals
 from leadsla._shell.simulate import simulate
 from leadsla._shell.store import SqliteStore
@@ -395,14 +395,12 @@ def _replay(arguments: argparse.Namespace, out: TextIO) -> int:
         result = _replayed(arguments, until)
     agreement = result.engine.agreement
     engine = result.engine
-    counts = result.counts
     report = [
         f"{arguments.log}: {plural(result.events, 'event')} on {agreement.name}, "
         f"{result.rejected} refused, {plural(result.duplicates, 'duplicate')}; "
         f"{plural(len(engine), 'lead')}"
         + (f"; clock at {stamp(engine.clock)}" if engine.clock else ""),
-        f"Obligations: {counts['ObligationOpened']} opened, {counts['ObligationMet']} met, "
-        f"{counts['ObligationBreached']} breached, {counts['ObligationCancelled']} cancelled",
+        _outcomes_line(engine),
     ]
     breaches = _breaches(engine)
     if breaches:
@@ -425,6 +423,13 @@ def _replay(arguments: argparse.Namespace, out: TextIO) -> int:
             )
     out.write("\n".join(report) + "\n")
     return _refused(result, arguments)
+
+
+def _outcomes_line(engine: Engine) -> str:
+    """The clocks by how they ended, in the words of every report."""
+    outcomes = outcome_counts(engine)
+    said = ", ".join(f"{outcomes[outcome]} {outcome}" for outcome in OUTCOMES)
+    return f"Obligations: {plural(outcomes.total(), 'clock')}: {said}"
 
 
 def _breaches(engine: Engine) -> Counter[tuple[str, str]]:
@@ -463,19 +468,11 @@ def _scores(result: Replay) -> dict[tuple[int, str], int]:
     """What a replay came to, as counts under stable (section, label) keys, to compare two."""
     counts = result.counts
     engine = result.engine
-    late = sum(
-        1
-        for lead in engine.leads()
-        for clock in engine.lead(lead).obligations
-        if clock.status == "met_late"
-    )
+    outcomes = outcome_counts(engine)
     scores = {
         (0, "events refused"): result.rejected,
         (0, "clocks opened"): counts["ObligationOpened"],
-        (0, "clocks met on time"): counts["ObligationMet"] - late,
-        (0, "clocks met late"): late,
-        (0, "clocks breached"): counts["ObligationBreached"],
-        (0, "clocks cancelled"): counts["ObligationCancelled"],
+        **{(0, f"clocks {outcome}"): outcomes[outcome] for outcome in OUTCOMES},
     }
     breached: Counter[tuple[int, str]] = Counter()
     for (obligation, owner), count in _breaches(engine).items():

@@ -9,54 +9,108 @@ breaches by owner, how many leads entered each state, and why leads went back.
 
 from __future__ import annotations
 
+import textwrap
 from collections import Counter, defaultdict
 from collections.abc import Sequence
 from datetime import datetime, timedelta
+from fractions import Fraction
+from math import ceil
 from typing import Literal
 from zoneinfo import ZoneInfo
 
 from attrs import frozen
 
-from leadsla._core.calendar import BusinessCalendar
+from leadsla._core.agreement import Agreement
+from leadsla._core.calendar import span_us
 from leadsla._core.clocks import ObligationState
 from leadsla._core.engine import Engine
 from leadsla._core.errors import UsageError, unknown
+from leadsla._core.obligations import ObligationSpec
 from leadsla._core.periods import chronological
 from leadsla._core.tally import Volume, period_of
-from leadsla._shell.render import accepted, format_span, markdown_text, owner_name
+from leadsla._shell.render import accepted, markdown_text, owner_name
 
-__all__ = ["ObligationScore", "PeriodCard", "render_scorecard", "scorecard"]
+__all__ = [
+    "OUTCOMES",
+    "ObligationScore",
+    "Outcome",
+    "PeriodCard",
+    "TimeToMeet",
+    "outcome_of",
+    "render_scorecard",
+    "scorecard",
+]
 
 ReportFormat = Literal["text", "md"]
+
+#: How a clock ends, in the words of every report: met on time; met after its deadline;
+#: breached and never met; cancelled (the lead moved on before it came due); still open.
+Outcome = Literal["on time", "met late", "breached", "cancelled", "open"]
+OUTCOMES: tuple[Outcome, ...] = ("on time", "met late", "breached", "cancelled", "open")
+_OUTCOME: dict[str, Outcome] = {
+    "met": "on time",
+    "met_late": "met late",
+    "breached": "breached",
+    "cancelled": "cancelled",
+    "open": "open",
+    "paused": "open",
+}
+
+
+def outcome_of(clock: ObligationState) -> Outcome:
+    """How ``clock`` ended (so far), in the reports' words (see :data:`OUTCOMES`)."""
+    return _OUTCOME[clock.status]
+
+
+def outcome_counts(engine: Engine) -> Counter[Outcome]:
+    """How every clock of every lead the engine holds ended (so far)."""
+    return Counter(
+        outcome_of(clock) for lead in engine.leads() for clock in engine.lead(lead).obligations
+    )
+
+
+@frozen
+class TimeToMeet:
+    """How long the clocks that were met took, from opening to meeting, in the obligation's
+    own unit (``unit``): ``"business days"`` for a deadline in business days (working days,
+    as the calendar counts them), ``"business hours"`` for one in business hours or minutes,
+    ``"days"`` or ``"hours"`` for a deadline in calendar time. ``median`` (of an even count,
+    the mean of the middle two), ``p90`` (the nearest rank: the smallest time at or under
+    which 90 % of them fall) and ``max``; ``count`` clocks."""
+
+    unit: str
+    median: float
+    p90: float
+    max: float
+    count: int
 
 
 @frozen
 class ObligationScore:
-    """One obligation's clocks opened in a period, by how they ended (so far).
-
-    ``met`` counts clocks met on time, ``met_late`` those met after their deadline, ``breached``
-    those breached and not met (yet); ``median_to_meet`` is the median time from opening to
-    meeting, in business time for a business-time obligation. ``breaches_by_owner`` counts the
-    breaches (met late ones included) by the person who owned the lead at the deadline, or the
-    team when no person did, most first.
+    """One obligation's clocks opened in a period, by how they ended (so far): ``on_time``,
+    ``met_late``, ``breached`` (and never met), ``cancelled`` and ``open`` add up to
+    ``opened``. ``to_meet``: how long the met ones took (None: none was met).
+    ``breaches_by_owner`` counts the breaches (met late ones included) by the person who
+    owned the lead at the deadline, or the team when no person did, most first.
     """
 
     obligation: str
     party: str
     opened: int
-    met: int
+    on_time: int
     met_late: int
     breached: int
     cancelled: int
-    running: int
-    median_to_meet: timedelta | None
+    open: int
+    to_meet: TimeToMeet | None
     breaches_by_owner: tuple[tuple[str, int], ...]
 
     @property
-    def on_time_rate(self) -> float | None:
-        """Met on time among the clocks that came due: None when none did."""
-        due = self.met + self.met_late + self.breached
-        return self.met / due if due else None
+    def attainment(self) -> float | None:
+        """Met on time among the clocks that came due (on time, met late, breached): None
+        when none did."""
+        due = self.on_time + self.met_late + self.breached
+        return self.on_time / due if due else None
 
 
 @frozen
@@ -121,8 +175,7 @@ def scorecard(engine: Engine) -> list[PeriodCard]:
         for name, spec in specs.items():
             found = clocks[when].get(name, [])
             if found:
-                calendar = agreement.calendar(spec.calendar) if spec.within.business else None
-                scores.append(_score(name, spec.party, found, calendar))
+                scores.append(_score(spec, found, agreement))
         cards.append(
             PeriodCard(
                 when,
@@ -143,46 +196,81 @@ def scorecard(engine: Engine) -> list[PeriodCard]:
 
 
 def _score(
-    name: str,
-    party: str,
-    states: Sequence[ObligationState],
-    calendar: BusinessCalendar | None,
+    spec: ObligationSpec, states: Sequence[ObligationState], agreement: Agreement
 ) -> ObligationScore:
-    status = Counter(state.status for state in states)
-    spans = []
-    for state in states:
-        if state.met_at is None:
-            continue
-        if calendar is not None:
-            spans.append(calendar.elapsed(state.opened_at, state.met_at))
-        else:
-            spans.append(state.met_at - state.opened_at)
+    outcomes = Counter(outcome_of(state) for state in states)
     owners: Counter[str] = Counter()
     for state in states:
         if state.breached_at is not None:
             owners[owner_name(state.breach_owner)] += 1
     return ObligationScore(
-        name,
-        party,
+        spec.name,
+        spec.party,
         len(states),
-        status["met"],
-        status["met_late"],
-        status["breached"],
-        status["cancelled"],
-        status["open"] + status["paused"],
-        _median(spans),
+        outcomes["on time"],
+        outcomes["met late"],
+        outcomes["breached"],
+        outcomes["cancelled"],
+        outcomes["open"],
+        _to_meet(spec, states, agreement),
         tuple(sorted(owners.items(), key=lambda item: (-item[1], item[0]))),
     )
 
 
-def _median(spans: list[timedelta]) -> timedelta | None:
-    if not spans:
+def _to_meet(
+    spec: ObligationSpec, states: Sequence[ObligationState], agreement: Agreement
+) -> TimeToMeet | None:
+    """The time the met clocks took, in the obligation's own unit."""
+    met = [(state.opened_at, state.met_at) for state in states if state.met_at is not None]
+    if not met:
         return None
-    ordered = sorted(spans)
+    within = spec.within
+    values: list[Fraction]
+    if within.business:
+        calendar = agreement.calendar(spec.calendar)
+        if within.unit in ("days", "weeks"):
+            unit = "business days"
+            values = [calendar.elapsed_days(start, end) for start, end in met]
+        else:
+            unit = "business hours"
+            values = [_hours(calendar.elapsed(start, end)) for start, end in met]
+    elif within.unit in ("days", "weeks"):
+        unit, values = "days", [_hours(end - start) / 24 for start, end in met]
+    else:
+        unit, values = "hours", [_hours(end - start) for start, end in met]
+    ordered = sorted(values)
     middle = len(ordered) // 2
-    if len(ordered) % 2:
-        return ordered[middle]
-    return (ordered[middle - 1] + ordered[middle]) / 2
+    median = ordered[middle] if len(ordered) % 2 else (ordered[middle - 1] + ordered[middle]) / 2
+    p90 = ordered[ceil(Fraction(9, 10) * len(ordered)) - 1]
+    return TimeToMeet(unit, float(median), float(p90), float(ordered[-1]), len(ordered))
+
+
+def _units_said(scores: Sequence[ObligationScore]) -> str:
+    """The sentence under the table that says each obligation's unit of time."""
+    by_unit: dict[str, list[str]] = defaultdict(list)
+    for score in scores:
+        if score.to_meet is not None:
+            by_unit[score.to_meet.unit].append(score.obligation)
+    parts = [
+        f"in {unit} ({'d' if unit.endswith('days') else 'h'}): {', '.join(names)}"
+        for unit, names in sorted(by_unit.items())
+    ]
+    return "Time to meet, from opening, " + "; ".join(parts) + "." if parts else ""
+
+
+def _spans(to_meet: TimeToMeet | None) -> tuple[str, str]:
+    if to_meet is None:
+        return "-", "-"
+    return _amount(to_meet.median, to_meet.unit), _amount(to_meet.p90, to_meet.unit)
+
+
+def _hours(span: timedelta) -> Fraction:
+    return Fraction(span_us(span), 3_600_000_000)
+
+
+def _amount(value: float, unit: str) -> str:
+    """An amount of time in a table cell: ``1.5 d``, ``5.1 h`` (the unit said under it)."""
+    return f"{value:.1f} {'d' if unit.endswith('days') else 'h'}"
 
 
 def render_scorecard(
@@ -210,32 +298,27 @@ def render_scorecard(
         else:
             lines.append(f"{bullet}nothing delivered")
         lines.extend(_section("Obligations (clocks opened in the period)", markdown))
-        header = (
-            "obligation",
-            "opened",
-            "on time",
-            "late",
-            "breached",
-            "cancelled",
-            "running",
-            "on-time rate",
-            "median to meet",
-        )
+        header = ("obligation", "opened", *OUTCOMES, "attainment", "median", "p90")
         rows = [
             (
-                f"{score.obligation} ({score.party})",
+                score.obligation,
                 str(score.opened),
-                str(score.met),
+                str(score.on_time),
                 str(score.met_late),
                 str(score.breached),
                 str(score.cancelled),
-                str(score.running),
-                f"{score.on_time_rate:.0%}" if score.on_time_rate is not None else "-",
-                format_span(score.median_to_meet) if score.median_to_meet is not None else "-",
+                str(score.open),
+                f"{score.attainment:.0%}" if score.attainment is not None else "-",
+                *_spans(score.to_meet),
             )
             for score in card.obligations
         ]
         lines.extend(_table(header, rows, markdown))
+        said = _units_said(card.obligations)
+        if said and markdown:
+            lines += ["", _md(said, True)]
+        elif said:
+            lines += textwrap.wrap(said, 98, initial_indent="  ", subsequent_indent="  ")
         breaches = [score for score in card.obligations if score.breaches_by_owner]
         if breaches:
             lines.extend(_section("Breaches by owner", markdown))
