@@ -105,6 +105,7 @@ from leadsla._shell.report import (
     TimeToMeet,
     render_scorecard,
     scorecard,
+    scorecard_data,
 )
 from leadsla._shell.simulate import simulate
 from leadsla._shell.store import SqliteStore
@@ -227,6 +228,7 @@ __all__ = [
     "render_summary",
     "replay",
     "scorecard",
+    "scorecard_data",
     "simulate",
 ]
 

@@ -76,7 +76,8 @@ def test_time_to_meet_is_business_time_and_the_median_of_the_clocks() -> None:
     [card] = scorecard(replay(events).engine)
     touch = {score.obligation: score for score in card.obligations}["first-touch"]
     assert touch.on_time == 2
-    assert touch.to_meet == TimeToMeet("business hours", 1.0, 1.5, 1.5, 2)
+    assert touch.unit == "business hours"
+    assert touch.to_meet == TimeToMeet(1.0, 1.5, 1.5, 2)
     assert "1.0 h  1.5 h" in render_scorecard([card])
 
 
@@ -101,7 +102,8 @@ def test_a_deadline_in_business_days_is_reported_in_business_days() -> None:
     events.sort(key=lambda event: event.at)
     [card] = scorecard(replay(events, agreement=slow).engine)
     touch = {score.obligation: score for score in card.obligations}["first-touch"]
-    assert touch.to_meet == TimeToMeet("business days", 5.5, 9.0, 10.0, 10)
+    assert touch.unit == "business days"
+    assert touch.to_meet == TimeToMeet(5.5, 9.0, 10.0, 10)
     text = render_scorecard([card])
     assert "5.5 d  9.0 d" in text
     assert "in business days (d): first-touch" in text
@@ -220,3 +222,106 @@ def test_a_reason_with_line_breaks_stays_on_its_line() -> None:
     cards = scorecard(replay(events).engine)
     assert "  handback: bad fit 1\n" in render_scorecard(cards)
     assert "- handback: bad fit 1\n" in render_scorecard(cards, "md")
+
+
+def test_scores_by_owner_and_lateness_worked_out_by_hand() -> None:
+    """First touch within 4 business hours (Mon–Fri 09:00–17:00), four leads made MQLs on
+    Monday 2 March at 09:00 and given to alice (L-1, L-2) and bob (L-3, L-4):
+    - L-1 touched at 10:00: on time, 1 h; L-2 at 15:00: met late, 6 h, 2 h past 13:00 (alice);
+    - L-3 never touched: breached at 13:00 (bob); L-4 touched at 11:00: on time, 2 h (bob).
+    Everyone: 2 on time, 1 met late, 1 breached, attainment 50 %; met in 1, 2, 6 h: median
+    2 h, p90 (nearest rank: the 3rd of 3) 6 h, max 6 h; lateness 2 h in all, 2 h at worst.
+    alice: 1 on time, 1 late: median 3.5 h, p90 6 h, lateness 2 h. bob: 1 on time, 1
+    breached: median 2 h, no lateness (a breach never met is not late by an amount yet)."""
+    from leadsla import OwnerAssigned
+
+    monday = datetime(2026, 3, 2, 9, tzinfo=HELSINKI)
+    owners = {"L-1": "alice", "L-2": "alice", "L-3": "bob", "L-4": "bob"}
+    events: list[Event] = []
+    for lead, person in owners.items():
+        events.append(LeadCreated(id=f"c-{lead}", lead=lead, at=monday, fields=FIELDS))
+        events.append(OwnerAssigned(id=f"o-{lead}", lead=lead, at=monday, owner=person))
+    for lead, hours in (("L-1", 1), ("L-4", 2), ("L-2", 6)):
+        at = monday + timedelta(hours=hours)
+        who = owners[lead]  # (the party's own people meet it)
+        events.append(ActivityLogged(id=f"a-{lead}", lead=lead, at=at, kind="call", by=who))
+    [card] = scorecard(replay(events, until=monday + timedelta(days=1, hours=8)).engine)
+    [touch] = [score for score in card.obligations if score.obligation == "first-touch"]
+    counts = (touch.on_time, touch.met_late, touch.breached, touch.cancelled, touch.open)
+    assert counts == (2, 1, 1, 0, 0)
+    assert touch.attainment == pytest.approx(0.5)
+    assert touch.to_meet == TimeToMeet(2.0, 6.0, 6.0, 3)
+    assert (touch.lateness_total, touch.lateness_worst) == (2.0, 2.0)
+    mine = {score.person: score for score in card.by_owner if score.obligation == "first-touch"}
+    assert set(mine) == {"alice", "bob"}
+    alice, bob = mine["alice"], mine["bob"]
+    assert (alice.team, alice.on_time, alice.met_late, alice.breached) == ("sales", 1, 1, 0)
+    assert alice.to_meet == TimeToMeet(3.5, 6.0, 6.0, 2)
+    assert (alice.lateness_total, alice.lateness_worst) == (2.0, 2.0)
+    assert (bob.on_time, bob.met_late, bob.breached, bob.attainment) == (1, 0, 1, 0.5)
+    assert bob.to_meet == TimeToMeet(2.0, 2.0, 2.0, 1)
+    assert (bob.lateness_total, bob.lateness_worst) == (0.0, None)
+    text = render_scorecard([card])
+    assert (
+        "    alice (sales)          1         1         0          0     0         50%   3.5 h"
+        in text
+    )
+
+
+def test_json_and_csv_carry_every_figure_for_other_tools() -> None:
+    """JSON holds what the Python values hold; CSV a row per period, obligation and owner,
+    with the columns it documents; both read back with the standard library (and pandas)."""
+    import csv
+    import json
+
+    from leadsla._shell.report import CSV_COLUMNS
+
+    cards = demo_cards()
+    data = json.loads(render_scorecard(cards, "json", title="March"))
+    [period] = data["periods"]
+    touch = next(o for o in period["obligations"] if o["obligation"] == "first-touch")
+    [score] = [s for s in cards[0].obligations if s.obligation == "first-touch"]
+    assert (touch["on_time"], touch["met_late"], touch["breached"]) == (1, 1, 1)
+    assert touch["median_to_meet"] == score.to_meet.median if score.to_meet else None
+    assert touch["unit"] == "business hours"
+    assert len(period["by_owner"]) == len(cards[0].by_owner)
+    rows = list(csv.DictReader(io.StringIO(render_scorecard(cards, "csv"))))
+    assert tuple(rows[0]) == CSV_COLUMNS
+    assert len(rows) == len(cards[0].obligations) + len(cards[0].by_owner)
+    bob = next(r for r in rows if r["obligation"] == "first-touch" and r["person"] == "bob")
+    assert (bob["team"], bob["met_late"], bob["breached"], bob["attainment"]) == (
+        "sales",
+        "1",
+        "1",
+        "0.0",
+    )
+    pandas = pytest.importorskip("pandas")
+    frame = pandas.read_csv(io.StringIO(render_scorecard(cards, "csv")))
+    assert frame["opened"].sum() == 2 * sum(s.opened for s in cards[0].obligations)
+
+
+def test_csv_cells_a_spreadsheet_would_run_are_defused() -> None:
+    """A person named like a formula (names come from CRM data) reads as text in Excel."""
+    [card] = demo_cards()
+    hostile = attrs.evolve(card.by_owner[0], person="=HYPERLINK(1)", team="-sales")
+    text = render_scorecard([attrs.evolve(card, by_owner=(hostile,))], "csv")
+    assert ",'-sales,'=HYPERLINK(1)," in text
+    assert "first-touch" in text  # names that are not formulas are left alone
+
+
+def test_a_rejection_counts_for_the_rep_who_rejected() -> None:
+    """Rejecting meets acceptance and hands the lead back to marketing at the same instant:
+    the acceptance counts for carol, who rejected it, not for marketing, who has it now."""
+    from leadsla import OwnerAssigned
+
+    monday = datetime(2026, 3, 2, 9, tzinfo=HELSINKI)
+    events = [
+        LeadCreated(id="c", lead="L-1", at=monday, fields=FIELDS),
+        OwnerAssigned(id="o", lead="L-1", at=monday, owner="carol"),
+        TransitionRequested(
+            id="t", lead="L-1", at=monday + timedelta(hours=1), trigger="reject", reason="fit"
+        ),
+    ]
+    [card] = scorecard(replay(events, until=monday + timedelta(days=1)).engine)
+    accept = [s for s in card.by_owner if s.obligation == "accept-or-reject"]
+    assert [(s.team, s.person, s.on_time) for s in accept] == [("sales", "carol", 1)]

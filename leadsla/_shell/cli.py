@@ -528,8 +528,10 @@ def _whatif(arguments: argparse.Namespace, out: TextIO) -> int:
 
 def _report(arguments: argparse.Namespace, out: TextIO) -> int:
     """The review-meeting scorecard: each tracking period's commitments, obligations (clocks
-    opened, met on time and late, breached, with the on-time rate and the median time to
-    meet), breaches by owner, leads entering each state, and why leads went back or were lost.
+    by how they ended: on time, met late, breached, cancelled, open; the attainment; the
+    median and p90 time to meet, in each obligation's unit), the same per owner, breaches by
+    owner, leads entering each state, and why leads went back or were lost. --format md,
+    json (every figure) or csv (a row per period, obligation and owner) for other tools.
 
     --until replays the log up to the end of the period and advances to it, so every deadline
     passed by then counts (the events after it are left out, and stderr says how many).
@@ -870,7 +872,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     _log_arguments(report)
     _until_argument(report)
-    report.add_argument("--format", choices=("text", "md"), default="text")
+    report.add_argument("--format", choices=("text", "md", "json", "csv"), default="text")
     report.add_argument("-o", "--output", help="write to this file instead of stdout")
     report.set_defaults(handler=_report)
 

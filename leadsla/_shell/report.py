@@ -9,15 +9,20 @@ breaches by owner, how many leads entered each state, and why leads went back.
 
 from __future__ import annotations
 
+import csv
+import io
+import itertools
+import json
 import textwrap
 from collections import Counter, defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from fractions import Fraction
 from math import ceil
-from typing import Literal
+from typing import Any, Final, Literal
 from zoneinfo import ZoneInfo
 
+import attrs
 from attrs import frozen
 
 from leadsla._core.agreement import Agreement
@@ -26,11 +31,14 @@ from leadsla._core.clocks import ObligationState
 from leadsla._core.engine import Engine
 from leadsla._core.errors import UsageError, unknown
 from leadsla._core.obligations import ObligationSpec
+from leadsla._core.ownership import Owner
 from leadsla._core.periods import chronological
 from leadsla._core.tally import Volume, period_of
+from leadsla._core.views import LeadView
 from leadsla._shell.render import accepted, markdown_text, owner_name
 
 __all__ = [
+    "CSV_COLUMNS",
     "OUTCOMES",
     "ObligationScore",
     "Outcome",
@@ -39,9 +47,10 @@ __all__ = [
     "outcome_of",
     "render_scorecard",
     "scorecard",
+    "scorecard_data",
 ]
 
-ReportFormat = Literal["text", "md"]
+ReportFormat = Literal["text", "md", "json", "csv"]
 
 #: How a clock ends, in the words of every report: met on time; met after its deadline;
 #: breached and never met; cancelled (the lead moved on before it came due); still open.
@@ -72,13 +81,10 @@ def outcome_counts(engine: Engine) -> Counter[Outcome]:
 @frozen
 class TimeToMeet:
     """How long the clocks that were met took, from opening to meeting, in the obligation's
-    own unit (``unit``): ``"business days"`` for a deadline in business days (working days,
-    as the calendar counts them), ``"business hours"`` for one in business hours or minutes,
-    ``"days"`` or ``"hours"`` for a deadline in calendar time. ``median`` (of an even count,
-    the mean of the middle two), ``p90`` (the nearest rank: the smallest time at or under
-    which 90 % of them fall) and ``max``; ``count`` clocks."""
+    own unit (:attr:`ObligationScore.unit`): ``median`` (of an even count, the mean of the
+    middle two), ``p90`` (the nearest rank: the smallest time at or under which 90 % of them
+    fall) and ``max``, of ``count`` clocks."""
 
-    unit: str
     median: float
     p90: float
     max: float
@@ -89,9 +95,22 @@ class TimeToMeet:
 class ObligationScore:
     """One obligation's clocks opened in a period, by how they ended (so far): ``on_time``,
     ``met_late``, ``breached`` (and never met), ``cancelled`` and ``open`` add up to
-    ``opened``. ``to_meet``: how long the met ones took (None: none was met).
-    ``breaches_by_owner`` counts the breaches (met late ones included) by the person who
-    owned the lead at the deadline, or the team when no person did, most first.
+    ``opened``.
+
+    Times are in the obligation's own ``unit``: ``"business days"`` for a deadline in
+    business days (working days, as its calendar counts them), ``"business hours"`` for one in
+    business hours or minutes, ``"days"`` or ``"hours"`` for a deadline in calendar time.
+    ``to_meet``: how long the met clocks took (None: none was met). ``lateness_total`` and
+    ``lateness_worst``: how far past their deadlines the clocks met late were met (0 and
+    None when none was). ``breaches_by_owner`` counts the breaches (met late ones included)
+    by the person who owned the lead at the deadline, or the team when no person did, most
+    first.
+
+    ``team`` and ``person`` say whose clocks these are, in the per-owner rows of a
+    :class:`PeriodCard` (None and None: everyone's). A clock counts for the owner who had
+    the lead when it was decided: at the deadline for a breached or late one, just before it
+    was met on time or cancelled (a rejection meets acceptance and hands the lead back at
+    once: it counts for the rep who rejected), and now for an open one.
     """
 
     obligation: str
@@ -102,8 +121,13 @@ class ObligationScore:
     breached: int
     cancelled: int
     open: int
+    unit: str
     to_meet: TimeToMeet | None
+    lateness_total: float
+    lateness_worst: float | None
     breaches_by_owner: tuple[tuple[str, int], ...]
+    team: str | None = None
+    person: str | None = None
 
     @property
     def attainment(self) -> float | None:
@@ -122,6 +146,9 @@ class PeriodCard:
     obligations: tuple[ObligationScore, ...]
     entered: tuple[tuple[str, int], ...]
     reasons: tuple[tuple[str, str, int], ...]
+    #: The same scores per obligation, team and person (see :class:`ObligationScore`), by
+    #: obligation in the agreement's order, then team and person.
+    by_owner: tuple[ObligationScore, ...] = ()
 
 
 def scorecard(engine: Engine) -> list[PeriodCard]:
@@ -153,13 +180,15 @@ def scorecard(engine: Engine) -> list[PeriodCard]:
     specs = {spec.name: spec for spec in agreement.obligations}
     # The moves that must say why (backward moves, losses): their reasons are worth a line.
     explained = {t.trigger for t in agreement.lifecycle.transitions if t.requires_reason}
-    clocks: dict[str, dict[str, list[ObligationState]]] = defaultdict(lambda: defaultdict(list))
+    clocks: dict[str, dict[str, list[tuple[ObligationState, Owner | None]]]] = defaultdict(
+        lambda: defaultdict(list)
+    )
     entered: dict[str, Counter[str]] = defaultdict(Counter)
     reasons: dict[str, Counter[tuple[str, str]]] = defaultdict(Counter)
     for lead_id in engine.leads():
         view = engine.lead(lead_id)
         for clock in view.obligations:
-            clocks[period(clock.opened_at)][clock.name].append(clock)
+            clocks[period(clock.opened_at)][clock.name].append((clock, _accountable(view, clock)))
         for move in view.lead.history:
             when = period(move.at)
             entered[when][move.dest] += 1
@@ -171,11 +200,19 @@ def scorecard(engine: Engine) -> list[PeriodCard]:
     order = {name: position for position, name in enumerate(agreement.lifecycle.state_names)}
     cards = []
     for when in sorted({*clocks, *entered, *volumes}, key=chronological):
-        scores = []
+        scores, by_owner = [], []
         for name, spec in specs.items():
             found = clocks[when].get(name, [])
-            if found:
-                scores.append(_score(spec, found, agreement))
+            if not found:
+                continue
+            scores.append(_score(spec, [clock for clock, _ in found], agreement))
+            owners: dict[tuple[str, str], list[ObligationState]] = defaultdict(list)
+            for clock, owner in found:
+                key = (owner.team, owner.person or "") if owner else ("", "")
+                owners[key].append(clock)
+            for (team, person), mine in sorted(owners.items()):
+                score = _score(spec, mine, agreement)
+                by_owner.append(attrs.evolve(score, team=team or None, person=person or None))
         cards.append(
             PeriodCard(
                 when,
@@ -190,9 +227,26 @@ def scorecard(engine: Engine) -> list[PeriodCard]:
                         reasons[when].items(), key=lambda item: (item[0][0], -item[1], item[0][1])
                     )
                 ),
+                tuple(by_owner),
             )
         )
     return cards
+
+
+def _accountable(view: LeadView, clock: ObligationState) -> Owner | None:
+    """Who a clock counts for: the owner when it was decided (see ObligationScore)."""
+    if clock.breached_at is not None:
+        return clock.breach_owner
+    decided = clock.met_at or clock.cancelled_at
+    if decided is None:
+        return view.owner
+    # The owner just before: the move that met or cancelled the clock (a rejection, a
+    # handback) may hand the lead over at that very instant.
+    if decided > clock.opened_at:
+        before = view.lead.owner_at(decided - timedelta(microseconds=1))
+        if before is not None:
+            return before
+    return view.lead.owner_at(decided)
 
 
 def _score(
@@ -203,6 +257,9 @@ def _score(
     for state in states:
         if state.breached_at is not None:
             owners[owner_name(state.breach_owner)] += 1
+    unit, measure = _measure(spec, agreement)
+    met = sorted(measure(s.opened_at, s.met_at) for s in states if s.met_at is not None)
+    late = [measure(s.due_at, s.met_at) for s in states if s.status == "met_late" and s.met_at]
     return ObligationScore(
         spec.name,
         spec.party,
@@ -212,56 +269,36 @@ def _score(
         outcomes["breached"],
         outcomes["cancelled"],
         outcomes["open"],
-        _to_meet(spec, states, agreement),
+        unit,
+        _spread(met) if met else None,
+        float(sum(late, Fraction(0))),
+        float(max(late)) if late else None,
         tuple(sorted(owners.items(), key=lambda item: (-item[1], item[0]))),
     )
 
 
-def _to_meet(
-    spec: ObligationSpec, states: Sequence[ObligationState], agreement: Agreement
-) -> TimeToMeet | None:
-    """The time the met clocks took, in the obligation's own unit."""
-    met = [(state.opened_at, state.met_at) for state in states if state.met_at is not None]
-    if not met:
-        return None
+def _measure(
+    spec: ObligationSpec, agreement: Agreement
+) -> tuple[str, Callable[[datetime, datetime], Fraction]]:
+    """The obligation's unit of time, and how to measure a span in it."""
     within = spec.within
-    values: list[Fraction]
+    days = within.unit in ("days", "weeks")
     if within.business:
         calendar = agreement.calendar(spec.calendar)
-        if within.unit in ("days", "weeks"):
-            unit = "business days"
-            values = [calendar.elapsed_days(start, end) for start, end in met]
-        else:
-            unit = "business hours"
-            values = [_hours(calendar.elapsed(start, end)) for start, end in met]
-    elif within.unit in ("days", "weeks"):
-        unit, values = "days", [_hours(end - start) / 24 for start, end in met]
-    else:
-        unit, values = "hours", [_hours(end - start) for start, end in met]
-    ordered = sorted(values)
+        if days:
+            return "business days", calendar.elapsed_days
+        return "business hours", lambda start, end: _hours(calendar.elapsed(start, end))
+    if days:
+        return "days", lambda start, end: _hours(end - start) / 24
+    return "hours", lambda start, end: _hours(end - start)
+
+
+def _spread(ordered: list[Fraction]) -> TimeToMeet:
+    """Median, p90 (nearest rank) and max of sorted values."""
     middle = len(ordered) // 2
     median = ordered[middle] if len(ordered) % 2 else (ordered[middle - 1] + ordered[middle]) / 2
     p90 = ordered[ceil(Fraction(9, 10) * len(ordered)) - 1]
-    return TimeToMeet(unit, float(median), float(p90), float(ordered[-1]), len(ordered))
-
-
-def _units_said(scores: Sequence[ObligationScore]) -> str:
-    """The sentence under the table that says each obligation's unit of time."""
-    by_unit: dict[str, list[str]] = defaultdict(list)
-    for score in scores:
-        if score.to_meet is not None:
-            by_unit[score.to_meet.unit].append(score.obligation)
-    parts = [
-        f"in {unit} ({'d' if unit.endswith('days') else 'h'}): {', '.join(names)}"
-        for unit, names in sorted(by_unit.items())
-    ]
-    return "Time to meet, from opening, " + "; ".join(parts) + "." if parts else ""
-
-
-def _spans(to_meet: TimeToMeet | None) -> tuple[str, str]:
-    if to_meet is None:
-        return "-", "-"
-    return _amount(to_meet.median, to_meet.unit), _amount(to_meet.p90, to_meet.unit)
+    return TimeToMeet(float(median), float(p90), float(ordered[-1]), len(ordered))
 
 
 def _hours(span: timedelta) -> Fraction:
@@ -273,12 +310,75 @@ def _amount(value: float, unit: str) -> str:
     return f"{value:.1f} {'d' if unit.endswith('days') else 'h'}"
 
 
+_OWNER_HEADER: Final = (
+    "obligation, owner",
+    *OUTCOMES,
+    "attainment",
+    "median",
+    "worst late",
+)
+
+
+def _owner_rows(scores: Sequence[ObligationScore], markdown: bool) -> list[tuple[str, ...]]:
+    """The per-owner table: each obligation's name on a row of its own, its owners under it
+    (in Markdown, the name on every row)."""
+    rows: list[tuple[str, ...]] = []
+    for obligation, group in itertools.groupby(scores, key=lambda score: score.obligation):
+        if not markdown:
+            rows.append((obligation, *[""] * (len(_OWNER_HEADER) - 1)))
+        for score in group:
+            who = score.person or score.team or "nobody"
+            if score.person and score.team:
+                who += f" ({score.team})"
+            worst = score.lateness_worst
+            rows.append(
+                (
+                    f"{obligation}: {who}" if markdown else f"  {who}",
+                    str(score.on_time),
+                    str(score.met_late),
+                    str(score.breached),
+                    str(score.cancelled),
+                    str(score.open),
+                    f"{score.attainment:.0%}" if score.attainment is not None else "-",
+                    _spans(score)[0],
+                    "-" if worst is None else _amount(worst, score.unit),
+                )
+            )
+    return rows
+
+
+def _units_said(scores: Sequence[ObligationScore]) -> str:
+    """The sentence under the table that says each obligation's unit of time."""
+    by_unit: dict[str, list[str]] = defaultdict(list)
+    for score in scores:
+        if score.to_meet is not None:
+            by_unit[score.unit].append(score.obligation)
+    parts = [
+        f"in {unit} ({'d' if unit.endswith('days') else 'h'}): {', '.join(names)}"
+        for unit, names in sorted(by_unit.items())
+    ]
+    return "Time to meet, from opening, " + "; ".join(parts) + "." if parts else ""
+
+
+def _spans(score: ObligationScore) -> tuple[str, str]:
+    to_meet = score.to_meet
+    if to_meet is None:
+        return "-", "-"
+    return _amount(to_meet.median, score.unit), _amount(to_meet.p90, score.unit)
+
+
 def render_scorecard(
     cards: Sequence[PeriodCard], format: ReportFormat = "text", *, title: str = "Scorecard"
 ) -> str:
-    """The scorecard as plain text or Markdown."""
-    if format not in ("text", "md"):
-        raise UsageError(unknown("format", format, ("text", "md"), "format"))
+    """The scorecard as plain text, Markdown, JSON (every figure, as :func:`scorecard_data`
+    gives it) or CSV (a row per period, obligation and owner, the figures in columns: see
+    :data:`CSV_COLUMNS`)."""
+    if format not in ("text", "md", "json", "csv"):
+        raise UsageError(unknown("format", format, ("text", "md", "json", "csv"), "format"))
+    if format == "json":
+        return json.dumps(scorecard_data(cards, title=title), ensure_ascii=False, indent=1) + "\n"
+    if format == "csv":
+        return _csv(cards)
     markdown = format == "md"
     bullet = "- " if markdown else "  "
     lines = [f"# {_md(title, True)}" if markdown else title]
@@ -309,7 +409,7 @@ def render_scorecard(
                 str(score.cancelled),
                 str(score.open),
                 f"{score.attainment:.0%}" if score.attainment is not None else "-",
-                *_spans(score.to_meet),
+                *_spans(score),
             )
             for score in card.obligations
         ]
@@ -319,6 +419,11 @@ def render_scorecard(
             lines += ["", _md(said, True)]
         elif said:
             lines += textwrap.wrap(said, 98, initial_indent="  ", subsequent_indent="  ")
+        if card.by_owner:
+            lines.extend(
+                _section("By owner (who had the lead when each clock was decided)", markdown)
+            )
+            lines.extend(_table(_OWNER_HEADER, _owner_rows(card.by_owner, markdown), markdown))
         breaches = [score for score in card.obligations if score.breaches_by_owner]
         if breaches:
             lines.extend(_section("Breaches by owner", markdown))
@@ -334,6 +439,99 @@ def render_scorecard(
             for state, reason, count in card.reasons:
                 lines.append(f"{bullet}{_md(f'{state}: {reason} {count}', markdown)}")
     return "\n".join(lines) + "\n"
+
+
+#: The columns of the CSV scorecard: one row per period and obligation (``team`` and
+#: ``person`` empty: everyone), then one per period, obligation and owner. Times are in
+#: ``unit``; empty cells are figures that do not exist (no clock met, none due).
+CSV_COLUMNS: Final = (
+    "period",
+    "obligation",
+    "party",
+    "team",
+    "person",
+    "opened",
+    "on_time",
+    "met_late",
+    "breached",
+    "cancelled",
+    "open",
+    "attainment",
+    "unit",
+    "met",
+    "median_to_meet",
+    "p90_to_meet",
+    "max_to_meet",
+    "lateness_total",
+    "lateness_worst",
+)
+
+
+def _score_data(score: ObligationScore) -> dict[str, Any]:
+    to_meet = score.to_meet
+    return {
+        "obligation": score.obligation,
+        "party": score.party,
+        "team": score.team,
+        "person": score.person,
+        "opened": score.opened,
+        "on_time": score.on_time,
+        "met_late": score.met_late,
+        "breached": score.breached,
+        "cancelled": score.cancelled,
+        "open": score.open,
+        "attainment": score.attainment,
+        "unit": score.unit,
+        "met": 0 if to_meet is None else to_meet.count,
+        "median_to_meet": None if to_meet is None else to_meet.median,
+        "p90_to_meet": None if to_meet is None else to_meet.p90,
+        "max_to_meet": None if to_meet is None else to_meet.max,
+        "lateness_total": score.lateness_total,
+        "lateness_worst": score.lateness_worst,
+        "breaches_by_owner": dict(score.breaches_by_owner),
+    }
+
+
+def scorecard_data(cards: Sequence[PeriodCard], *, title: str = "Scorecard") -> dict[str, Any]:
+    """The scorecard as plain data (what ``--format json`` writes): the title and, per
+    period, the commitments (``volumes``), the obligations' scores (``obligations``, the
+    same per owner in ``by_owner``), the leads entering each state and the reasons."""
+    return {
+        "title": title,
+        "periods": [
+            {
+                "period": card.period,
+                "volumes": [{**attrs.asdict(volume), "met": volume.met} for volume in card.volumes],
+                "obligations": [_score_data(score) for score in card.obligations],
+                "by_owner": [_score_data(score) for score in card.by_owner],
+                "entered": dict(card.entered),
+                "reasons": [
+                    {"state": state, "reason": reason, "count": count}
+                    for state, reason, count in card.reasons
+                ],
+            }
+            for card in cards
+        ],
+    }
+
+
+def _csv(cards: Sequence[PeriodCard]) -> str:
+    out = io.StringIO()
+    writer = csv.DictWriter(out, CSV_COLUMNS, extrasaction="ignore", lineterminator="\n")
+    writer.writeheader()
+    for card in cards:
+        for score in (*card.obligations, *card.by_owner):
+            row = {"period": card.period, **_score_data(score)}
+            writer.writerow({key: _cell(value) for key, value in row.items()})
+    return out.getvalue()
+
+
+def _cell(value: object) -> object:
+    """A CSV cell a spreadsheet shows as written: text that it would take for a formula (a
+    name from a web form such as ``=HYPERLINK(...)``) gets a leading apostrophe."""
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + value
+    return value
 
 
 def _section(name: str, markdown: bool) -> list[str]:
