@@ -36,7 +36,7 @@ import warnings
 import zlib
 from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, Final, Literal
+from typing import TYPE_CHECKING, Any, Final, Literal, NoReturn
 
 from leadsla._core.agreement import Agreement
 from leadsla._core.effects import Effect, Rejected
@@ -417,6 +417,17 @@ class PostgresStore(Store):
             )
         return engines
 
+    def _not_kept(self, error: BaseException, parts: Iterable[int]) -> NoReturn:
+        """A write failed (or was interrupted): the engines of ``parts`` are read again when
+        next used, and the error is raised (the database's, as the store's trouble)."""
+        self._drop(parts)
+        if isinstance(error, self._errors):
+            raise self._trouble(
+                f"could not keep the input ({_said(error)}); it was not applied",
+                "check the server and the user's rights, then send it again",
+            ) from None
+        raise error
+
     def _drop(self, parts: Iterable[int]) -> None:
         """Forget the engines of ``parts`` (a write failed): they are read again when next
         used, so they hold what the database holds."""
@@ -466,13 +477,7 @@ class PostgresStore(Store):
                         (f"mark:{mark[0]}", str(mark[1])),
                     )
         except BaseException as error:  # Ctrl-C too: the engines must hold what the db holds
-            self._drop(set(parts or [0]))
-            if isinstance(error, self._errors):
-                raise self._trouble(
-                    f"could not keep the input ({_said(error)}); it was not applied",
-                    "check the server and the user's rights, then send it again",
-                ) from None
-            raise
+            self._not_kept(error, set(parts or [0]))
         counts = {part: last - self._pseq[part] for part, last in pseq.items()}
         for part, last in pseq.items():
             self._pseq[part] = last
@@ -548,13 +553,7 @@ class PostgresStore(Store):
                     "update parts set pseq = pseq + 1 where part = any(%s)", (list(engines),)
                 )
         except BaseException as error:
-            self._drop(every)
-            if isinstance(error, self._errors):
-                raise self._trouble(
-                    f"could not keep the input ({_said(error)}); it was not applied",
-                    "check the server and the user's rights, then send it again",
-                ) from None
-            raise
+            self._not_kept(error, every)
         effects: list[Effect] = []
         for item in decided:
             effects.extend(self._commit(*item))

@@ -334,12 +334,7 @@ def _owner_rows(scores: Sequence[ObligationScore], markdown: bool) -> list[tuple
             rows.append(
                 (
                     f"{obligation}: {who}" if markdown else f"  {who}",
-                    str(score.on_time),
-                    str(score.met_late),
-                    str(score.breached),
-                    str(score.cancelled),
-                    str(score.open),
-                    f"{score.attainment:.0%}" if score.attainment is not None else "-",
+                    *_outcome_cells(score),
                     _spans(score)[0],
                     "-" if worst is None else _amount(worst, score.unit),
                 )
@@ -358,6 +353,13 @@ def _units_said(scores: Sequence[ObligationScore]) -> str:
         for unit, names in sorted(by_unit.items())
     ]
     return "Time to meet, from opening, " + "; ".join(parts) + "." if parts else ""
+
+
+def _outcome_cells(score: ObligationScore) -> tuple[str, ...]:
+    """The clocks by outcome (in :data:`OUTCOMES`' order), then the attainment."""
+    counts = (score.on_time, score.met_late, score.breached, score.cancelled, score.open)
+    attainment = f"{score.attainment:.0%}" if score.attainment is not None else "-"
+    return (*map(str, counts), attainment)
 
 
 def _spans(score: ObligationScore) -> tuple[str, str]:
@@ -403,12 +405,7 @@ def render_scorecard(
             (
                 score.obligation,
                 str(score.opened),
-                str(score.on_time),
-                str(score.met_late),
-                str(score.breached),
-                str(score.cancelled),
-                str(score.open),
-                f"{score.attainment:.0%}" if score.attainment is not None else "-",
+                *_outcome_cells(score),
                 *_spans(score),
             )
             for score in card.obligations
