@@ -16,12 +16,14 @@ from leadsla import (
     Event,
     LeadCreated,
     LeadSLAError,
+    OwnerAssigned,
     PeriodCard,
     TimeToMeet,
     TransitionRequested,
     render_scorecard,
     replay,
     scorecard,
+    scorecard_data,
 )
 from leadsla._shell.cli import _demo_events, main
 
@@ -233,8 +235,6 @@ def test_scores_by_owner_and_lateness_worked_out_by_hand() -> None:
     2 h, p90 (nearest rank: the 3rd of 3) 6 h, max 6 h; lateness 2 h in all, 2 h at worst.
     alice: 1 on time, 1 late: median 3.5 h, p90 6 h, lateness 2 h. bob: 1 on time, 1
     breached: median 2 h, no lateness (a breach never met is not late by an amount yet)."""
-    from leadsla import OwnerAssigned
-
     monday = datetime(2026, 3, 2, 9, tzinfo=HELSINKI)
     owners = {"L-1": "alice", "L-2": "alice", "L-3": "bob", "L-4": "bob"}
     events: list[Event] = []
@@ -312,8 +312,6 @@ def test_csv_cells_a_spreadsheet_would_run_are_defused() -> None:
 def test_a_rejection_counts_for_the_rep_who_rejected() -> None:
     """Rejecting meets acceptance and hands the lead back to marketing at the same instant:
     the acceptance counts for carol, who rejected it, not for marketing, who has it now."""
-    from leadsla import OwnerAssigned
-
     monday = datetime(2026, 3, 2, 9, tzinfo=HELSINKI)
     events = [
         LeadCreated(id="c", lead="L-1", at=monday, fields=FIELDS),
@@ -325,3 +323,42 @@ def test_a_rejection_counts_for_the_rep_who_rejected() -> None:
     [card] = scorecard(replay(events, until=monday + timedelta(days=1)).engine)
     accept = [s for s in card.by_owner if s.obligation == "accept-or-reject"]
     assert [(s.team, s.person, s.on_time) for s in accept] == [("sales", "carol", 1)]
+
+
+def test_each_period_says_what_changed_since_the_one_before() -> None:
+    """February: L-1 touched after 1 h, L-2 never (breached): first touch 50 %, median 1 h,
+    1 breached, 2 MQLs. March: L-3 touched after 2 h: 100 % (+50 pp), median 2 h (+1.0 h),
+    0 breached (-1), 1 MQL (-1)."""
+    february = datetime(2026, 2, 2, 9, tzinfo=HELSINKI)
+    march = datetime(2026, 3, 2, 9, tzinfo=HELSINKI)
+    events: list[Event] = []
+    for lead, at, touched in (("L-1", february, 1), ("L-2", february, None), ("L-3", march, 2)):
+        events.append(LeadCreated(id=f"c-{lead}", lead=lead, at=at, fields=FIELDS))
+        events.append(OwnerAssigned(id=f"o-{lead}", lead=lead, at=at, owner="alice"))
+        if touched is not None:
+            call = at + timedelta(hours=touched)
+            events.append(
+                ActivityLogged(id=f"a-{lead}", lead=lead, at=call, kind="call", by="alice")
+            )
+    events.sort(key=lambda event: event.at)
+    cards = scorecard(replay(events, until=datetime(2026, 3, 31, 17, tzinfo=HELSINKI)).engine)
+    assert [card.period for card in cards] == ["2026-02", "2026-03"]
+    text = render_scorecard(cards)
+    march_part = text[text.index("\n2026-03\n") :]
+    assert " Against 2026-02\n" in march_part
+    assert "  first-touch: attainment 100% (+50 pp), median 2.0 h (+1.0 h), breached 0 (-1)\n" in (
+        march_part
+    )
+    assert "  mql-volume: 1 delivered (-1)\n" in march_part
+    assert "Against" not in text[: text.index("\n2026-03\n")]
+    data = scorecard_data(cards)
+    assert data["periods"][0]["change"] is None
+    change = data["periods"][1]["change"]
+    touch = next(c for c in change["obligations"] if c["obligation"] == "first-touch")
+    assert touch == {
+        "obligation": "first-touch",
+        "opened": -1,
+        "breached": -1,
+        "attainment": 0.5,
+        "median_to_meet": 1.0,
+    }

@@ -386,7 +386,7 @@ def render_scorecard(
     lines = [f"# {_md(title, True)}" if markdown else title]
     if not cards:
         lines.extend(["", "No events: nothing to score."])
-    for card in cards:
+    for previous, card in zip((None, *cards), cards, strict=False):
         lines.append("")
         lines.append(f"## {_md(card.period, True)}" if markdown else card.period)
         lines.extend(_section("Commitments", markdown))
@@ -427,6 +427,10 @@ def render_scorecard(
             for score in breaches:
                 owners = ", ".join(f"{who} {count}" for who, count in score.breaches_by_owner)
                 lines.append(f"{bullet}{_md(f'{score.obligation}: {owners}', markdown)}")
+        change = _change(previous, card) if previous is not None else []
+        if change and previous is not None:
+            lines.extend(_section(f"Against {previous.period}", markdown))
+            lines += [f"{bullet}{_md(said, markdown)}" for said in change]
         if card.entered:
             lines.extend(_section("Leads entering each state", markdown))
             entered = ", ".join(f"{state} {count}" for state, count in card.entered)
@@ -506,10 +510,85 @@ def scorecard_data(cards: Sequence[PeriodCard], *, title: str = "Scorecard") -> 
                     {"state": state, "reason": reason, "count": count}
                     for state, reason, count in card.reasons
                 ],
+                "change": None if previous is None else _change_data(previous, card),
             }
-            for card in cards
+            for previous, card in zip((None, *cards), cards, strict=False)
         ],
     }
+
+
+def _pairs(
+    previous: PeriodCard, card: PeriodCard
+) -> tuple[list[tuple[ObligationScore, ObligationScore]], list[tuple[Volume, Volume]]]:
+    """The obligations and commitments scored in both periods, paired."""
+    before = {score.obligation: score for score in previous.obligations}
+    volumes = {volume.commitment: volume for volume in previous.volumes}
+    return (
+        [(before[s.obligation], s) for s in card.obligations if s.obligation in before],
+        [(volumes[v.commitment], v) for v in card.volumes if v.commitment in volumes],
+    )
+
+
+def _median(score: ObligationScore) -> float | None:
+    return None if score.to_meet is None else score.to_meet.median
+
+
+def _difference(now: float | None, then: float | None) -> float | None:
+    return None if now is None or then is None else now - then
+
+
+def _change_data(previous: PeriodCard, card: PeriodCard) -> dict[str, Any]:
+    """What changed since the period before (``now - then``; None where either is missing)."""
+    scores, volumes = _pairs(previous, card)
+    return {
+        "against": previous.period,
+        "obligations": [
+            {
+                "obligation": now.obligation,
+                "opened": now.opened - then.opened,
+                "breached": now.breached - then.breached,
+                "attainment": _difference(now.attainment, then.attainment),
+                "median_to_meet": _difference(_median(now), _median(then)),
+            }
+            for then, now in scores
+        ],
+        "volumes": [
+            {
+                "commitment": later.commitment,
+                "delivered": later.delivered - earlier.delivered,
+                "accepted": later.accepted - earlier.accepted,
+            }
+            for earlier, later in volumes
+        ],
+    }
+
+
+def _change(previous: PeriodCard, card: PeriodCard) -> list[str]:
+    """The change since the period before, a line per obligation and commitment."""
+    scores, volumes = _pairs(previous, card)
+    lines = []
+    for then, now in scores:
+        parts = []
+        if now.attainment is not None:
+            moved = _difference(now.attainment, then.attainment)
+            parts.append(
+                f"attainment {now.attainment:.0%}"
+                + ("" if moved is None else f" ({round(moved * 100):+d} pp)")
+            )
+        if now.to_meet is not None:
+            median = now.to_meet.median
+            moved = _difference(median, _median(then))
+            unit = "d" if now.unit.endswith("days") else "h"
+            parts.append(
+                f"median {_amount(median, now.unit)}"
+                + ("" if moved is None else f" ({moved:+.1f} {unit})")
+            )
+        parts.append(f"breached {now.breached} ({now.breached - then.breached:+d})")
+        lines.append(f"{now.obligation}: " + ", ".join(parts))
+    for earlier, later in volumes:
+        moved = later.delivered - earlier.delivered
+        lines.append(f"{later.commitment}: {later.delivered} delivered ({moved:+d})")
+    return lines
 
 
 def _csv(cards: Sequence[PeriodCard]) -> str:
