@@ -412,8 +412,8 @@ def test_whatif_compares_two_agreements_on_one_log(tmp_path: pathlib.Path) -> No
     rows = {line[:40].strip(): line[40:].split() for line in out.getvalue().splitlines()[1:]}
     assert rows["clocks on time"] == ["2", "1", "-1"]
     assert rows["clocks met late"] == ["0", "1", "+1"]
-    assert rows["breached: first-touch"] == ["1", "2", "+1"]
-    assert rows["breached, owner carol"] == ["1", "2", "+1"]
+    assert rows["missed: first-touch"] == ["1", "2", "+1"]
+    assert rows["missed, owner carol"] == ["1", "2", "+1"]
     assert rows["clocks opened"] == ["6", "6"]
 
 
@@ -609,5 +609,5 @@ def test_whatif_keeps_each_section_together(tmp_path: pathlib.Path) -> None:
         main(["whatif", log, str(strict), "--agreement", str(current), "--until", until], out) == 0
     )
     labels = [line[:40].strip() for line in out.getvalue().splitlines()[1:]]
-    assert labels.index("breached: first-touch") < labels.index("breached, owner carol")
-    assert labels.index("breached, owner carol") < labels.index("leads now in mql")
+    assert labels.index("missed: first-touch") < labels.index("missed, owner carol")
+    assert labels.index("missed, owner carol") < labels.index("leads now in mql")

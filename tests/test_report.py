@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import pathlib
 from datetime import datetime, timedelta
+from fractions import Fraction
 from zoneinfo import ZoneInfo
 
 import attrs
@@ -362,3 +363,36 @@ def test_each_period_says_what_changed_since_the_one_before() -> None:
         "attainment": 0.5,
         "median_to_meet": 1.0,
     }
+
+
+def test_the_change_is_against_the_period_just_before() -> None:
+    """January has two MQLs, February none, March one: March is compared with February
+    (no events in it), not with January; January has nothing before it to compare with."""
+    events: list[Event] = []
+    for lead, at in (
+        ("L-1", datetime(2026, 1, 5, 9, tzinfo=HELSINKI)),
+        ("L-2", datetime(2026, 1, 5, 9, tzinfo=HELSINKI)),
+        ("L-3", datetime(2026, 3, 2, 9, tzinfo=HELSINKI)),
+    ):
+        events.append(LeadCreated(id=f"c-{lead}", lead=lead, at=at, fields=FIELDS))
+    cards = scorecard(replay(events, until=datetime(2026, 3, 31, 17, tzinfo=HELSINKI)).engine)
+    text = render_scorecard(cards)
+    assert [card.period for card in cards] == ["2026-01", "2026-03"]
+    assert " Against 2026-02\n  no events in 2026-02\n" in text
+    assert "Against 2025-12" not in text
+    data = scorecard_data(cards)
+    assert data["periods"][1]["change"]["against"] == "2026-02"
+    assert data["periods"][0]["change"] is None
+
+
+def test_calendar_hours_are_counted_across_a_daylight_saving_change() -> None:
+    """A calendar-time obligation opened on Saturday 28 March 12:00 and met on Monday 30 March
+    12:00 in Helsinki took 47 hours (the clocks went forward), from Python or JSON events."""
+    from leadsla._shell.report import _measure
+
+    default = Agreement.default()
+    spec = attrs.evolve(default.obligations[0], within="72 hours")
+    unit, measure = _measure(spec, default)
+    start = datetime(2026, 3, 28, 12, tzinfo=HELSINKI)
+    end = datetime(2026, 3, 30, 12, tzinfo=HELSINKI)
+    assert (unit, measure(start, end)) == ("hours", Fraction(47))

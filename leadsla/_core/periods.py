@@ -8,11 +8,11 @@ agreement's time zone), and everything that counts by period goes through it.
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from fractions import Fraction
 from typing import Final, Literal
 
-__all__ = ["PERIODS", "Period", "chronological", "label", "months_in", "per"]
+__all__ = ["PERIODS", "Period", "before", "chronological", "label", "months_in", "per"]
 
 Period = Literal["week", "month", "quarter", "year"]
 PERIODS: Final[tuple[Period, ...]] = ("week", "month", "quarter", "year")
@@ -61,3 +61,22 @@ def chronological(name: str) -> tuple[date, int]:
     if rest.startswith("W"):
         return date.fromisocalendar(year, int(rest[1:]), 1), 3
     return date(year, int(rest), 1), 2
+
+
+def before(name: str) -> str:
+    """The label of the period just before the one named ``name``, of the same kind
+    (``2026-03`` -> ``2026-02``, ``2026-W01`` -> ``2025-W53`` or ``-W52``, ``2026-Q1`` ->
+    ``2025-Q4``, ``2026`` -> ``2025``)."""
+    first, _ = chronological(name)
+    rest = name[5:]
+    kind: Period = (
+        "year"
+        if not rest
+        else "quarter"
+        if rest[0] == "Q"
+        else "week"
+        if rest[0] == "W"
+        else "month"
+    )
+    day = first - timedelta(days=1)
+    return label(datetime(day.year, day.month, day.day), kind)

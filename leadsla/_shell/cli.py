@@ -373,8 +373,9 @@ def _replay(arguments: argparse.Namespace, out: TextIO) -> int:
     """Replay an event log (JSON Lines) through the agreement and say what it made of it.
 
     Refused lines go to stderr as LOG:LINE: reason (exit 1); the summary goes to stdout:
-    obligations opened, met, breached and cancelled, breaches by obligation and owner, and the
-    commitments per tracking period. --until replays the log up to TIME and advances to it
+    the clocks by how they ended (on time, met late, breached, cancelled, open), the deadlines
+    missed (met late or breached) by obligation and owner, and the commitments per tracking
+    period. --until replays the log up to TIME and advances to it
     (the end of the period), so every deadline passed by then counts; the events after it are
     not applied, and stderr says how many. --effects writes every effect as JSON Lines (with
     --effects -, to stdout, and the summary to stderr).
@@ -404,7 +405,7 @@ def _replay(arguments: argparse.Namespace, out: TextIO) -> int:
     ]
     breaches = _breaches(engine)
     if breaches:
-        report.append("Breaches by obligation and owner:")
+        report.append("Deadlines missed (met late or breached), by obligation and owner:")
         for obligation in sorted({name for name, _ in breaches}):
             owners = sorted(
                 ((who, n) for (name, who), n in breaches.items() if name == obligation),
@@ -466,18 +467,17 @@ def _opened(output: str, out: TextIO, field: str) -> Iterator[TextIO]:
 
 def _scores(result: Replay) -> dict[tuple[int, str], int]:
     """What a replay came to, as counts under stable (section, label) keys, to compare two."""
-    counts = result.counts
     engine = result.engine
     outcomes = outcome_counts(engine)
     scores = {
         (0, "events refused"): result.rejected,
-        (0, "clocks opened"): counts["ObligationOpened"],
+        (0, "clocks opened"): outcomes.total(),
         **{(0, f"clocks {outcome}"): outcomes[outcome] for outcome in OUTCOMES},
     }
     breached: Counter[tuple[int, str]] = Counter()
     for (obligation, owner), count in _breaches(engine).items():
-        breached[(1, f"  breached: {obligation}")] += count
-        breached[(2, f"  breached, owner {owner}")] += count
+        breached[(1, f"  missed: {obligation}")] += count
+        breached[(2, f"  missed, owner {owner}")] += count
     scores.update(breached)
     states = Counter(engine.lead(lead).state for lead in engine.leads())
     scores.update(((3, f"leads now in {state}"), number) for state, number in states.items())
@@ -492,8 +492,9 @@ def _whatif(arguments: argparse.Namespace, out: TextIO) -> int:
     """Replay one log under two agreements and compare what each makes of it.
 
     The current agreement is --agreement (default: the default agreement), the other is the
-    file ALTERNATIVE. Side by side: refused events, clocks opened, met on time and late,
-    breached and cancelled, breaches by obligation and by owner, where the leads end up, and
+    file ALTERNATIVE. Side by side: refused events, the clocks by how they ended (on time,
+    met late, breached, cancelled, open), the deadlines missed by obligation and by owner,
+    where the leads end up, and
     each commitment per period, with the change.
     """
     until = _instant(arguments.until, "--until") if arguments.until else None

@@ -16,7 +16,7 @@ import json
 import textwrap
 from collections import Counter, defaultdict
 from collections.abc import Callable, Sequence
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from fractions import Fraction
 from math import ceil
 from typing import Any, Final, Literal
@@ -26,13 +26,13 @@ import attrs
 from attrs import frozen
 
 from leadsla._core.agreement import Agreement
-from leadsla._core.calendar import span_us
+from leadsla._core.calendar import instant_us, span_us
 from leadsla._core.clocks import ObligationState
 from leadsla._core.engine import Engine
 from leadsla._core.errors import UsageError, unknown
 from leadsla._core.obligations import ObligationSpec
 from leadsla._core.ownership import Owner
-from leadsla._core.periods import chronological
+from leadsla._core.periods import before, chronological
 from leadsla._core.tally import Volume, period_of
 from leadsla._core.views import LeadView
 from leadsla._shell.render import accepted, markdown_text, owner_name
@@ -100,7 +100,8 @@ class ObligationScore:
     Times are in the obligation's own ``unit``: ``"business days"`` for a deadline in
     business days (working days, as its calendar counts them), ``"business hours"`` for one in
     business hours or minutes, ``"days"`` or ``"hours"`` for a deadline in calendar time.
-    ``to_meet``: how long the met clocks took (None: none was met). ``lateness_total`` and
+    ``to_meet``: how long the met clocks took from opening to meeting, pauses included (None:
+    none was met). ``lateness_total`` and
     ``lateness_worst``: how far past their deadlines the clocks met late were met (0 and
     None when none was). ``breaches_by_owner`` counts the breaches (met late ones included)
     by the person who owned the lead at the deadline, or the team when no person did, most
@@ -289,8 +290,8 @@ def _measure(
             return "business days", calendar.elapsed_days
         return "business hours", lambda start, end: _hours(calendar.elapsed(start, end))
     if days:
-        return "days", lambda start, end: _hours(end - start) / 24
-    return "hours", lambda start, end: _hours(end - start)
+        return "days", lambda start, end: _between(start, end) / 24
+    return "hours", _between
 
 
 def _spread(ordered: list[Fraction]) -> TimeToMeet:
@@ -299,6 +300,12 @@ def _spread(ordered: list[Fraction]) -> TimeToMeet:
     median = ordered[middle] if len(ordered) % 2 else (ordered[middle - 1] + ordered[middle]) / 2
     p90 = ordered[ceil(Fraction(9, 10) * len(ordered)) - 1]
     return TimeToMeet(float(median), float(p90), float(ordered[-1]), len(ordered))
+
+
+def _between(start: datetime, end: datetime) -> Fraction:
+    """Hours from ``start`` to ``end`` as instants (not wall clocks: a day of a daylight-saving
+    change has 23 or 25 hours)."""
+    return Fraction(instant_us(end, "end") - instant_us(start, "start"), 3_600_000_000)
 
 
 def _hours(span: timedelta) -> Fraction:
@@ -386,7 +393,7 @@ def render_scorecard(
     lines = [f"# {_md(title, True)}" if markdown else title]
     if not cards:
         lines.extend(["", "No events: nothing to score."])
-    for previous, card in zip((None, *cards), cards, strict=False):
+    for previous, card in zip(_previous_cards(cards), cards, strict=True):
         lines.append("")
         lines.append(f"## {_md(card.period, True)}" if markdown else card.period)
         lines.extend(_section("Commitments", markdown))
@@ -423,14 +430,15 @@ def render_scorecard(
             lines.extend(_table(_OWNER_HEADER, _owner_rows(card.by_owner, markdown), markdown))
         breaches = [score for score in card.obligations if score.breaches_by_owner]
         if breaches:
-            lines.extend(_section("Breaches by owner", markdown))
+            lines.extend(_section("Deadlines missed (met late or breached), by owner", markdown))
             for score in breaches:
                 owners = ", ".join(f"{who} {count}" for who, count in score.breaches_by_owner)
-                lines.append(f"{bullet}{_md(f'{score.obligation}: {owners}', markdown)}")
-        change = _change(previous, card) if previous is not None else []
-        if change and previous is not None:
+                lines += _bullet(f"{score.obligation}: {owners}", markdown)
+        if previous is not None and (card.obligations or card.volumes):
+            change = _change(previous, card)
             lines.extend(_section(f"Against {previous.period}", markdown))
-            lines += [f"{bullet}{_md(said, markdown)}" for said in change]
+            for said in change:
+                lines += _bullet(said, markdown)
         if card.entered:
             lines.extend(_section("Leads entering each state", markdown))
             entered = ", ".join(f"{state} {count}" for state, count in card.entered)
@@ -512,9 +520,30 @@ def scorecard_data(cards: Sequence[PeriodCard], *, title: str = "Scorecard") -> 
                 ],
                 "change": None if previous is None else _change_data(previous, card),
             }
-            for previous, card in zip((None, *cards), cards, strict=False)
+            for previous, card in zip(_previous_cards(cards), cards, strict=True)
         ],
     }
+
+
+def _previous_cards(cards: Sequence[PeriodCard]) -> list[PeriodCard | None]:
+    """For each card, the card of the period just before it, of the same kind (a month's the
+    month before; a week's the week before): an empty card when that period had no events,
+    None when the scorecard does not reach back so far."""
+    by_period = {card.period: card for card in cards}
+    earliest: dict[int, tuple[date, int]] = {}
+    for card in cards:
+        key = chronological(card.period)
+        earliest[key[1]] = min(earliest.get(key[1], key), key)
+    found: list[PeriodCard | None] = []
+    for card in cards:
+        name = before(card.period)
+        if name in by_period:
+            found.append(by_period[name])
+        elif chronological(name) >= earliest[chronological(card.period)[1]]:
+            found.append(PeriodCard(name, (), (), (), ()))
+        else:
+            found.append(None)
+    return found
 
 
 def _pairs(
@@ -565,6 +594,8 @@ def _change_data(previous: PeriodCard, card: PeriodCard) -> dict[str, Any]:
 
 def _change(previous: PeriodCard, card: PeriodCard) -> list[str]:
     """The change since the period before, a line per obligation and commitment."""
+    if not (previous.obligations or previous.volumes or previous.entered):
+        return [f"no events in {previous.period}"]
     scores, volumes = _pairs(previous, card)
     lines = []
     for then, now in scores:
@@ -608,6 +639,13 @@ def _cell(value: object) -> object:
     if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
         return "'" + value
     return value
+
+
+def _bullet(text: str, markdown: bool) -> list[str]:
+    """A bullet line: in Markdown one line, in text wrapped within 100 columns."""
+    if markdown:
+        return [f"- {_md(text, True)}"]
+    return textwrap.wrap(_md(text, False), 98, initial_indent="  ", subsequent_indent="    ")
 
 
 def _section(name: str, markdown: bool) -> list[str]:
