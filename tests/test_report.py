@@ -188,7 +188,7 @@ def test_report_command(tmp_path: pathlib.Path) -> None:
     assert main(["report", str(log), "--until", until], out) == 0
     text = out.getvalue()
     assert text.startswith(f"Scorecard: Marketing–sales SLA, by month, from {log}\n")
-    assert "  mql-volume: 4 of 150 delivered, 50% accepted: not met" in text
+    assert "  mql-volume: 4 of 150 delivered, 50% accepted so far (41% of the period gone" in text
     written = tmp_path / "march.md"
     arguments = ["report", str(log), "--until", until, "--format", "md", "-o", str(written)]
     assert main(arguments, io.StringIO()) == 0
@@ -396,3 +396,26 @@ def test_calendar_hours_are_counted_across_a_daylight_saving_change() -> None:
     start = datetime(2026, 3, 28, 12, tzinfo=HELSINKI)
     end = datetime(2026, 3, 30, 12, tzinfo=HELSINKI)
     assert (unit, measure(start, end)) == ("hours", Fraction(47))
+
+
+def test_a_running_period_shows_the_pace_and_the_leads_that_bounced() -> None:
+    """On Monday 16 March 00:00 (Helsinki), 360 of March's 743 hours have passed (the clocks
+    go forward on the 29th): 150 MQLs a month make a pace of 72.7, so 73 by now, and one MQL is
+    behind. L-1 goes sales, marketing (rejected), sales (requalified), marketing (rejected
+    again): its third change of team makes it a lead that bounced."""
+    monday = datetime(2026, 3, 2, 9, tzinfo=HELSINKI)
+    moves = [("reject", 1), ("requalify", 2), ("reject", 3)]
+    events: list[Event] = [LeadCreated(id="c", lead="L-1", at=monday, fields=FIELDS)]
+    for number, (trigger, hours) in enumerate(moves):
+        at = monday + timedelta(hours=hours)
+        events.append(
+            TransitionRequested(id=f"t{number}", lead="L-1", at=at, trigger=trigger, reason="r")
+        )
+    [card] = scorecard(replay(events, until=datetime(2026, 3, 16, tzinfo=HELSINKI)).engine)
+    assert card.elapsed == pytest.approx(360 / 743)
+    assert card.bounced == ("L-1",)
+    text = render_scorecard([card])
+    assert "1 of 150 delivered, 0% accepted so far (48% of the period gone: pace 73 by now," in text
+    assert " Leads that went between teams more than twice\n  1: L-1\n" in text
+    [past] = scorecard(replay(events, until=datetime(2026, 4, 1, 1, tzinfo=HELSINKI)).engine)[:1]
+    assert past.elapsed is None

@@ -150,6 +150,12 @@ class PeriodCard:
     #: The same scores per obligation, team and person (see :class:`ObligationScore`), by
     #: obligation in the agreement's order, then team and person.
     by_owner: tuple[ObligationScore, ...] = ()
+    #: Leads that went between teams more than twice, counted in the period of the third
+    #: change (a lead bounced back and forth: worth a word in the meeting).
+    bounced: tuple[str, ...] = ()
+    #: How much of the period had passed at the engine's clock, 0 to 1 (None: all of it), for
+    #: the pace of a period still running.
+    elapsed: float | None = None
 
 
 def scorecard(engine: Engine) -> list[PeriodCard]:
@@ -186,10 +192,14 @@ def scorecard(engine: Engine) -> list[PeriodCard]:
     )
     entered: dict[str, Counter[str]] = defaultdict(Counter)
     reasons: dict[str, Counter[tuple[str, str]]] = defaultdict(Counter)
+    bounced: dict[str, list[str]] = defaultdict(list)
     for lead_id in engine.leads():
         view = engine.lead(lead_id)
         for clock in view.obligations:
             clocks[period(clock.opened_at)][clock.name].append((clock, _accountable(view, clock)))
+        third = _third_team_change(view)
+        if third is not None:
+            bounced[period(third)].append(lead_id)
         for move in view.lead.history:
             when = period(move.at)
             entered[when][move.dest] += 1
@@ -200,7 +210,7 @@ def scorecard(engine: Engine) -> list[PeriodCard]:
         volumes[volume.period].append(volume)
     order = {name: position for position, name in enumerate(agreement.lifecycle.state_names)}
     cards = []
-    for when in sorted({*clocks, *entered, *volumes}, key=chronological):
+    for when in sorted({*clocks, *entered, *volumes, *bounced}, key=chronological):
         scores, by_owner = [], []
         for name, spec in specs.items():
             found = clocks[when].get(name, [])
@@ -229,9 +239,49 @@ def scorecard(engine: Engine) -> list[PeriodCard]:
                     )
                 ),
                 tuple(by_owner),
+                tuple(bounced.get(when, ())),
+                _elapsed(when, engine.clock, zone),
             )
         )
     return cards
+
+
+def _third_team_change(view: LeadView) -> datetime | None:
+    """When a lead's owning team changed for the third time (None: it did not)."""
+    changes = 0
+    ownership = view.lead.ownership
+    for earlier, later in itertools.pairwise(ownership):
+        if later.owner.team != earlier.owner.team:
+            changes += 1
+            if changes == 3:
+                return later.start
+    return None
+
+
+def _elapsed(name: str, clock: datetime | None, zone: ZoneInfo) -> float | None:
+    """How much of period ``name`` had passed at ``clock`` (None: all of it, or no clock)."""
+    if clock is None:
+        return None
+    first, _ = chronological(name)
+    start = datetime(first.year, first.month, first.day, tzinfo=zone)
+    following = _following(name, first)
+    end = datetime(following.year, following.month, following.day, tzinfo=zone)
+    now_us, start_us, end_us = (instant_us(t, "clock") for t in (clock, start, end))
+    if now_us >= end_us:
+        return None
+    return max(0.0, (now_us - start_us) / (end_us - start_us))
+
+
+def _following(name: str, first: date) -> date:
+    """The first day of the period after the one named ``name`` (which starts on ``first``)."""
+    rest = name[5:]
+    if not rest:
+        return date(first.year + 1, 1, 1)
+    if rest.startswith("W"):
+        return first + timedelta(days=7)
+    months = 3 if rest.startswith("Q") else 1
+    month = first.month + months
+    return date(first.year + (month - 1) // 12, (month - 1) % 12 + 1, 1)
 
 
 def _accountable(view: LeadView, clock: ObligationState) -> Owner | None:
@@ -399,10 +449,19 @@ def render_scorecard(
         lines.extend(_section("Commitments", markdown))
         if card.volumes:
             for volume in card.volumes:
-                lines.append(
-                    f"{bullet}{_md(volume.commitment, markdown)}: "
-                    f"{volume.delivered} of {volume.target} delivered{accepted(volume)}: "
-                    f"{'met' if volume.met else 'not met'}"
+                pace = ""
+                if card.elapsed is not None:
+                    expected = volume.target * card.elapsed
+                    side = "ahead" if volume.delivered >= expected else "behind"
+                    pace = (
+                        f" so far ({card.elapsed:.0%} of the period gone: pace "
+                        f"{round(expected)} by now, {side})"
+                    )
+                lines += _bullet(
+                    f"{volume.commitment}: {volume.delivered} of {volume.target} delivered"
+                    + accepted(volume)
+                    + (pace or f": {'met' if volume.met else 'not met'}"),
+                    markdown,
                 )
         else:
             lines.append(f"{bullet}nothing delivered")
@@ -439,6 +498,9 @@ def render_scorecard(
             lines.extend(_section(f"Against {previous.period}", markdown))
             for said in change:
                 lines += _bullet(said, markdown)
+        if card.bounced:
+            lines.extend(_section("Leads that went between teams more than twice", markdown))
+            lines += _bullet(f"{len(card.bounced)}: " + ", ".join(card.bounced), markdown)
         if card.entered:
             lines.extend(_section("Leads entering each state", markdown))
             entered = ", ".join(f"{state} {count}" for state, count in card.entered)
@@ -518,6 +580,8 @@ def scorecard_data(cards: Sequence[PeriodCard], *, title: str = "Scorecard") -> 
                     {"state": state, "reason": reason, "count": count}
                     for state, reason, count in card.reasons
                 ],
+                "bounced": list(card.bounced),
+                "elapsed": card.elapsed,
                 "change": None if previous is None else _change_data(previous, card),
             }
             for previous, card in zip(_previous_cards(cards), cards, strict=True)
