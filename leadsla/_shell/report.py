@@ -111,7 +111,9 @@ class ObligationScore:
     :class:`PeriodCard` (None and None: everyone's). A clock counts for the owner who had
     the lead when it was decided: at the deadline for a breached or late one, just before it
     was met on time or cancelled (a rejection meets acceptance and hands the lead back at
-    once: it counts for the rep who rejected), and now for an open one.
+    once: it counts for the rep who rejected), and now for an open one. (When a reassignment
+    and the event that meets the clock share one instant, the owner just before is the one
+    the lead was taken from.)
     """
 
     obligation: str
