@@ -11,9 +11,12 @@ database's, and where it is (for messages).
 
 from __future__ import annotations
 
+import gc
 import json
+import warnings
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from types import MappingProxyType, TracebackType
 from typing import Any, Final, Literal, Self
@@ -23,11 +26,14 @@ from attrs import frozen
 from leadsla._core.agreement import Agreement
 from leadsla._core.calendar import span_us
 from leadsla._core.effects import Duplicate, Effect, Rejected, Retracted, effect_to_dict, kind_of
-from leadsla._core.engine import DEFAULT_HORIZON, DEFAULT_LATENESS, Decision
+from leadsla._core.engine import DEFAULT_HORIZON, DEFAULT_LATENESS, Decision, Engine
 from leadsla._core.errors import AgreementError, NaiveDatetimeError, Problem, StoreError
 from leadsla._core.events import Event
+from leadsla._core.history import EngineState
 from leadsla._core.views import LeadView
 from leadsla._shell.agreement_write import agreement_to_toml
+from leadsla._shell.snapshot import SnapshotError
+from leadsla._shell.snapshot import load as load_snapshot
 from leadsla._shell.snapshot import stamp as snapshot_stamp
 
 __all__ = ["OutboxItem", "Store"]
@@ -35,6 +41,8 @@ __all__ = ["OutboxItem", "Store"]
 #: The layouts of the keeping tables this leadsla reads; 2 added the outbox.
 SCHEMA: Final = 2
 READS: Final = frozenset({"1", "2"})
+#: How to give ``snapshot_every`` right.
+SNAPSHOT_FIX: Final = "give e.g. 100_000, or None for no snapshots"
 
 
 @frozen
@@ -145,6 +153,26 @@ def check_keepable(event: Event) -> None:
         ) from None
 
 
+def check_positive(name: str, value: object, fix: str) -> None:
+    """Refuse a setting that is not a positive whole number (None is left alone)."""
+    if value is not None and (type(value) is not int or value < 1):
+        raise StoreError(Problem(name, value, "is not a positive whole number", fix))
+
+
+@contextmanager
+def gc_paused() -> Iterator[None]:
+    """The garbage collector off while a store feeds an engine its inputs (as leadsla.replay
+    does: the records are freed by reference counting), on again afterwards."""
+    paused = gc.isenabled()
+    if paused:
+        gc.disable()
+    try:
+        yield
+    finally:
+        if paused:
+            gc.enable()
+
+
 def outbox_rows(input_seq: int | None, effects: list[Effect]) -> list[tuple[Any, ...]]:
     """The outbox rows of an input's effects: input, id, type, lead, body (a duplicate's
     notice is not delivered, so not kept)."""
@@ -176,6 +204,7 @@ class Store(ABC):
     agreement: Agreement
     _now: Callable[[], datetime]
     _settings: dict[str, Any]
+    _stamp: str | None
 
     # -- what a store says about its database ---------------------------------------------
 
@@ -351,6 +380,24 @@ class Store(ABC):
         if new:
             self._put_meta(list(given.items()))
         return {key: span_of(value) for key, value in given.items()}
+
+    def _trusted(
+        self, snapshot: tuple[Any, ...], what: str, instead: str
+    ) -> tuple[Engine, dict[str, Any]] | None:
+        """The engine and refusals a snapshot row ``(stamp, checksum, body)`` holds, if it can
+        be trusted; else None, with a warning naming ``what`` was ignored and what is done
+        ``instead``."""
+        made_under, checksum, body = snapshot
+        try:
+            if made_under != self._stamp:
+                raise SnapshotError("it was made by another leadsla, agreement or settings")
+            state, refused = load_snapshot(bytes(body), checksum)
+            if not isinstance(state, EngineState) or not isinstance(refused, dict):
+                raise SnapshotError("it does not hold an engine's state")
+            return Engine.restored(state, self.agreement, **self._settings), refused
+        except Exception as error:  # whatever is wrong with it, it is not trusted
+            warnings.warn(f"{self.where}: {what} is ignored ({error}); {instead}", stacklevel=5)
+            return None
 
     def _stamp_of(self) -> str | None:
         """What this store's snapshots are made under (None: no snapshots, for an agreement

@@ -29,7 +29,6 @@ unique per lead in any feed that matters). With ``partitions=1`` the store behav
 
 from __future__ import annotations
 
-import gc
 import re
 import uuid
 import warnings
@@ -43,13 +42,15 @@ from leadsla._core.effects import Effect, Rejected
 from leadsla._core.engine import Decision, Engine
 from leadsla._core.errors import Problem, StoreError
 from leadsla._core.events import Event
-from leadsla._core.history import EngineState
 from leadsla._core.views import LeadView
 from leadsla._shell.keeping import (
+    SNAPSHOT_FIX,
     OutboxItem,
     Store,
     arrival,
     check_keepable,
+    check_positive,
+    gc_paused,
     is_event,
     item_of,
     note_refusals,
@@ -57,9 +58,7 @@ from leadsla._shell.keeping import (
     outbox_rows,
     utc_now,
 )
-from leadsla._shell.snapshot import SnapshotError
 from leadsla._shell.snapshot import dump as dump_snapshot
-from leadsla._shell.snapshot import load as load_snapshot
 
 if TYPE_CHECKING:
     import psycopg
@@ -191,12 +190,8 @@ class PostgresStore(Store):
                     "(e.g. leadsla_crm)",
                 )
             )
-        for name, value, fix in (
-            ("snapshot_every", snapshot_every, "give e.g. 100_000, or None for no snapshots"),
-            ("partitions", None if partitions == "kept" else partitions, "give e.g. 16"),
-        ):
-            if value is not None and (type(value) is not int or value < 1):
-                raise StoreError(Problem(name, value, "is not a positive whole number", fix))
+        check_positive("snapshot_every", snapshot_every, SNAPSHOT_FIX)
+        check_positive("partitions", None if partitions == "kept" else partitions, "give e.g. 16")
         self._errors = (pg.Error,)
         self._snapshot_every = snapshot_every
         self._now = now if now is not None else utc_now
@@ -299,21 +294,17 @@ class PostgresStore(Store):
 
     def _partitions(self, stored: dict[str, str], given: int | Literal["kept"]) -> int:
         kept = stored.get("partitions")
-        if kept is None:
-            count = 16 if given == "kept" else given
-            self._check_partitionable(count)
+        if kept is None:  # a new store (opening holds the lock: nobody else makes it now)
+            kept = str(16 if given == "kept" else given)
+            self._check_partitionable(int(kept))
             with self._connection.transaction():
                 self._connection.execute(
-                    "insert into meta (key, value) values ('partitions', %s) "
-                    "on conflict (key) do nothing",
-                    (str(count),),
+                    "insert into meta (key, value) values ('partitions', %s)", (kept,)
                 )
                 self._connection.execute(
-                    "insert into parts (part, pseq) select p, 0 from generate_series(0, %s) p "
-                    "on conflict (part) do nothing",
-                    (count - 1,),
+                    "insert into parts (part, pseq) select p, 0 from generate_series(0, %s) p",
+                    (int(kept) - 1,),
                 )
-            kept = self._rows("select value from meta where key = 'partitions'")[0][0]
         if given != "kept" and int(kept) != given:
             raise StoreError(
                 Problem(
@@ -359,21 +350,12 @@ class PostgresStore(Store):
             "select pseq, stamp, checksum, body from snapshots where part = ?", (part,)
         )
         if rows and self._stamp is not None:
-            last, made_under, checksum, body = rows[0]
-            try:
-                if made_under != self._stamp:
-                    raise SnapshotError("it was made by another leadsla, agreement or settings")
-                state, refused = load_snapshot(bytes(body), checksum)
-                if not isinstance(state, EngineState) or not isinstance(refused, dict):
-                    raise SnapshotError("it does not hold an engine's state")
-                engine = Engine.restored(state, self.agreement, **self._settings)
-                self._pseq[part], self._refused[part] = int(last), refused
-            except Exception as error:  # whatever is wrong with it, it is not trusted
-                warnings.warn(
-                    f"{self.where}: the snapshot of partition {part} is ignored ({error}); "
-                    "its inputs are replayed instead",
-                    stacklevel=4,
-                )
+            last, *snapshot = rows[0]
+            what = f"the snapshot of partition {part}"
+            restored = self._trusted(tuple(snapshot), what, "its inputs are replayed instead")
+            if restored is not None:
+                engine, self._refused[part] = restored
+                self._pseq[part] = int(last)
         self._engines[part] = engine
         return engine
 
@@ -386,10 +368,7 @@ class PostgresStore(Store):
         if not rows:
             return
         refused = self._refused[part]
-        paused = gc.isenabled()
-        if paused:
-            gc.disable()  # the records are freed by reference counting
-        try:
+        with gc_paused():
             for seq, pseq, kind, body in rows:
                 if kind == "event":
                     note_refusals(refused, engine.apply(Event.from_json(body)), int(seq))
@@ -397,9 +376,6 @@ class PostgresStore(Store):
                     engine.advance(datetime.fromisoformat(body))
                 self._pseq[part] = int(pseq)
                 self._since[part] += 1
-        finally:
-            if paused:
-                gc.enable()
 
     def _lock(self, parts: Iterable[int]) -> dict[int, Engine]:
         """Lock ``parts`` (in order, so writers never deadlock) for this transaction; their

@@ -26,7 +26,6 @@ other effects than the ones the host saw.
 
 from __future__ import annotations
 
-import gc
 import sqlite3
 import warnings
 from collections.abc import Callable, Iterable, Iterator
@@ -39,23 +38,23 @@ from leadsla._core.effects import Effect, Rejected
 from leadsla._core.engine import Decision, Engine
 from leadsla._core.errors import Problem, StoreError
 from leadsla._core.events import Event
-from leadsla._core.history import EngineState
 from leadsla._core.views import LeadView
 from leadsla._shell.keeping import (
     SCHEMA,
+    SNAPSHOT_FIX,
     OutboxItem,
     Store,
     arrival,
     check_keepable,
+    check_positive,
+    gc_paused,
     is_event,
     note_refusals,
     only_duplicate,
     outbox_rows,
     utc_now,
 )
-from leadsla._shell.snapshot import SnapshotError
 from leadsla._shell.snapshot import dump as dump_snapshot
-from leadsla._shell.snapshot import load as load_snapshot
 
 __all__ = ["OutboxItem", "SqliteStore", "StoreError"]
 
@@ -127,15 +126,7 @@ class SqliteStore(Store):
         the wall clock the store dates each input's arrival by (default: the system's).
         ``snapshot_every``: write a snapshot of the engine after so many inputs (and on
         ``close``), so that opening replays only the inputs after it; None: never."""
-        if snapshot_every is not None and (type(snapshot_every) is not int or snapshot_every < 1):
-            raise StoreError(
-                Problem(
-                    "snapshot_every",
-                    snapshot_every,
-                    "is not a positive whole number",
-                    "give e.g. 100_000, or None for no snapshots",
-                )
-            )
+        check_positive("snapshot_every", snapshot_every, SNAPSHOT_FIX)
         self._snapshot_every = snapshot_every
         self._since = 0  # inputs kept since the newest snapshot
         self.path = Path(path)
@@ -244,28 +235,17 @@ class SqliteStore(Store):
 
     def _restore(self) -> int:
         """Load the newest snapshot into the engine; the last input it holds (0: none)."""
-        stamp = self._stamp
         row = self._connection.execute(
             "select input, stamp, checksum, body from snapshots order by input desc limit 1"
         ).fetchone()
-        if row is None or stamp is None:
+        if row is None or self._stamp is None:
             return 0
-        last, made_under, checksum, body = row
-        try:
-            if made_under != stamp:
-                raise SnapshotError("it was made by another leadsla, agreement or settings")
-            state, refused = load_snapshot(body, checksum)
-            if not isinstance(state, EngineState) or not isinstance(refused, dict):
-                raise SnapshotError("it does not hold an engine's state")
-            engine = Engine.restored(state, self.agreement, **self._settings)
-        except Exception as error:  # whatever is wrong with it, it is not trusted
-            warnings.warn(
-                f"{self.path}: the snapshot of input #{last} is ignored ({error}); "
-                "every input is replayed instead",
-                stacklevel=4,
-            )
+        last, *snapshot = row
+        what = f"the snapshot of input #{last}"
+        restored = self._trusted(tuple(snapshot), what, "every input is replayed instead")
+        if restored is None:
             return 0
-        self.engine, self._refused = engine, refused
+        self.engine, self._refused = restored
         return int(last)
 
     def snapshot(self) -> bool:
@@ -328,10 +308,7 @@ class SqliteStore(Store):
 
     def _fill(self, engine: Engine, rows: Iterable[tuple[str, str]], *, note: bool) -> None:
         apply, advance = engine.apply, engine.advance
-        paused = gc.isenabled()
-        if paused:
-            gc.disable()  # as leadsla.replay does: the records are freed by reference counting
-        try:
+        with gc_paused():
             for kind, body in rows:
                 if kind == "event":
                     effects = apply(Event.from_json(body))
@@ -339,9 +316,6 @@ class SqliteStore(Store):
                         self._note(effects)
                 else:
                     advance(datetime.fromisoformat(body))
-        finally:
-            if paused:
-                gc.enable()
 
     # -- inputs -----------------------------------------------------------------------------
 
