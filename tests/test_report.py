@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 import pathlib
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from fractions import Fraction
 from zoneinfo import ZoneInfo
 
@@ -15,12 +15,17 @@ from leadsla import (
     ActivityLogged,
     Agreement,
     Event,
+    FunnelStep,
+    GoalVolume,
     LeadCreated,
     LeadSLAError,
+    LeadUpdated,
     OwnerAssigned,
     PeriodCard,
+    Reason,
     TimeToMeet,
     TransitionRequested,
+    WeekScore,
     render_scorecard,
     replay,
     scorecard,
@@ -56,8 +61,8 @@ def test_the_demo_week_scores_as_its_story_says() -> None:
     assert touch.breaches_by_owner == (("bob", 2),)
     assert ("won", 1) in card.entered
     assert card.reasons == (
-        ("handback", "no-contact-after-6-attempts", 1),
-        ("nurture", "need-over-6-months", 1),
+        Reason("nurture", "nurture", "need-over-6-months", 1),
+        Reason("hand_back", "handback", "no-contact-after-6-attempts", 1),
     )
 
 
@@ -145,12 +150,12 @@ def test_text_and_markdown_rendering() -> None:
     row = "  first-touch            4        1         1         1          1     0         33%"
     assert row in text
     assert max(len(line) for line in text.splitlines()) <= 100
-    assert "  handback: no-contact-after-6-attempts 1\n" in text
+    assert "  handback (hand_back): no-contact-after-6-attempts 1\n" in text
     markdown = render_scorecard(cards, "md", title="March")
     assert markdown.startswith("# March\n\n## 2026-03\n")
     assert "| obligation | opened | on time | met late | breached | cancelled | open |" in markdown
     assert "| first-touch | 4 | 1 | 1 | 1 | 1 | 0 | 33% | " in markdown
-    assert "- handback: no-contact-after-6-attempts 1" in markdown
+    assert "- handback (hand\\_back): no-contact-after-6-attempts 1" in markdown
 
 
 def test_markdown_escapes_what_it_did_not_write() -> None:
@@ -162,7 +167,7 @@ def test_markdown_escapes_what_it_did_not_write() -> None:
         ),
     ]
     markdown = render_scorecard(scorecard(replay(events).engine), "md")
-    assert "- handback: &lt;b>\\*bad\\* \\| fit&lt;/b> 1" in markdown
+    assert "- handback (reject): &lt;b>\\*bad\\* \\| fit&lt;/b> 1" in markdown
 
 
 def test_the_markdown_title_is_escaped_too() -> None:
@@ -223,8 +228,8 @@ def test_a_reason_with_line_breaks_stays_on_its_line() -> None:
         ),
     ]
     cards = scorecard(replay(events).engine)
-    assert "  handback: bad fit 1\n" in render_scorecard(cards)
-    assert "- handback: bad fit 1\n" in render_scorecard(cards, "md")
+    assert "  handback (reject): bad fit 1\n" in render_scorecard(cards)
+    assert "- handback (reject): bad fit 1\n" in render_scorecard(cards, "md")
 
 
 def test_scores_by_owner_and_lateness_worked_out_by_hand() -> None:
@@ -419,3 +424,187 @@ def test_a_running_period_shows_the_pace_and_the_leads_that_bounced() -> None:
     assert " Leads that went between teams more than twice\n  1: L-1\n" in text
     [past] = scorecard(replay(events, until=datetime(2026, 4, 1, 1, tzinfo=HELSINKI)).engine)[:1]
     assert past.elapsed is None
+
+
+def _funnel_log() -> list[Event]:
+    """Three leads in March 2026: L-1 all the way to won, L-2 an MQL rejected (back to
+    marketing, so still in flight), L-3 never an MQL (still a lead)."""
+    day = datetime(2026, 3, 2, 9, tzinfo=HELSINKI)
+    mql = {"email": "a@b.fi", "score": 70}
+    hour = timedelta(hours=1)
+    return [
+        LeadCreated(id="c1", lead="L-1", at=day, fields=mql),
+        LeadCreated(id="c2", lead="L-2", at=day + hour, fields=mql),
+        LeadCreated(id="c3", lead="L-3", at=day + 2 * hour, fields={"email": "c@d.fi"}),
+        TransitionRequested(id="t1", lead="L-1", at=day + 3 * hour, trigger="accept"),
+        TransitionRequested(
+            id="t2", lead="L-2", at=day + 3 * hour, trigger="reject", reason="not a fit"
+        ),
+        LeadUpdated(
+            id="u1",
+            lead="L-1",
+            at=day + 4 * hour,
+            fields={"budget_confirmed": True, "need_months": 2},
+        ),
+        TransitionRequested(id="t3", lead="L-1", at=day + 5 * hour, trigger="qualify_sales"),
+        TransitionRequested(id="t4", lead="L-1", at=day + 6 * hour, trigger="win"),
+    ]
+
+
+def test_funnel_conversion_and_the_goal_worked_out_by_hand() -> None:
+    """lead -> mql: 3 entered, 2 reached, L-3 in flight; mql -> sal: L-1 reached, L-2 (in
+    handback, not terminal) in flight; the goal's mql -> sql (30 %) and sql -> won (25 %)
+    carry their assumed rates. The default goal, 20 customers a quarter, 60 % from
+    marketing, needs 12 won, 48 SQLs, 160 MQLs a quarter: 4, 16 and 54 a month (rounded up)."""
+    [card] = scorecard(replay(_funnel_log()).engine)
+    assert card.funnel == (
+        FunnelStep("lead", "mql", 3, 2, 1, None),
+        FunnelStep("mql", "sal", 2, 1, 1, None),
+        FunnelStep("mql", "sql", 2, 1, 1, 0.3),
+        FunnelStep("sal", "sql", 1, 1, 0, None),
+        FunnelStep("sql", "won", 1, 1, 0, 0.25),
+    )
+    assert card.funnel[0].rate == pytest.approx(2 / 3)
+    assert card.goal == (
+        GoalVolume("mql", 2, 54),
+        GoalVolume("sql", 1, 16),
+        GoalVolume("won", 1, 4),
+    )
+    assert card.reasons == (Reason("reject", "handback", "not a fit", 1),)
+    words = " ".join(render_scorecard([card]).split())
+    assert "mql -> sql 2 1 1 50% 30%" in words
+    assert "state entered needed pace by now mql 2 54 3 sql 1 16 1 won 1 4 0" in words
+    data = scorecard_data([card])["periods"][0]
+    assert data["funnel"][2] == {
+        "source": "mql",
+        "dest": "sql",
+        "entered": 2,
+        "reached": 1,
+        "in_flight": 1,
+        "assumed": 0.3,
+        "rate": 0.5,
+    }
+    assert data["goal"][0] == {"state": "mql", "entered": 2, "needed": 54}
+
+
+def test_a_lost_lead_is_not_in_flight() -> None:
+    """An SQL lost is out of the funnel: sql -> won 1 entered, 0 reached, 0 in flight."""
+    events = _funnel_log()[:-1]
+    last = events[-1].at + timedelta(hours=1)
+    events.append(
+        TransitionRequested(id="t4", lead="L-1", at=last, trigger="lose", reason="budget")
+    )
+    [card] = scorecard(replay(events).engine)
+    assert card.funnel[-1] == FunnelStep("sql", "won", 1, 0, 0, 0.25)
+    assert card.funnel[-1].rate == 0
+
+
+def test_attainment_week_by_week() -> None:
+    """Two leads in week 10 (bob calls his within the 4 business hours, carol hers after
+    6), one in week 11 called in time: first-touch 1 of 2 on time in W10, 1 of 1 in W11."""
+    monday = datetime(2026, 3, 2, 9, tzinfo=HELSINKI)
+    hours = [1, 6, 1]
+    events: list[Event] = []
+    for n, (rep, late) in enumerate(zip(["bob", "carol", "bob"], hours, strict=True)):
+        start = monday + timedelta(days=7 if n == 2 else 0, minutes=n)
+        events.append(LeadCreated(id=f"c{n}", lead=f"L-{n}", at=start, fields=FIELDS))
+        events.append(
+            ActivityLogged(
+                id=f"a{n}", lead=f"L-{n}", at=start + timedelta(hours=late), kind="call", by=rep
+            )
+        )
+    events.sort(key=lambda event: event.at)
+    [card] = scorecard(replay(events, until=monday + timedelta(days=14)).engine)
+    touch = [week for week in card.weeks if week.obligation == "first-touch"]
+    assert touch == [
+        WeekScore("2026-W10", "first-touch", 1, 2),
+        WeekScore("2026-W11", "first-touch", 1, 1),
+    ]
+
+
+def test_a_date_range_is_one_card_with_targets_pro_rata() -> None:
+    """1 to 15 March: the demo week's clocks and moves, and the monthly commitment of 150
+    MQLs pro rata, 150 x 15/31 = 72.6, rounded up to 73; the goal's 160 MQLs a quarter
+    (90 days in Q1 2026) over 15 days is 26.7, so 27. From 9 March only the leads created
+    on or after the 9th count."""
+    engine = replay(_demo_events(), until=END_OF_WEEK).engine
+    [card] = scorecard(engine, between=(date(2026, 3, 1), date(2026, 3, 15)))
+    assert card.period == "2026-03-01 to 2026-03-15"
+    [volume] = card.volumes
+    assert (volume.delivered, volume.target) == (4, 73)
+    assert card.goal[0] == GoalVolume("mql", 4, 27)
+    # Up: 150 x 4/31 = 19.4 leads in 1 to 4 March is 20 to find.
+    [short] = scorecard(engine, between=(date(2026, 3, 1), date(2026, 3, 4)))
+    assert [volume.target for volume in short.volumes] == [20]
+    # The replay stopped on Friday 13 March at 17:00: 12 days 17 hours of 15 gone.
+    assert card.elapsed == pytest.approx((12 * 24 + 17) / (15 * 24))
+    [later] = scorecard(engine, between=(date(2026, 3, 9), date(2026, 3, 15)))
+    opened = sum(score.opened for score in later.obligations)
+    assert 0 < opened < sum(score.opened for score in demo_cards()[0].obligations)
+    assert "Against" not in render_scorecard([card])
+
+
+def test_a_range_before_the_clock_has_no_pace() -> None:
+    """The demo's clock stops on Friday 13 March at 17:00: 2 to 6 March is over."""
+    engine = replay(_demo_events(), until=END_OF_WEEK).engine
+    [card] = scorecard(engine, between=(date(2026, 3, 2), date(2026, 3, 6)))
+    assert card.elapsed is None
+    assert "pace" not in render_scorecard([card])
+
+
+def test_a_range_that_ends_before_it_starts_is_refused() -> None:
+    engine = replay(_demo_events()).engine
+    with pytest.raises(LeadSLAError) as caught:
+        scorecard(engine, between=(date(2026, 3, 15), date(2026, 3, 1)))
+    assert "'between'" in str(caught.value)
+    assert "ends before it starts" in str(caught.value)
+    with pytest.raises(LeadSLAError, match="'per' is not a known per"):
+        scorecard(engine, per="fortnight")  # type: ignore[arg-type]
+
+
+def test_every_score_knows_its_target_and_times() -> None:
+    """first-touch is due in 4 business hours: its target is 4.0 in business hours; the
+    times are those the median and p90 come from."""
+    [card] = demo_cards()
+    touch = {score.obligation: score for score in card.obligations}["first-touch"]
+    assert touch.target == 4.0
+    assert touch.to_meet is not None
+    assert len(touch.times) == touch.to_meet.count
+    assert list(touch.times) == sorted(touch.times)
+    assert max(touch.times) == touch.to_meet.max
+
+
+def test_report_command_per_week_and_for_a_range(tmp_path: pathlib.Path) -> None:
+    log = tmp_path / "log.jsonl"
+    log.write_text("\n".join(event.to_json() for event in _demo_events()) + "\n", "utf-8")
+    out = io.StringIO()
+    assert main(["report", str(log), "--per", "week"], out) == 0
+    assert out.getvalue().startswith("Scorecard: Marketing–sales SLA, by week, from ")
+    assert "\n2026-W10\n" in out.getvalue()
+    out = io.StringIO()
+    assert main(["report", str(log), "--from", "2026-03-09", "--to", "2026-03-13"], out) == 0
+    assert "\n2026-03-09 to 2026-03-13\n" in out.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("arguments", "said"),
+    [
+        (["--from", "2026-03-01"], "'--to' is needed with --from"),
+        (["--to", "2026-03-01"], "'--from' is needed with --to"),
+        (["--from", "2026-3-1", "--to", "2026-03-02"], "'--from' is not a date (got '2026-3-1')"),
+        (
+            ["--from", "2026-03-01", "--to", "2026-03-02", "--per", "week"],
+            "'--per' cannot be given with --from and --to",
+        ),
+    ],
+)
+def test_report_range_options_are_checked(
+    tmp_path: pathlib.Path,
+    capsys: pytest.CaptureFixture[str],
+    arguments: list[str],
+    said: str,
+) -> None:
+    log = tmp_path / "log.jsonl"
+    log.write_text("")
+    assert main(["report", str(log), *arguments], io.StringIO()) == 1
+    assert said in capsys.readouterr().err

@@ -24,7 +24,7 @@ which leads change, and a lead's contribution can be withdrawn as easily as adde
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, tzinfo
 from zoneinfo import ZoneInfo
 
@@ -34,7 +34,7 @@ from leadsla._core.effects import Transitioned
 from leadsla._core.funnel import Commitment
 from leadsla._core.periods import Period, chronological, label
 
-__all__ = ["Contribution", "Tally", "Volume", "contribution", "period_of"]
+__all__ = ["Contribution", "Tally", "Volume", "contribution", "period_of", "volumes"]
 
 #: What one lead adds to the tallies: ("delivered" | "accepted", commitment, period) items.
 Contribution = frozenset[tuple[str, str, str]]
@@ -69,17 +69,29 @@ class Volume:
 
 
 def contribution(
-    history: Sequence[Transitioned], commitments: Sequence[Commitment], zone: tzinfo
+    history: Sequence[Transitioned],
+    commitments: Sequence[Commitment],
+    zone: tzinfo,
+    label: Callable[[datetime, Commitment], str | None] | None = None,
 ) -> Contribution:
-    """What a lead with this history adds to the commitments' tallies."""
+    """What a lead with this history adds to the commitments' tallies.
+
+    ``label`` names the period an entry counts in (None: in none); by default, the
+    commitment's own period (:func:`period_of`). A report over a date range passes its own.
+    """
     items: set[tuple[str, str, str]] = set()
     for commitment in commitments:
         state, accepted_state = commitment.state, commitment.accepted_state
         credited: str | None = None  # the period of the latest entry into ``state``
         for entry in history:
             if entry.dest == state:
-                credited = period_of(entry.at, commitment.per, zone)
-                items.add(("delivered", commitment.name, credited))
+                credited = (
+                    period_of(entry.at, commitment.per, zone)
+                    if label is None
+                    else label(entry.at, commitment)
+                )
+                if credited is not None:
+                    items.add(("delivered", commitment.name, credited))
             elif entry.dest == accepted_state and entry.source == state and credited is not None:
                 items.add(("accepted", commitment.name, credited))
     return frozenset(items) if items else _NOTHING
@@ -134,26 +146,36 @@ class Tally:
 
     def volumes(self) -> list[Volume]:
         """The tally of every commitment for every period with a lead in it, oldest first."""
-        results = []
-        for commitment in self.commitments:
-            periods = sorted(
-                {period for kind, name, period in self._sums if name == commitment.name},
-                key=chronological,
-            )
-            for period in periods:
-                delivered = self._sums.get(("delivered", commitment.name, period), 0)
-                accepted = self._sums.get(("accepted", commitment.name, period), 0)
-                share = accepted / delivered if delivered and commitment.accepted_state else None
-                quality = float(commitment.accepted_share) if commitment.accepted_share else None
-                results.append(
-                    Volume(
-                        commitment.name,
-                        period,
-                        delivered,
-                        commitment.at_least,
-                        accepted,
-                        share,
-                        quality,
-                    )
+        return volumes(self._sums, self.commitments)
+
+
+def volumes(
+    sums: Mapping[tuple[str, str, str], int],
+    commitments: Sequence[Commitment],
+    target: Callable[[Commitment, str], int] | None = None,
+) -> list[Volume]:
+    """The volumes of summed contributions, per commitment and period (oldest first; periods
+    sort by :func:`~leadsla._core.periods.chronological` unless they are all one); ``target``
+    gives a commitment's target in a period (by default its ``at_least``)."""
+    results = []
+    for commitment in commitments:
+        periods = sorted({period for kind, name, period in sums if name == commitment.name})
+        if len(periods) > 1:
+            periods.sort(key=chronological)
+        for period in periods:
+            delivered = sums.get(("delivered", commitment.name, period), 0)
+            accepted = sums.get(("accepted", commitment.name, period), 0)
+            share = accepted / delivered if delivered and commitment.accepted_state else None
+            quality = float(commitment.accepted_share) if commitment.accepted_share else None
+            results.append(
+                Volume(
+                    commitment.name,
+                    period,
+                    delivered,
+                    commitment.at_least if target is None else target(commitment, period),
+                    accepted,
+                    share,
+                    quality,
                 )
-        return results
+            )
+    return results

@@ -28,12 +28,14 @@ from attrs import frozen
 from leadsla._core.agreement import Agreement
 from leadsla._core.calendar import instant_us, span_us
 from leadsla._core.clocks import ObligationState
+from leadsla._core.effects import Transitioned
 from leadsla._core.engine import Engine
-from leadsla._core.errors import UsageError, unknown
+from leadsla._core.errors import Problem, UsageError, unknown
+from leadsla._core.funnel import Funnel
 from leadsla._core.obligations import ObligationSpec
 from leadsla._core.ownership import Owner
-from leadsla._core.periods import before, chronological
-from leadsla._core.tally import Volume, period_of
+from leadsla._core.periods import PERIODS, Period, before, chronological, label
+from leadsla._core.tally import Volume, contribution, period_of, volumes
 from leadsla._core.views import LeadView
 from leadsla._shell.render import accepted, markdown_text, owner_name
 
@@ -50,7 +52,7 @@ __all__ = [
     "scorecard_data",
 ]
 
-ReportFormat = Literal["text", "md", "json", "csv"]
+ReportFormat = Literal["text", "md", "json", "csv", "html"]
 
 #: How a clock ends, in the words of every report: met on time; met after its deadline;
 #: breached and never met; cancelled (the lead moved on before it came due); still open.
@@ -131,6 +133,12 @@ class ObligationScore:
     breaches_by_owner: tuple[tuple[str, int], ...]
     team: str | None = None
     person: str | None = None
+    #: The obligation's target, in ``unit`` (4 for "4 business hours"; 0.5 for "30 business
+    #: minutes", in business hours).
+    target: float | None = None
+    #: Every met clock's time to meet, in ``unit``, shortest first (what ``to_meet``
+    #: summarises, and what the HTML report draws).
+    times: tuple[float, ...] = attrs.field(default=(), repr=False)
 
     @property
     def attainment(self) -> float | None:
@@ -141,6 +149,62 @@ class ObligationScore:
 
 
 @frozen
+class WeekScore:
+    """One obligation's clocks opened in one ISO week (of a period: a week that straddles two
+    months has a part in each), for the chart of attainment week by week: ``on_time`` of the
+    ``due`` clocks (on time, met late, breached)."""
+
+    week: str
+    obligation: str
+    on_time: int
+    due: int
+
+
+@frozen
+class FunnelStep:
+    """How the leads that entered ``source`` in a period went on to ``dest`` (at any time
+    after, by any path): ``reached`` of ``entered`` so far; ``in_flight`` have not reached it
+    and are not in a terminal state (they still may); the rest ended without reaching it.
+    ``assumed`` is the agreement goal's conversion rate for the step (None: the goal names no
+    rate for it)."""
+
+    source: str
+    dest: str
+    entered: int
+    reached: int
+    in_flight: int
+    assumed: float | None
+
+    @property
+    def rate(self) -> float | None:
+        """``reached`` of ``entered`` (None when none entered): a floor while leads are in
+        flight."""
+        return self.reached / self.entered if self.entered else None
+
+
+@frozen
+class GoalVolume:
+    """How many leads entered a state of the goal's funnel in a period (each lead once),
+    against what the goal needs of it per period (``needed``: the goal's volume pro rata to
+    the period, rounded up)."""
+
+    state: str
+    entered: int
+    needed: int
+
+
+@frozen
+class Reason:
+    """How many backward moves and losses gave one reason: ``trigger`` (``reject``,
+    ``hand_back``, ``lose``...) to ``state``."""
+
+    trigger: str
+    state: str
+    reason: str
+    count: int
+
+
+@frozen
 class PeriodCard:
     """The scorecard of one tracking period."""
 
@@ -148,7 +212,7 @@ class PeriodCard:
     volumes: tuple[Volume, ...]
     obligations: tuple[ObligationScore, ...]
     entered: tuple[tuple[str, int], ...]
-    reasons: tuple[tuple[str, str, int], ...]
+    reasons: tuple[Reason, ...]
     #: The same scores per obligation, team and person (see :class:`ObligationScore`), by
     #: obligation in the agreement's order, then team and person.
     by_owner: tuple[ObligationScore, ...] = ()
@@ -158,14 +222,30 @@ class PeriodCard:
     #: How much of the period had passed at the engine's clock, 0 to 1 (None: all of it), for
     #: the pace of a period still running.
     elapsed: float | None = None
+    #: Attainment per obligation and ISO week (see :class:`WeekScore`).
+    weeks: tuple[WeekScore, ...] = ()
+    #: Conversion actuals from the leads that entered each step's first state in the period
+    #: (see :class:`FunnelStep`): every step between the lifecycle's staged states, and every
+    #: conversion of the agreement's goal.
+    funnel: tuple[FunnelStep, ...] = ()
+    #: Leads entering each state of the goal's funnel, against what the goal needs.
+    goal: tuple[GoalVolume, ...] = ()
 
 
-def scorecard(engine: Engine) -> list[PeriodCard]:
+def scorecard(
+    engine: Engine, *, per: Period | None = None, between: tuple[date, date] | None = None
+) -> list[PeriodCard]:
     """The scorecard of every tracking period the engine has seen, oldest first.
 
     Clocks count in the period they opened, moves in the period they happened. Commitments are
     tallied per their own period (``Commitment.per``); when that is not the tracking period,
     their periods get cards of their own, with the commitments only.
+
+    ``per`` counts by another period than the agreement's tracking period (``"week"``,
+    ``"month"``, ``"quarter"``, ``"year"``). ``between`` gives one card for a date range
+    instead, first and last day included, on the agreement's wall clock; its commitments and
+    goal volumes are the periods' targets pro rata to the share of each period the range
+    covers (rounded up), and it is compared with nothing.
 
     >>> from datetime import datetime
     >>> from zoneinfo import ZoneInfo
@@ -181,71 +261,308 @@ def scorecard(engine: Engine) -> list[PeriodCard]:
     """
     agreement = engine.agreement
     zone = ZoneInfo(agreement.timezone)
-    per = agreement.tracking_period
+    kind: Period = per or agreement.tracking_period
+    if per is not None and per not in PERIODS:
+        raise UsageError(unknown("per", per, PERIODS, "per"))
+    window = None if between is None else _Window.of(between, zone)
 
-    def period(moment: datetime) -> str:
-        return period_of(moment, per, zone)
+    def period(moment: datetime) -> str | None:
+        if window is not None:
+            return window.name if window.holds(moment) else None
+        return period_of(moment, kind, zone)
 
     specs = {spec.name: spec for spec in agreement.obligations}
+    terminal = {state.name for state in agreement.lifecycle.states if state.terminal}
+    steps = _funnel_steps(agreement)
+    funnel = agreement.funnel()
+    goal_states = [stage.state for stage in reversed(funnel.stages)] if funnel else []
     # The moves that must say why (backward moves, losses): their reasons are worth a line.
     explained = {t.trigger for t in agreement.lifecycle.transitions if t.requires_reason}
     clocks: dict[str, dict[str, list[tuple[ObligationState, Owner | None]]]] = defaultdict(
         lambda: defaultdict(list)
     )
+    weeks: dict[str, Counter[tuple[str, str, bool]]] = defaultdict(Counter)
     entered: dict[str, Counter[str]] = defaultdict(Counter)
-    reasons: dict[str, Counter[tuple[str, str]]] = defaultdict(Counter)
+    reached: dict[str, Counter[tuple[str, str, str]]] = defaultdict(Counter)
+    reasons: dict[str, Counter[tuple[str, str, str]]] = defaultdict(Counter)
     bounced: dict[str, list[str]] = defaultdict(list)
+    sums: Counter[tuple[str, str, str]] = Counter()
     for lead_id in engine.leads():
         view = engine.lead(lead_id)
         for clock in view.obligations:
-            clocks[period(clock.opened_at)][clock.name].append((clock, _accountable(view, clock)))
+            when = period(clock.opened_at)
+            if when is None:
+                continue
+            clocks[when][clock.name].append((clock, _accountable(view, clock)))
+            outcome = outcome_of(clock)
+            if outcome in ("on time", "met late", "breached"):
+                week = period_of(clock.opened_at, "week", zone)
+                weeks[when][(week, clock.name, outcome == "on time")] += 1
         third = _third_team_change(view)
-        if third is not None:
-            bounced[period(third)].append(lead_id)
-        for move in view.lead.history:
-            when = period(move.at)
+        when = None if third is None else period(third)
+        if when is not None:
+            bounced[when].append(lead_id)
+        history = view.lead.history
+        labels = [period(move.at) for move in history]
+        for move, when in zip(history, labels, strict=True):
+            if when is None:
+                continue
             entered[when][move.dest] += 1
             if move.reason and move.trigger in explained:
-                reasons[when][(move.dest, move.reason)] += 1
-    volumes: dict[str, list[Volume]] = defaultdict(list)
-    for volume in engine.volumes():
-        volumes[volume.period].append(volume)
+                assert move.trigger is not None
+                reasons[when][(move.trigger, move.dest, move.reason)] += 1
+        open_ = view.state not in terminal
+        reached_lead = _reached(history, labels, steps, goal_states, open_)
+        for when, items in reached_lead.items():
+            reached[when].update(items)
+        if window is not None:
+            sums.update(
+                contribution(
+                    history,
+                    agreement.commitments,
+                    zone,
+                    lambda moment, _commitment: period(moment),
+                )
+            )
+    if window is None:
+        found = engine.volumes()
+    else:
+        # A range asked for gets its card, and each commitment its line, even when empty.
+        for commitment in agreement.commitments:
+            sums[("delivered", commitment.name, window.name)] += 0
+        found = volumes(
+            sums,
+            agreement.commitments,
+            lambda commitment, _name: window.pro_rata(
+                Fraction(commitment.at_least), commitment.per
+            ),
+        )
+    volumes_in: dict[str, list[Volume]] = defaultdict(list)
+    for volume in found:
+        volumes_in[volume.period].append(volume)
     order = {name: position for position, name in enumerate(agreement.lifecycle.state_names)}
     cards = []
-    for when in sorted({*clocks, *entered, *volumes, *bounced}, key=chronological):
+    names = {*clocks, *entered, *volumes_in, *bounced, *([window.name] if window else [])}
+    for when in sorted(names, key=chronological) if window is None else sorted(names):
         scores, by_owner = [], []
         for name, spec in specs.items():
-            found = clocks[when].get(name, [])
-            if not found:
+            found_clocks = clocks[when].get(name, [])
+            if not found_clocks:
                 continue
-            scores.append(_score(spec, [clock for clock, _ in found], agreement))
+            scores.append(_score(spec, [clock for clock, _ in found_clocks], agreement))
             owners: dict[tuple[str, str], list[ObligationState]] = defaultdict(list)
-            for clock, owner in found:
+            for clock, owner in found_clocks:
                 key = (owner.team, owner.person or "") if owner else ("", "")
                 owners[key].append(clock)
             for (team, person), mine in sorted(owners.items()):
                 score = _score(spec, mine, agreement)
                 by_owner.append(attrs.evolve(score, team=team or None, person=person or None))
+        counts = reached[when]
         cards.append(
             PeriodCard(
                 when,
-                tuple(volumes.get(when, ())),
+                tuple(volumes_in.get(when, ())),
                 tuple(scores),
                 tuple(
                     sorted(entered[when].items(), key=lambda item: order.get(item[0], len(order)))
                 ),
                 tuple(
-                    (state, reason, count)
-                    for (state, reason), count in sorted(
-                        reasons[when].items(), key=lambda item: (item[0][0], -item[1], item[0][1])
+                    Reason(trigger, state, reason, count)
+                    for (trigger, state, reason), count in sorted(
+                        reasons[when].items(),
+                        key=lambda item: (
+                            order.get(item[0][1], len(order)),
+                            item[0][0],
+                            -item[1],
+                            item[0][2],
+                        ),
                     )
                 ),
                 tuple(by_owner),
                 tuple(bounced.get(when, ())),
-                _elapsed(when, engine.clock, zone),
+                window.elapsed(engine.clock) if window else _elapsed(when, engine.clock, zone),
+                tuple(
+                    WeekScore(week, name, on_time, due)
+                    for week, name, on_time, due in _weeks(weeks[when], specs)
+                ),
+                tuple(
+                    FunnelStep(
+                        source,
+                        dest,
+                        counts[("entered", source, dest)],
+                        counts[("reached", source, dest)],
+                        counts[("in flight", source, dest)],
+                        None if assumed is None else float(assumed),
+                    )
+                    for source, dest, assumed in steps
+                    if counts[("entered", source, dest)]
+                ),
+                tuple(
+                    GoalVolume(
+                        state,
+                        counts[("goal", state, "")],
+                        _needed(funnel, state, when, window),
+                    )
+                    for state in goal_states
+                )
+                if funnel is not None and entered[when]
+                else (),
             )
         )
     return cards
+
+
+def _weeks(
+    counts: Counter[tuple[str, str, bool]], specs: dict[str, ObligationSpec]
+) -> list[tuple[str, str, int, int]]:
+    """(week, obligation, on time, due), in week and agreement order, from counts of the due
+    clocks by (week, obligation, on time)."""
+    order = {name: position for position, name in enumerate(specs)}
+    due: Counter[tuple[str, str]] = Counter()
+    for (week, name, _), count in counts.items():
+        due[(week, name)] += count
+    return [
+        (week, name, counts[(week, name, True)], total)
+        for (week, name), total in sorted(
+            due.items(), key=lambda item: (chronological(item[0][0]), order[item[0][1]])
+        )
+    ]
+
+
+def _funnel_steps(agreement: Agreement) -> list[tuple[str, str, Fraction | None]]:
+    """The funnel's steps: each staged state to the next (lead -> mql -> sal -> sql -> won),
+    with the goal's rate where it names that step, then the goal's conversions that skip a
+    stage (mql -> sql), in the order of their first state."""
+    staged = sorted(
+        (state for state in agreement.lifecycle.states if state.stage is not None),
+        key=lambda state: state.stage or 0,
+    )
+    rates = {
+        (source, dest): rate
+        for source, dest, rate in (agreement.goal.conversions if agreement.goal else ())
+    }
+    steps: list[tuple[str, str, Fraction | None]] = [
+        (earlier.name, later.name, rates.pop((earlier.name, later.name), None))
+        for earlier, later in itertools.pairwise(staged)
+    ]
+    rank = {state.name: state.stage or 0 for state in staged}
+    steps.extend((source, dest, rate) for (source, dest), rate in rates.items())
+    return sorted(steps, key=lambda step: (rank.get(step[0], 99), rank.get(step[1], 99)))
+
+
+def _reached(
+    history: Sequence[Transitioned],
+    labels: Sequence[str | None],
+    steps: Sequence[tuple[str, str, Fraction | None]],
+    goal_states: Sequence[str],
+    open_: bool,
+) -> dict[str, Counter[tuple[str, str, str]]]:
+    """One lead's part in the funnel, per period: for each step whose first state it entered
+    in the period (the first such entry counts), ``entered``, then ``reached`` (it entered the
+    step's last state later) or ``in flight`` (it did not, and is in no terminal state); and
+    ``goal`` for each goal state it entered in the period."""
+    found: dict[str, Counter[tuple[str, str, str]]] = defaultdict(Counter)
+    for source, dest, _ in steps:
+        seen: set[str] = set()
+        for index, (move, when) in enumerate(zip(history, labels, strict=True)):
+            if move.dest != source or when is None or when in seen:
+                continue
+            seen.add(when)
+            counts = found[when]
+            counts[("entered", source, dest)] += 1
+            if any(later.dest == dest for later in history[index + 1 :]):
+                counts[("reached", source, dest)] += 1
+            elif open_:
+                counts[("in flight", source, dest)] += 1
+    for state in goal_states:
+        periods = {
+            when
+            for move, when in zip(history, labels, strict=True)
+            if move.dest == state and when is not None
+        }
+        for when in periods:
+            found[when][("goal", state, "")] += 1
+    return found
+
+
+def _needed(funnel: Funnel, state: str, when: str, window: _Window | None) -> int:
+    """What the goal needs of ``state`` in the period or range named ``when``."""
+    stage = funnel.stage(state)
+    assert stage is not None
+    if window is not None:
+        return window.pro_rata(stage.per_goal_period, funnel.goal.per)
+    return stage.needed(funnel.goal.per, _kind(when))
+
+
+def _is_range(name: str) -> bool:
+    """Whether a card's name is a date range's (``2026-03-01 to 2026-03-15``)."""
+    return " to " in name
+
+
+def _kind(name: str) -> Period:
+    """The kind of period a label names (``2026-03``: a month)."""
+    rest = name[5:]
+    if not rest:
+        return "year"
+    return "quarter" if rest[0] == "Q" else "week" if rest[0] == "W" else "month"
+
+
+@frozen
+class _Window:
+    """A date range of a report: first and last day included, on the agreement's wall clock."""
+
+    first: date
+    last: date
+    start: datetime
+    end: datetime  # exclusive: midnight after the last day
+
+    @classmethod
+    def of(cls, between: tuple[date, date], zone: ZoneInfo) -> _Window:
+        first, last = between
+        if last < first:
+            raise UsageError(
+                Problem(
+                    "between",
+                    f"{first.isoformat()} to {last.isoformat()}",
+                    "ends before it starts",
+                    "give the first day, then the last day (both included)",
+                )
+            )
+        following = last + timedelta(days=1)
+        return cls(
+            first,
+            last,
+            datetime(first.year, first.month, first.day, tzinfo=zone),
+            datetime(following.year, following.month, following.day, tzinfo=zone),
+        )
+
+    @property
+    def name(self) -> str:
+        return f"{self.first.isoformat()} to {self.last.isoformat()}"
+
+    def holds(self, moment: datetime) -> bool:
+        return self.start <= moment < self.end
+
+    def elapsed(self, clock: datetime | None) -> float | None:
+        """How much of the range had passed at ``clock`` (None: all of it, or no clock)."""
+        if clock is None or clock >= self.end:
+            return None
+        now_us, start_us, end_us = (instant_us(t, "clock") for t in (clock, self.start, self.end))
+        return max(0.0, (now_us - start_us) / (end_us - start_us))
+
+    def pro_rata(self, amount: Fraction, kind: Period) -> int:
+        """``amount`` per ``kind`` of period, over the range: each period's share of it by the
+        days the range covers, summed, rounded up."""
+        total = Fraction(0)
+        day = self.first
+        while day <= self.last:
+            name = label(datetime(day.year, day.month, day.day), kind)
+            first, _ = chronological(name)
+            following = _following(name, first)
+            covered = (min(following, self.last + timedelta(days=1)) - day).days
+            total += amount * Fraction(covered, (following - first).days)
+            day = following
+        return ceil(total)
 
 
 def _third_team_change(view: LeadView) -> datetime | None:
@@ -327,7 +644,26 @@ def _score(
         float(sum(late, Fraction(0))),
         float(max(late)) if late else None,
         tuple(sorted(owners.items(), key=lambda item: (-item[1], item[0]))),
+        target=_target(spec),
+        times=tuple(map(float, met)),
     )
+
+
+#: A deadline's unit in hours, for a target in hours (business minutes are a share of a
+#: business hour).
+_IN_HOURS: Final[dict[str, Fraction]] = {
+    "seconds": Fraction(1, 3600),
+    "minutes": Fraction(1, 60),
+    "hours": Fraction(1),
+}
+
+
+def _target(spec: ObligationSpec) -> float:
+    """The obligation's target in its own unit (see :func:`_measure`)."""
+    within = spec.within
+    if within.unit in ("days", "weeks"):
+        return float(within.amount * (7 if within.unit == "weeks" else 1))
+    return float(within.amount * _IN_HOURS[within.unit])
 
 
 def _measure(
@@ -428,14 +764,22 @@ def _spans(score: ObligationScore) -> tuple[str, str]:
     return _amount(to_meet.median, score.unit), _amount(to_meet.p90, score.unit)
 
 
+_FORMATS: Final = ("text", "md", "json", "csv", "html")
+
+
 def render_scorecard(
     cards: Sequence[PeriodCard], format: ReportFormat = "text", *, title: str = "Scorecard"
 ) -> str:
     """The scorecard as plain text, Markdown, JSON (every figure, as :func:`scorecard_data`
-    gives it) or CSV (a row per period, obligation and owner, the figures in columns: see
-    :data:`CSV_COLUMNS`)."""
-    if format not in ("text", "md", "json", "csv"):
-        raise UsageError(unknown("format", format, ("text", "md", "json", "csv"), "format"))
+    gives it), CSV (a row per period, obligation and owner, the figures in columns: see
+    :data:`CSV_COLUMNS`) or HTML (one self-contained page with charts, drawn when the
+    ``report`` extra is installed)."""
+    if format not in _FORMATS:
+        raise UsageError(unknown("format", format, _FORMATS, "format"))
+    if format == "html":
+        from leadsla._shell.html_report import render_html
+
+        return render_html(cards, title=title)
     if format == "json":
         return json.dumps(scorecard_data(cards, title=title), ensure_ascii=False, indent=1) + "\n"
     if format == "csv":
@@ -500,6 +844,13 @@ def render_scorecard(
             lines.extend(_section(f"Against {previous.period}", markdown))
             for said in change:
                 lines += _bullet(said, markdown)
+        if card.goal:
+            lines.extend(_section("The goal's volumes (leads entering each state)", markdown))
+            lines.extend(_table(*_goal_rows(card), markdown))
+        if card.funnel:
+            said = "Conversion (of the leads entering each step's first state in the period)"
+            lines.extend(_section(said, markdown))
+            lines.extend(_table(*_funnel_rows(card), markdown))
         if card.bounced:
             lines.extend(_section("Leads that went between teams more than twice", markdown))
             lines += _bullet(f"{len(card.bounced)}: " + ", ".join(card.bounced), markdown)
@@ -509,9 +860,41 @@ def render_scorecard(
             lines.append(f"{bullet}{_md(entered, markdown)}")
         if card.reasons:
             lines.extend(_section("Why leads went back or were lost", markdown))
-            for state, reason, count in card.reasons:
-                lines.append(f"{bullet}{_md(f'{state}: {reason} {count}', markdown)}")
+            for item in card.reasons:
+                said = f"{item.state} ({item.trigger}): {item.reason} {item.count}"
+                lines.append(f"{bullet}{_md(said, markdown)}")
     return "\n".join(lines) + "\n"
+
+
+def _goal_rows(card: PeriodCard) -> tuple[tuple[str, ...], list[tuple[str, ...]]]:
+    """The goal's states: leads entering each, what the goal needs (and the pace by now)."""
+    header: tuple[str, ...] = ("state", "entered", "needed")
+    if card.elapsed is not None:
+        header += ("pace by now",)
+    rows = []
+    for volume in card.goal:
+        row: tuple[str, ...] = (volume.state, str(volume.entered), str(volume.needed))
+        if card.elapsed is not None:
+            row += (str(round(volume.needed * card.elapsed)),)
+        rows.append(row)
+    return header, rows
+
+
+def _funnel_rows(card: PeriodCard) -> tuple[tuple[str, ...], list[tuple[str, ...]]]:
+    """The funnel's steps: entered, reached, in flight, the rate so far, the goal's rate."""
+    header: tuple[str, ...] = ("step", "entered", "reached", "in flight", "rate", "assumed")
+    rows: list[tuple[str, ...]] = [
+        (
+            f"{step.source} -> {step.dest}",
+            str(step.entered),
+            str(step.reached),
+            str(step.in_flight),
+            "-" if step.rate is None else f"{step.rate:.0%}",
+            "-" if step.assumed is None else f"{step.assumed:.0%}",
+        )
+        for step in card.funnel
+    ]
+    return header, rows
 
 
 #: The columns of the CSV scorecard: one row per period and obligation (``team`` and
@@ -531,6 +914,7 @@ CSV_COLUMNS: Final = (
     "open",
     "attainment",
     "unit",
+    "target",
     "met",
     "median_to_meet",
     "p90_to_meet",
@@ -555,6 +939,7 @@ def _score_data(score: ObligationScore) -> dict[str, Any]:
         "open": score.open,
         "attainment": score.attainment,
         "unit": score.unit,
+        "target": score.target,
         "met": 0 if to_meet is None else to_meet.count,
         "median_to_meet": None if to_meet is None else to_meet.median,
         "p90_to_meet": None if to_meet is None else to_meet.p90,
@@ -578,10 +963,10 @@ def scorecard_data(cards: Sequence[PeriodCard], *, title: str = "Scorecard") -> 
                 "obligations": [_score_data(score) for score in card.obligations],
                 "by_owner": [_score_data(score) for score in card.by_owner],
                 "entered": dict(card.entered),
-                "reasons": [
-                    {"state": state, "reason": reason, "count": count}
-                    for state, reason, count in card.reasons
-                ],
+                "reasons": [attrs.asdict(reason) for reason in card.reasons],
+                "funnel": [{**attrs.asdict(step), "rate": step.rate} for step in card.funnel],
+                "goal": [attrs.asdict(volume) for volume in card.goal],
+                "weeks": [attrs.asdict(week) for week in card.weeks],
                 "bounced": list(card.bounced),
                 "elapsed": card.elapsed,
                 "change": None if previous is None else _change_data(previous, card),
@@ -595,6 +980,8 @@ def _previous_cards(cards: Sequence[PeriodCard]) -> list[PeriodCard | None]:
     """For each card, the card of the period just before it, of the same kind (a month's the
     month before; a week's the week before): an empty card when that period had no events,
     None when the scorecard does not reach back so far."""
+    if any(_is_range(card.period) for card in cards):
+        return [None for _ in cards]
     by_period = {card.period: card for card in cards}
     earliest: dict[int, tuple[date, int]] = {}
     for card in cards:
