@@ -1,7 +1,7 @@
 """Run leadsla's benchmarks: ``python benchmarks/run.py [--quick] [NAME ...]``.
 
 Each benchmark measures leadsla and its named baselines in the same run and prints per-call
-medians and ratios. Names: calendar, lifecycle, engine, store, postgres, crash.
+medians and ratios. Names: calendar, lifecycle, engine, store, postgres, crash, report.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import bench_crash
 import bench_engine
 import bench_lifecycle
 import bench_postgres
+import bench_report
 import bench_store
 
 BENCHMARKS = {
@@ -24,6 +25,7 @@ BENCHMARKS = {
     "store": bench_store.run,
     "postgres": bench_postgres.run,
     "crash": bench_crash.run,
+    "report": bench_report.run,
 }
 
 

@@ -608,3 +608,15 @@ def test_report_range_options_are_checked(
     log.write_text("")
     assert main(["report", str(log), *arguments], io.StringIO()) == 1
     assert said in capsys.readouterr().err
+
+
+def test_a_long_name_keeps_the_text_within_100_columns() -> None:
+    """A person's name from a CRM can be as long as it likes: the text table puts it on a line
+    of its own, its figures on the next, so every row still fits in 100 columns."""
+    [card] = demo_cards()
+    name = "Maria-Magdalena von Hohenzollern-Sigmaringen (EMEA enterprise)"
+    long = attrs.evolve(card, by_owner=tuple(attrs.evolve(s, person=name) for s in card.by_owner))
+    text = render_scorecard([long])
+    assert max(len(line) for line in text.splitlines()) <= 100
+    assert f"\n    {name} (sales)\n{' ' * 30}0         1         1          0     0" in text
+    assert scorecard_data([long])["periods"][0]["by_owner"][0]["person"] == name

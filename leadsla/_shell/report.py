@@ -278,9 +278,8 @@ def scorecard(
     goal_states = [stage.state for stage in reversed(funnel.stages)] if funnel else []
     # The moves that must say why (backward moves, losses): their reasons are worth a line.
     explained = {t.trigger for t in agreement.lifecycle.transitions if t.requires_reason}
-    clocks: dict[str, dict[str, list[tuple[ObligationState, Owner | None]]]] = defaultdict(
-        lambda: defaultdict(list)
-    )
+    measures = {name: _measure(spec, agreement) for name, spec in specs.items()}
+    clocks: dict[str, dict[str, list[_Timed]]] = defaultdict(lambda: defaultdict(list))
     weeks: dict[str, Counter[tuple[str, str, bool]]] = defaultdict(Counter)
     entered: dict[str, Counter[str]] = defaultdict(Counter)
     reached: dict[str, Counter[tuple[str, str, str]]] = defaultdict(Counter)
@@ -293,7 +292,7 @@ def scorecard(
             when = period(clock.opened_at)
             if when is None:
                 continue
-            clocks[when][clock.name].append((clock, _accountable(view, clock)))
+            clocks[when][clock.name].append(_Timed.of(clock, _accountable(view, clock), measures))
             outcome = outcome_of(clock)
             if outcome in ("on time", "met late", "breached"):
                 week = period_of(clock.opened_at, "week", zone)
@@ -312,9 +311,7 @@ def scorecard(
                 assert move.trigger is not None
                 reasons[when][(move.trigger, move.dest, move.reason)] += 1
         open_ = view.state not in terminal
-        reached_lead = _reached(history, labels, steps, goal_states, open_)
-        for when, items in reached_lead.items():
-            reached[when].update(items)
+        _reached(history, labels, steps, goal_states, open_, reached)
         if window is not None:
             sums.update(
                 contribution(
@@ -349,13 +346,15 @@ def scorecard(
             found_clocks = clocks[when].get(name, [])
             if not found_clocks:
                 continue
-            scores.append(_score(spec, [clock for clock, _ in found_clocks], agreement))
-            owners: dict[tuple[str, str], list[ObligationState]] = defaultdict(list)
-            for clock, owner in found_clocks:
+            unit = measures[name][0]
+            scores.append(_score(spec, unit, found_clocks))
+            owners: dict[tuple[str, str], list[_Timed]] = defaultdict(list)
+            for timed in found_clocks:
+                owner = timed.owner
                 key = (owner.team, owner.person or "") if owner else ("", "")
-                owners[key].append(clock)
+                owners[key].append(timed)
             for (team, person), mine in sorted(owners.items()):
-                score = _score(spec, mine, agreement)
+                score = _score(spec, unit, mine)
                 by_owner.append(attrs.evolve(score, team=team or None, person=person or None))
         counts = reached[when]
         cards.append(
@@ -456,33 +455,31 @@ def _reached(
     steps: Sequence[tuple[str, str, Fraction | None]],
     goal_states: Sequence[str],
     open_: bool,
-) -> dict[str, Counter[tuple[str, str, str]]]:
+    found: dict[str, Counter[tuple[str, str, str]]],
+) -> None:
     """One lead's part in the funnel, per period: for each step whose first state it entered
     in the period (the first such entry counts), ``entered``, then ``reached`` (it entered the
     step's last state later) or ``in flight`` (it did not, and is in no terminal state); and
-    ``goal`` for each goal state it entered in the period."""
-    found: dict[str, Counter[tuple[str, str, str]]] = defaultdict(Counter)
+    ``goal`` for each goal state it entered in the period: added to ``found``."""
+    entries: dict[str, list[tuple[int, str | None]]] = defaultdict(list)
+    for index, (move, when) in enumerate(zip(history, labels, strict=True)):
+        entries[move.dest].append((index, when))
     for source, dest, _ in steps:
         seen: set[str] = set()
-        for index, (move, when) in enumerate(zip(history, labels, strict=True)):
-            if move.dest != source or when is None or when in seen:
+        last = entries[dest][-1][0] if dest in entries else -1
+        for index, when in entries.get(source, ()):
+            if when is None or when in seen:
                 continue
             seen.add(when)
             counts = found[when]
             counts[("entered", source, dest)] += 1
-            if any(later.dest == dest for later in history[index + 1 :]):
+            if last > index:
                 counts[("reached", source, dest)] += 1
             elif open_:
                 counts[("in flight", source, dest)] += 1
     for state in goal_states:
-        periods = {
-            when
-            for move, when in zip(history, labels, strict=True)
-            if move.dest == state and when is not None
-        }
-        for when in periods:
+        for when in {when for _, when in entries.get(state, ()) if when is not None}:
             found[when][("goal", state, "")] += 1
-    return found
 
 
 def _needed(funnel: Funnel, state: str, when: str, window: _Window | None) -> int:
@@ -619,21 +616,45 @@ def _accountable(view: LeadView, clock: ObligationState) -> Owner | None:
     return view.lead.owner_at(decided)
 
 
-def _score(
-    spec: ObligationSpec, states: Sequence[ObligationState], agreement: Agreement
-) -> ObligationScore:
-    outcomes = Counter(outcome_of(state) for state in states)
+@frozen
+class _Timed:
+    """A clock, who it counts for, and its times measured once in its obligation's unit: to
+    meet it (None: not met) and past its deadline (None: not met late)."""
+
+    clock: ObligationState
+    owner: Owner | None
+    to_meet: Fraction | None
+    late: Fraction | None
+
+    @classmethod
+    def of(
+        cls,
+        clock: ObligationState,
+        owner: Owner | None,
+        measures: dict[str, tuple[str, Callable[[datetime, datetime], Fraction]]],
+    ) -> _Timed:
+        met = clock.met_at
+        if met is None:
+            return cls(clock, owner, None, None)
+        measure = measures[clock.name][1]
+        late = measure(clock.due_at, met) if clock.status == "met_late" else None
+        return cls(clock, owner, measure(clock.opened_at, met), late)
+
+
+def _score(spec: ObligationSpec, unit: str, timed: Sequence[_Timed]) -> ObligationScore:
+    outcomes = Counter(outcome_of(item.clock) for item in timed)
     owners: Counter[str] = Counter()
-    for state in states:
-        if state.breached_at is not None:
-            owners[owner_name(state.breach_owner)] += 1
-    unit, measure = _measure(spec, agreement)
-    met = sorted(measure(s.opened_at, s.met_at) for s in states if s.met_at is not None)
-    late = [measure(s.due_at, s.met_at) for s in states if s.status == "met_late" and s.met_at]
+    for item in timed:
+        if item.clock.breached_at is not None:
+            owners[owner_name(item.clock.breach_owner)] += 1
+    # Sorted by their floats (one division each, where comparing fractions costs several),
+    # the exact values kept for the median.
+    met = sorted((item.to_meet for item in timed if item.to_meet is not None), key=float)
+    late = [item.late for item in timed if item.late is not None]
     return ObligationScore(
         spec.name,
         spec.party,
-        len(states),
+        len(timed),
         outcomes["on time"],
         outcomes["met late"],
         outcomes["breached"],
@@ -1123,11 +1144,16 @@ def _table(header: tuple[str, ...], rows: Sequence[tuple[str, ...]], markdown: b
             "|" + "|".join("---" for _ in header) + "|",
             *("| " + " | ".join(_md(cell, True) for cell in row) + " |" for row in rows),
         ]
-    widths = [max(len(row[i]) for row in (header, *rows)) for i in range(len(header))]
-    return [
-        "  "
-        + "  ".join(
-            cell.ljust(widths[i]) if i == 0 else cell.rjust(widths[i]) for i, cell in enumerate(row)
-        ).rstrip()
-        for row in (header, *rows)
-    ]
+    widths = [max(len(row[i]) for row in (header, *rows)) for i in range(1, len(header))]
+    # The first column gets what the figures leave of 100 columns; a longer first cell (a
+    # name from a CRM) goes on a line of its own, its figures on the next.
+    room = max(len(header[0]), 100 - 2 - sum(width + 2 for width in widths))
+    first = min(room, max(len(row[0]) for row in (header, *rows)))
+    lines = []
+    for name, *figures in (header, *rows):
+        if len(name) > first:
+            lines.append(f"  {name}")
+            name = ""  # noqa: PLW2901 (its figures follow on a line of their own)
+        cells = [name.ljust(first), *map(str.rjust, figures, widths)]
+        lines.append(("  " + "  ".join(cells)).rstrip())
+    return lines
