@@ -92,3 +92,22 @@ def open_store(request: pytest.FixtureRequest, tmp_path: pathlib.Path) -> StoreO
     if request.param == "sqlite":
         return StoreOpener("sqlite", str(tmp_path / "store.db"))
     return StoreOpener("postgres", request.getfixturevalue("postgres_db"))
+
+
+# -- a headless browser --------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def chromium() -> str:
+    """The path of a Chromium to run headless (Debian's package: /usr/bin/chromium), for the
+    checks of the HTML report in a real browser. Skipped, with the reason, when there is none
+    (failed instead when LEADSLA_REQUIRE_CHROMIUM is 1, as in CI once it could install one)."""
+    import shutil
+
+    found = shutil.which("chromium")
+    if found is None:
+        why = "Chromium is not installed: apt-get install chromium"
+        if os.environ.get("LEADSLA_REQUIRE_CHROMIUM") == "1":  # CI: a skip would hide a failure
+            pytest.fail(f"{why} (LEADSLA_REQUIRE_CHROMIUM is 1)")
+        pytest.skip(why)
+    return found
