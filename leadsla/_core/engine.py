@@ -86,9 +86,10 @@ from leadsla._core.history import (
 )
 from leadsla._core.lead import Lead
 from leadsla._core.ownership import AssignmentBook, BookDraft
-from leadsla._core.steps import LeadChange, Stepper, live
+from leadsla._core.steps import LeadChange, Pinned, Stepper, live
 from leadsla._core.tally import Tally, Volume
 from leadsla._core.timers import TimerQueue
+from leadsla._core.versions import Versions
 from leadsla._core.views import Due, LeadView
 from leadsla._core.workflow import Workflow
 
@@ -168,7 +169,6 @@ class Engine:
     """
 
     __slots__ = (
-        "_agreement",
         "_book",
         "_clock",
         "_clock_us",
@@ -181,20 +181,23 @@ class Engine:
         "_stepper",
         "_strict",
         "_timers",
+        "_versions",
     )
 
     def __init__(
         self,
-        agreement: Agreement | None = None,
+        agreement: Agreement | Versions | None = None,
         *,
         strict: bool = False,
         allowed_lateness: timedelta = DEFAULT_LATENESS,
         horizon: timedelta | None = DEFAULT_HORIZON,
     ) -> None:
-        """``allowed_lateness``: how far behind the clock an event may arrive and still be put
-        in its place, with corrections (zero: strict time order). ``horizon``: how far ahead of
-        the clock an event may be dated (None: any); one further ahead is refused."""
-        self._agreement = agreement if agreement is not None else Agreement.default()
+        """``agreement``: the agreement, or its :class:`~leadsla.Versions` (a lead is judged by
+        the version in force when it was created). ``allowed_lateness``: how far behind the
+        clock an event may arrive and still be put in its place, with corrections (zero:
+        strict order). ``horizon``: how far ahead of the clock an event may be dated (None:
+        any); one further ahead is refused."""
+        self._versions = versions = Versions(agreement or Agreement.default())
         self._strict = strict
         self._lateness = _microseconds(allowed_lateness, "allowed_lateness", zero=True)
         self._horizon = None if horizon is None else _microseconds(horizon, "horizon")
@@ -202,26 +205,30 @@ class Engine:
         self._seen = Seen()  # the ids of the events of the window, with their leads
         self._clock: datetime | None = None
         self._clock_us = NEVER  # instants in µs since the epoch: wall clocks turn around (DST)
-        # Only policies that are not partition-safe read the book; without them none is kept.
-        order_dependent = any(not t.policy.partition_safe for t in self._agreement.teams)
-        self._book = AssignmentBook() if order_dependent else None
-        tally = Tally(self._agreement.commitments, ZoneInfo(self._agreement.timezone))
-        self._ledger = Ledger(tally, self._lateness)
+        self._book, self._ledger, self._stepper = _parts(versions, self._lateness)
         self._leads = self._ledger.entries
-        self._stepper = Stepper(self._agreement, tally.counted)
         self._generation = 0
 
     # -- queries ------------------------------------------------------------------------------
 
     @property
     def agreement(self) -> Agreement:
-        """The agreement the engine runs (fixed when it is made)."""
-        return self._agreement
+        """The agreement the engine runs (fixed when it is made): its newest version."""
+        return self._versions.latest
+
+    @property
+    def versions(self) -> Versions:
+        """The agreement's versions, oldest first (one, unless made with several)."""
+        return self._versions
+
+    def version_of(self, lead_id: str) -> Agreement:
+        """The version judging ``lead_id``: the one in force when it was created."""
+        return self._versions.of(self._leads[lead_id].lead)
 
     @property
     def workflow(self) -> Workflow:
         """The agreement's per-lead decision function."""
-        return self._agreement.workflow
+        return self._versions.latest.workflow
 
     @property
     def allowed_lateness(self) -> timedelta:
@@ -259,7 +266,9 @@ class Engine:
         return EngineState(e._clock, e._clock_us, e._ledger, e._timers, e._seen, e._book)
 
     @classmethod
-    def restored(cls, state: EngineState, agreement: Agreement, **settings: Any) -> Engine:
+    def restored(
+        cls, state: EngineState, agreement: Agreement | Versions, **settings: Any
+    ) -> Engine:
         """An engine holding a :meth:`state` made under the same agreement and settings."""
         engine = cls(agreement, **settings)
         engine._clock, engine._clock_us, engine._ledger, engine._timers, engine._seen = state[:5]
@@ -303,7 +312,8 @@ class Engine:
         if not isinstance(candidate, Event):
             return _reject(decision, None, self._clock, None, _not_an_event(candidate))
         if event.id in self._seen:
-            return self._seen_before(decision, event)
+            answer = repeated(self._leads, self._seen.lead(event.id), event)
+            return _seen_before(decision, event, answer)
         delta = event.at - EPOCH  # instant_us, inline: an event's time is checked aware
         at_us = (delta.days * 86400 + delta.seconds) * 1_000_000 + delta.microseconds
         if at_us < self._clock_us:
@@ -327,14 +337,6 @@ class Engine:
         self._keep(decision, change)
         decision._event_id = (event.id, change.lead.id, at_us)
         return decision
-
-    def _seen_before(self, decision: Decision, event: Event) -> Decision:
-        """An event id seen before: a duplicate, or a conflict when its content differs."""
-        answer = repeated(self._leads, self._seen.lead(event.id), event)
-        if isinstance(answer, Duplicate):
-            decision.effects.append(answer)
-            return decision
-        return _reject(decision, event.lead, event.at, event.id, answer)
 
     def _decide_late(self, decision: Decision, event: Event, at_us: int) -> Decision:
         """An event older than the clock, put in its place (see :mod:`~leadsla._core.history`)."""
@@ -450,6 +452,29 @@ class Engine:
             change.timers = [new for new in change.timers if new.at_us > until_us]
             self._keep(decision, change)
             latest[timer.lead] = change
+
+
+def _parts(versions: Versions, lateness: int) -> tuple[AssignmentBook | None, Ledger, Stepper]:
+    """An engine's assignment book (only policies that are not partition-safe read it: without
+    them none is kept), its ledger with the commitments' tally (of every version's commitments
+    by name, the newest definition of each), and the stepper of its versions."""
+    order_dependent = any(not t.policy.partition_safe for v in versions for t in v.teams)
+    commitments = {c.name: c for version in versions for c in version.commitments}
+    tally = Tally(tuple(commitments.values()), ZoneInfo(versions.latest.timezone))
+    stepper = (
+        Stepper(versions.latest, tally.counted)
+        if len(versions) == 1
+        else Pinned(versions, tally.counted)
+    )
+    return AssignmentBook() if order_dependent else None, Ledger(tally, lateness), stepper
+
+
+def _seen_before(decision: Decision, event: Event, answer: Duplicate | Problem) -> Decision:
+    """An event id seen before: a duplicate, or a conflict when its content differs."""
+    if isinstance(answer, Duplicate):
+        decision.effects.append(answer)
+        return decision
+    return _reject(decision, event.lead, event.at, event.id, answer)
 
 
 def _reject(

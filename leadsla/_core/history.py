@@ -400,7 +400,7 @@ class Ledger:
             if not live(timer, entry.clocks, entry.epoch):
                 continue
             clock = entry.clocks[timer.clock]
-            timing = stepper.timing(clock)
+            timing = stepper.of(entry.lead).timing(clock)
             due_us = instant_us(clock.due_at)
             moments = [(due_us, DEADLINE)]
             if timing.warnings:
@@ -467,7 +467,7 @@ def rerun(
     ``until_us``. An event its lead cannot take is refused (a ``Rejected`` effect) and kept
     in the journal entries; when that event is ``first``, the refusal is also ``refused``."""
     done = Rerun(lead, clocks, start_us)
-    due = stepper.timers_of(clocks, epoch)
+    due = stepper.of(lead).timers_of(clocks, epoch) if lead is not None else []
     heapq.heapify(due)
     for at_us, event in events:
         _fire(stepper, done, due, at_us, book)

@@ -46,10 +46,11 @@ from leadsla._core.obligations import Escalate, ObligationAction, ObligationSpec
 from leadsla._core.ownership import BookDraft
 from leadsla._core.rules import Notify
 from leadsla._core.timers import DEADLINE, Timer
+from leadsla._core.versions import Versions
 from leadsla._core.watch import Occurrence, Reaction, Watch
 from leadsla._core.workflow import Step
 
-__all__ = ["LeadChange", "Stepper", "live"]
+__all__ = ["LeadChange", "Pinned", "Stepper", "live"]
 
 #: How many occurrences one input may cause on one lead before it is called a loop.
 _MAX_OCCURRENCES: Final = 200
@@ -134,6 +135,11 @@ class Stepper:
         if not spec.within.business:
             return BusinessCalendar.always(self._agreement.timezone)
         return self._agreement.calendar(spec.calendar)
+
+    def of(self, lead: Lead | None, at_us: int | None = None) -> Stepper:
+        """The stepper that judges ``lead`` (one created at ``at_us`` when it is None): this
+        one, for an engine with one agreement (see :class:`Pinned`)."""
+        return self
 
     def timing(self, clock: ObligationState) -> Timing:
         """The deadlines and warnings of ``clock``'s obligation."""
@@ -526,3 +532,44 @@ def live(timer: Timer, clocks: Sequence[ObligationState], epoch: int = 0) -> boo
         and clock.status == "open"
         and timer.kind in (DEADLINE, clock.warned)
     )
+
+
+class Pinned(Stepper):
+    """The steppers of several agreement versions, each lead's step worked out by the version
+    it is pinned to: the one in force when it was created (see
+    :mod:`leadsla._core.versions`). Asked directly, it passes each step to that version's
+    stepper."""
+
+    __slots__ = ("_steppers", "versions")
+
+    def __init__(self, versions: Versions, counted: frozenset[str] = frozenset()) -> None:
+        super().__init__(versions.latest, counted)
+        self.versions = versions
+        self._steppers = tuple(Stepper(agreement, counted) for agreement in versions)
+
+    def of(self, lead: Lead | None, at_us: int | None = None) -> Stepper:
+        if lead is not None and lead.history:
+            at_us = instant_us(lead.history[0].at)
+        if at_us is None:
+            return self._steppers[-1]
+        return self._steppers[self.versions.index_at(at_us)]
+
+    def event(
+        self,
+        lead: Lead | None,
+        clocks: tuple[ObligationState, ...],
+        event: Event,
+        at_us: int,
+        book: BookDraft | None,
+        epoch: int = 0,
+    ) -> LeadChange:
+        return self.of(lead, at_us).event(lead, clocks, event, at_us, book, epoch)
+
+    def timer(
+        self,
+        lead: Lead,
+        clocks: tuple[ObligationState, ...],
+        timer: Timer,
+        book: BookDraft | None,
+    ) -> LeadChange:
+        return self.of(lead).timer(lead, clocks, timer, book)

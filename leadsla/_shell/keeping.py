@@ -30,6 +30,7 @@ from leadsla._core.engine import DEFAULT_HORIZON, DEFAULT_LATENESS, Decision, En
 from leadsla._core.errors import AgreementError, NaiveDatetimeError, Problem, StoreError
 from leadsla._core.events import Event
 from leadsla._core.history import EngineState
+from leadsla._core.versions import Versions, effective_at
 from leadsla._core.views import LeadView
 from leadsla._shell.agreement_write import agreement_to_toml
 from leadsla._shell.snapshot import SnapshotError
@@ -201,7 +202,7 @@ class Store(ABC):
     Use it to type code that takes either store (a :class:`~leadsla.Dispatcher` does).
     """
 
-    agreement: Agreement
+    versions: Versions
     _now: Callable[[], datetime]
     _settings: dict[str, Any]
     _stamp: str | None
@@ -307,8 +308,87 @@ class Store(ABC):
             )
         return meta
 
+    @property
+    def agreement(self) -> Agreement:
+        """The agreement the store runs under: its newest version."""
+        return self.versions.latest
+
+    def _versions(self, stored: dict[str, str], given: Agreement | None) -> Versions:
+        """The agreement's versions the store runs under: the kept ones (the first kept as
+        ``agreement``, those adopted since as ``versions``), the newest checked against the
+        given one."""
+        later = [str(text) for text in json.loads(stored.get("versions", "[]"))]
+        if not later:
+            return Versions(self._agreement(stored, given))
+        first = self._agreement(stored, None)
+        agreements = [first, *(Agreement.from_toml_text(text) for text in later)]
+        versions = Versions(agreements)
+        if given is not None and agreement_text(given) != later[-1]:
+            older = [
+                a.version for a in agreements[:-1] if agreement_text(a) == agreement_text(given)
+            ]
+            said = f"is version {older[0]!r}, not the newest" if older else "is not its newest"
+            raise StoreError(
+                Problem(
+                    "agreement",
+                    given.name,
+                    f"{said} version of the agreement {self.where} runs under (version "
+                    f"{versions.latest.version!r})",
+                    "open the store without an agreement to use its own versions, or "
+                    "adopt a new one with store.adopt(agreement)",
+                )
+            )
+        return versions
+
+    def adopt(self, agreement: Agreement) -> Versions:
+        """Add a new version of the agreement, in force from its ``effective`` day: the
+        leads created from then on are judged by it, those created before keep theirs.
+
+        Refused, and nothing changes, when it does not validate, does not take effect after
+        the newest version, reuses a version's name, or takes effect at or before the store's
+        clock (the leads created since then were judged by the version then in force: move
+        them with a migration instead).
+        """
+        text = agreement_text(agreement)
+        if text == HELD_BY_HOST or agreement_text(self.agreement) == HELD_BY_HOST:
+            raise StoreError(
+                Problem(
+                    "agreement",
+                    agreement.name,
+                    "has parts only Python holds (a custom policy): a store keeps versions as "
+                    "agreement files",
+                    "use the policies an agreement file can name to keep versions in a store",
+                )
+            )
+        versions = self.versions.adopt(agreement)
+        start, clock = effective_at(agreement), self._newest()
+        if start is not None and clock is not None and start <= clock:
+            raise StoreError(
+                Problem(
+                    "effective",
+                    agreement.effective.isoformat() if agreement.effective else None,
+                    f"is not after {self.where}'s clock ({clock.isoformat()}): the leads "
+                    "created since then were judged by the version then in force",
+                    "give a later day, and move chosen leads to it with a migration",
+                )
+            )
+        later = json.loads(self._meta().get("versions", "[]"))
+        self._put_meta([("versions", json.dumps([*later, text]))])
+        self.versions = versions
+        self._stamp = self._stamp_of()
+        self._adopted()
+        return versions
+
+    @abstractmethod
+    def _newest(self) -> datetime | None:
+        """The newest time the store's engines have seen."""
+
+    @abstractmethod
+    def _adopted(self) -> None:
+        """Rebuild the engines under the new versions (their inputs all came before it)."""
+
     def _agreement(self, stored: dict[str, str], given: Agreement | None) -> Agreement:
-        """The agreement the store runs under: the kept one, checked against the given."""
+        """The agreement the store was made with: the kept one, checked against the given."""
         text = stored.get("agreement")
         if text is None:
             agreement = given if given is not None else Agreement.default()
@@ -394,7 +474,7 @@ class Store(ABC):
             state, refused = load_snapshot(bytes(body), checksum)
             if not isinstance(state, EngineState) or not isinstance(refused, dict):
                 raise SnapshotError("it does not hold an engine's state")
-            return Engine.restored(state, self.agreement, **self._settings), refused
+            return Engine.restored(state, self.versions, **self._settings), refused
         except Exception as error:  # whatever is wrong with it, it is not trusted
             warnings.warn(f"{self.where}: {what} is ignored ({error}); {instead}", stacklevel=5)
             return None
@@ -402,9 +482,10 @@ class Store(ABC):
     def _stamp_of(self) -> str | None:
         """What this store's snapshots are made under (None: no snapshots, for an agreement
         only Python holds, which the store cannot check)."""
-        text = agreement_text(self.agreement)
-        if text == HELD_BY_HOST:
+        texts = [agreement_text(agreement) for agreement in self.versions]
+        if HELD_BY_HOST in texts:
             return None
+        text = "\x1e".join(texts)
         return snapshot_stamp(f"{text}\x1f{sorted(self._settings.items())!r}")
 
     # -- the outbox ---------------------------------------------------------------------------

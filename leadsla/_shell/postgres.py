@@ -42,6 +42,7 @@ from leadsla._core.effects import Effect, Rejected
 from leadsla._core.engine import Decision, Engine
 from leadsla._core.errors import Problem, StoreError
 from leadsla._core.events import Event
+from leadsla._core.versions import Versions
 from leadsla._core.views import LeadView
 from leadsla._shell.keeping import (
     SNAPSHOT_FIX,
@@ -220,7 +221,7 @@ class PostgresStore(Store):
             try:
                 self._create()
                 stored = self._meta()
-                self.agreement = self._agreement(stored, agreement)
+                self.versions = self._versions(stored, agreement)
                 self._settings = self._feed(stored, allowed_lateness, horizon)
                 self.partitions = self._partitions(stored, partitions)
             finally:
@@ -319,7 +320,12 @@ class PostgresStore(Store):
         return count
 
     def _check_partitionable(self, count: int) -> None:
-        unsafe = [t.name for t in self.agreement.teams if not t.policy.partition_safe]
+        unsafe = [
+            t.name
+            for version in self.versions
+            for t in version.teams
+            if not t.policy.partition_safe
+        ]
         if count > 1 and unsafe:
             raise StoreError(
                 Problem(
@@ -344,7 +350,7 @@ class PostgresStore(Store):
 
     def _load(self, part: int) -> Engine:
         """A partition's engine from its snapshot (if one can be trusted), else empty."""
-        engine = Engine(self.agreement, **self._settings)
+        engine = Engine(self.versions, **self._settings)
         self._pseq[part], self._since[part], self._refused[part] = 0, 0, {}
         rows = self._rows(
             "select pseq, stamp, checksum, body from snapshots where part = ?", (part,)
@@ -549,6 +555,28 @@ class PostgresStore(Store):
             except StoreError as error:  # the inputs are kept: say so, and go on
                 self._since[part] = 0
                 warnings.warn(str(error), stacklevel=3)
+
+    def adopt(self, agreement: Agreement) -> Versions:
+        """Not yet for a shared store: every process holding it would have to take the new
+        version at the same input. Adopt it in a SQLite store, or make a new PostgreSQL store
+        with the versions; this says so, and changes nothing."""
+        raise StoreError(
+            Problem(
+                "agreement",
+                agreement.name,
+                f"cannot be adopted in {self.where} yet: a PostgreSQL store shared by several "
+                "processes does not take new agreement versions",
+                "stop the services, replay the store's events into a new store with both "
+                "versions (Engine(Versions([...]))), or keep versions in a SQLite store",
+            )
+        )
+
+    def _newest(self) -> datetime | None:
+        clocks = [engine.clock for engine in self._engines if engine and engine.clock]
+        return max(clocks) if clocks else None
+
+    def _adopted(self) -> None:  # adopt() refuses before it gets here
+        raise AssertionError("unreachable")
 
     def snapshot(self) -> bool:
         """Write a snapshot of every partition this store holds with inputs since its last

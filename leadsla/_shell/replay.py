@@ -39,6 +39,7 @@ from leadsla._core.effects import Duplicate, Effect, Rejected, Retracted
 from leadsla._core.engine import Engine
 from leadsla._core.errors import EventError, Problem, UsageError
 from leadsla._core.events import Event
+from leadsla._core.versions import Versions
 
 __all__ = ["Replay", "replay"]
 
@@ -79,7 +80,7 @@ class Replay:
 
 def replay(
     events: Iterable[LogItem],
-    agreement: Agreement | None = None,
+    agreement: Agreement | Versions | None = None,
     *,
     engine: Engine | None = None,
     until: datetime | None = None,
@@ -123,7 +124,7 @@ def replay(
         raise UsageError(
             Problem(
                 "agreement",
-                agreement.name,
+                agreement.latest.name if isinstance(agreement, Versions) else agreement.name,
                 "is not the engine's agreement",
                 "pass either an engine or an agreement, not both",
             )

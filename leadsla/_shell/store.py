@@ -160,11 +160,11 @@ class SqliteStore(Store):
             raise self._unopenable(error) from None
         try:
             stored = self._meta()
-            self.agreement = self._agreement(stored, agreement)
+            self.versions = self._versions(stored, agreement)
             self._settings = self._feed(stored, allowed_lateness, horizon)
             self._upgrade(stored)
             self._stamp = self._stamp_of()  # fixed for the store's life: worked out once
-            self.engine = Engine(self.agreement, **self._settings)
+            self.engine = Engine(self.versions, **self._settings)
             self._refused: dict[str, Rejected] = {}
             self._replay()
         except BaseException:
@@ -248,6 +248,28 @@ class SqliteStore(Store):
         self.engine, self._refused = restored
         return int(last)
 
+    def _newest(self) -> datetime | None:
+        return self.engine.clock
+
+    def _adopted(self) -> None:
+        """The engine under the new versions: its state as it is when the commitments are
+        the same (no lead was created under the new version yet), else every input replayed;
+        then a snapshot, under the new versions."""
+        old = {c.name: c for version in self.engine.versions for c in version.commitments}
+        new = {c.name: c for version in self.versions for c in version.commitments}
+        if old == new:
+            self.engine = Engine.restored(self.engine.state(), self.versions, **self._settings)
+        else:
+            self.engine = Engine(self.versions, **self._settings)
+            self._refused = {}
+            rows = self._connection.execute("select kind, body from inputs order by seq")
+            self._since = 0
+            self._fill(self.engine, self._counted(rows), note=True)
+        try:
+            self.snapshot()
+        except StoreError as error:  # the version is kept: the next opening replays
+            warnings.warn(str(error), stacklevel=3)
+
     def snapshot(self) -> bool:
         """Write a snapshot of the engine now (the store does after ``snapshot_every`` inputs
         and on close); whether one was written."""
@@ -302,7 +324,7 @@ class SqliteStore(Store):
             "select kind, body from inputs where received is null or received <= ? order by seq",
             (when,),
         )
-        engine = Engine(self.agreement, **self._settings)
+        engine = Engine(self.versions, **self._settings)
         self._fill(engine, rows, note=False)
         return engine
 
@@ -418,7 +440,7 @@ class SqliteStore(Store):
         if self._connection.in_transaction:
             self._connection.execute("rollback")
         if rebuild:
-            self.engine = Engine(self.agreement, **self._settings)
+            self.engine = Engine(self.versions, **self._settings)
             self._refused = {}
             self._replay()
         if not isinstance(error, sqlite3.Error):  # not the file's doing: the error as it is
