@@ -91,8 +91,8 @@ from leadsla._core.ownership import (
 )
 from leadsla._core.rules import AddTag, Assign, Fire, Notify, RemoveTag, Rule, RuleSet
 from leadsla._core.tally import Volume
-from leadsla._core.views import Due, LeadView
 from leadsla._core.versions import Versions
+from leadsla._core.views import Due, LeadView
 from leadsla._core.workflow import Step, Workflow
 from leadsla._shell.agreement_write import agreement_to_data, agreement_to_toml
 from leadsla._shell.csv import CsvMapping, EventTemplate, csv_events, csv_events_from_text

@@ -15,20 +15,26 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from leadsla import (
+    ActivityLogged,
     Agreement,
     AgreementError,
     Effect,
     Engine,
+    Event,
     LeadCreated,
     LeadSLAError,
     LeadUpdated,
     LeadView,
+    OwnerAssigned,
     PostgresStore,
     SqliteStore,
     StoreError,
     Versions,
     agreement_to_toml,
+    render_scorecard,
     replay,
+    scorecard,
+    scorecard_data,
     simulate,
 )
 from leadsla._shell.cli import main
@@ -251,3 +257,42 @@ def test_a_shared_postgresql_store_refuses_a_version_and_says_what_to_do(
         with pytest.raises(StoreError, match="does not take new agreement versions"):
             store.adopt(FASTER)
         assert store.versions.names == ("1",)
+
+
+def test_the_scorecard_splits_a_period_by_version() -> None:
+    """March under version 1 (first touch in 4 business hours) and, from Monday 9 March,
+    version 2 (2 hours). L-1, created on Friday at 16:00, is called on Monday at 10:30:
+    2.5 business hours, on time by version 1's target. L-2, created on Monday at 09:00, is
+    called at 12:00: 3 hours, an hour late by version 2's. The month's first-touch row counts
+    both; the version rows say which is whose, each with its own target."""
+    friday = datetime(2026, 3, 6, 16, tzinfo=HELSINKI)
+    monday = datetime(2026, 3, 9, 9, tzinfo=HELSINKI)
+    events: list[Event] = []
+    for lead, at, called in (
+        ("L-1", friday, monday + timedelta(hours=1.5)),
+        ("L-2", monday, monday + timedelta(hours=3)),
+    ):
+        events.append(created(lead, at))
+        events.append(OwnerAssigned(id=f"o-{lead}", lead=lead, at=at, owner="alice"))
+        events.append(ActivityLogged(id=f"a-{lead}", lead=lead, at=called, kind="call", by="alice"))
+    events.sort(key=lambda event: event.at)
+    engine = replay(events, VERSIONS, until=monday + timedelta(days=1)).engine
+    [card] = scorecard(engine)
+    [touch] = [score for score in card.obligations if score.obligation == "first-touch"]
+    assert (touch.on_time, touch.met_late) == (1, 1)
+    split = [score for score in card.by_version if score.obligation == "first-touch"]
+    assert [(s.version, s.target, s.on_time, s.met_late) for s in split] == [
+        ("1", 4.0, 1, 0),
+        ("2", 2.0, 0, 1),
+    ]
+    assert [s.to_meet.median if s.to_meet else None for s in split] == [2.5, 3.0]
+    assert [s.lateness_worst for s in split] == [None, 1.0]
+    text = render_scorecard([card])
+    assert " By agreement version (the one judging each lead)\n" in text
+    assert "    version 2 (2 business hours)" in text
+    assert scorecard_data([card])["periods"][0]["by_version"][1]["version"] == "2"
+    one = scorecard(replay(events, FIRST, until=monday + timedelta(days=1)).engine)[0]
+    assert one.by_version == ()
+    page = render_scorecard([card], "html")
+    assert "<h3>By agreement version (the one judging each lead)</h3>" in page
+    assert "version 1 (4 business hours)" in page

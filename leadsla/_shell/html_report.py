@@ -168,6 +168,9 @@ def _period(
     if card.by_owner:
         out.append("<h3>By owner (who had the lead when each clock was decided)</h3>\n")
         out.append(_owners(card.by_owner))
+    if card.by_version:
+        out.append("<h3>By agreement version (the one judging each lead)</h3>\n")
+        out.append(_owners(card.by_version))
     breaches = [score for score in card.obligations if score.breaches_by_owner]
     if breaches:
         out.append("<h3>Deadlines missed (met late or breached), by owner</h3>\n")
@@ -247,6 +250,9 @@ def _owners(scores: Sequence[ObligationScore]) -> str:
             who = score.person or score.team or "nobody"
             if score.person and score.team:
                 who += f" ({score.team})"
+            if score.version is not None:
+                target = f"{score.target:g} {score.unit}" if score.target is not None else ""
+                who = f"version {score.version}" + (f" ({target})" if target else "")
             worst = score.lateness_worst
             cells = (
                 *_outcome_cells(score),

@@ -36,6 +36,7 @@ from leadsla._core.obligations import ObligationSpec
 from leadsla._core.ownership import Owner
 from leadsla._core.periods import PERIODS, Period, before, chronological, label
 from leadsla._core.tally import Volume, contribution, period_of, volumes
+from leadsla._core.versions import Versions
 from leadsla._core.views import LeadView
 from leadsla._shell.render import accepted, markdown_text, owner_name
 
@@ -139,6 +140,9 @@ class ObligationScore:
     #: Every met clock's time to meet, in ``unit``, shortest first (what ``to_meet``
     #: summarises, and what the HTML report draws).
     times: tuple[float, ...] = attrs.field(default=(), repr=False)
+    #: In the rows of :attr:`PeriodCard.by_version`: the agreement version judging these
+    #: clocks' leads (None: every version's).
+    version: str | None = None
 
     @property
     def attainment(self) -> float | None:
@@ -230,6 +234,10 @@ class PeriodCard:
     funnel: tuple[FunnelStep, ...] = ()
     #: Leads entering each state of the goal's funnel, against what the goal needs.
     goal: tuple[GoalVolume, ...] = ()
+    #: When the period's clocks belong to leads judged by different agreement versions: each
+    #: obligation's scores per version (see :attr:`ObligationScore.version`), each by its
+    #: version's own target and unit.
+    by_version: tuple[ObligationScore, ...] = ()
 
 
 def scorecard(
@@ -271,7 +279,13 @@ def scorecard(
             return window.name if window.holds(moment) else None
         return period_of(moment, kind, zone)
 
-    specs = {spec.name: spec for spec in agreement.obligations}
+    # Every obligation of every version: the newest version's first, in its order.
+    versions = engine.versions
+    multi = len(versions) > 1
+    specs: dict[str, ObligationSpec] = {}
+    for version in reversed(versions.agreements):
+        for spec in version.obligations:
+            specs.setdefault(spec.name, spec)
     terminal = {state.name for state in agreement.lifecycle.states if state.terminal}
     steps = _funnel_steps(agreement)
     funnel = agreement.funnel()
@@ -279,6 +293,7 @@ def scorecard(
     # The moves that must say why (backward moves, losses): their reasons are worth a line.
     explained = {t.trigger for t in agreement.lifecycle.transitions if t.requires_reason}
     measures = {name: _measure(spec, agreement) for name, spec in specs.items()}
+    pinned: str | None = None
     clocks: dict[str, dict[str, list[_Timed]]] = defaultdict(lambda: defaultdict(list))
     weeks: dict[str, Counter[tuple[str, str, bool]]] = defaultdict(Counter)
     entered: dict[str, Counter[str]] = defaultdict(Counter)
@@ -288,11 +303,14 @@ def scorecard(
     sums: Counter[tuple[str, str, str]] = Counter()
     for lead_id in engine.leads():
         view = engine.lead(lead_id)
+        if multi:
+            pinned = versions.of(view.lead).version
         for clock in view.obligations:
             when = period(clock.opened_at)
             if when is None:
                 continue
-            clocks[when][clock.name].append(_Timed.of(clock, _accountable(view, clock), measures))
+            owner, measure = _accountable(view, clock), measures[clock.name][1]
+            clocks[when][clock.name].append(_Timed.of(clock, owner, measure, pinned))
             outcome = outcome_of(clock)
             if outcome in ("on time", "met late", "breached"):
                 week = period_of(clock.opened_at, "week", zone)
@@ -341,7 +359,7 @@ def scorecard(
     cards = []
     names = {*clocks, *entered, *volumes_in, *bounced, *([window.name] if window else [])}
     for when in sorted(names, key=chronological) if window is None else sorted(names):
-        scores, by_owner = [], []
+        scores, by_owner, by_version = [], [], []
         for name, spec in specs.items():
             found_clocks = clocks[when].get(name, [])
             if not found_clocks:
@@ -356,6 +374,8 @@ def scorecard(
             for (team, person), mine in sorted(owners.items()):
                 score = _score(spec, unit, mine)
                 by_owner.append(attrs.evolve(score, team=team or None, person=person or None))
+            if multi and len({timed.version for timed in found_clocks}) > 1:
+                by_version.extend(_by_version(versions, name, found_clocks))
         counts = reached[when]
         cards.append(
             PeriodCard(
@@ -406,9 +426,25 @@ def scorecard(
                 )
                 if funnel is not None and entered[when]
                 else (),
+                tuple(by_version),
             )
         )
     return cards
+
+
+def _by_version(versions: Versions, name: str, timed: Sequence[_Timed]) -> list[ObligationScore]:
+    """One obligation's clocks of a period split by the version judging their leads, each
+    scored by its own version's obligation (its target, its unit), oldest version first."""
+    scores = []
+    for agreement in versions:
+        mine = [item for item in timed if item.version == agreement.version]
+        spec = next((spec for spec in agreement.obligations if spec.name == name), None)
+        if not mine or spec is None:
+            continue
+        unit, measure = _measure(spec, agreement)
+        again = [_Timed.of(item.clock, item.owner, measure, item.version) for item in mine]
+        scores.append(attrs.evolve(_score(spec, unit, again), version=agreement.version))
+    return scores
 
 
 def _weeks(
@@ -625,20 +661,21 @@ class _Timed:
     owner: Owner | None
     to_meet: Fraction | None
     late: Fraction | None
+    version: str | None  # of the agreement judging the lead (None: it has one version)
 
     @classmethod
     def of(
         cls,
         clock: ObligationState,
         owner: Owner | None,
-        measures: dict[str, tuple[str, Callable[[datetime, datetime], Fraction]]],
+        measure: Callable[[datetime, datetime], Fraction],
+        version: str | None,
     ) -> _Timed:
         met = clock.met_at
         if met is None:
-            return cls(clock, owner, None, None)
-        measure = measures[clock.name][1]
+            return cls(clock, owner, None, None, version)
         late = measure(clock.due_at, met) if clock.status == "met_late" else None
-        return cls(clock, owner, measure(clock.opened_at, met), late)
+        return cls(clock, owner, measure(clock.opened_at, met), late, version)
 
 
 def _score(spec: ObligationSpec, unit: str, timed: Sequence[_Timed]) -> ObligationScore:
@@ -746,6 +783,9 @@ def _owner_rows(scores: Sequence[ObligationScore], markdown: bool) -> list[tuple
             who = score.person or score.team or "nobody"
             if score.person and score.team:
                 who += f" ({score.team})"
+            if score.version is not None:
+                target = f"{score.target:g} {score.unit}" if score.target is not None else ""
+                who = f"version {score.version}" + (f" ({target})" if target else "")
             worst = score.lateness_worst
             rows.append(
                 (
@@ -854,6 +894,10 @@ def render_scorecard(
                 _section("By owner (who had the lead when each clock was decided)", markdown)
             )
             lines.extend(_table(_OWNER_HEADER, _owner_rows(card.by_owner, markdown), markdown))
+        if card.by_version:
+            lines.extend(_section("By agreement version (the one judging each lead)", markdown))
+            header = ("obligation, version", *_OWNER_HEADER[1:])
+            lines.extend(_table(header, _owner_rows(card.by_version, markdown), markdown))
         breaches = [score for score in card.obligations if score.breaches_by_owner]
         if breaches:
             lines.extend(_section("Deadlines missed (met late or breached), by owner", markdown))
@@ -927,6 +971,7 @@ CSV_COLUMNS: Final = (
     "party",
     "team",
     "person",
+    "version",
     "opened",
     "on_time",
     "met_late",
@@ -952,6 +997,7 @@ def _score_data(score: ObligationScore) -> dict[str, Any]:
         "party": score.party,
         "team": score.team,
         "person": score.person,
+        "version": score.version,
         "opened": score.opened,
         "on_time": score.on_time,
         "met_late": score.met_late,
@@ -983,6 +1029,7 @@ def scorecard_data(cards: Sequence[PeriodCard], *, title: str = "Scorecard") -> 
                 "volumes": [{**attrs.asdict(volume), "met": volume.met} for volume in card.volumes],
                 "obligations": [_score_data(score) for score in card.obligations],
                 "by_owner": [_score_data(score) for score in card.by_owner],
+                "by_version": [_score_data(score) for score in card.by_version],
                 "entered": dict(card.entered),
                 "reasons": [attrs.asdict(reason) for reason in card.reasons],
                 "funnel": [{**attrs.asdict(step), "rate": step.rate} for step in card.funnel],
@@ -1101,7 +1148,7 @@ def _csv(cards: Sequence[PeriodCard]) -> str:
     writer = csv.DictWriter(out, CSV_COLUMNS, extrasaction="ignore", lineterminator="\n")
     writer.writeheader()
     for card in cards:
-        for score in (*card.obligations, *card.by_owner):
+        for score in (*card.obligations, *card.by_owner, *card.by_version):
             row = {"period": card.period, **_score_data(score)}
             writer.writerow({key: _cell(value) for key, value in row.items()})
     return out.getvalue()
