@@ -23,3 +23,5 @@ autodoc_default_options = {"show-inheritance": True}
 
 html_theme = "alabaster"
 html_title = f"leadsla {release}"
+# Pictures of leadsla's own output (screenshots of the HTML scorecard), shown by the pages.
+html_static_path = ["_static"]

@@ -26,7 +26,16 @@ def sessions(text: str) -> list[tuple[str, str]]:
 
 def test_the_tutorial_shows_every_step() -> None:
     commands = [command.split()[1] for command, _ in sessions(TUTORIAL.read_text("utf-8"))]
-    assert commands == ["simulate", "init", "replay", "report", "lead", "agreement.toml", "whatif"]
+    assert commands == [
+        "simulate",
+        "init",
+        "replay",
+        "report",
+        "report",
+        "lead",
+        "agreement.toml",
+        "whatif",
+    ]
 
 
 def test_the_monthly_review_tutorial_runs_as_written(
@@ -50,3 +59,5 @@ def test_the_monthly_review_tutorial_runs_as_written(
         out = io.StringIO()
         assert main(words[1:], out) == 0, command
         assert out.getvalue() == shown, command
+        if "-o" in words:  # what it wrote, such as the scorecard's HTML page, is there
+            assert pathlib.Path(words[words.index("-o") + 1]).stat().st_size > 0, command

@@ -386,7 +386,7 @@ def _overview(cards: Sequence[PeriodCard], charts: _Charts) -> list[str]:
         within = sum(1 for time in times if target is not None and time <= target)
         said = f"{len(times)} clocks met, times in {unit}"
         if target is not None:
-            said += f"; target {_amount(target, unit)}, met within it: {within}"
+            said += f"; target {_amount(target, unit)}, {within} took no longer than it"
         rows = [
             (f"{low:.2f}", f"{high:.2f}", str(count))
             for low, high, count in zip(edges, edges[1:], counts, strict=False)
