@@ -16,6 +16,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from datetime import timedelta
+from functools import partial
 from typing import Any
 
 from _synthetic import synthetic_log
@@ -56,10 +57,7 @@ def run(quick: bool = False) -> dict[str, Any]:
     replay_time, result = _timed(replayed, runs)
     engine = result.engine
     card_time, cards = _timed(lambda: scorecard(engine), runs)
-    rendered = {
-        name: _timed(lambda name=name: render_scorecard(cards, name, title="Scorecard"), runs)[0]
-        for name in FORMATS
-    }
+    rendered = {name: _timed(partial(render_scorecard, cards, name), runs)[0] for name in FORMATS}
     os.remove(path)
     rows = [["replay (the baseline)", format_seconds(replay_time), "1.00×"]]
     rows.append(

@@ -6,16 +6,42 @@ import pathlib
 import re
 import subprocess
 import sys
+import tempfile
 
 import pytest
 
 from leadsla._shell.cli import main
 
 
-def demo_output() -> str:
+def demo_output(report: pathlib.Path | None = None) -> str:
+    """What ``leadsla demo`` prints, its report written to ``report`` (else a temporary
+    file, and the line naming it left out)."""
     out = io.StringIO()
-    assert main(["demo"], out) == 0
-    return out.getvalue()
+    with tempfile.TemporaryDirectory() as folder:
+        path = report or pathlib.Path(folder, "report.html")
+        assert main(["demo", "--report", str(path)], out) == 0
+    text = out.getvalue()
+    return text if report else text.replace(str(path), "REPORT")
+
+
+def test_demo_ends_with_the_html_report_of_its_week(tmp_path: pathlib.Path) -> None:
+    """The last line names the file; the file is the week's scorecard as one HTML page."""
+    report = tmp_path / "week.html"
+    text = demo_output(report)
+    assert text.endswith(f"\nThe week's scorecard, with its charts: {report}\n")
+    page = report.read_text("utf-8")
+    assert page.startswith("<!DOCTYPE html>")
+    assert "Scorecard: Marketing–sales SLA, the demo week" in page
+    assert "2026-03" in page
+    assert "first-touch" in page
+
+
+def test_demo_says_when_its_report_cannot_be_written(
+    tmp_path: pathlib.Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = io.StringIO()
+    assert main(["demo", "--report", str(tmp_path / "nowhere" / "week.html")], out) == 1
+    assert "'--report' cannot be written" in capsys.readouterr().err
 
 
 def test_demo_replays_a_week_through_the_engine() -> None:

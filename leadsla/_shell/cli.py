@@ -8,16 +8,19 @@ Commands: ``demo``, ``init``, ``check``, ``summary``, ``diagram``, ``replay``, `
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import os
 import re
+import stat
 import sys
+import tempfile
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
-from datetime import UTC, datetime, timedelta
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import ExitStack, contextmanager
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import BinaryIO, TextIO
+from typing import TYPE_CHECKING, BinaryIO, NoReturn, TextIO, TypeVar
 from zoneinfo import ZoneInfo
 
 import attrs
@@ -44,6 +47,7 @@ from leadsla._core.events import (
     LeadUpdated,
     TransitionRequested,
 )
+from leadsla._core.periods import PERIODS
 from leadsla._shell.agreement_write import agreement_to_toml
 from leadsla._shell.csv import CsvMapping, csv_events_from_text
 from leadsla._shell.dispatch import ACTIONS, Dispatcher
@@ -65,7 +69,13 @@ from leadsla._shell.store import SqliteStore
 from leadsla._shell.summary import render_summary
 from leadsla._version import __version__
 
+if TYPE_CHECKING:
+    from _typeshed import WriteableBuffer
+    from tqdm import tqdm
+
 __all__ = ["main"]
+
+_T = TypeVar("_T")
 
 
 def _demo_events() -> list[Event]:
@@ -132,7 +142,8 @@ def _demo_events() -> list[Event]:
 
 
 def _demo(arguments: argparse.Namespace, out: TextIO) -> int:
-    """Replay a working week on the default agreement and show what the engine decided."""
+    """Replay a working week on the default agreement and show what the engine decided; then
+    write the week's scorecard as an HTML page (--report) and say where."""
     engine = Engine()
     agreement = engine.agreement
     zone = ZoneInfo(agreement.timezone)
@@ -167,6 +178,10 @@ def _demo(arguments: argparse.Namespace, out: TextIO) -> int:
             f"\nMQLs delivered in {volume.period}: {volume.delivered} of {volume.target} "
             f"committed; {volume.accepted} accepted by sales.\n"
         )
+    title = f"Scorecard: {agreement.name}, the demo week"
+    report = render_scorecard(scorecard(engine), "html", title=title)
+    _write(Path(arguments.report), report, "--report")
+    out.write(f"\nThe week's scorecard, with its charts: {arguments.report}\n")
     return 0
 
 
@@ -301,6 +316,108 @@ def _instant(text: str, field: str) -> datetime:
     return moment
 
 
+class _Counted(io.RawIOBase):
+    """A binary file read through, telling ``update`` how many bytes each read brought: what a
+    progress bar in bytes counts, once per buffer filled (8 KiB), not once per line."""
+
+    def __init__(self, raw: io.FileIO, update: Callable[[int], object]) -> None:
+        super().__init__()
+        self._raw = raw
+        self._update = update
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: WriteableBuffer, /) -> int | None:
+        count = self._raw.readinto(buffer)
+        if count:
+            self._update(count)
+        return count
+
+    def close(self) -> None:
+        self._raw.close()
+        super().close()
+
+
+# A log read faster than this shows no bar: a short command's output is not preceded by a flash.
+_PROGRESS_DELAY = 0.25
+# A CSV file's events are counted on their bar this many at a time.
+_PROGRESS_CHUNK = 1024
+
+
+def _progress_shown(arguments: argparse.Namespace) -> bool:
+    """Whether reading the log shows a progress bar: only when stderr is a terminal, never with
+    --quiet, and not while the effects stream to the terminal (``replay --effects -``)."""
+    if arguments.quiet or not sys.stderr.isatty():
+        return False
+    return not (getattr(arguments, "effects", None) == "-" and sys.stdout.isatty())
+
+
+def _progress_name(arguments: argparse.Namespace, label: str) -> str:
+    """The name on the bar: the command's; for ``whatif``, which replays the log twice,
+    ``current`` or ``alternative`` (the replay through the alternative has a ``label``)."""
+    if arguments.command == "whatif":
+        return "alternative" if label else "current"
+    return str(arguments.command)
+
+
+def _progress(name: str, total: int | None, unit: str) -> tqdm[NoReturn]:
+    """A progress bar on stderr, drawn once it has run for ``_PROGRESS_DELAY`` seconds, and
+    erased when closed (``leave=False``): what the command says next starts on a clean line."""
+    from tqdm import tqdm  # imported only for a bar: it takes about 50 ms
+
+    return tqdm(
+        desc=name,
+        total=total,
+        unit=unit,
+        unit_scale=True,
+        unit_divisor=1024 if unit == "B" else 1000,
+        file=sys.stderr,
+        leave=False,
+        delay=_PROGRESS_DELAY,
+        dynamic_ncols=True,
+    )
+
+
+@contextmanager
+def _log_text(path: Path, *, newline: str | None, bar: str | None) -> Iterator[TextIO]:
+    """``path`` opened as UTF-8 text (a byte-order mark, as some Windows tools write, is not
+    part of line 1) and, while it is read, a progress bar named ``bar`` on stderr (unless
+    ``bar`` is None), in bytes of the file. The bar is gone once the file is closed, before
+    the summary and the refused lines are written."""
+    with path.open("rb", buffering=0) as raw, ExitStack() as stack:
+        update: Callable[[int], object] = _ignore
+        if bar is not None:
+            status = os.fstat(raw.fileno())
+            size = status.st_size if stat.S_ISREG(status.st_mode) else None  # a pipe: unknown
+            update = stack.enter_context(_progress(bar, size, "B")).update
+        buffered = io.BufferedReader(_Counted(raw, update))
+        with io.TextIOWrapper(buffered, encoding="utf-8-sig", newline=newline) as text:
+            yield text
+
+
+def _ignore(count: int) -> None:
+    """No progress bar: the bytes read are not counted."""
+
+
+@contextmanager
+def _events_progress(events: list[_T], bar: str | None) -> Iterator[Iterable[_T]]:
+    """``events`` to replay and, unless ``bar`` is None, a progress bar of them on stderr: a CSV
+    file is read whole (its bar in bytes) before its events are replayed (this bar)."""
+    if bar is None:
+        yield events
+        return
+    with _progress(bar, len(events), " events") as progress:
+        yield _chunks(events, progress.update)
+
+
+def _chunks(events: list[_T], update: Callable[[int], object]) -> Iterator[_T]:
+    for start in range(0, len(events), _PROGRESS_CHUNK):
+        chunk = events[start : start + _PROGRESS_CHUNK]
+        yield from chunk
+        update(len(chunk))
+
+
 def _replayed(
     arguments: argparse.Namespace,
     until: datetime | None,
@@ -319,20 +436,23 @@ def _replayed(
     if agreement is None:
         agreement = _load(arguments.agreement) if arguments.agreement else Agreement.default()
     path = Path(arguments.log)
+    bar = _progress_name(arguments, label) if _progress_shown(arguments) else None
     rows: list[int] | None = None  # for a CSV file: the row of each event
     try:
         if arguments.mapping:
             mapping = CsvMapping.from_toml(Path(arguments.mapping))
             # Opened here, as the JSON Lines log is, so a file that cannot be read is named
             # as the LOG argument; newline="" lets quoted cells hold line breaks.
-            with path.open(encoding="utf-8-sig", newline="") as rows_file:
+            with _log_text(path, newline="", bar=bar) as rows_file:
                 made = csv_events_from_text(rows_file, mapping, agreement)
             rows = [row for row, _ in made]
             events = [event for _, event in made]
-            result = replay(events, agreement, until=until, keep_effects=False, observe=observe)
+            with _events_progress(events, bar) as counted:
+                result = replay(
+                    counted, agreement, until=until, keep_effects=False, observe=observe
+                )
         else:
-            # utf-8-sig: a byte-order mark (as some Windows tools write) is not part of line 1.
-            with path.open(encoding="utf-8-sig") as log:
+            with _log_text(path, newline=None, bar=bar) as log:
                 result = replay(log, agreement, until=until, keep_effects=False, observe=observe)
     except (OSError, UnicodeDecodeError) as error:
         reason = error.strerror if isinstance(error, OSError) else "is not UTF-8 text"
@@ -538,15 +658,70 @@ def _report(arguments: argparse.Namespace, out: TextIO) -> int:
     passed by then counts (the events after it are left out, and stderr says how many).
     """
     until = _instant(arguments.until, "--until") if arguments.until else None
+    between = _between(arguments)
     result = _replayed(arguments, until)
     agreement = result.engine.agreement
-    title = f"Scorecard: {agreement.name}, by {agreement.tracking_period}, from {arguments.log}"
-    _emit(
-        render_scorecard(scorecard(result.engine), arguments.format, title=title),
-        arguments.output,
-        out,
-    )
+    if between is not None:
+        span = f"from {between[0].isoformat()} to {between[1].isoformat()}"
+    else:
+        span = f"by {arguments.per or agreement.tracking_period}"
+    title = f"Scorecard: {agreement.name}, {span}, from {arguments.log}"
+    cards = scorecard(result.engine, per=arguments.per, between=between)
+    _emit(render_scorecard(cards, arguments.format, title=title), arguments.output, out)
     return _refused(result, arguments)
+
+
+def _between(arguments: argparse.Namespace) -> tuple[date, date] | None:
+    """The report's date range from --from and --to (both days included), or None."""
+    first, last = arguments.start, arguments.end
+    if first is None and last is None:
+        return None
+    if first is None or last is None:
+        given, missing = ("--from", "--to") if last is None else ("--to", "--from")
+        raise UsageError(
+            Problem(
+                missing,
+                None,
+                f"is needed with {given}",
+                "give both days of the range, e.g. --from 2026-03-01 --to 2026-03-15",
+            )
+        )
+    if arguments.per:
+        raise UsageError(
+            Problem(
+                "--per",
+                arguments.per,
+                "cannot be given with --from and --to (a range is one card)",
+                "leave out --per, or --from and --to",
+            )
+        )
+    return _day(first, "--from"), _day(last, "--to")
+
+
+def _day(text: str, field: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise UsageError(
+            Problem(field, text, "is not a date", "write it as YYYY-MM-DD, e.g. 2026-03-01")
+        ) from None
+
+
+def _diff(arguments: argparse.Namespace, out: TextIO) -> int:
+    """Say what a new version of an agreement changes, in the one-pager's words.
+
+    Each part that differs (the name, version and effective date, the goal, a term, an
+    obligation, a commitment, a team, a state, a rule, a transition, a calendar, the tracking
+    period, the review) is listed with what the summary says of it before and after, in the
+    summary's order. The exit code is 0 whether or not they differ; with --exit-code, 1 when
+    they differ (as git diff --exit-code).
+    """
+    from leadsla._shell.diff import agreement_diff, render_diff
+
+    changes = agreement_diff(_load(arguments.old), _load(arguments.new))
+    text = render_diff(changes, arguments.format, arguments.old, arguments.new)
+    _emit(text, arguments.output, out)
+    return 1 if changes and arguments.exit_code else 0
 
 
 def _simulate(arguments: argparse.Namespace, out: TextIO) -> int:
@@ -693,6 +868,12 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     demo = commands.add_parser(
         "demo", help="replay a sample week on the default agreement", description=_demo.__doc__
+    )
+    demo.add_argument(
+        "--report",
+        metavar="FILE",
+        help="where to write the week's HTML report (default: %(default)s)",
+        default=str(Path(tempfile.gettempdir()) / "leadsla-demo-report.html"),
     )
     demo.set_defaults(handler=_demo)
 
@@ -844,6 +1025,13 @@ def _parser() -> argparse.ArgumentParser:
     )
     run.set_defaults(handler=_run)
 
+    adopt = commands.add_parser(
+        "adopt", help="add a new version of the agreement to a store", description=_adopt.__doc__
+    )
+    adopt.add_argument("file", metavar="FILE", help="the new version's agreement file (TOML)")
+    adopt.add_argument("--db", required=True, metavar="STORE", help="the store (a SQLite file)")
+    adopt.set_defaults(handler=_adopt)
+
     outbox = commands.add_parser(
         "outbox", help="a store's pending effects and dead letters", description=_outbox.__doc__
     )
@@ -873,9 +1061,35 @@ def _parser() -> argparse.ArgumentParser:
     )
     _log_arguments(report)
     _until_argument(report)
-    report.add_argument("--format", choices=("text", "md", "json", "csv"), default="text")
+    report.add_argument("--format", choices=("text", "md", "json", "csv", "html"), default="text")
     report.add_argument("-o", "--output", help="write to this file instead of stdout")
+    report.add_argument(
+        "--per",
+        choices=PERIODS,
+        help="count by this period instead of the agreement's tracking period",
+    )
+    report.add_argument(
+        "--from",
+        dest="start",
+        metavar="DAY",
+        help="one card for the days from DAY (YYYY-MM-DD, with --to)",
+    )
+    report.add_argument(
+        "--to", dest="end", metavar="DAY", help="to DAY, included (YYYY-MM-DD, with --from)"
+    )
     report.set_defaults(handler=_report)
+
+    diff = commands.add_parser(
+        "diff", help="what a new version of an agreement changes", description=_diff.__doc__
+    )
+    diff.add_argument("old", metavar="OLD", help="the agreement file before (TOML)")
+    diff.add_argument("new", metavar="NEW", help="the agreement file after (TOML)")
+    diff.add_argument("--format", choices=("text", "md"), default="text")
+    diff.add_argument("-o", "--output", help="write to this file instead of stdout")
+    diff.add_argument(
+        "--exit-code", action="store_true", help="exit with 1 when the agreements differ"
+    )
+    diff.set_defaults(handler=_diff)
 
     simulate_command = commands.add_parser(
         "simulate", help="write a synthetic event log", description=_simulate.__doc__
@@ -932,6 +1146,27 @@ def _open_store(db: str, agreement: Agreement | None) -> Store:
     if _is_postgres(db):
         return PostgresStore(db, agreement)
     return SqliteStore(db, agreement)
+
+
+def _adopt(arguments: argparse.Namespace, out: TextIO) -> int:
+    """Add a new version of the agreement to a store: FILE, in force from its effective day
+    (under [agreement]). The leads created from then on are judged by it; those created
+    before keep the version they were created under. Refused, and nothing changes, when FILE
+    does not validate, its version's name is taken, or its effective day is not after the
+    newest version's and the store's clock."""
+    if not _is_postgres(arguments.db) and not Path(arguments.db).is_file():
+        raise UsageError(
+            Problem("--db", arguments.db, "is not a file", "give the path of a store's file")
+        )
+    agreement = _load(arguments.file)
+    with _open_store(arguments.db, None) as store:
+        versions = store.adopt(agreement)
+        names = ", ".join(
+            f"{a.version} (from {a.effective.isoformat()})" if a.effective else a.version
+            for a in versions
+        )
+        out.write(f"{store.where}: adopted version {agreement.version}; versions: {names}\n")
+    return 0
 
 
 def _outbox(arguments: argparse.Namespace, out: TextIO) -> int:
@@ -1096,6 +1331,7 @@ def _log_arguments(command: argparse.ArgumentParser) -> None:
     command.add_argument(
         "--agreement", metavar="FILE", help="the agreement file (default: the default agreement)"
     )
+    command.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
 
 
 def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
