@@ -296,3 +296,30 @@ def test_the_scorecard_splits_a_period_by_version() -> None:
     page = render_scorecard([card], "html")
     assert "<h3>By agreement version (the one judging each lead)</h3>" in page
     assert "version 1 (4 business hours)" in page
+
+
+def test_log_commands_take_the_versions_as_agreement_files_oldest_first(
+    tmp_path: pathlib.Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`--agreement` once per version: the report splits March by version; files in the
+    wrong order are refused, naming the file."""
+    friday = datetime(2026, 3, 6, 16, tzinfo=HELSINKI)
+    monday = datetime(2026, 3, 9, 9, tzinfo=HELSINKI)
+    log = tmp_path / "march.jsonl"
+    log.write_text(
+        "".join(
+            event.to_json() + "\n" for event in (created("L-1", friday), created("L-2", monday))
+        ),
+        encoding="utf-8",
+    )
+    first, second = tmp_path / "v1.toml", tmp_path / "v2.toml"
+    first.write_text(agreement_to_toml(FIRST), encoding="utf-8")
+    second.write_text(agreement_to_toml(FASTER), encoding="utf-8")
+    out = io.StringIO()
+    command = ["report", str(log), "--until", "2026-03-10T17:00:00+02:00"]
+    assert main([*command, "--agreement", str(first), "--agreement", str(second)], out) == 0
+    assert " By agreement version (the one judging each lead)\n" in out.getvalue()
+    assert "    version 1 (4 business hours)" in out.getvalue()
+    assert main([*command, "--agreement", str(second), "--agreement", str(first)], out) == 1
+    said = capsys.readouterr().err
+    assert f"'{first}: effective' is needed: version '1' follows version '2'" in said

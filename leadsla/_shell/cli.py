@@ -34,6 +34,7 @@ from leadsla._core.effects import (
 )
 from leadsla._core.engine import Engine
 from leadsla._core.errors import (
+    AgreementError,
     DurationError,
     LeadSLAError,
     Problem,
@@ -48,6 +49,7 @@ from leadsla._core.events import (
     TransitionRequested,
 )
 from leadsla._core.periods import PERIODS
+from leadsla._core.versions import Versions
 from leadsla._shell.agreement_write import agreement_to_toml
 from leadsla._shell.csv import CsvMapping, csv_events_from_text
 from leadsla._shell.dispatch import ACTIONS, Dispatcher
@@ -62,7 +64,14 @@ from leadsla._shell.render import (
     stamp,
 )
 from leadsla._shell.replay import Replay, replay
-from leadsla._shell.report import OUTCOMES, outcome_counts, render_scorecard, scorecard
+from leadsla._shell.report import (
+    OUTCOMES,
+    accountable,
+    outcome_counts,
+    outcome_of,
+    render_scorecard,
+    scorecard,
+)
 from leadsla._shell.service import LineSource, handlers_from, serve, stop_signals
 from leadsla._shell.simulate import simulate
 from leadsla._shell.store import SqliteStore
@@ -418,10 +427,32 @@ def _chunks(events: list[_T], update: Callable[[int], object]) -> Iterator[_T]:
         update(len(chunk))
 
 
+def _agreements(files: Sequence[str] | None) -> Agreement | Versions:
+    """The agreement of the --agreement files: the default one, the one file's, or the
+    versions of several, oldest first (a problem with their order names the file)."""
+    if not files:
+        return Agreement.default()
+    loaded = [_load(path) for path in files]
+    if len(loaded) == 1:
+        return loaded[0]
+    try:
+        return Versions(loaded)
+    except AgreementError as error:
+        raise AgreementError(*(_in_file(problem, files) for problem in error.problems)) from None
+
+
+def _in_file(problem: Problem, files: Sequence[str]) -> Problem:
+    """A problem with the order of versions, its field naming the file (not its index)."""
+    index, _, rest = problem.field.removeprefix("versions[").partition("]")
+    if not index.isdigit() or int(index) >= len(files):
+        return problem
+    return attrs.evolve(problem, field=f"{files[int(index)]}: {rest.removeprefix('.')}")
+
+
 def _replayed(
     arguments: argparse.Namespace,
     until: datetime | None,
-    agreement: Agreement | None = None,
+    agreement: Agreement | Versions | None = None,
     *,
     field: str = "--until",
     label: str = "",
@@ -434,7 +465,7 @@ def _replayed(
     ``field``; unless ``tell_after`` is false), and refused lines as LOG:LINE: reason, after
     ``label`` if given."""
     if agreement is None:
-        agreement = _load(arguments.agreement) if arguments.agreement else Agreement.default()
+        agreement = _agreements(arguments.agreement)
     path = Path(arguments.log)
     bar = _progress_name(arguments, label) if _progress_shown(arguments) else None
     rows: list[int] | None = None  # for a CSV file: the row of each event
@@ -444,7 +475,8 @@ def _replayed(
             # Opened here, as the JSON Lines log is, so a file that cannot be read is named
             # as the LOG argument; newline="" lets quoted cells hold line breaks.
             with _log_text(path, newline="", bar=bar) as rows_file:
-                made = csv_events_from_text(rows_file, mapping, agreement)
+                newest = agreement.latest if isinstance(agreement, Versions) else agreement
+                made = csv_events_from_text(rows_file, mapping, newest)
             rows = [row for row, _ in made]
             events = [event for _, event in made]
             with _events_progress(events, bar) as counted:
@@ -599,6 +631,7 @@ def _scores(result: Replay) -> dict[tuple[int, str], int]:
         breached[(1, f"  missed: {obligation}")] += count
         breached[(2, f"  missed, owner {owner}")] += count
     scores.update(breached)
+    scores.update(_attainment(engine))
     states = Counter(engine.lead(lead).state for lead in engine.leads())
     scores.update(((3, f"leads now in {state}"), number) for state, number in states.items())
     for volume in engine.volumes():
@@ -606,6 +639,24 @@ def _scores(result: Replay) -> dict[tuple[int, str], int]:
         scores[(4, f"{key}: delivered (of {volume.target})")] = volume.delivered
         scores[(4, f"{key}: accepted")] = volume.accepted
     return scores
+
+
+def _attainment(engine: Engine) -> dict[tuple[int, str], int]:
+    """On time among the clocks that came due, in whole per cent, per obligation and per
+    owner (who had the lead when each clock was decided, as in the scorecard)."""
+    on_time: Counter[tuple[int, str]] = Counter()
+    due: Counter[tuple[int, str]] = Counter()
+    for lead in engine.leads():
+        view = engine.lead(lead)
+        for clock in view.obligations:
+            outcome = outcome_of(clock)
+            if outcome not in ("on time", "met late", "breached"):
+                continue
+            owner = owner_name(accountable(view, clock))
+            for key in ((1, f"  on time %: {clock.name}"), (2, f"  on time %, owner {owner}")):
+                due[key] += 1
+                on_time[key] += outcome == "on time"
+    return {key: round(100 * on_time[key] / count) for key, count in due.items()}
 
 
 def _whatif(arguments: argparse.Namespace, out: TextIO) -> int:
@@ -632,7 +683,7 @@ def _whatif(arguments: argparse.Namespace, out: TextIO) -> int:
         key=lambda key: (key[0], key[1] if key[0] in (1, 2, 3) else ""),
     )
     names = (
-        arguments.agreement or "default agreement",
+        " then ".join(arguments.agreement or ["default agreement"]),
         arguments.alternative,
     )
     width = max(len(label) for _, label in keys)
@@ -1329,7 +1380,12 @@ def _log_arguments(command: argparse.ArgumentParser) -> None:
         help="read LOG as CSV, its rows made into events by this mapping (TOML)",
     )
     command.add_argument(
-        "--agreement", metavar="FILE", help="the agreement file (default: the default agreement)"
+        "--agreement",
+        metavar="FILE",
+        action="append",
+        help="the agreement file (default: the default agreement); give it again for each "
+        "later version, oldest first: each lead is judged by the version in force when it "
+        "was created",
     )
     command.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
 

@@ -47,6 +47,7 @@ __all__ = [
     "Outcome",
     "PeriodCard",
     "TimeToMeet",
+    "accountable",
     "outcome_of",
     "render_scorecard",
     "scorecard",
@@ -309,7 +310,7 @@ def scorecard(
             when = period(clock.opened_at)
             if when is None:
                 continue
-            owner, measure = _accountable(view, clock), measures[clock.name][1]
+            owner, measure = accountable(view, clock), measures[clock.name][1]
             clocks[when][clock.name].append(_Timed.of(clock, owner, measure, pinned))
             outcome = outcome_of(clock)
             if outcome in ("on time", "met late", "breached"):
@@ -636,7 +637,7 @@ def _following(name: str, first: date) -> date:
     return date(first.year + (month - 1) // 12, (month - 1) % 12 + 1, 1)
 
 
-def _accountable(view: LeadView, clock: ObligationState) -> Owner | None:
+def accountable(view: LeadView, clock: ObligationState) -> Owner | None:
     """Who a clock counts for: the owner when it was decided (see ObligationScore)."""
     if clock.breached_at is not None:
         return clock.breach_owner
