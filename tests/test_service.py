@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import pathlib
+import re
 import signal
 import subprocess
 import sys
@@ -145,7 +146,8 @@ def test_a_service_reads_keeps_delivers_and_stops_on_sigterm(tmp_path: pathlib.P
     assert service.returncode == 0, err
     assert "stdin:2: " in err
     assert "stdin:4: 'at' is older than the allowed lateness" in err
-    assert "effects pending" in err.splitlines()[-1]
+    # (How many are still pending when it stops depends on the handler's pace: one or more.)
+    assert re.search(r"; \d+ effects? pending", err.splitlines()[-1]), err
     assert err.splitlines()[-1].endswith("(stopped)")
     types = {r["type"] for r in received(got)}
     assert {"transitioned", "obligation_opened", "obligation_breached", "ESCALATED"} <= types
