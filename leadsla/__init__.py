@@ -61,6 +61,7 @@ from leadsla._core.events import (
     ActivityLogged,
     Event,
     LeadCreated,
+    LeadMigrated,
     LeadUpdated,
     OwnerAssigned,
     TransitionRequested,
@@ -98,6 +99,7 @@ from leadsla._shell.agreement_write import agreement_to_data, agreement_to_toml
 from leadsla._shell.csv import CsvMapping, EventTemplate, csv_events, csv_events_from_text
 from leadsla._shell.dispatch import Delivered, Dispatcher, EffectHandler
 from leadsla._shell.keeping import OutboxItem, Store
+from leadsla._shell.migrate import migrate
 from leadsla._shell.postgres import PostgresStore
 from leadsla._shell.replay import Replay, replay
 from leadsla._shell.report import (
@@ -166,6 +168,7 @@ __all__ = [
     "InvalidTransition",
     "Lead",
     "LeadCreated",
+    "LeadMigrated",
     "LeadSLAError",
     "LeadUpdated",
     "LeadView",
@@ -234,6 +237,7 @@ __all__ = [
     "csv_events",
     "csv_events_from_text",
     "effect_to_dict",
+    "migrate",
     "render_scorecard",
     "render_summary",
     "replay",

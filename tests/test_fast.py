@@ -30,7 +30,7 @@ FIELDS = MappingProxyType({"score": 62})
         (
             Lead,
             new_lead,
-            ("L-1", MappingProxyType({"a": 1}), "mql", "mql", (), (), frozenset(), AT),
+            ("L-1", MappingProxyType({"a": 1}), "mql", "mql", (), (), frozenset(), AT, "2"),
         ),
         (
             Transitioned,

@@ -222,7 +222,7 @@ class Engine:
         return self._versions
 
     def version_of(self, lead_id: str) -> Agreement:
-        """The version judging ``lead_id``: the one in force when it was created."""
+        """The version judging ``lead_id`` (see :meth:`Versions.of <leadsla.Versions.of>`)."""
         return self._versions.of(self._leads[lead_id].lead)
 
     @property

@@ -38,6 +38,7 @@ __all__ = [
     "Event",
     "EventError",
     "LeadCreated",
+    "LeadMigrated",
     "LeadUpdated",
     "OwnerAssigned",
     "TransitionRequested",
@@ -310,9 +311,38 @@ class OwnerAssigned(Event):
         return {"owner": self.owner, "by": self.by, "reason": self.reason}
 
 
+@frozen(kw_only=True)
+class LeadMigrated(Event):
+    """The lead moves to a newer version of the agreement (``to``, a version's name) from
+    ``at`` on; ``state`` is the state it takes there, when its own is not in that version's
+    lifecycle (see :func:`leadsla.migrate`)."""
+
+    type: ClassVar[str] = "migrate"
+    to: str
+    state: str | None = None
+    by: str | None = None
+
+    def _check(self) -> list[Problem]:
+        return [
+            *_check_text("to", self.to),
+            *_check_text("state", self.state, optional=True),
+            *_check_text("by", self.by, optional=True),
+        ]
+
+    def _payload(self) -> dict[str, Any]:
+        return {"to": self.to, "state": self.state, "by": self.by}
+
+
 EVENT_TYPES: dict[str, type[Event]] = {
     cls.type: cls
-    for cls in (LeadCreated, LeadUpdated, ActivityLogged, TransitionRequested, OwnerAssigned)
+    for cls in (
+        LeadCreated,
+        LeadUpdated,
+        ActivityLogged,
+        TransitionRequested,
+        OwnerAssigned,
+        LeadMigrated,
+    )
 }
 _KEYS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {  # (required, optional) payload keys
     "lead_created": ((), ("fields",)),
@@ -320,6 +350,7 @@ _KEYS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {  # (required, opti
     "activity": (("kind",), ("outcome", "by")),
     "transition": (("trigger",), ("by", "reason")),
     "assign": (("owner",), ("by", "reason")),
+    "migrate": (("to",), ("state", "by")),
 }
 
 

@@ -46,6 +46,9 @@ class Lead:
     ownership: tuple[OwnershipInterval, ...]
     tags: frozenset[str] = frozenset()
     updated_at: datetime | None = None
+    #: The agreement version the lead was moved to by a migration (None: it is judged by the
+    #: version in force when it was created).
+    version: str | None = None
 
     @property
     def created_at(self) -> datetime | None:
@@ -65,5 +68,5 @@ class Lead:
         return None
 
 
-#: ``Lead`` from all eight fields, ``fields`` already a read-only mapping (see leadsla._core.fast).
+#: ``Lead`` from all nine fields, ``fields`` already a read-only mapping (see leadsla._core.fast).
 new_lead = builder(Lead)

@@ -31,17 +31,31 @@ from leadsla._core.agreement import Agreement
 from leadsla._core.calendar import BusinessCalendar, from_instant_us, instant_us
 from leadsla._core.clocks import TRANSITIONS, WAITING, ObligationState, Timing, open_clock, step
 from leadsla._core.conditions import Scope
-from leadsla._core.effects import ActionRequested, ActionSkipped, Effect, Transitioned
-from leadsla._core.errors import InvalidTransition, Problem, RuleLoopError, WorkflowError
+from leadsla._core.effects import (
+    ActionRequested,
+    ActionSkipped,
+    Effect,
+    Transitioned,
+    new_obligation_opened,
+    new_transitioned,
+)
+from leadsla._core.errors import (
+    InvalidTransition,
+    Problem,
+    RuleLoopError,
+    WorkflowError,
+    unknown,
+)
 from leadsla._core.events import (
     ActivityLogged,
     Event,
     LeadCreated,
+    LeadMigrated,
     LeadUpdated,
     OwnerAssigned,
     TransitionRequested,
 )
-from leadsla._core.lead import Lead
+from leadsla._core.lead import Lead, new_lead
 from leadsla._core.obligations import Escalate, ObligationAction, ObligationSpec
 from leadsla._core.ownership import BookDraft
 from leadsla._core.rules import Notify
@@ -129,6 +143,7 @@ class Stepper:
             TransitionRequested: self._moved,
             OwnerAssigned: self._assigned,
             ActivityLogged: self._logged,
+            LeadMigrated: self._not_versioned,
         }
 
     def _calendar_for(self, spec: ObligationSpec) -> BusinessCalendar:
@@ -222,6 +237,83 @@ class Stepper:
     # What each kind of event does to an existing lead, through the workflow; each says
     # whether the lead's clocks may have something to hear.
 
+    def _not_versioned(self, change: LeadChange, event: Event) -> bool:
+        raise WorkflowError(
+            Problem(
+                "to",
+                getattr(event, "to", None),
+                "names a version, but the engine runs one agreement",
+                "make the engine with the agreement's Versions to migrate leads between them",
+            )
+        )
+
+    def migrate(
+        self,
+        lead: Lead,
+        clocks: tuple[ObligationState, ...],
+        event: LeadMigrated,
+        at_us: int,
+        book: BookDraft | None,
+        epoch: int = 0,
+    ) -> LeadChange:
+        """The lead moves to this stepper's agreement version (see :mod:`leadsla._core.
+        versions`): its state, or ``event.state`` if given; each running or paused clock is
+        cancelled, and opened again under this version when it has the obligation (from the
+        same start, the new target's deadline, or now if that has passed); the obligations
+        its state starts here and it has not running are opened now. A breached clock stays
+        breached (and may still be met late, if this version has its obligation)."""
+        version = self._agreement.version
+        state = event.state or lead.state
+        if state not in self._workflow.lifecycle.state_names:
+            raise WorkflowError(
+                Problem(
+                    "state",
+                    state,
+                    f"is not a state of version {version!r}",
+                    "give the state the lead takes there: migrate(..., states={"
+                    f"{lead.state!r}: ...}})",
+                )
+            )
+        history = lead.history
+        at = event.at
+        change = LeadChange(lead, clocks, at, at_us, book, epoch)
+        if state != lead.state:
+            cause = f"migrated to version {version}"
+            entry = new_transitioned(
+                lead.id, at, lead.state, state, None, event.by, None, cause, ()
+            )
+            history = (*history, entry)
+            change.effects.append(entry)
+        change.lead = _with(lead, state, history, version, at)
+        zone = at.tzinfo or UTC
+        for index, clock in enumerate(tuple(change.clocks)):
+            if clock.status not in ("open", "paused"):
+                continue
+            spec_index = self._spec_index.get(clock.name)
+            why = f"migrated to version {version}" + (
+                ": recomputed" if spec_index is not None else ": not in it"
+            )
+            self._record(change, index, *step(clock, "cancelled", at, outcome=why))
+            if spec_index is None:
+                continue
+            spec = self.specs[spec_index]
+            opened_us = instant_us(clock.opened_at)
+            due_us = max(self._timing[spec_index].due_us(opened_us), at_us)
+            due_at = from_instant_us(due_us, zone)
+            again, _ = open_clock(spec, lead.id, clock.number + 1, clock.opened_at, due_at)
+            change.clocks.append(again)
+            change.effects.append(
+                new_obligation_opened(lead.id, at, spec.name, again.number, spec.party, due_at)
+            )
+            self._schedule(change, len(change.clocks) - 1, due_us, opened_us)
+        entered = self._watch.entered[state]
+        for spec_index in self._watch.starting(entered):
+            if self._watch.opens(self.specs[spec_index], entered, change.lead, at):
+                self._open(change, spec_index)
+        change.event = event
+        _stamp(change.effects, event.id, True)
+        return change
+
     def _updated(self, change: LeadChange, event: Event) -> bool:
         assert isinstance(event, LeadUpdated)
         step_ = self._workflow.update(change.lead, event.fields, event.at, book=change.book)
@@ -311,8 +403,9 @@ class Stepper:
             for index in range(len(clocks)):
                 clock = clocks[index]
                 if clock.status in WAITING:
-                    spec_index = spec_index_of[clock.name]
-                    if key not in affects[spec_index]:
+                    # (None: a breached clock of an obligation an older version had.)
+                    spec_index = spec_index_of.get(clock.name)
+                    if spec_index is None or key not in affects[spec_index]:
                         continue
                     for reaction in watch.reactions(
                         spec_index, clock, occurrence, change.lead, change.at
@@ -540,14 +633,17 @@ class Pinned(Stepper):
     :mod:`leadsla._core.versions`). Asked directly, it passes each step to that version's
     stepper."""
 
-    __slots__ = ("_steppers", "versions")
+    __slots__ = ("_index", "_steppers", "versions")
 
     def __init__(self, versions: Versions, counted: frozenset[str] = frozenset()) -> None:
         super().__init__(versions.latest, counted)
         self.versions = versions
         self._steppers = tuple(Stepper(agreement, counted) for agreement in versions)
+        self._index = {name: index for index, name in enumerate(versions.names)}
 
     def of(self, lead: Lead | None, at_us: int | None = None) -> Stepper:
+        if lead is not None and lead.version is not None:
+            return self._steppers[self._index[lead.version]]
         if lead is not None and lead.history:
             at_us = instant_us(lead.history[0].at)
         if at_us is None:
@@ -563,7 +659,46 @@ class Pinned(Stepper):
         book: BookDraft | None,
         epoch: int = 0,
     ) -> LeadChange:
+        if type(event) is LeadMigrated and lead is not None:
+            return self._migrate(lead, clocks, event, at_us, book, epoch)
         return self.of(lead, at_us).event(lead, clocks, event, at_us, book, epoch)
+
+    def _migrate(
+        self,
+        lead: Lead,
+        clocks: tuple[ObligationState, ...],
+        event: LeadMigrated,
+        at_us: int,
+        book: BookDraft | None,
+        epoch: int,
+    ) -> LeadChange:
+        """A lead moves to a newer version: refused unless ``event.to`` names one newer than
+        the lead's, and the lead is not closed."""
+        names = self.versions.names
+        if event.to not in self._index:
+            raise WorkflowError(unknown("version", event.to, names, "to"))
+        now = self.of(lead)
+        current = self._steppers.index(now)
+        if self._index[event.to] <= current:
+            raise WorkflowError(
+                Problem(
+                    "to",
+                    event.to,
+                    f"is not newer than version {names[current]!r}, which judges lead {lead.id}",
+                    f"migrate to a version after it ({', '.join(names[current + 1 :]) or 'none'})",
+                )
+            )
+        if now._workflow.lifecycle.state(lead.state).terminal:
+            raise WorkflowError(
+                Problem(
+                    "lead",
+                    lead.id,
+                    f"is closed ({lead.state}): its version judged it to the end",
+                    "migrate open leads only",
+                )
+            )
+        target = self._steppers[self._index[event.to]]
+        return target.migrate(lead, clocks, event, at_us, book, epoch)
 
     def timer(
         self,
@@ -573,3 +708,20 @@ class Pinned(Stepper):
         book: BookDraft | None,
     ) -> LeadChange:
         return self.of(lead).timer(lead, clocks, timer, book)
+
+
+def _with(
+    lead: Lead, state: str, history: tuple[Transitioned, ...], version: str, at: datetime
+) -> Lead:
+    """The lead record moved to agreement ``version`` in ``state``."""
+    return new_lead(
+        lead.id,
+        lead.fields,
+        state,
+        lead.highest_stage,
+        history,
+        lead.ownership,
+        lead.tags,
+        at,
+        version,
+    )

@@ -110,7 +110,10 @@ class Versions:
         return max(0, bisect.bisect_right(self._starts, at_us) - 1)
 
     def of(self, lead: Lead) -> Agreement:
-        """The version that judges ``lead``: the one in force when it was created."""
+        """The version that judges ``lead``: the one a migration moved it to, else the one in
+        force when it was created."""
+        if lead.version is not None:
+            return self.named(lead.version)
         created = lead.created_at
         return self.agreements[-1] if created is None else self.in_force(created)
 

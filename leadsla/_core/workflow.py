@@ -464,6 +464,7 @@ class Workflow:
             ownership,
             _NO_TAGS,
             at,
+            None,
         )
         lead = self._run_rules(lead, "lead_created", at, effects, book)
         return _new_step((lead, tuple(effects)))
@@ -510,6 +511,7 @@ class Workflow:
             lead.ownership,
             lead.tags,
             at,
+            lead.version,
         )
         if not self._reacting["lead_updated"][lead.state]:
             return _new_step((updated, ()))
@@ -734,6 +736,7 @@ class Workflow:
             ownership,
             lead.tags,
             at,
+            lead.version,
         )
         if dest.terminal and book is not None:
             # A closed lead no longer weighs on whoever owns it now.
@@ -913,6 +916,7 @@ def _replace(lead: Lead, **changes: Any) -> Lead:
         changes.get("ownership", lead.ownership),
         changes.get("tags", lead.tags),
         changes.get("updated_at", lead.updated_at),
+        changes.get("version", lead.version),
     )
 
 

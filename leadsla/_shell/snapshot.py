@@ -24,8 +24,9 @@ from leadsla._version import __version__
 
 __all__ = ["SnapshotError", "dump", "load", "proxy", "stamp", "zone"]
 
-#: The layout of a snapshot; a snapshot of another layout is not read.
-FORMAT: Final = 1
+#: The layout of a snapshot; a snapshot of another layout is not read (2: a lead record keeps
+#: the agreement version a migration moved it to).
+FORMAT: Final = 2
 
 
 def proxy(mapping: dict[Any, Any]) -> MappingProxyType[Any, Any]:

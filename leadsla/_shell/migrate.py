@@ -1,0 +1,153 @@
+"""Moving chosen open leads to a newer version of the agreement, explicitly.
+
+A lead is judged by the version in force when it was created (see
+:mod:`leadsla._core.versions`). When the teams agree that some leads already open should
+follow the new rules too, :func:`migrate` moves them, at a stated instant, as events of their
+own (``LeadMigrated``): kept in the log and the store like any event, so a replay, a reopened
+store and an as-of question give the same answers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from datetime import datetime
+
+from leadsla._core.effects import Effect
+from leadsla._core.engine import Engine
+from leadsla._core.errors import Problem, UsageError, unknown
+from leadsla._core.events import LeadMigrated
+from leadsla._core.views import LeadView
+from leadsla._shell.keeping import Store
+
+__all__ = ["migrate"]
+
+#: How many leads a refusal names before it says how many more.
+_NAMED = 10
+
+
+def migrate(
+    target: Engine | Store,
+    select: Callable[[LeadView], bool] | Iterable[str],
+    *,
+    to: str,
+    at: datetime,
+    states: Mapping[str, str] | None = None,
+    by: str | None = None,
+) -> list[Effect]:
+    """Move the chosen open leads of ``target`` (an engine made with
+    :class:`~leadsla.Versions`, or a store) to the version named ``to`` from ``at`` on; the
+    effects, which say for each lead what changed.
+
+    ``select`` chooses the leads: a function of a lead's view, or lead ids. Each lead keeps
+    its state, or takes ``states[its state]`` when given (needed when the new version's
+    lifecycle lacks its state). Its running and paused clocks are cancelled ("migrated to
+    version 2: recomputed", or "...: not in it" when the new version lacks the obligation);
+    the recomputed ones open again under the new version from the same start, due by the new
+    target (or at ``at`` when that has passed); the obligations its state starts there are
+    opened. Breached clocks stay breached.
+
+    Refused, with every lead that cannot move listed and nothing moved: an unknown version,
+    a lead that is closed, unknown, or already judged by that version or a newer one, and a
+    state the new lifecycle lacks without a mapping.
+    """
+    engine = target if isinstance(target, Engine) else getattr(target, "engine", None)
+    if not isinstance(engine, Engine):
+        raise UsageError(
+            Problem(
+                "target",
+                type(target).__name__,
+                "has no single engine to migrate leads in (a PostgreSQL store shares its "
+                "leads between processes)",
+                "migrate in an Engine or a SqliteStore",
+            )
+        )
+    versions = engine.versions
+    if to not in versions.names:
+        raise UsageError(unknown("version", to, versions.names, "to"))
+    new = versions.named(to)
+    newer = versions.names.index(to)
+    states = dict(states or {})
+    for old, state in states.items():
+        if state not in new.lifecycle.state_names:
+            raise UsageError(
+                Problem(
+                    f"states[{old!r}]",
+                    state,
+                    f"is not a state of version {to!r}",
+                    f"map it to one of {', '.join(new.lifecycle.state_names)}",
+                )
+            )
+    chosen = _chosen(engine, select)
+    closed, judged, lacking = [], [], []
+    events = []
+    for lead_id in chosen:
+        view = engine.lead(lead_id)
+        pinned = engine.version_of(lead_id)
+        if pinned.lifecycle.state(view.state).terminal:
+            closed.append(lead_id)
+        elif versions.names.index(pinned.version) >= newer:
+            judged.append(lead_id)
+        elif view.state not in new.lifecycle.state_names and view.state not in states:
+            lacking.append(f"{lead_id} ({view.state})")
+        else:
+            events.append(
+                LeadMigrated(
+                    id=f"migrate:{to}:{lead_id}:{at.isoformat()}",
+                    lead=lead_id,
+                    at=at,
+                    to=to,
+                    state=states.get(view.state),
+                    by=by,
+                )
+            )
+    problems = [
+        _listed(closed, "are closed: their version judged them to the end", "choose open leads"),
+        _listed(
+            judged,
+            f"are already judged by version {to!r} or a newer one",
+            "choose leads of an older version",
+        ),
+        _listed(
+            lacking,
+            f"are in states version {to!r}'s lifecycle lacks",
+            "give the state each takes there: states={'old state': 'new state'}",
+        ),
+    ]
+    found = [problem for problem in problems if problem is not None]
+    if found:
+        raise UsageError(*found)
+    if isinstance(target, Engine):
+        return [effect for event in events for effect in target.apply(event)]
+    return target.apply_many(events)
+
+
+def _chosen(engine: Engine, select: Callable[[LeadView], bool] | Iterable[str]) -> list[str]:
+    if callable(select):
+        return [lead for lead in engine.leads() if select(engine.lead(lead))]
+    chosen = list(dict.fromkeys(select))
+    missing = [lead for lead in chosen if not _known(engine, lead)]
+    if missing:
+        raise UsageError(
+            Problem(
+                "select",
+                missing[:_NAMED],
+                f"names {len(missing)} unknown lead{'s' if len(missing) != 1 else ''}",
+                "give the ids of leads the engine holds",
+            )
+        )
+    return chosen
+
+
+def _known(engine: Engine, lead: str) -> bool:
+    try:
+        engine.lead(lead)
+    except KeyError:
+        return False
+    return True
+
+
+def _listed(leads: list[str], message: str, fix: str) -> Problem | None:
+    if not leads:
+        return None
+    shown = leads[:_NAMED] + ([f"... {len(leads) - _NAMED} more"] if len(leads) > _NAMED else [])
+    return Problem("leads", shown, f"{message} ({len(leads)} in all)", fix)

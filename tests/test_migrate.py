@@ -1,0 +1,223 @@
+"""Moving chosen open leads to a newer agreement version (leadsla.migrate)."""
+
+from __future__ import annotations
+
+import pathlib
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import attrs
+import pytest
+
+from leadsla import (
+    Agreement,
+    Effect,
+    Engine,
+    Event,
+    LeadCreated,
+    LeadMigrated,
+    LeadSLAError,
+    ObligationCancelled,
+    ObligationOpened,
+    Rejected,
+    SqliteStore,
+    Transitioned,
+    TransitionRequested,
+    Versions,
+    migrate,
+    replay,
+)
+
+HELSINKI = ZoneInfo("Europe/Helsinki")
+FIELDS = {"email": "ann@acme.fi", "score": 62}
+FIRST = Agreement.default()
+SECOND = attrs.evolve(
+    FIRST,
+    version="2",
+    effective=date(2026, 3, 9),
+    obligations=[
+        attrs.evolve(spec, within="2 business hours") if spec.name == "first-touch" else spec
+        for spec in FIRST.obligations
+        if spec.name != "nurture-review"
+    ],
+)
+VERSIONS = Versions([FIRST, SECOND])
+FRIDAY = datetime(2026, 3, 6, 16, tzinfo=HELSINKI)
+MONDAY = datetime(2026, 3, 9, 9, tzinfo=HELSINKI)
+
+
+def created(lead: str, at: datetime = FRIDAY) -> LeadCreated:
+    return LeadCreated(id=f"c-{lead}", lead=lead, at=at, fields=FIELDS)
+
+
+def week() -> list[Event]:
+    """Friday 16:00: L-1 and L-2 become MQLs under version 1 (first touch due Monday 12:00,
+    4 business hours); L-3 is sent to nurture (its nurture-review clock runs); L-4 is won."""
+    later = FRIDAY + timedelta(minutes=5)
+    return [
+        created("L-1"),
+        created("L-2"),
+        created("L-3"),
+        created("L-4"),
+        TransitionRequested(id="n-3", lead="L-3", at=later, trigger="nurture", reason="later"),
+        TransitionRequested(id="a-4", lead="L-4", at=later, trigger="accept"),
+    ]
+
+
+def test_a_migrated_lead_has_its_clocks_recomputed_and_says_so() -> None:
+    """L-1 moves to version 2 on Monday at 09:00: its first touch, opened on Friday at 16:00,
+    is cancelled and opened again from the same start with version 2's 2 business hours: due
+    Monday 10:00. From then on version 2 judges it."""
+    engine = Engine(VERSIONS)
+    for event in week():
+        engine.apply(event)
+    effects = migrate(engine, ["L-1"], to="2", at=MONDAY)
+    cancelled = [e for e in effects if isinstance(e, ObligationCancelled)]
+    opened = [e for e in effects if isinstance(e, ObligationOpened)]
+    assert {(e.obligation, e.reason) for e in cancelled} >= {
+        ("first-touch", "migrated to version 2: recomputed")
+    }
+    [touch] = [e for e in opened if e.obligation == "first-touch"]
+    assert touch.due_at == datetime(2026, 3, 9, 10, tzinfo=HELSINKI)
+    assert touch.at == MONDAY
+    assert engine.version_of("L-1").version == "2"
+    assert engine.version_of("L-2").version == "1"
+    view = engine.lead("L-1")
+    [running] = [c for c in view.obligations if c.name == "first-touch" and c.is_open]
+    assert running.opened_at == FRIDAY
+    assert running.due_at == datetime(2026, 3, 9, 10, tzinfo=HELSINKI)
+    other = engine.lead("L-2").obligation("first-touch")
+    assert other is not None
+    assert other.due_at == datetime(2026, 3, 9, 12, tzinfo=HELSINKI)
+
+
+def test_a_deadline_already_passed_under_the_new_target_is_due_at_once() -> None:
+    """Migrated at 11:00, L-1's new deadline (10:00) has passed: it is due at 11:00, and
+    breaches then."""
+    engine = Engine(VERSIONS)
+    for event in week():
+        engine.apply(event)
+    at = MONDAY + timedelta(hours=2)
+    migrate(engine, ["L-1"], to="2", at=at)
+    running = engine.lead("L-1").obligation("first-touch")
+    assert running is not None
+    assert running.due_at == at
+    engine.advance(at + timedelta(minutes=1))
+    breached = engine.lead("L-1").obligation("first-touch")
+    assert breached is not None
+    assert breached.status == "breached"
+
+
+def test_an_obligation_the_new_version_lacks_is_cancelled() -> None:
+    """Version 2 has no nurture-review: L-3's clock is cancelled, with the reason."""
+    engine = Engine(VERSIONS)
+    for event in week():
+        engine.apply(event)
+    effects = migrate(engine, lambda view: view.state == "nurture", to="2", at=MONDAY)
+    [cancelled] = [e for e in effects if isinstance(e, ObligationCancelled)]
+    assert (cancelled.lead, cancelled.obligation, cancelled.reason) == (
+        "L-3",
+        "nurture-review",
+        "migrated to version 2: not in it",
+    )
+    assert not [e for e in effects if isinstance(e, ObligationOpened)]
+
+
+def test_a_state_mapping_moves_the_lead_and_opens_what_its_new_state_starts() -> None:
+    """Mapped from mql to sal, L-1 moves there (a move whose cause says why) and its clocks
+    are those of version 2 in sal."""
+    engine = Engine(VERSIONS)
+    for event in week():
+        engine.apply(event)
+    effects = migrate(engine, ["L-1"], to="2", at=MONDAY, states={"mql": "sal"})
+    [moved] = [e for e in effects if isinstance(e, Transitioned)]
+    assert (moved.source, moved.dest, moved.cause) == ("mql", "sal", "migrated to version 2")
+    assert engine.lead("L-1").state == "sal"
+
+
+def test_refusals_list_every_lead_and_move_nothing() -> None:
+    engine = Engine(VERSIONS)
+    for event in week():
+        engine.apply(event)
+    before = {lead: engine.lead(lead) for lead in engine.leads()}
+    with pytest.raises(LeadSLAError, match=r"'to' is not a known version \(got '3'\)"):
+        migrate(engine, ["L-1"], to="3", at=MONDAY)
+    with pytest.raises(LeadSLAError, match="'states\\['mql'\\]' is not a state of version '2'"):
+        migrate(engine, ["L-1"], to="2", at=MONDAY, states={"mql": "limbo"})
+    with pytest.raises(LeadSLAError, match=r"names 1 unknown lead \(got \['L-9'\]\)"):
+        migrate(engine, ["L-1", "L-9"], to="2", at=MONDAY)
+    migrate(engine, ["L-1"], to="2", at=MONDAY)
+    with pytest.raises(LeadSLAError, match="already judged by version '2' or a newer one"):
+        migrate(engine, ["L-1", "L-2"], to="2", at=MONDAY)
+    assert engine.lead("L-2") == before["L-2"]
+
+
+def test_a_closed_lead_is_refused_with_the_others_named() -> None:
+    engine = Engine(VERSIONS)
+    events = [
+        *week(),
+        TransitionRequested(
+            id="d-2",
+            lead="L-2",
+            at=FRIDAY + timedelta(minutes=9),
+            trigger="disqualify",
+            reason="spam",
+        ),
+    ]
+    for event in events:
+        engine.apply(event)
+    with pytest.raises(LeadSLAError) as caught:
+        migrate(engine, ["L-1", "L-2"], to="2", at=MONDAY)
+    [problem] = caught.value.problems
+    assert problem.value == ["L-2"]
+    assert "are closed" in problem.message
+    assert engine.version_of("L-1").version == "1"
+
+
+def test_a_migration_replays_and_reopens_the_same(tmp_path: pathlib.Path) -> None:
+    """The migration is an event: a replay of the log with it, and a store reopened, give
+    the same lead; the event reads back from its JSON."""
+    path = tmp_path / "leads.db"
+    with SqliteStore(path) as store:
+        store.apply_many(week())
+        store.adopt(attrs.evolve(SECOND, effective=date(2026, 3, 7)))
+        effects: list[Effect] = migrate(store, ["L-1"], to="2", at=MONDAY)
+        assert effects
+        live = store.lead("L-1")
+    with SqliteStore(path) as reopened:
+        assert reopened.lead("L-1") == live
+        assert reopened.engine.version_of("L-1").version == "2"
+    event = LeadMigrated(id="m", lead="L-1", at=MONDAY, to="2", state="sal")
+    assert LeadMigrated.from_json(event.to_json()) == event
+    versions = Versions([FIRST, attrs.evolve(SECOND, effective=date(2026, 3, 7))])
+    log = [*week(), LeadMigrated(id="m-1", lead="L-1", at=MONDAY, to="2")]
+    assert replay(log, versions).engine.lead("L-1") == live
+
+
+def test_an_engine_with_one_version_refuses_a_migration_event() -> None:
+    engine = Engine(FIRST)
+    engine.apply(created("L-1"))
+    [rejected] = engine.apply(LeadMigrated(id="m", lead="L-1", at=MONDAY, to="2"))
+    assert isinstance(rejected, Rejected)
+    assert "names a version, but the engine runs one agreement" in rejected.reason
+
+
+def test_after_a_migration_the_new_version_judges_what_happens_next() -> None:
+    """L-1, migrated on Monday at 09:00, is rejected at 09:30 and requalified at 10:00: its
+    new first touch is due in version 2's 2 business hours (12:00), not version 1's 4."""
+    engine = Engine(VERSIONS)
+    for event in week():
+        engine.apply(event)
+    migrate(engine, ["L-1"], to="2", at=MONDAY)
+    half = timedelta(minutes=30)
+    engine.apply(
+        TransitionRequested(id="r", lead="L-1", at=MONDAY + half, trigger="reject", reason="x")
+    )
+    engine.apply(
+        TransitionRequested(
+            id="q", lead="L-1", at=MONDAY + 2 * half, trigger="requalify", reason="y"
+        )
+    )
+    running = engine.lead("L-1").obligation("first-touch")
+    assert running is not None
+    assert running.due_at == datetime(2026, 3, 9, 12, tzinfo=HELSINKI)
