@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import pathlib
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -17,6 +18,7 @@ from leadsla import (
     LeadCreated,
     LeadMigrated,
     LeadSLAError,
+    Lifecycle,
     ObligationCancelled,
     ObligationOpened,
     Rejected,
@@ -27,6 +29,7 @@ from leadsla import (
     migrate,
     replay,
 )
+from leadsla._shell.cli import main
 
 HELSINKI = ZoneInfo("Europe/Helsinki")
 FIELDS = {"email": "ann@acme.fi", "score": 62}
@@ -221,3 +224,73 @@ def test_after_a_migration_the_new_version_judges_what_happens_next() -> None:
     running = engine.lead("L-1").obligation("first-touch")
     assert running is not None
     assert running.due_at == datetime(2026, 3, 9, 12, tzinfo=HELSINKI)
+
+
+def without_nurture() -> Agreement:
+    """Version 2 without the nurture state (nor what moves leads there or watches them)."""
+    lifecycle = FIRST.lifecycle
+    transitions = [
+        attrs.evolve(t, sources=tuple(s for s in t.sources if s != "nurture"))
+        for t in lifecycle.transitions
+        if t.dest != "nurture"
+    ]
+    return attrs.evolve(
+        SECOND,
+        lifecycle=Lifecycle(
+            states=[s for s in lifecycle.states if s.name != "nurture"],
+            transitions=transitions,
+            initial=lifecycle.initial,
+        ),
+        rules=attrs.evolve(
+            FIRST.rules, rules=[r for r in FIRST.rules.rules if "nurture" not in repr(r)]
+        ),
+    )
+
+
+def test_a_state_the_new_lifecycle_lacks_needs_a_mapping() -> None:
+    """L-3 is in nurture, which version 2 no longer has: refused, naming it with its state,
+    and nothing moves; mapped to handback, it moves."""
+    engine = Engine(Versions([FIRST, without_nurture()]))
+    for event in week():
+        engine.apply(event)
+    with pytest.raises(LeadSLAError) as caught:
+        migrate(engine, ["L-1", "L-3"], to="2", at=MONDAY)
+    [problem] = caught.value.problems
+    assert problem.value == ["L-3 (nurture)"]
+    assert "are in states version '2''s lifecycle lacks (1 in all)" in problem.message
+    assert engine.version_of("L-1").version == "1"
+    migrate(engine, ["L-1", "L-3"], to="2", at=MONDAY, states={"nurture": "handback"})
+    assert engine.lead("L-3").state == "handback"
+    assert engine.lead("L-1").state == "mql"
+
+
+def test_a_clock_whose_deadline_the_new_version_keeps_runs_on() -> None:
+    """Version 2 changes first touch only: L-1's accept-or-reject clock keeps its deadline
+    and runs on, with no effect about it."""
+    engine = Engine(VERSIONS)
+    for event in week():
+        engine.apply(event)
+    before = engine.lead("L-1").obligation("accept-or-reject")
+    effects = migrate(engine, ["L-1"], to="2", at=MONDAY)
+    assert {getattr(e, "obligation", None) for e in effects} == {"first-touch"}
+    assert engine.lead("L-1").obligation("accept-or-reject") == before
+
+
+def test_the_migrate_command(tmp_path: pathlib.Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "leads.db"
+    with SqliteStore(path) as store:
+        store.apply_many(week())
+        store.adopt(attrs.evolve(SECOND, effective=date(2026, 3, 7)))
+    out = io.StringIO()
+    command = ["migrate", "--db", str(path), "--to", "2", "--at", "2026-03-09T09:00:00+02:00"]
+    assert main([*command, "--state", "mql"], out) == 0
+    lines = out.getvalue().splitlines()
+    assert lines[0] == f"{path}: moved 2 leads to version 2"
+    assert (
+        "Mon 2026-03-09 09:00  L-1   first-touch cancelled: migrated to version 2: recomputed"
+        in lines
+    )
+    assert main([*command, "--lead", "L-1"], io.StringIO()) == 1
+    assert "already judged by version '2'" in capsys.readouterr().err
+    assert main([*command, "--lead", "L-3", "--map", "nurture"], io.StringIO()) == 1
+    assert "'--map' is not OLD=NEW (got 'nurture')" in capsys.readouterr().err

@@ -290,6 +290,11 @@ class Stepper:
             if clock.status not in ("open", "paused"):
                 continue
             spec_index = self._spec_index.get(clock.name)
+            opened_us = instant_us(clock.opened_at)
+            if spec_index is not None:
+                due_us = max(self._timing[spec_index].due_us(opened_us), at_us)
+                if clock.status == "open" and due_us == instant_us(clock.due_at):
+                    continue  # the same deadline under the new version: it runs on
             why = f"migrated to version {version}" + (
                 ": recomputed" if spec_index is not None else ": not in it"
             )
@@ -297,8 +302,6 @@ class Stepper:
             if spec_index is None:
                 continue
             spec = self.specs[spec_index]
-            opened_us = instant_us(clock.opened_at)
-            due_us = max(self._timing[spec_index].due_us(opened_us), at_us)
             due_at = from_instant_us(due_us, zone)
             again, _ = open_clock(spec, lead.id, clock.number + 1, clock.opened_at, due_at)
             change.clocks.append(again)

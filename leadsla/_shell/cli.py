@@ -50,10 +50,12 @@ from leadsla._core.events import (
 )
 from leadsla._core.periods import PERIODS
 from leadsla._core.versions import Versions
+from leadsla._core.views import LeadView
 from leadsla._shell.agreement_write import agreement_to_toml
 from leadsla._shell.csv import CsvMapping, csv_events_from_text
 from leadsla._shell.dispatch import ACTIONS, Dispatcher
 from leadsla._shell.keeping import Store
+from leadsla._shell.migrate import migrate
 from leadsla._shell.postgres import PostgresStore
 from leadsla._shell.render import (
     accepted,
@@ -1083,6 +1085,24 @@ def _parser() -> argparse.ArgumentParser:
     adopt.add_argument("--db", required=True, metavar="STORE", help="the store (a SQLite file)")
     adopt.set_defaults(handler=_adopt)
 
+    migrate_command = commands.add_parser(
+        "migrate",
+        help="move chosen open leads to a newer agreement version",
+        description=_migrate.__doc__,
+    )
+    migrate_command.add_argument("--db", required=True, metavar="STORE", help="the store")
+    migrate_command.add_argument("--to", required=True, metavar="NAME", help="the version")
+    migrate_command.add_argument(
+        "--at", required=True, metavar="TIME", help="from when (ISO 8601 with offset)"
+    )
+    which = migrate_command.add_mutually_exclusive_group()
+    which.add_argument("--lead", nargs="+", metavar="ID", help="the leads to move")
+    which.add_argument("--state", nargs="+", metavar="STATE", help="move the leads in these")
+    migrate_command.add_argument(
+        "--map", action="append", metavar="OLD=NEW", help="the state a lead in OLD takes"
+    )
+    migrate_command.set_defaults(handler=_migrate)
+
     outbox = commands.add_parser(
         "outbox", help="a store's pending effects and dead letters", description=_outbox.__doc__
     )
@@ -1217,6 +1237,43 @@ def _adopt(arguments: argparse.Namespace, out: TextIO) -> int:
             for a in versions
         )
         out.write(f"{store.where}: adopted version {agreement.version}; versions: {names}\n")
+    return 0
+
+
+def _migrate(arguments: argparse.Namespace, out: TextIO) -> int:
+    """Move chosen open leads of a store to a newer version of its agreement (--to NAME) from
+    --at TIME on: the leads named by --lead, or every open lead in a --state. Each keeps its
+    state, or takes the one --map OLD=NEW gives (needed for a state the new lifecycle lacks);
+    its running clocks are recomputed by the new version, and what its state starts there is
+    opened. Refused, listing every lead that cannot move, and nothing moves."""
+    if not Path(arguments.db).is_file():
+        raise UsageError(
+            Problem("--db", arguments.db, "is not a file", "give the path of a store's file")
+        )
+    at = _instant(arguments.at, "--at")
+    states = {}
+    for pair in arguments.map or ():
+        old, equals, new = pair.partition("=")
+        if not equals or not old or not new:
+            raise UsageError(
+                Problem("--map", pair, "is not OLD=NEW", "write e.g. --map nurture=handback")
+            )
+        states[old] = new
+    if not arguments.lead and not arguments.state:
+        raise UsageError(
+            Problem("--lead", None, "is needed, or --state", "name the leads, or their states")
+        )
+    chosen = set(arguments.state or ())
+    with SqliteStore(arguments.db) as store:
+        select: Callable[[LeadView], bool] | list[str] = (
+            list(arguments.lead) if arguments.lead else (lambda view: view.state in chosen)
+        )
+        effects = migrate(store, select, to=arguments.to, at=at, states=states)
+        moved = sorted({effect.lead for effect in effects if effect.lead})
+        out.write(f"{store.where}: moved {plural(len(moved), 'lead')} to version {arguments.to}\n")
+        zone = ZoneInfo(store.agreement.timezone)
+        for effect in effects:
+            _line(out, effect, zone)
     return 0
 
 
