@@ -31,6 +31,7 @@ from leadsla import (
     StoreError,
     Versions,
     agreement_to_toml,
+    migrate,
     render_scorecard,
     replay,
     scorecard,
@@ -249,14 +250,34 @@ def test_the_adopt_command(tmp_path: pathlib.Path, capsys: pytest.CaptureFixture
         assert store.versions.names == ("1", "2")
 
 
-def test_a_shared_postgresql_store_refuses_a_version_and_says_what_to_do(
+def test_a_shared_postgresql_store_adopts_a_version_for_every_process(
     postgres_db: str,
 ) -> None:
-    """Not yet: every process sharing the store would have to take it at the same input."""
-    with PostgresStore(postgres_db) as store:
-        with pytest.raises(StoreError, match="does not take new agreement versions"):
-            store.adopt(FASTER)
-        assert store.versions.names == ("1",)
+    """Two stores on one database, as two processes would hold it: the first adopts version
+    2; the second, opened before, judges the lead it is then given by version 2, and so does a
+    store opened afterwards. A version dated before an input the other kept is refused."""
+    friday = datetime(2026, 3, 6, 16, tzinfo=HELSINKI)
+    monday = datetime(2026, 3, 9, 9, tzinfo=HELSINKI)
+    with PostgresStore(postgres_db, partitions=4) as first, PostgresStore(postgres_db) as second:
+        second.apply(created("L-1", friday))
+        late = attrs.evolve(FASTER, effective=date(2026, 3, 6))
+        with pytest.raises(StoreError, match="is not after"):
+            first.adopt(late)  # the clock is second's Friday 16:00: first reads it first
+        assert first.versions.names == ("1",)
+        first.adopt(FASTER)
+        second.apply(created("L-2", monday))
+        assert second.versions.names == ("1", "2")
+        assert first_touch_due(second.lead("L-1")) == datetime(2026, 3, 9, 12, tzinfo=HELSINKI)
+        assert first_touch_due(second.lead("L-2")) == datetime(2026, 3, 9, 11, tzinfo=HELSINKI)
+        assert first_touch_due(first.lead("L-2")) == datetime(2026, 3, 9, 11, tzinfo=HELSINKI)
+        # L-1 moved to version 2 by one process: the other sees it so.
+        migrate(first, ["L-1"], to="2", at=monday)
+        assert first_touch_due(second.lead("L-1")) == datetime(2026, 3, 9, 10, tzinfo=HELSINKI)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with PostgresStore(postgres_db) as third:
+            assert third.versions.names == ("1", "2")
+            assert first_touch_due(third.lead("L-2")) == datetime(2026, 3, 9, 11, tzinfo=HELSINKI)
 
 
 def test_the_scorecard_splits_a_period_by_version() -> None:

@@ -1082,7 +1082,9 @@ def _parser() -> argparse.ArgumentParser:
         "adopt", help="add a new version of the agreement to a store", description=_adopt.__doc__
     )
     adopt.add_argument("file", metavar="FILE", help="the new version's agreement file (TOML)")
-    adopt.add_argument("--db", required=True, metavar="STORE", help="the store (a SQLite file)")
+    adopt.add_argument(
+        "--db", required=True, metavar="STORE", help="the store: a SQLite file or PostgreSQL URL"
+    )
     adopt.set_defaults(handler=_adopt)
 
     migrate_command = commands.add_parser(
@@ -1246,7 +1248,7 @@ def _migrate(arguments: argparse.Namespace, out: TextIO) -> int:
     state, or takes the one --map OLD=NEW gives (needed for a state the new lifecycle lacks);
     its running clocks are recomputed by the new version, and what its state starts there is
     opened. Refused, listing every lead that cannot move, and nothing moves."""
-    if not Path(arguments.db).is_file():
+    if not _is_postgres(arguments.db) and not Path(arguments.db).is_file():
         raise UsageError(
             Problem("--db", arguments.db, "is not a file", "give the path of a store's file")
         )
@@ -1264,7 +1266,7 @@ def _migrate(arguments: argparse.Namespace, out: TextIO) -> int:
             Problem("--lead", None, "is needed, or --state", "name the leads, or their states")
         )
     chosen = set(arguments.state or ())
-    with SqliteStore(arguments.db) as store:
+    with _open_store(arguments.db, None) as store:
         select: Callable[[LeadView], bool] | list[str] = (
             list(arguments.lead) if arguments.lead else (lambda view: view.state in chosen)
         )

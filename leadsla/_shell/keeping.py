@@ -347,8 +347,17 @@ class Store(ABC):
         Refused, and nothing changes, when it does not validate, does not take effect after
         the newest version, reuses a version's name, or takes effect at or before the store's
         clock (the leads created since then were judged by the version then in force: move
-        them with a migration instead).
+        them with :func:`~leadsla.migrate` instead).
         """
+        versions, text = self._adoptable(agreement)
+        later = json.loads(self._meta().get("versions", "[]"))
+        self._put_meta([("versions", json.dumps([*later, text]))])
+        self._take(versions)
+        return versions
+
+    def _adoptable(self, agreement: Agreement) -> tuple[Versions, str]:
+        """The versions with ``agreement`` adopted, and its text; refused as :meth:`adopt`
+        says."""
         text = agreement_text(agreement)
         if text == HELD_BY_HOST or agreement_text(self.agreement) == HELD_BY_HOST:
             raise StoreError(
@@ -372,12 +381,13 @@ class Store(ABC):
                     "give a later day, and move chosen leads to it with a migration",
                 )
             )
-        later = json.loads(self._meta().get("versions", "[]"))
-        self._put_meta([("versions", json.dumps([*later, text]))])
+        return versions, text
+
+    def _take(self, versions: Versions) -> None:
+        """Run under ``versions`` from now on (their inputs all came before the newest)."""
         self.versions = versions
         self._stamp = self._stamp_of()
         self._adopted()
-        return versions
 
     @abstractmethod
     def _newest(self) -> datetime | None:

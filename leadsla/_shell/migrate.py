@@ -50,18 +50,7 @@ def migrate(
     a lead that is closed, unknown, or already judged by that version or a newer one, and a
     state the new lifecycle lacks without a mapping.
     """
-    engine = target if isinstance(target, Engine) else getattr(target, "engine", None)
-    if not isinstance(engine, Engine):
-        raise UsageError(
-            Problem(
-                "target",
-                type(target).__name__,
-                "has no single engine to migrate leads in (a PostgreSQL store shares its "
-                "leads between processes)",
-                "migrate in an Engine or a SqliteStore",
-            )
-        )
-    versions = engine.versions
+    versions = target.versions
     if to not in versions.names:
         raise UsageError(unknown("version", to, versions.names, "to"))
     new = versions.named(to)
@@ -77,12 +66,12 @@ def migrate(
                     f"map it to one of {', '.join(new.lifecycle.state_names)}",
                 )
             )
-    chosen = _chosen(engine, select)
+    chosen = _chosen(target, select)
     closed, judged, lacking = [], [], []
     events = []
     for lead_id in chosen:
-        view = engine.lead(lead_id)
-        pinned = engine.version_of(lead_id)
+        view = target.lead(lead_id)
+        pinned = versions.of(view.lead)
         if pinned.lifecycle.state(view.state).terminal:
             closed.append(lead_id)
         elif versions.names.index(pinned.version) >= newer:
@@ -121,11 +110,13 @@ def migrate(
     return target.apply_many(events)
 
 
-def _chosen(engine: Engine, select: Callable[[LeadView], bool] | Iterable[str]) -> list[str]:
+def _chosen(
+    target: Engine | Store, select: Callable[[LeadView], bool] | Iterable[str]
+) -> list[str]:
     if callable(select):
-        return [lead for lead in engine.leads() if select(engine.lead(lead))]
+        return [lead for lead in target.leads() if select(target.lead(lead))]
     chosen = list(dict.fromkeys(select))
-    missing = [lead for lead in chosen if not _known(engine, lead)]
+    missing = [lead for lead in chosen if not _known(target, lead)]
     if missing:
         raise UsageError(
             Problem(
@@ -138,9 +129,9 @@ def _chosen(engine: Engine, select: Callable[[LeadView], bool] | Iterable[str]) 
     return chosen
 
 
-def _known(engine: Engine, lead: str) -> bool:
+def _known(target: Engine | Store, lead: str) -> bool:
     try:
-        engine.lead(lead)
+        target.lead(lead)
     except KeyError:
         return False
     return True

@@ -29,6 +29,7 @@ unique per lead in any feed that matters). With ``partitions=1`` the store behav
 
 from __future__ import annotations
 
+import json
 import re
 import uuid
 import warnings
@@ -222,6 +223,7 @@ class PostgresStore(Store):
                 self._create()
                 stored = self._meta()
                 self.versions = self._versions(stored, agreement)
+                self._later = stored.get("versions", "[]")  # as kept: to notice an adoption
                 self._settings = self._feed(stored, allowed_lateness, horizon)
                 self.partitions = self._partitions(stored, partitions)
             finally:
@@ -345,8 +347,7 @@ class PostgresStore(Store):
         engine = self._engines[part]
         if engine is None:
             engine = self._load(part)
-        self._catch_up(part, engine)
-        return engine
+        return self._catch_up(part, engine)
 
     def _load(self, part: int) -> Engine:
         """A partition's engine from its snapshot (if one can be trusted), else empty."""
@@ -365,14 +366,17 @@ class PostgresStore(Store):
         self._engines[part] = engine
         return engine
 
-    def _catch_up(self, part: int, engine: Engine) -> None:
-        """Apply the inputs other writers kept for ``part`` since this store last looked."""
+    def _catch_up(self, part: int, engine: Engine) -> Engine:
+        """Apply the inputs other writers kept for ``part`` since this store last looked (under
+        the versions another process may have adopted meanwhile); the engine."""
         rows = self._rows(
             "select seq, pseq, kind, body from inputs where part = ? and pseq > ? order by pseq",
             (part, self._pseq[part]),
         )
         if not rows:
-            return
+            return engine
+        if self._follow_versions():  # the engines were made again: start over
+            return self._engine(part)
         refused = self._refused[part]
         with gc_paused():
             for seq, pseq, kind, body in rows:
@@ -382,6 +386,7 @@ class PostgresStore(Store):
                     engine.advance(datetime.fromisoformat(body))
                 self._pseq[part] = int(pseq)
                 self._since[part] += 1
+        return engine
 
     def _lock(self, parts: Iterable[int]) -> dict[int, Engine]:
         """Lock ``parts`` (in order, so writers never deadlock) for this transaction; their
@@ -391,6 +396,7 @@ class PostgresStore(Store):
             "select part, pseq from parts where part = any(%s) order by part for update",
             (wanted,),
         ).fetchall()
+        self._follow_versions()
         engines = {}
         for part, last in rows:
             engine = self._engines[part]
@@ -557,26 +563,63 @@ class PostgresStore(Store):
                 warnings.warn(str(error), stacklevel=3)
 
     def adopt(self, agreement: Agreement) -> Versions:
-        """Not yet for a shared store: every process holding it would have to take the new
-        version at the same input. Adopt it in a SQLite store, or make a new PostgreSQL store
-        with the versions; this says so, and changes nothing."""
-        raise StoreError(
-            Problem(
-                "agreement",
-                agreement.name,
-                f"cannot be adopted in {self.where} yet: a PostgreSQL store shared by several "
-                "processes does not take new agreement versions",
-                "stop the services, replay the store's events into a new store with both "
-                "versions (Engine(Versions([...]))), or keep versions in a SQLite store",
-            )
-        )
+        """Add a new version of the agreement (as :meth:`Store.adopt <leadsla.Store.adopt>`
+        says), for every process sharing the store: it is kept while every partition is
+        locked, after their inputs are all applied here (the store's clock is the newest of
+        them), and every writer takes it before its next input."""
+        every = range(self.partitions)
+        try:
+            with self._connection.transaction():
+                self._lock(every)
+                versions, text = self._adoptable(agreement)
+                later = json.loads(self._later)
+                kept = json.dumps([*later, text])
+                self._connection.execute(
+                    "insert into meta (key, value) values ('versions', %s) "
+                    "on conflict (key) do update set value = excluded.value",
+                    (kept,),
+                )
+        except self._errors as error:
+            self._not_kept(error, every)
+        self._later = kept
+        self._take(versions)
+        for part in every:
+            try:
+                self._snapshot(part)
+            except StoreError as problem:  # the version is kept: the partition replays
+                warnings.warn(str(problem), stacklevel=2)
+        return versions
+
+    def _follow_versions(self) -> bool:
+        """Take the versions another process adopted since this one last looked (called with
+        partitions locked: an adoption holds them all, so it is committed, or not begun)."""
+        rows = self._connection.execute("select value from meta where key = 'versions'").fetchall()
+        later = str(rows[0][0]) if rows else "[]"
+        if later == self._later:
+            return False
+        self._later = later
+        self._take(self._versions(self._meta(), None))
+        return True
 
     def _newest(self) -> datetime | None:
         clocks = [engine.clock for engine in self._engines if engine and engine.clock]
         return max(clocks) if clocks else None
 
-    def _adopted(self) -> None:  # adopt() refuses before it gets here
-        raise AssertionError("unreachable")
+    def _adopted(self) -> None:
+        """Every engine held under the new versions: from its state when the commitments
+        are the same, else read again when next used."""
+        for part, engine in enumerate(self._engines):
+            if engine is None:
+                continue
+            old = {c.name: c for version in engine.versions for c in version.commitments}
+            new = {c.name: c for version in self.versions for c in version.commitments}
+            self._engines[part] = (
+                Engine.restored(engine.state(), self.versions, **self._settings)
+                if old == new
+                else None
+            )
+            if self._engines[part] is None:
+                self._pseq[part], self._refused[part] = 0, {}
 
     def snapshot(self) -> bool:
         """Write a snapshot of every partition this store holds with inputs since its last
