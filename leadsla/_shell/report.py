@@ -38,6 +38,7 @@ from leadsla._core.periods import PERIODS, Period, before, chronological, label
 from leadsla._core.tally import Volume, contribution, period_of, volumes
 from leadsla._core.versions import Versions
 from leadsla._core.views import LeadView
+from leadsla._shell.keeping import gc_paused
 from leadsla._shell.render import accepted, markdown_text, owner_name
 
 __all__ = [
@@ -268,6 +269,16 @@ def scorecard(
     >>> card.period, [(score.obligation, score.breached) for score in card.obligations]
     ('2026-03', [('first-touch', 1), ('accept-or-reject', 1), ('attempts', 0)])
     """
+    # One walk over every lead: the garbage collector, which would scan the engine's millions
+    # of records again and again for the little this makes, waits until it is done.
+    with gc_paused():
+        return _cards(engine, per, between)
+
+
+def _cards(
+    engine: Engine, per: Period | None, between: tuple[date, date] | None
+) -> list[PeriodCard]:
+    """The cards of :func:`scorecard`."""
     agreement = engine.agreement
     zone = ZoneInfo(agreement.timezone)
     kind: Period = per or agreement.tracking_period
