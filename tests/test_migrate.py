@@ -19,6 +19,7 @@ from leadsla import (
     LeadMigrated,
     LeadSLAError,
     Lifecycle,
+    Migrated,
     ObligationCancelled,
     ObligationOpened,
     Rejected,
@@ -272,7 +273,9 @@ def test_a_clock_whose_deadline_the_new_version_keeps_runs_on() -> None:
         engine.apply(event)
     before = engine.lead("L-1").obligation("accept-or-reject")
     effects = migrate(engine, ["L-1"], to="2", at=MONDAY)
-    assert {getattr(e, "obligation", None) for e in effects} == {"first-touch"}
+    assert {getattr(e, "obligation", None) for e in effects} == {"first-touch", None}
+    [said] = [e for e in effects if isinstance(e, Migrated)]
+    assert (said.lead, said.previous, said.version) == ("L-1", "1", "2")
     assert engine.lead("L-1").obligation("accept-or-reject") == before
 
 
@@ -294,3 +297,33 @@ def test_the_migrate_command(tmp_path: pathlib.Path, capsys: pytest.CaptureFixtu
     assert "already judged by version '2'" in capsys.readouterr().err
     assert main([*command, "--lead", "L-3", "--map", "nurture"], io.StringIO()) == 1
     assert "'--map' is not OLD=NEW (got 'nurture')" in capsys.readouterr().err
+
+
+def test_a_recomputed_clock_gives_no_warning_whose_time_has_passed() -> None:
+    """L-1's first touch, recomputed at 09:50 on Monday to be due at 10:00, would have warned
+    at 09:00 (an hour before): that warning is not given late; the breach comes at 10:00."""
+    engine = Engine(VERSIONS)
+    for event in week():
+        engine.apply(event)
+    at = MONDAY + timedelta(minutes=50)
+    migrate(engine, ["L-1"], to="2", at=at)
+    later = engine.advance(MONDAY + timedelta(hours=2))
+    mine = [e for e in later if e.lead == "L-1" and getattr(e, "obligation", "") == "first-touch"]
+    assert [type(e).__name__ for e in mine] == ["ObligationBreached"]
+    assert all(e.at >= at for e in mine)
+
+
+def test_the_instant_of_a_migration_is_checked_first() -> None:
+    """Before version 2 takes effect, further back than the allowed lateness (a day), or
+    before a chosen lead was created: refused, and nothing moves."""
+    engine = Engine(VERSIONS)
+    for event in week():
+        engine.apply(event)
+    engine.apply(created("L-5", MONDAY + timedelta(days=3)))
+    with pytest.raises(LeadSLAError, match="'at' is before version '2' takes effect"):
+        migrate(engine, ["L-1"], to="2", at=FRIDAY + timedelta(hours=1))
+    with pytest.raises(LeadSLAError, match="is older than the clock"):
+        migrate(engine, ["L-1"], to="2", at=MONDAY)
+    with pytest.raises(LeadSLAError, match=r"were created after 'at' \(1 in all\)"):
+        migrate(engine, ["L-1", "L-5"], to="2", at=MONDAY + timedelta(days=2, hours=12))
+    assert engine.version_of("L-1").version == "1"

@@ -310,13 +310,13 @@ def test_the_scorecard_splits_a_period_by_version() -> None:
     assert [s.lateness_worst for s in split] == [None, 1.0]
     text = render_scorecard([card])
     assert " By agreement version (the one judging each lead)\n" in text
-    assert "    version 2 (2 business hours)" in text
+    assert "    version 2 (2.0 h)" in text
     assert scorecard_data([card])["periods"][0]["by_version"][1]["version"] == "2"
     one = scorecard(replay(events, FIRST, until=monday + timedelta(days=1)).engine)[0]
     assert one.by_version == ()
     page = render_scorecard([card], "html")
     assert "<h3>By agreement version (the one judging each lead)</h3>" in page
-    assert "version 1 (4 business hours)" in page
+    assert "version 1 (4.0 h)" in page
 
 
 def test_log_commands_take_the_versions_as_agreement_files_oldest_first(
@@ -340,7 +340,7 @@ def test_log_commands_take_the_versions_as_agreement_files_oldest_first(
     command = ["report", str(log), "--until", "2026-03-10T17:00:00+02:00"]
     assert main([*command, "--agreement", str(first), "--agreement", str(second)], out) == 0
     assert " By agreement version (the one judging each lead)\n" in out.getvalue()
-    assert "    version 1 (4 business hours)" in out.getvalue()
+    assert "    version 1 (4.0 h)" in out.getvalue()
     assert main([*command, "--agreement", str(second), "--agreement", str(first)], out) == 1
     said = capsys.readouterr().err
     assert f"'{first}: effective' is needed: version '1' follows version '2'" in said

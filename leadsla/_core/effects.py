@@ -24,6 +24,7 @@ __all__ = [
     "Because",
     "Duplicate",
     "Effect",
+    "Migrated",
     "ObligationBreached",
     "ObligationCancelled",
     "ObligationMet",
@@ -162,6 +163,15 @@ class Tagged(Effect):
 
     tag: str
     removed: bool = False
+
+
+@frozen
+class Migrated(Effect):
+    """The lead is judged by another version of the agreement from now on (a migration):
+    ``previous`` and ``version`` are the versions' names."""
+
+    previous: str
+    version: str
 
 
 @frozen

@@ -35,6 +35,7 @@ from leadsla._core.effects import (
     ActionRequested,
     ActionSkipped,
     Effect,
+    Migrated,
     Transitioned,
     new_obligation_opened,
     new_transitioned,
@@ -255,13 +256,15 @@ class Stepper:
         at_us: int,
         book: BookDraft | None,
         epoch: int = 0,
+        previous: str = "",
     ) -> LeadChange:
-        """The lead moves to this stepper's agreement version (see :mod:`leadsla._core.
-        versions`): its state, or ``event.state`` if given; each running or paused clock is
-        cancelled, and opened again under this version when it has the obligation (from the
-        same start, the new target's deadline, or now if that has passed); the obligations
-        its state starts here and it has not running are opened now. A breached clock stays
-        breached (and may still be met late, if this version has its obligation)."""
+        """The lead moves from version ``previous`` to this stepper's agreement version (see
+        :mod:`leadsla._core.versions`), and says so (``Migrated``). It takes ``event.state``
+        if given; each running or paused clock whose deadline this version changes is
+        cancelled and opened again from the same start, due by this version's target (or now,
+        if that has passed); one this version lacks is cancelled; the obligations its state
+        starts here, and it has not running, are opened. A breached clock stays breached (and
+        may still be met late, if this version has its obligation)."""
         version = self._agreement.version
         state = event.state or lead.state
         if state not in self._workflow.lifecycle.state_names:
@@ -277,6 +280,7 @@ class Stepper:
         history = lead.history
         at = event.at
         change = LeadChange(lead, clocks, at, at_us, book, epoch)
+        change.effects.append(Migrated(lead.id, at, previous, version))
         if state != lead.state:
             cause = f"migrated to version {version}"
             entry = new_transitioned(
@@ -304,6 +308,10 @@ class Stepper:
             spec = self.specs[spec_index]
             due_at = from_instant_us(due_us, zone)
             again, _ = open_clock(spec, lead.id, clock.number + 1, clock.opened_at, due_at)
+            timing = self._timing[spec_index]
+            if timing.warnings:  # the warnings whose time has passed are not given late
+                moments = timing.warning_instants(again, due_us, opened_us)
+                again = again._replace(warned=sum(1 for moment in moments if moment < at_us))
             change.clocks.append(again)
             change.effects.append(
                 new_obligation_opened(lead.id, at, spec.name, again.number, spec.party, due_at)
@@ -701,7 +709,7 @@ class Pinned(Stepper):
                 )
             )
         target = self._steppers[self._index[event.to]]
-        return target.migrate(lead, clocks, event, at_us, book, epoch)
+        return target.migrate(lead, clocks, event, at_us, book, epoch, names[current])
 
     def timer(
         self,

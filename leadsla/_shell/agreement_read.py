@@ -522,7 +522,10 @@ def agreement_from_data(data: Mapping[str, Any], *, locate: Locate | None = None
     effective = head.get("effective")
     if effective is not None and (not isinstance(effective, date) or hasattr(effective, "hour")):
         reader.problem(
-            (*here, "effective"), effective, "must be a date", "write effective = 2026-03-01"
+            (*here, "effective"),
+            effective,
+            "must be a date",
+            f"write it without quotes, e.g. effective = {_date_hint(effective)}",
         )
         effective = None
     fields = _read_fields(top.get("fields"), reader)
@@ -1051,3 +1054,11 @@ def _read_goal(value: Any, reader: _Reader) -> Goal | None:
     except LeadSLAError as error:
         reader.adopt(error, path, own=("goal",))
         return None
+
+
+def _date_hint(value: object) -> str:
+    """The date a quoted ``effective`` meant, as TOML writes a date (else an example)."""
+    try:
+        return date.fromisoformat(str(value)).isoformat()
+    except ValueError:
+        return "2026-03-01"

@@ -29,6 +29,7 @@ from leadsla._core.agreement import Agreement
 from leadsla._core.duration import Duration
 from leadsla._core.effects import (
     Effect,
+    Migrated,
     RuleFired,
     effect_to_dict,
 )
@@ -448,7 +449,11 @@ def _in_file(problem: Problem, files: Sequence[str]) -> Problem:
     index, _, rest = problem.field.removeprefix("versions[").partition("]")
     if not index.isdigit() or int(index) >= len(files):
         return problem
-    return attrs.evolve(problem, field=f"{files[int(index)]}: {rest.removeprefix('.')}")
+    return attrs.evolve(
+        problem,
+        field=f"{files[int(index)]}: {rest.removeprefix('.')}",
+        fix=f"{problem.fix} (and give the --agreement files oldest first)",
+    )
 
 
 def _replayed(
@@ -1097,7 +1102,7 @@ def _parser() -> argparse.ArgumentParser:
     migrate_command.add_argument(
         "--at", required=True, metavar="TIME", help="from when (ISO 8601 with offset)"
     )
-    which = migrate_command.add_mutually_exclusive_group()
+    which = migrate_command.add_mutually_exclusive_group(required=True)
     which.add_argument("--lead", nargs="+", metavar="ID", help="the leads to move")
     which.add_argument("--state", nargs="+", metavar="STATE", help="move the leads in these")
     migrate_command.add_argument(
@@ -1261,17 +1266,13 @@ def _migrate(arguments: argparse.Namespace, out: TextIO) -> int:
                 Problem("--map", pair, "is not OLD=NEW", "write e.g. --map nurture=handback")
             )
         states[old] = new
-    if not arguments.lead and not arguments.state:
-        raise UsageError(
-            Problem("--lead", None, "is needed, or --state", "name the leads, or their states")
-        )
     chosen = set(arguments.state or ())
     with _open_store(arguments.db, None) as store:
         select: Callable[[LeadView], bool] | list[str] = (
             list(arguments.lead) if arguments.lead else (lambda view: view.state in chosen)
         )
         effects = migrate(store, select, to=arguments.to, at=at, states=states)
-        moved = sorted({effect.lead for effect in effects if effect.lead})
+        moved = [effect for effect in effects if isinstance(effect, Migrated)]
         out.write(f"{store.where}: moved {plural(len(moved), 'lead')} to version {arguments.to}\n")
         zone = ZoneInfo(store.agreement.timezone)
         for effect in effects:

@@ -251,8 +251,9 @@ def _owners(scores: Sequence[ObligationScore]) -> str:
             if score.person and score.team:
                 who += f" ({score.team})"
             if score.version is not None:
-                target = f"{score.target:g} {score.unit}" if score.target is not None else ""
-                who = f"version {score.version}" + (f" ({target})" if target else "")
+                who = f"version {score.version}"
+                if score.target is not None:  # its own target, short: (4.0 h), (10.0 d)
+                    who += f" ({_amount(score.target, score.unit)})"
             worst = score.lateness_worst
             cells = (
                 *_outcome_cells(score),

@@ -335,7 +335,7 @@ class Store(ABC):
                     f"{said} version of the agreement {self.where} runs under (version "
                     f"{versions.latest.version!r})",
                     "open the store without an agreement to use its own versions, or "
-                    "adopt a new one with store.adopt(agreement)",
+                    "adopt a new one (leadsla adopt FILE --db STORE, or store.adopt)",
                 )
             )
         return versions

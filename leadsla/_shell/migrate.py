@@ -12,10 +12,13 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 
+from leadsla._core.agreement import Agreement
+from leadsla._core.calendar import instant_us, span_us
 from leadsla._core.effects import Effect
 from leadsla._core.engine import Engine
 from leadsla._core.errors import Problem, UsageError, unknown
 from leadsla._core.events import LeadMigrated
+from leadsla._core.versions import effective_at
 from leadsla._core.views import LeadView
 from leadsla._shell.keeping import Store
 
@@ -55,6 +58,7 @@ def migrate(
         raise UsageError(unknown("version", to, versions.names, "to"))
     new = versions.named(to)
     newer = versions.names.index(to)
+    _check_instant(target, new, at)
     states = dict(states or {})
     for old, state in states.items():
         if state not in new.lifecycle.state_names:
@@ -67,12 +71,15 @@ def migrate(
                 )
             )
     chosen = _chosen(target, select)
-    closed, judged, lacking = [], [], []
+    closed, judged, lacking, younger = [], [], [], []
     events = []
     for lead_id in chosen:
         view = target.lead(lead_id)
         pinned = versions.of(view.lead)
-        if pinned.lifecycle.state(view.state).terminal:
+        created = view.lead.created_at
+        if created is not None and instant_us(created, "created") > instant_us(at, "at"):
+            younger.append(lead_id)
+        elif pinned.lifecycle.state(view.state).terminal:
             closed.append(lead_id)
         elif versions.names.index(pinned.version) >= newer:
             judged.append(lead_id)
@@ -90,6 +97,7 @@ def migrate(
                 )
             )
     problems = [
+        _listed(younger, "were created after 'at'", "migrate them from their creation on"),
         _listed(closed, "are closed: their version judged them to the end", "choose open leads"),
         _listed(
             judged,
@@ -108,6 +116,46 @@ def migrate(
     if isinstance(target, Engine):
         return [effect for event in events for effect in target.apply(event)]
     return target.apply_many(events)
+
+
+def _check_instant(target: Engine | Store, version: Agreement, at: datetime) -> None:
+    """``at`` must be in force for the version, and not older than the target's clock allows
+    (a migration is an event: one older than the allowed lateness would be refused)."""
+    at_us = instant_us(at, "at")
+    start = effective_at(version)
+    if start is not None and at_us < instant_us(start, "effective"):
+        raise UsageError(
+            Problem(
+                "at",
+                at.isoformat(),
+                f"is before version {version.version!r} takes effect ({start.isoformat()})",
+                "migrate from its effective day on",
+            )
+        )
+    engines = [target] if isinstance(target, Engine) else _engines(target)
+    for engine in engines:
+        clock = engine.clock
+        if clock is not None and at_us < instant_us(clock, "clock") - span_us(
+            engine.allowed_lateness
+        ):
+            raise UsageError(
+                Problem(
+                    "at",
+                    at.isoformat(),
+                    f"is older than the clock ({clock.isoformat()}) less the allowed lateness "
+                    f"({engine.allowed_lateness})",
+                    "migrate from a later instant, e.g. now",
+                )
+            )
+
+
+def _engines(store: Store) -> list[Engine]:
+    """A store's engines, up to date: a SQLite store's one, a PostgreSQL store's each."""
+    many = getattr(store, "engines", None)
+    if callable(many):
+        return list(many())
+    one = getattr(store, "engine", None)
+    return [one] if isinstance(one, Engine) else []
 
 
 def _chosen(

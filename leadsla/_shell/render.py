@@ -12,6 +12,7 @@ from leadsla._core.effects import (
     ActionSkipped,
     Duplicate,
     Effect,
+    Migrated,
     ObligationBreached,
     ObligationCancelled,
     ObligationMet,
@@ -100,6 +101,8 @@ def describe_effect(effect: Effect) -> str:
         return f"{effect.action} {effect.to}{message}"
     if isinstance(effect, ActionSkipped):
         return f"skipped {effect.action} ({effect.cause}): {effect.reason}"
+    if isinstance(effect, Migrated):
+        return f"migrated from version {effect.previous} to version {effect.version}"
     if isinstance(effect, Tagged):
         return f"tag {effect.tag} {'removed' if effect.removed else 'added'}"
     if isinstance(effect, Rejected):

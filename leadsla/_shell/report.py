@@ -796,8 +796,9 @@ def _owner_rows(scores: Sequence[ObligationScore], markdown: bool) -> list[tuple
             if score.person and score.team:
                 who += f" ({score.team})"
             if score.version is not None:
-                target = f"{score.target:g} {score.unit}" if score.target is not None else ""
-                who = f"version {score.version}" + (f" ({target})" if target else "")
+                who = f"version {score.version}"
+                if score.target is not None:  # its own target, short: (4.0 h), (10.0 d)
+                    who += f" ({_amount(score.target, score.unit)})"
             worst = score.lateness_worst
             rows.append(
                 (
@@ -852,7 +853,8 @@ def render_scorecard(
     if format == "html":
         from leadsla._shell.html_report import render_html
 
-        return render_html(cards, title=title)
+        with gc_paused():  # beside a large engine's records (see scorecard)
+            return render_html(cards, title=title)
     if format == "json":
         return json.dumps(scorecard_data(cards, title=title), ensure_ascii=False, indent=1) + "\n"
     if format == "csv":
