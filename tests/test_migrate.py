@@ -11,6 +11,7 @@ import attrs
 import pytest
 
 from leadsla import (
+    ActivityLogged,
     Agreement,
     Effect,
     Engine,
@@ -18,10 +19,12 @@ from leadsla import (
     LeadCreated,
     LeadMigrated,
     LeadSLAError,
+    LeadUpdated,
     Lifecycle,
     Migrated,
     ObligationCancelled,
     ObligationOpened,
+    PauseWhile,
     Rejected,
     SqliteStore,
     Transitioned,
@@ -326,4 +329,86 @@ def test_the_instant_of_a_migration_is_checked_first() -> None:
         migrate(engine, ["L-1"], to="2", at=MONDAY)
     with pytest.raises(LeadSLAError, match=r"were created after 'at' \(1 in all\)"):
         migrate(engine, ["L-1", "L-5"], to="2", at=MONDAY + timedelta(days=2, hours=12))
+    assert engine.version_of("L-1").version == "1"
+
+
+def test_an_obligation_met_before_the_migration_is_not_opened_again() -> None:
+    """L-1 is called on Monday at 11:00 (first touch met), migrated at 13:00: no second first
+    touch is opened, so none breaches."""
+    engine = Engine(VERSIONS)
+    for event in week():
+        engine.apply(event)
+    owner = engine.lead("L-1").owner
+    assert owner is not None
+    engine.apply(
+        ActivityLogged(
+            id="call", lead="L-1", at=MONDAY + timedelta(hours=2), kind="call", by=owner.person
+        )
+    )
+    effects = migrate(engine, ["L-1"], to="2", at=MONDAY + timedelta(hours=4))
+    effects += engine.advance(MONDAY + timedelta(hours=7))
+    touches = [c for c in engine.lead("L-1").obligations if c.name == "first-touch"]
+    assert [(c.number, c.status) for c in touches] == [(1, "met")]
+    mine = [e for e in effects if e.lead == "L-1" and getattr(e, "obligation", "") == "first-touch"]
+    assert not mine
+
+
+def test_a_paused_clock_runs_on_with_its_pauses() -> None:
+    """A paused clock is not made to run by a migration: it keeps its pauses, and resumes
+    under the new version."""
+    paused = attrs.evolve(
+        FIRST,
+        obligations=[
+            attrs.evolve(spec, pause=PauseWhile(condition="score < 55"))
+            if spec.name == "first-touch"
+            else spec
+            for spec in FIRST.obligations
+        ],
+    )
+    second = attrs.evolve(paused, version="2", effective=date(2026, 3, 9))
+    engine = Engine(Versions([paused, second]))
+    engine.apply(created("L-1"))
+    engine.apply(
+        LeadUpdated(id="u", lead="L-1", at=FRIDAY + timedelta(minutes=30), fields={"score": 52})
+    )
+    before = engine.lead("L-1").obligation("first-touch")
+    assert before is not None
+    assert before.status == "paused"
+    migrate(engine, ["L-1"], to="2", at=MONDAY)
+    assert engine.lead("L-1").obligation("first-touch") == before
+
+
+def test_a_mapped_move_is_a_move_like_any_other() -> None:
+    """L-3, in nurture (marketing's), mapped to mql: sales takes it, as on a requalify; L-1,
+    an MQL mapped to sal: its accept-or-reject clock is met by entering sal, and the tally
+    counts it accepted."""
+    engine = Engine(Versions([FIRST, without_nurture()]))
+    for event in week():
+        engine.apply(event)
+    migrate(engine, ["L-3"], to="2", at=MONDAY, states={"nurture": "mql"})
+    owner = engine.lead("L-3").owner
+    assert owner is not None
+    assert owner.team == "sales"
+    migrate(engine, ["L-1"], to="2", at=MONDAY, states={"mql": "sal"})
+    accept = engine.lead("L-1").obligation("accept-or-reject")
+    assert accept is not None
+    assert accept.status == "met"
+    [volume] = engine.volumes()
+    assert volume.accepted == 2  # L-4 accepted on Friday, L-1 moved to sal
+    assert engine.lead("L-1").lead.highest_stage == "sal"
+
+
+def test_a_lead_is_checked_as_it_stands_at_the_instant_of_its_move() -> None:
+    """L-3 was in nurture on Monday at 09:00 and is an MQL since 10:00: a migration at 09:00
+    needs the nurture mapping, and moves nobody without it."""
+    engine = Engine(Versions([FIRST, without_nurture()]))
+    for event in week():
+        engine.apply(event)
+    engine.apply(
+        TransitionRequested(
+            id="rq", lead="L-3", at=MONDAY + timedelta(hours=1), trigger="requalify", reason="x"
+        )
+    )
+    with pytest.raises(LeadSLAError, match=r"\(got \['L-3 \(nurture\)'\]\)"):
+        migrate(engine, ["L-1", "L-3"], to="2", at=MONDAY)
     assert engine.version_of("L-1").version == "1"

@@ -29,6 +29,7 @@ from leadsla import (
     PostgresStore,
     SqliteStore,
     StoreError,
+    StrictRoundRobin,
     Versions,
     agreement_to_toml,
     migrate,
@@ -344,3 +345,47 @@ def test_log_commands_take_the_versions_as_agreement_files_oldest_first(
     assert main([*command, "--agreement", str(second), "--agreement", str(first)], out) == 1
     said = capsys.readouterr().err
     assert f"'{first}: effective' is needed: version '1' follows version '2'" in said
+
+
+def _strict_sales(effective: date) -> Agreement:
+    """Version 2 whose sales team deals leads in the order they arrive."""
+    teams = [
+        attrs.evolve(t, policy=StrictRoundRobin()) if t.name == "sales" else t for t in FIRST.teams
+    ]
+    return attrs.evolve(FASTER, teams=teams, effective=effective)
+
+
+def test_a_version_that_deals_leads_in_order_is_kept_as_a_replay_would(
+    tmp_path: pathlib.Path,
+) -> None:
+    """Version 1 keeps no assignment book (its policies are partition-safe); version 2's
+    strict round robin needs one: adopting it, the store deals the next leads as a replay of
+    the log under both versions does, and so does the store reopened."""
+    path = tmp_path / "leads.db"
+    friday = datetime(2026, 3, 6, 16, tzinfo=HELSINKI)
+    monday = datetime(2026, 3, 9, 9, tzinfo=HELSINKI)
+    second = _strict_sales(date(2026, 3, 8))
+    later = [created(f"M-{i}", monday + timedelta(minutes=i)) for i in range(4)]
+    with SqliteStore(path) as store:
+        store.apply(created("L-1", friday))
+        store.adopt(second)
+        store.apply_many(later)
+        live = [store.lead(f"M-{i}").owner for i in range(4)]
+    again = replay([created("L-1", friday), *later], Versions([FIRST, second])).engine
+    assert live == [again.lead(f"M-{i}").owner for i in range(4)]
+    assert len({owner.person for owner in live if owner}) == 3
+    with SqliteStore(path) as reopened:
+        assert [reopened.lead(f"M-{i}").owner for i in range(4)] == live
+
+
+def test_a_partitioned_postgresql_store_refuses_a_version_that_deals_in_order(
+    postgres_db: str,
+) -> None:
+    """With 4 partitions, a version whose team deals leads in order is refused (the store
+    could not be opened again with it), and nothing is kept."""
+    with PostgresStore(postgres_db, partitions=4) as store:
+        with pytest.raises(StoreError, match="needs partition-safe assignment"):
+            store.adopt(_strict_sales(date(2026, 4, 1)))
+        assert store.versions.names == ("1",)
+    with PostgresStore(postgres_db) as reopened:
+        assert reopened.versions.names == ("1",)

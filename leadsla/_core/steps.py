@@ -38,7 +38,6 @@ from leadsla._core.effects import (
     Migrated,
     Transitioned,
     new_obligation_opened,
-    new_transitioned,
 )
 from leadsla._core.errors import (
     InvalidTransition,
@@ -61,7 +60,7 @@ from leadsla._core.obligations import Escalate, ObligationAction, ObligationSpec
 from leadsla._core.ownership import BookDraft
 from leadsla._core.rules import Notify
 from leadsla._core.timers import DEADLINE, Timer
-from leadsla._core.versions import Versions
+from leadsla._core.versions import Versions, effective_at
 from leadsla._core.watch import Occurrence, Reaction, Watch
 from leadsla._core.workflow import Step
 
@@ -256,15 +255,18 @@ class Stepper:
         at_us: int,
         book: BookDraft | None,
         epoch: int = 0,
-        previous: str = "",
+        before: Stepper | None = None,
     ) -> LeadChange:
-        """The lead moves from version ``previous`` to this stepper's agreement version (see
-        :mod:`leadsla._core.versions`), and says so (``Migrated``). It takes ``event.state``
-        if given; each running or paused clock whose deadline this version changes is
-        cancelled and opened again from the same start, due by this version's target (or now,
-        if that has passed); one this version lacks is cancelled; the obligations its state
-        starts here, and it has not running, are opened. A breached clock stays breached (and
-        may still be met late, if this version has its obligation)."""
+        """The lead moves from the version ``before`` judges it by to this stepper's (see
+        :mod:`leadsla._core.versions`), and says so (``Migrated``). Its clocks first: one this
+        version lacks is cancelled; a running one whose deadline or next warning this version
+        changes is cancelled and opened again from the same start, due by this version's
+        target (or now, if that has passed; warnings whose time has passed are not given); a
+        running one this version leaves as it was runs on, and so does a paused one (with its
+        pauses: it takes this version's timing when it resumes); a breached one stays breached
+        (and may still be met late, if this version has its obligation). Then, with
+        ``event.state``, the move to that state (:meth:`Workflow.place`), which the clocks hear
+        of as of any move."""
         version = self._agreement.version
         state = event.state or lead.state
         if state not in self._workflow.lifecycle.state_names:
@@ -277,38 +279,32 @@ class Stepper:
                     f"{lead.state!r}: ...}})",
                 )
             )
-        history = lead.history
         at = event.at
         change = LeadChange(lead, clocks, at, at_us, book, epoch)
+        previous = before._agreement.version if before is not None else ""
         change.effects.append(Migrated(lead.id, at, previous, version))
-        if state != lead.state:
-            cause = f"migrated to version {version}"
-            entry = new_transitioned(
-                lead.id, at, lead.state, state, None, event.by, None, cause, ()
-            )
-            history = (*history, entry)
-            change.effects.append(entry)
-        change.lead = _with(lead, state, history, version, at)
         zone = at.tzinfo or UTC
         for index, clock in enumerate(tuple(change.clocks)):
             if clock.status not in ("open", "paused"):
                 continue
             spec_index = self._spec_index.get(clock.name)
-            opened_us = instant_us(clock.opened_at)
-            if spec_index is not None:
-                due_us = max(self._timing[spec_index].due_us(opened_us), at_us)
-                if clock.status == "open" and due_us == instant_us(clock.due_at):
-                    continue  # the same deadline under the new version: it runs on
-            why = f"migrated to version {version}" + (
-                ": recomputed" if spec_index is not None else ": not in it"
-            )
-            self._record(change, index, *step(clock, "cancelled", at, outcome=why))
             if spec_index is None:
+                why = f"migrated to version {version}: not in it"
+                self._record(change, index, *step(clock, "cancelled", at, outcome=why))
                 continue
+            if clock.status == "paused":
+                continue
+            opened_us = instant_us(clock.opened_at)
+            timing = self._timing[spec_index]
+            due_us = max(timing.due_us(opened_us), at_us)
+            kept = before._next_timer(clock, index, epoch) if before is not None else None
+            if due_us == instant_us(clock.due_at) and kept == self._next_timer(clock, index, epoch):
+                continue  # the same deadline and warnings under this version: it runs on
+            why = f"migrated to version {version}: recomputed"
+            self._record(change, index, *step(clock, "cancelled", at, outcome=why))
             spec = self.specs[spec_index]
             due_at = from_instant_us(due_us, zone)
             again, _ = open_clock(spec, lead.id, clock.number + 1, clock.opened_at, due_at)
-            timing = self._timing[spec_index]
             if timing.warnings:  # the warnings whose time has passed are not given late
                 moments = timing.warning_instants(again, due_us, opened_us)
                 again = again._replace(warned=sum(1 for moment in moments if moment < at_us))
@@ -317,10 +313,11 @@ class Stepper:
                 new_obligation_opened(lead.id, at, spec.name, again.number, spec.party, due_at)
             )
             self._schedule(change, len(change.clocks) - 1, due_us, opened_us)
-        entered = self._watch.entered[state]
-        for spec_index in self._watch.starting(entered):
-            if self._watch.opens(self.specs[spec_index], entered, change.lead, at):
-                self._open(change, spec_index)
+        placed = self._workflow.place(lead, state, at, version=version, by=event.by, book=book)
+        self._take(change, placed)
+        if state != lead.state:
+            change.counted = True  # the state it left may count too
+            self._settle(change)
         change.event = event
         _stamp(change.effects, event.id, True)
         return change
@@ -441,8 +438,9 @@ class Stepper:
         specs = self._agreement.obligations
         for index in range(len(change.clocks)):
             clock = change.clocks[index]
-            if clock.status in WAITING:
-                spec = specs[self._spec_index[clock.name]]
+            spec_index = self._spec_index.get(clock.name)  # (None: an older version's)
+            if clock.status in WAITING and spec_index is not None:
+                spec = specs[spec_index]
                 reaction = self._watch.condition_reactions(
                     spec, clock, change.lead, before, after, change.at
                 )
@@ -699,6 +697,16 @@ class Pinned(Stepper):
                     f"migrate to a version after it ({', '.join(names[current + 1 :]) or 'none'})",
                 )
             )
+        start = effective_at(self.versions.named(event.to))
+        if start is not None and event.at < start:
+            raise WorkflowError(
+                Problem(
+                    "at",
+                    event.at.isoformat(),
+                    f"is before version {event.to!r} takes effect ({start.isoformat()})",
+                    "migrate from its effective day on",
+                )
+            )
         if now._workflow.lifecycle.state(lead.state).terminal:
             raise WorkflowError(
                 Problem(
@@ -709,7 +717,7 @@ class Pinned(Stepper):
                 )
             )
         target = self._steppers[self._index[event.to]]
-        return target.migrate(lead, clocks, event, at_us, book, epoch, names[current])
+        return target.migrate(lead, clocks, event, at_us, book, epoch, now)
 
     def timer(
         self,

@@ -544,6 +544,42 @@ class Workflow:
             moved = self._run_rules(moved, "transitioned", at, effects, book, scope=scope)
         return _new_step((moved, tuple(effects)))
 
+    def place(
+        self,
+        lead: Lead,
+        state: str,
+        at: datetime,
+        *,
+        version: str,
+        by: str | None = None,
+        book: BookDraft | None = None,
+    ) -> Step:
+        """The lead judged by this workflow's agreement ``version`` from ``at`` on, in
+        ``state``: a migration's move, which no transition makes. When the state changes, it
+        is a move like any other (the highest stage reached, in this lifecycle; the owning
+        team's policy picks an owner when the state belongs to another team); no rule runs."""
+        dest = self.lifecycle.state(state)
+        effects: list[Effect] = []
+        cause = f"migrated to version {version}"
+        highest = lead.highest_stage if self._stages.get(lead.highest_stage or "") else None
+        history, ownership = lead.history, lead.ownership
+        if state != lead.state:
+            if dest.stage is not None and (
+                highest is None or dest.stage > (self._stages[highest] or 0)
+            ):
+                highest = state
+            entry = new_transitioned(lead.id, at, lead.state, state, None, by, None, cause, ())
+            effects.append(entry)
+            history = (*history, entry)
+            current = ownership[-1].owner if ownership else None
+            if current is None or current.team != dest.owner:
+                owner = self._pick(dest.owner, lead.id, lead.fields, state, at, current, book)
+                ownership = self._hand_over(ownership, lead.id, owner, at, cause, effects, book)
+        placed = new_lead(
+            lead.id, lead.fields, state, highest, history, ownership, lead.tags, at, version
+        )
+        return _new_step((placed, tuple(effects)))
+
     def assign(
         self,
         lead: Lead,
@@ -714,7 +750,7 @@ class Workflow:
     ) -> Lead:
         highest = lead.highest_stage
         if dest.stage is not None and (
-            highest is None or dest.stage > (self._stages[highest] or 0)
+            highest is None or dest.stage > (self._stages.get(highest) or 0)
         ):
             highest = dest.name
         entry = new_transitioned(

@@ -116,6 +116,20 @@ def kept_name(text: str) -> str | None:
         return None
 
 
+def same_parts(old: Versions, new: Versions) -> bool:
+    """Whether an engine's state made under ``old`` holds under ``new`` too (the new one only
+    adds a version no lead was created under yet): the same commitments to tally, and an
+    assignment book kept, or not, alike."""
+
+    def commitments(versions: Versions) -> dict[str, Any]:
+        return {c.name: c for version in versions for c in version.commitments}
+
+    def ordered(versions: Versions) -> bool:
+        return any(not t.policy.partition_safe for version in versions for t in version.teams)
+
+    return commitments(old) == commitments(new) and ordered(old) == ordered(new)
+
+
 def is_event(value: object) -> bool:
     return isinstance(value, Event)
 

@@ -74,7 +74,7 @@ def migrate(
     closed, judged, lacking, younger = [], [], [], []
     events = []
     for lead_id in chosen:
-        view = target.lead(lead_id)
+        view = _view_at(target, lead_id, at)
         pinned = versions.of(view.lead)
         created = view.lead.created_at
         if created is not None and instant_us(created, "created") > instant_us(at, "at"):
@@ -88,7 +88,7 @@ def migrate(
         else:
             events.append(
                 LeadMigrated(
-                    id=f"migrate:{to}:{lead_id}:{at.isoformat()}",
+                    id=f"migrate:{to}:{lead_id}:{at.isoformat()}:{states.get(view.state, '')}",
                     lead=lead_id,
                     at=at,
                     to=to,
@@ -147,6 +147,27 @@ def _check_instant(target: Engine | Store, version: Agreement, at: datetime) -> 
                     "migrate from a later instant, e.g. now",
                 )
             )
+
+
+def _view_at(target: Engine | Store, lead: str, at: datetime) -> LeadView:
+    """The lead as it stands at ``at`` (where the migration takes it): as of then when that
+    is before its engine's clock, else as it is."""
+    engines = [target] if isinstance(target, Engine) else _engines(target)
+    for engine in engines:
+        try:
+            now = engine.lead(lead)
+        except KeyError:
+            continue
+        clock = engine.clock
+        created = now.lead.created_at
+        if (
+            clock is not None
+            and instant_us(at, "at") < instant_us(clock, "clock")
+            and (created is None or created <= at)
+        ):
+            return engine.lead(lead, as_of=at)
+        return now  # (one created after ``at`` is refused as such)
+    return target.lead(lead)
 
 
 def _engines(store: Store) -> list[Engine]:

@@ -58,6 +58,7 @@ from leadsla._shell.keeping import (
     note_refusals,
     only_duplicate,
     outbox_rows,
+    same_parts,
     utc_now,
 )
 from leadsla._shell.snapshot import dump as dump_snapshot
@@ -321,10 +322,10 @@ class PostgresStore(Store):
         self._check_partitionable(count)
         return count
 
-    def _check_partitionable(self, count: int) -> None:
+    def _check_partitionable(self, count: int, versions: Versions | None = None) -> None:
         unsafe = [
             t.name
-            for version in self.versions
+            for version in versions or self.versions
             for t in version.teams
             if not t.policy.partition_safe
         ]
@@ -572,6 +573,7 @@ class PostgresStore(Store):
             with self._connection.transaction():
                 self._lock(every)
                 versions, text = self._adoptable(agreement)
+                self._check_partitionable(self.partitions, versions)
                 later = json.loads(self._later)
                 kept = json.dumps([*later, text])
                 self._connection.execute(
@@ -611,11 +613,9 @@ class PostgresStore(Store):
         for part, engine in enumerate(self._engines):
             if engine is None:
                 continue
-            old = {c.name: c for version in engine.versions for c in version.commitments}
-            new = {c.name: c for version in self.versions for c in version.commitments}
             self._engines[part] = (
                 Engine.restored(engine.state(), self.versions, **self._settings)
-                if old == new
+                if same_parts(engine.versions, self.versions)
                 else None
             )
             if self._engines[part] is None:

@@ -52,6 +52,7 @@ from leadsla._shell.keeping import (
     note_refusals,
     only_duplicate,
     outbox_rows,
+    same_parts,
     utc_now,
 )
 from leadsla._shell.snapshot import dump as dump_snapshot
@@ -255,9 +256,7 @@ class SqliteStore(Store):
         """The engine under the new versions: its state as it is when the commitments are
         the same (no lead was created under the new version yet), else every input replayed;
         then a snapshot, under the new versions."""
-        old = {c.name: c for version in self.engine.versions for c in version.commitments}
-        new = {c.name: c for version in self.versions for c in version.commitments}
-        if old == new:
+        if same_parts(self.engine.versions, self.versions):
             self.engine = Engine.restored(self.engine.state(), self.versions, **self._settings)
         else:
             self.engine = Engine(self.versions, **self._settings)
