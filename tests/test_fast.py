@@ -30,7 +30,17 @@ FIELDS = MappingProxyType({"score": 62})
         (
             Lead,
             new_lead,
-            ("L-1", MappingProxyType({"a": 1}), "mql", "mql", (), (), frozenset(), AT, "2"),
+            (
+                "L-1",
+                MappingProxyType({"a": 1}),
+                "mql",
+                "mql",
+                (),
+                (),
+                frozenset(),
+                AT,
+                ((AT, "2"),),
+            ),
         ),
         (
             Transitioned,

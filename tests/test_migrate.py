@@ -32,6 +32,7 @@ from leadsla import (
     Versions,
     migrate,
     replay,
+    scorecard,
 )
 from leadsla._shell.cli import main
 
@@ -412,3 +413,33 @@ def test_a_lead_is_checked_as_it_stands_at_the_instant_of_its_move() -> None:
     with pytest.raises(LeadSLAError, match=r"\(got \['L-3 \(nurture\)'\]\)"):
         migrate(engine, ["L-1", "L-3"], to="2", at=MONDAY)
     assert engine.version_of("L-1").version == "1"
+
+
+def test_the_scorecard_counts_a_migrated_leads_clocks_for_the_version_that_judged_them() -> None:
+    """Accept-or-reject is 8 business hours in version 1 and 1 in version 2. L-1 (version 1)
+    is accepted on Monday at 10:00, 2 hours after it opened, then migrated at 13:00: that
+    clock counts for version 1, by its 8 hours; L-3 (version 2) accepted in half an hour
+    counts for version 2."""
+
+    def within(hours: str, agreement: Agreement) -> Agreement:
+        return attrs.evolve(
+            agreement,
+            obligations=[
+                attrs.evolve(s, within=hours) if s.name == "accept-or-reject" else s
+                for s in agreement.obligations
+            ],
+        )
+
+    engine = Engine(
+        Versions([within("8 business hours", FIRST), within("1 business hour", SECOND)])
+    )
+    engine.apply(created("L-1"))
+    hour = timedelta(hours=1)
+    engine.apply(TransitionRequested(id="a1", lead="L-1", at=MONDAY + hour, trigger="accept"))
+    engine.apply(created("L-3", MONDAY + hour))
+    engine.apply(TransitionRequested(id="a3", lead="L-3", at=MONDAY + 1.5 * hour, trigger="accept"))
+    migrate(engine, ["L-1"], to="2", at=MONDAY + 4 * hour)
+    [card] = scorecard(engine)
+    split = {s.version: s for s in card.by_version if s.obligation == "accept-or-reject"}
+    assert (split["1"].target, split["1"].on_time, split["1"].times) == (8.0, 1, (2.0,))
+    assert (split["2"].target, split["2"].on_time, split["2"].times) == (1.0, 1, (0.5,))

@@ -389,3 +389,22 @@ def test_a_partitioned_postgresql_store_refuses_a_version_that_deals_in_order(
         assert store.versions.names == ("1",)
     with PostgresStore(postgres_db) as reopened:
         assert reopened.versions.names == ("1",)
+
+
+def test_a_process_that_missed_an_adoption_follows_it_without_warnings(postgres_db: str) -> None:
+    """B has every partition loaded when A adopts version 2: B migrates a lead to it, and its
+    snapshots on closing are of the new versions (a store opened next warns of nothing)."""
+    friday = datetime(2026, 3, 6, 16, tzinfo=HELSINKI)
+    monday = datetime(2026, 3, 9, 9, tzinfo=HELSINKI)
+    with PostgresStore(postgres_db, partitions=4) as first:
+        first.apply_many([created(f"L-{n}", friday) for n in range(8)])
+    with PostgresStore(postgres_db) as first, PostgresStore(postgres_db) as second:
+        assert len(second) == 8  # every partition loaded
+        first.adopt(FASTER)
+        migrate(second, ["L-1"], to="2", at=monday)
+        assert second.versions.names == ("1", "2")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with PostgresStore(postgres_db) as third:
+            assert third.lead("L-1").lead.version == "2"
+            assert len(third) == 8

@@ -46,14 +46,19 @@ class Lead:
     ownership: tuple[OwnershipInterval, ...]
     tags: frozenset[str] = frozenset()
     updated_at: datetime | None = None
-    #: The agreement version the lead was moved to by a migration (None: it is judged by the
-    #: version in force when it was created).
-    version: str | None = None
+    #: The migrations that moved the lead to other agreement versions: (when, version name),
+    #: oldest first (none: it is judged by the version in force when it was created).
+    migrations: tuple[tuple[datetime, str], ...] = ()
 
     @property
     def created_at(self) -> datetime | None:
         """When the lead was created: the time of its first history entry."""
         return self.history[0].at if self.history else None
+
+    @property
+    def version(self) -> str | None:
+        """The agreement version the lead's last migration moved it to (None: none did)."""
+        return self.migrations[-1][1] if self.migrations else None
 
     @property
     def owner(self) -> Owner | None:

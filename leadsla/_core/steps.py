@@ -55,7 +55,7 @@ from leadsla._core.events import (
     OwnerAssigned,
     TransitionRequested,
 )
-from leadsla._core.lead import Lead, new_lead
+from leadsla._core.lead import Lead
 from leadsla._core.obligations import Escalate, ObligationAction, ObligationSpec
 from leadsla._core.ownership import BookDraft
 from leadsla._core.rules import Notify
@@ -727,20 +727,3 @@ class Pinned(Stepper):
         book: BookDraft | None,
     ) -> LeadChange:
         return self.of(lead).timer(lead, clocks, timer, book)
-
-
-def _with(
-    lead: Lead, state: str, history: tuple[Transitioned, ...], version: str, at: datetime
-) -> Lead:
-    """The lead record moved to agreement ``version`` in ``state``."""
-    return new_lead(
-        lead.id,
-        lead.fields,
-        state,
-        lead.highest_stage,
-        history,
-        lead.ownership,
-        lead.tags,
-        at,
-        version,
-    )

@@ -464,7 +464,7 @@ class Workflow:
             ownership,
             _NO_TAGS,
             at,
-            None,
+            (),
         )
         lead = self._run_rules(lead, "lead_created", at, effects, book)
         return _new_step((lead, tuple(effects)))
@@ -511,7 +511,7 @@ class Workflow:
             lead.ownership,
             lead.tags,
             at,
-            lead.version,
+            lead.migrations,
         )
         if not self._reacting["lead_updated"][lead.state]:
             return _new_step((updated, ()))
@@ -575,8 +575,9 @@ class Workflow:
             if current is None or current.team != dest.owner:
                 owner = self._pick(dest.owner, lead.id, lead.fields, state, at, current, book)
                 ownership = self._hand_over(ownership, lead.id, owner, at, cause, effects, book)
+        migrations = (*lead.migrations, (at, version))
         placed = new_lead(
-            lead.id, lead.fields, state, highest, history, ownership, lead.tags, at, version
+            lead.id, lead.fields, state, highest, history, ownership, lead.tags, at, migrations
         )
         return _new_step((placed, tuple(effects)))
 
@@ -772,7 +773,7 @@ class Workflow:
             ownership,
             lead.tags,
             at,
-            lead.version,
+            lead.migrations,
         )
         if dest.terminal and book is not None:
             # A closed lead no longer weighs on whoever owns it now.
@@ -952,7 +953,7 @@ def _replace(lead: Lead, **changes: Any) -> Lead:
         changes.get("ownership", lead.ownership),
         changes.get("tags", lead.tags),
         changes.get("updated_at", lead.updated_at),
-        changes.get("version", lead.version),
+        changes.get("migrations", lead.migrations),
     )
 
 

@@ -53,6 +53,10 @@ def migrate(
     a lead that is closed, unknown, or already judged by that version or a newer one, and a
     state the new lifecycle lacks without a mapping.
     """
+    # (A store shared by processes takes the versions another process adopted meanwhile.)
+    follow = getattr(target, "_follow_versions", None)
+    if callable(follow):
+        follow()
     versions = target.versions
     if to not in versions.names:
         raise UsageError(unknown("version", to, versions.names, "to"))

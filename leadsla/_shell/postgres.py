@@ -352,6 +352,7 @@ class PostgresStore(Store):
 
     def _load(self, part: int) -> Engine:
         """A partition's engine from its snapshot (if one can be trusted), else empty."""
+        self._follow_versions()
         engine = Engine(self.versions, **self._settings)
         self._pseq[part], self._since[part], self._refused[part] = 0, 0, {}
         rows = self._rows(
@@ -581,6 +582,8 @@ class PostgresStore(Store):
                     "on conflict (key) do update set value = excluded.value",
                     (kept,),
                 )
+                # Every snapshot was made under the versions before: none would be trusted.
+                self._connection.execute("delete from snapshots")
         except self._errors as error:
             self._not_kept(error, every)
         self._later = kept
@@ -632,6 +635,7 @@ class PostgresStore(Store):
         return written
 
     def _snapshot(self, part: int) -> bool:
+        self._follow_versions()  # never a snapshot under versions another process replaced
         engine, stamp, last = self._engines[part], self._stamp, self._pseq[part]
         if engine is None or stamp is None or last == 0:
             return False

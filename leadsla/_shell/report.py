@@ -321,6 +321,8 @@ def _cards(
             when = period(clock.opened_at)
             if when is None:
                 continue
+            if multi and view.lead.migrations:
+                pinned = _judged_by(versions, view, clock)
             owner, measure = accountable(view, clock), measures[clock.name][1]
             clocks[when][clock.name].append(_Timed.of(clock, owner, measure, pinned))
             outcome = outcome_of(clock)
@@ -442,6 +444,27 @@ def _cards(
             )
         )
     return cards
+
+
+def _judged_by(versions: Versions, view: LeadView, clock: ObligationState) -> str:
+    """The version that judged a migrated lead's clock: the one judging the lead when the
+    clock opened; for a clock a migration opened again, that migration's."""
+    lead = view.lead
+    created = lead.created_at
+    version = versions.in_force(created).version if created else versions.latest.version
+    for twin in view.obligations:
+        if (
+            twin.name == clock.name
+            and twin.number == clock.number - 1
+            and (twin.outcome or "").endswith(": recomputed")
+        ):
+            for when, name in lead.migrations:
+                if when == twin.cancelled_at:
+                    return name
+    for when, name in lead.migrations:
+        if when <= clock.opened_at:
+            version = name
+    return version
 
 
 def _by_version(versions: Versions, name: str, timed: Sequence[_Timed]) -> list[ObligationScore]:
