@@ -44,6 +44,7 @@ from leadsla._shell.report import (
     _previous_cards,
     _spans,
     _units_said,
+    _whose,
 )
 
 if TYPE_CHECKING:
@@ -247,13 +248,7 @@ def _owners(scores: Sequence[ObligationScore]) -> str:
             f"{_text(obligation)}</th></tr>\n"
         )
         for score in group:
-            who = score.person or score.team or "nobody"
-            if score.person and score.team:
-                who += f" ({score.team})"
-            if score.version is not None:
-                who = f"version {score.version}"
-                if score.target is not None:  # its own target, short: (4.0 h), (10.0 d)
-                    who += f" ({_amount(score.target, score.unit)})"
+            who = _whose(score)
             worst = score.lateness_worst
             cells = (
                 *_outcome_cells(score),

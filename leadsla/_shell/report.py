@@ -807,6 +807,16 @@ _OWNER_HEADER: Final = (
 )
 
 
+def _whose(score: ObligationScore) -> str:
+    """Whose clocks a row of the per-owner or per-version table scores: ``carol (sales)``, a
+    team, ``nobody``, or ``version 2 (2.0 h)`` with the version's own target, short."""
+    if score.version is not None:
+        target = "" if score.target is None else f" ({_amount(score.target, score.unit)})"
+        return f"version {score.version}{target}"
+    who = score.person or score.team or "nobody"
+    return f"{who} ({score.team})" if score.person and score.team else who
+
+
 def _owner_rows(scores: Sequence[ObligationScore], markdown: bool) -> list[tuple[str, ...]]:
     """The per-owner table: each obligation's name on a row of its own, its owners under it
     (in Markdown, the name on every row)."""
@@ -815,13 +825,7 @@ def _owner_rows(scores: Sequence[ObligationScore], markdown: bool) -> list[tuple
         if not markdown:
             rows.append((obligation, *[""] * (len(_OWNER_HEADER) - 1)))
         for score in group:
-            who = score.person or score.team or "nobody"
-            if score.person and score.team:
-                who += f" ({score.team})"
-            if score.version is not None:
-                who = f"version {score.version}"
-                if score.target is not None:  # its own target, short: (4.0 h), (10.0 d)
-                    who += f" ({_amount(score.target, score.unit)})"
+            who = _whose(score)
             worst = score.lateness_worst
             rows.append(
                 (
