@@ -30,6 +30,7 @@ from leadsla import (
     SqliteStore,
     StoreError,
     StrictRoundRobin,
+    TransitionRequested,
     Versions,
     agreement_to_toml,
     migrate,
@@ -408,3 +409,31 @@ def test_a_process_that_missed_an_adoption_follows_it_without_warnings(postgres_
         with PostgresStore(postgres_db) as third:
             assert third.lead("L-1").lead.version == "2"
             assert len(third) == 8
+
+
+def test_a_new_version_does_not_rewrite_the_volumes_of_the_periods_before_it() -> None:
+    """Version 2, from 1 April, commits 200 accepted leads (sal) a month instead of 150 MQLs:
+    February's three MQLs still count as 3 of 150 MQLs; April's MQLs count by version 2's
+    definition (none entered sal) against its 200."""
+    february = datetime(2026, 2, 10, 10, tzinfo=HELSINKI)
+    april = datetime(2026, 4, 6, 10, tzinfo=HELSINKI)
+    second = attrs.evolve(
+        FIRST,
+        version="2",
+        effective=date(2026, 4, 1),
+        commitments=[
+            attrs.evolve(c, at_least=200, state="sal", accepted_state="sql")
+            for c in FIRST.commitments
+        ],
+    )
+    log = [created(f"F-{n}", february + timedelta(minutes=n)) for n in range(3)]
+    log += [created("A-1", april)]
+    engine = replay(log, Versions([FIRST, second])).engine
+    assert [(v.period, v.delivered, v.target) for v in engine.volumes()] == [("2026-02", 3, 150)]
+    engine.apply(
+        TransitionRequested(id="acc", lead="A-1", at=april + timedelta(hours=1), trigger="accept")
+    )
+    assert [(v.period, v.delivered, v.target) for v in engine.volumes()] == [
+        ("2026-02", 3, 150),
+        ("2026-04", 1, 200),
+    ]

@@ -456,11 +456,17 @@ class Engine:
 
 def _parts(versions: Versions, lateness: int) -> tuple[AssignmentBook | None, Ledger, Stepper]:
     """An engine's assignment book (only policies that are not partition-safe read it: without
-    them none is kept), its ledger with the commitments' tally (of every version's commitments
-    by name, the newest definition of each), and the stepper of its versions."""
+    them none is kept), its ledger with the commitments' tally (each move and period by the
+    version in force then), and the stepper of its versions."""
     order_dependent = any(not t.policy.partition_safe for v in versions for t in v.teams)
     commitments = {c.name: c for version in versions for c in version.commitments}
-    tally = Tally(tuple(commitments.values()), ZoneInfo(versions.latest.timezone))
+    eras = None
+    if len(versions) > 1:
+        eras = [
+            (versions.start_us(index), {c.name: c for c in version.commitments})
+            for index, version in enumerate(versions)
+        ]
+    tally = Tally(tuple(commitments.values()), ZoneInfo(versions.latest.timezone), eras)
     stepper = (
         Stepper(versions.latest, tally.counted)
         if len(versions) == 1

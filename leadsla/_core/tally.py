@@ -24,12 +24,14 @@ which leads change, and a lead's contribution can be withdrawn as easily as adde
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, tzinfo
 from zoneinfo import ZoneInfo
 
 from attrs import frozen
 
+from leadsla._core.calendar import instant_us
 from leadsla._core.effects import Transitioned
 from leadsla._core.funnel import Commitment
 from leadsla._core.periods import Period, chronological, label
@@ -68,22 +70,40 @@ class Volume:
         return self.delivered >= self.target and quality_ok
 
 
+#: The commitments of each agreement version, from the instant it takes effect (µs since the
+#: epoch; the first from always), by name: what counts at a moment (see :class:`Tally`).
+Eras = Sequence[tuple[int, Mapping[str, Commitment]]]
+
+
+def in_era(eras: Eras, at_us: int) -> Mapping[str, Commitment]:
+    """The commitments in force at ``at_us``."""
+    return eras[max(0, bisect.bisect_right([start for start, _ in eras], at_us) - 1)][1]
+
+
 def contribution(
     history: Sequence[Transitioned],
     commitments: Sequence[Commitment],
     zone: tzinfo,
     label: Callable[[datetime, Commitment], str | None] | None = None,
+    eras: Eras | None = None,
 ) -> Contribution:
     """What a lead with this history adds to the commitments' tallies.
 
     ``label`` names the period an entry counts in (None: in none); by default, the
     commitment's own period (:func:`period_of`). A report over a date range passes its own.
+    With ``eras``, each move counts by the definition of its commitment in force when it was
+    made (none: it counts for nothing).
     """
     items: set[tuple[str, str, str]] = set()
     for commitment in commitments:
-        state, accepted_state = commitment.state, commitment.accepted_state
         credited: str | None = None  # the period of the latest entry into ``state``
         for entry in history:
+            if eras is not None:
+                found = in_era(eras, instant_us(entry.at, "at")).get(commitment.name)
+                if found is None:
+                    continue
+                commitment = found  # noqa: PLW2901 (the definition in force then)
+            state, accepted_state = commitment.state, commitment.accepted_state
             if entry.dest == state:
                 credited = (
                     period_of(entry.at, commitment.per, zone)
@@ -104,14 +124,21 @@ class Tally:
     between other states cannot, and the engine skips the tally for it.
     """
 
-    __slots__ = ("_known", "_sums", "commitments", "counted", "zone")
+    __slots__ = ("_known", "_sums", "commitments", "counted", "eras", "zone")
 
-    def __init__(self, commitments: Sequence[Commitment], zone: tzinfo) -> None:
+    def __init__(
+        self, commitments: Sequence[Commitment], zone: tzinfo, eras: Eras | None = None
+    ) -> None:
+        """``eras``: with several agreement versions, each one's commitments from when it
+        takes effect: a move counts by the definition in force when it was made, and a
+        period is judged (its target, its quality bar) by the one in force when it began."""
         self.commitments = tuple(commitments)
         self.zone = zone
+        self.eras = eras
+        defined = [*self.commitments, *(c for _, era in eras or () for c in era.values())]
         self.counted = frozenset(
             state
-            for commitment in self.commitments
+            for commitment in defined
             for state in (commitment.state, commitment.accepted_state)
             if state is not None
         )
@@ -125,7 +152,7 @@ class Tally:
         contribution)."""
         if not self.commitments:
             return _NOTHING
-        found = contribution(history, self.commitments, self.zone)
+        found = contribution(history, self.commitments, self.zone, eras=self.eras)
         return self._known.setdefault(found, found)
 
     def replace(self, old: Contribution, new: Contribution) -> None:
@@ -146,23 +173,36 @@ class Tally:
 
     def volumes(self) -> list[Volume]:
         """The tally of every commitment for every period with a lead in it, oldest first."""
-        return volumes(self._sums, self.commitments)
+        eras = self.eras
+        if eras is None:
+            return volumes(self._sums, self.commitments)
+        zone = self.zone
+
+        def judged_by(commitment: Commitment, period: str) -> Commitment:
+            first, _ = chronological(period)
+            began = datetime(first.year, first.month, first.day, tzinfo=zone)
+            return in_era(eras, instant_us(began, "period")).get(commitment.name, commitment)
+
+        return volumes(self._sums, self.commitments, definition=judged_by)
 
 
 def volumes(
     sums: Mapping[tuple[str, str, str], int],
     commitments: Sequence[Commitment],
     target: Callable[[Commitment, str], int] | None = None,
+    definition: Callable[[Commitment, str], Commitment] | None = None,
 ) -> list[Volume]:
     """The volumes of summed contributions, per commitment and period (oldest first; periods
     sort by :func:`~leadsla._core.periods.chronological` unless they are all one); ``target``
-    gives a commitment's target in a period (by default its ``at_least``)."""
+    gives a commitment's target in a period (by default its ``at_least``), ``definition`` the
+    commitment that judges a period (by default itself)."""
     results = []
-    for commitment in commitments:
-        periods = sorted({period for kind, name, period in sums if name == commitment.name})
+    for named in commitments:
+        periods = sorted({period for kind, name, period in sums if name == named.name})
         if len(periods) > 1:
             periods.sort(key=chronological)
         for period in periods:
+            commitment = named if definition is None else definition(named, period)
             delivered = sums.get(("delivered", commitment.name, period), 0)
             accepted = sums.get(("accepted", commitment.name, period), 0)
             share = accepted / delivered if delivered and commitment.accepted_state else None

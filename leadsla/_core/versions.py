@@ -105,6 +105,11 @@ class Versions:
         effect)."""
         return self.agreements[self.index_at(instant_us(at, "at"))]
 
+    def start_us(self, index: int) -> int:
+        """When the version at ``index`` takes effect, in µs since the epoch (the first: a
+        time before any)."""
+        return self._starts[index]
+
     def index_at(self, at_us: int) -> int:
         """The position of the version in force at ``at_us`` (µs since the epoch)."""
         return max(0, bisect.bisect_right(self._starts, at_us) - 1)
