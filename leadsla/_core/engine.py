@@ -87,7 +87,7 @@ from leadsla._core.history import (
 from leadsla._core.lead import Lead
 from leadsla._core.ownership import AssignmentBook, BookDraft
 from leadsla._core.steps import LeadChange, Pinned, Stepper, live
-from leadsla._core.tally import Tally, Volume
+from leadsla._core.tally import Eras, Tally, Volume
 from leadsla._core.timers import TimerQueue
 from leadsla._core.versions import Versions
 from leadsla._core.views import Due, LeadView
@@ -462,10 +462,10 @@ def _parts(versions: Versions, lateness: int) -> tuple[AssignmentBook | None, Le
     commitments = {c.name: c for version in versions for c in version.commitments}
     eras = None
     if len(versions) > 1:
-        eras = [
-            (versions.start_us(index), {c.name: c for c in version.commitments})
-            for index, version in enumerate(versions)
-        ]
+        eras = Eras(
+            tuple(versions.start_us(index) for index in range(len(versions))),
+            tuple({c.name: c for c in version.commitments} for version in versions),
+        )
     tally = Tally(tuple(commitments.values()), ZoneInfo(versions.latest.timezone), eras)
     stepper = (
         Stepper(versions.latest, tally.counted)

@@ -36,7 +36,7 @@ from leadsla._core.effects import Transitioned
 from leadsla._core.funnel import Commitment
 from leadsla._core.periods import Period, chronological, label
 
-__all__ = ["Contribution", "Tally", "Volume", "contribution", "period_of", "volumes"]
+__all__ = ["Contribution", "Eras", "Tally", "Volume", "contribution", "period_of", "volumes"]
 
 #: What one lead adds to the tallies: ("delivered" | "accepted", commitment, period) items.
 Contribution = frozenset[tuple[str, str, str]]
@@ -70,14 +70,18 @@ class Volume:
         return self.delivered >= self.target and quality_ok
 
 
-#: The commitments of each agreement version, from the instant it takes effect (µs since the
-#: epoch; the first from always), by name: what counts at a moment (see :class:`Tally`).
-Eras = Sequence[tuple[int, Mapping[str, Commitment]]]
+@frozen
+class Eras:
+    """The commitments of each agreement version, from the instant it takes effect (``starts``,
+    µs since the epoch; the first from always), by name: what counts at a moment (see
+    :class:`Tally`)."""
 
+    starts: tuple[int, ...]
+    commitments: tuple[Mapping[str, Commitment], ...]
 
-def in_era(eras: Eras, at_us: int) -> Mapping[str, Commitment]:
-    """The commitments in force at ``at_us``."""
-    return eras[max(0, bisect.bisect_right([start for start, _ in eras], at_us) - 1)][1]
+    def at(self, at_us: int) -> Mapping[str, Commitment]:
+        """The commitments in force at ``at_us``."""
+        return self.commitments[max(0, bisect.bisect_right(self.starts, at_us) - 1)]
 
 
 def contribution(
@@ -99,7 +103,7 @@ def contribution(
         credited: str | None = None  # the period of the latest entry into ``state``
         for entry in history:
             if eras is not None:
-                found = in_era(eras, instant_us(entry.at, "at")).get(commitment.name)
+                found = eras.at(instant_us(entry.at, "at")).get(commitment.name)
                 if found is None:
                     continue
                 commitment = found  # noqa: PLW2901 (the definition in force then)
@@ -135,7 +139,8 @@ class Tally:
         self.commitments = tuple(commitments)
         self.zone = zone
         self.eras = eras
-        defined = [*self.commitments, *(c for _, era in eras or () for c in era.values())]
+        eras_defined = (c for era in eras.commitments for c in era.values()) if eras else ()
+        defined = [*self.commitments, *eras_defined]
         self.counted = frozenset(
             state
             for commitment in defined
@@ -181,7 +186,7 @@ class Tally:
         def judged_by(commitment: Commitment, period: str) -> Commitment:
             first, _ = chronological(period)
             began = datetime(first.year, first.month, first.day, tzinfo=zone)
-            return in_era(eras, instant_us(began, "period")).get(commitment.name, commitment)
+            return eras.at(instant_us(began, "period")).get(commitment.name, commitment)
 
         return volumes(self._sums, self.commitments, definition=judged_by)
 

@@ -48,11 +48,13 @@ from leadsla._shell.agreement_write import agreement_to_data
 from leadsla._shell.render import markdown_text, plural
 from leadsla._shell.summary import (
     _either,
-    _policy,
     _state,
     _when_start,
+    commitment_sentence,
     obligation_sentence,
     rule_sentence,
+    team_sentence,
+    tracking_sentence,
 )
 
 __all__ = ["Change", "DiffFormat", "agreement_diff", "render_diff"]
@@ -294,34 +296,6 @@ def _state_sentence(_: Agreement, state: State) -> str:
     return _row((("Owner", state.owner), ("Meaning", state.description)))
 
 
-def _commitment_sentence(_: Agreement, commitment: Commitment) -> str:
-    text = (
-        f"{commitment.party.capitalize()} delivers at least {commitment.at_least} "
-        f"{_state(commitment.state)}s {per(commitment.per)}"
-    )
-    if commitment.accepted_share is not None and commitment.accepted_state:
-        text += (
-            f", of which at least {float(commitment.accepted_share):.0%} are accepted "
-            f"(reach {_state(commitment.accepted_state)})"
-        )
-    return text + "."
-
-
-def _team_sentence(_: Agreement, team: Team) -> str:
-    return (
-        f"{team.name.capitalize()}: {', '.join(team.members) or 'no members yet'}"
-        + (f", manager {team.manager}" if team.manager else "")
-        + f", leads assigned {_policy(team.policy)}"
-    )
-
-
-def _tracking_sentence(agreement: Agreement) -> str:
-    return (
-        f"Results are tracked {per(agreement.tracking_period).replace('a ', 'per ', 1)}"
-        f" in {agreement.timezone} time."
-    )
-
-
 def _transition_sentence(_: Agreement, transition: Mapping[str, Any]) -> str:
     """A move of the lifecycle (the page lists only those that need a reason)."""
     sources = transition.get("sources", [])
@@ -370,7 +344,13 @@ def agreement_diff(old: Agreement, new: Agreement) -> list[Change]:
         ),
         *_named("term", sides, "terms", _terms, _term_sentence, title=_state),
         *_values("field", sides, "fields"),
-        *_named("commitment", sides, "commitments", _commitments, _commitment_sentence),
+        *_named(
+            "commitment",
+            sides,
+            "commitments",
+            _commitments,
+            lambda _, commitment: commitment_sentence(commitment),
+        ),
         *_named(
             "obligation",
             sides,
@@ -379,7 +359,7 @@ def agreement_diff(old: Agreement, new: Agreement) -> list[Change]:
             obligation_sentence,
             phrases={"cancelled": _stops},
         ),
-        *_named("team", sides, "teams", _teams, _team_sentence),
+        *_named("team", sides, "teams", _teams, lambda _, team: team_sentence(team)),
         *_said("initial state", _state(old.lifecycle.initial), _state(new.lifecycle.initial)),
         *_named("state", sides, "states", _states, _state_sentence, title=_state),
         *_named("rule", sides, "rules", _rules, rule_sentence),
@@ -401,7 +381,7 @@ def agreement_diff(old: Agreement, new: Agreement) -> list[Change]:
             mix=_mix_data,
             listed=("holidays", "overrides"),
         ),
-        *_said("tracking", _tracking_sentence(old), _tracking_sentence(new)),
+        *_said("tracking", tracking_sentence(old), tracking_sentence(new)),
         *_said("review", old.review or None, new.review or None),
     ]
 

@@ -270,6 +270,15 @@ class Store(ABC):
         """The ids of the leads the store holds."""
 
     @abstractmethod
+    def engines(self) -> list[Engine]:
+        """The store's engines, up to date: its one, or one per partition."""
+
+    def _follow_versions(self) -> bool:
+        """Take the versions another process adopted since (a store one process holds has
+        none to take); whether there were any."""
+        return False
+
+    @abstractmethod
     def __len__(self) -> int:
         """How many leads the store holds."""
 
@@ -337,10 +346,10 @@ class Store(ABC):
         first = self._agreement(stored, None)
         agreements = [first, *(Agreement.from_toml_text(text) for text in later)]
         versions = Versions(agreements)
-        if given is not None and agreement_text(given) != later[-1]:
-            older = [
-                a.version for a in agreements[:-1] if agreement_text(a) == agreement_text(given)
-            ]
+        text = None if given is None else agreement_text(given)
+        if text is not None and given is not None and text != later[-1]:
+            kept = [stored.get("agreement"), *later[:-1]]  # the older versions, as kept
+            older = [a.version for a, held in zip(agreements, kept, strict=False) if held == text]
             said = f"is version {older[0]!r}, not the newest" if older else "is not its newest"
             raise StoreError(
                 Problem(

@@ -53,10 +53,8 @@ def migrate(
     a lead that is closed, unknown, or already judged by that version or a newer one, and a
     state the new lifecycle lacks without a mapping.
     """
-    # (A store shared by processes takes the versions another process adopted meanwhile.)
-    follow = getattr(target, "_follow_versions", None)
-    if callable(follow):
-        follow()
+    if not isinstance(target, Engine):
+        target._follow_versions()  # a shared store: what another process adopted meanwhile
     versions = target.versions
     if to not in versions.names:
         raise UsageError(unknown("version", to, versions.names, "to"))
@@ -136,8 +134,7 @@ def _check_instant(target: Engine | Store, version: Agreement, at: datetime) -> 
                 "migrate from its effective day on",
             )
         )
-    engines = [target] if isinstance(target, Engine) else _engines(target)
-    for engine in engines:
+    for engine in _engines(target):
         clock = engine.clock
         if clock is not None and at_us < instant_us(clock, "clock") - span_us(
             engine.allowed_lateness
@@ -156,8 +153,7 @@ def _check_instant(target: Engine | Store, version: Agreement, at: datetime) -> 
 def _view_at(target: Engine | Store, lead: str, at: datetime) -> LeadView:
     """The lead as it stands at ``at`` (where the migration takes it): as of then when that
     is before its engine's clock, else as it is."""
-    engines = [target] if isinstance(target, Engine) else _engines(target)
-    for engine in engines:
+    for engine in _engines(target):
         try:
             now = engine.lead(lead)
         except KeyError:
@@ -174,13 +170,8 @@ def _view_at(target: Engine | Store, lead: str, at: datetime) -> LeadView:
     return target.lead(lead)
 
 
-def _engines(store: Store) -> list[Engine]:
-    """A store's engines, up to date: a SQLite store's one, a PostgreSQL store's each."""
-    many = getattr(store, "engines", None)
-    if callable(many):
-        return list(many())
-    one = getattr(store, "engine", None)
-    return [one] if isinstance(one, Engine) else []
+def _engines(target: Engine | Store) -> list[Engine]:
+    return [target] if isinstance(target, Engine) else target.engines()
 
 
 def _chosen(

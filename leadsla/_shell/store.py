@@ -249,6 +249,10 @@ class SqliteStore(Store):
         self.engine, self._refused = restored
         return int(last)
 
+    def engines(self) -> list[Engine]:
+        """The store's one engine, in a list (as a partitioned store gives its engines)."""
+        return [self.engine]
+
     def _newest(self) -> datetime | None:
         return self.engine.clock
 

@@ -24,6 +24,7 @@ from attrs import frozen
 from leadsla._core.agreement import Agreement
 from leadsla._core.conditions import Condition
 from leadsla._core.errors import AgreementError, Problem
+from leadsla._core.funnel import Commitment
 from leadsla._core.obligations import ActivityMatch, Escalate, ObligationSpec, When
 from leadsla._core.ownership import (
     FixedOwner,
@@ -31,6 +32,7 @@ from leadsla._core.ownership import (
     RoundRobin,
     RuleRouting,
     StrictRoundRobin,
+    Team,
 )
 from leadsla._core.periods import per
 from leadsla._core.rules import AddTag, Assign, Fire, Notify, RemoveTag, Rule
@@ -161,6 +163,38 @@ def _calendar_note(agreement: Agreement, spec: ObligationSpec) -> str:
         return ""
 
 
+def commitment_sentence(commitment: Commitment) -> str:
+    """``Marketing delivers at least 150 MQLs a month, of which at least 60% are accepted
+    (reach SAL).``"""
+    text = (
+        f"{commitment.party.capitalize()} delivers at least {commitment.at_least} "
+        f"{_state(commitment.state)}s {per(commitment.per)}"
+    )
+    if commitment.accepted_share is not None and commitment.accepted_state:
+        text += (
+            f", of which at least {float(commitment.accepted_share):.0%} are accepted "
+            f"(reach {_state(commitment.accepted_state)})"
+        )
+    return text + "."
+
+
+def team_sentence(team: Team) -> str:
+    """``Sales: bob, carol, manager sam, leads assigned ...``"""
+    return (
+        f"{team.name.capitalize()}: {', '.join(team.members) or 'no members yet'}"
+        + (f", manager {team.manager}" if team.manager else "")
+        + f", leads assigned {_policy(team.policy)}"
+    )
+
+
+def tracking_sentence(agreement: Agreement) -> str:
+    """``Results are tracked per month in Europe/Helsinki time.``"""
+    return (
+        f"Results are tracked {per(agreement.tracking_period).replace('a ', 'per ', 1)}"
+        f" in {agreement.timezone} time."
+    )
+
+
 def obligation_sentence(agreement: Agreement, spec: ObligationSpec) -> str:
     """``Sales logs a call ... within 4 business hours (Mon–Fri 09:00–17:00, Europe/Helsinki)
     of a lead entering MQL. Warning 1 business hour before. On breach: escalate to ...``"""
@@ -260,18 +294,7 @@ def summary_sections(agreement: Agreement) -> list[Section]:
             ),
         )
     )
-    commitments: list[str] = []
-    for commitment in agreement.commitments:
-        text = (
-            f"{commitment.party.capitalize()} delivers at least {commitment.at_least} "
-            f"{_state(commitment.state)}s {per(commitment.per)}"
-        )
-        if commitment.accepted_share is not None and commitment.accepted_state:
-            text += (
-                f", of which at least {float(commitment.accepted_share):.0%} are accepted "
-                f"(reach {_state(commitment.accepted_state)})"
-            )
-        commitments.append(text + ".")
+    commitments = [commitment_sentence(commitment) for commitment in agreement.commitments]
     parties = list(dict.fromkeys(spec.party for spec in agreement.obligations))
     for party in parties:
         for spec in agreement.obligations:
@@ -281,12 +304,7 @@ def summary_sections(agreement: Agreement) -> list[Section]:
     owners = [
         (_state(state.name), state.owner, state.description) for state in agreement.lifecycle.states
     ]
-    teams = "; ".join(
-        f"{team.name.capitalize()}: {', '.join(team.members) or 'no members yet'}"
-        + (f", manager {team.manager}" if team.manager else "")
-        + f", leads assigned {_policy(team.policy)}"
-        for team in agreement.teams
-    )
+    teams = "; ".join(team_sentence(team) for team in agreement.teams)
     sections.append(
         Section("Who owns a lead", (teams,), table=(("State", "Owner", "Meaning"), *owners))
     )
@@ -299,10 +317,7 @@ def summary_sections(agreement: Agreement) -> list[Section]:
         )
     sections.append(Section("How leads move", bullets=tuple(moves)))
     hours = [f"{name}: {calendar.describe()}" for name, calendar in agreement.calendars.items()]
-    tracking = (
-        f"Results are tracked {per(agreement.tracking_period).replace('a ', 'per ', 1)}"
-        f" in {agreement.timezone} time."
-    )
+    tracking = tracking_sentence(agreement)
     sections.append(
         Section(
             "Working hours, tracking and review",
