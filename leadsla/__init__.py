@@ -3,7 +3,7 @@
 The public surface is what ``__all__`` lists; everything else lives in private modules.
 """
 
-from leadsla._core.agreement import Agreement
+from leadsla._core.agreement import Agreement, CalendarOwners
 from leadsla._core.calendar import BusinessCalendar
 from leadsla._core.clocks import ObligationState
 from leadsla._core.conditions import (
@@ -25,10 +25,12 @@ from leadsla._core.effects import (
     Migrated,
     ObligationBreached,
     ObligationCancelled,
+    ObligationEscalated,
     ObligationMet,
     ObligationOpened,
     ObligationPaused,
     ObligationResumed,
+    ObligationRetargeted,
     ObligationWarned,
     OwnerChanged,
     Rejected,
@@ -76,6 +78,7 @@ from leadsla._core.obligations import (
     Escalate,
     ObligationSpec,
     PauseWhile,
+    Tier,
     Warn,
     When,
 )
@@ -86,6 +89,7 @@ from leadsla._core.ownership import (
     LeastLoaded,
     Owner,
     OwnershipInterval,
+    Person,
     RoundRobin,
     RuleRouting,
     StrictRoundRobin,
@@ -136,6 +140,7 @@ __all__ = [
     "Because",
     "BusinessCalendar",
     "CalendarError",
+    "CalendarOwners",
     "Check",
     "Commitment",
     "Condition",
@@ -182,10 +187,12 @@ __all__ = [
     "ObligationBreached",
     "ObligationCancelled",
     "ObligationError",
+    "ObligationEscalated",
     "ObligationMet",
     "ObligationOpened",
     "ObligationPaused",
     "ObligationResumed",
+    "ObligationRetargeted",
     "ObligationScore",
     "ObligationSpec",
     "ObligationState",
@@ -197,6 +204,7 @@ __all__ = [
     "OwnershipInterval",
     "PauseWhile",
     "PeriodCard",
+    "Person",
     "PostgresStore",
     "Problem",
     "Reason",
@@ -221,6 +229,7 @@ __all__ = [
     "Team",
     "Term",
     "Terms",
+    "Tier",
     "TimeToMeet",
     "Transition",
     "TransitionRequested",

@@ -43,6 +43,7 @@ from leadsla._core.effects import (
     Duplicate,
     Effect,
     ObligationBreached,
+    ObligationEscalated,
     ObligationWarned,
     Rejected,
     Retracted,
@@ -444,6 +445,8 @@ class EngineMachine(RuleBasedStateMachine):
                 assert at == effect.due_at.timestamp(), f"{effect!r} breached off its deadline"
             if isinstance(effect, ObligationWarned):
                 assert at <= effect.due_at.timestamp(), f"{effect!r} warned after its deadline"
+            if isinstance(effect, ObligationEscalated):
+                assert at > effect.due_at.timestamp(), f"{effect!r} escalated by its deadline"
 
     @precondition(lambda self: bool(self.accepted))
     @rule(data=st.data())

@@ -100,6 +100,39 @@ def test_an_edited_agreement_round_trips() -> None:
     assert Agreement.from_toml_text(text) == changed
 
 
+def test_ownership_people_expect_round_trips() -> None:
+    """A sticky team assigning by working hours, people away (days and instants, their own
+    zone) and with capacities, and reassign_when_away survive the round trip."""
+    from datetime import UTC, date, datetime
+
+    from leadsla import LeastLoaded, Person
+
+    sales = DEFAULT.teams[1]
+    changed = attrs.evolve(
+        DEFAULT,
+        teams=(
+            DEFAULT.teams[0],
+            attrs.evolve(sales, policy=LeastLoaded(working_hours=True), sticky=True),
+        ),
+        people=(
+            Person("alice", away=[(date(2026, 12, 21), date(2027, 1, 1))], capacity=40),
+            Person(
+                "bob",
+                away=[(datetime(2026, 3, 2, 9, tzinfo=UTC), "2026-03-02T18:00+02:00")],
+                timezone="America/New_York",
+            ),
+            Person("sam", capacity=3),
+        ),
+        reassign_when_away=True,
+    )
+    text = agreement_to_toml(changed)
+    assert "[people.alice]\naway = [[2026-12-21, 2027-01-01]]\ncapacity = 40\n" in text
+    assert "[ownership]\nreassign_when_away = true\n" in text
+    assert 'assignment = "least-loaded-working-hours"\nsticky = true\n' in text
+    assert Agreement.from_toml_text(text) == changed
+    assert Agreement.from_toml_text(agreement_to_toml(changed, comments=False)) == changed
+
+
 def test_a_file_is_read_from_a_path(tmp_path: Any) -> None:
     """A pathlib.Path is read as a file; a missing file is one clear problem."""
     path = tmp_path / "agreement.toml"

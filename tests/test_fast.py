@@ -49,7 +49,11 @@ FIELDS = MappingProxyType({"score": 62})
         ),
         (OwnerChanged, new_owner_changed, ("L-1", AT, None, None, "created")),
         (RuleFired, new_rule_fired, ("L-1", AT, "auto-qualify", None)),
-        (ObligationOpened, new_obligation_opened, ("L-1", AT, "first-touch", 1, "sales", AT)),
+        (
+            ObligationOpened,
+            new_obligation_opened,
+            ("L-1", AT, "first-touch", 1, "sales", AT, "enterprise", None),
+        ),
         (ObligationMet, new_obligation_met, ("L-1", AT, "first-touch", 1, "call", False, None)),
     ],
 )

@@ -9,12 +9,13 @@ business of the shell around it.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import date, timedelta
 from fractions import Fraction
 from types import MappingProxyType
 from typing import Final
 
+import attrs
 from attrs import field, frozen
 
 from leadsla._core.calendar import BusinessCalendar
@@ -39,6 +40,7 @@ from leadsla._core.errors import (
 from leadsla._core.funnel import Commitment, Funnel, Goal, chain_problem, goal_funnel
 from leadsla._core.lifecycle import Lifecycle
 from leadsla._core.obligations import (
+    CALENDAR_CHOICES,
     ActivityMatch,
     Attempts,
     Escalate,
@@ -46,12 +48,12 @@ from leadsla._core.obligations import (
     Warn,
     When,
 )
-from leadsla._core.ownership import FixedOwner, RuleRouting, Team
+from leadsla._core.ownership import FixedOwner, LeastLoaded, Owner, Person, RuleRouting, Team
 from leadsla._core.periods import PERIODS, Period, per
 from leadsla._core.rules import EVENT_KINDS, Fire, Rule, RuleSet
 from leadsla._core.workflow import Workflow
 
-__all__ = ["CONTACT_KINDS", "Agreement", "default_obligations"]
+__all__ = ["CONTACT_KINDS", "Agreement", "CalendarOwners", "default_obligations"]
 
 #: Activities that count as a contact attempt in the default agreement.
 CONTACT_KINDS: Final = ("call", "email", "meeting", "message")
@@ -109,6 +111,40 @@ def _commitment_tuple(value: Iterable[Commitment]) -> tuple[Commitment, ...]:
     return tuple(value)
 
 
+def _names(value: str | Iterable[str]) -> tuple[str, ...]:
+    return (value,) if isinstance(value, str) else tuple(value)
+
+
+def _region(value: str | Condition | None) -> Condition | None:
+    if value is None or isinstance(value, Condition):
+        return value
+    return Condition(value, field="region")
+
+
+@frozen
+class CalendarOwners:
+    """Whose calendar ``calendar`` is: the ``teams`` and ``people`` who work by it, and the
+    leads of the ``region`` its condition picks (``country in ('FI', 'SE')``).
+
+    An obligation whose ``calendar`` is ``"owner"``, ``"team"`` or ``"region"`` counts its
+    time on the calendar the lead's owner, owning team or region has (see
+    :meth:`Agreement.clock_calendar`).
+    """
+
+    calendar: str
+    teams: tuple[str, ...] = field(default=(), converter=_names)
+    people: tuple[str, ...] = field(default=(), converter=_names)
+    region: Condition | None = field(default=None, converter=_region)
+
+
+def _owners_tuple(value: Iterable[CalendarOwners]) -> tuple[CalendarOwners, ...]:
+    return tuple(value)
+
+
+def _people_tuple(value: Iterable[Person]) -> tuple[Person, ...]:
+    return tuple(value)
+
+
 @frozen
 class Agreement:
     """The SLA as a value: build it in Python, or take :meth:`default`.
@@ -136,11 +172,22 @@ class Agreement:
     #: :class:`FieldType`, or ``{"type": "choice", "values": [...]}``); when given, every name a
     #: condition uses must be a field, a term or a reserved name.
     fields: Mapping[str, FieldType] = field(factory=dict, converter=_fields)
+    #: Who works by which calendar: teams, people, and regions chosen by a condition.
+    calendar_owners: tuple[CalendarOwners, ...] = field(default=(), converter=_owners_tuple)
+    #: The people who own leads, when they are away and their capacity; each person's dates
+    #: are read in the agreement's time zone unless the person names their own.
+    people: tuple[Person, ...] = field(default=(), converter=_people_tuple)
+    #: Whether a lead with open clocks is given to someone else when its owner's time away
+    #: starts (see :meth:`Person.next_away_start`); by default it stays with them.
+    reassign_when_away: bool = False
     _workflow: Workflow = field(init=False, repr=False, eq=False)
     _field_types: Mapping[str, FieldType] = field(init=False, repr=False, eq=False)
 
     def __attrs_post_init__(self) -> None:
+        object.__setattr__(self, "people", _in_zone(self.people, self.timezone))
         problems = self._check()
+        problems.extend(_check_people(self.people, self.teams, self.reassign_when_away))
+        problems.extend(_check_working_hours(self.teams, self._member_calendar))
         try:
             workflow = Workflow(
                 lifecycle=self.lifecycle,
@@ -148,6 +195,8 @@ class Agreement:
                 teams=self.teams,
                 rules=self.rules,
                 field_types=getattr(self, "_field_types", None),
+                people=[person for person in self.people if isinstance(person, Person)],
+                calendar_of=self._member_calendar,
             )
         except WorkflowError as error:
             problems.extend(error.problems)
@@ -203,8 +252,67 @@ class Agreement:
             return BusinessCalendar.always(self.timezone)
         return self.calendars[name]
 
+    @property
+    def default_calendar(self) -> str | None:
+        """The calendar that counts when no one's applies: the only calendar, or else the only
+        one no team, person or region owns (None: there is no such calendar)."""
+        if len(self.calendars) == 1:
+            return next(iter(self.calendars))
+        owned = {owners.calendar for owners in self.calendar_owners}
+        free = [name for name in self.calendars if name not in owned]
+        return free[0] if len(free) == 1 else None
+
+    def person_calendar(self, person: str | None, team: str | None = None) -> str | None:
+        """The name of the calendar ``person`` works by: their own, else ``team``'s, else the
+        default calendar."""
+        for owners in self.calendar_owners:
+            if person is not None and person in owners.people:
+                return owners.calendar
+        return self.team_calendar(team)
+
+    def team_calendar(self, team: str | None) -> str | None:
+        """The name of the calendar ``team`` works by, else the default calendar."""
+        for owners in self.calendar_owners:
+            if team is not None and team in owners.teams:
+                return owners.calendar
+        return self.default_calendar
+
+    def region_calendar(self, holds: Callable[[Condition], bool]) -> str | None:
+        """The first calendar whose region condition ``holds`` on the lead, else the default."""
+        for owners in self.calendar_owners:
+            if owners.region is not None and holds(owners.region):
+                return owners.calendar
+        return self.default_calendar
+
+    def clock_calendar(
+        self, spec: ObligationSpec, owner: Owner | None, holds: Callable[[Condition], bool]
+    ) -> str | None:
+        """The name of the calendar a clock of ``spec`` counts on, for a lead owned by
+        ``owner`` on whose fields ``holds`` evaluates a condition; None for calendar time."""
+        if not spec.within.business:
+            return None
+        choice = spec.calendar
+        if choice == "owner":
+            return self.person_calendar(
+                owner.person if owner else None, owner.team if owner else None
+            )
+        if choice == "team":
+            return self.team_calendar(owner.team if owner else None)
+        if choice == "region":
+            return self.region_calendar(holds)
+        return choice if choice is not None else self.default_calendar
+
     def team(self, name: str) -> Team | None:
         return next((team for team in self.teams if team.name == name), None)
+
+    def _member_calendar(self, person: str, team: str) -> BusinessCalendar | None:
+        """The calendar ``person`` works by in ``team``, for assignment by working hours."""
+        name = self.person_calendar(person, team)
+        return self.calendars.get(name) if name is not None else None
+
+    def person(self, name: str) -> Person | None:
+        """What the agreement says of the person called ``name`` (None: nothing)."""
+        return next((person for person in self.people if person.name == name), None)
 
     def manager_of(self, team_name: str) -> str:
         """Who hears of a team's escalations: its manager, or "manager of TEAM" when the
@@ -265,11 +373,30 @@ class Agreement:
             names.add(spec.name)
             if spec.party not in teams:
                 problems.append(unknown("team", spec.party, teams, f"{where}.party"))
-            if spec.calendar is not None and spec.calendar not in self.calendars:
+            default = self.default_calendar
+            if spec.calendar in CALENDAR_CHOICES:
+                if spec.within.business and default is None:
+                    problems.append(
+                        Problem(
+                            f"{where}.calendar",
+                            spec.calendar,
+                            f"counts the {_WHOSE[spec.calendar]} calendar, but the agreement "
+                            f"has {len(self.calendars)} calendars and no default one for a "
+                            f"lead {_WITHOUT[spec.calendar]}",
+                            "leave one calendar without teams, people or region: it counts "
+                            "for everyone else",
+                        )
+                    )
+            elif spec.calendar is not None and spec.calendar not in self.calendars:
                 problems.append(
-                    unknown("calendar", spec.calendar, self.calendars, f"{where}.calendar")
+                    unknown(
+                        "calendar",
+                        spec.calendar,
+                        [*self.calendars, *CALENDAR_CHOICES],
+                        f"{where}.calendar",
+                    )
                 )
-            if spec.calendar is None and spec.within.business and len(self.calendars) != 1:
+            elif spec.calendar is None and spec.within.business and default is None:
                 problems.append(
                     Problem(
                         f"{where}.calendar",
@@ -277,7 +404,11 @@ class Agreement:
                         "is needed for business time when the agreement has "
                         f"{len(self.calendars)} calendars",
                         "name one of "
-                        + (", ".join(sorted(self.calendars)) or "(none: add a calendar)"),
+                        + (
+                            ", ".join([*sorted(self.calendars), *CALENDAR_CHOICES])
+                            if self.calendars
+                            else "(none: add a calendar)"
+                        ),
                     )
                 )
             for part, when in (
@@ -321,16 +452,24 @@ class Agreement:
             actions += [("on_met", a) for a in spec.on_met]
             if spec.attempts is not None:
                 actions += [("attempts.on_exhausted", a) for a in spec.attempts.on_exhausted]
-            if spec.within.business and (spec.calendar is not None or len(self.calendars) == 1):
-                used = spec.calendar or next(iter(self.calendars))
-                if used in self.calendars:
-                    problems.extend(_check_business_time(spec, used, self.calendars[used]))
+            for index, step in enumerate(spec.warnings):
+                actions += [(f"warnings[{index}].actions", a) for a in step.actions]
+            if spec.within.business:
+                chosen = spec.calendar or default
+                if spec.calendar in CALENDAR_CHOICES:
+                    used = list(self.calendars)  # any of them may count
+                else:
+                    used = [chosen] if chosen is not None else []
+                for used_name in used:
+                    if used_name in self.calendars:
+                        calendar = self.calendars[used_name]
+                        problems.extend(_check_business_time(spec, used_name, calendar))
             for part, action in actions:
                 if isinstance(action, Fire) and action.trigger not in triggers:
                     problems.append(unknown("trigger", action.trigger, triggers, f"{where}.{part}"))
                 if (
                     isinstance(action, Escalate)
-                    and action.to != "manager"
+                    and action.to not in ("manager", "owner")
                     and action.to not in people
                 ):
                     problems.append(unknown("person", action.to, people, f"{where}.{part}"))
@@ -345,10 +484,52 @@ class Agreement:
                 problems.append(unknown("period", commitment.per, PERIODS, f"{where}.per"))
         if self.tracking_period not in PERIODS:
             problems.append(unknown("period", self.tracking_period, PERIODS, "tracking_period"))
+        problems.extend(self._check_calendar_owners(teams, people))
         problems.extend(self._check_names())
         problems.extend(self._check_field_types())
         problems.extend(self._check_reachable_meeting())
         problems.extend(self._check_goal())
+        return problems
+
+    def _check_calendar_owners(self, teams: set[str], people: set[str]) -> list[Problem]:
+        """Each owned calendar exists; its teams and people are the agreement's; no team or
+        person works by two calendars; no calendar is called like a choice."""
+        problems: list[Problem] = []
+        for name in self.calendars:
+            if name in CALENDAR_CHOICES:
+                problems.append(
+                    Problem(
+                        f"calendars.{name}",
+                        name,
+                        f"is what an obligation's calendar says to count the {_WHOSE[name]} "
+                        "calendar, so it cannot name a calendar",
+                        "give the calendar another name",
+                    )
+                )
+        taken: dict[tuple[str, str], str] = {}
+        for owners in self.calendar_owners:
+            where = f"calendars.{owners.calendar}"
+            if owners.calendar not in self.calendars:
+                problems.append(unknown("calendar", owners.calendar, self.calendars, where))
+            for kind, names, known in (
+                ("team", owners.teams, teams),
+                ("person", owners.people, people),
+            ):
+                plural = "teams" if kind == "team" else "people"
+                for name in names:
+                    if name not in known:
+                        problems.append(unknown(kind, name, known, f"{where}.{plural}"))
+                        continue
+                    other = taken.setdefault((kind, name), owners.calendar)
+                    if other != owners.calendar:
+                        problems.append(
+                            Problem(
+                                f"{where}.{plural}",
+                                name,
+                                f"already works by calendar {other!r}: a {kind} has one calendar",
+                                f"list {name} under one calendar only",
+                            )
+                        )
         return problems
 
     def _conditions(self) -> list[tuple[str, Condition]]:
@@ -372,6 +553,15 @@ class Agreement:
                     found.append((f"obligations.{spec.name}.{part}.condition", when.condition))
             if spec.pause is not None and spec.pause.condition is not None:
                 found.append((f"obligations.{spec.name}.pause.condition", spec.pause.condition))
+            found += [
+                (f"obligations.{spec.name}.tiers[{index}].when", tier.when)
+                for index, tier in enumerate(spec.tiers)
+            ]
+        found += [
+            (f"calendars.{owners.calendar}.region", owners.region)
+            for owners in self.calendar_owners
+            if owners.region is not None
+        ]
         for team in self.teams:
             if isinstance(team.policy, RuleRouting):
                 found += [
@@ -532,6 +722,14 @@ def _disagreement(first: TypeClue, second: TypeClue) -> Problem:
     )
 
 
+_WHOSE: Final = {"owner": "owner's", "team": "owning team's", "region": "lead's region's"}
+_WITHOUT: Final = {
+    "owner": "whose owner has no calendar",
+    "team": "whose team has no calendar",
+    "region": "in no region",
+}
+
+
 def _check_assignees(team: Team) -> list[Problem]:
     """The people a team's assignment policy names are its members or manager."""
     allowed = [*team.members, *([team.manager] if team.manager else [])]
@@ -551,6 +749,100 @@ def _check_assignees(team: Team) -> list[Problem]:
         for person in dict.fromkeys(named)
         if person not in allowed
     ]
+
+
+def _in_zone(people: tuple[Person, ...], timezone: str) -> tuple[Person, ...]:
+    """The people, each reading their dates in ``timezone`` unless they name their own (a bad
+    zone is the agreement's to report, and leaves them as they are)."""
+    if all(not isinstance(person, Person) or person.timezone for person in people):
+        return people
+    try:
+        BusinessCalendar.always(timezone)
+    except LeadSLAError:
+        return people
+    return tuple(
+        attrs.evolve(person, timezone=timezone)
+        if isinstance(person, Person) and person.timezone is None
+        else person
+        for person in people
+    )
+
+
+def _check_people(
+    people: tuple[Person, ...], teams: Iterable[Team], reassign_when_away: object
+) -> list[Problem]:
+    """Each person is a Person, named once, and in a team (as a member or its manager): a
+    person in no team is most likely a misspelt name, whose time away would go unheeded."""
+    problems: list[Problem] = []
+    known = {member for team in teams for member in team.members}
+    known |= {team.manager for team in teams if team.manager}
+    seen: set[str] = set()
+    given: tuple[object, ...] = people  # typed as people; callers may pass anything
+    for index, person in enumerate(given):
+        if not isinstance(person, Person):
+            problems.append(
+                Problem(
+                    f"people[{index}]",
+                    type(person).__name__,
+                    "is not a Person",
+                    'write e.g. Person("aino", away=[("2026-12-21", "2027-01-01")], capacity=40)',
+                )
+            )
+            continue
+        where = f"people.{person.name}"
+        if person.name in seen:
+            problems.append(
+                Problem(where, person.name, "is described twice", "describe each person once")
+            )
+        seen.add(person.name)
+        if person.name not in known:
+            names = sorted(known)
+            problems.append(
+                Problem(
+                    where,
+                    person.name,
+                    "is in no team (no team's member or manager), so what it says would never "
+                    "be used",
+                    f"add them to a team's members, or describe one of {', '.join(names)}"
+                    f"{did_you_mean(person.name, names)}",
+                )
+            )
+    if not isinstance(reassign_when_away, bool):
+        problems.append(
+            Problem(
+                "ownership.reassign_when_away",
+                reassign_when_away,
+                "must be true or false",
+                "write reassign_when_away = true to reassign the leads of someone who goes away",
+            )
+        )
+    return problems
+
+
+def _check_working_hours(
+    teams: Iterable[Team], calendar_of: Callable[[str, str], BusinessCalendar | None]
+) -> list[Problem]:
+    """A team that assigns by working hours knows the calendar of each of its members."""
+    problems: list[Problem] = []
+    for team in teams:
+        policy = team.policy
+        if isinstance(policy, RuleRouting) and isinstance(policy.fallback, LeastLoaded):
+            policy = policy.fallback
+        if not isinstance(policy, LeastLoaded) or not policy.working_hours:
+            continue
+        missing = [member for member in team.members if calendar_of(member, team.name) is None]
+        if missing:
+            problems.append(
+                Problem(
+                    f"teams.{team.name}.assignment",
+                    "least-loaded-working-hours",
+                    f"assigns by working hours, but the agreement says no calendar for "
+                    f"{', '.join(missing)}",
+                    f"name the calendar they work by ([calendars.NAME] people = [...] or "
+                    f'teams = ["{team.name}"]), or leave one calendar that no one owns',
+                )
+            )
+    return problems
 
 
 def _check_members(
@@ -606,8 +898,17 @@ def _check_business_time(
 ) -> list[Problem]:
     """Business time on a calendar: at most 10 years of its weekly hours away, and warnings in
     business hours shorter than a clock in business days (and the other way round)."""
-    where = f"obligations.{spec.name}"
-    within = spec.within
+    problems: list[Problem] = []
+    for index, (within, _) in enumerate(spec.targets):
+        here = f"obligations.{spec.name}" + (f".tiers[{index}]" if index < len(spec.tiers) else "")
+        problems += _check_target(spec, here, within, name, calendar)
+    return problems
+
+
+def _check_target(
+    spec: ObligationSpec, where: str, within: Duration, name: str, calendar: BusinessCalendar
+) -> list[Problem]:
+    """One target of ``spec`` (its ``within``, or a tier's) on the calendar ``name``."""
     days = _day_lengths(calendar)
     if not days:
         return [
@@ -652,7 +953,7 @@ def _check_business_time(
         if early:
             problems.append(
                 Problem(
-                    f"{where}.warnings[{index}].before",
+                    f"obligations.{spec.name}.warnings[{index}].before",
                     str(before),
                     f"is not shorter than the time allowed ({within}, at most "
                     f"{_business_hours(budget)} on calendar {name!r}): the warning would come "

@@ -13,7 +13,7 @@ the engine, not a silent fall-through::
 
     status      what happened   becomes     effect
     (none)      opened          open        ObligationOpened
-    open        warned          open        ObligationWarned
+    open        warned          open        ObligationWarned    (a ladder step before it)
     open        due             breached    ObligationBreached  (dated at the deadline)
     open        met             met         ObligationMet
     open        counted         open        (an attempt counted; no effect)
@@ -25,6 +25,9 @@ the engine, not a silent fall-through::
     paused      cancelled       cancelled   ObligationCancelled
     breached    met             met_late    ObligationMet       (late, with its lateness)
     breached    counted         breached
+    breached    escalated       breached    ObligationEscalated (a ladder step after it)
+    open        retargeted      open        ObligationRetargeted (its tier chosen again)
+    paused      retargeted      paused      ObligationRetargeted
 
 ``met``, ``met_late`` and ``cancelled`` are final. A breached clock is not cancelled when the
 lead moves on: the breach happened. ``warned`` and ``due`` come from timers (the engine's
@@ -32,9 +35,12 @@ queue, :mod:`leadsla._core.timers`); the others from what happens to the lead (t
 asks :mod:`leadsla._core.watch` which occurrence does what to which clock).
 
 Time: a deadline is a frozen instant (``due_at``), worked out when the clock opens by adding
-the spec's ``within`` on its calendar (:class:`Timing`). Warnings are instants derived from the
-deadline. A pause moves the deadline later by the working time that passed while paused, so a
-clock paused for two business hours is due two business hours later. Lateness is the working
+the target of the clock's tier (the spec's ``within``, or a tier's) on its calendar
+(:class:`Timing`, one per obligation, tier and calendar; the clock keeps its tier and, when
+the obligation chooses one by owner, team or region, its calendar). The ladder's steps are
+instants derived from the deadline: warnings before it, escalations after it. A pause moves
+the deadline later by the working time that passed while paused, so a clock paused for two
+business hours is due two business hours later. Lateness is the working
 time between the deadline and a late meeting. Nothing here is a timer: "what is due by T" is a
 question the engine asks of these values.
 
@@ -45,16 +51,25 @@ breach) raises the clock's ``version``; the timer queue drops a timer whose vers
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, Final, Literal, NamedTuple
 
-from leadsla._core.calendar import BusinessCalendar, shifter, span_us
+from leadsla._core.calendar import (
+    BusinessCalendar,
+    from_instant_us,
+    instant_us,
+    shifter,
+    span_us,
+)
+from leadsla._core.duration import Duration
 from leadsla._core.effects import (
     Effect,
     ObligationPaused,
     ObligationResumed,
+    ObligationRetargeted,
     new_obligation_breached,
     new_obligation_cancelled,
+    new_obligation_escalated,
     new_obligation_met,
     new_obligation_opened,
     new_obligation_warned,
@@ -77,7 +92,9 @@ __all__ = [
 ]
 
 Status = Literal["open", "paused", "met", "breached", "met_late", "cancelled"]
-Happening = Literal["warned", "due", "met", "counted", "cancelled", "paused", "resumed"]
+Happening = Literal[
+    "warned", "due", "met", "counted", "cancelled", "paused", "resumed", "escalated", "retargeted"
+]
 
 #: (status, what happened) -> the status it makes. The whole life of a clock.
 TRANSITIONS: Final[dict[tuple[Status, Happening], Status]] = {
@@ -93,6 +110,9 @@ TRANSITIONS: Final[dict[tuple[Status, Happening], Status]] = {
     ("paused", "cancelled"): "cancelled",
     ("breached", "met"): "met_late",
     ("breached", "counted"): "breached",
+    ("breached", "escalated"): "breached",
+    ("open", "retargeted"): "open",
+    ("paused", "retargeted"): "paused",
 }
 #: The statuses something can still happen to (a matching occurrence still changes the clock).
 WAITING: Final = frozenset(status for status, _ in TRANSITIONS)
@@ -141,6 +161,11 @@ class ObligationState(NamedTuple):
     outcome: str | None = None
     version: int = 0
     ending: Ending | None = None
+    #: The tier whose target set the deadline (None: the obligation has no tiers).
+    tier: str | None = None
+    #: The calendar the clock counts on, when the obligation chooses it by owner, team or
+    #: region (None: the obligation's own).
+    calendar: str | None = None
 
     def replace(self, **changes: Any) -> ObligationState:
         """A copy with some attributes changed; the ending's facts too, by their names."""
@@ -189,23 +214,45 @@ _OPEN: Final = frozenset({"open", "paused"})
 
 
 class Timing:
-    """When one obligation's clocks come due and warn, on the obligation's calendar.
+    """When clocks of one obligation, tier and calendar come due, warn and escalate.
 
-    The deadline's shift and each warning's are worked out once per obligation: a clock's
-    deadline is then one call, whatever the span.
+    The deadline's shift and each step's are worked out once: a clock's deadline is then one
+    call, whatever the span. The ladder's steps before the deadline are its *warnings*, the
+    ones after it its *escalations*; a clock's ``warned`` counts the steps given, warnings
+    then escalations.
     """
 
-    __slots__ = ("_budget", "_deadline", "_warn_before", "_warnings", "calendar", "grace_us")
+    __slots__ = (
+        "_after",
+        "_after_steps",
+        "_budget",
+        "_deadline",
+        "_warn_before",
+        "_warning_steps",
+        "_warnings",
+        "calendar",
+        "grace_us",
+    )
 
-    def __init__(self, spec: ObligationSpec, calendar: BusinessCalendar) -> None:
+    def __init__(
+        self, spec: ObligationSpec, calendar: BusinessCalendar, within: Duration | None = None
+    ) -> None:
         self.calendar = calendar
-        self._deadline = shifter(calendar, spec.within)
-        self._warnings = spec.warnings
+        self._budget = spec.within if within is None else within
+        self._deadline = shifter(calendar, self._budget)
+        ladder = spec.warnings
+        self._warning_steps = tuple(i for i, step in enumerate(ladder) if step.after is None)
+        self._warnings = tuple(ladder[i] for i in self._warning_steps)
         self._warn_before: tuple[Callable[[int], int] | None, ...] = tuple(
             shifter(calendar, -warning.before) if warning.before is not None else None
-            for warning in spec.warnings
+            for warning in self._warnings
         )
-        self._budget = spec.within
+        self._after_steps = tuple(i for i, step in enumerate(ladder) if step.after is not None)
+        self._after = tuple(
+            shifter(calendar, after)
+            for after in (ladder[i].after for i in self._after_steps)
+            if after is not None
+        )
         #: How long after its deadline a clock's breach waits (microseconds; 0: none).
         self.grace_us = span_us(spec.grace.to_timedelta()) if spec.grace is not None else 0
 
@@ -213,25 +260,49 @@ class Timing:
         """The deadline of a clock opened at ``opened_us`` (microseconds since the epoch)."""
         return self._deadline(opened_us)
 
-    def warning_instants(self, clock: ObligationState, due_us: int, opened_us: int) -> list[int]:
-        """When the clock's warnings fire, earliest first (never before it opened)."""
+    def warning_order(
+        self, clock: ObligationState, due_us: int, opened_us: int
+    ) -> list[tuple[int, int]]:
+        """When the clock's warnings fire, earliest first (never before it opened), each with
+        its step's position in the obligation's ladder (from 0); at one instant, in the order
+        listed."""
         instants = []
-        for warning, before in zip(self._warnings, self._warn_before, strict=True):
+        for warning, before, step in zip(
+            self._warnings, self._warn_before, self._warning_steps, strict=True
+        ):
             if before is not None:
-                instants.append(max(before(due_us), opened_us))
+                instants.append((max(before(due_us), opened_us), step))
                 continue
             assert warning.fraction is not None
             calendar = self.calendar
             allowed = calendar.elapsed(clock.opened_at, calendar.add(clock.opened_at, self._budget))
             offset = -(allowed * float(1 - warning.fraction))
-            instants.append(max(shifter(calendar, offset)(due_us), opened_us))
+            instants.append((max(shifter(calendar, offset)(due_us), opened_us), step))
         instants.sort()
         return instants
+
+    def warning_instants(self, clock: ObligationState, due_us: int, opened_us: int) -> list[int]:
+        """When the clock's warnings fire, earliest first (never before it opened)."""
+        return [at for at, _ in self.warning_order(clock, due_us, opened_us)]
+
+    def escalation_order(self, due_us: int) -> list[tuple[int, int]]:
+        """When a breached clock due at ``due_us`` escalates, in the ladder's order (never
+        before its breach is said, after the grace), each with its step's position."""
+        breach_us = due_us + self.grace_us
+        return [
+            (max(shift(due_us), breach_us), step)
+            for shift, step in zip(self._after, self._after_steps, strict=True)
+        ]
 
     @property
     def warnings(self) -> int:
         """How many warnings a clock of this obligation gives before its deadline."""
         return len(self._warnings)
+
+    @property
+    def escalations(self) -> int:
+        """How many escalations a breached clock of this obligation gives after its deadline."""
+        return len(self._after)
 
     def lateness(self, clock: ObligationState, at: datetime) -> timedelta:
         """The working time from the clock's deadline to ``at``."""
@@ -243,13 +314,33 @@ class Timing:
         stood_still = self.calendar.elapsed(clock.paused_since, at)
         return self.calendar.add(clock.due_at, stood_still) if stood_still else clock.due_at
 
+    def retargeted_due(self, clock: ObligationState) -> datetime:
+        """The deadline ``clock`` would have with this timing's target: from its start, plus
+        the working time it stood still in its closed pauses."""
+        zone = clock.due_at.tzinfo or UTC
+        due = from_instant_us(self.due_us(instant_us(clock.opened_at)), zone)
+        for start, end in clock.pauses:
+            stood_still = self.calendar.elapsed(start, end)
+            if stood_still:
+                due = self.calendar.add(due, stood_still)
+        return due
+
 
 def open_clock(
-    spec: ObligationSpec, lead: str, number: int, at: datetime, due_at: datetime
+    spec: ObligationSpec,
+    lead: str,
+    number: int,
+    at: datetime,
+    due_at: datetime,
+    tier: str | None = None,
+    calendar: str | None = None,
 ) -> tuple[ObligationState, Effect]:
     """A new running clock of ``spec`` on ``lead``, and the effect that says so."""
-    clock = ObligationState(spec.name, lead, number, spec.party, "open", at, due_at)
-    return clock, new_obligation_opened(lead, at, spec.name, number, spec.party, due_at)
+    clock = ObligationState(
+        spec.name, lead, number, spec.party, "open", at, due_at, tier=tier, calendar=calendar
+    )
+    opened = new_obligation_opened(lead, at, spec.name, number, spec.party, due_at, tier, calendar)
+    return clock, opened
 
 
 def step(
@@ -266,7 +357,9 @@ def step(
 
     The facts a happening needs come as keywords: ``owner`` for ``warned`` and ``due`` (who
     owns the lead now, or owned it at the deadline), ``outcome`` for ``met`` and ``cancelled``
-    (why), ``lateness`` for a late ``met``, ``due_at`` for ``resumed`` (the moved deadline).
+    (why), ``lateness`` for a late ``met``, ``due_at`` for ``resumed`` and ``retargeted``
+    (the moved deadline). ``outcome`` is also the new tier for ``retargeted``, and the ladder
+    step's position (from 1, as text) for ``escalated``.
     """
     status = TRANSITIONS.get((clock.status, happening))
     if status is None:
@@ -289,13 +382,40 @@ _end: Final = evolver(
 _count: Final = evolver(ObligationState, "attempts")
 _pause: Final = evolver(ObligationState, "status", "paused_since", "version")
 _resume: Final = evolver(ObligationState, "status", "paused_since", "pauses", "due_at", "version")
+_retarget: Final = evolver(ObligationState, "due_at", "version", "tier")
 
 
 def _warned(
-    clock: ObligationState, status: Status, at: datetime, owner: Owner | None, *_: Any
+    clock: ObligationState, status: Status, at: datetime, owner: Owner | None, outcome: str, *_: Any
 ) -> tuple[ObligationState, Effect | None]:
     effect = new_obligation_warned(clock.lead, at, clock.name, clock.number, clock.due_at, owner)
     return _warn(clock, clock.warned + 1), effect
+
+
+def _escalated(
+    clock: ObligationState, status: Status, at: datetime, owner: Owner | None, outcome: str, *_: Any
+) -> tuple[ObligationState, Effect | None]:
+    effect = new_obligation_escalated(
+        clock.lead, at, clock.name, clock.number, clock.due_at, owner, int(outcome)
+    )
+    return _warn(clock, clock.warned + 1), effect
+
+
+def _retargeted(
+    clock: ObligationState,
+    status: Status,
+    at: datetime,
+    owner: Owner | None,
+    outcome: str,
+    lateness: timedelta | None,
+    due_at: datetime | None,
+) -> tuple[ObligationState, Effect | None]:
+    assert due_at is not None
+    changed = _retarget(clock, due_at, clock.version + 1, outcome)
+    effect = ObligationRetargeted(
+        clock.lead, at, clock.name, clock.number, outcome, clock.tier or "", due_at
+    )
+    return changed, effect
 
 
 def _due(
@@ -385,4 +505,6 @@ _APPLY: Final[dict[Happening, _Apply]] = {
     "cancelled": _cancelled,
     "paused": _paused,
     "resumed": _resumed,
+    "escalated": _escalated,
+    "retargeted": _retargeted,
 }

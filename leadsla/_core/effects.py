@@ -27,10 +27,12 @@ __all__ = [
     "Migrated",
     "ObligationBreached",
     "ObligationCancelled",
+    "ObligationEscalated",
     "ObligationMet",
     "ObligationOpened",
     "ObligationPaused",
     "ObligationResumed",
+    "ObligationRetargeted",
     "ObligationWarned",
     "OwnerChanged",
     "Rejected",
@@ -66,6 +68,9 @@ class Because(NamedTuple):
 _NOT_CONTENT: Final = frozenset(
     {"_origin", "_by_event", "seq", "_key", "explanations", "explanation", "details"}
 )
+#: Fields added to an effect after its first release: they count in its id only when given
+#: (not None), so an effect that does not use them keeps the id it had before.
+_ADDED: Final = frozenset({"tier", "calendar"})
 
 
 @frozen
@@ -105,6 +110,7 @@ class Effect:
                     _plain(_in_utc(getattr(self, a.name)))
                     for a in fields(type(self))
                     if a.name not in _NOT_CONTENT
+                    and (a.name not in _ADDED or getattr(self, a.name) is not None)
                 ],
                 default=str,
                 ensure_ascii=False,
@@ -213,22 +219,51 @@ class ActionSkipped(Effect):
 
 @frozen
 class ObligationOpened(Effect):
-    """A clock started: ``party`` owes the lead something by ``due_at``."""
+    """A clock started: ``party`` owes the lead something by ``due_at``; ``tier`` is the
+    target's tier (None: the obligation has no tiers) and ``calendar`` the calendar its time
+    counts on when the obligation chooses one by owner, team or region (None: its own)."""
 
     obligation: str
     number: int
     party: str
     due_at: datetime
+    tier: str | None = None
+    calendar: str | None = None
 
 
 @frozen
 class ObligationWarned(Effect):
-    """A warning before the deadline; ``owner`` is who owns the lead now."""
+    """A warning before the deadline (a step of the obligation's ladder: its origin says
+    which, ``warning1`` first); ``owner`` is who owns the lead now."""
 
     obligation: str
     number: int
     due_at: datetime
     owner: Owner | None
+
+
+@frozen
+class ObligationEscalated(Effect):
+    """A step of the escalation ladder after the deadline (the clock is still breached):
+    ``step`` is its position in the obligation's ladder, from 1."""
+
+    obligation: str
+    number: int
+    due_at: datetime
+    owner: Owner | None
+    step: int
+
+
+@frozen
+class ObligationRetargeted(Effect):
+    """A running clock's tier was chosen again (the lead's fields changed and the obligation
+    says ``retier``): its deadline is now ``due_at``."""
+
+    obligation: str
+    number: int
+    tier: str
+    previous: str
+    due_at: datetime
 
 
 @frozen
@@ -311,7 +346,9 @@ def effect_to_dict(effect: Effect) -> dict[str, Any]:
         "origin": effect.origin,
     }
     for name in _said(type(effect)):
-        data[name] = _plain(getattr(effect, name))
+        value = getattr(effect, name)
+        if value is not None or name not in _ADDED:  # (see _ADDED)
+            data[name] = _plain(value)
     return data
 
 
@@ -384,5 +421,6 @@ new_rule_fired = builder(RuleFired)
 new_obligation_opened = builder(ObligationOpened)
 new_obligation_met = builder(ObligationMet)
 new_obligation_warned = builder(ObligationWarned)
+new_obligation_escalated = builder(ObligationEscalated)
 new_obligation_breached = builder(ObligationBreached)
 new_obligation_cancelled = builder(ObligationCancelled)

@@ -458,7 +458,7 @@ def _parts(versions: Versions, lateness: int) -> tuple[AssignmentBook | None, Le
     """An engine's assignment book (only policies that are not partition-safe read it: without
     them none is kept), its ledger with the commitments' tally (each move and period by the
     version in force then), and the stepper of its versions."""
-    order_dependent = any(not t.policy.partition_safe for v in versions for t in v.teams)
+    order_dependent = any(version.workflow.order_dependent for version in versions)
     commitments = {c.name: c for version in versions for c in version.commitments}
     eras = None
     if len(versions) > 1:

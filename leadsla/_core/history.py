@@ -402,14 +402,27 @@ class Ledger:
             clock = entry.clocks[timer.clock]
             timing = stepper.of(entry.lead).timing(clock)
             due_us = instant_us(clock.due_at)
-            moments = [(due_us, DEADLINE)]
-            if timing.warnings:
-                warnings = timing.warning_instants(clock, due_us, instant_us(clock.opened_at))
-                moments += [(at, kind) for kind, at in enumerate(warnings) if kind >= clock.warned]
+            moments = []
+            if clock.status == "open":
+                moments.append((due_us, DEADLINE))
+                if timing.warnings:
+                    warnings = timing.warning_instants(clock, due_us, instant_us(clock.opened_at))
+                    moments += [
+                        (at, kind) for kind, at in enumerate(warnings) if kind >= clock.warned
+                    ]
+            given = clock.warned - timing.warnings  # the escalations already given
+            climbing = clock.status == "open" or stepper.of(entry.lead).escalates(entry.lead, clock)
+            for number, (step_us, _) in enumerate(timing.escalation_order(due_us)):
+                if climbing and number >= given:
+                    moments.append((step_us, DEADLINE + 1 + timing.warnings + number))
             for at_us, kind in moments:
                 if at_us <= limit:
-                    what: Literal["warning", "deadline"] = (
-                        "deadline" if kind == DEADLINE else "warning"
+                    what: Literal["warning", "deadline", "escalation"] = (
+                        "deadline"
+                        if kind == DEADLINE
+                        else "warning"
+                        if kind < DEADLINE
+                        else "escalation"
                     )
                     at = from_instant_us(at_us, clock.due_at.tzinfo or UTC)
                     owner = entry.lead.owner
@@ -467,7 +480,7 @@ def rerun(
     ``until_us``. An event its lead cannot take is refused (a ``Rejected`` effect) and kept
     in the journal entries; when that event is ``first``, the refusal is also ``refused``."""
     done = Rerun(lead, clocks, start_us)
-    due = stepper.of(lead).timers_of(clocks, epoch) if lead is not None else []
+    due = stepper.of(lead).timers_of(clocks, epoch, lead, start_us) if lead is not None else []
     heapq.heapify(due)
     for at_us, event in events:
         _fire(stepper, done, due, at_us, book)

@@ -16,6 +16,27 @@ states is entered (``states``) or left (``leaving``), or one of its event kinds 
 hold too. A ``When`` with only a condition matches whenever, after an event, the condition is
 found true ("a condition becoming true").
 
+Targets by tier (:class:`Tier`): an obligation may give several targets, each chosen by a
+condition over the lead, the first that holds when the clock opens; ``within`` is the target for
+every other lead. The chosen tier is kept on the clock. It stays fixed while the clock runs
+unless the obligation says ``retier``: then a change of the lead's fields chooses again, and the
+deadline moves to what the new tier allows from the same start (the time stood still in pauses
+still counts out). Fixed is the default because a deadline is a promise made when the clock
+opened: a rep who has planned their day around it should not find it moved by an enrichment
+job, and a report can say why a deadline was what it was from the clock's opening alone.
+
+The escalation ladder (:class:`Warn`): steps before the deadline (``before`` it by a duration,
+or at a ``fraction`` of the time allowed) and after it (``after`` it by a duration, while the
+clock stays breached), each with its own actions: notify the owner at 75 %, the manager at the
+deadline (``on_breach``), a director one business day after. Steps are listed in the order they
+come.
+
+Whose calendar counts (``calendar``): a calendar's name, or ``"owner"`` (the calendar of the
+person who owns the lead when the clock opens, else of that person's team), ``"team"`` (the
+owning team's) or ``"region"`` (the first calendar whose region condition holds on the lead);
+the agreement (:class:`~leadsla.Agreement`) says who owns which calendar, and which one counts
+when none does. The calendar chosen is kept on the clock.
+
 Attempt obligations (:class:`Attempts`) count matching activities: the obligation is met when
 the lead is reached, or when the required number of attempts has been made; in the second case
 ``on_exhausted`` actions also run (the default agreement hands the lead back to marketing with
@@ -36,6 +57,8 @@ from leadsla._core.errors import ObligationError, Problem
 from leadsla._core.rules import AddTag, Assign, Fire, Notify, RemoveTag
 
 __all__ = [
+    "CALENDAR_CHOICES",
+    "DEFAULT_TIER",
     "ActivityMatch",
     "Attempts",
     "Escalate",
@@ -43,6 +66,7 @@ __all__ = [
     "ObligationError",
     "ObligationSpec",
     "PauseWhile",
+    "Tier",
     "Warn",
     "When",
 ]
@@ -79,6 +103,16 @@ def _before(value: str | Duration | None) -> Duration | None:
     if value is None or isinstance(value, Duration):
         return value
     return Duration.parse(value, field="warning.before")
+
+
+def _after(value: str | Duration | None) -> Duration | None:
+    if value is None or isinstance(value, Duration):
+        return value
+    return Duration.parse(value, field="warning.after")
+
+
+#: What an obligation's ``calendar`` may say besides a calendar's name: whose calendar counts.
+CALENDAR_CHOICES: Final = ("owner", "team", "region")
 
 
 def _optional_fraction(value: str | float | Fraction | None) -> Fraction | None:
@@ -188,60 +222,17 @@ class PauseWhile:
 
 
 @frozen
-class Warn:
-    """Warn before the deadline: ``before`` it by a duration, or when ``fraction`` of the time
-    is used up."""
-
-    before: Duration | None = field(default=None, converter=_before)
-    fraction: Fraction | None = field(default=None, converter=_optional_fraction)
-
-    def __attrs_post_init__(self) -> None:
-        if (self.before is None) == (self.fraction is None):
-            given = "gives both" if self.before is not None else "gives neither of"
-            raise ObligationError(
-                Problem(
-                    "warning",
-                    None,
-                    f"{given} before and fraction: it needs exactly one",
-                    "keep one: before = '1 business hour' (that long before the deadline) or "
-                    "fraction = 0.75 (when that share of the time is used)",
-                )
-            )
-        if self.before is not None and self.before.amount <= 0:
-            raise ObligationError(
-                Problem(
-                    "warning.before",
-                    str(self.before),
-                    "must be longer than zero: the warning would come at or after the deadline",
-                    "give how long before the deadline to warn, e.g. '1 business hour'",
-                )
-            )
-        if self.fraction is not None and not 0 < self.fraction < 1:
-            raise ObligationError(
-                Problem(
-                    "warning.fraction",
-                    float(self.fraction),
-                    "must be between 0 and 1: 0 would warn when the clock opens, 1 at the deadline",
-                    "write e.g. 0.75",
-                )
-            )
-
-    def describe(self) -> str:
-        if self.before is not None:
-            return f"{self.before} before the deadline"
-        assert self.fraction is not None
-        return f"when {float(self.fraction):.0%} of the time is used"
-
-
-@frozen
 class Escalate:
-    """Ask the host to escalate: to ``"manager"`` (the party's manager) or a named person."""
+    """Ask the host to escalate: to ``"manager"`` (the party's manager), ``"owner"`` (who owns
+    the lead now) or a named person."""
 
     to: str = "manager"
     message: str = ""
 
     def describe(self) -> str:
-        return f"escalate to the {self.to}" if self.to == "manager" else f"escalate to {self.to}"
+        if self.to in ("manager", "owner"):
+            return f"escalate to the {self.to}"
+        return f"escalate to {self.to}"
 
 
 ObligationAction = Fire | Assign | AddTag | RemoveTag | Notify | Escalate
@@ -253,8 +244,112 @@ def _actions(value: ObligationAction | Iterable[ObligationAction]) -> tuple[Obli
     return tuple(value)
 
 
+@frozen
+class Warn:
+    """One step of the escalation ladder: a warning before the deadline (``before`` it by a
+    duration, or when ``fraction`` of the time is used up) or an escalation after it (``after``
+    it by a duration, business or calendar time, while the clock is still breached), with the
+    ``actions`` it asks for (notify, escalate, reassign, fire a trigger, tag)."""
+
+    before: Duration | None = field(default=None, converter=_before)
+    fraction: Fraction | None = field(default=None, converter=_optional_fraction)
+    after: Duration | None = field(default=None, converter=_after)
+    actions: tuple[ObligationAction, ...] = field(default=(), converter=_actions)
+
+    def __attrs_post_init__(self) -> None:
+        given = [
+            name for name in ("before", "fraction", "after") if getattr(self, name) is not None
+        ]
+        if len(given) != 1:
+            said = {
+                0: "gives none of before, fraction and after",
+                2: f"gives both {' and '.join(given)}",
+                3: "gives before, fraction and after",
+            }[len(given)]
+            raise ObligationError(
+                Problem(
+                    "warning",
+                    None,
+                    f"{said}: a step needs exactly one",
+                    "keep one: before = '1 business hour' (that long before the deadline), "
+                    "fraction = 0.75 (when that share of the time is used) or after = "
+                    "'1 business day' (that long after the deadline)",
+                )
+            )
+        for name, duration in (("before", self.before), ("after", self.after)):
+            if duration is not None and duration.amount <= 0:
+                when = "at or after" if name == "before" else "at or before"
+                raise ObligationError(
+                    Problem(
+                        f"warning.{name}",
+                        str(duration),
+                        f"must be longer than zero: the step would come {when} the deadline",
+                        f"give how long {name} the deadline, e.g. '1 business hour' (for a "
+                        "step at the deadline, use on_breach)",
+                    )
+                )
+        if self.fraction is not None and not 0 < self.fraction < 1:
+            raise ObligationError(
+                Problem(
+                    "warning.fraction",
+                    float(self.fraction),
+                    "must be between 0 and 1: 0 would warn when the clock opens, 1 at the deadline",
+                    "write e.g. 0.75",
+                )
+            )
+
+    @property
+    def after_deadline(self) -> bool:
+        """Whether the step comes after the deadline (an escalation of a breached clock)."""
+        return self.after is not None
+
+    def describe(self) -> str:
+        if self.before is not None:
+            when = f"{self.before} before the deadline"
+        elif self.after is not None:
+            when = f"{self.after} after the deadline"
+        else:
+            assert self.fraction is not None
+            when = f"when {float(self.fraction):.0%} of the time is used"
+        if not self.actions:
+            return when
+        return f"{when}: {', '.join(action.describe() for action in self.actions)}"
+
+
 def _warnings(value: Warn | Iterable[Warn]) -> tuple[Warn, ...]:
     return (value,) if isinstance(value, Warn) else tuple(value)
+
+
+def _condition(value: str | Condition) -> Condition:
+    return value if isinstance(value, Condition) else Condition(value, field="tier.when")
+
+
+def _tier_within(value: str | Duration) -> Duration:
+    return value if isinstance(value, Duration) else Duration.parse(value, field="tier.within")
+
+
+@frozen
+class Tier:
+    """A target for the leads ``when`` holds on: ``within`` instead of the obligation's own.
+
+    >>> Tier("enterprise", "employees >= 1000", "1 business hour").describe()
+    'enterprise (employees >= 1000): 1 business hour'
+    """
+
+    name: str
+    when: Condition = field(converter=_condition)
+    within: Duration = field(converter=_tier_within)
+
+    def describe(self) -> str:
+        return f"{self.name} ({self.when}): {self.within}"
+
+
+def _tiers(value: Tier | Iterable[Tier]) -> tuple[Tier, ...]:
+    return (value,) if isinstance(value, Tier) else tuple(value)
+
+
+#: The name of the target an obligation with tiers gives a lead no tier holds on.
+DEFAULT_TIER: Final = "default"
 
 
 @frozen
@@ -301,10 +396,17 @@ class ObligationSpec:
     #: calendar time: a contact logged a few minutes late then meets the clock without a
     #: breach said first and withdrawn after. The breach is still dated at the deadline.
     grace: Duration | None = field(default=None, converter=_optional_grace)
+    #: Targets chosen by a condition over the lead, the first that holds; ``within`` is the
+    #: target when none does (the tier called "default").
+    tiers: tuple[Tier, ...] = field(default=(), converter=_tiers)
+    #: Whether a change of the lead's fields chooses the tier of a running clock again (the
+    #: module's documentation says why the default is no).
+    retier: bool = False
 
     def __attrs_post_init__(self) -> None:
         where = f"obligations.{self.name}"
-        problems: list[Problem] = []
+        problems: list[Problem] = self._check_tiers(where)
+        problems += self._check_ladder(where)
         grace = self.grace
         if grace is not None and (grace.business or grace.amount <= 0 or grace.unit not in _FIXED):
             problems.append(
@@ -326,21 +428,109 @@ class ObligationSpec:
             )
         for index, warning in enumerate(self.warnings):
             before = warning.before
-            if before is None or self.within.amount <= 0:
+            if before is None:
                 continue
-            if _not_shorter(before, self.within):
-                problems.append(
-                    Problem(
-                        f"{where}.warnings[{index}].before",
-                        str(before),
-                        f"is not shorter than the time allowed ({self.within}): the warning "
-                        "would come as soon as the clock starts",
-                        "warn less long before the deadline, or by a share of the time "
-                        "(fraction = 0.75)",
+            for target, tier in self.targets:
+                if target.amount > 0 and _not_shorter(before, target):
+                    allowed = f"{target}, tier {tier}" if self.tiers else str(target)
+                    problems.append(
+                        Problem(
+                            f"{where}.warnings[{index}].before",
+                            str(before),
+                            f"is not shorter than the time allowed ({allowed}): the warning "
+                            "would come as soon as the clock starts",
+                            "warn less long before the deadline, or by a share of the time "
+                            "(fraction = 0.75)",
+                        )
                     )
-                )
+                    break
         if problems:
             raise ObligationError(*problems)
+
+    @property
+    def targets(self) -> tuple[tuple[Duration, str | None], ...]:
+        """Each target with its tier's name: the tiers', then ``within`` (tier "default", or
+        None for an obligation without tiers)."""
+        default = DEFAULT_TIER if self.tiers else None
+        return (*((tier.within, tier.name) for tier in self.tiers), (self.within, default))
+
+    def _check_tiers(self, where: str) -> list[Problem]:
+        problems: list[Problem] = []
+        seen: set[str] = set()
+        for index, tier in enumerate(self.tiers):
+            here = f"{where}.tiers[{index}]"
+            given: object = tier  # typed as a tier; callers may pass anything
+            if not isinstance(given, Tier):
+                problems.append(
+                    Problem(
+                        here,
+                        type(tier).__name__,
+                        "is not a tier",
+                        'write Tier("enterprise", "employees >= 1000", "1 business hour")',
+                    )
+                )
+                continue
+            if not tier.name or tier.name == DEFAULT_TIER or tier.name in seen:
+                why = (
+                    "is empty"
+                    if not tier.name
+                    else "names the target for leads no tier holds on (within)"
+                    if tier.name == DEFAULT_TIER
+                    else "is the name of another tier"
+                )
+                problems.append(
+                    Problem(f"{here}.name", tier.name, why, "give each tier its own name")
+                )
+            seen.add(tier.name)
+            if tier.within.amount <= 0:
+                problems.append(
+                    Problem(
+                        f"{here}.within",
+                        str(tier.within),
+                        "must be longer than zero",
+                        "give the time allowed for this tier",
+                    )
+                )
+            if tier.within.business != self.within.business:
+                problems.append(
+                    Problem(
+                        f"{here}.within",
+                        str(tier.within),
+                        f"counts {'business' if tier.within.business else 'calendar'} time, "
+                        f"but the obligation's within ({self.within}) counts "
+                        f"{'business' if self.within.business else 'calendar'} time",
+                        "count every tier's time the same way: all on the calendar, or none",
+                    )
+                )
+        if self.retier and not self.tiers:
+            problems.append(
+                Problem(
+                    f"{where}.retier",
+                    True,
+                    "has nothing to choose again: the obligation has no tiers",
+                    "add tiers, or leave retier out",
+                )
+            )
+        return problems
+
+    def _check_ladder(self, where: str) -> list[Problem]:
+        """The steps must be listed in the order they come (as far as the durations tell
+        without a calendar): before the deadline, latest-before first; then after it."""
+        problems: list[Problem] = []
+        for index in range(1, len(self.warnings)):
+            first, second = self.warnings[index - 1], self.warnings[index]
+            if _comes_later(first, second):
+                problems.append(
+                    Problem(
+                        f"{where}.warnings[{index}]",
+                        second.describe(),
+                        f"comes before the step listed above it ({first.describe()})",
+                        "list the ladder's steps in the order they come: warnings before the "
+                        "deadline first (the longest before it first), then escalations after "
+                        "it (the shortest after it first)",
+                    )
+                )
+        return problems
 
 
 _NOMINAL_SECONDS: Final = {
@@ -364,4 +554,30 @@ def _not_shorter(before: Duration, within: Duration) -> bool:
     return (
         before.amount * _NOMINAL_SECONDS[before.unit]
         >= within.amount * _NOMINAL_SECONDS[within.unit]
+    )
+
+
+def _comes_later(first: Warn, second: Warn) -> bool:
+    """Whether ``first`` certainly comes after ``second`` (a step listed out of order)."""
+    if first.after is not None:
+        if second.after is None:
+            return True
+        return _certainly_longer(first.after, second.after)
+    if second.after is not None:
+        return False
+    if first.before is not None and second.before is not None:
+        return _certainly_longer(second.before, first.before)
+    if first.fraction is not None and second.fraction is not None:
+        return first.fraction > second.fraction
+    return False  # a share of the time against a duration: it depends on the calendar
+
+
+def _certainly_longer(first: Duration, second: Duration) -> bool:
+    if (
+        first.business != second.business
+        or first.counts_business_days != second.counts_business_days
+    ):
+        return False
+    return (
+        first.amount * _NOMINAL_SECONDS[first.unit] > second.amount * _NOMINAL_SECONDS[second.unit]
     )

@@ -30,7 +30,7 @@ from typing import Any, Final
 from leadsla._core.agreement import Agreement
 from leadsla._core.calendar import BusinessCalendar, from_instant_us, instant_us
 from leadsla._core.clocks import TRANSITIONS, WAITING, ObligationState, Timing, open_clock, step
-from leadsla._core.conditions import Scope
+from leadsla._core.conditions import Condition, Scope
 from leadsla._core.effects import (
     ActionRequested,
     ActionSkipped,
@@ -56,10 +56,16 @@ from leadsla._core.events import (
     TransitionRequested,
 )
 from leadsla._core.lead import Lead
-from leadsla._core.obligations import Escalate, ObligationAction, ObligationSpec
-from leadsla._core.ownership import BookDraft
-from leadsla._core.rules import Notify
-from leadsla._core.timers import DEADLINE, Timer
+from leadsla._core.obligations import (
+    CALENDAR_CHOICES,
+    DEFAULT_TIER,
+    Escalate,
+    ObligationAction,
+    ObligationSpec,
+)
+from leadsla._core.ownership import BookDraft, Owner, Person
+from leadsla._core.rules import Assign, Notify
+from leadsla._core.timers import AWAY, DEADLINE, Timer
 from leadsla._core.versions import Versions, effective_at
 from leadsla._core.watch import Occurrence, Reaction, Watch
 from leadsla._core.workflow import Step
@@ -119,10 +125,13 @@ class Stepper:
 
     __slots__ = (
         "_agreement",
+        "_away",
         "_counted",
         "_on",
+        "_retier",
         "_spec_index",
         "_timing",
+        "_timings",
         "_watch",
         "_workflow",
         "specs",
@@ -138,6 +147,17 @@ class Stepper:
         self.specs = agreement.obligations
         self._spec_index = {spec.name: index for index, spec in enumerate(self.specs)}
         self._timing = tuple(Timing(spec, self._calendar_for(spec)) for spec in self.specs)
+        #: The timings of tiers and chosen calendars, by (obligation, tier, calendar).
+        self._timings: dict[tuple[int, str | None, str | None], Timing] = {}
+        #: The obligations whose running clocks choose their tier again on an update.
+        self._retier = tuple(index for index, spec in enumerate(self.specs) if spec.retier)
+        #: The people whose time away takes their leads with running clocks from them (when
+        #: the agreement says ``reassign_when_away``), by name.
+        self._away: dict[str, Person] = (
+            {person.name: person for person in agreement.people if person.away}
+            if agreement.reassign_when_away
+            else {}
+        )
         self._on: dict[type[Event], Callable[[LeadChange, Event], bool]] = {
             LeadUpdated: self._updated,
             TransitionRequested: self._moved,
@@ -146,10 +166,57 @@ class Stepper:
             LeadMigrated: self._not_versioned,
         }
 
-    def _calendar_for(self, spec: ObligationSpec) -> BusinessCalendar:
+    def _calendar_for(self, spec: ObligationSpec, name: str | None = None) -> BusinessCalendar:
+        """The calendar a clock of ``spec`` counts on: ``name`` (a calendar chosen when it
+        opened), else the obligation's own, else the default one."""
+        agreement = self._agreement
         if not spec.within.business:
-            return BusinessCalendar.always(self._agreement.timezone)
-        return self._agreement.calendar(spec.calendar)
+            return BusinessCalendar.always(agreement.timezone)
+        if name is None:
+            name = spec.calendar if spec.calendar not in CALENDAR_CHOICES else None
+        return agreement.calendar(name if name is not None else agreement.default_calendar)
+
+    def _timing_of(self, spec_index: int, tier: str | None, calendar: str | None) -> Timing:
+        """The timing of a clock of tier ``tier`` counting on calendar ``calendar`` (a tier or
+        calendar this version does not have: its own target or calendar)."""
+        if tier is None and calendar is None:
+            return self._timing[spec_index]
+        key = (spec_index, tier, calendar)
+        timing = self._timings.get(key)
+        if timing is None:
+            spec = self.specs[spec_index]
+            within = next((t.within for t in spec.tiers if t.name == tier), None)
+            known = calendar if calendar in self._agreement.calendars else None
+            timing = self._timings[key] = Timing(spec, self._calendar_for(spec, known), within)
+        return timing
+
+    def _clock_timing(self, spec_index: int, clock: ObligationState) -> Timing:
+        if clock.tier is None and clock.calendar is None:
+            return self._timing[spec_index]
+        return self._timing_of(spec_index, clock.tier, clock.calendar)
+
+    def _choose(
+        self, spec: ObligationSpec, lead: Lead, at: datetime
+    ) -> tuple[str | None, str | None]:
+        """The tier and the chosen calendar of a clock of ``spec`` opening on ``lead`` at
+        ``at``: the first tier whose condition holds (else the default), and the calendar of
+        the lead's owner, owning team or region when the obligation says so."""
+        if not spec.tiers and spec.calendar not in CALENDAR_CHOICES:
+            return None, None
+        workflow = self._workflow
+        scope = workflow.scope(lead, at)
+        names = frozenset(workflow.terms.names)
+
+        def holds(condition: Condition) -> bool:
+            return bool(condition.compile(names)(scope))
+
+        tier = None
+        if spec.tiers:
+            tier = next((t.name for t in spec.tiers if holds(t.when)), DEFAULT_TIER)
+        calendar = None
+        if spec.calendar in CALENDAR_CHOICES:
+            calendar = self._agreement.clock_calendar(spec, lead.owner, holds)
+        return tier, calendar
 
     def of(self, lead: Lead | None, at_us: int | None = None) -> Stepper:
         """The stepper that judges ``lead`` (one created at ``at_us`` when it is None): this
@@ -157,8 +224,8 @@ class Stepper:
         return self
 
     def timing(self, clock: ObligationState) -> Timing:
-        """The deadlines and warnings of ``clock``'s obligation."""
-        return self._timing[self._spec_index[clock.name]]
+        """The deadlines and the ladder of ``clock``'s obligation, tier and calendar."""
+        return self._clock_timing(self._spec_index[clock.name], clock)
 
     def timer(
         self,
@@ -169,24 +236,101 @@ class Stepper:
     ) -> LeadChange:
         """A live timer of the lead fires: a warning, or the deadline and its breach."""
         clock = clocks[timer.clock]
-        spec = self.specs[self._spec_index[clock.name]]
+        spec_index = self._spec_index[clock.name]
+        spec = self.specs[spec_index]
+        timing = self._clock_timing(spec_index, clock)
         deadline = timer.kind == DEADLINE
         zone = clock.due_at.tzinfo or UTC
         at = clock.due_at if deadline else from_instant_us(timer.at_us, zone)
         change = LeadChange(lead, clocks, at, timer.at_us, book, timer.epoch)
-        if deadline:
+        index = timer.clock
+        if timer.kind == AWAY:
+            self._away_starts(change, spec, index, lead)
+            what = "away"
+        elif deadline:
             owner = lead.owner_at(clock.due_at) or lead.owner
-            self._record(change, timer.clock, *step(clock, "due", at, owner=owner))
-            for action in spec.on_breach:
-                self._act(change, spec, action, f"obligation {spec.name} breached")
-        else:
-            self._record(change, timer.clock, *step(clock, "warned", at, owner=lead.owner))
-            self._schedule(change, timer.clock)
-        if change.queue or self._watch.watches_conditions:  # a breach's actions moved the lead
+            self._breach(change, index, spec, timing, clock, owner)
+            what = "deadline"
+        elif timer.kind < DEADLINE:  # a warning: which step of the ladder, by its time
+            due_us = instant_us(clock.due_at)
+            order = timing.warning_order(clock, due_us, instant_us(clock.opened_at))
+            position = order[clock.warned][1]
+            warned = step(clock, "warned", at, owner=lead.owner, outcome=str(position + 1))
+            self._record(change, index, *warned)
+            self._climb(change, spec, position, "warning")
+            self._schedule(change, index)
+            what = f"warning{timer.kind + 1}"
+        elif not self._escalates(lead, spec):  # the lead left the party's hands: no more
+            change.clocks[index] = clock._replace(warned=timing.warnings + timing.escalations)
+            what = "escalation"
+        else:  # an escalation after the deadline
+            escalation = clock.warned - timing.warnings
+            position = timing.escalation_order(instant_us(clock.due_at))[escalation][1]
+            escalated = step(clock, "escalated", at, owner=lead.owner, outcome=str(position + 1))
+            self._record(change, index, *escalated)
+            self._climb(change, spec, position, "escalation")
+            self._schedule(change, index)
+            what = f"escalation{escalation + 1}"
+        if change.queue or self._watch.watches_conditions:  # the actions moved the lead
             self._settle(change)
-        what = "deadline" if deadline else f"warning{timer.kind + 1}"
+        if self._away:
+            self._follow_owner(change)
         _stamp(change.effects, f"timer:{clock.name}#{clock.number}:{what}", False)
         return change
+
+    def _away_starts(
+        self, change: LeadChange, spec: ObligationSpec, index: int, lead: Lead
+    ) -> None:
+        """The owner's time away starts while the clock runs: the lead goes to someone else
+        in the team (the policy, which skips whoever is away), then the clock's next timer
+        is queued."""
+        owner = lead.owner
+        person = self._away.get(owner.person or "") if owner is not None else None
+        if person is not None and person.away_at(change.at):
+            cause = f"{person.name} is away"
+            self._act(change, spec, Assign(None, "reassigned"), cause)
+        if change.lead.owner == owner:  # (else every running clock looks again: see timer)
+            self._schedule(change, index)
+
+    def _breach(
+        self,
+        change: LeadChange,
+        index: int,
+        spec: ObligationSpec,
+        timing: Timing,
+        clock: ObligationState,
+        owner: Owner | None,
+    ) -> None:
+        """The clock breaches (dated at its deadline): its breach actions run, and its
+        escalations, if any, are queued."""
+        if clock.warned < timing.warnings:  # (a migrated clock skipped the passed ones)
+            clock = clock._replace(warned=timing.warnings)
+        self._record(change, index, *step(clock, "due", clock.due_at, owner=owner))
+        for action in spec.on_breach:
+            self._act(change, spec, action, f"obligation {spec.name} breached")
+        if timing.escalations:
+            self._schedule(change, index)
+
+    def _escalates(self, lead: Lead, spec: ObligationSpec) -> bool:
+        """Whether a breached clock of ``spec`` still escalates: while the lead is open and in
+        a state its party owns (a lead lost, or handed to another team, is no longer theirs to
+        be chased about)."""
+        state = self._workflow.lifecycle.state(lead.state)
+        return not state.terminal and state.owner == spec.party
+
+    def escalates(self, lead: Lead, clock: ObligationState) -> bool:
+        """Whether the breached ``clock`` of ``lead`` still has escalations to give (see
+        :meth:`_escalates`)."""
+        spec_index = self._spec_index.get(clock.name)
+        return spec_index is not None and self._escalates(lead, self.specs[spec_index])
+
+    def _climb(self, change: LeadChange, spec: ObligationSpec, position: int, what: str) -> None:
+        """Run the actions of the ladder's step at ``position``."""
+        actions = spec.warnings[position].actions
+        if actions:
+            cause = f"obligation {spec.name} {what} (step {position + 1} of its ladder)"
+            for action in actions:
+                self._act(change, spec, action, cause)
 
     def event(
         self,
@@ -224,15 +368,40 @@ class Stepper:
             change = LeadChange(lead, clocks, event.at, at_us, book, epoch)
             if self._on[type(event)](change, event):
                 self._settle(change)
+        if self._away:
+            self._follow_owner(change)
         change.event = event
         _stamp(change.effects, event.id, True)
         return change
 
-    def timers_of(self, clocks: Sequence[ObligationState], epoch: int) -> list[Timer]:
-        """The timer each running clock has queued (its next warning, or its deadline): what
-        the queue holds for a lead whose clocks are ``clocks``."""
-        timers = (self._next_timer(clock, index, epoch) for index, clock in enumerate(clocks))
+    def timers_of(
+        self,
+        clocks: Sequence[ObligationState],
+        epoch: int,
+        lead: Lead | None = None,
+        now_us: int | None = None,
+    ) -> list[Timer]:
+        """The timer each running clock has queued (its next warning, or its deadline; the
+        start of its owner's time away, when that comes first): what the queue holds for
+        ``lead`` at ``now_us`` when its clocks are ``clocks``."""
+        owner = lead.owner if lead is not None else None
+        timers = (
+            self._next_timer(clock, index, epoch, owner=owner, now_us=now_us)
+            for index, clock in enumerate(clocks)
+        )
         return [timer for timer in timers if timer is not None]
+
+    def _follow_owner(self, change: LeadChange) -> None:
+        """When the step gave the lead another owner, its running clocks look again for the
+        start of the owner's time away (their queued timers are made stale by a new
+        version)."""
+        before = change.before.owner if change.before is not None else None
+        if change.lead.owner == before:
+            return
+        for index, clock in enumerate(change.clocks):
+            if clock.status in ("open", "paused"):
+                change.clocks[index] = clock._replace(version=clock.version + 1)
+                self._schedule(change, index)
 
     # What each kind of event does to an existing lead, through the workflow; each says
     # whether the lead's clocks may have something to hear.
@@ -295,7 +464,7 @@ class Stepper:
             if clock.status == "paused":
                 continue
             opened_us = instant_us(clock.opened_at)
-            timing = self._timing[spec_index]
+            timing = self._clock_timing(spec_index, clock)
             due_us = max(timing.due_us(opened_us), at_us)
             kept = before._next_timer(clock, index, epoch) if before is not None else None
             if due_us == instant_us(clock.due_at) and kept == self._next_timer(clock, index, epoch):
@@ -304,13 +473,24 @@ class Stepper:
             self._record(change, index, *step(clock, "cancelled", at, outcome=why))
             spec = self.specs[spec_index]
             due_at = from_instant_us(due_us, zone)
-            again, _ = open_clock(spec, lead.id, clock.number + 1, clock.opened_at, due_at)
+            again, _ = open_clock(
+                spec, lead.id, clock.number + 1, clock.opened_at, due_at, clock.tier, clock.calendar
+            )
             if timing.warnings:  # the warnings whose time has passed are not given late
                 moments = timing.warning_instants(again, due_us, opened_us)
                 again = again._replace(warned=sum(1 for moment in moments if moment < at_us))
             change.clocks.append(again)
             change.effects.append(
-                new_obligation_opened(lead.id, at, spec.name, again.number, spec.party, due_at)
+                new_obligation_opened(
+                    lead.id,
+                    at,
+                    spec.name,
+                    again.number,
+                    spec.party,
+                    due_at,
+                    clock.tier,
+                    clock.calendar,
+                )
             )
             self._schedule(change, len(change.clocks) - 1, due_us, opened_us)
         placed = self._workflow.place(lead, state, at, version=version, by=event.by, book=book)
@@ -330,7 +510,36 @@ class Stepper:
             return False
         change.queue.append(self._watch.events["lead_updated"])
         self._take(change, step_)
+        if self._retier:
+            self._choose_again(change)
         return True
+
+    def _choose_again(self, change: LeadChange) -> None:
+        """Running clocks of obligations that say ``retier`` take the tier the lead's fields
+        now choose: the deadline moves to what it allows from the clock's start."""
+        for index, clock in enumerate(tuple(change.clocks)):
+            if clock.status not in ("open", "paused"):
+                continue
+            spec_index = self._spec_index.get(clock.name)
+            if spec_index is None or spec_index not in self._retier:
+                continue
+            tier, _ = self._choose(self.specs[spec_index], change.lead, change.at)
+            if tier == clock.tier or tier is None:
+                continue
+            timing = self._timing_of(spec_index, tier, clock.calendar)
+            due_at = timing.retargeted_due(clock)
+            self._record(
+                change, index, *step(clock, "retargeted", change.at, outcome=tier, due_at=due_at)
+            )
+            if clock.status == "open":
+                moved = change.clocks[index]
+                if timing.warnings:  # the warnings whose time has passed are not given late,
+                    moments = timing.warning_instants(  # and none is given twice
+                        moved, instant_us(due_at), instant_us(moved.opened_at)
+                    )
+                    passed = sum(1 for moment in moments if moment < change.at_us)
+                    change.clocks[index] = moved._replace(warned=max(passed, moved.warned))
+                self._schedule(change, index)
 
     def _moved(self, change: LeadChange, event: Event) -> bool:
         assert isinstance(event, TransitionRequested)
@@ -455,20 +664,18 @@ class Stepper:
         clock = change.clocks[index]
         spec_index = self._spec_index[clock.name]
         at = change.at
+        timing = self._clock_timing(spec_index, clock)
         if (
-            clock.status == "open"
-            and self._timing[spec_index].grace_us
-            and change.at_us > instant_us(clock.due_at)
+            clock.status == "open" and timing.grace_us and change.at_us > instant_us(clock.due_at)
         ):  # within the grace after the deadline: the breach happened first
             clock = self._breach_late(change, index, spec_index)
             if (clock.status, happening) not in TRANSITIONS:
                 return
         if happening == "met":
-            timing = self._timing[spec_index]
             late = timing.lateness(clock, at) if clock.status == "breached" else None
             clock, effect = step(clock, "met", at, outcome=outcome, lateness=late)
         elif happening == "resumed":
-            due_at = self._timing[spec_index].resumed_due(clock, at)
+            due_at = timing.resumed_due(clock, at)
             clock, effect = step(clock, "resumed", at, due_at=due_at)
         else:
             clock, effect = step(clock, happening, at, outcome=outcome)
@@ -489,10 +696,8 @@ class Stepper:
         with its actions."""
         clock = change.clocks[index]
         owner = change.lead.owner_at(clock.due_at) or change.lead.owner
-        self._record(change, index, *step(clock, "due", clock.due_at, owner=owner))
-        spec = self.specs[spec_index]
-        for action in spec.on_breach:
-            self._act(change, spec, action, f"obligation {spec.name} breached")
+        timing = self._clock_timing(spec_index, clock)
+        self._breach(change, index, self.specs[spec_index], timing, clock, owner)
         return change.clocks[index]
 
     def _record(self, change: LeadChange, index: int, clock: ObligationState, effect: Any) -> None:
@@ -509,9 +714,12 @@ class Stepper:
                 if existing.is_open:
                     return
                 number = max(number, existing.number)
-        due_us = self._timing[spec_index].due_us(change.at_us)
+        tier, calendar = self._choose(spec, change.lead, change.at)
+        due_us = self._timing_of(spec_index, tier, calendar).due_us(change.at_us)
         due_at = from_instant_us(due_us, change.at.tzinfo or UTC)
-        clock, opened = open_clock(spec, change.lead.id, number + 1, change.at, due_at)
+        clock, opened = open_clock(
+            spec, change.lead.id, number + 1, change.at, due_at, tier, calendar
+        )
         change.clocks.append(clock)
         change.effects.append(opened)
         index = len(change.clocks) - 1
@@ -528,7 +736,15 @@ class Stepper:
         opened_us: int | None = None,
     ) -> None:
         """Queue the clock's next timer, if it runs (see :meth:`_next_timer`)."""
-        timer = self._next_timer(change.clocks[index], index, change.epoch, due_us, opened_us)
+        timer = self._next_timer(
+            change.clocks[index],
+            index,
+            change.epoch,
+            due_us,
+            opened_us,
+            change.lead.owner,
+            change.at_us,
+        )
         if timer is not None:
             change.timers.append(timer)
 
@@ -539,14 +755,48 @@ class Stepper:
         epoch: int,
         due_us: int | None = None,
         opened_us: int | None = None,
+        owner: Owner | None = None,
+        now_us: int | None = None,
     ) -> Timer | None:
-        """A running clock's next timer: its next warning, or else its deadline (one timer per
-        clock keeps the queue small; a warning, when it fires, queues the next one)."""
-        if clock.status != "open":
-            return None
+        """A running clock's next timer: its next warning, or else its deadline; a breached
+        clock's next escalation (one timer per clock keeps the queue small; a step, when it
+        fires, queues the next one). With the lead's ``owner`` at ``now_us``, when the owner's
+        time away takes their leads and starts first, the start of that time."""
+        timer = self._next_step(clock, index, epoch, due_us, opened_us)
+        if not self._away or owner is None or now_us is None or clock.status not in _RUNNING:
+            return timer
+        person = self._away.get(owner.person or "")
+        start = person.next_away_start(from_instant_us(now_us, UTC)) if person else None
+        if start is None or (timer is not None and instant_us(start) >= timer.at_us):
+            return timer
+        return Timer(instant_us(start), AWAY, clock.lead, index, clock.version, epoch)
+
+    def _next_step(
+        self,
+        clock: ObligationState,
+        index: int,
+        epoch: int,
+        due_us: int | None = None,
+        opened_us: int | None = None,
+    ) -> Timer | None:
+        """A clock's next warning, deadline or escalation (see :meth:`_next_timer`)."""
+        status = clock.status
+        if status != "open":
+            if status != "breached":
+                return None
+            spec_index = self._spec_index.get(clock.name)
+            if spec_index is None:
+                return None  # (an older version's obligation)
+            timing = self._clock_timing(spec_index, clock)
+            escalation = clock.warned - timing.warnings
+            if not 0 <= escalation < timing.escalations:
+                return None
+            at_us = timing.escalation_order(instant_us(clock.due_at))[escalation][0]
+            kind = DEADLINE + 1 + clock.warned
+            return Timer(at_us, kind, clock.lead, index, clock.version, epoch)
         if due_us is None:
             due_us = instant_us(clock.due_at)
-        timing = self._timing[self._spec_index[clock.name]]
+        timing = self._clock_timing(self._spec_index[clock.name], clock)
         if clock.warned < timing.warnings:  # a warning still to come: which one, and when
             if opened_us is None:
                 opened_us = instant_us(clock.opened_at)
@@ -562,19 +812,22 @@ class Stepper:
     ) -> None:
         """Run an obligation's action: ask the host (escalate, notify) or change the lead."""
         lead = change.lead
-        if isinstance(action, Escalate):
+        if isinstance(action, (Escalate, Notify)):
             to = action.to
             if to == "manager":
                 to = self._agreement.manager_of(spec.party)
-            message = action.message or f"lead {lead.id}: {cause}"
-            change.effects.append(
-                ActionRequested(lead.id, change.at, "escalate", to, message, cause)
-            )
-            return
-        if isinstance(action, Notify):
-            change.effects.append(
-                ActionRequested(lead.id, change.at, "notify", action.to, action.message, cause)
-            )
+            elif to == "owner":  # who owns the lead now: the person, else the team
+                owner = lead.owner
+                to = (owner.person or owner.team) if owner is not None else spec.party
+            if isinstance(action, Escalate):
+                message = action.message or f"lead {lead.id}: {cause}"
+                change.effects.append(
+                    ActionRequested(lead.id, change.at, "escalate", to, message, cause)
+                )
+            else:
+                change.effects.append(
+                    ActionRequested(lead.id, change.at, "notify", to, action.message, cause)
+                )
             return
         book = change.book.child() if change.book is not None else None
         try:
@@ -587,6 +840,9 @@ class Stepper:
         if change.book is not None and book is not None:
             change.book.merge(book)
         self._take(change, done)
+
+
+_RUNNING: Final = frozenset({"open", "paused"})
 
 
 def _anything_to_do(queue: list[Occurrence], clocks: list[ObligationState], watch: Watch) -> bool:
@@ -629,11 +885,13 @@ def live(timer: Timer, clocks: Sequence[ObligationState], epoch: int = 0) -> boo
     if timer.epoch != epoch:
         return False
     clock = clocks[timer.clock]
-    return (
-        clock.version == timer.version
-        and clock.status == "open"
-        and timer.kind in (DEADLINE, clock.warned)
-    )
+    if clock.version != timer.version:
+        return False
+    if timer.kind == AWAY:  # the owner's time away starts: the clock still runs
+        return clock.status in _RUNNING
+    if timer.kind > DEADLINE:  # an escalation: the clock is still breached, and it is next
+        return clock.status == "breached" and timer.kind == DEADLINE + 1 + clock.warned
+    return clock.status == "open" and timer.kind in (DEADLINE, clock.warned)
 
 
 class Pinned(Stepper):

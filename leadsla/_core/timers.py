@@ -25,11 +25,14 @@ from __future__ import annotations
 import heapq
 from typing import Final, NamedTuple
 
-__all__ = ["DEADLINE", "Timer", "TimerQueue"]
+__all__ = ["AWAY", "DEADLINE", "Timer", "TimerQueue"]
 
 #: The kind of a deadline timer; a warning's kind is its position among the clock's warnings,
 #: so at one instant warnings sort before the deadline.
 DEADLINE: Final = 1 << 20
+#: The kind of the timer of a clock whose owner's time away starts (when the agreement
+#: reassigns their leads): after the warnings at one instant, before the deadline.
+AWAY: Final = DEADLINE - 1
 
 
 class Timer(NamedTuple):

@@ -17,10 +17,11 @@ __all__ = ["Due", "LeadView"]
 
 @frozen
 class Due:
-    """An upcoming warning or deadline, as :meth:`Engine.due <leadsla.Engine.due>` lists them."""
+    """An upcoming warning, deadline or escalation, as :meth:`Engine.due
+    <leadsla.Engine.due>` lists them."""
 
     at: datetime
-    kind: Literal["warning", "deadline"]
+    kind: Literal["warning", "deadline", "escalation"]
     lead: str
     obligation: str
     number: int

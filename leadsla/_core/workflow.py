@@ -16,7 +16,8 @@ One call goes like this:
    transition requires one, and pass its guard);
 2. the change is applied: a move appends a history entry, updates the highest stage reached and,
    when the new state belongs to another team, closes the ownership interval and opens one for
-   the person the team's policy picks;
+   the person the team gives it (a sticky team's earlier owner, else the policy's pick among
+   those available: see :func:`leadsla._core.ownership.choose`);
 3. the rules run for the input's kind (see :mod:`leadsla._core.rules` for the conflict policy), and
    again for ``transitioned`` after each pass that moved the lead.
 
@@ -32,6 +33,7 @@ from functools import partial
 from types import MappingProxyType
 from typing import Any, Final, NamedTuple
 
+from leadsla._core.calendar import BusinessCalendar
 from leadsla._core.conditions import (
     RESERVED_NAMES,
     Condition,
@@ -67,7 +69,9 @@ from leadsla._core.ownership import (
     BookDraft,
     Owner,
     OwnershipInterval,
+    Person,
     Team,
+    choose,
     new_interval,
 )
 from leadsla._core.rules import (
@@ -86,6 +90,7 @@ __all__ = ["Step", "Workflow"]
 
 
 _NO_TAGS: frozenset[str] = frozenset()
+_NO_CALENDARS: Final[Mapping[str, BusinessCalendar]] = MappingProxyType({})
 new_scope: Final = Scope.of
 _NO_FACTS: Final[dict[str, tuple[Transition, State, str | None]]] = {}
 
@@ -117,6 +122,8 @@ assert AssignmentRequest._fields == (
     "loads",
     "terms",
     "reassign",
+    "people",
+    "calendars",
 ), "Workflow._pick builds requests by position"
 
 
@@ -136,6 +143,7 @@ class Workflow:
 
     __slots__ = (
         "_allowed",
+        "_calendars",
         "_entered",
         "_evaluators",
         "_facts",
@@ -143,6 +151,7 @@ class Workflow:
         "_guards",
         "_machine",
         "_owners",
+        "_people",
         "_phrases",
         "_reacting",
         "_rules",
@@ -151,6 +160,7 @@ class Workflow:
         "_teams",
         "field_types",
         "lifecycle",
+        "order_dependent",
         "rules",
         "teams",
         "terms",
@@ -164,7 +174,12 @@ class Workflow:
         teams: Iterable[Team] = (),
         rules: RuleSet | Iterable[Rule] = (),
         field_types: Mapping[str, FieldType] | None = None,
+        people: Iterable[Person] = (),
+        calendar_of: Callable[[str, str], BusinessCalendar | None] | None = None,
     ) -> None:
+        """``people`` say when each person is away and their capacity; ``calendar_of(person,
+        team)`` gives the calendar a person works by in a team (None: not known), for
+        policies that assign by working hours."""
         self.lifecycle = lifecycle if lifecycle is not None else Lifecycle.default()
         #: The type of each lead field an event may set; fields not named take any value.
         self.field_types: Mapping[str, FieldType] = dict(field_types or {})
@@ -184,6 +199,24 @@ class Workflow:
                 self._team_of_person.setdefault(member, team.name)
             if team.manager:
                 self._team_of_person.setdefault(team.manager, team.name)
+        # (Plain dicts, not read-only proxies: an agreement, and so its workflow, can be
+        # deep-copied.)
+        self._people: dict[str, Person] = {person.name: person for person in people}
+        self._calendars: dict[str, dict[str, BusinessCalendar]] = {}
+        if calendar_of is not None:
+            for team in self.teams:
+                found = {member: calendar_of(member, team.name) for member in team.members}
+                self._calendars[team.name] = {
+                    member: calendar for member, calendar in found.items() if calendar
+                }
+        capped = {name for name, person in self._people.items() if person.capacity is not None}
+        #: The teams whose picks depend on other leads, with why: the engine keeps its
+        #: assignment book for them, and a log using them replays in one ordered stream.
+        self.order_dependent: Mapping[str, str] = {
+            team.name: why
+            for team in self.teams
+            if (why := _order_dependence(team, capped)) is not None
+        }
         problems = self._check()
         if problems:
             raise WorkflowError(*problems)
@@ -341,17 +374,20 @@ class Workflow:
         at: datetime,
         previous: Owner | None,
         book: BookDraft | None,
+        ownership: tuple[OwnershipInterval, ...] = (),
         *,
         reassign: bool = False,
-    ) -> Owner:
-        """The owner the team's policy gives the lead (the team itself without a policy)."""
+    ) -> tuple[Owner, str | None]:
+        """The owner the team gives the lead (the team itself without a policy), and a note
+        for the ownership's reason, if any (see :func:`leadsla._core.ownership.choose`)."""
         team = self._teams.get(team_name)
         if team is None:
-            return self._owner(team_name, None)
-        ordered = book is not None and not team.policy.partition_safe
+            return self._owner(team_name, None), None
+        ordered = book is not None and team_name in self.order_dependent
         if ordered and book is not None and (pinned := book.pinned(team_name, at)) is not None:
-            book.pick(team_name, at, pinned)  # worked out again: the owner it gave
-            return pinned
+            # Worked out again: the owner it gave, and why.
+            book.pick(team_name, at, pinned.owner, pinned.note)
+            return pinned.owner, pinned.note
         request = _new_request(  # AssignmentRequest's fields, in order
             (
                 lead_id,
@@ -364,9 +400,11 @@ class Workflow:
                 book.loads if book else {},
                 self._evaluators,
                 reassign,
+                self._people,
+                self._calendars.get(team_name, _NO_CALENDARS),
             )
         )
-        person: object = team.policy.assign(request)
+        person, note = choose(request, ownership)
         if person is not None and person not in self._allowed[team_name]:
             shown = person if isinstance(person, str) else type(person).__name__
             raise WorkflowError(
@@ -382,8 +420,8 @@ class Workflow:
         if book is not None:
             book.gave(team_name)
             if ordered:
-                book.pick(team_name, at, owner)
-        return owner
+                book.pick(team_name, at, owner, note)
+        return owner, note
 
     def _owner(self, team: str, person: str | None) -> Owner:
         """One shared Owner value per (team, person): leads point at it rather than copy it."""
@@ -453,8 +491,9 @@ class Workflow:
         cause = self._phrase("created by ", by) if by else "created"
         created = new_transitioned(lead_id, at, None, initial, None, by, None, cause, ())
         effects.append(created)
-        owner = self._pick(state.owner, lead_id, fields, initial, at, None, book)
-        ownership = self._hand_over((), lead_id, owner, at, "created", effects, book)
+        owner, note = self._pick(state.owner, lead_id, fields, initial, at, None, book)
+        why = "created" if note is None else f"created ({note})"
+        ownership = self._hand_over((), lead_id, owner, at, why, effects, book)
         lead = new_lead(
             lead_id,
             fields,
@@ -573,8 +612,11 @@ class Workflow:
             history = (*history, entry)
             current = ownership[-1].owner if ownership else None
             if current is None or current.team != dest.owner:
-                owner = self._pick(dest.owner, lead.id, lead.fields, state, at, current, book)
-                ownership = self._hand_over(ownership, lead.id, owner, at, cause, effects, book)
+                owner, note = self._pick(
+                    dest.owner, lead.id, lead.fields, state, at, current, book, ownership
+                )
+                why = cause if note is None else f"{cause} ({note})"
+                ownership = self._hand_over(ownership, lead.id, owner, at, why, effects, book)
         migrations = (*lead.migrations, (at, version))
         placed = new_lead(
             lead.id, lead.fields, state, highest, history, ownership, lead.tags, at, migrations
@@ -761,8 +803,12 @@ class Workflow:
         ownership = lead.ownership
         current = ownership[-1].owner if ownership else None
         if current is None or current.team != dest.owner:
-            owner = self._pick(dest.owner, lead.id, lead.fields, dest.name, at, current, book)
+            owner, note = self._pick(
+                dest.owner, lead.id, lead.fields, dest.name, at, current, book, ownership
+            )
             reason = self._entered[(transition.trigger, dest.name)]
+            if note is not None:
+                reason = f"{reason} ({note})"
             ownership = self._hand_over(ownership, lead.id, owner, at, reason, effects, book)
         moved = new_lead(
             lead.id,
@@ -794,9 +840,11 @@ class Workflow:
         current = lead.owner
         team = self.lifecycle.owner_of(lead.state)
         if person is None:
-            owner = self._pick(
+            owner, note = self._pick(
                 team, lead.id, lead.fields, lead.state, at, current, book, reassign=True
             )
+            if note is not None:
+                reason = f"{reason} ({note})"
         else:
             self._check_member(person, team, lead.state)
             owner = self._owner(team, person)
@@ -924,6 +972,19 @@ class Workflow:
             return _replace(lead, tags=lead.tags - {action.tag}), False
         effects.append(ActionRequested(lead.id, at, "notify", action.to, action.message, cause))
         return lead, False
+
+
+def _order_dependence(team: Team, capped: set[str]) -> str | None:
+    """Why the owners ``team`` gives depend on other leads (None: they do not)."""
+    if not team.policy.partition_safe:
+        return "deals leads in the order they arrive (its choice depends on other leads)"
+    limited = [member for member in team.members if member in capped]
+    if limited:
+        return (
+            f"counts its members' open leads ({', '.join(limited)} "
+            f"{'has a capacity' if len(limited) == 1 else 'have capacities'})"
+        )
+    return None
 
 
 def _reads_position(condition: Condition, terms: Terms) -> bool:

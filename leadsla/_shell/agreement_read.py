@@ -44,7 +44,7 @@ from typing import Any, Final, Literal, cast
 
 import attrs
 
-from leadsla._core.agreement import Agreement
+from leadsla._core.agreement import Agreement, CalendarOwners
 from leadsla._core.calendar import BusinessCalendar
 from leadsla._core.conditions import Condition, Term
 from leadsla._core.duration import Duration
@@ -65,6 +65,7 @@ from leadsla._core.obligations import (
     ObligationAction,
     ObligationSpec,
     PauseWhile,
+    Tier,
     Warn,
     When,
 )
@@ -72,6 +73,7 @@ from leadsla._core.ownership import (
     AssignmentPolicy,
     FixedOwner,
     LeastLoaded,
+    Person,
     RoundRobin,
     RuleRouting,
     StrictRoundRobin,
@@ -89,12 +91,15 @@ from leadsla._shell.agreement_shape import (
     CONVERSION_KEYS,
     GOAL_KEYS,
     OBLIGATION_KEYS,
+    OWNERSHIP_KEYS,
     PAUSE_KEYS,
+    PERSON_KEYS,
     ROUTE_KEYS,
     RULE_KEYS,
     SECTIONS,
     TEAM_KEYS,
     TERM_KEYS,
+    TIER_KEYS,
     WARNING_KEYS,
     WHEN_KEYS,
 )
@@ -104,10 +109,11 @@ __all__ = ["agreement_from_data", "agreement_from_path", "agreement_from_text", 
 Path = tuple[str | int, ...]
 Locate = Callable[[Path], int | None]
 
-_POLICY_NAMES: Final[dict[str, type[AssignmentPolicy]]] = {
+_POLICY_NAMES: Final[dict[str, Callable[[], AssignmentPolicy]]] = {
     "round-robin": RoundRobin,
     "strict-round-robin": StrictRoundRobin,
     "least-loaded": LeastLoaded,
+    "least-loaded-working-hours": lambda: LeastLoaded(working_hours=True),
 }
 
 #: Arrays of named tables: a problem in one says the entry's name rather than its position.
@@ -529,8 +535,11 @@ def agreement_from_data(data: Mapping[str, Any], *, locate: Locate | None = None
         )
         effective = None
     fields = _read_fields(top.get("fields"), reader)
-    calendars = _read_calendars(top.get("calendars", {}), timezone, reader)
+    calendars, calendar_owners = _read_calendars(top.get("calendars", {}), timezone, reader)
     teams = _read_teams(top.get("teams", {}), reader)
+    people = _read_people(top.get("people"), reader)
+    ownership = reader.table(top.get("ownership", {}), ("ownership",), OWNERSHIP_KEYS) or {}
+    reassign_when_away = reader.flag(ownership, "reassign_when_away", ("ownership",))
     terms = _read_terms(top.get("terms", {}), reader)
     lifecycle = _read_lifecycle(top.get("lifecycle"), reader)
     if "lifecycle" not in top and lifecycle is not None:
@@ -560,6 +569,9 @@ def agreement_from_data(data: Mapping[str, Any], *, locate: Locate | None = None
                 effective=effective,
                 review=reader.text(head, "review", here, default="") or "",
                 fields=fields,
+                people=people,
+                reassign_when_away=reassign_when_away,
+                calendar_owners=calendar_owners,
             )
         except LeadSLAError as error:
             # The agreement's own checks may find what reading found (a name used twice):
@@ -639,18 +651,31 @@ def _read_fields(value: Any, reader: _Reader) -> dict[str, Any]:
     return {str(key): kind for key, kind in value.items()}
 
 
-def _read_calendars(value: Any, timezone: str, reader: _Reader) -> dict[str, BusinessCalendar]:
+def _read_calendars(
+    value: Any, timezone: str, reader: _Reader
+) -> tuple[dict[str, BusinessCalendar], list[CalendarOwners]]:
+    """The calendars, and who works by each (its teams, people and region)."""
     calendars: dict[str, BusinessCalendar] = {}
+    owners: list[CalendarOwners] = []
     if not isinstance(value, Mapping):
         reader.problem(
             ("calendars",), value, "must be a table of calendars", "write [calendars.office]"
         )
-        return calendars
+        return calendars, owners
     for name, spec in value.items():
         path: Path = ("calendars", str(name))
         table = reader.table(spec, path, CALENDAR_KEYS, required=("week",))
         if table is None:
             continue
+        if any(key in table for key in ("teams", "people", "region")):
+            owners.append(
+                CalendarOwners(
+                    str(name),
+                    reader.names(table, "teams", path),
+                    reader.names(table, "people", path),
+                    reader.condition(table.get("region"), (*path, "region")),
+                )
+            )
         data = {"tz": table.get("timezone", timezone), "week": table.get("week", {})}
         data.update(
             {key: table[key] for key in ("holidays", "overrides", "country") if key in table}
@@ -665,7 +690,7 @@ def _read_calendars(value: Any, timezone: str, reader: _Reader) -> dict[str, Bus
             reader.adopt(type(error)(*renamed), path)
             # Keep the name known, so what uses the calendar is not reported as well.
             calendars[str(name)] = BusinessCalendar.always("UTC")
-    return calendars
+    return calendars, owners
 
 
 def _read_policy(value: Any, path: Path, reader: _Reader) -> AssignmentPolicy | None:
@@ -721,14 +746,51 @@ def _read_teams(value: Any, reader: _Reader) -> list[Team]:
         members = reader.names(table, "members", path)
         manager = reader.text(table, "manager", path)
         policy = _read_policy(table.get("assignment"), (*path, "assignment"), reader)
+        sticky = reader.flag(table, "sticky", path)
         try:
-            teams.append(Team(str(name), members, manager, policy or RoundRobin()))
+            teams.append(Team(str(name), members, manager, policy or RoundRobin(), sticky))
         except LeadSLAError as error:
             reader.adopt(error, path)
             # A stand-in keeps the team known, so what it owns is not reported as well.
             with contextlib.suppress(LeadSLAError):
                 teams.append(Team(str(name), tuple(dict.fromkeys(m for m in members if m))))
     return teams
+
+
+def _read_people(value: Any, reader: _Reader) -> list[Person]:
+    """The people's tables; each :class:`Person` checks its own windows and capacity."""
+    people: list[Person] = []
+    if value is None:
+        return people
+    if not isinstance(value, Mapping):
+        reader.problem(("people",), value, "must be a table of people", "write [people.aino]")
+        return people
+    for name, spec in value.items():
+        path: Path = ("people", str(name))
+        table = reader.table(spec, path, PERSON_KEYS)
+        if table is None:
+            continue
+        away = table.get("away", [])
+        if not isinstance(away, list):
+            reader.problem(
+                (*path, "away"),
+                away,
+                "must be an array of [first, last] pairs",
+                'write away = [["2026-12-21", "2027-01-01"]]',
+            )
+            continue
+        try:
+            people.append(
+                Person(
+                    str(name),
+                    away=away,
+                    capacity=table.get("capacity"),
+                    timezone=reader.text(table, "timezone", path),
+                )
+            )
+        except LeadSLAError as error:
+            reader.adopt(error, path)
+    return people
 
 
 def _read_terms(value: Any, reader: _Reader) -> list[Term]:
@@ -909,13 +971,35 @@ def _read_warnings(value: Any, path: Path, reader: _Reader) -> list[Warn]:
         if table is None or len(reader.problems) > before_problems:
             continue  # a misspelt key: the warning would have neither before nor fraction
         before = reader.duration(table.get("before"), (*item_path, "before"))
-        if "before" in table and before is None:
+        after = reader.duration(table.get("after"), (*item_path, "after"))
+        if ("before" in table and before is None) or ("after" in table and after is None):
             continue  # reported
+        actions = _read_actions(
+            table.get("actions"), (*item_path, "actions"), reader, escalate=True
+        )
         try:
-            warnings.append(Warn(before=before, fraction=table.get("fraction")))
+            warnings.append(
+                Warn(before=before, fraction=table.get("fraction"), after=after, actions=actions)
+            )
         except LeadSLAError as error:
             reader.adopt(error, item_path, own=("warning",))
     return warnings
+
+
+def _read_tiers(value: Any, path: Path, reader: _Reader) -> list[Tier]:
+    tiers: list[Tier] = []
+    for position, item in enumerate(reader.items(value, path)):
+        item_path = (*path, position)
+        table = reader.table(item, item_path, TIER_KEYS, required=("name", "when", "within"))
+        if table is None:
+            continue
+        name = reader.text(table, "name", item_path, default="") or ""
+        when = reader.condition(table.get("when"), (*item_path, "when"))
+        within = reader.duration(table.get("within"), (*item_path, "within"))
+        if when is None or within is None:
+            continue  # reported
+        tiers.append(Tier(name, when, within))
+    return tiers
 
 
 def _read_attempts(value: Any, path: Path, reader: _Reader) -> Attempts | None:
@@ -942,7 +1026,10 @@ def _read_obligations(value: Any, reader: _Reader) -> list[ObligationSpec]:
     for path, table in reader.named(value, "obligations", OBLIGATION_KEYS):
         for key in ("party", "starts", "within"):
             if key not in table:
-                reader.problem((*path, key), None, "is missing", _OBLIGATION_EXAMPLES[key])
+                said = "is missing"
+                if key == "within" and "tiers" in table:  # tiers, but no target for the rest
+                    said += ": a lead no tier holds on would have no target"
+                reader.problem((*path, key), None, said, _OBLIGATION_EXAMPLES[key])
         starts = _read_when(table.get("starts"), (*path, "starts"), reader)
         met = _read_when(table.get("met"), (*path, "met"), reader)
         cancelled = _read_when(table.get("cancelled"), (*path, "cancelled"), reader)
@@ -950,6 +1037,7 @@ def _read_obligations(value: Any, reader: _Reader) -> list[ObligationSpec]:
         within = reader.duration(table.get("within"), (*path, "within"))
         grace = reader.duration(table.get("grace"), (*path, "grace")) if "grace" in table else None
         warnings = _read_warnings(table.get("warnings"), (*path, "warnings"), reader)
+        tiers = _read_tiers(table.get("tiers"), (*path, "tiers"), reader)
         attempts = _read_attempts(table.get("attempts"), (*path, "attempts"), reader)
         on_met = _read_actions(table.get("on_met"), (*path, "on_met"), reader, escalate=True)
         on_breach = _read_actions(
@@ -970,6 +1058,8 @@ def _read_obligations(value: Any, reader: _Reader) -> list[ObligationSpec]:
             "repeat": reader.flag(table, "repeat", path),
             "description": reader.text(table, "description", path, default="") or "",
             "grace": grace,
+            "tiers": tiers,
+            "retier": reader.flag(table, "retier", path),
         }
         if starts is None or not isinstance(parts["name"], str):
             continue
@@ -981,7 +1071,7 @@ def _read_obligations(value: Any, reader: _Reader) -> list[ObligationSpec]:
             reader.adopt(error, path)
             # A stand-in with a sound time and no warnings, so the agreement checks the rest.
             stand_in = Duration(1, within.unit, within.business)
-            parts = {**parts, "warnings": (), "grace": None}
+            parts = {**parts, "warnings": (), "grace": None, "tiers": (), "retier": False}
             specs.append(ObligationSpec(within=stand_in, **parts))
     return specs
 
@@ -989,7 +1079,7 @@ def _read_obligations(value: Any, reader: _Reader) -> list[ObligationSpec]:
 _OBLIGATION_EXAMPLES: Final = {
     "party": 'add party = "sales", the team that makes the promise',
     "starts": 'add starts = { states = ["mql"] }',
-    "within": 'add within = "4 business hours"',
+    "within": 'add within = "4 business hours" (with tiers: the target for every other lead)',
 }
 
 

@@ -20,12 +20,15 @@ __all__ = [
     "CONVERSION_KEYS",
     "GOAL_KEYS",
     "OBLIGATION_KEYS",
+    "OWNERSHIP_KEYS",
     "PAUSE_KEYS",
+    "PERSON_KEYS",
     "ROUTE_KEYS",
     "RULE_KEYS",
     "SECTIONS",
     "TEAM_KEYS",
     "TERM_KEYS",
+    "TIER_KEYS",
     "WARNING_KEYS",
     "WHEN_KEYS",
 ]
@@ -36,6 +39,8 @@ SECTIONS: Final = (
     "fields",
     "calendars",
     "teams",
+    "people",
+    "ownership",
     "terms",
     "lifecycle",
     "rules",
@@ -53,8 +58,19 @@ AGREEMENT_KEYS: Final = (
     "review",
     "rule_mode",
 )
-CALENDAR_KEYS: Final = ("timezone", "week", "holidays", "overrides", "country")
-TEAM_KEYS: Final = ("members", "manager", "assignment")
+CALENDAR_KEYS: Final = (
+    "timezone",
+    "week",
+    "holidays",
+    "overrides",
+    "country",
+    "teams",
+    "people",
+    "region",
+)
+TEAM_KEYS: Final = ("members", "manager", "assignment", "sticky")
+PERSON_KEYS: Final = ("away", "capacity", "timezone")
+OWNERSHIP_KEYS: Final = ("reassign_when_away",)
 ASSIGNMENT_KEYS: Final = ("fixed", "routing", "fallback")
 ROUTE_KEYS: Final = ("when", "person")
 TERM_KEYS: Final = ("description", "condition")
@@ -70,6 +86,8 @@ OBLIGATION_KEYS: Final = (
     "cancelled",
     "pause",
     "within",
+    "tiers",
+    "retier",
     "calendar",
     "warnings",
     "attempts",
@@ -81,7 +99,8 @@ OBLIGATION_KEYS: Final = (
 WHEN_KEYS: Final = ("states", "leaving", "events", "activity", "condition")
 ACTIVITY_KEYS: Final = ("kinds", "outcomes", "by")
 PAUSE_KEYS: Final = ("states", "condition")
-WARNING_KEYS: Final = ("before", "fraction")
+WARNING_KEYS: Final = ("before", "fraction", "after", "actions")
+TIER_KEYS: Final = ("name", "when", "within")
 ATTEMPTS_KEYS: Final = ("count", "counts", "reached", "on_exhausted")
 COMMITMENT_KEYS: Final = (
     "name",

@@ -26,7 +26,7 @@ from typing import Any, Final
 from leadsla._core.agreement import Agreement
 from leadsla._core.errors import AgreementError, Problem
 from leadsla._core.lifecycle import Lifecycle
-from leadsla._core.obligations import ActivityMatch, Escalate, ObligationSpec, When
+from leadsla._core.obligations import ActivityMatch, Escalate, ObligationSpec, Warn, When
 from leadsla._core.ownership import (
     AssignmentPolicy,
     FixedOwner,
@@ -113,13 +113,26 @@ def _action_out(action: Any) -> dict[str, Any]:
     )
 
 
+def _step_out(step: Warn) -> dict[str, Any]:
+    """A step of an obligation's ladder: when, then its actions."""
+    if step.before is not None:
+        data: dict[str, Any] = {"before": str(step.before)}
+    elif step.after is not None:
+        data = {"after": str(step.after)}
+    else:
+        data = {"fraction": _fraction_out(step.fraction or Fraction(0))}
+    if step.actions:
+        data["actions"] = [_action_out(action) for action in step.actions]
+    return data
+
+
 def _policy_out(policy: AssignmentPolicy, team: str) -> Any:
     if type(policy) is RoundRobin:
         return None
     if type(policy) in (StrictRoundRobin,):
         return "strict-round-robin"
     if type(policy) is LeastLoaded and policy.loads is None:
-        return "least-loaded"
+        return "least-loaded-working-hours" if policy.working_hours else "least-loaded"
     if isinstance(policy, FixedOwner):
         return {"fixed": policy.person}
     if isinstance(policy, RuleRouting):
@@ -186,6 +199,17 @@ def agreement_to_data(agreement: Agreement) -> dict[str, Any]:
             }
         if "country" in plain:
             entry["country"] = plain["country"]
+        for owners in agreement.calendar_owners:
+            if owners.calendar == name:
+                entry.update(
+                    _clean(
+                        {
+                            "teams": list(owners.teams),
+                            "people": list(owners.people),
+                            "region": owners.region.source if owners.region else None,
+                        }
+                    )
+                )
         calendars[name] = entry
     data["calendars"] = calendars
     data["teams"] = {
@@ -194,10 +218,22 @@ def agreement_to_data(agreement: Agreement) -> dict[str, Any]:
                 "members": list(team.members),
                 "manager": team.manager,
                 "assignment": _policy_out(team.policy, team.name),
+                "sticky": team.sticky,
             }
         )
         for team in agreement.teams
     }
+    data["people"] = {
+        person.name: _clean(
+            {
+                "away": [list(window) for window in person.away],
+                "capacity": person.capacity,
+                "timezone": person.timezone if person.timezone != agreement.timezone else None,
+            }
+        )
+        for person in agreement.people
+    }
+    data["ownership"] = _clean({"reassign_when_away": agreement.reassign_when_away})
     data["terms"] = {
         term.name: _clean({"description": term.description, "condition": term.condition.source})
         for term in agreement.terms
@@ -282,13 +318,13 @@ def _obligation_out(spec: ObligationSpec) -> dict[str, Any]:
             "cancelled": _when_out(spec.cancelled),
             "pause": pause,
             "within": str(spec.within),
-            "calendar": spec.calendar,
-            "warnings": [
-                {"before": str(w.before)}
-                if w.before is not None
-                else {"fraction": _fraction_out(w.fraction or Fraction(0))}
-                for w in spec.warnings
+            "tiers": [
+                {"name": tier.name, "when": tier.when.source, "within": str(tier.within)}
+                for tier in spec.tiers
             ],
+            "retier": spec.retier,
+            "calendar": spec.calendar,
+            "warnings": [_step_out(step) for step in spec.warnings],
             "attempts": attempts,
             "on_met": [_action_out(a) for a in spec.on_met],
             "on_breach": [_action_out(a) for a in spec.on_breach],
@@ -324,9 +360,19 @@ _COMMENTS: Final[dict[str, str]] = {
         'overrides replaces one date\'s hours; country = "FI" adds national holidays.'
     ),
     "teams": (
-        "Who is responsible. assignment is round-robin (the default; by a stable hash of\n"
-        'the lead id), strict-round-robin, least-loaded, { fixed = "name" } or\n'
-        '{ routing = [{ when = "condition", person = "name" }], fallback = ... }.'
+        "Who is responsible. assignment: round-robin (the default; by a stable hash of the lead\n"
+        'id), strict-round-robin, least-loaded, least-loaded-working-hours, { fixed = "name" } or\n'
+        '{ routing = [{ when = "condition", person = "name" }], fallback = ... }; sticky = true.'
+    ),
+    "people": (
+        "The people who own leads, when they are away and how many open leads they take.\n"
+        "away lists [first, last] days, both included, in the agreement's time zone (or\n"
+        "date-times with their UTC offset, the end excluded); capacity is the most open\n"
+        "leads. Assignment skips whoever is away or at capacity; an explicit assign does not."
+    ),
+    "ownership": (
+        "reassign_when_away: when an owner's time away starts, their leads with open clocks\n"
+        "go to someone else in the team (by default they stay)."
     ),
     "terms": (
         "The agreed definitions. Conditions are expressions over lead fields:\n"
@@ -344,8 +390,12 @@ _COMMENTS: Final[dict[str, str]] = {
         "Timed promises. starts/met/cancelled take states (entering), leaving, events,\n"
         "activity = { kinds, outcomes, by = anyone | owner | party } and a condition.\n"
         'within is business time on the calendar ("4 business hours", "1 business day")\n'
-        'or calendar time ("30 days"). warnings: { before = "..." } or { fraction = 0.75 }.\n'
-        'on_breach / on_met take actions, and { escalate = "manager" }.'
+        'or calendar time ("30 days"); tiers give other targets by a condition, the first\n'
+        "that holds (retier = true chooses again when the lead's fields change). calendar is\n"
+        "a calendar's name, or owner, team or region (whose calendar counts). warnings, the\n"
+        'escalation ladder: { before = "..." }, { fraction = 0.75 } or { after = "..." },\n'
+        "each with actions = [...]. on_breach / on_met take actions, and\n"
+        '{ escalate = "manager" }.'
     ),
     "commitments": "Volume promises per tracking period.",
     "goal": (
@@ -440,7 +490,7 @@ def agreement_to_toml(agreement: Agreement, *, comments: bool = True) -> str:
                 lines.append("[[lifecycle.transitions]]\n")
                 lines.extend(f"{_key(str(k))} = {_value(v)}\n" for k, v in transition.items())
                 lines.append("\n")
-        elif section in ("calendars", "teams", "terms"):
+        elif section in ("calendars", "teams", "people", "terms"):
             for name, entry in value.items():
                 _table(lines, f"{section}.{_key(name)}", entry, inline_below=section != "calendars")
         else:

@@ -41,7 +41,7 @@ from leadsla._core.errors import AgreementError, LeadSLAError, Problem
 from leadsla._core.funnel import Commitment, Goal, goal_funnel
 from leadsla._core.lifecycle import ANY_STATE, State
 from leadsla._core.obligations import ObligationSpec
-from leadsla._core.ownership import Team
+from leadsla._core.ownership import Person, Team
 from leadsla._core.periods import per
 from leadsla._core.rules import Rule
 from leadsla._shell.agreement_write import agreement_to_data
@@ -159,6 +159,7 @@ def _side(agreement: Agreement) -> _Side:
             "commitments": {item["name"]: item for item in data.get("commitments", [])},
             "obligations": {item["name"]: item for item in data.get("obligations", [])},
             "teams": data.get("teams", {}),
+            "people": data.get("people", {}),
             "states": lifecycle["states"],
             "rules": {item["name"]: item for item in data.get("rules", [])},
             "transitions": _by_trigger(lifecycle["transitions"]),
@@ -360,6 +361,12 @@ def agreement_diff(old: Agreement, new: Agreement) -> list[Change]:
             phrases={"cancelled": _stops},
         ),
         *_named("team", sides, "teams", _teams, lambda _, team: team_sentence(team)),
+        *_named("person", sides, "people", _people, lambda _, person: person.describe()),
+        *_said(
+            "reassign when away",
+            _yes_no(old.reassign_when_away),
+            _yes_no(new.reassign_when_away),
+        ),
         *_said("initial state", _state(old.lifecycle.initial), _state(new.lifecycle.initial)),
         *_named("state", sides, "states", _states, _state_sentence, title=_state),
         *_named("rule", sides, "rules", _rules, rule_sentence),
@@ -422,6 +429,14 @@ def _obligations(side: _Side) -> Iterable[tuple[str, ObligationSpec]]:
 
 def _teams(side: _Side) -> Iterable[tuple[str, Team]]:
     return [(team.name, team) for team in side.agreement.teams]
+
+
+def _people(side: _Side) -> Iterable[tuple[str, Person]]:
+    return [(person.name, person) for person in side.agreement.people]
+
+
+def _yes_no(flag: bool) -> str:
+    return "yes" if flag else "no"
 
 
 def _states(side: _Side) -> Iterable[tuple[str, State]]:

@@ -125,7 +125,7 @@ def same_parts(old: Versions, new: Versions) -> bool:
         return {c.name: c for version in versions for c in version.commitments}
 
     def ordered(versions: Versions) -> bool:
-        return any(not t.policy.partition_safe for version in versions for t in version.teams)
+        return any(version.workflow.order_dependent for version in versions)
 
     return commitments(old) == commitments(new) and ordered(old) == ordered(new)
 

@@ -324,20 +324,19 @@ class PostgresStore(Store):
 
     def _check_partitionable(self, count: int, versions: Versions | None = None) -> None:
         unsafe = [
-            t.name
+            (name, why)
             for version in versions or self.versions
-            for t in version.teams
-            if not t.policy.partition_safe
+            for name, why in version.workflow.order_dependent.items()
         ]
         if count > 1 and unsafe:
+            name, why = unsafe[0]
             raise StoreError(
                 Problem(
                     "partitions",
                     count,
-                    f"needs partition-safe assignment, but team {unsafe[0]!r} deals leads "
-                    "in the order they arrive (its choice depends on other leads)",
+                    f"needs partition-safe assignment, but team {name!r} {why}",
                     "give the team a partition-safe policy (round robin by hash, rules, a "
-                    "fixed owner), or make the store with partitions=1",
+                    "fixed owner) and no capacities, or make the store with partitions=1",
                 )
             )
 

@@ -15,10 +15,12 @@ from leadsla._core.effects import (
     Migrated,
     ObligationBreached,
     ObligationCancelled,
+    ObligationEscalated,
     ObligationMet,
     ObligationOpened,
     ObligationPaused,
     ObligationResumed,
+    ObligationRetargeted,
     ObligationWarned,
     OwnerChanged,
     Rejected,
@@ -82,7 +84,11 @@ def describe_effect(effect: Effect) -> str:
     if isinstance(effect, RuleFired):
         return f"rule {effect.rule} fired"
     if isinstance(effect, ObligationOpened):
-        return f"{effect.obligation} opened for {effect.party}, due {stamp(effect.due_at)}"
+        tier = f" (tier {effect.tier})" if effect.tier else ""
+        on = f" on calendar {effect.calendar}" if effect.calendar else ""
+        return (
+            f"{effect.obligation} opened for {effect.party}{tier}, due {stamp(effect.due_at)}{on}"
+        )
     if isinstance(effect, ObligationWarned):
         return f"{effect.obligation} warning: due {stamp(effect.due_at)}, owner {effect.owner}"
     if isinstance(effect, ObligationMet):
@@ -90,6 +96,13 @@ def describe_effect(effect: Effect) -> str:
         return f"{effect.obligation} met{late}: {effect.outcome}"
     if isinstance(effect, ObligationBreached):
         return f"{effect.obligation} BREACHED, owner {effect.owner}"
+    if isinstance(effect, ObligationEscalated):
+        return f"{effect.obligation} still not met: step {effect.step} of its ladder"
+    if isinstance(effect, ObligationRetargeted):
+        return (
+            f"{effect.obligation} now tier {effect.tier} (was {effect.previous}), due "
+            f"{stamp(effect.due_at)}"
+        )
     if isinstance(effect, ObligationCancelled):
         return f"{effect.obligation} cancelled: {effect.reason}"
     if isinstance(effect, ObligationPaused):

@@ -32,7 +32,7 @@ from leadsla._core.effects import Transitioned
 from leadsla._core.engine import Engine
 from leadsla._core.errors import Problem, UsageError, unknown
 from leadsla._core.funnel import Funnel
-from leadsla._core.obligations import ObligationSpec
+from leadsla._core.obligations import CALENDAR_CHOICES, DEFAULT_TIER, ObligationSpec
 from leadsla._core.ownership import Owner
 from leadsla._core.periods import PERIODS, Period, before, chronological, label
 from leadsla._core.tally import Volume, contribution, period_of, volumes
@@ -145,6 +145,9 @@ class ObligationScore:
     #: In the rows of :attr:`PeriodCard.by_version`: the agreement version judging these
     #: clocks' leads (None: every version's).
     version: str | None = None
+    #: In the rows of :attr:`PeriodCard.by_tier`: the tier whose target set these clocks'
+    #: deadlines (``target`` is that tier's; None: every tier's).
+    tier: str | None = None
 
     @property
     def attainment(self) -> float | None:
@@ -240,6 +243,9 @@ class PeriodCard:
     #: obligation's scores per version (see :attr:`ObligationScore.version`), each by its
     #: version's own target and unit.
     by_version: tuple[ObligationScore, ...] = ()
+    #: For obligations with targets by tier: each one's scores per tier (see
+    #: :attr:`ObligationScore.tier`), in the obligation's order of tiers, then the default.
+    by_tier: tuple[ObligationScore, ...] = ()
 
 
 def scorecard(
@@ -324,6 +330,11 @@ def _cards(
             if multi and view.lead.migrations:
                 pinned = _judged_by(versions, view, clock)
             owner, measure = accountable(view, clock), measures[clock.name][1]
+            if clock.calendar is not None:  # counted on the calendar it opened with
+                measured = f"{clock.name}\x00{clock.calendar}"
+                if measured not in measures:
+                    measures[measured] = _measure(specs[clock.name], agreement, clock.calendar)
+                measure = measures[measured][1]
             clocks[when][clock.name].append(_Timed.of(clock, owner, measure, pinned))
             outcome = outcome_of(clock)
             if outcome in ("on time", "met late", "breached"):
@@ -373,7 +384,7 @@ def _cards(
     cards = []
     names = {*clocks, *entered, *volumes_in, *bounced, *([window.name] if window else [])}
     for when in sorted(names, key=chronological) if window is None else sorted(names):
-        scores, by_owner, by_version = [], [], []
+        scores, by_owner, by_version, by_tier = [], [], [], []
         for name, spec in specs.items():
             found_clocks = clocks[when].get(name, [])
             if not found_clocks:
@@ -390,6 +401,8 @@ def _cards(
                 by_owner.append(attrs.evolve(score, team=team or None, person=person or None))
             if multi and len({timed.version for timed in found_clocks}) > 1:
                 by_version.extend(_by_version(versions, name, found_clocks))
+            if spec.tiers:
+                by_tier.extend(_by_tier(spec, unit, found_clocks))
         counts = reached[when]
         cards.append(
             PeriodCard(
@@ -441,9 +454,30 @@ def _cards(
                 if funnel is not None and entered[when]
                 else (),
                 tuple(by_version),
+                tuple(by_tier),
             )
         )
     return cards
+
+
+def _by_tier(spec: ObligationSpec, unit: str, timed: Sequence[_Timed]) -> list[ObligationScore]:
+    """One obligation's clocks of a period split by the tier that set their deadlines, each
+    scored against that tier's target (a clock of a tier the obligation no longer has, under
+    its name)."""
+    targets = {name or DEFAULT_TIER: within for within, name in spec.targets}
+    tiers: dict[str, list[_Timed]] = defaultdict(list)
+    for item in timed:
+        tiers[item.clock.tier or DEFAULT_TIER].append(item)
+    order = list(targets)
+    scores = []
+    for tier in sorted(
+        tiers, key=lambda name: (order.index(name) if name in order else len(order), name)
+    ):
+        score = _score(spec, unit, tiers[tier])
+        within = targets.get(tier)
+        target = _target(attrs.evolve(spec, within=within, tiers=())) if within else None
+        scores.append(attrs.evolve(score, tier=tier, target=target))
+    return scores
 
 
 def _judged_by(versions: Versions, view: LeadView, clock: ObligationState) -> str:
@@ -476,8 +510,16 @@ def _by_version(versions: Versions, name: str, timed: Sequence[_Timed]) -> list[
         spec = next((spec for spec in agreement.obligations if spec.name == name), None)
         if not mine or spec is None:
             continue
-        unit, measure = _measure(spec, agreement)
-        again = [_Timed.of(item.clock, item.owner, measure, item.version) for item in mine]
+        again = [
+            _Timed.of(
+                item.clock,
+                item.owner,
+                _measure(spec, agreement, item.clock.calendar)[1],
+                item.version,
+            )
+            for item in mine
+        ]
+        unit = _measure(spec, agreement)[0]
         scores.append(attrs.evolve(_score(spec, unit, again), version=agreement.version))
     return scores
 
@@ -760,13 +802,17 @@ def _target(spec: ObligationSpec) -> float:
 
 
 def _measure(
-    spec: ObligationSpec, agreement: Agreement
+    spec: ObligationSpec, agreement: Agreement, calendar_name: str | None = None
 ) -> tuple[str, Callable[[datetime, datetime], Fraction]]:
-    """The obligation's unit of time, and how to measure a span in it."""
+    """The obligation's unit of time, and how to measure a span in it: on ``calendar_name``
+    (the one a clock opened with), else the obligation's own, else the default one."""
     within = spec.within
     days = within.unit in ("days", "weeks")
     if within.business:
-        calendar = agreement.calendar(spec.calendar)
+        name = calendar_name or spec.calendar
+        if name in CALENDAR_CHOICES or name not in agreement.calendars:
+            name = agreement.default_calendar
+        calendar = agreement.calendar(name)
         if days:
             return "business days", calendar.elapsed_days
         return "business hours", lambda start, end: _hours(calendar.elapsed(start, end))
@@ -810,8 +856,10 @@ _OWNER_HEADER: Final = (
 def _whose(score: ObligationScore) -> str:
     """Whose clocks a row of the per-owner or per-version table scores: ``carol (sales)``, a
     team, ``nobody``, or ``version 2 (2.0 h)`` with the version's own target, short."""
-    if score.version is not None:
+    if score.version is not None or score.tier is not None:
         target = "" if score.target is None else f" ({_amount(score.target, score.unit)})"
+        if score.tier is not None:
+            return f"tier {score.tier}{target}"
         return f"version {score.version}{target}"
     who = score.person or score.team or "nobody"
     return f"{who} ({score.team})" if score.person and score.team else who
@@ -939,6 +987,10 @@ def render_scorecard(
             lines.extend(_section("By agreement version (the one judging each lead)", markdown))
             header = ("obligation, version", *_OWNER_HEADER[1:])
             lines.extend(_table(header, _owner_rows(card.by_version, markdown), markdown))
+        if card.by_tier:
+            lines.extend(_section("By tier (the target each clock opened with)", markdown))
+            header = ("obligation, tier", *_OWNER_HEADER[1:])
+            lines.extend(_table(header, _owner_rows(card.by_tier, markdown), markdown))
         breaches = [score for score in card.obligations if score.breaches_by_owner]
         if breaches:
             lines.extend(_section("Deadlines missed (met late or breached), by owner", markdown))
@@ -1013,6 +1065,7 @@ CSV_COLUMNS: Final = (
     "team",
     "person",
     "version",
+    "tier",
     "opened",
     "on_time",
     "met_late",
@@ -1039,6 +1092,7 @@ def _score_data(score: ObligationScore) -> dict[str, Any]:
         "team": score.team,
         "person": score.person,
         "version": score.version,
+        "tier": score.tier,
         "opened": score.opened,
         "on_time": score.on_time,
         "met_late": score.met_late,
@@ -1071,6 +1125,7 @@ def scorecard_data(cards: Sequence[PeriodCard], *, title: str = "Scorecard") -> 
                 "obligations": [_score_data(score) for score in card.obligations],
                 "by_owner": [_score_data(score) for score in card.by_owner],
                 "by_version": [_score_data(score) for score in card.by_version],
+                "by_tier": [_score_data(score) for score in card.by_tier],
                 "entered": dict(card.entered),
                 "reasons": [attrs.asdict(reason) for reason in card.reasons],
                 "funnel": [{**attrs.asdict(step), "rate": step.rate} for step in card.funnel],
@@ -1189,7 +1244,7 @@ def _csv(cards: Sequence[PeriodCard]) -> str:
     writer = csv.DictWriter(out, CSV_COLUMNS, extrasaction="ignore", lineterminator="\n")
     writer.writeheader()
     for card in cards:
-        for score in (*card.obligations, *card.by_owner, *card.by_version):
+        for score in (*card.obligations, *card.by_owner, *card.by_version, *card.by_tier):
             row = {"period": card.period, **_score_data(score)}
             writer.writerow({key: _cell(value) for key, value in row.items()})
     return out.getvalue()

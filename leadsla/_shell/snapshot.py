@@ -25,8 +25,8 @@ from leadsla._version import __version__
 __all__ = ["SnapshotError", "dump", "load", "proxy", "stamp", "zone"]
 
 #: The layout of a snapshot; a snapshot of another layout is not read (2: a lead record keeps
-#: the agreement version a migration moved it to).
-FORMAT: Final = 2
+#: the agreement version a migration moved it to; 3: a clock keeps its tier and calendar).
+FORMAT: Final = 3
 
 
 def proxy(mapping: dict[Any, Any]) -> MappingProxyType[Any, Any]:

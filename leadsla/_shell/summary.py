@@ -132,9 +132,17 @@ def _manager(agreement: Agreement, party: str) -> str:
     return f"the {party} manager"
 
 
+def _person(agreement: Agreement, to: str, party: str) -> str:
+    """Whom an action names: the manager by name when the agreement has one, "the lead's
+    owner" for ``owner``."""
+    if to == "manager":
+        return _manager(agreement, party)
+    return "the lead's owner" if to == "owner" else to
+
+
 def _action(agreement: Agreement, action: object, party: str) -> str:
     if isinstance(action, Escalate):
-        return f"escalate to {_manager(agreement, party) if action.to == 'manager' else action.to}"
+        return f"escalate to {_person(agreement, action.to, party)}"
     if isinstance(action, Fire):
         dests = {t.dest for t in agreement.lifecycle.transitions if t.trigger == action.trigger}
         where = (
@@ -150,17 +158,70 @@ def _action(agreement: Agreement, action: object, party: str) -> str:
     if isinstance(action, RemoveTag):
         return f"the tag {action.tag} is removed"
     if isinstance(action, Notify):
-        return f"{action.to} is notified"
+        return f"{_person(agreement, action.to, party)} is notified"
     return type(action).__name__
+
+
+_WHOSE_HOURS: Final = {
+    "owner": "the working hours of the lead's owner",
+    "team": "the working hours of the team that owns the lead",
+    "region": "the working hours of the lead's region",
+}
 
 
 def _calendar_note(agreement: Agreement, spec: ObligationSpec) -> str:
     if not spec.within.business:
         return ""
+    if spec.calendar in _WHOSE_HOURS:
+        return f" (on {_WHOSE_HOURS[spec.calendar]})"
     try:
-        return f" ({agreement.calendar(spec.calendar).describe()})"
+        return f" ({agreement.calendar(spec.calendar or agreement.default_calendar).describe()})"
     except KeyError:
         return ""
+
+
+def _tiers_note(spec: ObligationSpec) -> str:
+    """``; within 1 business hour for a lead that has employees >= 1000 (tier enterprise),
+    the first that applies, chosen when the clock starts``"""
+    if not spec.tiers:
+        return ""
+    tiers = [
+        f"within {tier.within} for a lead that has {tier.when} (tier {tier.name})"
+        for tier in spec.tiers
+    ]
+    when = (
+        "chosen when the clock starts and again whenever the lead's fields change"
+        if spec.retier
+        else "chosen when the clock starts"
+    )
+    first = ", the first that applies" if len(tiers) > 1 else ""
+    return f"; {_either(tiers, 'and')}{first}, {when}"
+
+
+def ladder_sentences(agreement: Agreement, spec: ObligationSpec) -> list[str]:
+    """The escalation ladder in words: ``Warning when 75% of the time is used: the owner is
+    notified.`` and ``After the deadline, while not met: 1 business day after, dana is
+    notified.``"""
+    before: list[str] = []
+    after: list[str] = []
+    for step in spec.warnings:
+        if step.after is not None:
+            when = f"{step.after} after"
+        elif step.before is not None:
+            when = f"{step.before} before the deadline"
+        else:
+            assert step.fraction is not None
+            when = f"when {float(step.fraction):.0%} of the time is used"
+        if step.actions:
+            actions = [_action(agreement, action, spec.party) for action in step.actions]
+            when += f": {_either(actions, 'and')}"
+        (after if step.after is not None else before).append(when)
+    sentences = []
+    if before:
+        sentences.append(f"Warning {_either(before, 'and')}.")
+    if after:
+        sentences.append(f"After the deadline, while not met: {'; '.join(after)}.")
+    return sentences
 
 
 def commitment_sentence(commitment: Commitment) -> str:
@@ -184,7 +245,54 @@ def team_sentence(team: Team) -> str:
         f"{team.name.capitalize()}: {', '.join(team.members) or 'no members yet'}"
         + (f", manager {team.manager}" if team.manager else "")
         + f", leads assigned {_policy(team.policy)}"
+        + (
+            ", and a lead that comes back goes to the member who had it, if still in the team "
+            "and available"
+            if team.sticky
+            else ""
+        )
     )
+
+
+def people_sentences(agreement: Agreement) -> list[str]:
+    """``People: aino is away 2026-12-21 to 2027-01-01 and takes at most 40 open leads.``, and
+    what assignment does about it."""
+    described = [person for person in agreement.people if person.away or person.capacity]
+    if not described:
+        return []
+    sentences = [f"People: {'; '.join(person.describe() for person in described)}."]
+    sentences.append(
+        "New leads skip whoever is away or at their capacity (an explicit assignment does "
+        "not); with no one available, a lead stays with the team as a whole."
+    )
+    if any(person.away for person in described):
+        sentences.append(
+            "When an owner's time away starts, their leads with running clocks go to someone "
+            "else in the team."
+            if agreement.reassign_when_away
+            else "Leads an owner already has stay with them while they are away."
+        )
+    return sentences
+
+
+def calendar_sentence(agreement: Agreement, name: str) -> str:
+    """``helsinki, for team sales-fi and leads with country in ('FI', 'SE'): Mon–Fri ...``"""
+    whose: list[str] = []
+    for owners in agreement.calendar_owners:
+        if owners.calendar != name:
+            continue
+        if owners.teams:
+            whose.append(
+                f"team{'s' if len(owners.teams) > 1 else ''} {_either(owners.teams, 'and')}"
+            )
+        if owners.people:
+            whose.append(_either(owners.people, "and"))
+        if owners.region is not None:
+            whose.append(f"leads with {owners.region}")
+    if len(agreement.calendars) > 1 and name == agreement.default_calendar:
+        whose.append("everyone else" if whose else "everyone without a calendar of their own")
+    said = f", for {_either(whose, 'and')}" if whose else ""
+    return f"{name}{said}: {agreement.calendars[name].describe()}"
 
 
 def tracking_sentence(agreement: Agreement) -> str:
@@ -201,7 +309,7 @@ def obligation_sentence(agreement: Agreement, spec: ObligationSpec) -> str:
     party = spec.party.capitalize()
     text = (
         f"{party} {_promise(spec)} within {spec.within}{_calendar_note(agreement, spec)} "
-        f"of {_when_start(spec.starts)}"
+        f"of {_when_start(spec.starts)}{_tiers_note(spec)}"
     )
     if spec.repeat:
         text += ", and again within the same time after each time it is met, while the lead stays"
@@ -211,8 +319,8 @@ def obligation_sentence(agreement: Agreement, spec: ObligationSpec) -> str:
             [_action(agreement, a, spec.party) for a in spec.attempts.on_exhausted], "and"
         )
         text += f" After {spec.attempts.count} attempts without reaching the lead, {consequences}."
-    if spec.warnings:
-        text += f" Warning {_either([w.describe() for w in spec.warnings], 'and')}."
+    for sentence in ladder_sentences(agreement, spec):
+        text += f" {sentence}"
     if spec.on_breach:
         actions = [_action(agreement, a, spec.party) for a in spec.on_breach]
         text += f" On breach: {_either(actions, 'and')}."
@@ -255,6 +363,8 @@ def _policy(team_policy: object) -> str:
     if isinstance(team_policy, StrictRoundRobin):
         return "in strict rotation"
     if isinstance(team_policy, LeastLoaded):
+        if team_policy.working_hours:
+            return "to the least loaded of those at work (else of those whose hours begin soonest)"
         return "to the least loaded"
     if isinstance(team_policy, FixedOwner):
         return f"always to {team_policy.person}"
@@ -306,7 +416,11 @@ def summary_sections(agreement: Agreement) -> list[Section]:
     ]
     teams = "; ".join(team_sentence(team) for team in agreement.teams)
     sections.append(
-        Section("Who owns a lead", (teams,), table=(("State", "Owner", "Meaning"), *owners))
+        Section(
+            "Who owns a lead",
+            (teams, *people_sentences(agreement)),
+            table=(("State", "Owner", "Meaning"), *owners),
+        )
     )
     moves = [rule_sentence(agreement, rule) for rule in agreement.rules.ordered]
     backward = [t.trigger for t in agreement.lifecycle.transitions if t.requires_reason]
@@ -316,7 +430,7 @@ def summary_sections(agreement: Agreement) -> list[Section]:
             "reason is recorded with the lead."
         )
     sections.append(Section("How leads move", bullets=tuple(moves)))
-    hours = [f"{name}: {calendar.describe()}" for name, calendar in agreement.calendars.items()]
+    hours = [calendar_sentence(agreement, name) for name in agreement.calendars]
     tracking = tracking_sentence(agreement)
     sections.append(
         Section(
