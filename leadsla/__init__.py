@@ -20,8 +20,12 @@ from leadsla._core.effects import (
     ActionRequested,
     ActionSkipped,
     Because,
+    Converted,
     Duplicate,
     Effect,
+    Erased,
+    HeldOutside,
+    Merged,
     Migrated,
     ObligationBreached,
     ObligationCancelled,
@@ -63,14 +67,17 @@ from leadsla._core.errors import (
 from leadsla._core.events import (
     ActivityLogged,
     Event,
+    LeadConverted,
     LeadCreated,
+    LeadErased,
+    LeadMerged,
     LeadMigrated,
     LeadUpdated,
     OwnerAssigned,
     TransitionRequested,
 )
 from leadsla._core.funnel import Commitment, Coverage, Funnel, Goal, Stage
-from leadsla._core.lead import Lead
+from leadsla._core.lead import Lead, Standing
 from leadsla._core.lifecycle import Lifecycle, State, Transition
 from leadsla._core.obligations import (
     ActivityMatch,
@@ -101,8 +108,16 @@ from leadsla._core.versions import Versions
 from leadsla._core.views import Due, LeadView
 from leadsla._core.workflow import Step, Workflow
 from leadsla._shell.agreement_write import agreement_to_data, agreement_to_toml
-from leadsla._shell.csv import CsvMapping, EventTemplate, csv_events, csv_events_from_text
+from leadsla._shell.columns import Column
+from leadsla._shell.csv import (
+    CsvMapping,
+    EventTemplate,
+    ValueMap,
+    csv_events,
+    csv_events_from_text,
+)
 from leadsla._shell.dispatch import Delivered, Dispatcher, EffectHandler
+from leadsla._shell.importing import Imported, ImportReport, Refused, import_sources
 from leadsla._shell.keeping import OutboxItem, Store
 from leadsla._shell.migrate import migrate
 from leadsla._shell.postgres import PostgresStore
@@ -142,9 +157,11 @@ __all__ = [
     "CalendarError",
     "CalendarOwners",
     "Check",
+    "Column",
     "Commitment",
     "Condition",
     "ConditionError",
+    "Converted",
     "Coverage",
     "CsvError",
     "CsvMapping",
@@ -158,6 +175,7 @@ __all__ = [
     "Effect",
     "EffectHandler",
     "Engine",
+    "Erased",
     "Escalate",
     "Event",
     "EventError",
@@ -171,9 +189,15 @@ __all__ = [
     "FunnelStep",
     "Goal",
     "GoalVolume",
+    "HeldOutside",
+    "ImportReport",
+    "Imported",
     "InvalidTransition",
     "Lead",
+    "LeadConverted",
     "LeadCreated",
+    "LeadErased",
+    "LeadMerged",
     "LeadMigrated",
     "LeadSLAError",
     "LeadUpdated",
@@ -181,6 +205,7 @@ __all__ = [
     "LeastLoaded",
     "Lifecycle",
     "LifecycleError",
+    "Merged",
     "Migrated",
     "NaiveDatetimeError",
     "Notify",
@@ -208,6 +233,7 @@ __all__ = [
     "PostgresStore",
     "Problem",
     "Reason",
+    "Refused",
     "Rejected",
     "RemoveTag",
     "Replay",
@@ -220,6 +246,7 @@ __all__ = [
     "RuleSet",
     "SqliteStore",
     "Stage",
+    "Standing",
     "State",
     "Step",
     "Store",
@@ -235,6 +262,7 @@ __all__ = [
     "TransitionRequested",
     "Transitioned",
     "UsageError",
+    "ValueMap",
     "Versions",
     "Volume",
     "Warn",
@@ -248,6 +276,7 @@ __all__ = [
     "csv_events",
     "csv_events_from_text",
     "effect_to_dict",
+    "import_sources",
     "migrate",
     "render_scorecard",
     "render_summary",

@@ -54,7 +54,10 @@ from leadsla._core.errors import NaiveDatetimeError
 from leadsla._core.events import (
     ActivityLogged,
     Event,
+    LeadConverted,
     LeadCreated,
+    LeadErased,
+    LeadMerged,
     LeadUpdated,
     OwnerAssigned,
     TransitionRequested,
@@ -210,6 +213,12 @@ class _Vocabulary:
             names = sorted(read - agreement.terms.names - RESERVED_NAMES)
             fields = dict.fromkeys(names, FieldType("any"))
         self.fields = fields
+        # The fields the agreement's ``lead`` term reads: a creation mostly gives them, so
+        # that most records enter the lifecycle (the others are kept outside it).
+        term = next((term for term in agreement.terms if term.name == "lead"), None)
+        self.lead_fields = sorted(
+            name for name in (term.condition.names if term else ()) if name in fields
+        )
         self.zone = ZoneInfo(agreement.timezone)
         # The numbers conditions compare with, and their neighbours: where decisions flip.
         constants: set[float] = set()
@@ -264,11 +273,18 @@ def _values(kind: FieldType, near: Sequence[float]) -> st.SearchStrategy[Any]:
 
 
 @st.composite
-def _fields(draw: st.DrawFn, vocabulary: _Vocabulary, *, min_size: int) -> dict[str, Any]:
+def _fields(
+    draw: st.DrawFn,
+    vocabulary: _Vocabulary,
+    *,
+    min_size: int,
+    with_names: Sequence[str] = (),
+) -> dict[str, Any]:
     names = sorted(vocabulary.fields)
     if not names:
         return {}
     chosen = draw(st.lists(st.sampled_from(names), min_size=min_size, unique=True))
+    chosen += [name for name in with_names if name not in chosen]
     return {name: draw(_values(vocabulary.fields[name], vocabulary.near)) for name in chosen}
 
 
@@ -278,9 +294,8 @@ def _event(
 ) -> Event:
     """One event for ``lead`` at ``at``: a creation when ``new``, else any kind of event."""
     if new:
-        return LeadCreated(
-            id=event_id, lead=lead, at=at, fields=draw(_fields(vocabulary, min_size=1))
-        )
+        fields = draw(_fields(vocabulary, min_size=1, with_names=vocabulary.lead_fields))
+        return LeadCreated(id=event_id, lead=lead, at=at, fields=fields)
     kind = draw(st.sampled_from(["update", "activity", "activity", "move", "move", "assign"]))
     people = st.sampled_from(vocabulary.people) if vocabulary.people else st.none()
     if kind == "update":
@@ -316,17 +331,22 @@ def event_streams(
     leads: int = 3,
     max_events: int = 40,
     start: datetime | None = None,
+    housekeeping: bool = False,
 ) -> list[Event]:
     """Time-ordered event streams for up to ``leads`` leads, in the words of ``agreement``.
 
-    Streams mix creations, field updates (values near the usual thresholds, and missing ones),
-    activities, transitions (legal or not, with or without a reason) and assignments, spread
-    from simultaneous to days apart, so warnings, breaches, handbacks and refusals all happen.
+    Streams mix creations (each gives the fields the agreement's ``lead`` term reads, missing
+    now and then: a record kept outside the lifecycle), field updates (values near the usual
+    thresholds, and missing ones), activities, transitions (legal or not, with or without a
+    reason) and assignments, spread from simultaneous to days apart, so warnings, breaches,
+    handbacks and refusals all happen.
     Fields come from the agreement's declared ``fields`` (else from the names its terms and
     rules read), with numbers at and around those its conditions compare with; triggers come
     from its lifecycle, people from its teams. Now and then an event names a lead not created
     yet, or creates one that exists. ``start`` (timezone-aware) is the first event's time; by
-    default 2026-03-02 08:00 in the agreement's zone.
+    default 2026-03-02 08:00 in the agreement's zone. With ``housekeeping``, now and then a
+    lead is converted, merged into another lead (of the stream, or one it never creates), or
+    erased.
 
     >>> from hypothesis import given, settings
     >>> from leadsla import Engine, Rejected
@@ -356,8 +376,29 @@ def event_streams(
         ) == 0
         if new:
             created.add(lead)
-        events.append(draw(_event(vocabulary, f"e{number}", lead, moment, new)))
+        event_id = f"e{number}"
+        if housekeeping and not new and draw(st.integers(0, 12)) == 0:
+            events.append(draw(_housekeeping(event_id, lead, moment, names)))
+        else:
+            events.append(draw(_event(vocabulary, event_id, lead, moment, new)))
     return events
+
+
+@st.composite
+def _housekeeping(
+    draw: st.DrawFn, event_id: str, lead: str, at: datetime, names: Sequence[str]
+) -> Event:
+    """A conversion, a merge into another lead (of the stream, or one it never creates), or
+    an erasure."""
+    kind = draw(st.sampled_from(["convert", "merge", "erase"]))
+    if kind == "convert":
+        return LeadConverted(
+            id=event_id, lead=lead, at=at, to=draw(st.sampled_from(["opportunity", "contact"]))
+        )
+    if kind == "merge":
+        into = draw(st.sampled_from([name for name in names if name != lead] + ["L-0"]))
+        return LeadMerged(id=event_id, lead=lead, at=at, into=into)
+    return LeadErased(id=event_id, lead=lead, at=at)
 
 
 class EngineMachine(RuleBasedStateMachine):

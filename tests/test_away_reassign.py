@@ -14,8 +14,10 @@ from leadsla import (
     Agreement,
     Engine,
     LeadCreated,
+    LeadUpdated,
     OwnerAssigned,
     OwnerChanged,
+    PauseWhile,
     Person,
     effect_to_dict,
 )
@@ -115,3 +117,53 @@ def test_a_late_event_worked_in_again_gives_the_same_reassignment() -> None:
     late.advance(end)
     assert on_time.lead("L-2").lead.ownership == late.lead("L-2").lead.ownership
     assert on_time.lead("L-2").owner.person != "bob"  # type: ignore[union-attr]
+
+
+def _paused_accept(agreement_: Agreement) -> Agreement:
+    accept = attrs.evolve(
+        agreement_.obligations[1], pause=PauseWhile(condition="budget_confirmed == true")
+    )
+    return attrs.evolve(agreement_, obligations=(accept,))
+
+
+def test_a_paused_clock_leaves_its_owner_too_whatever_the_order_of_events() -> None:
+    owners = []
+    for pause_first in (True, False):
+        engine = Engine(_paused_accept(agreement()))
+        engine.apply(
+            LeadCreated(id="c", lead="L-2", at=MONDAY_9, fields={"email": "a@b", "score": 80})
+        )
+        at = MONDAY_9 + timedelta(hours=2)
+        steps: list[LeadUpdated | OwnerAssigned] = [
+            LeadUpdated(id="u", lead="L-2", at=at, fields={"budget_confirmed": True}),
+            OwnerAssigned(id="a", lead="L-2", at=at, owner="bob"),
+        ]
+        for event in steps if pause_first else reversed(steps):
+            engine.apply(event)
+        assert engine.lead("L-2").obligation("accept-or-reject").status == "paused"  # type: ignore[union-attr]
+        engine.advance(TUESDAY + timedelta(hours=12))
+        owners.append(engine.lead("L-2").owner.person)  # type: ignore[union-attr]
+    assert owners[0] == owners[1]
+    assert owners[0] != "bob"
+
+
+def test_a_time_away_starting_with_a_warning_is_acted_on() -> None:
+    """Bob is away from Tuesday 11:00, the instant first-touch warns: he still loses the lead."""
+    bob = Person(
+        "bob", away=((datetime(2026, 3, 3, 11, tzinfo=HELSINKI), TUESDAY + timedelta(days=3)),)
+    )
+    made = attrs.evolve(
+        Agreement.default(),
+        obligations=Agreement.default().obligations[:1],
+        people=(bob,),
+        reassign_when_away=True,
+    )
+    engine = Engine(made)
+    monday_16 = MONDAY_9 + timedelta(hours=7)
+    engine.apply(
+        LeadCreated(id="c", lead="L-2", at=monday_16, fields={"email": "a@b", "score": 80})
+    )
+    engine.apply(OwnerAssigned(id="a", lead="L-2", at=monday_16, owner="bob"))
+    effects = engine.advance(datetime(2026, 3, 3, 11, 30, tzinfo=HELSINKI))
+    assert [type(e).__name__ for e in effects] == ["ObligationWarned", "OwnerChanged"]
+    assert engine.lead("L-2").owner.person != "bob"  # type: ignore[union-attr]

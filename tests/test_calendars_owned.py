@@ -155,8 +155,8 @@ def test_owned_calendars_round_trip_through_the_file_and_the_one_pager_says_whos
                 CalendarOwners("tokyo", teams=("sales",)),
                 CalendarOwners("new-york", teams=("sales",)),
             ),
-            "calendars.new-york.teams",
-            "already works by calendar 'tokyo'",
+            "calendars.tokyo.teams",
+            "already works by calendar 'new-york'",  # (checked in the calendars' order)
         ),
     ],
 )
@@ -188,3 +188,48 @@ def test_a_calendar_cannot_be_called_like_a_choice() -> None:
     with pytest.raises(AgreementError) as caught:
         attrs.evolve(default, calendars={**default.calendars, "owner": office("UTC")})
     assert any(p.field == "calendars.owner" for p in caught.value.problems)
+
+
+def test_owners_are_kept_in_the_calendars_order_so_the_file_means_the_same() -> None:
+    """Regions are tried in the calendars' order however the owners were listed; two entries
+    of one calendar join."""
+    listed = (
+        CalendarOwners("tokyo", region="country == 'JP'"),
+        CalendarOwners("new-york", region="country in ('US', 'FI')"),
+        CalendarOwners("tokyo", people=("carol",), region="country == 'FI'"),
+    )
+    made = agreement("region", listed)
+    assert [owners.calendar for owners in made.calendar_owners] == ["new-york", "tokyo"]
+    [tokyo] = [owners for owners in made.calendar_owners if owners.calendar == "tokyo"]
+    assert tokyo.people == ("carol",)
+    assert tokyo.region is not None
+    assert str(tokyo.region) == "(country == 'JP') or (country == 'FI')"
+    assert Agreement.from_toml_text(agreement_to_toml(made)) == made
+    engine = Engine(made)
+    assert first_touch(engine, "L-1", AT, country="FI").calendar == "new-york"
+
+
+def test_the_diff_says_who_works_by_a_calendar() -> None:
+    from leadsla._shell.diff import agreement_diff
+
+    tokyo = CalendarOwners("tokyo", teams=("sales-us",))
+    before = agreement("owner", (CalendarOwners("new-york", people=("bob",)), tokyo))
+    after = agreement("owner", (CalendarOwners("new-york", people=("bob", "carol")), tokyo))
+    [change] = agreement_diff(before, after)
+    assert change.before is not None
+    assert change.before.endswith("for bob")
+    assert change.after is not None
+    assert change.after.endswith("for bob, carol")
+
+
+def test_a_ladder_notifies_only_people_and_teams_the_agreement_has() -> None:
+    from leadsla import Notify, Warn
+
+    default = Agreement.default()
+    first, *others = default.obligations
+    bad = attrs.evolve(first, warnings=(Warn(fraction=0.5, actions=Notify("dan")),))
+    with pytest.raises(AgreementError) as caught:
+        attrs.evolve(default, obligations=(bad, *others))
+    [problem] = caught.value.problems
+    assert problem.field == "obligations.first-touch.warnings[0].actions"
+    assert "is not a known person or team" in problem.message

@@ -14,6 +14,7 @@ import pytest
 from leadsla import CsvError, CsvMapping, EventTemplate, UsageError, csv_events, replay
 from leadsla._shell.cli import main
 from leadsla._shell.csv import csv_events_from_text
+from leadsla._shell.importing import ImportReport
 
 LEADS = """\
 lead_id,created,score,vip,owner
@@ -87,7 +88,11 @@ by = "{owner}"
     events = [(row, event["type"], event.get("by")) for row, event in made(mapping=mapping)]
     assert events[:2] == [(4, "lead_created", None), (4, "transition", "carol")]
     assert (3, "transition", None) in events  # an empty cell is no one
-    assert [event["id"] for _, event in made(mapping=mapping)][1] == "row4-2"
+    # An id from the row's cells and the template's place: the same row, the same id.
+    ids = [str(event["id"]) for _, event in made(mapping=mapping)]
+    assert ids[1].startswith("csv-")
+    assert ids[1].endswith("-2")
+    assert ids == [str(event["id"]) for _, event in made(mapping=mapping)]
 
 
 def test_replaying_the_rows_gives_leads_with_typed_fields() -> None:
@@ -106,10 +111,11 @@ def test_a_cell_that_is_not_a_time_is_refused_with_its_row(
     out = io.StringIO()
     arguments = ["replay", str(tmp_path / "leads.csv"), "--mapping", str(tmp_path / "mapping.toml")]
     assert main(arguments, out) == 1
-    assert "3 events on Marketing–sales SLA, 1 refused" in out.getvalue()
+    assert "2 events on Marketing–sales SLA, 0 refused" in out.getvalue()  # the good rows
     error = capsys.readouterr().err
-    assert f"{tmp_path / 'leads.csv'}:3: 'at' " in error
-    assert "(got 'next tuesday')" in error
+    assert "1 row of leads: 'created' is not an ISO 8601 time (got 'next tuesday')" in error
+    assert "first at row 3" in error
+    assert "1 row refused by the mapping" in error
 
 
 @pytest.mark.parametrize(
@@ -288,13 +294,19 @@ def test_cells_that_are_not_what_the_agreement_declares_are_listed_with_their_ro
         "fields = {score = '{score}', budget_confirmed = '{budget}'}"
     )
     with pytest.raises(CsvError) as raised:
-        csv_events_from_text(rows, mapping)
-    assert str(raised.value).splitlines() == [
-        "3 problems:",
-        "  - 'row 2: score' is not a number (got '1,5'); write digits with a point, e.g. 1.5 or 42",
-        "  - 'row 3: score' is not a number (got 'nan'); write digits with a point, e.g. 1.5 or 42",
-        "  - 'row 3: budget_confirmed' is not a yes or no (got 'maybe'); "
-        "write true/false, yes/no or 1/0",
+        csv_events_from_text(rows, mapping)  # without a report: an error, by reason
+    assert str(raised.value) == (
+        "'row 2: score' is not a number (got '1,5'); write digits with a point, e.g. 1.5 or 42"
+    )
+    report = ImportReport()
+    kept = csv_events_from_text(rows, mapping, report=report)
+    assert [row for row, _ in kept] == [4]  # the good row is kept
+    assert [(count, first.row, first.value) for count, first in report.groups()] == [(2, 2, "1,5")]
+    rows_b = rows.replace('"1,5"', "1.5").replace("nan", "7")
+    report = ImportReport()
+    csv_events_from_text(rows_b, mapping, report=report)
+    assert [(first.row, first.column, first.message) for _, first in report.groups()] == [
+        (3, "budget", "is not a yes or no")
     ]
     good = rows.replace('"1,5"', "1.5").replace("nan", "7").replace("maybe", "y")
     fields = [event["fields"] for _, event in csv_events_from_text(good, mapping)]
@@ -320,9 +332,14 @@ def test_empty_header_only_and_duplicate_header_files() -> None:
     with pytest.raises(CsvError, match="'csv' is empty; export the file with its header row"):
         csv_events_from_text("", mapping)
     assert csv_events_from_text("lead_id,created\n", mapping) == []
+    # A column named twice that the mapping does not use is no matter; one it uses is.
+    assert csv_events_from_text("lead_id,created,score,score\nA1,2026-03-02,1,2\n", mapping)
     with pytest.raises(CsvError) as raised:
-        csv_events_from_text("lead_id,created,score,score\nA1,2026-03-02,1,2\n", mapping)
-    assert "'header' names a column more than once (got ['score'])" in str(raised.value)
+        csv_events_from_text("lead_id,created,created\nA1,2026-03-02,2026-03-03\n", mapping)
+    assert str(raised.value) == (
+        "'events[1].at' names a column the header has 2 times (got 'created'); rename the "
+        "columns so the one the mapping uses is named once"
+    )
     assert [
         row for row, _ in csv_events_from_text("\ufefflead_id,created\nA1,2026-03-02\n", mapping)
     ] == [2]

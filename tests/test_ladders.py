@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import attrs
@@ -17,10 +17,12 @@ from leadsla import (
     Agreement,
     AgreementError,
     Assign,
+    Duration,
     Effect,
     Engine,
     Escalate,
     LeadCreated,
+    LeadMigrated,
     Notify,
     ObligationBreached,
     ObligationError,
@@ -29,6 +31,7 @@ from leadsla import (
     ObligationWarned,
     OwnerChanged,
     TransitionRequested,
+    Versions,
     Warn,
     When,
     effect_to_dict,
@@ -183,7 +186,7 @@ def test_the_ladder_round_trips_through_the_file_and_reads_in_plain_words() -> N
     agreement = laddered()
     assert Agreement.from_toml_text(agreement_to_toml(agreement)) == agreement
     sentence = obligation_sentence(agreement, agreement.obligations[0])
-    assert "Warning when 75% of the time is used: the lead's owner is notified" in sentence
+    assert "Warnings: when 75% of the time is used: the lead's owner is notified; 30" in sentence
     assert "After the deadline, while not met: 1 business hour after: escalate to" in sentence
     assert "2 business days after: the lead is reassigned" in sentence
 
@@ -256,3 +259,83 @@ def test_a_lead_that_leaves_the_partys_hands_is_no_longer_escalated() -> None:
     clock = engine.lead("L-1").obligation("first-touch")
     assert clock is not None
     assert clock.status == "breached"
+
+
+def test_steps_after_the_deadline_come_in_time_order_whatever_their_kind_of_time() -> None:
+    """'1 business hour' and '2 hours' after a Friday 16:30 deadline: the second comes first
+    (Friday 18:30; the first waits for Monday's opening), and Engine.due says the same."""
+    default = Agreement.default()
+    accept = attrs.evolve(
+        default.obligations[1],
+        warnings=(
+            Warn(after="1 business hour", actions=Notify("sam", "A")),
+            Warn(after="2 hours", actions=Notify("sam", "B")),
+        ),
+    )
+    engine = Engine(attrs.evolve(default, obligations=(accept,)))
+    thursday = datetime(2026, 3, 5, 16, 30, tzinfo=HELSINKI)
+    engine.apply(LeadCreated(id="c", lead="L", at=thursday, fields={"email": "a@b", "score": 80}))
+    listed = [
+        (d.at.astimezone(HELSINKI).strftime("%a %H:%M"), d.kind)
+        for d in engine.due(datetime(2026, 3, 10, tzinfo=HELSINKI))
+        if d.kind == "escalation"
+    ]
+    assert listed == [("Fri 18:30", "escalation"), ("Mon 09:30", "escalation")]
+    said = [
+        (e.at.astimezone(HELSINKI).strftime("%a %H:%M"), e.message)
+        for e in engine.advance(datetime(2026, 3, 10, tzinfo=HELSINKI))
+        if isinstance(e, ActionRequested) and e.action == "notify"
+    ]
+    assert said == [("Fri 18:30", "B"), ("Mon 09:30", "A")]
+
+
+def test_a_business_step_on_a_calendar_time_obligation_counts_on_the_calendar() -> None:
+    default = Agreement.default()
+    nurture = attrs.evolve(
+        default.obligations[3],
+        within="2 days",
+        warnings=(Warn(before="1 business day"), Warn(after="1 business hour")),
+    )
+    engine = Engine(attrs.evolve(default, obligations=(nurture,)))
+    thursday = datetime(2026, 3, 5, 10, tzinfo=HELSINKI)
+    engine.apply(LeadCreated(id="c", lead="L", at=thursday, fields={"email": "a@b", "score": 80}))
+    engine.apply(
+        TransitionRequested(id="n", lead="L", at=thursday, trigger="nurture", reason="later")
+    )
+    office = default.calendars["office"]
+    due = thursday + timedelta(days=2)  # Saturday 10:00
+    found = {d.kind: d.at for d in engine.due(datetime(2026, 3, 12, tzinfo=HELSINKI))}
+    assert found["deadline"] == due
+    assert found["warning"] == office.add(due, -Duration.parse("1 business day"))
+    assert found["escalation"] == office.add(due, Duration.parse("1 business hour"))
+    assert found["escalation"] == datetime(2026, 3, 9, 10, tzinfo=HELSINKI)  # Monday 10:00
+
+
+def test_a_breached_clock_migrates_to_the_new_versions_ladder() -> None:
+    """Escalations to come under version 1; version 2 has no ladder, or not the obligation:
+    nothing more is escalated, and the engine goes on."""
+    default = Agreement.default()
+    ladder = (
+        Warn(after="1 business hour", actions=Notify("sam", "A")),
+        Warn(after="3 business hours", actions=Notify("sam", "B")),
+    )
+    first = attrs.evolve(
+        default, obligations=(attrs.evolve(default.obligations[1], warnings=ladder),)
+    )
+    for obligations in ((default.obligations[1],), (default.obligations[0],)):
+        second = attrs.evolve(
+            first, version="2", effective=date(2026, 3, 3), obligations=obligations
+        )
+        engine = Engine(Versions([first, second]))
+        engine.apply(
+            LeadCreated(id="c", lead="L", at=MONDAY_9, fields={"email": "a@b", "score": 80})
+        )
+        engine.advance(datetime(2026, 3, 3, 10, 30, tzinfo=HELSINKI))  # breached, one escalation
+        engine.apply(
+            LeadMigrated(id="m", lead="L", at=datetime(2026, 3, 3, 11, tzinfo=HELSINKI), to="2")
+        )
+        later = engine.advance(datetime(2026, 3, 4, 15, tzinfo=HELSINKI))
+        assert not [e for e in later if isinstance(e, (ObligationEscalated, ActionRequested))]
+        engine.apply(
+            LeadCreated(id="c2", lead="M", at=datetime(2026, 3, 4, 16, tzinfo=HELSINKI), fields={})
+        )  # the engine goes on

@@ -51,6 +51,7 @@ from leadsla.testing import event_streams
 
 HELSINKI = ZoneInfo("Europe/Helsinki")
 MQL = {"email": "ann@acme.com", "score": 62}
+COLD = {"email": "ann@acme.com", "score": 10}  # a lead, not (yet) an MQL
 
 
 def at(day: int, hour: int, minute: int = 0) -> datetime:
@@ -238,7 +239,7 @@ def test_a_refused_event_is_kept_and_taken_when_a_late_event_makes_it_good() -> 
     """An 'accept' refused because the lead was not an MQL yet becomes good when the update
     that made it one arrives late, as it would have in time order."""
     engine = Engine()
-    engine.apply(LeadCreated(id="e1", lead="L-1", at=at(2, 9), fields={"score": 10}))
+    engine.apply(LeadCreated(id="e1", lead="L-1", at=at(2, 9), fields=COLD))
     accept = TransitionRequested(id="e3", lead="L-1", at=at(2, 11), trigger="accept", by="bob")
     [refused] = engine.apply(accept)
     assert isinstance(refused, Rejected)
@@ -248,7 +249,7 @@ def test_a_refused_event_is_kept_and_taken_when_a_late_event_makes_it_good() -> 
     assert engine.lead("L-1").state == "sal"
     in_order = Engine()
     for event in [
-        LeadCreated(id="e1", lead="L-1", at=at(2, 9), fields={"score": 10}),
+        LeadCreated(id="e1", lead="L-1", at=at(2, 9), fields=COLD),
         LeadUpdated(id="e2", lead="L-1", at=at(2, 10), fields={"score": 80}),
         accept,
     ]:
@@ -258,7 +259,7 @@ def test_a_refused_event_is_kept_and_taken_when_a_late_event_makes_it_good() -> 
 
 def test_a_late_mql_moves_last_months_count() -> None:
     engine = Engine()
-    engine.apply(LeadCreated(id="e1", lead="L-1", at=at(31, 20), fields={"score": 10}))
+    engine.apply(LeadCreated(id="e1", lead="L-1", at=at(31, 20), fields=COLD))
     engine.advance(datetime(2026, 4, 1, 9, tzinfo=HELSINKI))
     assert [(v.period, v.delivered) for v in engine.volumes()] == []
     engine.apply(LeadUpdated(id="e2", lead="L-1", at=at(31, 21), fields={"score": 80}))
@@ -375,7 +376,7 @@ def test_on_a_time_ordered_log_lateness_changes_nothing(events: list[Event]) -> 
 
 def refused_then_made_good() -> list[Event]:
     return [
-        LeadCreated(id="e1", lead="L-1", at=at(2, 9), fields={"score": 10}),
+        LeadCreated(id="e1", lead="L-1", at=at(2, 9), fields=COLD),
         TransitionRequested(id="e3", lead="L-1", at=at(2, 11), trigger="accept", by="bob"),
         TransitionRequested(id="e4", lead="L-1", at=at(2, 12), trigger="win", by="bob"),
         LeadUpdated(id="e2", lead="L-1", at=at(2, 10), fields={"score": 80}),
@@ -557,9 +558,9 @@ def test_an_order_dependent_policy_keeps_the_owner_it_gave() -> None:
         ),
     )
     engine = Engine(rotation)
-    engine.apply(LeadCreated(id="e1", lead="L-1", at=at(2, 9), fields={"score": 10}))
+    engine.apply(LeadCreated(id="e1", lead="L-1", at=at(2, 9), fields=COLD))
     engine.apply(LeadUpdated(id="e2", lead="L-1", at=at(2, 9, 30), fields={"score": 80}))
-    engine.apply(LeadCreated(id="e3", lead="L-2", at=at(2, 9, 40), fields={"score": 80}))
+    engine.apply(LeadCreated(id="e3", lead="L-2", at=at(2, 9, 40), fields=MQL))
     owners = {lead: engine.lead(lead).owner for lead in ("L-1", "L-2")}
     assert {lead: owner.person for lead, owner in owners.items() if owner} == {
         "L-1": "alice",
@@ -571,7 +572,7 @@ def test_an_order_dependent_policy_keeps_the_owner_it_gave() -> None:
     assert effects == []
     assert engine.lead("L-1").owner == owners["L-1"]
     assert engine._book.snapshot() == book
-    engine.apply(LeadCreated(id="e5", lead="L-3", at=at(2, 9, 50), fields={"score": 80}))
+    engine.apply(LeadCreated(id="e5", lead="L-3", at=at(2, 9, 50), fields=MQL))
     owner = engine.lead("L-3").owner
     assert owner is not None
     assert owner.person == "carol"
@@ -611,13 +612,15 @@ def test_a_rotation_keeps_its_picks_when_two_hand_overs_share_an_instant() -> No
     at one instant: its ownership keeps no empty interval, but the re-run for a late event
     must still give sales the rep the rotation gave (found by the property above)."""
     second = at(2, 8) + timedelta(microseconds=1)
-    drifting = {"need_months": 7, "score": 50, "budget_confirmed": False}
+    drifting = {"email": "ann@acme.com", "need_months": 7, "score": 50, "budget_confirmed": False}
     engine = Engine(ROTATION)
     said = engine.apply(LeadCreated(id="e1", lead="L-1", at=second, fields=drifting))
     given = [e.owner.person for e in said if isinstance(e, OwnerChanged)]
     assert given == ["max", "alice", "max"]
     said += engine.apply(OwnerAssigned(id="e2", lead="L-1", at=second, owner="bob"))
-    said += engine.apply(LeadCreated(id="e0", lead="L-1", at=at(2, 8), fields={}))
+    said += engine.apply(
+        LeadCreated(id="e0", lead="L-1", at=at(2, 8), fields={"email": "ann@acme.com"})
+    )
     net(said)  # no retraction of an owner change that was never said
 
 

@@ -901,3 +901,38 @@ def test_a_partitioned_store_refuses_a_team_with_capacities(postgres_db: str) ->
         "needs partition-safe assignment, but team 'sales' counts its members' open leads "
         "(bob has a capacity)"
     )
+
+
+def test_giving_a_closed_lead_to_someone_does_not_count_it_as_open() -> None:
+    """A lead won and then handed to carol for the account: no one's open leads change."""
+    from leadsla import TransitionRequested as _Move
+
+    made = attrs.evolve(
+        Agreement.default(), people=[Person(name, capacity=1) for name in ("alice", "bob", "carol")]
+    )
+    engine = Engine(made)
+    at = datetime(2026, 3, 2, 9, tzinfo=ZoneInfo("Europe/Helsinki"))
+    fields = {"email": "x@y", "score": 80, "budget_confirmed": True, "need_months": 3}
+    engine.apply(LeadCreated(id="c0", lead="L0", at=at, fields=fields))
+    for number, trigger in enumerate(("accept", "qualify_sales", "win")):
+        engine.apply(
+            _Move(
+                id=f"m{number}", lead="L0", at=at + timedelta(minutes=1 + number), trigger=trigger
+            )
+        )
+    book = engine.state().book
+    assert book is not None
+    before = {k: v for k, v in book.loads.items() if v}
+    engine.apply(OwnerAssigned(id="a0", lead="L0", at=at + timedelta(minutes=10), owner="carol"))
+    assert {k: v for k, v in book.loads.items() if v} == before
+    for number in range(1, 4):  # three open leads, one each
+        engine.apply(
+            LeadCreated(
+                id=f"c{number}",
+                lead=f"L{number}",
+                at=at + timedelta(minutes=20 + number),
+                fields={"email": "x@y", "score": 80},
+            )
+        )
+    owners = sorted(engine.lead(f"L{number}").owner.person or "" for number in range(1, 4))  # type: ignore[union-attr]
+    assert owners == ["alice", "bob", "carol"]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import attrs
@@ -19,6 +19,8 @@ from leadsla import (
     ObligationOpened,
     ObligationRetargeted,
     ObligationSpec,
+    ObligationWarned,
+    PauseWhile,
     Tier,
     Warn,
     When,
@@ -222,3 +224,79 @@ def test_a_warning_given_is_not_given_again_when_the_tier_changes() -> None:
     )  # now due 13:00, its 75 % at 12:00: already given
     later = engine.advance(MONDAY_9.replace(hour=12, minute=30))
     assert not [e for e in later if e.origin.startswith("timer:first-touch")]
+
+
+def test_the_scorecard_takes_an_obligation_that_chooses_its_tier_again() -> None:
+    from leadsla._shell.report import scorecard
+
+    engine = Engine(tiered(ENTERPRISE, retier=True))
+    opened(engine, "L-1", employees=5000)
+    engine.advance(datetime(2026, 3, 31, tzinfo=HELSINKI))
+    [card] = scorecard(engine)
+    assert [(s.tier, s.target) for s in card.by_tier] == [("enterprise", 1.0)]
+
+
+def test_a_tier_in_hours_of_an_obligation_in_days_is_refused() -> None:
+    with pytest.raises(ObligationError) as caught:
+        ObligationSpec(
+            name="callback",
+            party="sales",
+            starts=When(states="mql"),
+            met=When(events="activity"),
+            within="1 business day",
+            tiers=(Tier("hot", "score >= 90", "2 business hours"),),
+        )
+    [problem] = caught.value.problems
+    assert problem.field.endswith("tiers[0].within")
+    assert "counts business hours, but the obligation's within" in problem.message
+    assert problem.fix == "give the tier's time in business days"
+
+
+def test_choosing_the_tier_again_while_paused_gives_no_passed_warning_late() -> None:
+    default = Agreement.default()
+    first = attrs.evolve(
+        default.obligations[0],
+        tiers=(Tier("hot", "score >= 90", "1 business hour"),),
+        retier=True,
+        warnings=Warn(fraction=0.5),
+        pause=PauseWhile(condition="budget_confirmed == true"),
+    )
+    engine = Engine(attrs.evolve(default, obligations=(first,)))
+    engine.apply(
+        LeadCreated(id="c", lead="L", at=MONDAY_9, fields={"email": "a@b", "score": 60})
+    )  # 4 hours: its half at 11:00
+    for minute, fields in ((60, {"budget_confirmed": True}), (90, {"score": 95})):
+        at = MONDAY_9 + timedelta(minutes=minute)
+        engine.apply(LeadUpdated(id=f"u{minute}", lead="L", at=at, fields=fields))
+    # Now hot (1 hour, half at 9:30: passed); resumed at 11:00.
+    at = MONDAY_9 + timedelta(hours=2)
+    engine.apply(LeadUpdated(id="r", lead="L", at=at, fields={"budget_confirmed": False}))
+    later = engine.advance(MONDAY_9 + timedelta(hours=3))
+    assert not [e for e in later if isinstance(e, ObligationWarned)]
+
+
+def test_choosing_the_tier_again_while_paused_keeps_the_warnings_still_to_come() -> None:
+    """Paused ten minutes into the clock; hot (one hour) while paused; resumed at 11:00: the
+    half-time warning comes twenty minutes after, at 11:20, due at 11:50."""
+    default = Agreement.default()
+    first = attrs.evolve(
+        default.obligations[0],
+        tiers=(Tier("hot", "score >= 90", "1 business hour"),),
+        retier=True,
+        warnings=Warn(fraction=0.5),
+        pause=PauseWhile(condition="budget_confirmed == true"),
+    )
+    engine = Engine(attrs.evolve(default, obligations=(first,)))
+    engine.apply(LeadCreated(id="c", lead="L", at=MONDAY_9, fields={"email": "a@b", "score": 60}))
+    for minute, fields in (
+        (10, {"budget_confirmed": True}),
+        (90, {"score": 95}),
+        (120, {"budget_confirmed": False}),
+    ):
+        at = MONDAY_9 + timedelta(minutes=minute)
+        engine.apply(LeadUpdated(id=f"u{minute}", lead="L", at=at, fields=fields))
+    later = engine.advance(MONDAY_9 + timedelta(hours=3))
+    warned = [e for e in later if isinstance(e, ObligationWarned)]
+    assert [
+        (e.at.time().isoformat("minutes"), e.due_at.time().isoformat("minutes")) for e in warned
+    ] == [("11:20", "11:50")]

@@ -27,7 +27,12 @@ from leadsla._core.conditions import (
     Terms,
     TypeClue,
 )
-from leadsla._core.defaults import default_rules, default_teams, default_terms
+from leadsla._core.defaults import (
+    PERSONAL_FIELDS,
+    default_rules,
+    default_teams,
+    default_terms,
+)
 from leadsla._core.duration import Duration
 from leadsla._core.errors import (
     AgreementError,
@@ -50,7 +55,7 @@ from leadsla._core.obligations import (
 )
 from leadsla._core.ownership import FixedOwner, LeastLoaded, Owner, Person, RuleRouting, Team
 from leadsla._core.periods import PERIODS, Period, per
-from leadsla._core.rules import EVENT_KINDS, Fire, Rule, RuleSet
+from leadsla._core.rules import EVENT_KINDS, Fire, Notify, Rule, RuleSet
 from leadsla._core.workflow import Workflow
 
 __all__ = ["CONTACT_KINDS", "Agreement", "CalendarOwners", "default_obligations"]
@@ -99,6 +104,12 @@ def _fields(value: Mapping[str, object]) -> Mapping[str, FieldType]:
     return fields
 
 
+def _personal(value: Iterable[str]) -> tuple[str, ...]:
+    if isinstance(value, str):  # one name, not its letters
+        return (value,)
+    return tuple(value)
+
+
 def _team_tuple(value: Iterable[Team]) -> tuple[Team, ...]:
     return tuple(value)
 
@@ -141,6 +152,32 @@ def _owners_tuple(value: Iterable[CalendarOwners]) -> tuple[CalendarOwners, ...]
     return tuple(value)
 
 
+def _one_per_calendar(
+    owners: tuple[CalendarOwners, ...], calendars: Mapping[str, BusinessCalendar]
+) -> tuple[CalendarOwners, ...]:
+    """The calendars' owners one entry per calendar, in the calendars' order (an unknown
+    calendar's last, to be reported): regions are tried in that order, however they were
+    listed, so the file and the value mean the same. Two entries of one calendar join (their
+    regions: either)."""
+    joined: dict[str, CalendarOwners] = {}
+    given: tuple[object, ...] = owners  # as given: anything may have been passed
+    if not all(isinstance(entry, CalendarOwners) for entry in given):
+        return owners  # (the checks report it)
+    for entry in owners:
+        had = joined.get(entry.calendar)
+        if had is None:
+            joined[entry.calendar] = entry
+            continue
+        region = had.region or entry.region
+        if had.region is not None and entry.region is not None:
+            region = Condition(f"({had.region.source}) or ({entry.region.source})")
+        joined[entry.calendar] = CalendarOwners(
+            entry.calendar, (*had.teams, *entry.teams), (*had.people, *entry.people), region
+        )
+    order = {name: position for position, name in enumerate(calendars)}
+    return tuple(sorted(joined.values(), key=lambda entry: order.get(entry.calendar, len(order))))
+
+
 def _people_tuple(value: Iterable[Person]) -> tuple[Person, ...]:
     return tuple(value)
 
@@ -180,11 +217,17 @@ class Agreement:
     #: Whether a lead with open clocks is given to someone else when its owner's time away
     #: starts (see :meth:`Person.next_away_start`); by default it stays with them.
     reassign_when_away: bool = False
+    #: The lead fields that hold personal data: what an ``erase`` event erases (their values
+    #: become ``[erased]``). Conditions may ask only whether they are present (``has(email)``):
+    #: a replay after an erasure must decide as the first run did.
+    personal: tuple[str, ...] = field(default=PERSONAL_FIELDS, converter=_personal)
     _workflow: Workflow = field(init=False, repr=False, eq=False)
     _field_types: Mapping[str, FieldType] = field(init=False, repr=False, eq=False)
 
     def __attrs_post_init__(self) -> None:
         object.__setattr__(self, "people", _in_zone(self.people, self.timezone))
+        owners = _one_per_calendar(self.calendar_owners, self.calendars)
+        object.__setattr__(self, "calendar_owners", owners)
         problems = self._check()
         problems.extend(_check_people(self.people, self.teams, self.reassign_when_away))
         problems.extend(_check_working_hours(self.teams, self._member_calendar))
@@ -424,7 +467,12 @@ class Agreement:
                 for kind in when.events:
                     if kind not in EVENT_KINDS or kind == "transitioned":
                         problems.append(
-                            unknown("event kind", kind, EVENT_KINDS[:4], f"{where}.{part}.events")
+                            unknown(
+                                "event kind",
+                                kind,
+                                [known for known in EVENT_KINDS if known != "transitioned"],
+                                f"{where}.{part}.events",
+                            )
                         )
             if spec.met is None and spec.attempts is None:
                 problems.append(
@@ -473,6 +521,14 @@ class Agreement:
                     and action.to not in people
                 ):
                     problems.append(unknown("person", action.to, people, f"{where}.{part}"))
+                if isinstance(action, Notify) and action.to not in (
+                    "manager",
+                    "owner",
+                    *people,
+                    *teams,
+                ):
+                    known = sorted({*people, *teams, "manager", "owner"})
+                    problems.append(unknown("person or team", action.to, known, f"{where}.{part}"))
         for commitment in self.commitments:
             where = f"commitments.{commitment.name}"
             if commitment.party not in teams:
@@ -487,6 +543,7 @@ class Agreement:
         problems.extend(self._check_calendar_owners(teams, people))
         problems.extend(self._check_names())
         problems.extend(self._check_field_types())
+        problems.extend(self._check_personal())
         problems.extend(self._check_reachable_meeting())
         problems.extend(self._check_goal())
         return problems
@@ -588,6 +645,44 @@ class Agreement:
                         name,
                         "uses a name that is neither a declared field nor a term",
                         f"declare it under [fields], or use one of {', '.join(known)}{hint}",
+                    )
+                )
+        return problems
+
+    def _check_personal(self) -> list[Problem]:
+        """Personal fields are named once each, are fields (not reserved names), and no
+        condition reads their values: an erasure replaces them, and a replay after it must
+        take the same decisions as the first run."""
+        problems: list[Problem] = []
+        seen: set[str] = set()
+        for name in self.personal:
+            if not isinstance(name, str) or not name:
+                problems.append(
+                    Problem("personal", name, "is not a field name", 'write e.g. "email"')
+                )
+            elif name in RESERVED_NAMES:
+                problems.append(
+                    Problem(
+                        "personal",
+                        name,
+                        "is a reserved name (the lead's position), not a field",
+                        "name lead fields only",
+                    )
+                )
+            elif name in seen:
+                problems.append(Problem("personal", name, "is named twice", "name it once"))
+            seen.add(name)
+        for where, condition in self._conditions():
+            for name in sorted(condition.values_read & seen):
+                problems.append(
+                    Problem(
+                        where,
+                        name,
+                        f"reads the value of personal field {name!r}, which an erasure replaces "
+                        "with [erased]: a replay after an erasure could decide otherwise",
+                        f"ask only whether it is present (has({name})), test a field of its own "
+                        "that holds what you need (a domain, a segment), or take it out of "
+                        "personal",
                     )
                 )
         return problems

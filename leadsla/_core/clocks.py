@@ -235,21 +235,32 @@ class Timing:
     )
 
     def __init__(
-        self, spec: ObligationSpec, calendar: BusinessCalendar, within: Duration | None = None
+        self,
+        spec: ObligationSpec,
+        calendar: BusinessCalendar,
+        within: Duration | None = None,
+        working: BusinessCalendar | None = None,
     ) -> None:
+        """``working``: the calendar a ladder's steps in business time count on, when the
+        obligation's own time is calendar time (``calendar`` is then round the clock)."""
         self.calendar = calendar
         self._budget = spec.within if within is None else within
         self._deadline = shifter(calendar, self._budget)
         ladder = spec.warnings
+
+        def shift(duration: Duration) -> Callable[[int], int]:
+            on = working if working is not None and duration.business else calendar
+            return shifter(on, duration)
+
         self._warning_steps = tuple(i for i, step in enumerate(ladder) if step.after is None)
         self._warnings = tuple(ladder[i] for i in self._warning_steps)
         self._warn_before: tuple[Callable[[int], int] | None, ...] = tuple(
-            shifter(calendar, -warning.before) if warning.before is not None else None
+            shift(-warning.before) if warning.before is not None else None
             for warning in self._warnings
         )
         self._after_steps = tuple(i for i, step in enumerate(ladder) if step.after is not None)
         self._after = tuple(
-            shifter(calendar, after)
+            shift(after)
             for after in (ladder[i].after for i in self._after_steps)
             if after is not None
         )
@@ -286,13 +297,14 @@ class Timing:
         return [at for at, _ in self.warning_order(clock, due_us, opened_us)]
 
     def escalation_order(self, due_us: int) -> list[tuple[int, int]]:
-        """When a breached clock due at ``due_us`` escalates, in the ladder's order (never
-        before its breach is said, after the grace), each with its step's position."""
+        """When a breached clock due at ``due_us`` escalates, earliest first (never before its
+        breach is said, after the grace), each with its step's position in the ladder; at one
+        instant, in the order listed."""
         breach_us = due_us + self.grace_us
-        return [
+        return sorted(
             (max(shift(due_us), breach_us), step)
             for shift, step in zip(self._after, self._after_steps, strict=True)
-        ]
+        )
 
     @property
     def warnings(self) -> int:

@@ -2350,6 +2350,28 @@ class Condition:
     def __str__(self) -> str:
         return self.source
 
+    @property
+    def values_read(self) -> frozenset[str]:
+        """The names whose values the condition reads: every name it uses but those it only
+        asks the presence of (the field given to ``has`` or ``missing``).
+
+        >>> sorted(Condition("has(email) and lower(name) != 'test' and score > 50").values_read)
+        ['name', 'score']
+        """
+        read: set[str] = set()
+        pending: list[ast.AST] = [self._tree]
+        while pending:
+            node = pending.pop()
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
+                function = FUNCTIONS.get(node.func.id)
+                if function is None or function.takes != ("field",):
+                    pending.extend(node.args)  # (the function's own name is not read)
+                continue
+            if isinstance(node, ast.Name):
+                read.add(node.id)
+            pending.extend(ast.iter_child_nodes(node))
+        return frozenset(read & self.names)
+
     def compile(self, terms: frozenset[str] = frozenset()) -> Callable[[Scope], bool]:
         """The fast evaluator, with ``terms`` naming the names that are terms; cached."""
         compiled = self._bound.get(terms)

@@ -12,7 +12,11 @@ from leadsla._core.conditions import Term, Terms
 from leadsla._core.ownership import Team
 from leadsla._core.rules import Fire, Rule, RuleSet
 
-__all__ = ["default_rules", "default_teams", "default_terms"]
+__all__ = ["PERSONAL_FIELDS", "default_rules", "default_teams", "default_terms"]
+
+#: The fields an agreement holds personal data in unless it says otherwise: what an erasure
+#: erases (see :attr:`leadsla.Agreement.personal`).
+PERSONAL_FIELDS: tuple[str, ...] = ("email", "name", "first_name", "last_name", "phone")
 
 
 def default_terms() -> Terms:

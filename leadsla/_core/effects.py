@@ -22,8 +22,12 @@ __all__ = [
     "ActionRequested",
     "ActionSkipped",
     "Because",
+    "Converted",
     "Duplicate",
     "Effect",
+    "Erased",
+    "HeldOutside",
+    "Merged",
     "Migrated",
     "ObligationBreached",
     "ObligationCancelled",
@@ -178,6 +182,43 @@ class Migrated(Effect):
 
     previous: str
     version: str
+
+
+@frozen
+class HeldOutside(Effect):
+    """The record was created while the agreement's ``term`` (``lead``) did not hold: it is
+    kept, fields and all, outside the lifecycle (no owner, no clocks, no rules) until an
+    update makes the term hold. ``explanation`` says why the term did not hold."""
+
+    term: str
+    explanation: Explanation
+
+
+@frozen
+class Converted(Effect):
+    """The lead became ``to`` (a contact, an opportunity) and left the lifecycle; its clocks
+    still open were closed first."""
+
+    to: str
+    by: str | None = None
+
+
+@frozen
+class Merged(Effect):
+    """The record was merged ``into`` another lead (two records, one person) and left the
+    lifecycle; the surviving lead's view shows its history."""
+
+    into: str
+    by: str | None = None
+
+
+@frozen
+class Erased(Effect):
+    """The record's personal ``fields`` (their names) were erased, and the lead left the
+    lifecycle if it was still in it. The values are gone: the host erases its own copies."""
+
+    fields: tuple[str, ...]
+    by: str | None = None
 
 
 @frozen

@@ -82,7 +82,6 @@ from leadsla._core.history import (
     refusal,
     repeated,
     too_far,
-    too_late,
 )
 from leadsla._core.lead import Lead
 from leadsla._core.ownership import AssignmentBook, BookDraft
@@ -344,7 +343,7 @@ class Engine:
         entry = self._leads.get(event.lead)
         journal = self._ledger.journal_for(event.lead, at_us)
         if at_us < limit or journal is None:
-            problem = too_late(event, self._clock, limit, self._lateness)
+            problem = self._ledger.late(event, self._clock, limit, self._lateness)
             return _reject(decision, event.lead, event.at, event.id, problem)
         book = decision._book.child() if decision._book is not None else None
         epoch, picks = entry.epoch + 1 if entry else 0, self._ledger.picks.get(event.lead, ())

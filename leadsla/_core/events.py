@@ -8,8 +8,10 @@ Events are immutable values with keyword-only constructors, checked when made. T
 
 Types: ``lead_created`` and ``lead_updated`` (``fields``), ``activity`` (``kind``, ``outcome``,
 ``by``), ``transition`` (``trigger``, ``by``, ``reason``), ``assign`` (``owner``, ``by``,
-``reason``). :meth:`Event.from_json` reads that form and reports every problem of a line at once;
-:meth:`Event.to_json` writes it back, byte for byte the same for the same event.
+``reason``), ``migrate`` (``to``, ``state``, ``by``), and the housekeeping events ``convert``
+(``to``, ``by``), ``merge`` (``into``, ``by``) and ``erase`` (``by``). :meth:`Event.from_json`
+reads that form and reports every problem of a line at once; :meth:`Event.to_json` writes it
+back, byte for byte the same for the same event.
 
 Reading is the hot path of a replay, so :meth:`Event.from_json` first checks the shape nearly
 every line has (a known type, exactly its keys, text where text goes, a time with an offset,
@@ -37,7 +39,10 @@ __all__ = [
     "ActivityLogged",
     "Event",
     "EventError",
+    "LeadConverted",
     "LeadCreated",
+    "LeadErased",
+    "LeadMerged",
     "LeadMigrated",
     "LeadUpdated",
     "OwnerAssigned",
@@ -142,6 +147,8 @@ class Event:
     """Base of all events: its id, the lead it is about, and when it happened."""
 
     type: ClassVar[str] = ""
+    #: Whether the event checks its values against each other (read with every check, then).
+    cross_checked: ClassVar[bool] = False
 
     id: str
     lead: str
@@ -333,6 +340,65 @@ class LeadMigrated(Event):
         return {"to": self.to, "state": self.state, "by": self.by}
 
 
+@frozen(kw_only=True)
+class LeadConverted(Event):
+    """The lead became a contact or an opportunity (``to``) and leaves the lifecycle: its open
+    clocks close, and it takes no more events but an erasure."""
+
+    type: ClassVar[str] = "convert"
+    to: str = "opportunity"
+    by: str | None = None
+
+    def _check(self) -> list[Problem]:
+        return [*_check_text("to", self.to), *_check_text("by", self.by, optional=True)]
+
+    def _payload(self) -> dict[str, Any]:
+        return {"to": self.to, "by": self.by}
+
+
+@frozen(kw_only=True)
+class LeadMerged(Event):
+    """Two records were one person: this lead (``lead``) is absorbed ``into`` the surviving
+    one. It closes as a conversion does; the survivor's view shows its history."""
+
+    type: ClassVar[str] = "merge"
+    cross_checked: ClassVar[bool] = True
+    into: str
+    by: str | None = None
+
+    def _check(self) -> list[Problem]:
+        problems = [*_check_text("into", self.into), *_check_text("by", self.by, optional=True)]
+        if not problems and self.into == self.lead:
+            problems.append(
+                Problem(
+                    "into",
+                    self.into,
+                    "is the lead itself: a lead cannot be merged into itself",
+                    "name the surviving lead, the one this record is a duplicate of",
+                )
+            )
+        return problems
+
+    def _payload(self) -> dict[str, Any]:
+        return {"into": self.into, "by": self.by}
+
+
+@frozen(kw_only=True)
+class LeadErased(Event):
+    """A request to erase the person's data (GDPR): the agreement's personal fields are
+    erased from the lead and from what the stores keep of it; its states, clocks and tallies
+    stay, and it takes no more events."""
+
+    type: ClassVar[str] = "erase"
+    by: str | None = None
+
+    def _check(self) -> list[Problem]:
+        return _check_text("by", self.by, optional=True)
+
+    def _payload(self) -> dict[str, Any]:
+        return {"by": self.by}
+
+
 EVENT_TYPES: dict[str, type[Event]] = {
     cls.type: cls
     for cls in (
@@ -342,6 +408,9 @@ EVENT_TYPES: dict[str, type[Event]] = {
         TransitionRequested,
         OwnerAssigned,
         LeadMigrated,
+        LeadConverted,
+        LeadMerged,
+        LeadErased,
     )
 }
 _KEYS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {  # (required, optional) payload keys
@@ -351,6 +420,9 @@ _KEYS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {  # (required, opti
     "transition": (("trigger",), ("by", "reason")),
     "assign": (("owner",), ("by", "reason")),
     "migrate": (("to",), ("state", "by")),
+    "convert": ((), ("to", "by")),
+    "merge": (("into",), ("by",)),
+    "erase": ((), ("by",)),
 }
 
 
@@ -363,7 +435,8 @@ class _Shape(NamedTuple):
 
     event_type: type[Event]
     allowed: frozenset[str]  # every key it may have
-    texts: tuple[tuple[str, bool], ...]  # its text keys, each with whether it may be null
+    # Its text keys, each with whether it may be null and the value it takes when left out.
+    texts: tuple[tuple[str, bool, str | None], ...]
     required: tuple[str, ...]  # the keys besides id, type, lead and at it must have
     has_fields: bool
 
@@ -377,10 +450,26 @@ def _shape(kind: str) -> _Shape:
     return _Shape(
         event_type,
         frozenset({"id", "type", "lead", "at", *payload}),
-        tuple((key, key in optional or key in _MAY_BE_NULL) for key in payload if key != "fields"),
+        tuple(
+            (key, _nullable(event_type, key, optional), _default(event_type, key))
+            for key in payload
+            if key != "fields"
+        ),
         required,
         "fields" in payload,
     )
+
+
+def _default(event_type: type[Event], key: str) -> str | None:
+    """The value an optional text key takes when a line leaves it out (its class default)."""
+    default = getattr(attrs.fields(event_type), key).default
+    return default if isinstance(default, str) else None
+
+
+def _nullable(event_type: type[Event], key: str, optional: tuple[str, ...]) -> bool:
+    """Whether a text key may be null: an optional key whose class default is None, or a
+    required key that says null (an ``assign`` to whoever the team's policy picks)."""
+    return (key in optional and _default(event_type, key) is None) or key in _MAY_BE_NULL
 
 
 _SHAPES: Final = {kind: _shape(kind) for kind in _KEYS}
@@ -430,8 +519,8 @@ def _read(data: str | bytes | Mapping[str, Any]) -> Event:
         shared = _ZONES.setdefault(zone, zone)
         if shared is not zone:
             moment = moment.replace(tzinfo=shared)
-    for key, nullable in texts:
-        value = data.get(key)
+    for key, nullable, default in texts:
+        value = data.get(key, default)
         if (type(value) is not str or not value) and (value is not None or not nullable):
             return _read_checked(data)
     for key in required:
@@ -454,11 +543,13 @@ def _read(data: str | bytes | Mapping[str, Any]) -> Event:
     _set(event, "id", event_id)
     _set(event, "lead", lead)
     _set(event, "at", moment)
-    for key, _ in texts:
-        value = data.get(key)
+    for key, _, default in texts:
+        value = data.get(key, default)
         _set(event, key, _shared(value) if value is not None and len(value) <= _SHORT else value)
     if has_fields:
         _set(event, "fields", MappingProxyType(named))
+    if event_type.cross_checked and event._check():
+        return _read_checked(data)  # (which lists the problems)
     return event
 
 

@@ -22,18 +22,27 @@ T = TypeVar("T")
 
 def builder(cls: type[T]) -> Callable[..., T]:
     """A constructor of ``cls`` taking every field of its ``__init__`` positionally, with no
-    converters or checks (fields the ``__init__`` does not take get their plain defaults)."""
+    converters or checks (fields the ``__init__`` does not take get their plain defaults, and
+    so may the trailing fields that have one, when left out)."""
     every = attrs.fields(cls)  # type: ignore[arg-type]
     names = [attribute.name for attribute in every if attribute.init]
+    # The trailing fields with a plain default may be left out: a field added to a record
+    # later takes its default from the builders' callers that do not know of it.
+    optional: dict[str, Any] = {}
+    for attribute in reversed([a for a in every if a.init]):
+        default = attribute.default
+        if default is attrs.NOTHING or isinstance(default, attrs.Factory):  # type: ignore[arg-type]
+            break
+        optional[attribute.name] = default
     if not all(a.name.isidentifier() for a in every) or "__slots__" not in vars(cls):
         raise TypeError(f"{cls.__name__} is not a slotted attrs class")
     twin = _twin(cls)
     if twin is not None:
-        return _twin_builder(cls, twin, names)
+        return _twin_builder(cls, twin, names, optional)
     namespace: dict[str, Any] = {"new": object.__new__, "cls": cls}
     for number, name in enumerate(names):
         namespace[f"set{number}"] = getattr(cls, name).__set__
-    arguments = ", ".join(f"v{number}" for number in range(len(names)))
+    arguments = _arguments(names, optional, namespace)
     body = "".join(f"    set{number}(self, v{number})\n" for number in range(len(names)))
     # Fields the constructor does not take (an effect's origin) get their defaults.
     for number, attribute in enumerate(a for a in every if not a.init):
@@ -65,11 +74,26 @@ def _twin(cls: type) -> type | None:
     return twin
 
 
-def _twin_builder(cls: type[T], twin: type, names: list[str]) -> Callable[..., T]:
+def _arguments(names: list[str], optional: dict[str, Any], namespace: dict[str, Any]) -> str:
+    """A builder's parameters, ``v0, v1, ...``; those of the ``optional`` fields default to
+    the fields' defaults (put in ``namespace``)."""
+    parameters = []
+    for number, name in enumerate(names):
+        if name in optional:
+            namespace[f"d{number}"] = optional[name]
+            parameters.append(f"v{number}=d{number}")
+        else:
+            parameters.append(f"v{number}")
+    return ", ".join(parameters)
+
+
+def _twin_builder(
+    cls: type[T], twin: type, names: list[str], optional: dict[str, Any]
+) -> Callable[..., T]:
     """The builder through a twin (see :func:`_twin`): the record is made as a twin, filled
     in by ordinary assignment, then given its real class."""
     namespace: dict[str, Any] = {"new": object.__new__, "twin": twin, "cls": cls}
-    arguments = ", ".join(f"v{number}" for number in range(len(names)))
+    arguments = _arguments(names, optional, namespace)
     body = "".join(f"    self.{name} = v{number}\n" for number, name in enumerate(names))
     source = (
         f"def build({arguments}):\n    self = new(twin)\n{body}    self.__class__ = cls\n"

@@ -51,7 +51,7 @@ from leadsla._core.ownership import AssignmentBook, BookDraft, Pick, pins_of
 from leadsla._core.steps import LeadChange, Stepper, live
 from leadsla._core.tally import Contribution, Tally
 from leadsla._core.timers import DEADLINE, Timer, TimerQueue
-from leadsla._core.views import Due, LeadView
+from leadsla._core.views import Due, LeadView, merge_order
 
 __all__ = [
     "EPOCH",
@@ -210,10 +210,12 @@ class Ledger:
     """Every lead as the engine keeps it (:class:`Entry`), the commitments' tally of them,
     and their journals, folded as the clock moves on."""
 
-    __slots__ = ("entries", "folds", "lateness", "orphans", "picks", "tally")
+    __slots__ = ("entries", "folds", "lateness", "merged", "orphans", "picks", "tally")
 
     def __init__(self, tally: Tally, lateness_us: int) -> None:
         self.entries: dict[str, Entry] = {}
+        #: Per surviving lead, the records merged into it (as keys, in the order merged).
+        self.merged: dict[str, dict[str, None]] = {}
         #: Events for leads not created (yet), within the allowed lateness.
         self.orphans: dict[str, Journal] = {}
         self.tally = tally
@@ -234,6 +236,8 @@ class Ledger:
         tally = self.tally
         entry = self.entries.get(lead.id)
         keep = self.lateness > 0
+        if lead.standing is not None or (entry is not None and entry.lead.standing is not None):
+            self._apart(entry.lead if entry is not None else None, lead)
         if entry is None:
             contribution = tally.of(lead.history) if change.counted else _NO_CONTRIBUTION
             tally.replace(_NO_CONTRIBUTION, contribution)
@@ -261,6 +265,45 @@ class Ledger:
                 journal.add(logged)
             else:  # in time order, nothing refused to replace: the end
                 entries.append(logged)
+        if lead.standing is not None and lead.standing.erased_at is not None:
+            self._forget(entry, lead.id)
+
+    def _apart(self, before: Lead | None, after: Lead) -> None:
+        """Note what a lead's new record changes of the records merged into others."""
+        was = before.merged_into if before is not None else None
+        now = after.merged_into
+        if was == now:
+            return
+        if was is not None and (absorbed := self.merged.get(was)) is not None:
+            absorbed.pop(after.id, None)
+            if not absorbed:
+                del self.merged[was]
+        if now is not None:
+            self.merged.setdefault(now, {})[after.id] = None
+
+    def _forget(self, entry: Entry, lead_id: str) -> None:
+        """An erased lead keeps no history: its events held personal data, and no late
+        event can go before its erasure (one that comes is refused, see :meth:`late`)."""
+        entry.journal = None
+        self.picks.pop(lead_id, None)
+        self.orphans.pop(lead_id, None)
+
+    def late(
+        self, event: Event, clock: datetime | None, limit_us: int, lateness_us: int
+    ) -> Problem:
+        """Why an event behind the clock cannot be put in its place: its lead was erased, or
+        the history it needs is gone (:func:`too_late`)."""
+        entry = self.entries.get(event.lead)
+        erased = entry.lead.erased_at if entry is not None else None
+        if erased is None:
+            return too_late(event, clock, limit_us, lateness_us)
+        return Problem(
+            "lead",
+            event.lead,
+            f"names a record that was erased ({erased.isoformat()}): it takes no more events, "
+            "late ones included",
+            "a person who comes back is a new record: give it a new lead id",
+        )
 
     def view(self, lead_id: str, as_of: datetime | None, stepper: Stepper) -> LeadView:
         """A lead's record and clocks: now, or as they stood at event time ``as_of`` (its
@@ -269,7 +312,7 @@ class Ledger:
         and :class:`~leadsla.UsageError` for a time older than the history kept."""
         entry = self.entries[lead_id]
         if as_of is None:
-            return LeadView(entry.lead, entry.clocks)
+            return LeadView(entry.lead, entry.clocks, self._merged(lead_id, as_of, stepper))
         at_us = instant_us(as_of, "as_of")
         journal = entry.journal
         lead: Lead | None
@@ -292,7 +335,47 @@ class Ledger:
         run = rerun(stepper, lead, clocks, start, [], at_us, entry.epoch, None)
         if run.lead is None:
             raise KeyError(lead_id)
-        return LeadView(run.lead, run.clocks)
+        return LeadView(run.lead, run.clocks, self._merged(lead_id, as_of, stepper))
+
+    def merged_views(self, lead_id: str) -> list[LeadView]:
+        """The views of the records this ledger holds that were merged into ``lead_id`` (which
+        it may not hold: a partitioned store joins those of every partition), without the
+        records merged into them."""
+        return [
+            LeadView(self.entries[other].lead, self.entries[other].clocks)
+            for other in self.merged.get(lead_id, ())
+        ]
+
+    def _merged(
+        self,
+        lead_id: str,
+        as_of: datetime | None,
+        stepper: Stepper,
+        seen: frozenset[str] = frozenset(),
+    ) -> tuple[LeadView, ...]:
+        """The views of the records merged into ``lead_id`` (by ``as_of``), in the order they
+        were merged; each with those merged into it (a record met twice is shown once)."""
+        absorbed = self.merged.get(lead_id)
+        if not absorbed:
+            return ()
+        seen = seen | {lead_id}
+        found = []
+        for other in absorbed:
+            if other in seen:
+                continue
+            entry = self.entries[other]
+            if as_of is None:
+                view = LeadView(entry.lead, entry.clocks)
+            else:
+                try:
+                    view = self.view(other, as_of, stepper)
+                except (KeyError, UsageError):  # not created, or not merged, by then
+                    continue
+            if view.lead.merged_into != lead_id:
+                continue
+            view = LeadView(view.lead, view.obligations, self._merged(other, as_of, stepper, seen))
+            found.append(view)
+        return tuple(sorted(found, key=merge_order))
 
     def journal_for(self, lead_id: str, at_us: int) -> Journal | None:
         """The journal a late event at ``at_us`` goes into: the lead's own; a new one on its
@@ -313,6 +396,8 @@ class Ledger:
         if not self.lateness:
             return
         entry = self.entries.get(event.lead)
+        if entry is not None and entry.lead.erased_at is not None:
+            return  # nothing can make it good, and it may hold personal data
         if entry is None:  # parked: its creation may still arrive, late
             parked = self.orphans.get(event.lead)
             if parked is None:
@@ -342,6 +427,7 @@ class Ledger:
         assert run.lead is not None
         contribution = self.tally.of(run.lead.history)
         entry = self.entries.get(lead_id)
+        self._apart(entry.lead if entry is not None else None, run.lead)
         if entry is None:
             self.orphans.pop(lead_id, None)
             self.tally.replace(_NO_CONTRIBUTION, contribution)
@@ -356,6 +442,8 @@ class Ledger:
             self.folds.append((kept.entries[-1].at_us, lead_id))
         if run.picks is not None:
             self.picks[lead_id] = run.picks
+        if run.lead.erased_at is not None:
+            self._forget(self.entries[lead_id], lead_id)
         return run.timers
 
     def fold(self, clock_us: int) -> None:
@@ -411,7 +499,9 @@ class Ledger:
                         (at, kind) for kind, at in enumerate(warnings) if kind >= clock.warned
                     ]
             given = clock.warned - timing.warnings  # the escalations already given
-            climbing = clock.status == "open" or stepper.of(entry.lead).escalates(entry.lead, clock)
+            climbing = clock.status == "open" or (
+                clock.status == "breached" and stepper.of(entry.lead).escalates(entry.lead, clock)
+            )
             for number, (step_us, _) in enumerate(timing.escalation_order(due_us)):
                 if climbing and number >= given:
                     moments.append((step_us, DEADLINE + 1 + timing.warnings + number))

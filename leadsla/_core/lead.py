@@ -6,6 +6,10 @@ each with its cause and explanation), its ownership intervals and its tags. Upda
 record sharing everything unchanged with the old one (fields are copied only when they change;
 history grows by one entry), so keeping the previous record costs little and "a rejected event
 changes nothing" is true by construction.
+
+A record may stand apart from the lifecycle (:class:`Standing`): kept outside it because the
+agreement's ``lead`` term does not hold for it, or closed by a conversion, a merge or an
+erasure. Nearly every record is in the lifecycle, and has no standing.
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import datetime
 from types import MappingProxyType
-from typing import Any
+from typing import Any, Literal, NamedTuple
 
 from attrs import field, frozen
 
@@ -21,13 +25,31 @@ from leadsla._core.effects import Transitioned
 from leadsla._core.fast import builder
 from leadsla._core.ownership import Owner, OwnershipInterval
 
-__all__ = ["Lead", "frozen_fields", "new_lead"]
+__all__ = ["Lead", "Standing", "frozen_fields", "new_lead"]
 
 
 def frozen_fields(value: Mapping[str, Any]) -> Mapping[str, Any]:
     if isinstance(value, MappingProxyType):
         return value
     return MappingProxyType(dict(value))
+
+
+class Standing(NamedTuple):
+    """How a record stands apart from the lifecycle, and since when.
+
+    ``kind`` is ``"outside"`` (the agreement's ``lead`` term did not hold when the record was
+    created, nor since: it has no owner, no clocks, no rules), ``"converted"`` (it became
+    ``detail``, a contact or an opportunity), ``"merged"`` (into the lead ``detail``) or
+    ``"erased"`` (its personal fields were erased while it was open). ``at`` is when it came
+    to stand so (for a record outside: when it was created); ``detail`` names the term, what
+    it became, or the surviving lead. ``erased_at`` says when its personal fields were erased
+    (a record of any kind may be erased afterwards: it then takes no more events).
+    """
+
+    kind: Literal["outside", "converted", "merged", "erased"]
+    at: datetime
+    detail: str = ""
+    erased_at: datetime | None = None
 
 
 @frozen(weakref_slot=False)
@@ -49,6 +71,31 @@ class Lead:
     #: The migrations that moved the lead to other agreement versions: (when, version name),
     #: oldest first (none: it is judged by the version in force when it was created).
     migrations: tuple[tuple[datetime, str], ...] = ()
+    #: How the record stands apart from the lifecycle (None: it is a lead in the lifecycle).
+    standing: Standing | None = None
+
+    @property
+    def is_lead(self) -> bool:
+        """Whether the record entered the lifecycle: the agreement's ``lead`` term held for it
+        (when created, or on an update since). A converted, merged or erased lead still is."""
+        return self.standing is None or self.standing.kind != "outside"
+
+    @property
+    def merged_into(self) -> str | None:
+        """The lead this record was merged into, if it was."""
+        standing = self.standing
+        return standing.detail if standing is not None and standing.kind == "merged" else None
+
+    @property
+    def converted_to(self) -> str | None:
+        """What the lead was converted to (a contact, an opportunity), if it was."""
+        standing = self.standing
+        return standing.detail if standing is not None and standing.kind == "converted" else None
+
+    @property
+    def erased_at(self) -> datetime | None:
+        """When the record's personal fields were erased, if they were."""
+        return self.standing.erased_at if self.standing is not None else None
 
     @property
     def created_at(self) -> datetime | None:
@@ -73,5 +120,6 @@ class Lead:
         return None
 
 
-#: ``Lead`` from all nine fields, ``fields`` already a read-only mapping (see leadsla._core.fast).
+#: ``Lead`` from its fields in order, ``fields`` already a read-only mapping, ``standing`` left
+#: out for a record in the lifecycle (see leadsla._core.fast).
 new_lead = builder(Lead)

@@ -210,6 +210,7 @@ _EVENT_WORDS = {
     "lead_updated": "the lead's fields change",
     "activity": "an activity is logged",
     "assign": "the lead is assigned",
+    "lead_converted": "the lead is converted",
 }
 
 
@@ -431,7 +432,9 @@ class ObligationSpec:
             if before is None:
                 continue
             for target, tier in self.targets:
-                if target.amount > 0 and _not_shorter(before, target):
+                if tier == "" or target.amount <= 0:
+                    continue  # (a tier already refused)
+                if _not_shorter(before, target):
                     allowed = f"{target}, tier {tier}" if self.tiers else str(target)
                     problems.append(
                         Problem(
@@ -446,6 +449,16 @@ class ObligationSpec:
                     break
         if problems:
             raise ObligationError(*problems)
+
+    @property
+    def business_steps(self) -> bool:
+        """Whether a step of the ladder counts business time (on a calendar, even when the
+        obligation's own time is calendar time)."""
+        return any(
+            duration is not None and duration.business
+            for step in self.warnings
+            for duration in (step.before, step.after)
+        )
 
     @property
     def targets(self) -> tuple[tuple[Duration, str | None], ...]:
@@ -489,6 +502,23 @@ class ObligationSpec:
                         str(tier.within),
                         "must be longer than zero",
                         "give the time allowed for this tier",
+                    )
+                )
+            if (
+                tier.within.business
+                and self.within.business
+                and tier.within.counts_business_days != self.within.counts_business_days
+            ):
+                kind = "business days" if tier.within.counts_business_days else "business hours"
+                other = "business days" if self.within.counts_business_days else "business hours"
+                problems.append(
+                    Problem(
+                        f"{here}.within",
+                        str(tier.within),
+                        f"counts {kind}, but the obligation's within ({self.within}) counts "
+                        f"{other}: a business day is as long as its calendar says, so the two "
+                        "cannot be set side by side",
+                        f"give the tier's time in {other}",
                     )
                 )
             if tier.within.business != self.within.business:

@@ -39,8 +39,16 @@ __all__ = [
     "RuleSet",
 ]
 
-#: The kinds of events rules react to.
-EVENT_KINDS: Final = ("lead_created", "lead_updated", "activity", "assign", "transitioned")
+#: The kinds of events rules and obligations react to: rules to all but ``lead_converted`` (a
+#: converted lead runs no rules), obligations' ``When.events`` to all but ``transitioned``.
+EVENT_KINDS: Final = (
+    "lead_created",
+    "lead_updated",
+    "activity",
+    "assign",
+    "lead_converted",
+    "transitioned",
+)
 #: The longest chain of rule passes one event may cause.
 MAX_CASCADE: Final = 8
 

@@ -34,7 +34,9 @@ from leadsla._core.conditions import Condition, Scope
 from leadsla._core.effects import (
     ActionRequested,
     ActionSkipped,
+    Converted,
     Effect,
+    Merged,
     Migrated,
     Transitioned,
     new_obligation_opened,
@@ -49,13 +51,17 @@ from leadsla._core.errors import (
 from leadsla._core.events import (
     ActivityLogged,
     Event,
+    LeadConverted,
     LeadCreated,
+    LeadErased,
+    LeadMerged,
     LeadMigrated,
     LeadUpdated,
     OwnerAssigned,
     TransitionRequested,
 )
-from leadsla._core.lead import Lead
+from leadsla._core.housekeeping import Housekeeping
+from leadsla._core.lead import Lead, Standing
 from leadsla._core.obligations import (
     CALENDAR_CHOICES,
     DEFAULT_TIER,
@@ -125,6 +131,7 @@ class Stepper:
 
     __slots__ = (
         "_agreement",
+        "_apart",
         "_away",
         "_counted",
         "_on",
@@ -146,7 +153,10 @@ class Stepper:
         self._watch = Watch(agreement)
         self.specs = agreement.obligations
         self._spec_index = {spec.name: index for index, spec in enumerate(self.specs)}
-        self._timing = tuple(Timing(spec, self._calendar_for(spec)) for spec in self.specs)
+        self._timing = tuple(
+            Timing(spec, self._calendar_for(spec), working=self._working(spec))
+            for spec in self.specs
+        )
         #: The timings of tiers and chosen calendars, by (obligation, tier, calendar).
         self._timings: dict[tuple[int, str | None, str | None], Timing] = {}
         #: The obligations whose running clocks choose their tier again on an update.
@@ -164,7 +174,11 @@ class Stepper:
             OwnerAssigned: self._assigned,
             ActivityLogged: self._logged,
             LeadMigrated: self._not_versioned,
+            LeadConverted: self._converted,
+            LeadMerged: self._merged,
+            LeadErased: self._erased,
         }
+        self._apart = Housekeeping(agreement)  # records apart from the lifecycle
 
     def _calendar_for(self, spec: ObligationSpec, name: str | None = None) -> BusinessCalendar:
         """The calendar a clock of ``spec`` counts on: ``name`` (a calendar chosen when it
@@ -175,6 +189,17 @@ class Stepper:
         if name is None:
             name = spec.calendar if spec.calendar not in CALENDAR_CHOICES else None
         return agreement.calendar(name if name is not None else agreement.default_calendar)
+
+    def _working(self, spec: ObligationSpec, name: str | None = None) -> BusinessCalendar | None:
+        """The calendar the business-time steps of an obligation in calendar time count on:
+        its own calendar, else the default one (None: nothing to count on one)."""
+        if spec.within.business or not spec.business_steps:
+            return None
+        agreement = self._agreement
+        if name is None:
+            name = spec.calendar if spec.calendar not in CALENDAR_CHOICES else None
+        name = name if name is not None else agreement.default_calendar
+        return agreement.calendar(name) if name is not None else None
 
     def _timing_of(self, spec_index: int, tier: str | None, calendar: str | None) -> Timing:
         """The timing of a clock of tier ``tier`` counting on calendar ``calendar`` (a tier or
@@ -187,7 +212,9 @@ class Stepper:
             spec = self.specs[spec_index]
             within = next((t.within for t in spec.tiers if t.name == tier), None)
             known = calendar if calendar in self._agreement.calendars else None
-            timing = self._timings[key] = Timing(spec, self._calendar_for(spec, known), within)
+            counted = self._calendar_for(spec, known)
+            timing = Timing(spec, counted, within, self._working(spec, known))
+            self._timings[key] = timing
         return timing
 
     def _clock_timing(self, spec_index: int, clock: ObligationState) -> Timing:
@@ -236,7 +263,9 @@ class Stepper:
     ) -> LeadChange:
         """A live timer of the lead fires: a warning, or the deadline and its breach."""
         clock = clocks[timer.clock]
-        spec_index = self._spec_index[clock.name]
+        spec_index = self._spec_index.get(clock.name)
+        if spec_index is None:  # (an older version's clock, whose timer a migration made
+            return LeadChange(lead, clocks, clock.due_at, timer.at_us, book, timer.epoch)  # stale)
         spec = self.specs[spec_index]
         timing = self._clock_timing(spec_index, clock)
         deadline = timer.kind == DEADLINE
@@ -260,7 +289,9 @@ class Stepper:
             self._climb(change, spec, position, "warning")
             self._schedule(change, index)
             what = f"warning{timer.kind + 1}"
-        elif not self._escalates(lead, spec):  # the lead left the party's hands: no more
+        elif not self._escalates(lead, spec) or not (
+            0 <= clock.warned - timing.warnings < timing.escalations
+        ):  # the lead left the party's hands (or the ladder has no such step): no more
             change.clocks[index] = clock._replace(warned=timing.warnings + timing.escalations)
             what = "escalation"
         else:  # an escalation after the deadline
@@ -290,7 +321,7 @@ class Stepper:
             cause = f"{person.name} is away"
             self._act(change, spec, Assign(None, "reassigned"), cause)
         if change.lead.owner == owner:  # (else every running clock looks again: see timer)
-            self._schedule(change, index)
+            self._schedule(change, index, after_now=True)
 
     def _breach(
         self,
@@ -354,19 +385,22 @@ class Stepper:
                         "send lead_updated to change its fields",
                     )
                 )
-            step_ = self._workflow.create(event.lead, event.fields, event.at, book=book)
+            held = self._apart.outside(event.lead, event.fields, event.at)  # not a lead?
+            step_ = held or self._workflow.create(event.lead, event.fields, event.at, book=book)
             change = LeadChange(step_.lead, (), event.at, at_us, book, epoch)
-            change.before = None  # a condition true at creation "becomes true" then
-            self._take(change, step_)
-            change.queue.append(self._watch.events["lead_created"])
-            self._settle(change)
+            if held is None:
+                self._enter(change, step_)
+            else:
+                change.effects.extend(held.effects)
         else:
             if lead is None:
                 raise WorkflowError(
                     Problem("lead", event.lead, "is unknown", "send its lead_created event first")
                 )
             change = LeadChange(lead, clocks, event.at, at_us, book, epoch)
-            if self._on[type(event)](change, event):
+            if lead.standing is not None:  # outside the lifecycle, or closed
+                self._apart_event(change, event)
+            elif self._on[type(event)](change, event):
                 self._settle(change)
         if self._away:
             self._follow_owner(change)
@@ -454,6 +488,9 @@ class Stepper:
         change.effects.append(Migrated(lead.id, at, previous, version))
         zone = at.tzinfo or UTC
         for index, clock in enumerate(tuple(change.clocks)):
+            if clock.status == "breached":
+                self._escalate_on(change, index, clock)
+                continue
             if clock.status not in ("open", "paused"):
                 continue
             spec_index = self._spec_index.get(clock.name)
@@ -464,17 +501,22 @@ class Stepper:
             if clock.status == "paused":
                 continue
             opened_us = instant_us(clock.opened_at)
-            timing = self._clock_timing(spec_index, clock)
+            tier, calendar = self._choose(self.specs[spec_index], lead, clock.opened_at)
+            timing = self._timing_of(spec_index, tier, calendar)
             due_us = max(timing.due_us(opened_us), at_us)
             kept = before._next_timer(clock, index, epoch) if before is not None else None
-            if due_us == instant_us(clock.due_at) and kept == self._next_timer(clock, index, epoch):
+            if (
+                due_us == instant_us(clock.due_at)
+                and (tier, calendar) == (clock.tier, clock.calendar)
+                and kept == self._next_timer(clock, index, epoch)
+            ):
                 continue  # the same deadline and warnings under this version: it runs on
             why = f"migrated to version {version}: recomputed"
             self._record(change, index, *step(clock, "cancelled", at, outcome=why))
             spec = self.specs[spec_index]
             due_at = from_instant_us(due_us, zone)
             again, _ = open_clock(
-                spec, lead.id, clock.number + 1, clock.opened_at, due_at, clock.tier, clock.calendar
+                spec, lead.id, clock.number + 1, clock.opened_at, due_at, tier, calendar
             )
             if timing.warnings:  # the warnings whose time has passed are not given late
                 moments = timing.warning_instants(again, due_us, opened_us)
@@ -488,8 +530,8 @@ class Stepper:
                     again.number,
                     spec.party,
                     due_at,
-                    clock.tier,
-                    clock.calendar,
+                    tier,
+                    calendar,
                 )
             )
             self._schedule(change, len(change.clocks) - 1, due_us, opened_us)
@@ -501,6 +543,20 @@ class Stepper:
         change.event = event
         _stamp(change.effects, event.id, True)
         return change
+
+    def _escalate_on(self, change: LeadChange, index: int, clock: ObligationState) -> None:
+        """A breached clock the lead migrates with: it escalates by this version's ladder from
+        now on (the steps whose time has passed are not given late; none if this version
+        lacks the obligation). Its queued timer, from the version before, is made stale."""
+        spec_index = self._spec_index.get(clock.name)
+        warned = clock.warned
+        if spec_index is not None:
+            timing = self._clock_timing(spec_index, clock)
+            due_us = instant_us(clock.due_at)
+            passed = sum(1 for at_us, _ in timing.escalation_order(due_us) if at_us < change.at_us)
+            warned = timing.warnings + passed
+        change.clocks[index] = clock._replace(warned=warned, version=clock.version + 1)
+        self._schedule(change, index)
 
     def _updated(self, change: LeadChange, event: Event) -> bool:
         assert isinstance(event, LeadUpdated)
@@ -531,15 +587,17 @@ class Stepper:
             self._record(
                 change, index, *step(clock, "retargeted", change.at, outcome=tier, due_at=due_at)
             )
-            if clock.status == "open":
-                moved = change.clocks[index]
-                if timing.warnings:  # the warnings whose time has passed are not given late,
-                    moments = timing.warning_instants(  # and none is given twice
-                        moved, instant_us(due_at), instant_us(moved.opened_at)
-                    )
-                    passed = sum(1 for moment in moments if moment < change.at_us)
-                    change.clocks[index] = moved._replace(warned=max(passed, moved.warned))
-                self._schedule(change, index)
+            moved = change.clocks[index]
+            if timing.warnings:  # the warnings whose time has passed are not given late, and
+                due = due_at  # none twice (a paused clock: as if it resumed now)
+                if moved.paused_since is not None:
+                    due = timing.resumed_due(moved, change.at)
+                moments = timing.warning_instants(
+                    moved, instant_us(due), instant_us(moved.opened_at)
+                )
+                passed = sum(1 for moment in moments if moment < change.at_us)
+                change.clocks[index] = moved._replace(warned=max(passed, moved.warned))
+            self._schedule(change, index)
 
     def _moved(self, change: LeadChange, event: Event) -> bool:
         assert isinstance(event, TransitionRequested)
@@ -567,6 +625,65 @@ class Stepper:
         change.queue.append(self._watch.events["assign"])
         self._take(change, step_)
         return True
+
+    # Records apart from the lifecycle, and the events that close a lead (see
+    # leadsla._core.housekeeping, which decides; these only carry it out).
+
+    def _enter(self, change: LeadChange, created: Step) -> None:
+        """A record enters the lifecycle (a creation's step): the clocks hear of it."""
+        change.before = None  # a condition true at creation "becomes true" then
+        self._take(change, created)
+        change.queue.append(self._watch.events["lead_created"])
+        self._settle(change)
+
+    def _apart_event(self, change: LeadChange, event: Event) -> None:
+        """An event for a record outside the lifecycle or closed: refused, unless it is an
+        update (which may make the record a lead), a merge or an erasure."""
+        lead = change.lead
+        problem = self._apart.refusal(lead, event)
+        if problem is not None:
+            raise WorkflowError(problem)
+        if isinstance(event, LeadUpdated):
+            kept, became = self._apart.update(lead, event)
+            if became is None:
+                change.lead = kept
+                return
+            created = self._workflow.create(lead.id, kept.fields, event.at, book=change.book)
+            self._enter(change, self._apart.became(created, became))
+        else:
+            self._on[type(event)](change, event)
+
+    def _converted(self, change: LeadChange, event: Event) -> bool:
+        """The lead converts: the obligations met or cancelled by a conversion hear of it
+        first, then the clocks still open close."""
+        assert isinstance(event, LeadConverted)
+        change.effects.append(Converted(change.lead.id, event.at, event.to, event.by))
+        change.queue.append(self._watch.events["lead_converted"])
+        self._settle(change)
+        standing = Standing("converted", event.at, event.to)
+        self._close(change, standing, f"converted to {event.to}")
+        return False
+
+    def _merged(self, change: LeadChange, event: Event) -> bool:
+        assert isinstance(event, LeadMerged)
+        change.effects.append(Merged(change.lead.id, event.at, event.into, event.by))
+        self._close(change, Standing("merged", event.at, event.into), f"merged into {event.into}")
+        return False
+
+    def _erased(self, change: LeadChange, event: Event) -> bool:
+        """The personal fields are erased; a lead still open closes first."""
+        assert isinstance(event, LeadErased)
+        if change.lead.standing is None:
+            self._close(change, Standing("erased", event.at, "", event.at), "erased")
+        change.lead, erased = self._apart.erase(change.lead, change.clocks, event)
+        change.effects.insert(0, erased)  # (before the clocks it closed)
+        return False
+
+    def _close(self, change: LeadChange, standing: Standing, outcome: str) -> None:
+        change.lead, cancelled = self._apart.close(
+            change.lead, change.clocks, change.at, standing, outcome, change.book
+        )
+        change.effects.extend(cancelled)
 
     def _logged(self, change: LeadChange, event: Event) -> bool:
         assert isinstance(event, ActivityLogged)
@@ -688,8 +805,8 @@ class Stepper:
                 self._act(change, spec, action, f"obligation {spec.name} met")
             if spec.repeat and change.lead.state in spec.starts.states:
                 self._open(change, spec_index)
-        elif happening == "resumed":
-            self._schedule(change, index)
+        elif happening == "resumed" or (happening == "paused" and self._away):
+            self._schedule(change, index)  # (a paused clock waits for its owner's time away)
 
     def _breach_late(self, change: LeadChange, index: int, spec_index: int) -> ObligationState:
         """The breach of a clock whose grace had not run out: dated at the deadline, said now,
@@ -734,8 +851,12 @@ class Stepper:
         index: int,
         due_us: int | None = None,
         opened_us: int | None = None,
+        *,
+        after_now: bool = False,
     ) -> None:
-        """Queue the clock's next timer, if it runs (see :meth:`_next_timer`)."""
+        """Queue the clock's next timer, if it runs (see :meth:`_next_timer`); with
+        ``after_now``, a time away of its owner that starts now is not looked at again (it
+        has just been)."""
         timer = self._next_timer(
             change.clocks[index],
             index,
@@ -743,7 +864,7 @@ class Stepper:
             due_us,
             opened_us,
             change.lead.owner,
-            change.at_us,
+            change.at_us + 1 if after_now else change.at_us,
         )
         if timer is not None:
             change.timers.append(timer)
@@ -761,12 +882,14 @@ class Stepper:
         """A running clock's next timer: its next warning, or else its deadline; a breached
         clock's next escalation (one timer per clock keeps the queue small; a step, when it
         fires, queues the next one). With the lead's ``owner`` at ``now_us``, when the owner's
-        time away takes their leads and starts first, the start of that time."""
+        time away takes their leads and starts first (now, or later), the start of that
+        time."""
         timer = self._next_step(clock, index, epoch, due_us, opened_us)
         if not self._away or owner is None or now_us is None or clock.status not in _RUNNING:
             return timer
         person = self._away.get(owner.person or "")
-        start = person.next_away_start(from_instant_us(now_us, UTC)) if person else None
+        # (A time away that starts now counts: after the instant just before.)
+        start = person.next_away_start(from_instant_us(now_us - 1, UTC)) if person else None
         if start is None or (timer is not None and instant_us(start) >= timer.at_us):
             return timer
         return Timer(instant_us(start), AWAY, clock.lead, index, clock.version, epoch)
@@ -926,7 +1049,7 @@ class Pinned(Stepper):
         book: BookDraft | None,
         epoch: int = 0,
     ) -> LeadChange:
-        if type(event) is LeadMigrated and lead is not None:
+        if type(event) is LeadMigrated and lead is not None and lead.standing is None:
             return self._migrate(lead, clocks, event, at_us, book, epoch)
         return self.of(lead, at_us).event(lead, clocks, event, at_us, book, epoch)
 

@@ -848,7 +848,9 @@ class Workflow:
         else:
             self._check_member(person, team, lead.state)
             owner = self._owner(team, person)
-        ownership = self._hand_over(lead.ownership, lead.id, owner, at, reason, effects, book)
+        # A closed lead weighs on no one's open leads any more (its close took it off).
+        counted = None if self.lifecycle.state(lead.state).terminal else book
+        ownership = self._hand_over(lead.ownership, lead.id, owner, at, reason, effects, counted)
         if ownership is lead.ownership:
             return lead
         return _replace(lead, ownership=ownership, updated_at=at)

@@ -47,6 +47,7 @@ import attrs
 from leadsla._core.agreement import Agreement, CalendarOwners
 from leadsla._core.calendar import BusinessCalendar
 from leadsla._core.conditions import Condition, Term
+from leadsla._core.defaults import PERSONAL_FIELDS
 from leadsla._core.duration import Duration
 from leadsla._core.errors import (
     AgreementError,
@@ -128,6 +129,7 @@ _AGREEMENT_FIELDS: Final = {
     "effective": "agreement.effective",
     "review": "agreement.review",
     "rules.mode": "agreement.rule_mode",
+    "personal": "agreement.personal",
 }
 
 # One part of a field as values write them: a name, an optional [index], an optional
@@ -569,6 +571,9 @@ def agreement_from_data(data: Mapping[str, Any], *, locate: Locate | None = None
                 effective=effective,
                 review=reader.text(head, "review", here, default="") or "",
                 fields=fields,
+                personal=(
+                    reader.names(head, "personal", here) if "personal" in head else PERSONAL_FIELDS
+                ),
                 people=people,
                 reassign_when_away=reassign_when_away,
                 calendar_owners=calendar_owners,

@@ -57,6 +57,7 @@ AGREEMENT_KEYS: Final = (
     "tracking_period",
     "review",
     "rule_mode",
+    "personal",
 )
 CALENDAR_KEYS: Final = (
     "timezone",

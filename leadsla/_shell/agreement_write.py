@@ -24,6 +24,7 @@ from fractions import Fraction
 from typing import Any, Final
 
 from leadsla._core.agreement import Agreement
+from leadsla._core.defaults import PERSONAL_FIELDS
 from leadsla._core.errors import AgreementError, Problem
 from leadsla._core.lifecycle import Lifecycle
 from leadsla._core.obligations import ActivityMatch, Escalate, ObligationSpec, Warn, When
@@ -177,6 +178,8 @@ def agreement_to_data(agreement: Agreement) -> dict[str, Any]:
             }
         )
     }
+    if agreement.personal != PERSONAL_FIELDS:  # (an empty list says: none)
+        data["agreement"]["personal"] = list(agreement.personal)
     if agreement.fields:
         data["fields"] = {name: kind.to_data() for name, kind in agreement.fields.items()}
     calendars: dict[str, Any] = {}

@@ -29,7 +29,9 @@ from leadsla._core.agreement import Agreement
 from leadsla._core.duration import Duration
 from leadsla._core.effects import (
     Effect,
+    Erased,
     Migrated,
+    Rejected,
     RuleFired,
     effect_to_dict,
 )
@@ -46,15 +48,18 @@ from leadsla._core.events import (
     ActivityLogged,
     Event,
     LeadCreated,
+    LeadErased,
     LeadUpdated,
     TransitionRequested,
 )
+from leadsla._core.lead import Standing
 from leadsla._core.periods import PERIODS
 from leadsla._core.versions import Versions
 from leadsla._core.views import LeadView
 from leadsla._shell.agreement_write import agreement_to_toml
-from leadsla._shell.csv import CsvMapping, csv_events_from_text
+from leadsla._shell.csv import CsvMapping
 from leadsla._shell.dispatch import ACTIONS, Dispatcher
+from leadsla._shell.importing import Imported, ImportReport, events_of, import_sources
 from leadsla._shell.keeping import Store
 from leadsla._shell.migrate import migrate
 from leadsla._shell.postgres import PostgresStore
@@ -473,18 +478,34 @@ def _replayed(
     ``label`` if given."""
     if agreement is None:
         agreement = _agreements(arguments.agreement)
-    path = Path(arguments.log)
+    sources = _sources(arguments)
+    path = Path(arguments.log or sources[0][1])
     bar = _progress_name(arguments, label) if _progress_shown(arguments) else None
-    rows: list[int] | None = None  # for a CSV file: the row of each event
+    rows: list[str] | None = None  # for CSV files: where each event comes from
+    report = ImportReport()
     try:
-        if arguments.mapping:
-            mapping = CsvMapping.from_toml(Path(arguments.mapping))
+        if len(sources) > 1 or (sources and arguments.log is None):
+            newest = agreement.latest if isinstance(agreement, Versions) else agreement
+            imported = import_sources(sources, newest, strict=arguments.strict)
+            report = imported.report
+            agreement = _joined(agreement, imported, label)
+            rows = [f"{source}:{row}" for source, row, _ in imported.events]
+            events = [event for _, _, event in imported.events]
+            with _events_progress(events, bar) as counted:
+                result = replay(
+                    counted, agreement, until=until, keep_effects=False, observe=observe
+                )
+        elif sources:
+            mapping = sources[0][0]
             # Opened here, as the JSON Lines log is, so a file that cannot be read is named
             # as the LOG argument; newline="" lets quoted cells hold line breaks.
             with _log_text(path, newline="", bar=bar) as rows_file:
                 newest = agreement.latest if isinstance(agreement, Versions) else agreement
-                made = csv_events_from_text(rows_file, mapping, newest)
-            rows = [row for row, _ in made]
+                name = mapping.source or path.name.split(".")[0]
+                made, _ = events_of(
+                    name, rows_file, mapping, newest, report, strict=arguments.strict
+                )
+            rows = [f"{arguments.log}:{row}" for row, _ in made]
             events = [event for _, event in made]
             with _events_progress(events, bar) as counted:
                 result = replay(
@@ -506,8 +527,9 @@ def _replayed(
             )
         ) from None
     for line, rejection in result.refused:
-        where = rows[line - 1] if rows is not None else line
-        print(f"{label}{arguments.log}:{where}: {rejection.reason}", file=sys.stderr)
+        where = rows[line - 1] if rows is not None else f"{arguments.log}:{line}"
+        print(f"{label}{where}: {rejection.reason}", file=sys.stderr)
+    _say_refusals(report, arguments, label)
     if result.after_until and until is not None and tell_after:
         count = result.after_until
         print(
@@ -518,13 +540,68 @@ def _replayed(
     return result
 
 
+def _sources(arguments: argparse.Namespace) -> list[tuple[CsvMapping, str]]:
+    """The CSV sources the --mapping options name: ``MAPPING`` (for LOG) or
+    ``MAPPING=FILE``."""
+    sources: list[tuple[CsvMapping, str]] = []
+    for given in arguments.mapping or ():
+        mapping_path, sign, data_path = given.partition("=")
+        if not sign:
+            if arguments.log is None:
+                raise UsageError(
+                    Problem(
+                        "--mapping",
+                        given,
+                        "names no file to read, and no LOG is given",
+                        "write --mapping MAPPING=FILE, or give LOG",
+                    )
+                )
+            data_path = arguments.log
+        sources.append((CsvMapping.from_toml(Path(mapping_path)), data_path))
+    if arguments.log is None and not sources:
+        raise UsageError(
+            Problem("LOG", None, "is missing", "give the event log, or --mapping MAPPING=FILE")
+        )
+    return sources
+
+
+def _joined(
+    agreement: Agreement | Versions, imported: Imported, label: str
+) -> Agreement | Versions:
+    """The agreement with the people the data named joined to their teams (and said)."""
+    for team, people in imported.joined.items():
+        if people:
+            print(
+                f"{label}{len(people)} {'person' if len(people) == 1 else 'people'} from the "
+                f"data joined team {team}: "
+                f"{', '.join(people)}",
+                file=sys.stderr,
+            )
+    if isinstance(agreement, Versions):
+        return Versions([imported.with_people(version) for version in agreement])
+    return imported.with_people(agreement)
+
+
+def _say_refusals(report: ImportReport, arguments: argparse.Namespace, label: str) -> None:
+    """What the import refused, one line per reason, on stderr (and as JSON with
+    --refusals); the count is kept for the exit code."""
+    arguments.import_refused = report.refused
+    for line in report.lines():
+        print(f"{label}{line}", file=sys.stderr)
+    if getattr(arguments, "refusals", None):
+        Path(arguments.refusals).write_text(
+            json.dumps(report.to_data(), ensure_ascii=False, indent=1) + "\n", encoding="utf-8"
+        )
+
+
 def _refused(result: Replay, arguments: argparse.Namespace) -> int:
     """The exit code: 1 when lines of the log were refused (and a count on stderr)."""
+    imported = getattr(arguments, "import_refused", 0)
+    if imported:
+        print(f"{plural(imported, 'row')} refused by the mapping", file=sys.stderr)
     if not result.refused:
-        return 0
-    count = len(result.refused)
-    plural = "s" if count != 1 else ""
-    print(f"{count} line{plural} refused in {arguments.log}", file=sys.stderr)
+        return 1 if imported else 0
+    print(f"{plural(len(result.refused), 'line')} refused in {arguments.log}", file=sys.stderr)
     return 1
 
 
@@ -888,11 +965,17 @@ def _lead(arguments: argparse.Namespace, out: TextIO) -> int:
         return stamp(moment.astimezone(zone))
 
     lines = [f"{lead.id}: {lead.state}, owner {lead.owner}"]
+    if lead.standing is not None:
+        lines.append(_standing_said(lead.standing, when))
     if lead.fields:
         lines.append("Fields: " + ", ".join(f"{k}={v!r}" for k, v in lead.fields.items()))
+    absorbed = _absorbed(view)
+    if absorbed:
+        lines.append(f"Merged into it: {', '.join(absorbed)} (their moves below, marked)")
     lines.append("History:")
-    for entry in lead.history:
-        lines.append(f"  {when(entry.at)}  {describe_effect(entry)}")
+    for entry in view.history:
+        mark = "" if entry.lead == lead.id else f"[{entry.lead}] "
+        lines.append(f"  {when(entry.at)}  {mark}{describe_effect(entry)}")
         for explanation in entry.explanations:
             lines.extend(f"      {line}" for line in explanation.lines())
     lines.append("Owners:")
@@ -915,6 +998,31 @@ def _lead(arguments: argparse.Namespace, out: TextIO) -> int:
         lines.append(f"  {clock.name} #{clock.number}: {clock.status}; {'; '.join(facts)}")
     out.write("\n".join(lines) + "\n")
     return _refused(result, arguments)
+
+
+def _standing_said(standing: Standing, when: Callable[[datetime], str]) -> str:
+    """How a record stands apart from the lifecycle, in a line of its story."""
+    said = {
+        "outside": f"Not a lead: its {standing.detail} term did not hold when it was created "
+        f"({when(standing.at)}), nor since; kept outside the lifecycle",
+        "converted": f"Converted to {standing.detail} {when(standing.at)}: left the lifecycle",
+        "merged": f"Merged into {standing.detail} {when(standing.at)}: left the lifecycle",
+        "erased": f"Erased {when(standing.at)}: left the lifecycle",
+    }[standing.kind]
+    if standing.erased_at is not None and standing.kind != "erased":
+        said += f"; personal fields erased {when(standing.erased_at)}"
+    return said
+
+
+def _absorbed(view: LeadView) -> list[str]:
+    """The ids of the records merged into a lead, and into those, in order."""
+    found: list[str] = []
+    pending = list(reversed(view.merged))
+    while pending:
+        merged = pending.pop()
+        found.append(merged.lead.id)
+        pending.extend(reversed(merged.merged))
+    return found
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -1110,6 +1218,28 @@ def _parser() -> argparse.ArgumentParser:
     )
     migrate_command.set_defaults(handler=_migrate)
 
+    erase = commands.add_parser(
+        "erase",
+        help="erase a lead's personal data from a store (a GDPR request)",
+        description=_erase.__doc__,
+    )
+    erase.add_argument("lead", metavar="LEAD", help="the lead's id")
+    erase.add_argument(
+        "--db",
+        "--store",
+        dest="db",
+        required=True,
+        metavar="STORE",
+        help="the store: a SQLite file, or a PostgreSQL URL (postgresql://...)",
+    )
+    erase.add_argument("--at", metavar="TIME", help="when (ISO 8601 with offset; default: now)")
+    erase.add_argument("--by", metavar="WHO", help="who asked for it (kept on the event)")
+    erase.add_argument("--id", metavar="ID", help="the event's id (default: erase:LEAD:TIME)")
+    erase.add_argument(
+        "--agreement", metavar="FILE", help="the agreement, for a store that does not keep it"
+    )
+    erase.set_defaults(handler=_erase)
+
     outbox = commands.add_parser(
         "outbox", help="a store's pending effects and dead letters", description=_outbox.__doc__
     )
@@ -1280,6 +1410,53 @@ def _migrate(arguments: argparse.Namespace, out: TextIO) -> int:
     return 0
 
 
+def _erase(arguments: argparse.Namespace, out: TextIO) -> int:
+    """Erase a person's data from a store (a GDPR request): an erase event for LEAD, kept like
+    any other, which erases the values of the agreement's personal fields from the lead and
+    from everything the store keeps of it (its events, its effects, its snapshots; the freed
+    space too), and closes the lead: its open clocks are cancelled, and it takes no more
+    events. Its states, clocks and the tallies stay. --at: when (default: now, or the store's
+    clock when that is later)."""
+    if not _is_postgres(arguments.db) and not Path(arguments.db).is_file():
+        raise UsageError(
+            Problem("--db", arguments.db, "is not a file", "give the path of a store's file")
+        )
+    agreement = _load(arguments.agreement) if arguments.agreement else None
+    with _open_store(arguments.db, agreement) as store:
+        try:
+            store.lead(arguments.lead)
+        except KeyError:
+            raise UsageError(
+                Problem(
+                    "LEAD",
+                    arguments.lead,
+                    f"is not a lead of {store.where}",
+                    "give the id as the store's events write it (leadsla outbox lists a "
+                    "store's pending effects, with their leads)",
+                )
+            ) from None
+        clocks = [engine.clock for engine in store.engines() if engine.clock is not None]
+        at = _instant(arguments.at, "--at") if arguments.at else max([datetime.now(UTC), *clocks])
+        event_id = arguments.id or f"erase:{arguments.lead}:{at.isoformat()}"
+        event = LeadErased(id=event_id, lead=arguments.lead, at=at, by=arguments.by)
+        effects = store.apply(event)
+        zone = ZoneInfo(store.agreement.timezone)
+        refused = next(
+            (e for e in effects if isinstance(e, Rejected) and e.event == event_id), None
+        )
+        if refused is not None:  # (its details are the problems it names)
+            raise UsageError(*refused.details)
+        [erased] = [e for e in effects if isinstance(e, Erased) and e.lead == arguments.lead]
+        fields = ", ".join(erased.fields) or "none held a value"
+        out.write(
+            f"{store.where}: erased lead {arguments.lead} (personal fields: {fields}); "
+            "its events, effects and snapshots no longer hold their values\n"
+        )
+        for effect in effects:
+            _line(out, effect, zone)
+    return 0
+
+
 def _outbox(arguments: argparse.Namespace, out: TextIO) -> int:
     """Show a store's outbox: how many effects wait for delivery, and the dead letters (the
     effects whose delivery failed too often), with their last error. --requeue ID (or
@@ -1432,12 +1609,26 @@ def _log_arguments(command: argparse.ArgumentParser) -> None:
     command.add_argument(
         "log",
         metavar="LOG",
+        nargs="?",
         help="the event log (JSON Lines, one event per line; or CSV with --mapping)",
     )
     command.add_argument(
         "--mapping",
+        metavar="MAPPING[=FILE]",
+        action="append",
+        help="read LOG as CSV, its rows made into events by this mapping (TOML); or, with "
+        "=FILE, read FILE (CSV, .gz or .zip) by it: give it once per file, and the files' "
+        "events are merged by time into one log",
+    )
+    command.add_argument(
+        "--strict",
+        action="store_true",
+        help="stop at the first row the mapping refuses (default: skip it, and report it)",
+    )
+    command.add_argument(
+        "--refusals",
         metavar="FILE",
-        help="read LOG as CSV, its rows made into events by this mapping (TOML)",
+        help="write what the mapping refused as JSON (by reason, with counts and first rows)",
     )
     command.add_argument(
         "--agreement",

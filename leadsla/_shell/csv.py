@@ -25,14 +25,11 @@ row number, ``{{`` and ``}}`` are braces; nothing in them is evaluated.
 
 from __future__ import annotations
 
-import csv
 import io
-import math
 import os
-import re
 import tomllib
 from collections.abc import Iterable, Mapping
-from datetime import date, datetime, time
+from datetime import time
 from pathlib import Path
 from typing import Any, Final
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -40,21 +37,34 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from attrs import field, frozen
 
 from leadsla._core.agreement import Agreement
-from leadsla._core.errors import CsvError, Problem, UsageError, unknown
+from leadsla._core.conditions import Condition
+from leadsla._core.errors import CsvError, LeadSLAError, Problem, UsageError, unknown
+from leadsla._shell.columns import DEFAULT_MISSING, Column, columns_from_data
+from leadsla._shell.importing import (
+    EVENT_KEYS,
+    ImportReport,
+    events_of,
+    names_in,
+    open_text,
+    stray_braces,
+)
 
-__all__ = ["CsvMapping", "EventTemplate", "csv_events", "csv_events_from_text"]
+__all__ = ["CsvMapping", "EventTemplate", "ValueMap", "csv_events", "csv_events_from_text"]
 
-#: The keys each event type can take from a row (besides ``id``, ``lead`` and ``at``).
-EVENT_KEYS: Final[dict[str, tuple[str, ...]]] = {
-    "lead_created": ("fields",),
-    "lead_updated": ("fields",),
-    "activity": ("kind", "outcome", "by"),
-    "transition": ("trigger", "by", "reason"),
-    "assign": ("owner", "by", "reason"),
-}
-_PLACEHOLDER: Final = re.compile(r"\{\{|\}\}|\{([^{}]*)\}|[{}]")
-_TRUE: Final = frozenset({"true", "yes", "y", "1", "t"})
-_FALSE: Final = frozenset({"false", "no", "n", "0", "f"})
+#: Every key an event template may have, whatever its type (one from a column may be any).
+_ALL_KEYS: Final = tuple(dict.fromkeys(key for keys in EVENT_KEYS.values() for key in keys))
+#: The top-level keys of a mapping file.
+MAPPING_KEYS: Final = (
+    "events",
+    "zone",
+    "default_time",
+    "delimiter",
+    "missing",
+    "source",
+    "columns",
+    "maps",
+    "join",
+)
 
 
 def _templates(value: Mapping[str, str] | None) -> Mapping[str, str]:
@@ -76,6 +86,43 @@ class EventTemplate:
     by: str | None = None
     reason: str | None = None
     owner: str | None = None
+    #: A condition on the row (its columns by name): a row it does not hold on makes no such
+    #: event (see :mod:`leadsla._shell.importing`).
+    when: str | None = None
+
+
+def _str_map(value: Mapping[str, str] | None) -> Mapping[str, str]:
+    return dict(value or {})
+
+
+@frozen
+class ValueMap:
+    """Source values and the leadsla values they stand for (owner ids to people, stage names
+    to triggers, activity types to kinds or event types); ``other`` says what a value it does
+    not list becomes: ``"refuse"`` (reported with its row), ``"pass"`` (as it is), ``"skip"``
+    (no event) or a value. A listed value may itself be ``"skip"``."""
+
+    values: Mapping[str, str] = field(factory=dict, converter=_str_map)
+    other: str = "refuse"
+
+
+def _columns(value: Mapping[str, Column] | None) -> Mapping[str, Column]:
+    return dict(value or {})
+
+
+def _maps(value: Mapping[str, ValueMap] | None) -> Mapping[str, ValueMap]:
+    return dict(value or {})
+
+
+def _missing(value: str | Iterable[str]) -> tuple[str, ...]:
+    return (value,) if isinstance(value, str) else tuple(value)
+
+
+def _join(value: tuple[str | None, Iterable[str]] | None) -> tuple[str | None, tuple[str, ...]]:
+    if value is None:
+        return (None, ())
+    team, keys = value
+    return (team, tuple(keys))
 
 
 def _template_tuple(value: Iterable[EventTemplate]) -> tuple[EventTemplate, ...]:
@@ -104,6 +151,36 @@ class CsvMapping:
     zone: str | None = None
     default_time: str = "00:00"
     delimiter: str = ","
+    #: The columns' types and formats, by the name templates use (see :class:`Column`).
+    columns: Mapping[str, Column] = field(factory=dict, converter=_columns)
+    #: Value maps by name, used in templates as ``{column|name}``.
+    maps: Mapping[str, ValueMap] = field(factory=dict, converter=_maps)
+    #: The cells that mean "not given" (a column may say its own).
+    missing: tuple[str, ...] = field(default=DEFAULT_MISSING, converter=_missing)
+    #: The source's name in reports and event ids (default: the file's name).
+    source: str | None = None
+    #: ``(team, keys)``: the people the events name in these keys (``owner``, ``by``) who
+    #: are in no team of the agreement join ``team`` (declared, never silent: the import
+    #: says who joined).
+    join: tuple[str | None, tuple[str, ...]] = field(default=None, converter=_join)
+
+    def used_columns(self) -> dict[str, str]:
+        """Every column the mapping reads, with the first place that reads it."""
+        used: dict[str, str] = {}
+        for number, template in enumerate(self.events, start=1):
+            for key, text in _template_texts(template).items():
+                for column, _ in names_in(text or ""):
+                    if column != "_row":
+                        used.setdefault(column, f"events[{number}].{key}")
+            if template.when:
+                try:
+                    names = Condition(template.when).names
+                except LeadSLAError:
+                    names = frozenset()
+                for name in sorted(names):
+                    if name in self.columns or not self.columns:
+                        used.setdefault(name, f"events[{number}].when")
+        return used
 
     @classmethod
     def from_toml(cls, path: str | os.PathLike[str]) -> CsvMapping:
@@ -169,7 +246,7 @@ class CsvMapping:
     def from_data(cls, data: Mapping[str, Any]) -> CsvMapping:
         """A mapping from plain data (what the TOML form reads as)."""
         problems: list[Problem] = []
-        known = ("events", "zone", "default_time", "delimiter")
+        known = MAPPING_KEYS
         problems.extend(unknown("key", key, known) for key in data if key not in known)
         raw = data.get("events")
         if not isinstance(raw, list) or not raw:
@@ -207,9 +284,38 @@ class CsvMapping:
             problems.append(
                 Problem("delimiter", delimiter, "must be one character", 'write e.g. ";"')
             )
+        raw_columns = data.get("columns", {})
+        columns: dict[str, Column] = {}
+        if isinstance(raw_columns, Mapping):
+            columns = columns_from_data(raw_columns, problems)
+        else:
+            problems.append(
+                Problem("columns", raw_columns, "must be a table", "write [columns.NAME]")
+            )
+        maps = _maps_from_data(data.get("maps", {}), problems)
+        missing = data.get("missing", list(DEFAULT_MISSING))
+        if isinstance(missing, str):
+            missing = [missing]
+        if not isinstance(missing, list) or not all(isinstance(m, str) for m in missing):
+            problems.append(
+                Problem("missing", missing, "must be a list of texts", 'write missing = ["", "?"]')
+            )
+            missing = list(DEFAULT_MISSING)
+        source = data.get("source")
+        if source is not None and (not isinstance(source, str) or not source):
+            problems.append(Problem("source", source, "must be a name", 'write source = "deals"'))
+            source = None
+        join = _join_from_data(data.get("join"), problems)
+        for number, template in enumerate(templates, start=1):
+            for key, text in _template_texts(template).items():
+                for _, map_name in names_in(text or ""):
+                    if map_name is not None and map_name not in maps:
+                        problems.append(
+                            unknown("value map", map_name, maps, f"events[{number}].{key}")
+                        )
         if problems:
             raise CsvError(*problems)
-        return cls(templates, zone, default_time, delimiter)
+        return cls(templates, zone, default_time, delimiter, columns, maps, missing, source, join)
 
 
 def _template(entry: object, where: str, problems: list[Problem]) -> EventTemplate | None:
@@ -217,10 +323,12 @@ def _template(entry: object, where: str, problems: list[Problem]) -> EventTempla
         problems.append(Problem(where, entry, "must be a table", "write [[events]] tables"))
         return None
     kind = entry.get("type")
-    if kind not in EVENT_KEYS:
+    chosen = isinstance(kind, str) and bool(names_in(kind))  # from a column
+    if kind not in EVENT_KEYS and not chosen:
         problems.append(unknown("event type", kind, EVENT_KEYS, f"{where}.type"))
         return None
-    allowed = ("type", "id", "lead", "at", *EVENT_KEYS[kind])
+    assert isinstance(kind, str)
+    allowed = ("type", "id", "lead", "at", "when", *(_ALL_KEYS if chosen else EVENT_KEYS[kind]))
     count = len(problems)
     problems.extend(
         unknown(f"key of a {kind} event", key, allowed, f"{where}.{key}")
@@ -255,10 +363,19 @@ def _template(entry: object, where: str, problems: list[Problem]) -> EventTempla
             problems.append(
                 Problem(f"{where}.{key}", value, "must be text", f'write {key} = "{{column}}"')
             )
-    texts = {key: value for key, value in entry.items() if key != "type" and isinstance(value, str)}
+    if isinstance(entry.get("when"), str):
+        try:
+            Condition(entry["when"], field=f"{where}.when")
+        except LeadSLAError as error:
+            problems.extend(error.problems)
+    texts = {
+        key: value
+        for key, value in entry.items()
+        if key not in ("type", "when") and isinstance(value, str)
+    }
     texts.update({f"fields.{name}": value for name, value in fields.items()})
     for key, text in texts.items():
-        if _stray_braces(text):
+        if stray_braces(text):
             problems.append(
                 Problem(
                     f"{where}.{key}",
@@ -281,13 +398,94 @@ def _template(entry: object, where: str, problems: list[Problem]) -> EventTempla
         by=entry.get("by"),
         reason=entry.get("reason"),
         owner=entry.get("owner"),
+        when=entry.get("when"),
     )
+
+
+def _template_texts(template: EventTemplate) -> dict[str, str | None]:
+    return {
+        "type": template.type,
+        "lead": template.lead,
+        "at": template.at,
+        "id": template.id,
+        "trigger": template.trigger,
+        "kind": template.kind,
+        "outcome": template.outcome,
+        "by": template.by,
+        "reason": template.reason,
+        "owner": template.owner,
+        **{f"fields.{name}": text for name, text in template.fields.items()},
+    }
+
+
+def _maps_from_data(value: object, problems: list[Problem]) -> dict[str, ValueMap]:
+    maps: dict[str, ValueMap] = {}
+    if not isinstance(value, Mapping):
+        problems.append(Problem("maps", value, "must be a table", "write [maps.NAME]"))
+        return maps
+    for name, entry in value.items():
+        where = f"maps.{name}"
+        if not isinstance(entry, Mapping):
+            problems.append(Problem(where, entry, "must be a table", f"write [maps.{name}.values]"))
+            continue
+        bad = [key for key in entry if key not in ("values", "other")]
+        problems.extend(unknown("key", key, ("values", "other"), f"{where}.{key}") for key in bad)
+        values = entry.get("values", {})
+        if not isinstance(values, Mapping) or not all(
+            isinstance(item, str) for item in values.values()
+        ):
+            problems.append(
+                Problem(
+                    f"{where}.values",
+                    values,
+                    "must map source values to texts",
+                    f'write [maps.{name}.values] then "Closed" = "win"',
+                )
+            )
+            continue
+        other = entry.get("other", "refuse")
+        if not isinstance(other, str):
+            problems.append(
+                Problem(
+                    f"{where}.other",
+                    other,
+                    "must be text",
+                    'write other = "refuse", "pass", "skip" or a value',
+                )
+            )
+            continue
+        if not bad:
+            maps[str(name)] = ValueMap({str(k): v for k, v in values.items()}, other)
+    return maps
+
+
+def _join_from_data(
+    value: object, problems: list[Problem]
+) -> tuple[str | None, tuple[str, ...]] | None:
+    if value is None:
+        return None
+    example = 'write join = { team = "sales", keys = ["owner", "by"] }'
+    if not isinstance(value, Mapping) or not isinstance(value.get("team"), str):
+        problems.append(Problem("join", value, "must name a team", example))
+        return None
+    keys = value.get("keys", ["owner"])
+    if isinstance(keys, str):
+        keys = [keys]
+    bad = [key for key in value if key not in ("team", "keys")]
+    problems.extend(unknown("key", key, ("team", "keys"), f"join.{key}") for key in bad)
+    allowed = ("owner", "by")
+    if not isinstance(keys, list) or not all(key in allowed for key in keys):
+        problems.append(Problem("join.keys", keys, "must list owner and/or by", example))
+        return None
+    return (value["team"], tuple(keys))
 
 
 def csv_events(
     path: str | os.PathLike[str],
     mapping: CsvMapping,
     agreement: Agreement | None = None,
+    *,
+    report: ImportReport | None = None,
 ) -> list[tuple[int, dict[str, Any]]]:
     """The events ``mapping`` makes of the CSV file at ``path``, as ``(row number, event in its
     JSON form)``, sorted by time (stably: rows keep their order at equal times; a row's events
@@ -298,11 +496,14 @@ def csv_events(
     :func:`csv_events_from_text`: a text given here is refused, not guessed at.
 
     Row numbers are the file's line numbers (the header is line 1, as in a spreadsheet).
-    A template naming a column the file does not have, a header naming a column twice, and a
-    cell that is not a number or a boolean where the agreement declares one are errors, all
-    listed at once; a value that is not a time is passed on, for the engine to refuse with
-    its row. A file with a header and no rows makes no events. ``agreement`` (default: the
-    default agreement) gives the time zone when the mapping has none, and the field types.
+    A template naming a column the file does not have, or one the header names twice, is an
+    error (other columns may be odd or repeated). A cell that cannot be read (a time in no
+    declared format, a number that is not one, a value no map knows) refuses the event that
+    needed it: with ``report``, the refusals go there and every good event is returned; without
+    it, they are an error listing the first of them with their rows. A file with a header and
+    no rows makes no events. ``agreement`` (default: the default agreement) gives the time
+    zone when the mapping has none, and the field types. A ``.gz`` or ``.zip`` file is read
+    directly. For several files merged into one log, see :func:`leadsla.import_sources`.
     """
     _check_mapping(mapping)
     if isinstance(path, str) and _looks_like_text(path, "\n\r"):
@@ -325,8 +526,8 @@ def csv_events(
             )
         )
     try:
-        with Path(path).open(encoding="utf-8-sig", newline="") as handle:
-            columns, rows = _read(handle, mapping.delimiter)
+        with open_text(Path(path)) as handle:
+            return _made(Path(path).name.split(".")[0], handle, mapping, agreement, report)
     except (OSError, UnicodeDecodeError) as error:
         reason = error.strerror if isinstance(error, OSError) else "it is not UTF-8 text"
         raise CsvError(
@@ -338,13 +539,14 @@ def csv_events(
                 "(for CSV text, use csv_events_from_text(text, mapping))",
             )
         ) from None
-    return _events(columns, rows, mapping, agreement)
 
 
 def csv_events_from_text(
     text: str | Iterable[str],
     mapping: CsvMapping,
     agreement: Agreement | None = None,
+    *,
+    report: ImportReport | None = None,
 ) -> list[tuple[int, dict[str, Any]]]:
     """The events ``mapping`` makes of CSV ``text``: the whole text as a ``str``, or its lines
     (an open file, a list of lines); otherwise as :func:`csv_events` does for a file.
@@ -372,8 +574,29 @@ def csv_events_from_text(
             )
         )
     lines = io.StringIO(text.removeprefix("\ufeff")) if isinstance(text, str) else text
-    columns, rows = _read(lines, mapping.delimiter)
-    return _events(columns, rows, mapping, agreement)
+    return _made("csv", lines, mapping, agreement, report)
+
+
+def _made(
+    name: str,
+    lines: Iterable[str],
+    mapping: CsvMapping,
+    agreement: Agreement | None,
+    report: ImportReport | None,
+) -> list[tuple[int, dict[str, Any]]]:
+    """The events of the rows; without a ``report``, refusals are an error (the first 20)."""
+    resolved = agreement if agreement is not None else Agreement.default()
+    kept = report if report is not None else ImportReport()
+    made, _ = events_of(mapping.source or name, lines, mapping, resolved, kept)
+    if report is None and kept:
+        problems = [
+            Problem(
+                f"row {first.row}: {first.column or 'row'}", first.value, first.message, first.fix
+            )
+            for _, first in kept.groups()[:20]
+        ]
+        raise CsvError(*problems)
+    return made
 
 
 def _check_mapping(mapping: object) -> None:
@@ -396,213 +619,3 @@ def _looks_like_text(value: str, marks: str) -> bool:
 
 def _clip(text: str) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
-
-
-def _events(
-    columns: list[str],
-    rows: list[tuple[int, dict[str, str]]],
-    mapping: CsvMapping,
-    agreement: Agreement | None,
-) -> list[tuple[int, dict[str, Any]]]:
-    resolved = agreement if agreement is not None else Agreement.default()
-    zone = ZoneInfo(mapping.zone or resolved.timezone)
-    default_time = time.fromisoformat(mapping.default_time)
-    _check_columns(mapping, columns)
-    types = {name: kind.base for name, kind in resolved.field_types.items()}
-    problems: list[Problem] = []
-    made: list[tuple[float, int, int, dict[str, Any]]] = []
-    for row_number, cells in rows:
-        values = {**cells, "_row": str(row_number)}
-        for position, template in enumerate(mapping.events):
-            event = _event(template, values, position, zone, default_time, types, problems)
-            made.append((_sort_key(event["at"]), row_number, position, event))
-    if problems:
-        shown = problems[:20]
-        if len(problems) > len(shown):
-            shown.append(
-                Problem(
-                    "rows",
-                    len(problems) - len(shown),
-                    "more cells have the same kind of problem",
-                    "fix the ones above and read the file again",
-                )
-            )
-        raise CsvError(*shown)
-    made.sort(key=lambda item: (item[0], item[1], item[2]))
-    return [(row, event) for _, row, _, event in made]
-
-
-def _read(
-    lines: Iterable[str], delimiter: str
-) -> tuple[list[str], list[tuple[int, dict[str, str]]]]:
-    """The header and the rows, each with the line it starts on."""
-    reader = csv.reader(lines, delimiter=delimiter)
-    try:
-        header = next(reader, None)
-        if header is None:
-            raise CsvError(
-                Problem("csv", None, "is empty", "export the file with its header row of names")
-            )
-        twice = sorted({name for name in header if header.count(name) > 1})
-        if twice:
-            raise CsvError(
-                Problem(
-                    "header",
-                    twice,
-                    "names a column more than once",
-                    "rename the columns so each name is used once",
-                )
-            )
-        rows = []
-        line = reader.line_num + 1
-        for record in reader:
-            if record:
-                cells = {name: (value or "") for name, value in zip(header, record, strict=False)}
-                rows.append((line, cells))
-            line = reader.line_num + 1
-    except csv.Error as error:
-        raise CsvError(
-            Problem(
-                "csv",
-                f"line {reader.line_num}",
-                f"cannot be read ({error})",
-                "check the quoting around that line, or the mapping's delimiter",
-            )
-        ) from None
-    return header, rows
-
-
-def _check_columns(mapping: CsvMapping, columns: list[str]) -> None:
-    problems = []
-    for number, template in enumerate(mapping.events, start=1):
-        texts = {
-            "lead": template.lead,
-            "at": template.at,
-            "id": template.id,
-            "trigger": template.trigger,
-            "kind": template.kind,
-            "outcome": template.outcome,
-            "by": template.by,
-            "reason": template.reason,
-            "owner": template.owner,
-            **{f"fields.{name}": text for name, text in template.fields.items()},
-        }
-        for key, text in texts.items():
-            for name in _names(text or ""):
-                if name != "_row" and name not in columns:
-                    problems.append(unknown("column", name, columns, f"events[{number}].{key}"))
-    if problems:
-        raise CsvError(*problems)
-
-
-def _stray_braces(text: str) -> bool:
-    """Whether ``text`` has a lone ``{`` or ``}``, or an empty ``{}``."""
-    for match in _PLACEHOLDER.finditer(text):
-        token = match.group(0)
-        if token in ("{", "}") or token == "{}":
-            return True
-    return False
-
-
-def _names(text: str) -> list[str]:
-    return [match.group(1) for match in _PLACEHOLDER.finditer(text) if match.group(1)]
-
-
-def _fill(text: str, values: Mapping[str, str]) -> str:
-    def replace(match: re.Match[str]) -> str:
-        token = match.group(0)
-        if token in ("{{", "}}"):
-            return token[0]
-        name = match.group(1)
-        if name is None or name == "":
-            return token
-        return values[name]
-
-    return _PLACEHOLDER.sub(replace, text)
-
-
-def _event(
-    template: EventTemplate,
-    values: Mapping[str, str],
-    position: int,
-    zone: ZoneInfo,
-    default_time: time,
-    types: Mapping[str, str],
-    problems: list[Problem],
-) -> dict[str, Any]:
-    row = values["_row"]
-    event: dict[str, Any] = {
-        "id": _fill(template.id, values) if template.id else f"row{row}-{position + 1}",
-        "type": template.type,
-        "lead": _fill(template.lead, values),
-        "at": _instant(_fill(template.at, values), zone, default_time),
-    }
-    if template.type in ("lead_created", "lead_updated"):
-        event["fields"] = {
-            name: _typed(_fill(text, values), types.get(name), f"row {row}: {name}", problems)
-            for name, text in template.fields.items()
-        }
-    for key in EVENT_KEYS[template.type]:
-        if key == "fields":
-            continue
-        text = getattr(template, key)
-        if text is not None:
-            filled = _fill(text, values)
-            event[key] = filled or None
-    return event
-
-
-def _instant(text: str, zone: ZoneInfo, default_time: time) -> str:
-    """An ISO 8601 instant with its offset, or ``text`` unchanged when it is not a time."""
-    stripped = text.strip()
-    try:
-        moment = datetime.combine(date.fromisoformat(stripped), default_time)  # a date alone
-    except ValueError:
-        try:
-            moment = datetime.fromisoformat(stripped)
-        except ValueError:
-            return text
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=zone)
-    return moment.isoformat()
-
-
-def _sort_key(at: object) -> float:
-    """Events sort by instant; a time that could not be read sorts first (to be refused)."""
-    try:
-        return datetime.fromisoformat(str(at)).timestamp()
-    except ValueError:
-        return float("-inf")
-
-
-def _typed(text: str, kind: str | None, where: str, problems: list[Problem]) -> Any:
-    """A cell as the agreement declares the field: a number, a boolean, or text."""
-    stripped = text.strip()
-    if stripped == "":
-        return None
-    if kind == "number":
-        try:
-            return int(stripped)
-        except ValueError:
-            pass
-        try:
-            number = float(stripped)
-        except ValueError:
-            number = math.nan
-        if math.isfinite(number):
-            return number
-        problems.append(
-            Problem(where, text, "is not a number", "write digits with a point, e.g. 1.5 or 42")
-        )
-        return text
-    if kind == "boolean":
-        lowered = stripped.lower()
-        if lowered in _TRUE:
-            return True
-        if lowered in _FALSE:
-            return False
-        problems.append(
-            Problem(where, text, "is not a yes or no", "write true/false, yes/no or 1/0")
-        )
-        return text
-    return text

@@ -164,7 +164,10 @@ def _side(agreement: Agreement) -> _Side:
             "rules": {item["name"]: item for item in data.get("rules", [])},
             "transitions": _by_trigger(lifecycle["transitions"]),
             # with their time zone, which the file leaves out when it is the agreement's
-            "calendars": {name: c.to_dict() for name, c in agreement.calendars.items()},
+            "calendars": {
+                name: {**c.to_dict(), **_owners_of(agreement, name)}
+                for name, c in agreement.calendars.items()
+            },
         },
     )
 
@@ -345,6 +348,11 @@ def agreement_diff(old: Agreement, new: Agreement) -> list[Change]:
         ),
         *_named("term", sides, "terms", _terms, _term_sentence, title=_state),
         *_values("field", sides, "fields"),
+        *_said(
+            "personal fields",
+            ", ".join(old.personal) or "none",
+            ", ".join(new.personal) or "none",
+        ),
         *_named(
             "commitment",
             sides,
@@ -451,8 +459,31 @@ def _stops(spec: ObligationSpec) -> str | None:
     return _when_start(spec.cancelled) if spec.cancelled is not None else None
 
 
+def _owners_of(agreement: Agreement, name: str) -> dict[str, Any]:
+    """Who works by calendar ``name``: its teams, people and region, as the file says them."""
+    for owners in agreement.calendar_owners:
+        if owners.calendar == name:
+            found = {
+                "teams": list(owners.teams),
+                "people": list(owners.people),
+                "region": owners.region.source if owners.region is not None else None,
+            }
+            return {key: value for key, value in found.items() if value}
+    return {}
+
+
+_OWNER_KEYS: Final = ("teams", "people", "region")
+
+
 def _calendar_sentence(_: Agreement, calendar: Mapping[str, Any]) -> str:
-    return BusinessCalendar.from_dict(calendar).describe()
+    hours = {key: value for key, value in calendar.items() if key not in _OWNER_KEYS}
+    whose = [
+        *(f"team {team}" for team in calendar.get("teams", ())),
+        *calendar.get("people", ()),
+        *([f"leads with {calendar['region']}"] if calendar.get("region") else []),
+    ]
+    said = BusinessCalendar.from_dict(hours).describe()
+    return f"{said}, for {', '.join(whose)}" if whose else said
 
 
 # ------------------------------------------------------------------------------------------

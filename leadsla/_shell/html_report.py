@@ -45,6 +45,7 @@ from leadsla._shell.report import (
     _spans,
     _units_said,
     _whose,
+    not_leads_said,
 )
 
 if TYPE_CHECKING:
@@ -207,6 +208,9 @@ def _period(
         out.append(
             _table(("move", "to", "reason", "leads"), reasons, text=(0, 1, 2), css="reasons")
         )
+    if card.not_leads:
+        out.append("<h3>Records not leads (the lead term did not hold)</h3>\n")
+        out.append(f'<p class="not-leads">{_text(not_leads_said(card.not_leads))}</p>\n')
     out.append("</section>\n")
     return out
 

@@ -33,6 +33,7 @@ from leadsla._core.history import EngineState
 from leadsla._core.versions import Versions, effective_at
 from leadsla._core.views import LeadView
 from leadsla._shell.agreement_write import agreement_to_toml
+from leadsla._shell.erasure import Eraser
 from leadsla._shell.snapshot import SnapshotError
 from leadsla._shell.snapshot import load as load_snapshot
 from leadsla._shell.snapshot import stamp as snapshot_stamp
@@ -220,6 +221,15 @@ class Store(ABC):
     _now: Callable[[], datetime]
     _settings: dict[str, Any]
     _stamp: str | None
+    _eraser: tuple[Versions, Eraser] | None = None
+
+    def _erasing(self) -> Eraser:
+        """What scrubs the store's rows of an erased lead, for its versions (made again after
+        an adoption: an erasure erases what any version calls personal)."""
+        eraser = self._eraser
+        if eraser is None or eraser[0] is not self.versions:
+            eraser = self._eraser = (self.versions, Eraser(self.versions))
+        return eraser[1]
 
     # -- what a store says about its database ---------------------------------------------
 

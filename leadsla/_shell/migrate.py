@@ -73,13 +73,15 @@ def migrate(
                 )
             )
     chosen = _chosen(target, select)
-    closed, judged, lacking, younger = [], [], [], []
+    closed, judged, lacking, younger, apart = [], [], [], [], []
     events = []
     for lead_id in chosen:
         view = _view_at(target, lead_id, at)
         pinned = versions.of(view.lead)
         created = view.lead.created_at
-        if created is not None and instant_us(created, "created") > instant_us(at, "at"):
+        if view.lead.standing is not None:
+            apart.append(lead_id)
+        elif created is not None and instant_us(created, "created") > instant_us(at, "at"):
             younger.append(lead_id)
         elif pinned.lifecycle.state(view.state).terminal:
             closed.append(lead_id)
@@ -99,6 +101,11 @@ def migrate(
                 )
             )
     problems = [
+        _listed(
+            apart,
+            "are not in the lifecycle: not leads, or converted, merged or erased",
+            "choose leads in the lifecycle",
+        ),
         _listed(younger, "were created after 'at'", "migrate them from their creation on"),
         _listed(closed, "are closed: their version judged them to the end", "choose open leads"),
         _listed(

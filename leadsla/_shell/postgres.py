@@ -38,13 +38,17 @@ from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Final, Literal, NoReturn
 
+import attrs
+
 from leadsla._core.agreement import Agreement
 from leadsla._core.effects import Effect, Rejected
 from leadsla._core.engine import Decision, Engine
 from leadsla._core.errors import Problem, StoreError
 from leadsla._core.events import Event
+from leadsla._core.history import Ledger
 from leadsla._core.versions import Versions
-from leadsla._core.views import LeadView
+from leadsla._core.views import LeadView, merge_order
+from leadsla._shell.erasure import Scrubbed, erased_in, needle
 from leadsla._shell.keeping import (
     SNAPSHOT_FIX,
     OutboxItem,
@@ -119,6 +123,19 @@ def partition_of(lead: str, partitions: int) -> int:
     """The partition of ``lead`` among ``partitions``: a stable hash (CRC-32 of the id's
     UTF-8), the same in every process and on every host."""
     return zlib.crc32(lead.encode("utf-8", "surrogatepass")) % partitions
+
+
+def _joined(view: LeadView, ledgers: list[Ledger], seen: frozenset[str]) -> LeadView:
+    """``view`` with the records merged into it, and into those, from every partition's
+    ledger (a record met twice is shown once)."""
+    seen = seen | {view.lead.id}
+    merged = [
+        _joined(other, ledgers, seen)
+        for ledger in ledgers
+        for other in ledger.merged_views(view.lead.id)
+        if other.lead.id not in seen
+    ]
+    return attrs.evolve(view, merged=tuple(sorted(merged, key=merge_order)))
 
 
 def _psycopg() -> Any:
@@ -452,8 +469,14 @@ class PostgresStore(Store):
                     effects.extend(made)
                     if is_event(event) and not only_duplicate(decision):
                         pseq[part] += 1
-                        kept.append((part, pseq[part], event.to_json(), made))
+                        body = self._erasing().body(engine, event)
+                        kept.append((part, pseq[part], body, made))
                 self._keep_events(cursor, kept)
+                scrubbed = [
+                    self._erase_kept(cursor, part, lead)
+                    for part, _, _, made in kept
+                    for lead in erased_in(made)
+                ]
                 cursor.execute(
                     "update parts set pseq = v.pseq from unnest(%s::integer[], %s::bigint[]) "
                     "as v (part, pseq) where parts.part = v.part",
@@ -470,9 +493,55 @@ class PostgresStore(Store):
         counts = {part: last - self._pseq[part] for part, last in pseq.items()}
         for part, last in pseq.items():
             self._pseq[part] = last
+        if scrubbed:
+            self._erased(scrubbed)
         for part, count in counts.items():  # (after every number is right)
             self._kept(part, count)
         return effects
+
+    # -- erasure -------------------------------------------------------------------------------
+
+    def _erase_kept(self, cursor: Any, part: int, lead: str) -> Scrubbed:
+        """Scrub what the database keeps of an erased lead (in the input's transaction): its
+        events, its effects; and drop its partition's snapshot (see
+        :mod:`leadsla._shell.erasure`)."""
+        cursor.execute(
+            "select seq, body from inputs where part = %s and kind = 'event' "
+            "and strpos(body, %s) > 0",
+            (part, needle(lead)),
+        )
+        scrubber, changed = self._erasing().events(lead, cursor.fetchall())
+        if changed:
+            cursor.executemany("update inputs set body = %s where seq = %s", changed)
+        cursor.execute("select seq, body, error from outbox where lead = %s", (lead,))
+        effects = self._erasing().outbox(cursor.fetchall(), scrubber)
+        if effects:
+            cursor.executemany("update outbox set body = %s, error = %s where seq = %s", effects)
+        cursor.execute("delete from snapshots where part = %s", (part,))
+        return Scrubbed(lead, scrubber, part)
+
+    def _erased(self, scrubbed: list[Scrubbed]) -> None:
+        """After an erasure is kept: the refusals scrubbed, a new snapshot of each partition
+        concerned, and VACUUM on the tables, so that the server may reuse the space the old
+        rows held (their bytes stay in the server's files and write-ahead log until it does:
+        see the docs' page on erasure)."""
+        for lead, scrubber, part in scrubbed:
+            self._erasing().refusals(self._refused[part], lead, scrubber)
+        for part in dict.fromkeys(item.part for item in scrubbed):
+            if self._snapshot_every is not None:
+                try:
+                    self._snapshot(part)
+                except StoreError as error:  # the partition replays its inputs meanwhile
+                    warnings.warn(str(error), stacklevel=3)
+        try:
+            for table in ("inputs", "outbox", "snapshots"):
+                self._connection.execute(f"vacuum {table}")  # (not in a transaction)
+        except self._errors as error:  # (a user who does not own the tables may not)
+            warnings.warn(
+                f"{self.where}: could not vacuum after an erasure ({_said(error)}); "
+                "autovacuum will reclaim the old rows' space",
+                stacklevel=3,
+            )
 
     def _keep_events(self, cursor: Any, kept: list[tuple[int, int, str, list[Effect]]]) -> None:
         """Write a batch's events and their effects (in two statements), and note its
@@ -780,8 +849,13 @@ class PostgresStore(Store):
         return [self._engine(part) for part in range(self.partitions)]
 
     def lead(self, lead_id: str) -> LeadView:
-        """The view of ``lead_id``, with what every writer kept for it so far."""
-        return self._engine(partition_of(lead_id, self.partitions)).lead(lead_id)
+        """The view of ``lead_id``, with what every writer kept for it so far. With several
+        partitions, the records merged into it may be in any: every partition is read."""
+        view = self._engine(partition_of(lead_id, self.partitions)).lead(lead_id)
+        if self.partitions == 1:
+            return view
+        ledgers = [engine.state().ledger for engine in self.engines()]
+        return _joined(view, ledgers, frozenset())
 
     def leads(self) -> Iterator[str]:
         """The ids of every lead, partition by partition."""

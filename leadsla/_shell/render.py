@@ -10,8 +10,12 @@ from datetime import datetime, timedelta
 from leadsla._core.effects import (
     ActionRequested,
     ActionSkipped,
+    Converted,
     Duplicate,
     Effect,
+    Erased,
+    HeldOutside,
+    Merged,
     Migrated,
     ObligationBreached,
     ObligationCancelled,
@@ -28,6 +32,7 @@ from leadsla._core.effects import (
     Tagged,
     Transitioned,
 )
+from leadsla._core.housekeeping import BECAME
 from leadsla._core.ownership import Owner
 from leadsla._core.tally import Volume
 
@@ -74,7 +79,7 @@ def describe_effect(effect: Effect) -> str:
     """One line saying what the engine decided, for a person to read."""
     if isinstance(effect, Transitioned):
         if effect.source is None:
-            return f"created in {effect.dest}"
+            return f"{BECAME if effect.cause == BECAME else 'created'} in {effect.dest}"
         why = f"{effect.trigger}, {effect.cause}"
         if effect.reason:
             why += f", reason {effect.reason}"
@@ -122,6 +127,14 @@ def describe_effect(effect: Effect) -> str:
         return f"REJECTED event {effect.event}: {effect.reason}"
     if isinstance(effect, Duplicate):
         return f"duplicate event {effect.event} ignored"
+    if isinstance(effect, HeldOutside):
+        return f"not a lead: kept outside the lifecycle ({effect.term} term does not hold)"
+    if isinstance(effect, Converted):
+        return f"converted to {effect.to}: left the lifecycle"
+    if isinstance(effect, Merged):
+        return f"merged into {effect.into}: left the lifecycle"
+    if isinstance(effect, Erased):
+        return f"personal fields erased ({', '.join(effect.fields) or 'none held a value'})"
     return type(effect).__name__
 
 

@@ -4,7 +4,9 @@ A shell-side module: it reads an engine after a replay (its leads, their clocks 
 the commitment tallies) and changes nothing. Each period of the agreement's tracking period
 gets a :class:`PeriodCard`: the commitments, every obligation's clocks opened in the period and
 how they ended (with the median time to meet them, in the obligation's own kind of time), the
-breaches by owner, how many leads entered each state, and why leads went back.
+breaches by owner, how many leads entered each state, and why leads went back. Records the
+agreement's ``lead`` term kept outside the lifecycle are counted apart, in the period they
+were created (:attr:`PeriodCard.not_leads`): they are in no other figure.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from attrs import frozen
 from leadsla._core.agreement import Agreement
 from leadsla._core.calendar import instant_us, span_us
 from leadsla._core.clocks import ObligationState
+from leadsla._core.duration import Duration
 from leadsla._core.effects import Transitioned
 from leadsla._core.engine import Engine
 from leadsla._core.errors import Problem, UsageError, unknown
@@ -246,6 +249,9 @@ class PeriodCard:
     #: For obligations with targets by tier: each one's scores per tier (see
     #: :attr:`ObligationScore.tier`), in the obligation's order of tiers, then the default.
     by_tier: tuple[ObligationScore, ...] = ()
+    #: Records created in the period that are not leads (the agreement's ``lead`` term did
+    #: not hold, and has not since): kept outside the lifecycle, and in no other figure.
+    not_leads: int = 0
 
 
 def scorecard(
@@ -318,9 +324,16 @@ def _cards(
     reached: dict[str, Counter[tuple[str, str, str]]] = defaultdict(Counter)
     reasons: dict[str, Counter[tuple[str, str, str]]] = defaultdict(Counter)
     bounced: dict[str, list[str]] = defaultdict(list)
+    outside: Counter[str] = Counter()
     sums: Counter[tuple[str, str, str]] = Counter()
     for lead_id in engine.leads():
         view = engine.lead(lead_id)
+        if not view.lead.is_lead:  # counted apart, in no other figure (it has none)
+            assert view.lead.standing is not None
+            when = period(view.lead.standing.at)
+            if when is not None:
+                outside[when] += 1
+            continue
         if multi:
             pinned = versions.of(view.lead).version
         for clock in view.obligations:
@@ -382,7 +395,14 @@ def _cards(
         volumes_in[volume.period].append(volume)
     order = {name: position for position, name in enumerate(agreement.lifecycle.state_names)}
     cards = []
-    names = {*clocks, *entered, *volumes_in, *bounced, *([window.name] if window else [])}
+    names = {
+        *clocks,
+        *entered,
+        *volumes_in,
+        *bounced,
+        *outside,
+        *([window.name] if window else []),
+    }
     for when in sorted(names, key=chronological) if window is None else sorted(names):
         scores, by_owner, by_version, by_tier = [], [], [], []
         for name, spec in specs.items():
@@ -455,6 +475,7 @@ def _cards(
                 else (),
                 tuple(by_version),
                 tuple(by_tier),
+                outside[when],
             )
         )
     return cards
@@ -475,7 +496,7 @@ def _by_tier(spec: ObligationSpec, unit: str, timed: Sequence[_Timed]) -> list[O
     ):
         score = _score(spec, unit, tiers[tier])
         within = targets.get(tier)
-        target = _target(attrs.evolve(spec, within=within, tiers=())) if within else None
+        target = _target(spec, within) if within else None
         scores.append(attrs.evolve(score, tier=tier, target=target))
     return scores
 
@@ -793,12 +814,20 @@ _IN_HOURS: Final[dict[str, Fraction]] = {
 }
 
 
-def _target(spec: ObligationSpec) -> float:
-    """The obligation's target in its own unit (see :func:`_measure`)."""
-    within = spec.within
-    if within.unit in ("days", "weeks"):
-        return float(within.amount * (7 if within.unit == "weeks" else 1))
-    return float(within.amount * _IN_HOURS[within.unit])
+def _target(spec: ObligationSpec, within: Duration | None = None) -> float:
+    """The obligation's target (or a tier's, ``within``) in the obligation's own unit (see
+    :func:`_measure`): days for a deadline in days or weeks, else hours. (A tier counts
+    business days where its obligation does, and the same for hours; in calendar time, a day
+    is 24 hours.)"""
+    target = spec.within if within is None else within
+    in_days = target.unit in ("days", "weeks")
+    if in_days:
+        amount = target.amount * (7 if target.unit == "weeks" else 1)
+    else:
+        amount = target.amount * _IN_HOURS[target.unit]
+    if spec.within.unit in ("days", "weeks"):
+        return float(amount if in_days else amount / 24)
+    return float(amount * 24 if in_days else amount)
 
 
 def _measure(
@@ -1021,7 +1050,18 @@ def render_scorecard(
             for item in card.reasons:
                 said = f"{item.state} ({item.trigger}): {item.reason} {item.count}"
                 lines.append(f"{bullet}{_md(said, markdown)}")
+        if card.not_leads:
+            lines.extend(_section("Records not leads (the lead term did not hold)", markdown))
+            lines += _bullet(not_leads_said(card.not_leads), markdown)
     return "\n".join(lines) + "\n"
+
+
+def not_leads_said(count: int) -> str:
+    """The scorecard's line on the records kept outside the lifecycle."""
+    return (
+        f"{count} {'record' if count == 1 else 'records'} created in the period, kept outside "
+        "the lifecycle (in no other figure)"
+    )
 
 
 def _goal_rows(card: PeriodCard) -> tuple[tuple[str, ...], list[tuple[str, ...]]]:
@@ -1081,6 +1121,7 @@ CSV_COLUMNS: Final = (
     "max_to_meet",
     "lateness_total",
     "lateness_worst",
+    "not_leads",
 )
 
 
@@ -1132,6 +1173,7 @@ def scorecard_data(cards: Sequence[PeriodCard], *, title: str = "Scorecard") -> 
                 "goal": [attrs.asdict(volume) for volume in card.goal],
                 "weeks": [attrs.asdict(week) for week in card.weeks],
                 "bounced": list(card.bounced),
+                "not_leads": card.not_leads,
                 "elapsed": card.elapsed,
                 "change": None if previous is None else _change_data(previous, card),
             }
@@ -1244,9 +1286,12 @@ def _csv(cards: Sequence[PeriodCard]) -> str:
     writer = csv.DictWriter(out, CSV_COLUMNS, extrasaction="ignore", lineterminator="\n")
     writer.writeheader()
     for card in cards:
-        for score in (*card.obligations, *card.by_owner, *card.by_version, *card.by_tier):
-            row = {"period": card.period, **_score_data(score)}
+        scores = (*card.obligations, *card.by_owner, *card.by_version, *card.by_tier)
+        for score in scores:
+            row = {"period": card.period, **_score_data(score), "not_leads": card.not_leads}
             writer.writerow({key: _cell(value) for key, value in row.items()})
+        if not scores and card.not_leads:  # a period with records that are not leads only
+            writer.writerow({"period": card.period, "not_leads": card.not_leads})
     return out.getvalue()
 
 

@@ -39,6 +39,7 @@ from leadsla._core.engine import Decision, Engine
 from leadsla._core.errors import Problem, StoreError
 from leadsla._core.events import Event
 from leadsla._core.views import LeadView
+from leadsla._shell.erasure import Scrubbed, erased_in, needle
 from leadsla._shell.keeping import (
     SCHEMA,
     SNAPSHOT_FIX,
@@ -168,6 +169,8 @@ class SqliteStore(Store):
             self.engine = Engine(self.versions, **self._settings)
             self._refused: dict[str, Rejected] = {}
             self._replay()
+            if "vacuum" in stored:  # an erasure's freed space not yet forgotten (a crash)
+                self._vacuum()
         except BaseException:
             self._connection.close()
             raise
@@ -368,6 +371,8 @@ class SqliteStore(Store):
         kept = 0
         written = False  # whether the batch is in the file
         changed = False  # whether the engine committed part of the batch already
+        erasing: dict[str, None] = {}  # the leads the batch erases
+        scrubbed: list[Scrubbed] = []
         try:
             self._connection.execute("begin")
             pending: Decision | None = None
@@ -379,10 +384,13 @@ class SqliteStore(Store):
                 if is_event(event) and not only_duplicate(pending):
                     cursor = self._connection.execute(
                         "insert into inputs (kind, body, received) values ('event', ?, ?)",
-                        (event.to_json(), self._received()),
+                        (self._erasing().body(engine, event), self._received()),
                     )
                     self._post(cursor.lastrowid, pending.effects)
                     kept += 1
+                    erasing.update(dict.fromkeys(erased_in(pending.effects)))
+            if erasing:
+                scrubbed = [self._erase_kept(lead) for lead in erasing]
             if mark is not None:
                 self._connection.execute(
                     "insert or replace into meta (key, value) values (?, ?)",
@@ -399,8 +407,60 @@ class SqliteStore(Store):
         if pending is not None:
             effects.extend(engine.commit(pending))
         self._note(effects)
+        if scrubbed:
+            self._erased(scrubbed)
         self._kept(kept)
         return effects
+
+    # -- erasure ----------------------------------------------------------------------------
+
+    def _erase_kept(self, lead: str) -> Scrubbed:
+        """Scrub what the file keeps of an erased lead (in the input's transaction): its
+        events, its effects; and drop the snapshots (see :mod:`leadsla._shell.erasure`)."""
+        connection = self._connection
+        rows = connection.execute(
+            "select seq, body from inputs where kind = 'event' and instr(body, ?) > 0",
+            (needle(lead),),
+        ).fetchall()
+        scrubber, changed = self._erasing().events(lead, rows)
+        connection.executemany("update inputs set body = ? where seq = ?", changed)
+        rows = connection.execute(
+            "select seq, body, error from outbox where lead = ?", (lead,)
+        ).fetchall()
+        connection.executemany(
+            "update outbox set body = ?, error = ? where seq = ?",
+            self._erasing().outbox(rows, scrubber),
+        )
+        connection.execute("delete from snapshots")
+        connection.execute("insert or replace into meta (key, value) values ('vacuum', 'erased')")
+        return Scrubbed(lead, scrubber)
+
+    def _erased(self, scrubbed: list[Scrubbed]) -> None:
+        """After an erasure is kept: the refusals the store holds scrubbed, a new snapshot
+        (the engine holds nothing of the erased values), and the file's freed space
+        forgotten."""
+        for item in scrubbed:
+            self._erasing().refusals(self._refused, item.lead, item.scrubber)
+        if self._snapshot_every is not None:
+            try:
+                self.snapshot()
+            except StoreError as error:  # the store opens by replaying its inputs meanwhile
+                warnings.warn(str(error), stacklevel=3)
+        self._vacuum()
+
+    def _vacuum(self) -> None:
+        """Have SQLite forget the space rows left (their old bytes), in the file and in its
+        write-ahead log, if it keeps one."""
+        try:
+            self._connection.execute("vacuum")
+            self._connection.execute("delete from meta where key = 'vacuum'")
+            self._connection.execute("pragma wal_checkpoint(truncate)")
+        except sqlite3.Error as error:  # tried again when the store is next opened
+            warnings.warn(
+                f"{self.where}: could not vacuum after an erasure ({error}): the freed space "
+                "may still hold erased values until the store is next opened",
+                stacklevel=3,
+            )
 
     def _post(self, input_seq: int | None, effects: list[Effect]) -> None:
         """Put an input's effects in the outbox (in the input's transaction)."""

@@ -217,8 +217,10 @@ def ladder_sentences(agreement: Agreement, spec: ObligationSpec) -> list[str]:
             when += f": {_either(actions, 'and')}"
         (after if step.after is not None else before).append(when)
     sentences = []
-    if before:
-        sentences.append(f"Warning {_either(before, 'and')}.")
+    if len(before) == 1:
+        sentences.append(f"Warning {before[0]}.")
+    elif before:
+        sentences.append(f"Warnings: {'; '.join(before)}.")
     if after:
         sentences.append(f"After the deadline, while not met: {'; '.join(after)}.")
     return sentences
