@@ -134,7 +134,7 @@ def test_a_cell_that_is_not_a_time_is_refused_with_its_row(
         ),
         (
             "[[events]]\ntype = 'activity'\nlead = '{a}'\nat = '{b}'\ntrigger = 'x'",
-            "'events[1].trigger' is not a known key of a activity event",
+            "'events[1].trigger' is not a known key of an activity event",
         ),
         (
             "zone = 'Mars/Olympus'\n[[events]]\ntype = 'lead_created'\nlead = '{a}'\nat = '{b}'",

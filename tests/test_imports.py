@@ -394,3 +394,100 @@ def test_the_cli_merges_files_reports_refusals_and_joins_people(
     )
     assert strict == 1
     assert "deals:5" in capsys.readouterr().err
+
+
+def test_a_when_reads_undeclared_columns_even_when_others_are_declared() -> None:
+    """A column a `when` names is read whether or not [columns] declares it (as text when it
+    does not); a name the file does not have is an error, never a silently missing value."""
+    rows = "case,activity,at\nC1,Closed,2012/10/9 14:50:17\nC1,Wait,2012/10/9 14:51:00\n"
+    declared = """
+[columns.at]
+type = "datetime"
+format = "%Y/%m/%d %H:%M:%S"
+
+[[events]]
+type = "activity"
+when = "WHEN"
+lead = "{case}"
+at = "{at}"
+kind = "close"
+"""
+    closing = mapping(declared.replace("WHEN", "activity == 'Closed'"))
+    assert [row for row, _ in csv_events_from_text(rows, closing)] == [2]
+    with pytest.raises(CsvError, match=r"'events\[1\]\.when' is not a known column"):
+        csv_events_from_text(rows, mapping(declared.replace("WHEN", "activty == 'Closed'")))
+
+
+def test_an_event_a_value_map_skips_is_not_refused_for_its_missing_time() -> None:
+    """The time of an event is needed only if the row makes it: a row whose value map says
+    "skip" makes no such event, and its missing time is no refusal."""
+    rows = "case,activity,at,closed\nC1,Wait,2012/10/9 14:50:17,?\nC1,Closed,2012/10/9 15:00:00,?\n"
+    text = """
+missing = ["", "?"]
+
+[columns.at]
+type = "datetime"
+format = "%Y/%m/%d %H:%M:%S"
+
+[columns.closed]
+type = "datetime"
+format = "%Y/%m/%d %H:%M:%S"
+
+[maps.closing]
+other = "skip"
+[maps.closing.values]
+Closed = "close"
+
+[[events]]
+type = "activity"
+lead = "{case}"
+at = "{at}"
+kind = "{activity}"
+
+[[events]]
+type = "transition"
+lead = "{case}"
+at = "{closed}"
+trigger = "{activity|closing}"
+"""
+    report = ImportReport()
+    made = csv_events_from_text(rows, mapping(text), report=report)
+    assert [(row, event["type"]) for row, event in made] == [(2, "activity"), (3, "activity")]
+    # Row 2's move is skipped (Wait); row 3's (Closed) has no time: refused, and said.
+    assert [(first.row, first.column, first.message) for _, first in report.groups()] == [
+        (3, "closed", "is empty: the event has no time")
+    ]
+
+
+def test_a_template_made_once_per_lead_takes_the_first_row_that_makes_it() -> None:
+    """``once = true``: only the first row of each lead that makes the event makes it (a row
+    refused for it does not count); later rows make none, and no refusal is reported."""
+    rows = """case,at,activity
+c1,?,Take in
+c1,2026-03-02T09:00:00+02:00,Assign
+c1,2026-03-02T10:00:00+02:00,Resolve
+c2,2026-03-02T09:30:00+02:00,Take in
+"""
+    text = """
+missing = ["", "?"]
+
+[[events]]
+type = "lead_created"
+once = true
+lead = "{case}"
+at = "{at}"
+fields = { email = "{case}@example.com" }
+
+[[events]]
+type = "activity"
+lead = "{case}"
+at = "{at}"
+kind = "{activity}"
+"""
+    report = ImportReport()
+    made = csv_events_from_text(rows, mapping(text), report=report)
+    created = [(row, event["lead"]) for row, event in made if event["type"] == "lead_created"]
+    assert created == [(3, "c1"), (5, "c2")]  # c1's first row has no time: its second makes it
+    assert report.refused == 2  # that first row's two events, each refused once
+    with pytest.raises(CsvError, match=r"once.*must be true or false"):
+        mapping(text.replace("once = true", 'once = "yes"'))

@@ -33,6 +33,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from attrs import field, frozen
 
+from leadsla._core.conditions import MISSING as _CONDITIONS_MISSING
 from leadsla._core.errors import CsvError, Problem, unknown
 
 __all__ = [
@@ -52,21 +53,15 @@ _FALSE: Final = frozenset({"false", "no", "n", "0", "f"})
 _SPECIAL_FORMATS: Final = ("iso", "epoch-s", "epoch-ms")
 _FOLDS: Final = ("refuse", "earlier", "later")
 _GAPS: Final = ("refuse", "later")
+#: How a refusal ends for a local time the clocks skip (the spring-forward gap) or show twice
+#: (the autumn fold): what an import tells apart from a time it cannot read at all.
+SKIPPED: Final = "the clocks skip it (spring forward)"
+REPEATED: Final = "the clocks show it twice (autumn)"
 
 
-class _Missing:
-    """The value of a cell that says "not given" (the field is left out)."""
-
-    __slots__ = ()
-
-    def __repr__(self) -> str:
-        return "MISSING"
-
-    def __bool__(self) -> bool:
-        return False
-
-
-MISSING: Final = _Missing()
+#: The value of a cell that says "not given" (the field is left out): the conditions' own
+#: marker (:data:`leadsla.MISSING`), so a ``when`` and a template see one "not given".
+MISSING: Final = _CONDITIONS_MISSING
 
 
 @frozen
@@ -229,7 +224,22 @@ class Column:
             if isinstance(value, datetime):
                 value = value.date()
             return value
-        if not isinstance(value, datetime):  # a date alone, in a datetime column
+        return self.instant(value, zone=zone, default_time=default_time)
+
+    def instant(
+        self, value: date | datetime, *, zone: str = "UTC", default_time: str = "00:00"
+    ) -> Any:
+        """The instant a value of this column stands for (an event's time): a date alone at
+        the column's ``time`` (else ``default_time``), a time without an offset in the
+        column's ``zone`` (else ``zone``), resolved as its ``gap`` and ``fold`` say; a
+        :class:`Refusal` for a local time the clocks skip or show twice that they leave
+        unresolved.
+
+        >>> Column("d", "date", zone="America/New_York", time="09:00").instant(
+        ...     date(2026, 3, 2), zone="Europe/Helsinki").isoformat()
+        '2026-03-02T09:00:00-05:00'
+        """
+        if not isinstance(value, datetime):  # a date alone
             value = datetime.combine(value, time.fromisoformat(self.time or default_time))
         if value.tzinfo is not None:
             return value
@@ -244,14 +254,14 @@ class Column:
             if self.gap == "later":
                 return first.astimezone(UTC).astimezone(zone)
             return Refusal(
-                f"is not a time in {zone.key}: the clocks skip it (spring forward)",
+                f"is not a time in {zone.key}: {SKIPPED}",
                 'say what such times mean: gap = "later" (as far after the gap), or fix the '
                 "export's time zone",
             )
         if first.utcoffset() != second.utcoffset():  # in the fold: the clocks show it twice
             if self.fold == "refuse":
                 return Refusal(
-                    f"is ambiguous in {zone.key}: the clocks show it twice (autumn)",
+                    f"is ambiguous in {zone.key}: {REPEATED}",
                     'say which: fold = "earlier" (the first time) or "later" (the second)',
                 )
             return first if self.fold == "earlier" else second

@@ -30,6 +30,7 @@ import os
 import tomllib
 from collections.abc import Iterable, Mapping
 from datetime import time
+from importlib import resources
 from pathlib import Path
 from typing import Any, Final
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -38,7 +39,14 @@ from attrs import field, frozen
 
 from leadsla._core.agreement import Agreement
 from leadsla._core.conditions import Condition
-from leadsla._core.errors import CsvError, LeadSLAError, Problem, UsageError, unknown
+from leadsla._core.errors import (
+    CsvError,
+    LeadSLAError,
+    Problem,
+    UsageError,
+    did_you_mean,
+    unknown,
+)
 from leadsla._shell.columns import DEFAULT_MISSING, Column, columns_from_data
 from leadsla._shell.importing import (
     EVENT_KEYS,
@@ -49,7 +57,14 @@ from leadsla._shell.importing import (
     stray_braces,
 )
 
-__all__ = ["CsvMapping", "EventTemplate", "ValueMap", "csv_events", "csv_events_from_text"]
+__all__ = [
+    "CsvMapping",
+    "EventTemplate",
+    "ValueMap",
+    "csv_events",
+    "csv_events_from_text",
+    "recipe_text",
+]
 
 #: Every key an event template may have, whatever its type (one from a column may be any).
 _ALL_KEYS: Final = tuple(dict.fromkeys(key for keys in EVENT_KEYS.values() for key in keys))
@@ -87,8 +102,13 @@ class EventTemplate:
     reason: str | None = None
     owner: str | None = None
     #: A condition on the row (its columns by name): a row it does not hold on makes no such
-    #: event (see :mod:`leadsla._shell.importing`).
+    #: event (see :mod:`leadsla._shell.importing`). ``owner``, ``state`` and ``team`` are
+    #: columns there too (a row has no lead); ``now`` is refused (a row has no event time).
     when: str | None = None
+    #: Only the first row of each lead makes this event (the rows in the file's order; later
+    #: rows of the lead make none, which is not a refusal): a log with no row of its own for
+    #: a ticket's opening makes its ``lead_created`` from every row otherwise.
+    once: bool = False
 
 
 def _str_map(value: Mapping[str, str] | None) -> Mapping[str, str]:
@@ -100,7 +120,15 @@ class ValueMap:
     """Source values and the leadsla values they stand for (owner ids to people, stage names
     to triggers, activity types to kinds or event types); ``other`` says what a value it does
     not list becomes: ``"refuse"`` (reported with its row), ``"pass"`` (as it is), ``"skip"``
-    (no event) or a value. A listed value may itself be ``"skip"``."""
+    (no event) or a value. A listed value may itself be ``"skip"``.
+
+    Any other text is a constant, with one exception that guards against a misspelt keyword
+    (taken silently, it would turn every unlisted value into that text): an ``other`` that is
+    one of the three words in other letter case, or one typing slip from one of them (a letter
+    left out, added, changed, or two swapped: ``"skipp"``, ``"Pass"``, ``"refuze"``; up to two
+    slips from the longer ``"refuse"``), and a listed value one slip from ``"skip"``, are
+    refused by the mapping that uses the map, with the keyword meant. Such a constant
+    (``"ship"``, ``"past"``) cannot be written there: map the values to it one by one."""
 
     values: Mapping[str, str] = field(factory=dict, converter=_str_map)
     other: str = "refuse"
@@ -164,6 +192,15 @@ class CsvMapping:
     #: says who joined).
     join: tuple[str | None, tuple[str, ...]] = field(default=None, converter=_join)
 
+    def __attrs_post_init__(self) -> None:
+        """A mapping built in Python is checked as its TOML form is (:meth:`from_data`): a
+        template naming a value map the mapping lacks, a ``when`` that names ``now`` (a row
+        has no event time; ``owner``, ``state`` and ``team`` are the row's columns), a map
+        whose ``other`` is a misspelt keyword (see :class:`ValueMap`)."""
+        problems = _reference_problems(enumerate(self.events, start=1), self.maps)
+        if problems:
+            raise CsvError(*problems)
+
     def used_columns(self) -> dict[str, str]:
         """Every column the mapping reads, with the first place that reads it."""
         used: dict[str, str] = {}
@@ -177,9 +214,10 @@ class CsvMapping:
                     names = Condition(template.when).names
                 except LeadSLAError:
                     names = frozenset()
+                # Every name is a column, declared or not: one the file lacks is an error,
+                # never a silently missing value.
                 for name in sorted(names):
-                    if name in self.columns or not self.columns:
-                        used.setdefault(name, f"events[{number}].when")
+                    used.setdefault(name, f"events[{number}].when")
         return used
 
     @classmethod
@@ -247,7 +285,9 @@ class CsvMapping:
         """A mapping from plain data (what the TOML form reads as)."""
         problems: list[Problem] = []
         known = MAPPING_KEYS
-        problems.extend(unknown("key", key, known) for key in data if key not in known)
+        problems.extend(
+            unknown("key of a mapping", key, known, str(key)) for key in data if key not in known
+        )
         raw = data.get("events")
         if not isinstance(raw, list) or not raw:
             problems.append(
@@ -259,11 +299,12 @@ class CsvMapping:
                 )
             )
             raw = []
-        templates = []
+        numbered: list[tuple[int, EventTemplate]] = []  # each with its place in the file
         for number, entry in enumerate(raw, start=1):
             template = _template(entry, f"events[{number}]", problems)
             if template is not None:
-                templates.append(template)
+                numbered.append((number, template))
+        templates = [template for _, template in numbered]
         zone = data.get("zone")
         if zone is not None:
             try:
@@ -306,16 +347,63 @@ class CsvMapping:
             problems.append(Problem("source", source, "must be a name", 'write source = "deals"'))
             source = None
         join = _join_from_data(data.get("join"), problems)
-        for number, template in enumerate(templates, start=1):
-            for key, text in _template_texts(template).items():
-                for _, map_name in names_in(text or ""):
-                    if map_name is not None and map_name not in maps:
-                        problems.append(
-                            unknown("value map", map_name, maps, f"events[{number}].{key}")
-                        )
+        problems.extend(_reference_problems(numbered, maps))
         if problems:
             raise CsvError(*problems)
         return cls(templates, zone, default_time, delimiter, columns, maps, missing, source, join)
+
+    @classmethod
+    def recipe(cls, name: str) -> CsvMapping:
+        """The mapping leadsla ships for a CRM's standard export, by name (see
+        :meth:`recipes`): its columns as that CRM names them, onto the default agreement.
+
+        >>> mapping = CsvMapping.recipe("hubspot")
+        >>> mapping.columns["created"].header
+        'Create Date'
+
+        An unknown name is a :class:`~leadsla.CsvError` naming the known ones.
+        ``leadsla recipe NAME`` prints the recipe's file, to copy and adapt.
+        """
+        return cls.from_toml_text(recipe_text(name))
+
+    @staticmethod
+    def recipes() -> tuple[str, ...]:
+        """The names of the recipes leadsla ships, sorted.
+
+        >>> CsvMapping.recipes()
+        ('hubspot', 'pipedrive', 'pipedrive-activities', 'salesforce', 'zoho')
+        """
+        return _recipe_names()
+
+
+#: Where the recipes are: TOML files in the package, one per export.
+_RECIPES: Final = "recipes"
+
+
+def _recipe_names() -> tuple[str, ...]:
+    folder = resources.files("leadsla").joinpath(_RECIPES)
+    names = (entry.name for entry in folder.iterdir() if entry.name.endswith(".toml"))
+    return tuple(sorted(name.removesuffix(".toml") for name in names))
+
+
+def recipe_text(name: str) -> str:
+    """The text of the recipe ``name``: a commented mapping file to copy and adapt.
+
+    >>> print(recipe_text("zoho").splitlines()[0])
+    # Zoho CRM: the Leads module's export, one row per lead.
+    """
+    names = _recipe_names()
+    if not isinstance(name, str) or name not in names:
+        raise CsvError(
+            Problem(
+                "recipe",
+                name,
+                "is not a recipe leadsla ships",
+                f"use one of {', '.join(names)}{did_you_mean(name, names)}, or write a "
+                "mapping file and give its path",
+            )
+        )
+    return resources.files("leadsla").joinpath(_RECIPES).joinpath(f"{name}.toml").read_text("utf-8")
 
 
 def _template(entry: object, where: str, problems: list[Problem]) -> EventTemplate | None:
@@ -328,14 +416,24 @@ def _template(entry: object, where: str, problems: list[Problem]) -> EventTempla
         problems.append(unknown("event type", kind, EVENT_KEYS, f"{where}.type"))
         return None
     assert isinstance(kind, str)
-    allowed = ("type", "id", "lead", "at", "when", *(_ALL_KEYS if chosen else EVENT_KEYS[kind]))
+    allowed = (
+        "type",
+        "id",
+        "lead",
+        "at",
+        "when",
+        "once",
+        *(_ALL_KEYS if chosen else EVENT_KEYS[kind]),
+    )
     count = len(problems)
+    described = "an event" if chosen else f"{'an' if kind[0] in 'aeiou' else 'a'} {kind} event"
     problems.extend(
-        unknown(f"key of a {kind} event", key, allowed, f"{where}.{key}")
+        unknown(f"key of {described}", key, allowed, f"{where}.{key}")
         for key in entry
         if key not in allowed
     )
-    for key in ("lead", "at", *(("trigger",) if kind == "transition" else ())):
+    required = ("lead", "at", *(("trigger",) if kind == "transition" else ()))
+    for key in required:
         if not isinstance(entry.get(key), str):
             problems.append(
                 Problem(
@@ -358,11 +456,19 @@ def _template(entry: object, where: str, problems: list[Problem]) -> EventTempla
             )
         )
         fields = {}
+    if not isinstance(entry.get("once", False), bool):
+        problems.append(
+            Problem(f"{where}.once", entry["once"], "must be true or false", "write once = true")
+        )
     for key, value in entry.items():
-        if key not in ("type", "fields") and not isinstance(value, str):
-            problems.append(
-                Problem(f"{where}.{key}", value, "must be text", f'write {key} = "{{column}}"')
-            )
+        if key in ("type", "fields", "once", *required) or isinstance(value, str):
+            continue  # (a required key that is not text is said above, once)
+        fix = (
+            'write a condition on the row\'s columns, e.g. when = "has(won_date)"'
+            if key == "when"
+            else f'write {key} = "{{column}}"'
+        )
+        problems.append(Problem(f"{where}.{key}", value, "must be text", fix))
     if isinstance(entry.get("when"), str):
         try:
             Condition(entry["when"], field=f"{where}.when")
@@ -371,7 +477,7 @@ def _template(entry: object, where: str, problems: list[Problem]) -> EventTempla
     texts = {
         key: value
         for key, value in entry.items()
-        if key not in ("type", "when") and isinstance(value, str)
+        if key not in ("type", "when", "once") and isinstance(value, str)
     }
     texts.update({f"fields.{name}": value for name, value in fields.items()})
     for key, text in texts.items():
@@ -399,6 +505,7 @@ def _template(entry: object, where: str, problems: list[Problem]) -> EventTempla
         reason=entry.get("reason"),
         owner=entry.get("owner"),
         when=entry.get("when"),
+        once=entry.get("once", False) is True,
     )
 
 
@@ -416,6 +523,105 @@ def _template_texts(template: EventTemplate) -> dict[str, str | None]:
         "owner": template.owner,
         **{f"fields.{name}": text for name, text in template.fields.items()},
     }
+
+
+def _reference_problems(
+    numbered: Iterable[tuple[int, EventTemplate]], maps: Mapping[str, ValueMap]
+) -> list[Problem]:
+    """What the templates (each with its place) and the value maps say of each other: a map
+    a template names that the mapping lacks, a ``when`` naming ``now``, a map's ``other`` or
+    value that is a misspelt keyword. The same for a mapping read from TOML and one built in
+    Python."""
+    problems: list[Problem] = []
+    for number, template in numbered:
+        for key, text in _template_texts(template).items():
+            for _, map_name in names_in(text or ""):
+                if map_name is not None and map_name not in maps:
+                    problems.append(_unknown_map(map_name, maps, f"events[{number}].{key}"))
+        if template.when:
+            try:
+                names = Condition(template.when).names
+            except LeadSLAError:
+                names = frozenset()  # (said where the condition is read)
+            if "now" in names:
+                problems.append(
+                    Problem(
+                        f"events[{number}].when",
+                        template.when,
+                        "names now, which a row has no value for: in a condition now is the "
+                        "event's time, and a row condition has none",
+                        "to test a column called now, give it another name: [columns.now_at] "
+                        'header = "now", then write now_at',
+                    )
+                )
+    for name, table in maps.items():
+        meant = _meant(table.other, _KEYWORD_SLIPS)
+        if meant is not None:
+            problems.append(
+                Problem(
+                    f"maps.{name}.other",
+                    table.other,
+                    "is too like refuse, pass or skip to be a value",
+                    f'write other = "{meant}", if that is what it means; for such a constant, '
+                    "list the values it stands for in values instead",
+                )
+            )
+        for source, value in table.values.items():
+            if _meant(value, {"skip": 1}) is not None:
+                problems.append(
+                    Problem(
+                        f"maps.{name}.values.{source}",
+                        value,
+                        "is too like skip to be a value",
+                        f'write "{source}" = "skip" to make no event of such rows, if that is '
+                        "what it means; else another value",
+                    )
+                )
+    return problems
+
+
+def _unknown_map(name: str, maps: Mapping[str, ValueMap], where: str) -> Problem:
+    if maps:
+        return unknown("value map", name, maps, where)
+    return Problem(
+        where,
+        name,
+        "is not a known value map",
+        f'no value maps are declared: declare it, e.g. [maps.{name}.values] then "source '
+        'value" = "value"',
+    )
+
+
+#: The words a value map's ``other`` gives a meaning to, each with how many typing slips
+#: from it a text is taken as the word misspelt, not as a constant (see :class:`ValueMap`).
+_KEYWORD_SLIPS: Final = {"refuse": 2, "pass": 1, "skip": 1}
+
+
+def _meant(text: str, words: Mapping[str, int]) -> str | None:
+    """The word of ``words`` that ``text`` is a slip from: the word in other letter case, or
+    within its number of slips; None for the word itself, or a text like none of them."""
+    if text in words:
+        return None
+    lowered = text.lower()
+    slips = {word: _slips(lowered, word) for word in words}
+    near = [word for word, count in slips.items() if count <= words[word]]
+    return min(near, key=slips.__getitem__) if near else None
+
+
+def _slips(first: str, second: str) -> int:
+    """How many typing slips make ``first`` of ``second``: a letter left out, added or
+    changed, or two letters side by side swapped (the optimal string alignment distance)."""
+    before: list[int] = []
+    previous = list(range(len(second) + 1))
+    for i, letter in enumerate(first, start=1):
+        current = [i]
+        for j, other in enumerate(second, start=1):
+            cost = min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (letter != other))
+            if i > 1 and j > 1 and letter == second[j - 2] and first[i - 2] == other:
+                cost = min(cost, before[j - 2] + 1)
+            current.append(cost)
+        before, previous = previous, current
+    return previous[-1]
 
 
 def _maps_from_data(value: object, problems: list[Problem]) -> dict[str, ValueMap]:

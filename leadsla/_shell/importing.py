@@ -36,28 +36,46 @@ from __future__ import annotations
 import csv
 import gzip
 import hashlib
+import heapq
 import io
 import os
+import pickle
 import re
+import tempfile
 import zipfile
-from collections.abc import Iterable, Iterator, Sequence
-from datetime import date, datetime, time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import ExitStack, contextmanager
+from datetime import date, datetime
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Final
-from zoneinfo import ZoneInfo
 
 import attrs
 from attrs import frozen
 
 from leadsla._core.agreement import Agreement
 from leadsla._core.conditions import Condition, Scope
-from leadsla._core.errors import CsvError, LeadSLAError, Problem, did_you_mean, unknown
-from leadsla._shell.columns import MISSING, Column, Refusal, guess_format
+from leadsla._core.errors import (
+    CsvError,
+    LeadSLAError,
+    Problem,
+    UsageError,
+    did_you_mean,
+    unknown,
+)
+from leadsla._shell.columns import MISSING, REPEATED, SKIPPED, Column, Refusal, guess_format
 
 if TYPE_CHECKING:
     from leadsla._shell.csv import CsvMapping, EventTemplate
 
-__all__ = ["ImportReport", "Imported", "Refused", "import_sources", "rows_of"]
+__all__ = [
+    "ImportReport",
+    "ImportStream",
+    "Imported",
+    "Refused",
+    "import_sources",
+    "rows_of",
+    "stream_sources",
+]
 
 #: The keys each event type can take from a row (besides ``id``, ``lead`` and ``at``).
 EVENT_KEYS: Final[dict[str, tuple[str, ...]]] = {
@@ -68,8 +86,16 @@ EVENT_KEYS: Final[dict[str, tuple[str, ...]]] = {
     "assign": ("owner", "by", "reason"),
 }
 PLACEHOLDER: Final = re.compile(r"\{\{|\}\}|\{([^{}]*)\}|[{}]")
+#: How many readings of one column are kept (see ``_Source._cell``).
+_SEEN_MAX: Final = 65_536
+_UNSEEN: Final = object()
 #: What a value map may say of a value it does not list.
 OTHERS: Final = ("refuse", "pass", "skip")
+#: The condition language's reserved names that a row condition (a ``when``) reads as the
+#: row's columns of those names, as it reads every other name: a row has no lead, so no
+#: state, owner or team of its own. (``now``, the event's time, is refused in a ``when``:
+#: see :class:`~leadsla.CsvMapping`.)
+ROW_COLUMNS: Final = frozenset({"owner", "state", "team"})
 
 
 @frozen
@@ -90,21 +116,33 @@ class Refused:
 
 
 class _Group:
-    __slots__ = ("count", "first")
+    __slots__ = ("count", "first", "last", "rows")
 
     def __init__(self, first: Refused) -> None:
         self.first = first
-        self.count = 0
+        self.count = 0  # events
+        self.rows = 0  # the rows they came from (a row may have several refused)
+        self.last = -1  # the last row counted
 
 
 class ImportReport:
     """What an import refused, collapsed by source, column and reason, with the first row of
-    each; and how many rows each source had and how many events it made."""
+    each; and how many rows each source had and how many events it made.
+
+    Refusals are counted in events, as :attr:`events` counts what was made: a row refused by
+    two templates for one reason counts twice in :attr:`refused` and in each reason's count
+    (:meth:`groups`). The rows they came from are counted too (:attr:`refused_rows`, and each
+    reason's rows), and :meth:`lines` says both when they differ: ``1 row (3 events) of
+    deals: ...``. :meth:`to_data` keeps its keys and counts events as :meth:`groups` does:
+    ``rows`` and ``events`` per source, ``refused``, and each reason's ``count``.
+    """
 
     def __init__(self) -> None:
         self._groups: dict[tuple[str, str | None, str], _Group] = {}
         self.rows: dict[str, int] = {}
         self.events: dict[str, int] = {}
+        self._rows = 0
+        self._last: dict[str, int] = {}  # each source's last row refused
 
     def add(self, refused: Refused) -> None:
         key = (refused.source, refused.column, refused.message)
@@ -112,27 +150,48 @@ class ImportReport:
         if group is None:
             group = self._groups[key] = _Group(refused)
         group.count += 1
+        # A row's refusals come one after another: another one of that row is no new row.
+        if group.last != refused.row:
+            group.rows += 1
+            group.last = refused.row
+        if self._last.get(refused.source) != refused.row:
+            self._rows += 1
+            self._last[refused.source] = refused.row
 
     @property
     def refused(self) -> int:
         """How many events were refused, in all."""
         return sum(group.count for group in self._groups.values())
 
+    @property
+    def refused_rows(self) -> int:
+        """How many rows had an event or more refused, in all."""
+        return self._rows
+
     def __bool__(self) -> bool:
         return bool(self._groups)
 
     def groups(self) -> list[tuple[int, Refused]]:
-        """Each reason with how many times it was met and its first case, most first."""
-        found = [(group.count, group.first) for group in self._groups.values()]
-        return sorted(found, key=lambda item: (-item[0], item[1].source, item[1].row))
+        """Each reason with how many events it refused and its first case, most first."""
+        return [(group.count, group.first) for group in self._ordered()]
+
+    def _ordered(self) -> list[_Group]:
+        return sorted(
+            self._groups.values(),
+            key=lambda group: (-group.count, group.first.source, group.first.row),
+        )
 
     def lines(self) -> list[str]:
-        """The report in words, one line per reason."""
+        """The report in words, one line per reason: how many rows met it (and how many
+        events, when some row had several refused for it)."""
         lines = []
-        for count, first in self.groups():
+        for group in self._ordered():
+            first = group.first
             cell = f" {first.column!r}" if first.column else ""
             got = f" (got {first.value!r})" if first.value is not None else ""
-            times = f"{count:,} rows" if count != 1 else "1 row"
+            times = f"{group.rows:,} rows" if group.rows != 1 else "1 row"
+            if group.count != group.rows:
+                times += f" ({group.count:,} events)"
             lines.append(
                 f"{times} of {first.source}:{cell} {first.message}{got}, first at row "
                 f"{first.row}; {first.fix}"
@@ -140,7 +199,7 @@ class ImportReport:
         return lines
 
     def to_data(self) -> dict[str, Any]:
-        """The report as plain data (JSON)."""
+        """The report as plain data (JSON); counts as the class's documentation says."""
         return {
             "rows": dict(self.rows),
             "events": dict(self.events),
@@ -162,37 +221,71 @@ class Imported:
     def with_people(self, agreement: Agreement) -> Agreement:
         """``agreement`` with the people the data named joined to the teams the mappings
         say (members added at the end of each team, in the order they were met)."""
-        if not any(self.joined.values()):
-            return agreement
-        teams = tuple(
-            attrs.evolve(team, members=(*team.members, *self.joined.get(team.name, ())))
-            for team in agreement.teams
-        )
-        return attrs.evolve(agreement, teams=teams)
+        return _with_people(agreement, self.joined)
 
 
-def open_text(path: Path) -> IO[str]:
-    """A CSV file as text: plain, gzip (``.gz``) or the one CSV file of a ``.zip``; a
-    byte-order mark at its start is skipped."""
-    suffix = path.suffix.lower()
-    if suffix == ".gz":
-        return gzip.open(path, "rt", encoding="utf-8-sig", newline="")
-    if suffix == ".zip":
-        archive = zipfile.ZipFile(path)
-        names = [name for name in archive.namelist() if not name.endswith("/")]
-        chosen = [name for name in names if name.lower().endswith(".csv")] or names
-        if len(chosen) != 1:
-            archive.close()
-            raise CsvError(
-                Problem(
-                    "path",
-                    str(path),
-                    f"holds {len(chosen)} files, not one CSV file",
-                    "zip one CSV file, or unzip it and give the file",
+class Counted(io.RawIOBase):
+    """A binary file read through, telling ``update`` how many bytes each read brought: what a
+    progress bar in bytes counts, once per buffer filled, not once per line."""
+
+    def __init__(self, raw: io.RawIOBase, update: Callable[[int], object]) -> None:
+        super().__init__()
+        self._raw = raw
+        self._update = update
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return self._raw.seekable()
+
+    def seek(self, offset: int, whence: int = os.SEEK_SET, /) -> int:
+        return self._raw.seek(offset, whence)
+
+    def tell(self) -> int:
+        return self._raw.tell()
+
+    def readinto(self, buffer: Any, /) -> int | None:
+        count = self._raw.readinto(buffer)
+        if count:
+            self._update(count)
+        return count
+
+    def close(self) -> None:
+        self._raw.close()
+        super().close()
+
+
+@contextmanager
+def open_text(path: Path, read: Callable[[int], object] | None = None) -> Iterator[IO[str]]:
+    """A CSV file as text, closed with everything under it on leaving: plain, gzip (``.gz``)
+    or the one CSV file of a ``.zip``; a byte-order mark at its start is skipped. ``read``,
+    when given, is told how many bytes of the file (compressed, for a compressed one) each read
+    brought."""
+    with ExitStack() as stack:
+        raw: io.RawIOBase = stack.enter_context(path.open("rb", buffering=0))
+        if read is not None:
+            raw = stack.enter_context(Counted(raw, read))
+        buffered = stack.enter_context(io.BufferedReader(raw))
+        suffix = path.suffix.lower()
+        binary: IO[bytes] = buffered
+        if suffix == ".gz":
+            binary = stack.enter_context(gzip.GzipFile(fileobj=buffered))  # type: ignore[arg-type]
+        elif suffix == ".zip":
+            archive = stack.enter_context(zipfile.ZipFile(buffered))
+            names = [name for name in archive.namelist() if not name.endswith("/")]
+            chosen = [name for name in names if name.lower().endswith(".csv")] or names
+            if len(chosen) != 1:
+                raise CsvError(
+                    Problem(
+                        "path",
+                        str(path),
+                        f"holds {len(chosen)} files, not one CSV file",
+                        "zip one CSV file, or unzip it and give the file",
+                    )
                 )
-            )
-        return io.TextIOWrapper(archive.open(chosen[0]), encoding="utf-8-sig", newline="")
-    return path.open(encoding="utf-8-sig", newline="")
+            binary = stack.enter_context(archive.open(chosen[0]))
+        yield stack.enter_context(io.TextIOWrapper(binary, encoding="utf-8-sig", newline=""))
 
 
 def rows_of(
@@ -272,6 +365,9 @@ class _Source:
         report: ImportReport,
         strict: bool,
     ) -> None:
+        joining = check_join(agreement, mapping.join[0], "join.team")
+        if joining:  # the mapping meets its agreement here: people must join a real team
+            raise CsvError(*joining)
         self.name = name
         self.mapping = mapping
         self.report = report
@@ -282,14 +378,17 @@ class _Source:
         self.types = {name: kind.base for name, kind in agreement.field_types.items()}
         self.columns = mapping.columns
         self.header_width = len(header)
-        self.position = self._positions(header)
         self.conditions = {
             index: Condition(template.when, field=f"events[{index + 1}].when")
             for index, template in enumerate(mapping.events)
             if template.when
         }
+        self.position = self._positions(header)
         self.join = mapping.join
         self.people: dict[str, None] = {}
+        self._readers: dict[str, Column] = {}  # how fields and times are read, made once
+        self._seen: dict[str, dict[str, Any]] = {}  # each declared column's readings
+        self._once: dict[int, set[str]] = {}  # the leads each ``once`` template has met
 
     def _positions(self, header: list[str]) -> dict[str, int]:
         """Where each column the mapping uses is: a column used that is missing, or named
@@ -329,7 +428,8 @@ class _Source:
                 row,
                 None,
                 None,
-                f"has {len(cells)} cells, but the header names {self.header_width} columns",
+                f"has {len(cells)} cell{'s' if len(cells) != 1 else ''}, but the header names "
+                f"{self.header_width} columns",
                 "check the row's quoting and delimiters in the export",
             )
             return []
@@ -353,8 +453,9 @@ class _Source:
         self, row: int, column: str | None, value: str | None, message: str, fix: str
     ) -> None:
         refused = Refused(self.name, row, column, value, message, fix)
-        if self.strict:
-            raise CsvError(Problem(f"{self.name}:{row}", value, message, fix))
+        if self.strict:  # named as the report names it: source:row, and the column
+            cell = f", column {column}" if column else ""
+            raise CsvError(Problem(f"{self.name}:{row}{cell}", value, message, fix))
         self.report.add(refused)
 
     def _cell(self, name: str, cells: list[str], values: dict[str, Any], row: int) -> Any:
@@ -367,9 +468,19 @@ class _Source:
             text = cells[self.position[name]]
             column = self.columns.get(name)
             if column is not None:
-                value = column.read(
-                    text, zone=self.zone, default_time=self.default_time, missing=self.missing
-                )
+                # Exports repeat values (a ticket's opening time on each of its rows): each
+                # column's readings are kept, up to a bound, so a value is parsed once.
+                seen = self._seen.get(name)
+                if seen is None:
+                    seen = self._seen[name] = {}
+                value = seen.get(text, _UNSEEN)
+                if value is _UNSEEN:
+                    value = column.read(
+                        text, zone=self.zone, default_time=self.default_time, missing=self.missing
+                    )
+                    if len(seen) >= _SEEN_MAX:
+                        seen.clear()
+                    seen[text] = value
             else:
                 value = MISSING if text.strip() in self.missing or text in self.missing else text
         values[name] = value
@@ -396,6 +507,8 @@ class _Source:
                 f"map it to one of {', '.join(EVENT_KEYS)}, or to skip",
             )
         lead = self._text(template.lead, cells, values, row, "lead")
+        if template.once and lead in self._once.get(index, ()):
+            return None  # a later row of the lead: only the first that makes it does
         if not lead:
             column = _first_column(template.lead)
             raise _Refuse(
@@ -414,13 +527,14 @@ class _Source:
             ),
             "type": kind,
             "lead": lead,
-            "at": self._instant(template.at, cells, values, row),
+            "at": self._at(template, kind, cells, values, row),
         }
         if kind in ("lead_created", "lead_updated"):
             event["fields"] = {
                 name: self._field(name, text, cells, values, row)
                 for name, text in template.fields.items()
             }
+        named = []  # the people who join: only once the event is made
         for key in EVENT_KEYS[kind]:
             if key == "fields":
                 continue
@@ -429,7 +543,7 @@ class _Source:
                 filled = self._text(text, cells, values, row, key)
                 event[key] = filled or None
                 if key in self.join[1] and filled:
-                    self.people.setdefault(filled)
+                    named.append(filled)
         if kind == "transition" and not event.get("trigger"):
             raise _Refuse(
                 _first_column(template.trigger or ""),
@@ -437,12 +551,41 @@ class _Source:
                 "is empty: the transition has no trigger",
                 "map every value to a trigger, or skip such rows",
             )
+        for person in named:
+            self.people.setdefault(person)
+        if template.once:
+            self._once.setdefault(index, set()).add(lead)
         return event
+
+    def _at(
+        self,
+        template: EventTemplate,
+        kind: str,
+        cells: list[str],
+        values: dict[str, Any],
+        row: int,
+    ) -> str:
+        """The event's time; a row without one is refused for it, unless a value map in one
+        of the event's other keys says the row makes no such event (then it makes none)."""
+        try:
+            return self._instant(template.at, cells, values, row)
+        except _Refuse:
+            texts = [getattr(template, key) for key in EVENT_KEYS[kind] if key != "fields"]
+            if kind in ("lead_created", "lead_updated"):
+                texts.extend(template.fields.values())
+            for text in texts:
+                if text is not None and any(map_name for _, map_name in names_in(text)):
+                    try:
+                        self._text(text, cells, values, row, "at")  # raises _Skip on a skip
+                    except _Refuse:
+                        continue  # (that key's own problem: the time's is the one said)
+            raise
 
     def _holds(
         self, condition: Condition, cells: list[str], values: dict[str, Any], row: int
     ) -> bool:
-        fields = {}
+        fields: dict[str, Any] = {}
+        reserved: dict[str, Any] = {}  # owner, state, team: columns of the row (ROW_COLUMNS)
         for name in condition.names:
             if name not in self.position:
                 continue
@@ -450,8 +593,8 @@ class _Source:
             if isinstance(value, Refusal):
                 raise _Refuse(name, cells[self.position[name]], value.message, value.fix)
             if value is not MISSING:
-                fields[name] = value
-        return bool(condition.compile()(Scope(fields)))
+                (reserved if name in ROW_COLUMNS else fields)[name] = value
+        return bool(condition.compile()(Scope(fields, **reserved)))
 
     def _value(
         self, column: str, map_name: str | None, cells: list[str], values: dict[str, Any], row: int
@@ -487,28 +630,29 @@ class _Source:
     ) -> str:
         if text is None:
             return ""
-
-        def replace(match: re.Match[str]) -> str:
-            token = match.group(0)
-            if token in ("{{", "}}"):
-                return token[0]
-            inside = match.group(1)
-            if not inside:
-                return token
-            column, _, map_name = inside.partition("|")
-            value = self._value(column.strip(), map_name.strip() or None, cells, values, row)
+        template = _parts(text)
+        if len(template) == 1:  # a constant, or one column: the common cases, made short
+            only = template[0]
+            if isinstance(only, str):
+                return only
+            value = self._value(only[0], only[1], cells, values, row)
             return "" if value is MISSING else _text_of(value)
-
-        return PLACEHOLDER.sub(replace, text)
+        parts = []
+        for part in template:
+            if isinstance(part, str):
+                parts.append(part)
+            else:
+                value = self._value(part[0], part[1], cells, values, row)
+                parts.append("" if value is MISSING else _text_of(value))
+        return "".join(parts)
 
     def _field(
         self, name: str, text: str, cells: list[str], values: dict[str, Any], row: int
     ) -> Any:
-        whole = PLACEHOLDER.fullmatch(text)
-        if whole is not None and whole.group(1):
-            column, _, map_name = whole.group(1).partition("|")
-            column = column.strip()
-            value = self._value(column, map_name.strip() or None, cells, values, row)
+        parts = _parts(text)
+        if len(parts) == 1 and not isinstance(parts[0], str):
+            column, map_name = parts[0]
+            value = self._value(column, map_name, cells, values, row)
             if value is MISSING:
                 return None
             if column in self.columns and not isinstance(value, str):
@@ -522,29 +666,32 @@ class _Source:
         if stripped == "":
             return None
         kind = self.types.get(name)
-        if kind == "number":
-            value = Column(name, "number").read(stripped)
-        elif kind == "boolean":
-            value = Column(name, "boolean").read(stripped)
-        else:
+        if kind not in ("number", "boolean"):
             return text
+        reader = self._readers.get(name)
+        if reader is None:
+            reader = Column(name, "number" if kind == "number" else "boolean")
+            self._readers[name] = reader
+        value = reader.read(stripped)
         if isinstance(value, Refusal):
             raise _Refuse(column or name, text, value.message, value.fix)
         return value
 
     def _instant(self, text: str, cells: list[str], values: dict[str, Any], row: int) -> str:
-        whole = PLACEHOLDER.fullmatch(text)
+        parts = _parts(text)
         column = None
-        if whole is not None and whole.group(1) and "|" not in whole.group(1):
-            column = whole.group(1).strip()
+        if len(parts) == 1 and not isinstance(parts[0], str) and parts[0][1] is None:
+            column = parts[0][0]
             value = self._value(column, None, cells, values, row)
             if isinstance(value, (date, datetime)) and column in self.columns:
-                if not isinstance(value, datetime):
-                    declared = self.columns[column].time or self.default_time
-                    value = datetime.combine(value, time.fromisoformat(declared))
-                if value.tzinfo is None:
-                    value = value.replace(tzinfo=ZoneInfo(self.zone))
-                return value.isoformat()
+                # A date alone at the column's time, in the column's zone (else the
+                # mapping's), its gap and fold resolved as the column says.
+                moment = self.columns[column].instant(
+                    value, zone=self.zone, default_time=self.default_time
+                )
+                if isinstance(moment, Refusal):
+                    raise _Refuse(column, cells[self.position[column]], moment.message, moment.fix)
+                return str(moment.isoformat())
         filled = self._text(text, cells, values, row, "at")
         if not filled.strip():
             raise _Refuse(
@@ -555,9 +702,27 @@ class _Source:
                 if column
                 else "give the event a time",
             )
-        reading = Column(column or "at", "datetime", time=self.default_time).read(
-            filled, zone=self.zone, default_time=self.default_time, missing=()
-        )
+        reader = self._readers.get(f"at:{column}")
+        if reader is None:
+            reader = Column(column or "at", "datetime", time=self.default_time)
+            self._readers[f"at:{column}"] = reader
+        reading = reader.read(filled, zone=self.zone, default_time=self.default_time, missing=())
+        if isinstance(reading, Refusal) and reading.message.endswith((SKIPPED, REPEATED)):
+            # ISO 8601, but a local time the clocks skip or show twice: say so, and how to
+            # say what such times mean.
+            said = (
+                'gap = "later"'
+                if reading.message.endswith(SKIPPED)
+                else 'fold = "earlier" (the first time) or "later" (the second)'
+            )
+            fix = (
+                f"declare the column to say what such times mean: [columns.{column}] "
+                f'type = "datetime", {said}'
+                if column
+                else f"give such times with their UTC offset, or take them from one column "
+                f"declared with {said}"
+            )
+            raise _Refuse(column or "at", filled, reading.message, fix)
         if isinstance(reading, Refusal):
             hint = guess_format(filled)
             fix = (
@@ -567,6 +732,41 @@ class _Source:
             )
             raise _Refuse(column or "at", filled, "is not an ISO 8601 time", fix)
         return str(reading.isoformat())
+
+
+_Part = str | tuple[str, str | None]
+_PARTS: dict[str, tuple[_Part, ...]] = {}
+
+
+def _parts(text: str) -> tuple[_Part, ...]:
+    """A template as its parts, worked out once per template: literal text, and ``(column,
+    map or None)`` for each ``{column}`` or ``{column|map}``. ``{{`` and ``}}`` are braces; an
+    empty ``{}`` and a stray brace are kept as they are."""
+    parts = _PARTS.get(text)
+    if parts is not None:
+        return parts
+    found: list[_Part] = []
+    end = 0
+    for match in PLACEHOLDER.finditer(text):
+        found.append(text[end : match.start()])
+        end = match.end()
+        token, inside = match.group(0), match.group(1)
+        if token in ("{{", "}}"):
+            found.append(token[0])
+        elif not inside:
+            found.append(token)
+        else:
+            column, _, map_name = inside.partition("|")
+            found.append((column.strip(), map_name.strip() or None))
+    found.append(text[end:])
+    merged: list[_Part] = []
+    for part in found:
+        if isinstance(part, str) and merged and isinstance(merged[-1], str):
+            merged[-1] += part
+        elif part != "":
+            merged.append(part)
+    parts = _PARTS[text] = tuple(merged)
+    return parts
 
 
 def _first_column(text: str) -> str | None:
@@ -607,6 +807,224 @@ def events_of(
     return [(row, event) for _, row, _, event in made], list(source.people)
 
 
+#: Events sorted in memory at most this many at a time; an import that makes more sorts them
+#: in runs written to a temporary folder and merges the runs as they are read back.
+RUN: Final = 200_000
+#: Events written to (and read back from) a run's file this many at a time.
+_BATCH: Final = 4096
+#: An event on its way through the sort: its instant, its source's place among the sources,
+#: its row, its place among the row's events, its source's name, the event.
+_Made = tuple[float, int, int, int, str, dict[str, Any]]
+#: Files read as Parquet (through pyarrow, the ``parquet`` extra) rather than as CSV text.
+PARQUET_SUFFIXES: Final = (".parquet", ".pq")
+
+
+class ImportStream:
+    """Sources read once, their events merged by time in bounded memory: see
+    :func:`stream_sources`."""
+
+    def __init__(
+        self,
+        sources: Sequence[tuple[CsvMapping, str | os.PathLike[str]]],
+        agreement: Agreement | None = None,
+        *,
+        strict: bool = False,
+        names: Sequence[str] | None = None,
+        run: int = RUN,
+        read: Callable[[int], object] | None = None,
+    ) -> None:
+        resolved = agreement if agreement is not None else Agreement.default()
+        self.report = ImportReport()
+        self.joined: dict[str, list[str]] = {}
+        #: Each source's name, in the order of the sources.
+        self.names: list[str] = []
+        #: How many events the sources made.
+        self.count = 0
+        self._folder: tempfile.TemporaryDirectory[str] | None = None
+        self._runs: list[Path] = []
+        self._kept: list[_Made] = []
+        self._used = False
+        known = {person for team in resolved.teams for person in (*team.members, team.manager)}
+        buffer: list[_Made] = []
+        try:
+            for number, (mapping, path) in enumerate(sources):
+                location = Path(path)
+                name = (
+                    names[number]
+                    if names is not None
+                    else mapping.source or location.name.split(".")[0]
+                )
+                self.names.append(name)
+                people = self._read(
+                    number, name, location, mapping, resolved, strict, buffer, run, read
+                )
+                team = mapping.join[0]
+                if team is not None:
+                    new = [person for person in people if person not in known]
+                    self.joined.setdefault(team, []).extend(
+                        p for p in new if p not in self.joined[team]
+                    )
+            buffer.sort(key=_order)
+            if self._runs and buffer:
+                self._spill(buffer)
+            elif not self._runs:
+                self._kept = buffer
+        except BaseException:
+            self.close()
+            raise
+
+    def _read(
+        self,
+        number: int,
+        name: str,
+        location: Path,
+        mapping: CsvMapping,
+        agreement: Agreement,
+        strict: bool,
+        buffer: list[_Made],
+        run: int,
+        read: Callable[[int], object] | None,
+    ) -> list[str]:
+        """One source's rows made into events, into ``buffer`` (spilt to a run when full)."""
+        try:
+            with ExitStack() as stack:
+                if location.suffix.lower() in PARQUET_SUFFIXES:
+                    from leadsla._shell.parquet import parquet_rows
+
+                    header, rows = parquet_rows(location, read)
+                else:
+                    handle = stack.enter_context(open_text(location, read))
+                    header, rows = rows_of(handle, mapping.delimiter)
+                source = _Source(name, header, mapping, agreement, self.report, strict)
+                for row, cells in rows:
+                    for position, event in enumerate(source.events(row, cells)):
+                        self.count += 1
+                        buffer.append(
+                            (_instant_key(event["at"]), number, row, position, name, event)
+                        )
+                    if len(buffer) >= run:
+                        buffer.sort(key=_order)
+                        self._spill(buffer)
+                        buffer.clear()
+                return list(source.people)
+        except (OSError, UnicodeDecodeError, zipfile.BadZipFile, EOFError) as error:
+            reason = error.strerror if isinstance(error, OSError) else str(error)
+            raise CsvError(
+                Problem(
+                    "path",
+                    str(location),
+                    f"cannot be read ({reason or error})",
+                    "give the path of a CSV file with a header row (.csv, .csv.gz or .zip), "
+                    "or of a Parquet file",
+                )
+            ) from None
+        except LeadSLAError as error:
+            raise CsvError(
+                *(
+                    p  # a strict refusal names its source already: "source:row, column c"
+                    if p.field.startswith(f"{name}:")
+                    else attrs.evolve(p, field=f"{name}: {p.field}")
+                    for p in error.problems
+                )
+            ) from None
+
+    def _spill(self, made: list[_Made]) -> None:
+        """Sorted events written to a run of their own, in the temporary folder."""
+        if self._folder is None:
+            self._folder = tempfile.TemporaryDirectory(prefix="leadsla-import-")
+        path = Path(self._folder.name) / f"run-{len(self._runs)}"
+        with path.open("wb") as file:
+            for start in range(0, len(made), _BATCH):
+                pickle.dump(made[start : start + _BATCH], file, pickle.HIGHEST_PROTOCOL)
+        self._runs.append(path)
+
+    @property
+    def runs(self) -> int:
+        """How many sorted runs went to disk (0: everything was sorted in memory)."""
+        return len(self._runs)
+
+    def __iter__(self) -> Iterator[tuple[str, int, dict[str, Any]]]:
+        """The events as ``(source, row, event in its JSON form)``, in time order (at one
+        instant: in the order of the sources, then of their rows, then of the templates). They
+        can be read once."""
+        if self._used:
+            raise UsageError(
+                Problem(
+                    "stream",
+                    None,
+                    "was read already",
+                    "read the sources again, or keep the events: list(stream)",
+                )
+            )
+        self._used = True
+        if not self._runs:
+            kept, self._kept = self._kept, []
+            return ((name, row, event) for _, _, row, _, name, event in kept)
+        merged = heapq.merge(*(_read_run(path) for path in self._runs), key=_order)
+        return ((name, row, event) for _, _, row, _, name, event in merged)
+
+    def with_people(self, agreement: Agreement) -> Agreement:
+        """``agreement`` with the people the data named joined to the teams the mappings
+        say (members added at the end of each team, in the order they were met)."""
+        return _with_people(agreement, self.joined)
+
+    def close(self) -> None:
+        """Remove the runs on disk (iterating afterwards is an error)."""
+        self._kept = []
+        if self._folder is not None:
+            self._folder.cleanup()
+            self._folder = None
+            self._runs = []
+
+    def __enter__(self) -> ImportStream:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _order(made: _Made) -> tuple[float, int, int, int]:
+    return made[:4]
+
+
+def _read_run(path: Path) -> Iterator[_Made]:
+    with path.open("rb") as file:
+        while True:
+            try:
+                batch: list[_Made] = pickle.load(file)
+            except EOFError:
+                return
+            yield from batch
+
+
+def stream_sources(
+    sources: Sequence[tuple[CsvMapping, str | os.PathLike[str]]],
+    agreement: Agreement | None = None,
+    *,
+    strict: bool = False,
+    names: Sequence[str] | None = None,
+    run: int = RUN,
+    read: Callable[[int], object] | None = None,
+) -> ImportStream:
+    """Every source's events merged by time, as :func:`import_sources` gives them, but in
+    memory bounded whatever the files' length: each file is read once (its refusals and
+    joined people are known when this returns), and its events are sorted ``run`` at a time,
+    in runs written to a temporary folder when there are more, which the iteration merges.
+    Use it as a context manager, which removes the runs:
+
+    .. code-block:: python
+
+        with stream_sources([(mapping, "tickets.csv.gz")]) as stream:
+            print(stream.report.lines())
+            result = replay((event for _, _, event in stream), stream.with_people(agreement))
+
+    ``read``, when given, is told how many bytes of the files each read brought (for a
+    progress bar). A source whose name ends in ``.parquet`` or ``.pq`` is read as Parquet (the
+    ``parquet`` extra): its columns are the mapping's columns, each value given to them as
+    text (a time in ISO 8601, a missing value as an empty cell), its rows counted from 1."""
+    return ImportStream(sources, agreement, strict=strict, names=names, run=run, read=read)
+
+
 def import_sources(
     sources: Sequence[tuple[CsvMapping, str | os.PathLike[str]]],
     agreement: Agreement | None = None,
@@ -615,48 +1033,28 @@ def import_sources(
     names: Sequence[str] | None = None,
 ) -> Imported:
     """Every source's events, merged by time into one log (see the module's documentation):
-    each source a mapping and the path of its file (CSV, ``.gz`` or ``.zip``). ``names`` name
-    the sources in the report and in event ids (default: each file's name without its
+    each source a mapping and the path of its file (CSV, ``.gz``, ``.zip``, or Parquet). ``names``
+    name the sources in the report and in event ids (default: each file's name without its
     suffixes). With ``strict``, the first refusal stops the import with a
-    :class:`~leadsla.CsvError`."""
-    resolved = agreement if agreement is not None else Agreement.default()
-    report = ImportReport()
-    merged: list[tuple[float, int, int, int, str, dict[str, Any]]] = []
-    joined: dict[str, list[str]] = {}
-    known = {person for team in resolved.teams for person in (*team.members, team.manager)}
-    for number, (mapping, path) in enumerate(sources):
-        location = Path(path)
-        name = names[number] if names is not None else mapping.source or location.name.split(".")[0]
-        try:
-            with open_text(location) as handle:
-                made, people = events_of(name, handle, mapping, resolved, report, strict=strict)
-        except (OSError, UnicodeDecodeError, zipfile.BadZipFile, EOFError) as error:
-            reason = error.strerror if isinstance(error, OSError) else str(error)
-            raise CsvError(
-                Problem(
-                    "path",
-                    str(path),
-                    f"cannot be read ({reason or error})",
-                    "give the path of a CSV file with a header row (.csv, .csv.gz or .zip)",
-                )
-            ) from None
-        except LeadSLAError as error:
-            raise CsvError(
-                *(attrs.evolve(p, field=f"{name}: {p.field}") for p in error.problems)
-            ) from None
-        team = mapping.join[0]
-        if team is not None:
-            new = [person for person in people if person not in known]
-            joined.setdefault(team, []).extend(p for p in new if p not in joined[team])
-        for position, (row, event) in enumerate(made):
-            merged.append((_instant_key(event["at"]), number, row, position, name, event))
-    merged.sort(key=lambda item: item[:4])
-    events = [(name, row, event) for _, _, row, _, name, event in merged]
-    return Imported(events, report, joined)
+    :class:`~leadsla.CsvError`. The events are kept in a list: for files too long for
+    memory, see :func:`stream_sources`."""
+    with stream_sources(sources, agreement, strict=strict, names=names) as stream:
+        return Imported(list(stream), stream.report, stream.joined)
+
+
+def _with_people(agreement: Agreement, joined: dict[str, list[str]]) -> Agreement:
+    if not any(joined.values()):
+        return agreement
+    teams = tuple(
+        attrs.evolve(team, members=(*team.members, *joined.get(team.name, ())))
+        for team in agreement.teams
+    )
+    return attrs.evolve(agreement, teams=teams)
 
 
 def check_join(agreement: Agreement, team: str | None, where: str) -> list[Problem]:
-    """A mapping's ``join`` team is one of the agreement's."""
+    """A mapping's ``join`` team is one of the agreement's (checked where a source's rows
+    meet the agreement: people never join a team that does not exist)."""
     if team is None or agreement.team(team) is not None:
         return []
     names = [known.name for known in agreement.teams]
@@ -665,6 +1063,8 @@ def check_join(agreement: Agreement, team: str | None, where: str) -> list[Probl
             where,
             team,
             "is not a team of the agreement",
-            f"use one of {', '.join(names)}{did_you_mean(team, names)}",
+            f"use one of {', '.join(names)}{did_you_mean(team, names)}"
+            if names
+            else "the agreement has no teams: add the team to it, or leave join out",
         )
     ]
