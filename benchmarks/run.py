@@ -1,7 +1,8 @@
 """Run leadsla's benchmarks: ``python benchmarks/run.py [--quick] [NAME ...]``.
 
 Each benchmark measures leadsla and its named baselines in the same run and prints per-call
-medians and ratios. Names: calendar, lifecycle, engine, store, postgres, crash, report.
+medians and ratios. Names: calendar, lifecycle, engine, store, postgres, crash, report, stream,
+import, dask.
 """
 
 from __future__ import annotations
@@ -12,11 +13,14 @@ import sys
 
 import bench_calendar
 import bench_crash
+import bench_dask
 import bench_engine
+import bench_import
 import bench_lifecycle
 import bench_postgres
 import bench_report
 import bench_store
+import bench_stream
 
 BENCHMARKS = {
     "calendar": bench_calendar.run,
@@ -26,6 +30,9 @@ BENCHMARKS = {
     "postgres": bench_postgres.run,
     "crash": bench_crash.run,
     "report": bench_report.run,
+    "stream": bench_stream.run,
+    "dask": bench_dask.run,
+    "import": bench_import.run,
 }
 
 

@@ -117,7 +117,14 @@ from leadsla._shell.csv import (
     csv_events_from_text,
 )
 from leadsla._shell.dispatch import Delivered, Dispatcher, EffectHandler
-from leadsla._shell.importing import Imported, ImportReport, Refused, import_sources
+from leadsla._shell.importing import (
+    Imported,
+    ImportReport,
+    ImportStream,
+    Refused,
+    import_sources,
+    stream_sources,
+)
 from leadsla._shell.keeping import OutboxItem, Store
 from leadsla._shell.migrate import migrate
 from leadsla._shell.postgres import PostgresStore
@@ -191,6 +198,7 @@ __all__ = [
     "GoalVolume",
     "HeldOutside",
     "ImportReport",
+    "ImportStream",
     "Imported",
     "InvalidTransition",
     "Lead",
@@ -284,6 +292,7 @@ __all__ = [
     "scorecard",
     "scorecard_data",
     "simulate",
+    "stream_sources",
 ]
 
 

@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable, Mapping
 from datetime import date, timedelta
 from fractions import Fraction
 from types import MappingProxyType
-from typing import Final
+from typing import Any, Final
 
 import attrs
 from attrs import field, frozen
@@ -246,6 +246,13 @@ class Agreement:
         if problems:
             raise AgreementError(*problems)
         object.__setattr__(self, "_workflow", workflow)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickled as the values it is made of, and built again when unpickled (its workflow
+        holds conditions compiled for this process, which are made again, not copied): what
+        sends an agreement to another process, as a partitioned replay does."""
+        values = {a.alias: getattr(self, a.name) for a in attrs.fields(Agreement) if a.init}
+        return (_rebuilt, (values,))
 
     @classmethod
     def default(cls) -> Agreement:
@@ -1170,3 +1177,8 @@ def _default() -> Agreement:
             "budget_confirmed": "boolean",
         },
     )
+
+
+def _rebuilt(values: dict[str, Any]) -> Agreement:
+    """An agreement unpickled (see :meth:`Agreement.__reduce__`)."""
+    return Agreement(**values)

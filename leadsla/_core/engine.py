@@ -92,7 +92,7 @@ from leadsla._core.versions import Versions
 from leadsla._core.views import Due, LeadView
 from leadsla._core.workflow import Workflow
 
-__all__ = ["Decision", "Engine"]
+__all__ = ["Decision", "Engine", "tally_of"]
 
 #: The defaults of the engine's feed settings (see Engine).
 DEFAULT_LATENESS: Final = timedelta(days=1)
@@ -453,11 +453,9 @@ class Engine:
             latest[timer.lead] = change
 
 
-def _parts(versions: Versions, lateness: int) -> tuple[AssignmentBook | None, Ledger, Stepper]:
-    """An engine's assignment book (only policies that are not partition-safe read it: without
-    them none is kept), its ledger with the commitments' tally (each move and period by the
-    version in force then), and the stepper of its versions."""
-    order_dependent = any(version.workflow.order_dependent for version in versions)
+def tally_of(versions: Versions) -> Tally:
+    """An empty tally of the versions' commitments, as an engine of them keeps it: each move
+    and period judged by the version in force then."""
     commitments = {c.name: c for version in versions for c in version.commitments}
     eras = None
     if len(versions) > 1:
@@ -465,7 +463,15 @@ def _parts(versions: Versions, lateness: int) -> tuple[AssignmentBook | None, Le
             tuple(versions.start_us(index) for index in range(len(versions))),
             tuple({c.name: c for c in version.commitments} for version in versions),
         )
-    tally = Tally(tuple(commitments.values()), ZoneInfo(versions.latest.timezone), eras)
+    return Tally(tuple(commitments.values()), ZoneInfo(versions.latest.timezone), eras)
+
+
+def _parts(versions: Versions, lateness: int) -> tuple[AssignmentBook | None, Ledger, Stepper]:
+    """An engine's assignment book (only policies that are not partition-safe read it: without
+    them none is kept), its ledger with the commitments' tally (each move and period by the
+    version in force then), and the stepper of its versions."""
+    order_dependent = any(version.workflow.order_dependent for version in versions)
+    tally = tally_of(versions)
     stepper = (
         Stepper(versions.latest, tally.counted)
         if len(versions) == 1

@@ -172,6 +172,13 @@ class Tally:
         for item in new - old:
             sums[item] = sums.get(item, 0) + 1
 
+    def absorb(self, sums: Mapping[tuple[str, str, str], int]) -> None:
+        """Add another tally's sums (a :meth:`snapshot`) to these: the tallies of engines
+        holding different leads add up to the tally of one engine holding them all."""
+        for item, count in sums.items():
+            if count:
+                self._sums[item] = self._sums.get(item, 0) + count
+
     def snapshot(self) -> dict[tuple[str, str, str], int]:
         """A copy of the sums, for comparing two tallies."""
         return dict(self._sums)

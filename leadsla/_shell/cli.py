@@ -1,13 +1,14 @@
 """The ``leadsla`` command: the shell around the library for analysts and scripts.
 
-Commands: ``demo``, ``init``, ``check``, ``summary``, ``diagram``, ``replay``, ``report``,
-``due``, ``lead``, ``whatif``, ``simulate``. Exit codes: 0 success; 1 the input has problems
-(listed on stderr, one per line, ``FILE:LINE: field: ...``); 2 usage errors (argparse).
+Commands: ``demo``, ``init``, ``check``, ``summary``, ``diagram``, ``recipe``, ``replay``,
+``report``, ``due``, ``lead``, ``whatif``, ``simulate``. Exit codes: 0 success; 1 the input has
+problems (listed on stderr, one per line, ``FILE:LINE: field: ...``); 2 usage errors (argparse).
 """
 
 from __future__ import annotations
 
 import argparse
+import glob
 import io
 import json
 import os
@@ -16,11 +17,11 @@ import stat
 import sys
 import tempfile
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, BinaryIO, NoReturn, TextIO, TypeVar
+from typing import TYPE_CHECKING, Any, BinaryIO, NoReturn, TextIO, TypeVar
 from zoneinfo import ZoneInfo
 
 import attrs
@@ -57,26 +58,23 @@ from leadsla._core.periods import PERIODS
 from leadsla._core.versions import Versions
 from leadsla._core.views import LeadView
 from leadsla._shell.agreement_write import agreement_to_toml
-from leadsla._shell.csv import CsvMapping
+from leadsla._shell.csv import CsvMapping, recipe_text
 from leadsla._shell.dispatch import ACTIONS, Dispatcher
-from leadsla._shell.importing import Imported, ImportReport, events_of, import_sources
+from leadsla._shell.importing import Counted, ImportReport, ImportStream, stream_sources
 from leadsla._shell.keeping import Store
 from leadsla._shell.migrate import migrate
+from leadsla._shell.partitioned import PartitionedReplay, replay_partitioned
 from leadsla._shell.postgres import PostgresStore
 from leadsla._shell.render import (
     accepted,
     describe_effect,
     format_span,
-    owner_name,
     plural,
     stamp,
 )
 from leadsla._shell.replay import Replay, replay
 from leadsla._shell.report import (
     OUTCOMES,
-    accountable,
-    outcome_counts,
-    outcome_of,
     render_scorecard,
     scorecard,
 )
@@ -84,10 +82,10 @@ from leadsla._shell.service import LineSource, handlers_from, serve, stop_signal
 from leadsla._shell.simulate import simulate
 from leadsla._shell.store import SqliteStore
 from leadsla._shell.summary import render_summary
+from leadsla._shell.totals import Totals
 from leadsla._version import __version__
 
 if TYPE_CHECKING:
-    from _typeshed import WriteableBuffer
     from tqdm import tqdm
 
 __all__ = ["main"]
@@ -333,29 +331,6 @@ def _instant(text: str, field: str) -> datetime:
     return moment
 
 
-class _Counted(io.RawIOBase):
-    """A binary file read through, telling ``update`` how many bytes each read brought: what a
-    progress bar in bytes counts, once per buffer filled (8 KiB), not once per line."""
-
-    def __init__(self, raw: io.FileIO, update: Callable[[int], object]) -> None:
-        super().__init__()
-        self._raw = raw
-        self._update = update
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: WriteableBuffer, /) -> int | None:
-        count = self._raw.readinto(buffer)
-        if count:
-            self._update(count)
-        return count
-
-    def close(self) -> None:
-        self._raw.close()
-        super().close()
-
-
 # A log read faster than this shows no bar: a short command's output is not preceded by a flash.
 _PROGRESS_DELAY = 0.25
 # A CSV file's events are counted on their bar this many at a time.
@@ -408,7 +383,7 @@ def _log_text(path: Path, *, newline: str | None, bar: str | None) -> Iterator[T
             status = os.fstat(raw.fileno())
             size = status.st_size if stat.S_ISREG(status.st_mode) else None  # a pipe: unknown
             update = stack.enter_context(_progress(bar, size, "B")).update
-        buffered = io.BufferedReader(_Counted(raw, update))
+        buffered = io.BufferedReader(Counted(raw, update))
         with io.TextIOWrapper(buffered, encoding="utf-8-sig", newline=newline) as text:
             yield text
 
@@ -417,22 +392,26 @@ def _ignore(count: int) -> None:
     """No progress bar: the bytes read are not counted."""
 
 
-@contextmanager
-def _events_progress(events: list[_T], bar: str | None) -> Iterator[Iterable[_T]]:
-    """``events`` to replay and, unless ``bar`` is None, a progress bar of them on stderr: a CSV
-    file is read whole (its bar in bytes) before its events are replayed (this bar)."""
-    if bar is None:
-        yield events
-        return
-    with _progress(bar, len(events), " events") as progress:
-        yield _chunks(events, progress.update)
+def _counted_events(events: Iterator[_T], bar: str, total: int) -> Iterator[_T]:
+    """``events`` as they are replayed, counted on a progress bar named ``bar``: the files
+    are read first (their bar in bytes), then their events replayed (this bar)."""
+    with _progress(bar, total, " events") as progress:
+        count = 0
+        for event in events:
+            yield event
+            count += 1
+            if count == _PROGRESS_CHUNK:
+                progress.update(count)
+                count = 0
+        progress.update(count)
 
 
-def _chunks(events: list[_T], update: Callable[[int], object]) -> Iterator[_T]:
-    for start in range(0, len(events), _PROGRESS_CHUNK):
-        chunk = events[start : start + _PROGRESS_CHUNK]
-        yield from chunk
-        update(len(chunk))
+def _size(path: Path) -> int:
+    """A file's size in bytes (0 when it cannot be known: the read will say why)."""
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
 
 
 def _agreements(files: Sequence[str] | None) -> Agreement | Versions:
@@ -481,35 +460,44 @@ def _replayed(
     sources = _sources(arguments)
     path = Path(arguments.log or sources[0][1])
     bar = _progress_name(arguments, label) if _progress_shown(arguments) else None
-    rows: list[str] | None = None  # for CSV files: where each event comes from
+    wheres: dict[int, str] = {}  # for CSV files: where each refused event comes from
     report = ImportReport()
     try:
-        if len(sources) > 1 or (sources and arguments.log is None):
+        if sources:
             newest = agreement.latest if isinstance(agreement, Versions) else agreement
-            imported = import_sources(sources, newest, strict=arguments.strict)
-            report = imported.report
-            agreement = _joined(agreement, imported, label)
-            rows = [f"{source}:{row}" for source, row, _ in imported.events]
-            events = [event for _, _, event in imported.events]
-            with _events_progress(events, bar) as counted:
+            with ExitStack() as reading:  # the bar in bytes, while the files are read
+                read = None
+                if bar is not None:
+                    size = sum(_size(Path(file)) for _, file in sources)
+                    read = reading.enter_context(_progress(bar, size or None, "B")).update
+                stream = stream_sources(sources, newest, strict=arguments.strict, read=read)
+            with stream:
+                report = stream.report
+                agreement = _joined(agreement, stream, label)
+                shown = {name: file for (_, file), name in zip(sources, stream.names, strict=True)}
+                # The replay reads an event and applies it before it reads the next: a
+                # refusal it observes is the last event's, whose place is kept here.
+                read_count = 0
+                place = ""
+
+                def tracked() -> Iterator[dict[str, Any]]:
+                    nonlocal read_count, place
+                    for source, row, event in stream:
+                        read_count += 1
+                        place = f"{shown[source]}:{row}"
+                        yield event
+
+                def observed(effects: Sequence[Effect]) -> None:
+                    if any(isinstance(effect, Rejected) for effect in effects):
+                        wheres[read_count] = place
+                    if observe is not None:
+                        observe(effects)
+
+                events = tracked()
+                if bar is not None:  # then a bar of the events replayed
+                    events = _counted_events(events, bar, stream.count)
                 result = replay(
-                    counted, agreement, until=until, keep_effects=False, observe=observe
-                )
-        elif sources:
-            mapping = sources[0][0]
-            # Opened here, as the JSON Lines log is, so a file that cannot be read is named
-            # as the LOG argument; newline="" lets quoted cells hold line breaks.
-            with _log_text(path, newline="", bar=bar) as rows_file:
-                newest = agreement.latest if isinstance(agreement, Versions) else agreement
-                name = mapping.source or path.name.split(".")[0]
-                made, _ = events_of(
-                    name, rows_file, mapping, newest, report, strict=arguments.strict
-                )
-            rows = [f"{arguments.log}:{row}" for row, _ in made]
-            events = [event for _, event in made]
-            with _events_progress(events, bar) as counted:
-                result = replay(
-                    counted, agreement, until=until, keep_effects=False, observe=observe
+                    events, agreement, until=until, keep_effects=False, observe=observed
                 )
         else:
             with _log_text(path, newline=None, bar=bar) as log:
@@ -527,13 +515,14 @@ def _replayed(
             )
         ) from None
     for line, rejection in result.refused:
-        where = rows[line - 1] if rows is not None else f"{arguments.log}:{line}"
+        where = wheres.get(line, f"{arguments.log}:{line}")
         print(f"{label}{where}: {rejection.reason}", file=sys.stderr)
-    _say_refusals(report, arguments, label)
+    if not label:  # (whatif reads the files again for the alternative: said once)
+        _say_refusals(report, arguments, label)
     if result.after_until and until is not None and tell_after:
         count = result.after_until
         print(
-            f"{label}{plural(count, 'event')} in {arguments.log} came after {field} "
+            f"{label}{plural(count, 'event')} in {_log_label(arguments)} came after {field} "
             f"{until.isoformat()} and {'was' if count == 1 else 'were'} not applied",
             file=sys.stderr,
         )
@@ -542,7 +531,8 @@ def _replayed(
 
 def _sources(arguments: argparse.Namespace) -> list[tuple[CsvMapping, str]]:
     """The CSV sources the --mapping options name: ``MAPPING`` (for LOG) or
-    ``MAPPING=FILE``."""
+    ``MAPPING=FILE``, where ``MAPPING`` is a file or ``recipe:NAME``, a recipe leadsla
+    ships (``leadsla recipe`` lists them)."""
     sources: list[tuple[CsvMapping, str]] = []
     for given in arguments.mapping or ():
         mapping_path, sign, data_path = given.partition("=")
@@ -557,16 +547,56 @@ def _sources(arguments: argparse.Namespace) -> list[tuple[CsvMapping, str]]:
                     )
                 )
             data_path = arguments.log
-        sources.append((CsvMapping.from_toml(Path(mapping_path)), data_path))
+        if mapping_path.startswith(_RECIPE):
+            mapping = CsvMapping.recipe(mapping_path.removeprefix(_RECIPE))
+        else:
+            mapping = CsvMapping.from_toml(Path(mapping_path))
+        sources.append((mapping, data_path))
     if arguments.log is None and not sources:
         raise UsageError(
             Problem("LOG", None, "is missing", "give the event log, or --mapping MAPPING=FILE")
         )
+    if arguments.log is not None and sources and arguments.log not in (f for _, f in sources):
+        raise UsageError(
+            Problem(
+                "LOG",
+                arguments.log,
+                "would not be read: every --mapping names a file of its own",
+                "leave LOG out, or give its mapping as --mapping MAPPING (without =FILE)",
+            )
+        )
     return sources
 
 
+def _log_label(arguments: argparse.Namespace) -> str:
+    """How messages name the log: LOG, else the files the --mapping options read."""
+    if arguments.log is not None:
+        return str(arguments.log)
+    files = [given.partition("=")[2] for given in arguments.mapping or ()]
+    return " + ".join(file for file in files if file) or "the log"
+
+
+#: How --mapping names a recipe instead of a file: recipe:hubspot=contacts.csv.
+_RECIPE = "recipe:"
+
+
+def _recipe(arguments: argparse.Namespace, out: TextIO) -> int:
+    """Print a mapping file leadsla ships for a CRM's standard export (a recipe), to copy
+    and adapt; without NAME, list the recipes. Use one as it is with
+    --mapping recipe:NAME=FILE."""
+    if arguments.name is None:
+        names = CsvMapping.recipes()
+        width = max(len(name) for name in names)
+        for name in names:
+            title = recipe_text(name).splitlines()[0].removeprefix("#").strip()
+            out.write(f"{name:<{width}}  {title}\n")
+        return 0
+    _emit(recipe_text(arguments.name), arguments.output, out)
+    return 0
+
+
 def _joined(
-    agreement: Agreement | Versions, imported: Imported, label: str
+    agreement: Agreement | Versions, imported: ImportStream, label: str
 ) -> Agreement | Versions:
     """The agreement with the people the data named joined to their teams (and said)."""
     for team, people in imported.joined.items():
@@ -585,7 +615,7 @@ def _joined(
 def _say_refusals(report: ImportReport, arguments: argparse.Namespace, label: str) -> None:
     """What the import refused, one line per reason, on stderr (and as JSON with
     --refusals); the count is kept for the exit code."""
-    arguments.import_refused = report.refused
+    arguments.import_refused = report.refused_rows
     for line in report.lines():
         print(f"{label}{line}", file=sys.stderr)
     if getattr(arguments, "refusals", None):
@@ -601,7 +631,11 @@ def _refused(result: Replay, arguments: argparse.Namespace) -> int:
         print(f"{plural(imported, 'row')} refused by the mapping", file=sys.stderr)
     if not result.refused:
         return 1 if imported else 0
-    print(f"{plural(len(result.refused), 'line')} refused in {arguments.log}", file=sys.stderr)
+    if arguments.mapping:
+        said = f"{plural(len(result.refused), 'event')} refused by the engine"
+    else:
+        said = f"{plural(len(result.refused), 'line')} refused in {arguments.log}"
+    print(said, file=sys.stderr)
     return 1
 
 
@@ -617,6 +651,29 @@ def _replay(arguments: argparse.Namespace, out: TextIO) -> int:
     --effects -, to stdout, and the summary to stderr).
     """
     until = _instant(arguments.until, "--until") if arguments.until else None
+    if arguments.engine == "dask":
+        if arguments.effects:
+            raise UsageError(
+                Problem(
+                    "--effects",
+                    arguments.effects,
+                    "is for one process: a partitioned replay writes its effects per partition",
+                    "give --out FOLDER (each partition's effects as Parquet, with their ids)",
+                )
+            )
+        spread = _partitioned(arguments, until, _agreements(arguments.agreement))
+        out.write(
+            _replay_said(
+                arguments.log,
+                spread.events,
+                spread.rejected,
+                spread.duplicates,
+                spread.totals,
+                spread.versions,
+            )
+        )
+        return _spread_refused(spread, arguments)
+    _local_only(arguments)
     if arguments.effects:
         # Streamed as they come, not kept: a long log's effects would not fit in memory.
         with _opened(arguments.effects, out, "--effects") as sink:
@@ -630,16 +687,38 @@ def _replay(arguments: argparse.Namespace, out: TextIO) -> int:
             out = sys.stderr  # stdout carries the effects: keep it JSON Lines
     else:
         result = _replayed(arguments, until)
-    agreement = result.engine.agreement
     engine = result.engine
+    out.write(
+        _replay_said(
+            _log_label(arguments),
+            result.events,
+            result.rejected,
+            result.duplicates,
+            Totals.of(engine),
+            engine.versions,
+        )
+    )
+    return _refused(result, arguments)
+
+
+def _replay_said(
+    log: str,
+    events: int,
+    rejected: int,
+    duplicates: int,
+    totals: Totals,
+    versions: Versions,
+) -> str:
+    """What ``leadsla replay`` says of a replay: the counts, the clocks by how they ended, the
+    deadlines missed by obligation and owner, and the commitments per period."""
     report = [
-        f"{arguments.log}: {plural(result.events, 'event')} on {agreement.name}, "
-        f"{result.rejected} refused, {plural(result.duplicates, 'duplicate')}; "
-        f"{plural(len(engine), 'lead')}"
-        + (f"; clock at {stamp(engine.clock)}" if engine.clock else ""),
-        _outcomes_line(engine),
+        f"{log}: {plural(events, 'event')} on {versions.latest.name}, "
+        f"{rejected} refused, {plural(duplicates, 'duplicate')}; "
+        f"{plural(totals.leads, 'lead')}"
+        + (f"; clock at {stamp(totals.clock)}" if totals.clock else ""),
+        _outcomes_line(totals),
     ]
-    breaches = _breaches(engine)
+    breaches = totals.breaches
     if breaches:
         report.append("Deadlines missed (met late or breached), by obligation and owner:")
         for obligation in sorted({name for name, _ in breaches}):
@@ -650,7 +729,7 @@ def _replay(arguments: argparse.Namespace, out: TextIO) -> int:
             total = sum(n for _, n in owners)
             listed = ", ".join(f"{who} {n}" for who, n in owners)
             report.append(f"  {obligation}: {total} ({listed})")
-    volumes = engine.volumes()
+    volumes = totals.volumes(versions)
     if volumes:
         report.append("Commitments:")
         for volume in volumes:
@@ -658,26 +737,14 @@ def _replay(arguments: argparse.Namespace, out: TextIO) -> int:
                 f"  {volume.commitment} {volume.period}: {volume.delivered} of {volume.target}"
                 f"{accepted(volume)}: {'met' if volume.met else 'not met'}"
             )
-    out.write("\n".join(report) + "\n")
-    return _refused(result, arguments)
+    return "\n".join(report) + "\n"
 
 
-def _outcomes_line(engine: Engine) -> str:
+def _outcomes_line(totals: Totals) -> str:
     """The clocks by how they ended, in the words of every report."""
-    outcomes = outcome_counts(engine)
+    outcomes = totals.outcomes
     said = ", ".join(f"{outcomes[outcome]} {outcome}" for outcome in OUTCOMES)
     return f"Obligations: {plural(outcomes.total(), 'clock')}: {said}"
-
-
-def _breaches(engine: Engine) -> Counter[tuple[str, str]]:
-    """Breaches by obligation and owner at the deadline, from the clocks (met late ones too:
-    they were breached)."""
-    found: Counter[tuple[str, str]] = Counter()
-    for lead in engine.leads():
-        for clock in engine.lead(lead).obligations:
-            if clock.breached_at is not None:
-                found[(clock.name, owner_name(clock.breach_owner))] += 1
-    return found
 
 
 @contextmanager
@@ -701,46 +768,32 @@ def _opened(output: str, out: TextIO, field: str) -> Iterator[TextIO]:
         yield handle
 
 
-def _scores(result: Replay) -> dict[tuple[int, str], int]:
+def _scores(rejected: int, totals: Totals, versions: Versions) -> dict[tuple[int, str], int]:
     """What a replay came to, as counts under stable (section, label) keys, to compare two."""
-    engine = result.engine
-    outcomes = outcome_counts(engine)
+    outcomes = totals.outcomes
     scores = {
-        (0, "events refused"): result.rejected,
+        (0, "events refused"): rejected,
         (0, "clocks opened"): outcomes.total(),
         **{(0, f"clocks {outcome}"): outcomes[outcome] for outcome in OUTCOMES},
     }
     breached: Counter[tuple[int, str]] = Counter()
-    for (obligation, owner), count in _breaches(engine).items():
+    for (obligation, owner), count in totals.breaches.items():
         breached[(1, f"  missed: {obligation}")] += count
         breached[(2, f"  missed, owner {owner}")] += count
     scores.update(breached)
-    scores.update(_attainment(engine))
-    states = Counter(engine.lead(lead).state for lead in engine.leads())
-    scores.update(((3, f"leads now in {state}"), number) for state, number in states.items())
-    for volume in engine.volumes():
+    # On time among the clocks that came due, in whole per cent, per obligation and per owner
+    # (who had the lead when each clock was decided, as in the scorecard).
+    for (kind, name), count in totals.due.items():
+        label = f"  on time %: {name}" if kind == "obligation" else f"  on time %, owner {name}"
+        scores[(1 if kind == "obligation" else 2, label)] = round(
+            100 * totals.on_time[(kind, name)] / count
+        )
+    scores.update(((3, f"leads now in {state}"), n) for state, n in totals.states.items())
+    for volume in totals.volumes(versions):
         key = f"{volume.commitment} {volume.period}"
         scores[(4, f"{key}: delivered (of {volume.target})")] = volume.delivered
         scores[(4, f"{key}: accepted")] = volume.accepted
     return scores
-
-
-def _attainment(engine: Engine) -> dict[tuple[int, str], int]:
-    """On time among the clocks that came due, in whole per cent, per obligation and per
-    owner (who had the lead when each clock was decided, as in the scorecard)."""
-    on_time: Counter[tuple[int, str]] = Counter()
-    due: Counter[tuple[int, str]] = Counter()
-    for lead in engine.leads():
-        view = engine.lead(lead)
-        for clock in view.obligations:
-            outcome = outcome_of(clock)
-            if outcome not in ("on time", "met late", "breached"):
-                continue
-            owner = owner_name(accountable(view, clock))
-            for key in ((1, f"  on time %: {clock.name}"), (2, f"  on time %, owner {owner}")):
-                due[key] += 1
-                on_time[key] += outcome == "on time"
-    return {key: round(100 * on_time[key] / count) for key, count in due.items()}
 
 
 def _whatif(arguments: argparse.Namespace, out: TextIO) -> int:
@@ -754,12 +807,23 @@ def _whatif(arguments: argparse.Namespace, out: TextIO) -> int:
     """
     until = _instant(arguments.until, "--until") if arguments.until else None
     alternative = _load(arguments.alternative)
-    current = _replayed(arguments, until)
-    # The same log, so the same events after --until: said once, for the current agreement.
-    other = _replayed(
-        arguments, until, alternative, label=f"[{arguments.alternative}] ", tell_after=False
-    )
-    before, after = _scores(current), _scores(other)
+    if arguments.engine == "dask":
+        with _dask_client(arguments) as client:
+            now = _partitioned(arguments, until, _agreements(arguments.agreement), client)
+            then = _partitioned(arguments, until, alternative, client, label="alternative")
+        before = _scores(now.rejected, now.totals, now.versions)
+        after = _scores(then.rejected, then.totals, then.versions)
+        code = max(_spread_refused(now, arguments), 1 if then.refused else 0)
+    else:
+        _local_only(arguments)
+        current = _replayed(arguments, until)
+        # The same log, so the same events after --until: said once, for the current one.
+        other = _replayed(
+            arguments, until, alternative, label=f"[{arguments.alternative}] ", tell_after=False
+        )
+        before = _scores(current.rejected, Totals.of(current.engine), current.engine.versions)
+        after = _scores(other.rejected, Totals.of(other.engine), other.engine.versions)
+        code = max(_refused(current, arguments), 1 if other.refused else 0)
     # Each section in its place: the counts in their order, breaches and states by name,
     # commitments by period.
     keys = sorted(
@@ -779,7 +843,155 @@ def _whatif(arguments: argparse.Namespace, out: TextIO) -> int:
     for row in rows:
         cells = [row[0].ljust(widths[0]), *(row[i].rjust(widths[i]) for i in (1, 2, 3))]
         out.write("  ".join(cells).rstrip() + "\n")
-    return max(_refused(current, arguments), 1 if other.refused else 0)
+    return code
+
+
+def _partitioned(
+    arguments: argparse.Namespace,
+    until: datetime | None,
+    agreement: Agreement | Versions,
+    client: Any = None,
+    *,
+    label: str = "",
+    scorecard: bool = False,
+    per: Any = None,
+    between: tuple[date, date] | None = None,
+) -> PartitionedReplay:
+    """The log replayed in partitions on a Dask cluster (``--engine dask``): the cluster
+    ``--scheduler`` names, else a local one of ``--workers`` processes (or ``client``'s)."""
+    if arguments.mapping:
+        raise UsageError(
+            Problem(
+                "--mapping",
+                arguments.mapping[0],
+                "is for one process: a partitioned replay reads event logs",
+                "import the CSV files once (leadsla replay --mapping ... --effects is not it: "
+                "write the events with leadsla.import_sources), or replay without --engine dask",
+            )
+        )
+    if arguments.log is None:
+        raise UsageError(Problem("LOG", None, "is missing", "give the event log"))
+    if arguments.partitions is not None and arguments.partitions < 1:
+        raise UsageError(
+            Problem("--partitions", arguments.partitions, "must be 1 or more", "give e.g. 8")
+        )
+    if arguments.workers is not None and arguments.workers < 1:
+        raise UsageError(Problem("--workers", arguments.workers, "must be 1 or more", "give 2"))
+    paths = sorted(glob.glob(arguments.log)) or [arguments.log]
+    # whatif writes the alternative's partitions beside the current agreement's
+    out = arguments.out if arguments.out is None or not label else Path(arguments.out) / label
+    with ExitStack() as stack:
+        if client is None:
+            client = stack.enter_context(_dask_client(arguments))
+        told = None
+        if _progress_shown(arguments):
+            bar = stack.enter_context(_progress(_progress_name(arguments, label), None, " tasks"))
+
+            def told(done: int, of: int) -> None:
+                bar.total = of
+                bar.n = done
+                bar.refresh()
+
+        return replay_partitioned(
+            paths,
+            agreement,
+            partitions=arguments.partitions,
+            client=client,
+            until=until,
+            owners=arguments.owners,
+            out=out,
+            scorecard=scorecard,
+            per=per,
+            between=between,
+            progress=told,
+        )
+
+
+@contextmanager
+def _dask_client(arguments: argparse.Namespace) -> Iterator[Any]:
+    """A Dask client: of the cluster at ``--scheduler``, else of a local cluster of
+    ``--workers`` processes (default: one per core), closed on leaving. Its dashboard's
+    address goes to stderr (unless ``-q``)."""
+    try:
+        from distributed import Client, LocalCluster
+    except ImportError:
+        raise UsageError(
+            Problem(
+                "--engine",
+                "dask",
+                "needs Dask distributed, which is not installed",
+                "pip install 'leadsla[dask]'",
+            )
+        ) from None
+    with ExitStack() as stack:
+        if arguments.scheduler:
+            client = stack.enter_context(Client(arguments.scheduler))  # type: ignore[no-untyped-call]
+        else:
+            workers = arguments.workers or os.cpu_count() or 1
+            cluster = stack.enter_context(
+                LocalCluster(  # type: ignore[no-untyped-call]
+                    n_workers=workers,
+                    threads_per_worker=1,
+                    processes=True,
+                    dashboard_address=":0",
+                    silence_logs=40,
+                )
+            )
+            client = stack.enter_context(Client(cluster))  # type: ignore[no-untyped-call]
+        if not arguments.quiet:
+            print(f"Dask dashboard: {client.dashboard_link}", file=sys.stderr)
+        yield client
+
+
+def _local_only(arguments: argparse.Namespace) -> None:
+    """Without --engine dask, the options of a partitioned replay are mistakes: say so."""
+    given = [
+        option
+        for option, value in (
+            ("--workers", arguments.workers),
+            ("--scheduler", arguments.scheduler),
+            ("--partitions", arguments.partitions),
+            ("--out", arguments.out),
+            ("--owners", None if arguments.owners == "policy" else arguments.owners),
+        )
+        if value is not None
+    ]
+    if given:
+        raise UsageError(
+            Problem(
+                given[0],
+                getattr(arguments, given[0].removeprefix("--")),
+                "is an option of a partitioned replay",
+                "add --engine dask, or leave it out",
+            )
+        )
+
+
+def _spread_refused(spread: PartitionedReplay, arguments: argparse.Namespace) -> int:
+    """A partitioned replay's refusals on stderr as FILE:LINE: reason, and the exit code (1
+    also when it was not exact: see PartitionedReplay.inexact)."""
+    for path, line, rejection in spread.refused:
+        print(f"{path}:{line}: {rejection.reason}", file=sys.stderr)
+    for path, line, event_id in spread.inexact:
+        print(
+            f"{path}:{line}: event {event_id!r} repeats an id seen before, dated after the "
+            "log's clock: one process would not move its clock for it, so this partitioned "
+            "replay may differ from one after it; give it its own id, or replay without "
+            "--engine dask",
+            file=sys.stderr,
+        )
+    if spread.inexact:
+        return 1
+    if spread.after_until and arguments.until:
+        print(
+            f"{plural(spread.after_until, 'event')} came after --until {arguments.until} and "
+            f"{'was' if spread.after_until == 1 else 'were'} not applied",
+            file=sys.stderr,
+        )
+    if not spread.refused:
+        return 0
+    print(f"{plural(len(spread.refused), 'line')} refused in {arguments.log}", file=sys.stderr)
+    return 1
 
 
 def _report(arguments: argparse.Namespace, out: TextIO) -> int:
@@ -794,16 +1006,31 @@ def _report(arguments: argparse.Namespace, out: TextIO) -> int:
     """
     until = _instant(arguments.until, "--until") if arguments.until else None
     between = _between(arguments)
-    result = _replayed(arguments, until)
-    agreement = result.engine.agreement
+    if arguments.engine == "dask":
+        spread = _partitioned(
+            arguments,
+            until,
+            _agreements(arguments.agreement),
+            scorecard=True,
+            per=arguments.per,
+            between=between,
+        )
+        agreement = spread.versions.latest
+        cards = spread.scorecard()
+        code = _spread_refused(spread, arguments)
+    else:
+        _local_only(arguments)
+        result = _replayed(arguments, until)
+        agreement = result.engine.agreement
+        cards = scorecard(result.engine, per=arguments.per, between=between)
+        code = _refused(result, arguments)
     if between is not None:
         span = f"from {between[0].isoformat()} to {between[1].isoformat()}"
     else:
         span = f"by {arguments.per or agreement.tracking_period}"
-    title = f"Scorecard: {agreement.name}, {span}, from {arguments.log}"
-    cards = scorecard(result.engine, per=arguments.per, between=between)
+    title = f"Scorecard: {agreement.name}, {span}, from {_log_label(arguments)}"
     _emit(render_scorecard(cards, arguments.format, title=title), arguments.output, out)
-    return _refused(result, arguments)
+    return code
 
 
 def _between(arguments: argparse.Namespace) -> tuple[date, date] | None:
@@ -897,7 +1124,7 @@ def _due(arguments: argparse.Namespace, out: TextIO) -> int:
     engine = result.engine
     now = engine.clock
     if now is None:
-        out.write(f"{arguments.log} has no events: nothing is due.\n")
+        out.write(f"{_log_label(arguments)} has no events: nothing is due.\n")
         return _refused(result, arguments)
     if until is not None:
         if until.timestamp() < now.timestamp():
@@ -1074,6 +1301,15 @@ def _parser() -> argparse.ArgumentParser:
     diagram.add_argument("-o", "--output", help="write to this file instead of stdout")
     diagram.set_defaults(handler=_diagram)
 
+    recipe = commands.add_parser(
+        "recipe",
+        help="print a mapping for a CRM's export, to copy and adapt",
+        description=_recipe.__doc__,
+    )
+    recipe.add_argument("name", metavar="NAME", nargs="?", help="the recipe (default: list them)")
+    recipe.add_argument("-o", "--output", help="write to this file instead of stdout")
+    recipe.set_defaults(handler=_recipe)
+
     replay_command = commands.add_parser(
         "replay",
         help="replay an event log and report on it",
@@ -1084,6 +1320,7 @@ def _parser() -> argparse.ArgumentParser:
     replay_command.add_argument(
         "--effects", metavar="OUT", help="write every effect as JSON Lines to OUT (- for stdout)"
     )
+    _engine_arguments(replay_command)
     replay_command.set_defaults(handler=_replay)
 
     due = commands.add_parser(
@@ -1285,6 +1522,7 @@ def _parser() -> argparse.ArgumentParser:
     report.add_argument(
         "--to", dest="end", metavar="DAY", help="to DAY, included (YYYY-MM-DD, with --from)"
     )
+    _engine_arguments(report)
     report.set_defaults(handler=_report)
 
     diff = commands.add_parser(
@@ -1327,8 +1565,55 @@ def _parser() -> argparse.ArgumentParser:
         "alternative", metavar="ALTERNATIVE", help="the agreement file to compare with (TOML)"
     )
     _until_argument(whatif)
+    _engine_arguments(whatif)
     whatif.set_defaults(handler=_whatif)
     return parser
+
+
+def _engine_arguments(command: argparse.ArgumentParser) -> None:
+    group = command.add_argument_group(
+        "partitioned replay on Dask (the dask extra: pip install 'leadsla[dask]')"
+    )
+    group.add_argument(
+        "--engine",
+        choices=("local", "dask"),
+        default="local",
+        help="local: this process (the default); dask: the log split by lead and replayed in "
+        "partitions on a Dask cluster, with the same results (LOG may then be a glob of "
+        "JSON Lines or Parquet files, replayed as one log in name order)",
+    )
+    group.add_argument(
+        "--workers",
+        type=int,
+        metavar="N",
+        help="with --engine dask: start a local cluster of N worker processes (default: one "
+        "per core)",
+    )
+    group.add_argument(
+        "--scheduler",
+        metavar="ADDRESS",
+        help="with --engine dask: use the cluster whose scheduler is at ADDRESS (tcp://host:8786)",
+    )
+    group.add_argument(
+        "--partitions",
+        type=int,
+        metavar="P",
+        help="with --engine dask: how many partitions (default: twice the cluster's threads)",
+    )
+    group.add_argument(
+        "--owners",
+        choices=("policy", "given"),
+        default="policy",
+        help="with --engine dask: given: the log's assign events give every owner, so a team "
+        "that deals leads in order (strict round robin, least loaded, capacities) assigns no "
+        "one itself (default: policy; such a team is then refused)",
+    )
+    group.add_argument(
+        "--out",
+        metavar="FOLDER",
+        help="with --engine dask: write each partition's effects and leads' final states "
+        "as Parquet under FOLDER (effects/, leads/)",
+    )
 
 
 def _until_argument(command: argparse.ArgumentParser) -> None:
@@ -1616,9 +1901,10 @@ def _log_arguments(command: argparse.ArgumentParser) -> None:
         "--mapping",
         metavar="MAPPING[=FILE]",
         action="append",
-        help="read LOG as CSV, its rows made into events by this mapping (TOML); or, with "
-        "=FILE, read FILE (CSV, .gz or .zip) by it: give it once per file, and the files' "
-        "events are merged by time into one log",
+        help="read LOG as CSV, its rows made into events by this mapping (TOML, or "
+        "recipe:NAME for a recipe leadsla ships); or, with =FILE, read FILE (CSV, .gz or "
+        ".zip) by it: give it once per file, and the files' events are merged by time into "
+        "one log",
     )
     command.add_argument(
         "--strict",

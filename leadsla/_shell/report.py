@@ -32,7 +32,7 @@ from leadsla._core.calendar import instant_us, span_us
 from leadsla._core.clocks import ObligationState
 from leadsla._core.duration import Duration
 from leadsla._core.effects import Transitioned
-from leadsla._core.engine import Engine
+from leadsla._core.engine import Engine, tally_of
 from leadsla._core.errors import Problem, UsageError, unknown
 from leadsla._core.funnel import Funnel
 from leadsla._core.obligations import CALENDAR_CHOICES, DEFAULT_TIER, ObligationSpec
@@ -50,12 +50,15 @@ __all__ = [
     "ObligationScore",
     "Outcome",
     "PeriodCard",
+    "ScorecardParts",
     "TimeToMeet",
     "accountable",
     "outcome_of",
     "render_scorecard",
     "scorecard",
     "scorecard_data",
+    "scorecard_of_parts",
+    "scorecard_parts",
 ]
 
 ReportFormat = Literal["text", "md", "json", "csv", "html"]
@@ -287,29 +290,120 @@ def scorecard(
         return _cards(engine, per, between)
 
 
-def _cards(
-    engine: Engine, per: Period | None, between: tuple[date, date] | None
-) -> list[PeriodCard]:
-    """The cards of :func:`scorecard`."""
-    agreement = engine.agreement
-    zone = ZoneInfo(agreement.timezone)
-    kind: Period = per or agreement.tracking_period
-    if per is not None and per not in PERIODS:
-        raise UsageError(unknown("per", per, PERIODS, "per"))
-    window = None if between is None else _Window.of(between, zone)
+@attrs.define(eq=False)
+class ScorecardParts:
+    """What a scorecard is made of, gathered from one engine's leads: everything counted per
+    period, each clock with its times, and the commitments' sums. The parts of engines that
+    hold different leads (the partitions of one log) add up (:meth:`merge`) to the parts of
+    one engine holding them all, and :func:`scorecard_of_parts` makes the same cards of
+    either: what a partitioned replay uses (see :mod:`leadsla.distributed`)."""
 
-    def period(moment: datetime) -> str | None:
-        if window is not None:
-            return window.name if window.holds(moment) else None
-        return period_of(moment, kind, zone)
+    per: Period | None
+    between: tuple[date, date] | None
+    clocks: dict[str, dict[str, list[_Timed]]] = attrs.field(factory=dict)
+    weeks: dict[str, Counter[tuple[str, str, bool]]] = attrs.field(factory=dict)
+    entered: dict[str, Counter[str]] = attrs.field(factory=dict)
+    reached: dict[str, Counter[tuple[str, str, str]]] = attrs.field(factory=dict)
+    reasons: dict[str, Counter[tuple[str, str, str]]] = attrs.field(factory=dict)
+    bounced: dict[str, list[tuple[datetime, str]]] = attrs.field(factory=dict)
+    outside: Counter[str] = attrs.field(factory=Counter)
+    sums: Counter[tuple[str, str, str]] = attrs.field(factory=Counter)
+    tally: Counter[tuple[str, str, str]] = attrs.field(factory=Counter)
+    clock: datetime | None = None
 
-    # Every obligation of every version: the newest version's first, in its order.
-    versions = engine.versions
-    multi = len(versions) > 1
+    def merge(self, other: ScorecardParts) -> ScorecardParts:
+        """These parts with ``other``'s added (both gathered for the same periods)."""
+        if (self.per, self.between) != (other.per, other.between):
+            raise UsageError(
+                Problem(
+                    "parts",
+                    f"per={other.per}, between={other.between}",
+                    f"were gathered for other periods than per={self.per}, between={self.between}",
+                    "gather every part with the same per and between",
+                )
+            )
+        for when, named in other.clocks.items():
+            mine = self.clocks.setdefault(when, {})
+            for name, timed in named.items():
+                mine.setdefault(name, []).extend(timed)
+        for field in ("weeks", "entered", "reached", "reasons"):
+            ours, theirs = getattr(self, field), getattr(other, field)
+            for when, counts in theirs.items():
+                ours.setdefault(when, Counter()).update(counts)
+        for when, leads in other.bounced.items():
+            self.bounced.setdefault(when, []).extend(leads)
+        self.outside.update(other.outside)
+        self.sums.update(other.sums)
+        self.tally.update(other.tally)
+        if other.clock is not None and (self.clock is None or other.clock > self.clock):
+            self.clock = other.clock
+        return self
+
+
+def scorecard_parts(
+    engine: Engine, *, per: Period | None = None, between: tuple[date, date] | None = None
+) -> ScorecardParts:
+    """The parts of ``engine``'s scorecard (see :class:`ScorecardParts`), for
+    :func:`scorecard_of_parts`."""
+    with gc_paused():
+        return _gather(engine, per, between)
+
+
+def scorecard_of_parts(parts: ScorecardParts, agreement: Agreement | Versions) -> list[PeriodCard]:
+    """The scorecard of ``parts`` (merged from every partition), under the ``agreement`` (or
+    versions) that made them: the cards :func:`scorecard` gives of one engine holding every
+    lead."""
+    versions = agreement if isinstance(agreement, Versions) else Versions([agreement])
+    with gc_paused():
+        return _finish(parts, versions)
+
+
+class _Periods:
+    """How a scorecard names periods: the agreement's tracking period, ``per``, or one
+    range (``between``)."""
+
+    def __init__(
+        self, agreement: Agreement, per: Period | None, between: tuple[date, date] | None
+    ) -> None:
+        self.zone = ZoneInfo(agreement.timezone)
+        self.kind: Period = per or agreement.tracking_period
+        if per is not None and per not in PERIODS:
+            raise UsageError(unknown("per", per, PERIODS, "per"))
+        self.window = None if between is None else _Window.of(between, self.zone)
+
+    def __call__(self, moment: datetime) -> str | None:
+        if self.window is not None:
+            return self.window.name if self.window.holds(moment) else None
+        return period_of(moment, self.kind, self.zone)
+
+
+def _specs(versions: Versions) -> dict[str, ObligationSpec]:
+    """Every obligation of every version: the newest version's first, in its order."""
     specs: dict[str, ObligationSpec] = {}
     for version in reversed(versions.agreements):
         for spec in version.obligations:
             specs.setdefault(spec.name, spec)
+    return specs
+
+
+def _cards(
+    engine: Engine, per: Period | None, between: tuple[date, date] | None
+) -> list[PeriodCard]:
+    """The cards of :func:`scorecard`."""
+    return _finish(_gather(engine, per, between), engine.versions)
+
+
+def _gather(
+    engine: Engine, per: Period | None, between: tuple[date, date] | None
+) -> ScorecardParts:
+    """The parts of :func:`scorecard_parts`: one walk over the engine's leads."""
+    agreement = engine.agreement
+    zone = ZoneInfo(agreement.timezone)
+    period = _Periods(agreement, per, between)
+    window = period.window
+    versions = engine.versions
+    multi = len(versions) > 1
+    specs = _specs(versions)
     terminal = {state.name for state in agreement.lifecycle.states if state.terminal}
     steps = _funnel_steps(agreement)
     funnel = agreement.funnel()
@@ -318,14 +412,12 @@ def _cards(
     explained = {t.trigger for t in agreement.lifecycle.transitions if t.requires_reason}
     measures = {name: _measure(spec, agreement) for name, spec in specs.items()}
     pinned: str | None = None
-    clocks: dict[str, dict[str, list[_Timed]]] = defaultdict(lambda: defaultdict(list))
-    weeks: dict[str, Counter[tuple[str, str, bool]]] = defaultdict(Counter)
+    parts = ScorecardParts(per, between, clock=engine.clock)
+    clocks, weeks, bounced = parts.clocks, parts.weeks, parts.bounced
     entered: dict[str, Counter[str]] = defaultdict(Counter)
     reached: dict[str, Counter[tuple[str, str, str]]] = defaultdict(Counter)
     reasons: dict[str, Counter[tuple[str, str, str]]] = defaultdict(Counter)
-    bounced: dict[str, list[str]] = defaultdict(list)
-    outside: Counter[str] = Counter()
-    sums: Counter[tuple[str, str, str]] = Counter()
+    outside, sums = parts.outside, parts.sums
     for lead_id in engine.leads():
         view = engine.lead(lead_id)
         if not view.lead.is_lead:  # counted apart, in no other figure (it has none)
@@ -348,15 +440,17 @@ def _cards(
                 if measured not in measures:
                     measures[measured] = _measure(specs[clock.name], agreement, clock.calendar)
                 measure = measures[measured][1]
-            clocks[when][clock.name].append(_Timed.of(clock, owner, measure, pinned))
+            timed = _Timed.of(clock, owner, measure, pinned)
+            clocks.setdefault(when, {}).setdefault(clock.name, []).append(timed)
             outcome = outcome_of(clock)
             if outcome in ("on time", "met late", "breached"):
                 week = period_of(clock.opened_at, "week", zone)
-                weeks[when][(week, clock.name, outcome == "on time")] += 1
+                weeks.setdefault(when, Counter())[(week, clock.name, outcome == "on time")] += 1
         third = _third_team_change(view)
         when = None if third is None else period(third)
         if when is not None:
-            bounced[when].append(lead_id)
+            assert third is not None
+            bounced.setdefault(when, []).append((third, lead_id))
         history = view.lead.history
         labels = [period(move.at) for move in history]
         for move, when in zip(history, labels, strict=True):
@@ -377,9 +471,33 @@ def _cards(
                     lambda moment, _commitment: period(moment),
                 )
             )
+    parts.entered, parts.reached, parts.reasons = dict(entered), dict(reached), dict(reasons)
     if window is None:
-        found = engine.volumes()
+        parts.tally.update(engine.state().ledger.tally.snapshot())
+    return parts
+
+
+def _finish(parts: ScorecardParts, versions: Versions) -> list[PeriodCard]:
+    """The cards of gathered ``parts``."""
+    agreement = versions.latest
+    zone = ZoneInfo(agreement.timezone)
+    window = _Periods(agreement, parts.per, parts.between).window
+    multi = len(versions) > 1
+    specs = _specs(versions)
+    steps = _funnel_steps(agreement)
+    funnel = agreement.funnel()
+    goal_states = [stage.state for stage in reversed(funnel.stages)] if funnel else []
+    units = {name: _measure(spec, agreement)[0] for name, spec in specs.items()}
+    clocks, weeks, outside = parts.clocks, parts.weeks, parts.outside
+    entered, reached, reasons = parts.entered, parts.reached, parts.reasons
+    # Bounced leads by when they bounced, then by id: the same whichever engine held them.
+    bounced = {when: [lead for _, lead in sorted(leads)] for when, leads in parts.bounced.items()}
+    if window is None:
+        tally = tally_of(versions)
+        tally.absorb(parts.tally)
+        found = tally.volumes()
     else:
+        sums = Counter(parts.sums)
         # A range asked for gets its card, and each commitment its line, even when empty.
         for commitment in agreement.commitments:
             sums[("delivered", commitment.name, window.name)] += 0
@@ -406,10 +524,10 @@ def _cards(
     for when in sorted(names, key=chronological) if window is None else sorted(names):
         scores, by_owner, by_version, by_tier = [], [], [], []
         for name, spec in specs.items():
-            found_clocks = clocks[when].get(name, [])
+            found_clocks = clocks.get(when, {}).get(name, [])
             if not found_clocks:
                 continue
-            unit = measures[name][0]
+            unit = units[name]
             scores.append(_score(spec, unit, found_clocks))
             owners: dict[tuple[str, str], list[_Timed]] = defaultdict(list)
             for timed in found_clocks:
@@ -423,19 +541,22 @@ def _cards(
                 by_version.extend(_by_version(versions, name, found_clocks))
             if spec.tiers:
                 by_tier.extend(_by_tier(spec, unit, found_clocks))
-        counts = reached[when]
+        counts = reached.get(when, Counter())
         cards.append(
             PeriodCard(
                 when,
                 tuple(volumes_in.get(when, ())),
                 tuple(scores),
                 tuple(
-                    sorted(entered[when].items(), key=lambda item: order.get(item[0], len(order)))
+                    sorted(
+                        entered.get(when, Counter()).items(),
+                        key=lambda item: order.get(item[0], len(order)),
+                    )
                 ),
                 tuple(
                     Reason(trigger, state, reason, count)
                     for (trigger, state, reason), count in sorted(
-                        reasons[when].items(),
+                        reasons.get(when, Counter()).items(),
                         key=lambda item: (
                             order.get(item[0][1], len(order)),
                             item[0][0],
@@ -446,10 +567,10 @@ def _cards(
                 ),
                 tuple(by_owner),
                 tuple(bounced.get(when, ())),
-                window.elapsed(engine.clock) if window else _elapsed(when, engine.clock, zone),
+                window.elapsed(parts.clock) if window else _elapsed(when, parts.clock, zone),
                 tuple(
                     WeekScore(week, name, on_time, due)
-                    for week, name, on_time, due in _weeks(weeks[when], specs)
+                    for week, name, on_time, due in _weeks(weeks.get(when, Counter()), specs)
                 ),
                 tuple(
                     FunnelStep(
@@ -471,7 +592,7 @@ def _cards(
                     )
                     for state in goal_states
                 )
-                if funnel is not None and entered[when]
+                if funnel is not None and entered.get(when)
                 else (),
                 tuple(by_version),
                 tuple(by_tier),
