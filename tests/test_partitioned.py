@@ -452,3 +452,83 @@ def test_options_of_a_partitioned_replay_need_the_dask_engine(
     assert "'--partitions' is an option of a partitioned replay" in capsys.readouterr().err
     assert main(["replay", str(path), "--engine", "dask", "--partitions", "0"], io.StringIO()) == 1
     assert "'--partitions' must be 1 or more" in capsys.readouterr().err
+
+
+def test_logs_as_one_process_reads_them_and_unreadable_ones_refused(tmp_path: pathlib.Path) -> None:
+    """Line ends (CR LF, a lone CR), a byte-order mark, a line that is not JSON (refused with
+    the text one process quotes), a line nested too deeply, blocks cut anywhere; and a log
+    that cannot be read is a UsageError naming it, not a traceback."""
+    lines = [event.to_json() for event in simulate(12, seed=6)]
+    lines.insert(3, "not json")
+    lines.insert(6, "[" * 5000 + "]" * 5000)
+    for end in ("\r\n", "\r", "\n"):
+        path = tmp_path / f"log{len(end)}{end == chr(13)}.jsonl"
+        path.write_bytes(("\ufeff" + end.join(lines) + end).encode("utf-8"))
+        with path.open(encoding="utf-8-sig", newline=None) as log:
+            single = replay(log, keep_effects=True)
+        for block in (50, 333, 10**6):
+            spread = replay_partitioned([path], partitions=2, block_bytes=block, keep_effects=True)
+            assert contents(spread.effects or []) == contents(
+                [effect_to_dict(e) for e in single.effects]
+            )
+            assert [(line, r.id) for _, line, r in spread.refused] == [
+                (line, r.id) for line, r in single.refused
+            ]
+    bad = tmp_path / "bad.jsonl"
+    bad.write_bytes(b'{"id": "\\xff\xff"}\n')
+    with pytest.raises(UsageError, match=r"'log' cannot be read \(is not UTF-8 text\)"):
+        replay_partitioned([bad])
+    (tmp_path / "x.parquet").write_text("no", encoding="utf-8")
+    with pytest.raises(UsageError, match=r"cannot be read \(not a Parquet file"):
+        replay_partitioned([tmp_path / "x.parquet"])
+    with pytest.raises(UsageError, match="block_bytes"):
+        replay_partitioned([bad], block_bytes=0)
+
+
+def test_refusals_say_the_clock_in_the_offset_one_process_says_it(
+    tmp_path: pathlib.Path,
+) -> None:
+    """Two leads' events at one instant in different offsets: the clock is said as the later
+    one says it, in every partition (a refusal quotes it, and its id depends on it)."""
+    lines = [
+        json.dumps(line)
+        for line in (
+            {
+                "id": "a",
+                "type": "lead_created",
+                "lead": "L-1",
+                "at": "2026-03-09T10:00:00+00:00",
+                "fields": {"email": "a@b.fi", "score": 60},
+            },
+            {
+                "id": "b",
+                "type": "lead_created",
+                "lead": "L-4",
+                "at": "2026-03-09T12:00:00+02:00",
+                "fields": {"email": "c@d.fi", "score": 60},
+            },
+            {"id": "c", "type": "activity", "lead": "L-1", "kind": "call"},
+            {
+                "id": "d",
+                "type": "activity",
+                "lead": "L-1",
+                "at": "2026-03-01T10:00:00+00:00",
+                "kind": "call",
+            },
+            {
+                "id": "e",
+                "type": "activity",
+                "lead": "L-1",
+                "at": "2029-03-01T10:00:00+00:00",
+                "kind": "call",
+            },
+        )
+    ]
+    path = write(tmp_path, lines)
+    single = replay(lines, keep_effects=True)
+    assert len(single.refused) == 3
+    for partitions in (1, 2, 3):
+        spread = replay_partitioned([path], partitions=partitions, keep_effects=True)
+        assert [(r.id, r.reason) for _, _, r in spread.refused] == [
+            (r.id, r.reason) for _, r in single.refused
+        ]

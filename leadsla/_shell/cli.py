@@ -813,7 +813,10 @@ def _whatif(arguments: argparse.Namespace, out: TextIO) -> int:
             then = _partitioned(arguments, until, alternative, client, label="alternative")
         before = _scores(now.rejected, now.totals, now.versions)
         after = _scores(then.rejected, then.totals, then.versions)
-        code = max(_spread_refused(now, arguments), 1 if then.refused else 0)
+        code = max(
+            _spread_refused(now, arguments),
+            _spread_refused(then, arguments, f"[{arguments.alternative}] "),
+        )
     else:
         _local_only(arguments)
         current = _replayed(arguments, until)
@@ -877,7 +880,11 @@ def _partitioned(
         )
     if arguments.workers is not None and arguments.workers < 1:
         raise UsageError(Problem("--workers", arguments.workers, "must be 1 or more", "give 2"))
-    paths = sorted(glob.glob(arguments.log)) or [arguments.log]
+    # A file of that name is the log (its name may hold [ or ?); else a glob of files.
+    if Path(arguments.log).exists():
+        paths = [arguments.log]
+    else:
+        paths = sorted(glob.glob(arguments.log)) or [arguments.log]
     # whatif writes the alternative's partitions beside the current agreement's
     out = arguments.out if arguments.out is None or not label else Path(arguments.out) / label
     with ExitStack() as stack:
@@ -925,7 +932,17 @@ def _dask_client(arguments: argparse.Namespace) -> Iterator[Any]:
         ) from None
     with ExitStack() as stack:
         if arguments.scheduler:
-            client = stack.enter_context(Client(arguments.scheduler))  # type: ignore[no-untyped-call]
+            try:
+                client = stack.enter_context(Client(arguments.scheduler))  # type: ignore[no-untyped-call]
+            except (OSError, TimeoutError) as error:
+                raise UsageError(
+                    Problem(
+                        "--scheduler",
+                        arguments.scheduler,
+                        f"cannot be reached ({error})",
+                        "give the address of a running Dask scheduler (tcp://host:8786)",
+                    )
+                ) from None
         else:
             workers = arguments.workers or os.cpu_count() or 1
             cluster = stack.enter_context(
@@ -967,31 +984,31 @@ def _local_only(arguments: argparse.Namespace) -> None:
         )
 
 
-def _spread_refused(spread: PartitionedReplay, arguments: argparse.Namespace) -> int:
-    """A partitioned replay's refusals on stderr as FILE:LINE: reason, and the exit code (1
-    also when it was not exact: see PartitionedReplay.inexact)."""
+def _spread_refused(
+    spread: PartitionedReplay, arguments: argparse.Namespace, label: str = ""
+) -> int:
+    """A partitioned replay's refusals on stderr as FILE:LINE: reason (after ``label``), and
+    the exit code: 1 when lines were refused, or when it was not exact (see
+    PartitionedReplay.inexact)."""
     for path, line, rejection in spread.refused:
-        print(f"{path}:{line}: {rejection.reason}", file=sys.stderr)
+        print(f"{label}{path}:{line}: {rejection.reason}", file=sys.stderr)
     for path, line, event_id in spread.inexact:
         print(
-            f"{path}:{line}: event {event_id!r} repeats an id seen before, dated after the "
-            "log's clock: one process would not move its clock for it, so this partitioned "
-            "replay may differ from one after it; give it its own id, or replay without "
-            "--engine dask",
+            f"{label}{path}:{line}: event {event_id!r} repeats an id seen before, dated after "
+            "the log's clock: one process would not move its clock for it, so this "
+            "partitioned replay may differ from one after it; give it its own id, or replay "
+            "without --engine dask",
             file=sys.stderr,
         )
-    if spread.inexact:
-        return 1
-    if spread.after_until and arguments.until:
+    if spread.after_until and arguments.until and not label:
         print(
             f"{plural(spread.after_until, 'event')} came after --until {arguments.until} and "
             f"{'was' if spread.after_until == 1 else 'were'} not applied",
             file=sys.stderr,
         )
-    if not spread.refused:
-        return 0
-    print(f"{plural(len(spread.refused), 'line')} refused in {arguments.log}", file=sys.stderr)
-    return 1
+    if spread.refused and not label:
+        print(f"{plural(len(spread.refused), 'line')} refused in {arguments.log}", file=sys.stderr)
+    return 1 if spread.refused or spread.inexact else 0
 
 
 def _report(arguments: argparse.Namespace, out: TextIO) -> int:

@@ -44,8 +44,12 @@ refused, unless the log gives every owner (``owners="given"``).
 
 from __future__ import annotations
 
+import gzip
+import io
+import itertools
 import json
 import os
+import zlib
 from array import array
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
@@ -60,7 +64,7 @@ from leadsla._core.agreement import Agreement
 from leadsla._core.calendar import instant_us
 from leadsla._core.effects import Duplicate, Effect, Rejected, Retracted, effect_to_dict
 from leadsla._core.engine import DEFAULT_HORIZON, DEFAULT_LATENESS, Engine
-from leadsla._core.errors import EventError, Problem, UsageError
+from leadsla._core.errors import EventError, LeadSLAError, Problem, UsageError
 from leadsla._core.events import Event
 from leadsla._core.ownership import AssignmentPolicy, AssignmentRequest
 from leadsla._core.periods import Period
@@ -109,7 +113,7 @@ class Block:
     ``file`` is the file's place among the inputs; blocks are numbered in log order."""
 
     path: str  # resolved: the workers of a cluster open it wherever they run
-    kind: Literal["jsonl", "parquet"]
+    kind: Literal["jsonl", "gz", "parquet"]
     start: int
     end: int
     file: int
@@ -119,37 +123,73 @@ class Block:
 def blocks_of(
     paths: Sequence[str | os.PathLike[str]], block_bytes: int = BLOCK_BYTES
 ) -> list[Block]:
-    """The blocks of ``paths``, in log order (the files in the order given). A compressed JSON
-    Lines file (``.gz``) is one block: it cannot be read from the middle."""
+    """The blocks of ``paths``, in log order (the files in the order given). A JSON Lines file
+    is cut just after a line feed at or past every ``block_bytes`` bytes (a file without one
+    is one block); a compressed one (``.gz``) is one block: it cannot be read from the
+    middle; a Parquet file gives a block per row group."""
+    if block_bytes < 1:
+        raise UsageError(
+            Problem("block_bytes", block_bytes, "must be 1 or more", "give e.g. 32 * 2**20")
+        )
     blocks: list[Block] = []
     for number, given in enumerate(paths):
         path = Path(given)
-        try:
-            size = path.stat().st_size
-        except OSError as error:
-            raise UsageError(
-                Problem(
-                    "log",
-                    str(path),
-                    f"cannot be read ({error.strerror or error})",
-                    "give the path of a JSON Lines or Parquet event log",
-                )
-            ) from None
         where, shown = str(path.resolve()), str(given)
-        if path.suffix.lower() in PARQUET:
-            groups = _parquet_file(path).metadata.num_row_groups
-            blocks.extend(
-                Block(where, "parquet", group, group + 1, number, shown) for group in range(groups)
-            )
-        elif path.suffix.lower() == ".gz":
-            blocks.append(Block(where, "jsonl", 0, -1, number, shown))
-        else:
-            starts = range(0, max(size, 1), max(block_bytes, 1))
-            blocks.extend(
-                Block(where, "jsonl", start, min(start + block_bytes, size), number, shown)
-                for start in starts
-            )
+        try:
+            if path.is_dir():
+                raise IsADirectoryError(21, "it is a folder")
+            size = path.stat().st_size
+            if path.suffix.lower() in PARQUET:
+                groups = _parquet_file(path).metadata.num_row_groups
+                blocks.extend(
+                    Block(where, "parquet", group, group + 1, number, shown)
+                    for group in range(groups)
+                )
+            elif path.suffix.lower() == ".gz":
+                blocks.append(Block(where, "gz", 0, size, number, shown))
+            else:
+                cuts = _cuts(path, size, block_bytes)
+                blocks.extend(
+                    Block(where, "jsonl", first, last, number, shown)
+                    for first, last in itertools.pairwise(cuts)
+                )
+        except OSError as error:
+            raise _unreadable(shown, error.strerror or str(error)) from None
+        except LeadSLAError:
+            raise
+        except Exception as error:  # pyarrow's ArrowInvalid: not a Parquet file
+            raise _unreadable(shown, f"not a Parquet file: {error}") from None
     return blocks
+
+
+def _unreadable(shown: str, why: str) -> UsageError:
+    return UsageError(
+        Problem(
+            "log",
+            shown,
+            f"cannot be read ({why})",
+            "give JSON Lines (UTF-8, one event a line; or .gz) or Parquet event logs",
+        )
+    )
+
+
+def _cuts(path: Path, size: int, block_bytes: int) -> list[int]:
+    """Where a JSON Lines file's blocks start, and its end: just after the first line feed at
+    or past each multiple of ``block_bytes`` (so every block starts a line, whatever the line
+    ends: a CR LF ends with its LF, and a lone CR never splits a block)."""
+    cuts = [0]
+    with path.open("rb") as raw:
+        target = block_bytes
+        while target < size:
+            raw.seek(max(target, cuts[-1]))
+            raw.readline()  # to the end of the line under way (after its LF)
+            cut = raw.tell()
+            if cut >= size:
+                break
+            cuts.append(cut)
+            target = cut + block_bytes
+    cuts.append(size)
+    return cuts
 
 
 def _parquet_file(path: Path) -> Any:
@@ -159,30 +199,26 @@ def _parquet_file(path: Path) -> Any:
 
 
 def _lines(block: Block) -> Iterator[str | dict[str, Any]]:
-    """The inputs of a block: the lines that start in its byte range (each line belongs to
-    the block its first byte is in), or the rows of its row groups as JSON objects."""
+    """The inputs of a block: its lines, read as one process reads a log (UTF-8, a byte-order
+    mark at the file's start skipped, universal line ends), or the rows of its row groups as
+    JSON objects."""
     if block.kind == "parquet":
         yield from _parquet_events(block)
         return
-    if block.end == -1:
-        import gzip
-
-        with gzip.open(block.path, "rt", encoding="utf-8-sig") as lines:
+    encoding = "utf-8-sig" if block.start == 0 else "utf-8"
+    try:
+        if block.kind == "gz":
+            with gzip.open(block.path, "rt", encoding=encoding, newline=None) as lines:
+                yield from lines
+            return
+        with open(block.path, "rb") as raw:
+            raw.seek(block.start)
+            data = raw.read(block.end - block.start)
+        with io.TextIOWrapper(io.BytesIO(data), encoding=encoding, newline=None) as lines:
             yield from lines
-        return
-    with open(block.path, "rb") as raw:
-        if block.start > 0:
-            raw.seek(block.start - 1)
-            if raw.read(1) != b"\n":
-                raw.readline()  # the line under way belongs to the block before
-        position = raw.tell()
-        while position < block.end:
-            line = raw.readline()
-            if not line:
-                return
-            position += len(line)
-            text = line.decode("utf-8")
-            yield text[1:] if position == len(line) and text.startswith("\ufeff") else text
+    except (OSError, EOFError, UnicodeDecodeError, zlib.error) as error:
+        why = "is not UTF-8 text" if isinstance(error, UnicodeDecodeError) else str(error)
+        raise _unreadable(block.shown or block.path, why) from None
 
 
 def _parquet_events(block: Block) -> Iterator[dict[str, Any]]:
@@ -198,7 +234,10 @@ def _parquet_events(block: Block) -> Iterator[dict[str, Any]]:
             if isinstance(value, (datetime, date)):
                 event[key] = value.isoformat()
             elif key == "fields" and isinstance(value, str):
-                event[key] = json.loads(value)
+                try:
+                    event[key] = json.loads(value)
+                except (ValueError, RecursionError):
+                    event[key] = value  # not JSON: the engine refuses the row, where it is
             elif key == "fields" and isinstance(value, dict):
                 # A struct has every member in every row: a null member is one the row does
                 # not give (to set a field to null, write fields as JSON text).
@@ -237,9 +276,11 @@ def _parse_block(
     count = events = after = 0
     lasts = NEVER
     read = Event.from_json
-    for index, item in enumerate(_lines(block)):
+    for index, read_item in enumerate(_lines(block)):
         count += 1
-        if isinstance(item, str) and not item.strip():
+        # A line without its line end, as one process reads it.
+        item = read_item.strip() if isinstance(read_item, str) else read_item
+        if isinstance(item, str) and not item:
             ats.append(NEVER)
             offsets.append(0)
             parts.append(NOWHERE)
@@ -275,7 +316,7 @@ def _parse_block(
 def _lead_of(item: str | dict[str, Any]) -> str | None:
     try:
         data = json.loads(item) if isinstance(item, str) else item
-    except ValueError:
+    except (ValueError, RecursionError):
         return None
     lead = data.get("lead") if isinstance(data, dict) else None
     return lead if isinstance(lead, str) else None
@@ -394,7 +435,7 @@ def _replay_partition(
     tally: dict[type[Effect], int] = {}
     refused = result.refused
     read = Event.from_json
-    clock_us = NEVER  # this engine's clock
+    clock_us, clock_offset = NEVER, 0  # this engine's clock, and the offset it is said in
 
     def took(effects: list[Effect], block: int, index: int) -> None:
         for effect in effects:
@@ -419,7 +460,11 @@ def _replay_partition(
             except EventError:
                 event = None
             at_us = NEVER if event is None else instant_us(event.at)
-            if global_us > clock_us and (
+            behind = global_us > clock_us or (
+                # the same instant, said by another lead's event in another offset
+                global_us == clock_us != NEVER and offset != clock_offset
+            )
+            if behind and (
                 event is None
                 or at_us < global_us
                 or (horizon_us is not None and (clock_us == NEVER or at_us > clock_us + horizon_us))
@@ -427,20 +472,25 @@ def _replay_partition(
                 # The clock one process had here: for an event late in the whole log, one
                 # beyond the horizon of this engine's clock, and a refusal (which says it).
                 took(engine.advance(_instant(global_us, offset)), block, index)
-                clock_us = global_us
+                clock_us, clock_offset = global_us, offset
             if event is None:
                 took(engine.apply_json(item), block, index)
                 continue
             effects = engine.apply(event)
             took(effects, block, index)
-            if at_us > global_us and _seen_before(effects, event):
+            seen = _seen_before(effects, event)
+            if seen and at_us > global_us:
                 # The log's clock moved to this event's time in the scan, but one process
                 # does not move its clock for an id it has seen: not exact from here on.
                 result.inexact.append((block, index, event.id))
-            if at_us >= clock_us and (
-                horizon_us is None or clock_us == NEVER or at_us <= clock_us + horizon_us
+            if (
+                not seen
+                and at_us >= clock_us
+                and (horizon_us is None or clock_us == NEVER or at_us <= clock_us + horizon_us)
             ):
                 clock_us = at_us  # as the engine's rule moves its clock
+                moved = event.at.utcoffset()
+                clock_offset = 0 if moved is None else int(moved.total_seconds())
     end_us, end_offset = end
     if end_us != NEVER and end_us >= clock_us:
         took(engine.advance(_instant(end_us, end_offset)), len(pieces), 0)
@@ -829,11 +879,22 @@ def replay_partitioned(
 
 
 def _clear(out: Path) -> None:
-    """The part files an earlier replay left in ``out`` removed (only those: ``effects/`` and
+    """``out``'s folders made, and the part files an earlier replay left in it removed (only those: ``effects/`` and
     ``leads/`` files named ``part-NNNNN.parquet``, and their hidden temporary twins), so the
     folder holds this replay's partitions and no others."""
     for kind in ("effects", "leads"):
         folder = out / kind
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise UsageError(
+                Problem(
+                    "out",
+                    str(out),
+                    f"cannot hold the output ({error.strerror or error})",
+                    "give a folder (it is made if missing) that you may write to",
+                )
+            ) from None
         if folder.is_dir():
             for found in folder.iterdir():
                 name = found.name
