@@ -879,9 +879,9 @@ def replay_partitioned(
 
 
 def _clear(out: Path) -> None:
-    """``out``'s folders made, and the part files an earlier replay left in it removed (only those: ``effects/`` and
-    ``leads/`` files named ``part-NNNNN.parquet``, and their hidden temporary twins), so the
-    folder holds this replay's partitions and no others."""
+    """``out``'s folders made, and the part files an earlier replay left in it removed (only
+    those: ``effects/`` and ``leads/`` files named ``part-NNNNN.parquet``, and their hidden
+    temporary twins), so the folder holds this replay's partitions and no others."""
     for kind in ("effects", "leads"):
         folder = out / kind
         try:
