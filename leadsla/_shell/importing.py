@@ -811,7 +811,7 @@ def events_of(
 #: in runs written to a temporary folder and merges the runs as they are read back.
 RUN: Final = 200_000
 #: Events written to (and read back from) a run's file this many at a time.
-_BATCH: Final = 4096
+_BATCH: Final = 256
 #: An event on its way through the sort: its instant, its source's place among the sources,
 #: its row, its place among the row's events, its source's name, the event.
 _Made = tuple[float, int, int, int, str, dict[str, Any]]
@@ -1009,7 +1009,8 @@ def stream_sources(
     """Every source's events merged by time, as :func:`import_sources` gives them, but in
     memory bounded whatever the files' length: each file is read once (its refusals and
     joined people are known when this returns), and its events are sorted ``run`` at a time,
-    in runs written to a temporary folder when there are more, which the iteration merges.
+    in runs written to a temporary folder when there are more, which the iteration merges
+    (holding a batch of 256 events of each run).
     Use it as a context manager, which removes the runs:
 
     .. code-block:: python
