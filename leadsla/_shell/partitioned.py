@@ -61,7 +61,7 @@ import attrs
 from attrs import frozen
 
 from leadsla._core.agreement import Agreement
-from leadsla._core.calendar import instant_us
+from leadsla._core.calendar import instant_us, span_us
 from leadsla._core.effects import Duplicate, Effect, Rejected, Retracted, effect_to_dict
 from leadsla._core.engine import DEFAULT_HORIZON, DEFAULT_LATENESS, Engine
 from leadsla._core.errors import EventError, LeadSLAError, Problem, UsageError
@@ -257,7 +257,6 @@ class Parsed:
     ats: array[int]  # per input: where it moves the clock to (NEVER: nowhere)
     offsets: array[int]  # per input: its time's UTC offset in seconds (how the clock says it)
     parts: array[int]  # per input: its partition (NOWHERE: none)
-    lasts: int  # the latest time of an event in the block that is not after the end
 
 
 def parse_block(
@@ -274,7 +273,6 @@ def _parse_block(
     pieces: list[list[tuple[int, str | dict[str, Any]]]] = [[] for _ in range(partitions)]
     ats, offsets, parts = array("q"), array("l"), array("H")
     count = events = after = 0
-    lasts = NEVER
     read = Event.from_json
     for index, read_item in enumerate(_lines(block)):
         count += 1
@@ -309,8 +307,7 @@ def _parse_block(
         offsets.append(0 if offset is None else int(offset.total_seconds()))
         parts.append(part)
         pieces[part].append((index, item))
-        lasts = max(lasts, at_us)
-    return Parsed(count, events, after, ats, offsets, parts, lasts), pieces
+    return Parsed(count, events, after, ats, offsets, parts), pieces
 
 
 def _lead_of(item: str | dict[str, Any]) -> str | None:
@@ -361,7 +358,6 @@ class Plan:
     horizon: timedelta | None = DEFAULT_HORIZON
     until: datetime | None = None
     keep_effects: bool = False
-    keep_leads: bool = False
     scorecard: bool = False
     per: Period | None = None
     between: tuple[date, date] | None = None
@@ -369,7 +365,7 @@ class Plan:
 
     @property
     def horizon_us(self) -> int | None:
-        return None if self.horizon is None else _span_us(self.horizon)
+        return None if self.horizon is None else span_us(self.horizon)
 
     @property
     def until_us(self) -> int | None:
@@ -381,10 +377,6 @@ class Plan:
             return clock
         offset = self.until.utcoffset()
         return (instant_us(self.until, "until"), int(offset.total_seconds()) if offset else 0)
-
-
-def _span_us(span: timedelta) -> int:
-    return (span.days * 86_400 + span.seconds) * 1_000_000 + span.microseconds
 
 
 @attrs.define(eq=False)
@@ -402,7 +394,6 @@ class PartitionResult:
     totals: Totals = attrs.field(factory=Totals)
     parts: ScorecardParts | None = None
     effects: list[dict[str, Any]] | None = None
-    leads: list[dict[str, Any]] | None = None
     files: tuple[str, ...] = ()
 
 
@@ -503,17 +494,11 @@ def _replay_partition(
     result.totals = Totals.of(engine)
     if plan.scorecard:
         result.parts = scorecard_parts(engine, per=plan.per, between=plan.between)
-    leads = (
-        [_lead_row(engine, lead) for lead in engine.leads()]
-        if (plan.keep_leads or plan.out)
-        else None
-    )
     if plan.out is not None:
-        result.files = _write(plan.out, partition, kept or [], leads or [])
+        leads = [_lead_row(engine, lead) for lead in engine.leads()]
+        result.files = _write(plan.out, partition, kept or [], leads)
     if plan.keep_effects:
         result.effects = kept
-    if plan.keep_leads:
-        result.leads = leads
     return result
 
 
@@ -737,7 +722,9 @@ def merged(
         if result.parts is not None:
             parts = result.parts if parts is None else parts.merge(result.parts)
         if result.effects is not None:
-            replayed.effects = [*(replayed.effects or []), *result.effects]
+            if replayed.effects is None:
+                replayed.effects = []
+            replayed.effects.extend(result.effects)
         replayed.files.extend(result.files)
     # Inputs after the end are read but not replayed: they count as events read.
     replayed.events += replayed.after_until

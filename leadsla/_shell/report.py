@@ -82,13 +82,6 @@ def outcome_of(clock: ObligationState) -> Outcome:
     return _OUTCOME[clock.status]
 
 
-def outcome_counts(engine: Engine) -> Counter[Outcome]:
-    """How every clock of every lead the engine holds ended (so far)."""
-    return Counter(
-        outcome_of(clock) for lead in engine.leads() for clock in engine.lead(lead).obligations
-    )
-
-
 @frozen
 class TimeToMeet:
     """How long the clocks that were met took, from opening to meeting, in the obligation's
