@@ -130,6 +130,7 @@ other = "pass"
 
 [[events]]
 type = "lead_created"
+once = true
 id = "opened-{number}"
 lead = "{number}"
 at = "{opened_at}"

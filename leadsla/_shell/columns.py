@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, Final, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -200,6 +200,12 @@ class Column:
 
     def _moment(self, text: str, zone: str, default_time: str) -> Any:
         formats = self.formats or ("iso",)
+        if len(formats) == 1:  # the common case, made short
+            value = _parse(text, formats[0], self.type)
+            if value is not None:
+                if self.type == "date":
+                    return value.date() if isinstance(value, datetime) else value
+                return self.instant(value, zone=zone, default_time=default_time)
         found: dict[str, datetime | date] = {}
         for pattern in formats:
             value = _parse(text, pattern, self.type)
@@ -249,6 +255,8 @@ class Column:
         """A wall-clock time in ``zone``, unless the clocks skip it or show it twice."""
         first = wall.replace(tzinfo=zone, fold=0)
         second = wall.replace(tzinfo=zone, fold=1)
+        if first.utcoffset() == second.utcoffset():
+            return first  # (a time the clocks skip or repeat has two offsets: PEP 495)
         round_trip = first.astimezone(UTC).astimezone(zone).replace(tzinfo=None)
         if round_trip != wall:  # in the gap: the clocks skip it
             if self.gap == "later":
@@ -305,13 +313,85 @@ def _parse(text: str, pattern: str, kind: str) -> datetime | date | None:
             return datetime(1970, 1, 1, tzinfo=UTC) + timedelta(seconds=seconds)
         except OverflowError:
             return None
-    try:
-        value = datetime.strptime(text, pattern)
-    except ValueError:
+    value = _strptime(pattern)(text)
+    if value is None:
         return None
     if kind == "date" and not any(mark in pattern for mark in ("%H", "%I", "%M", "%S")):
         return value.date()
     return value
+
+
+#: The ``strptime`` directives a pattern of numbers alone may use, each matched as ``strptime``
+#: matches it (CPython's ``_strptime``), with the value it gives when a pattern leaves it out.
+_NUMERIC: Final = {
+    "Y": (r"\d\d\d\d", 1900),
+    "m": (r"1[0-2]|0[1-9]|[1-9]", 1),
+    "d": (r"3[01]|[12]\d|0[1-9]|[1-9]| [1-9]", 1),
+    "H": (r"2[0-3]|[0-1]\d|\d", 0),
+    "M": (r"[0-5]\d|\d", 0),
+    "S": (r"6[0-1]|[0-5]\d|\d", 0),
+}
+_READERS: Final[dict[str, Callable[[str], datetime | None]]] = {}
+
+
+def _strptime(pattern: str) -> Callable[[str], datetime | None]:
+    """``datetime.strptime(text, pattern)`` as a function of ``text`` (None where it raises
+    ``ValueError``), made once per pattern. A pattern of numbers alone (``%d/%m/%Y %H:%M``,
+    what exports write) is read by one regular expression of its own, as ``strptime`` reads it
+    but without its per-call locale checks (several times faster); any other goes to
+    ``strptime``."""
+    reader = _READERS.get(pattern)
+    if reader is None:
+        reader = _READERS[pattern] = _numeric_reader(pattern) or _by_strptime(pattern)
+    return reader
+
+
+def _by_strptime(pattern: str) -> Callable[[str], datetime | None]:
+    def read(text: str) -> datetime | None:
+        try:
+            return datetime.strptime(text, pattern)
+        except ValueError:
+            return None
+
+    return read
+
+
+def _numeric_reader(pattern: str) -> Callable[[str], datetime | None] | None:
+    """A reader for a pattern of the directives in :data:`_NUMERIC` (each at most once),
+    ``%%`` and literal text, or None for any other pattern. As in ``strptime``, a run of
+    blanks in the pattern matches one or more blanks, letters match in either case, and the
+    text must end where the pattern does."""
+    pieces: list[str] = []
+    order: list[str] = []
+    for token in re.findall(r"%.?|[^%]+", pattern, flags=re.DOTALL):
+        if token == "%%":
+            pieces.append("%")
+        elif token.startswith("%"):
+            directive = token[1:]
+            if directive not in _NUMERIC or directive in order:
+                return None
+            order.append(directive)
+            pieces.append(f"({_NUMERIC[directive][0]})")
+        else:
+            pieces.append(r"\s+".join(re.escape(run) for run in re.split(r"\s+", token)))
+    matcher = re.compile("".join(pieces), re.IGNORECASE).match
+    defaults = tuple(default for _, default in _NUMERIC.values())
+    slots = [list(_NUMERIC).index(name) for name in order]
+
+    def read(text: str) -> datetime | None:
+        found = matcher(text)
+        if found is None or found.end() != len(text):
+            return None
+        year, month, day, hour, minute, second = defaults
+        numbers = [year, month, day, hour, minute, second]
+        for slot, digits in zip(slots, found.groups(), strict=True):
+            numbers[slot] = int(digits)
+        try:
+            return datetime(numbers[0], numbers[1], numbers[2], numbers[3], numbers[4], numbers[5])
+        except ValueError:
+            return None
+
+    return read
 
 
 _SHAPES: Final[tuple[tuple[re.Pattern[str], str], ...]] = (

@@ -41,13 +41,14 @@ import io
 import os
 import pickle
 import re
+import sys
 import tempfile
 import zipfile
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from datetime import date, datetime
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any, Final
+from typing import IO, TYPE_CHECKING, Any, Final, NamedTuple, cast
 
 import attrs
 from attrs import frozen
@@ -63,6 +64,7 @@ from leadsla._core.errors import (
     unknown,
 )
 from leadsla._shell.columns import MISSING, REPEATED, SKIPPED, Column, Refusal, guess_format
+from leadsla._shell.keeping import gc_paused
 
 if TYPE_CHECKING:
     from leadsla._shell.csv import CsvMapping, EventTemplate
@@ -89,6 +91,7 @@ PLACEHOLDER: Final = re.compile(r"\{\{|\}\}|\{([^{}]*)\}|[{}]")
 #: How many readings of one column are kept (see ``_Source._cell``).
 _SEEN_MAX: Final = 65_536
 _UNSEEN: Final = object()
+_SKIPPED: Final = object()  # a value map said "skip" (see ``_Source._per_cell``)
 #: What a value map may say of a value it does not list.
 OTHERS: Final = ("refuse", "pass", "skip")
 #: The condition language's reserved names that a row condition (a ``when``) reads as the
@@ -352,6 +355,32 @@ def stray_braces(text: str) -> bool:
     return any(match.group(0) in ("{", "}", "{}") for match in PLACEHOLDER.finditer(text))
 
 
+#: A key of an event as a function of the row: its cells, its readings so far, its number.
+_Filler = Callable[[list[str], dict[str, Any], int], str]
+#: The same for any value (a field's, a condition's).
+_Reader = Callable[[list[str], dict[str, Any], int], Any]
+
+
+def _empty(cells: list[str], values: dict[str, Any], row: int) -> str:
+    return ""
+
+
+class _Plan(NamedTuple):
+    """One event template, compiled once for its source's header (see ``_Source._plan``)."""
+
+    position: int  # among the mapping's templates, from 0
+    template: EventTemplate
+    holds: Callable[[list[str], dict[str, Any], int], bool] | None  # its ``when``
+    kind: str | None  # its type, when the template names one
+    kind_of: _Filler  # its type, from the row
+    lead_of: _Filler
+    id_of: _Filler | None  # None: the id is derived from the row
+    at_of: Callable[[list[str], dict[str, Any], int], tuple[str, float]]
+    #: For each event type, the keys the template fills: (key, how, whether its value joins).
+    keys: dict[str, tuple[tuple[str, _Filler, bool], ...]]
+    fields: tuple[tuple[str, Callable[[list[str], dict[str, Any], int], Any]], ...]
+
+
 class _Source:
     """One file through its mapping: the columns it uses, where they are, and its rows made
     into events."""
@@ -389,6 +418,9 @@ class _Source:
         self._readers: dict[str, Column] = {}  # how fields and times are read, made once
         self._seen: dict[str, dict[str, Any]] = {}  # each declared column's readings
         self._once: dict[int, set[str]] = {}  # the leads each ``once`` template has met
+        #: Each time template's readings of its column's cells (see ``_instant_of``).
+        self._times: dict[str, dict[str, tuple[str, float]]] = {}
+        self.plans = [self._plan(index, template) for index, template in enumerate(mapping.events)]
 
     def _positions(self, header: list[str]) -> dict[str, int]:
         """Where each column the mapping uses is: a column used that is missing, or named
@@ -420,8 +452,9 @@ class _Source:
 
     # -- a row --------------------------------------------------------------------------------
 
-    def events(self, row: int, cells: list[str]) -> list[dict[str, Any]]:
-        """The events of one row (refusals go to the report)."""
+    def events(self, row: int, cells: list[str]) -> list[tuple[float, dict[str, Any]]]:
+        """The events of one row, each with its instant as a number for ordering
+        (refusals go to the report)."""
         self.report.rows[self.name] = self.report.rows.get(self.name, 0) + 1
         if len(cells) < self.header_width:
             self._refused(
@@ -435,10 +468,16 @@ class _Source:
             return []
         values: dict[str, Any] = {}
         made = []
-        digest = hashlib.blake2b("\x1f".join(cells).encode("utf-8", "surrogatepass"), digest_size=6)
-        for index, template in enumerate(self.mapping.events):
+        digest = ""  # the row's digest, for templates without ids of their own: made once
+        for plan in self.plans:
             try:
-                event = self._event(index, template, cells, values, row, digest.hexdigest())
+                if plan.holds is not None and not plan.holds(cells, values, row):
+                    continue
+                if plan.id_of is None and not digest:
+                    digest = hashlib.blake2b(
+                        "\x1f".join(cells).encode("utf-8", "surrogatepass"), digest_size=6
+                    ).hexdigest()
+                event = self._event(plan, cells, values, row, digest)
             except _Skip:
                 continue
             except _Refuse as refusal:
@@ -487,18 +526,10 @@ class _Source:
         return value
 
     def _event(
-        self,
-        index: int,
-        template: EventTemplate,
-        cells: list[str],
-        values: dict[str, Any],
-        row: int,
-        digest: str,
-    ) -> dict[str, Any] | None:
-        condition = self.conditions.get(index)
-        if condition is not None and not self._holds(condition, cells, values, row):
-            return None
-        kind = self._text(template.type, cells, values, row, "type")
+        self, plan: _Plan, cells: list[str], values: dict[str, Any], row: int, digest: str
+    ) -> tuple[float, dict[str, Any]] | None:
+        template, index = plan.template, plan.position
+        kind = plan.kind or plan.kind_of(cells, values, row)
         if kind not in EVENT_KEYS:
             raise _Refuse(
                 _first_column(template.type),
@@ -506,7 +537,7 @@ class _Source:
                 "is not an event type",
                 f"map it to one of {', '.join(EVENT_KEYS)}, or to skip",
             )
-        lead = self._text(template.lead, cells, values, row, "lead")
+        lead = plan.lead_of(cells, values, row)
         if template.once and lead in self._once.get(index, ()):
             return None  # a later row of the lead: only the first that makes it does
         if not lead:
@@ -519,31 +550,21 @@ class _Source:
                 if column
                 else "give the lead an id",
             )
-        event: dict[str, Any] = {
-            "id": (
-                self._text(template.id, cells, values, row, "id")
-                if template.id
-                else f"{self.name}-{digest}-{index + 1}"
-            ),
-            "type": kind,
-            "lead": lead,
-            "at": self._at(template, kind, cells, values, row),
-        }
+        event_id = (
+            plan.id_of(cells, values, row)
+            if plan.id_of is not None
+            else f"{self.name}-{digest}-{index + 1}"
+        )
+        at, instant = self._at(plan, kind, cells, values, row)
+        event: dict[str, Any] = {"id": event_id, "type": kind, "lead": lead, "at": at}
         if kind in ("lead_created", "lead_updated"):
-            event["fields"] = {
-                name: self._field(name, text, cells, values, row)
-                for name, text in template.fields.items()
-            }
+            event["fields"] = {name: fill(cells, values, row) for name, fill in plan.fields}
         named = []  # the people who join: only once the event is made
-        for key in EVENT_KEYS[kind]:
-            if key == "fields":
-                continue
-            text = getattr(template, key)
-            if text is not None:
-                filled = self._text(text, cells, values, row, key)
-                event[key] = filled or None
-                if key in self.join[1] and filled:
-                    named.append(filled)
+        for key, fill, joins in plan.keys[kind]:
+            filled = fill(cells, values, row)
+            event[key] = filled or None
+            if joins and filled:
+                named.append(filled)
         if kind == "transition" and not event.get("trigger"):
             raise _Refuse(
                 _first_column(template.trigger or ""),
@@ -555,20 +576,21 @@ class _Source:
             self.people.setdefault(person)
         if template.once:
             self._once.setdefault(index, set()).add(lead)
-        return event
+        return instant, event
 
     def _at(
         self,
-        template: EventTemplate,
+        plan: _Plan,
         kind: str,
         cells: list[str],
         values: dict[str, Any],
         row: int,
-    ) -> str:
+    ) -> tuple[str, float]:
         """The event's time; a row without one is refused for it, unless a value map in one
         of the event's other keys says the row makes no such event (then it makes none)."""
+        template = plan.template
         try:
-            return self._instant(template.at, cells, values, row)
+            return plan.at_of(cells, values, row)
         except _Refuse:
             texts = [getattr(template, key) for key in EVENT_KEYS[kind] if key != "fields"]
             if kind in ("lead_created", "lead_updated"):
@@ -581,20 +603,164 @@ class _Source:
                         continue  # (that key's own problem: the time's is the one said)
             raise
 
-    def _holds(
-        self, condition: Condition, cells: list[str], values: dict[str, Any], row: int
-    ) -> bool:
-        fields: dict[str, Any] = {}
-        reserved: dict[str, Any] = {}  # owner, state, team: columns of the row (ROW_COLUMNS)
-        for name in condition.names:
-            if name not in self.position:
-                continue
-            value = self._cell(name, cells, values, row)
-            if isinstance(value, Refusal):
-                raise _Refuse(name, cells[self.position[name]], value.message, value.fix)
-            if value is not MISSING:
-                (reserved if name in ROW_COLUMNS else fields)[name] = value
-        return bool(condition.compile()(Scope(fields, **reserved)))
+    # -- a template, compiled once for the header ---------------------------------------------
+
+    def _plan(self, index: int, template: EventTemplate) -> _Plan:
+        condition = self.conditions.get(index)
+        kind = _parts(template.type)
+        keys = {
+            kind_name: tuple(
+                (key, self._filler(text, key), key in self.join[1])
+                for key in kinds_keys
+                if key != "fields" and (text := getattr(template, key)) is not None
+            )
+            for kind_name, kinds_keys in EVENT_KEYS.items()
+        }
+        return _Plan(
+            index,
+            template,
+            None if condition is None else self._holder(condition),
+            kind[0] if len(kind) == 1 and isinstance(kind[0], str) else None,
+            self._filler(template.type, "type"),
+            self._filler(template.lead, "lead"),
+            self._filler(template.id, "id") if template.id else None,
+            self._instant_of(template.at),
+            keys,
+            tuple((name, self._field_of(name, text)) for name, text in template.fields.items()),
+        )
+
+    def _field_of(self, name: str, text: str) -> Callable[[list[str], dict[str, Any], int], Any]:
+        def field(cells: list[str], values: dict[str, Any], row: int) -> Any:
+            return self._field(name, text, cells, values, row)
+
+        parts = _parts(text)
+        if len(parts) == 1 and not isinstance(parts[0], str) and parts[0][0] != "_row":
+            return self._per_cell(parts[0][0], field)
+        return field
+
+    def _filler(self, text: str | None, key: str) -> _Filler:
+        """A key's template as a function of the row, with what :meth:`_text` makes of it:
+        its literal text and each column's part made once, so a row only reads its cells."""
+        parts = _parts(text or "")
+        if not parts:
+            return _empty
+        if len(parts) == 1:
+            only = parts[0]
+            if isinstance(only, str):
+                return lambda cells, values, row: only
+            return self._part(*only)
+        pieces = [
+            (part, None) if isinstance(part, str) else ("", self._part(*part)) for part in parts
+        ]
+
+        def joined(cells: list[str], values: dict[str, Any], row: int) -> str:
+            return "".join(
+                [text if fill is None else fill(cells, values, row) for text, fill in pieces]
+            )
+
+        return joined
+
+    def _part(self, column: str, map_name: str | None) -> _Filler:
+        """One ``{column}`` or ``{column|map}`` of a template as a function of the row: a
+        plain column (the common case) read directly, any other kept for its repeated
+        cells."""
+        if map_name is None and column not in self.columns and column != "_row":
+            where, missing = self.position[column], self.missing
+
+            def plain(cells: list[str], values: dict[str, Any], row: int) -> str:
+                cell = cells[where]
+                return "" if cell in missing or cell.strip() in missing else cell
+
+            return plain
+
+        def part(cells: list[str], values: dict[str, Any], row: int) -> str:
+            value = self._value(column, map_name, cells, values, row)
+            return "" if value is MISSING else _text_of(value)
+
+        return part if column == "_row" else self._per_cell(column, part)
+
+    def _per_cell(self, column: str, work: _Reader) -> _Reader:
+        """``work``, which reads nothing of the row but ``column``, done once per distinct
+        cell of it (up to a bound): exports repeat their values. A value map's ``skip`` is
+        kept too; a refusal is not (it is said for every row it refuses)."""
+        where = self.position[column]
+        known: dict[str, Any] = {}
+
+        def kept(cells: list[str], values: dict[str, Any], row: int) -> Any:
+            cell = cells[where]
+            found = known.get(cell, _UNSEEN)
+            if found is _UNSEEN:
+                try:
+                    found = work(cells, values, row)
+                except _Skip:
+                    found = _SKIPPED
+                if len(known) >= _SEEN_MAX:
+                    known.clear()
+                known[cell] = found
+            if found is _SKIPPED:
+                raise _Skip
+            return found
+
+        return kept
+
+    def _instant_of(
+        self, text: str
+    ) -> Callable[[list[str], dict[str, Any], int], tuple[str, float]]:
+        """The time's template as a function of the row: its ISO 8601 text and its instant
+        as a number (for the merge by time). The time one column gives is the same for the
+        same cell, so it is kept for the column's repeated values (up to a bound), shared by
+        the templates that take their time from that column."""
+        parts = _parts(text)
+        if (
+            len(parts) != 1
+            or isinstance(parts[0], str)
+            or parts[0][1] is not None
+            or parts[0][0] == "_row"
+        ):
+
+            def instant(cells: list[str], values: dict[str, Any], row: int) -> tuple[str, float]:
+                moment = self._instant(text, cells, values, row)
+                return moment.isoformat(), moment.timestamp()
+
+            return instant
+        where = self.position[parts[0][0]]
+        known = self._times.setdefault(text, {})
+
+        def cached(cells: list[str], values: dict[str, Any], row: int) -> tuple[str, float]:
+            cell = cells[where]
+            found = known.get(cell)
+            if found is None:
+                moment = self._instant(text, cells, values, row)
+                found = (moment.isoformat(), moment.timestamp())
+                if len(known) >= _SEEN_MAX:
+                    known.clear()
+                known[cell] = found
+            return found
+
+        return cached
+
+    def _holder(self, condition: Condition) -> Callable[[list[str], dict[str, Any], int], bool]:
+        """A ``when`` as a function of the row: its columns typed, a missing one left out.
+        A condition on one column is worked out once per distinct cell of it."""
+        names = [
+            (name, name in ROW_COLUMNS) for name in sorted(condition.names) if name in self.position
+        ]
+        compiled = condition.compile()
+
+        def holds(cells: list[str], values: dict[str, Any], row: int) -> bool:
+            fields: dict[str, Any] = {}
+            reserved: dict[str, Any] = {}  # owner, state, team: columns of the row
+            for name, is_reserved in names:
+                value = self._cell(name, cells, values, row)
+                if isinstance(value, Refusal):
+                    raise _Refuse(name, cells[self.position[name]], value.message, value.fix)
+                if value is not MISSING:
+                    (reserved if is_reserved else fields)[name] = value
+            return bool(compiled(Scope(fields, **reserved)))
+
+        if len(names) == 1:
+            return self._per_cell(names[0][0], holds)
+        return holds
 
     def _value(
         self, column: str, map_name: str | None, cells: list[str], values: dict[str, Any], row: int
@@ -677,7 +843,7 @@ class _Source:
             raise _Refuse(column or name, text, value.message, value.fix)
         return value
 
-    def _instant(self, text: str, cells: list[str], values: dict[str, Any], row: int) -> str:
+    def _instant(self, text: str, cells: list[str], values: dict[str, Any], row: int) -> datetime:
         parts = _parts(text)
         column = None
         if len(parts) == 1 and not isinstance(parts[0], str) and parts[0][1] is None:
@@ -691,7 +857,7 @@ class _Source:
                 )
                 if isinstance(moment, Refusal):
                     raise _Refuse(column, cells[self.position[column]], moment.message, moment.fix)
-                return str(moment.isoformat())
+                return cast(datetime, moment)
         filled = self._text(text, cells, values, row, "at")
         if not filled.strip():
             raise _Refuse(
@@ -731,7 +897,7 @@ class _Source:
                 else reading.fix
             )
             raise _Refuse(column or "at", filled, "is not an ISO 8601 time", fix)
-        return str(reading.isoformat())
+        return cast(datetime, reading)
 
 
 _Part = str | tuple[str, str | None]
@@ -782,10 +948,6 @@ def _text_of(value: Any) -> str:
     return str(value)
 
 
-def _instant_key(at: str) -> float:
-    return datetime.fromisoformat(at).timestamp()
-
-
 def events_of(
     name: str,
     lines: Iterable[str],
@@ -800,11 +962,12 @@ def events_of(
     header, rows = rows_of(lines, mapping.delimiter)
     source = _Source(name, header, mapping, agreement, report, strict)
     made: list[tuple[float, int, int, dict[str, Any]]] = []
-    for row, cells in rows:
-        for position, event in enumerate(source.events(row, cells)):
-            made.append((_instant_key(event["at"]), row, position, event))
-    made.sort(key=lambda item: item[:3])
-    return [(row, event) for _, row, _, event in made], list(source.people)
+    with gc_paused():  # (see ImportStream)
+        for row, cells in rows:
+            for position, (instant, event) in enumerate(source.events(row, cells)):
+                made.append((instant, row, position, event))
+        made.sort(key=lambda item: item[:3])
+        return [(row, event) for _, row, _, event in made], list(source.people)
 
 
 #: Events sorted in memory at most this many at a time; an import that makes more sorts them
@@ -813,7 +976,8 @@ RUN: Final = 200_000
 #: Events written to (and read back from) a run's file this many at a time.
 _BATCH: Final = 256
 #: An event on its way through the sort: its instant, its source's place among the sources,
-#: its row, its place among the row's events, its source's name, the event.
+#: its row, its place among the row's events, its source's name, the event. Sorted as a tuple:
+#: no two events share their source, row and place, so the comparison never reaches the rest.
 _Made = tuple[float, int, int, int, str, dict[str, Any]]
 #: Files read as Parquet (through pyarrow, the ``parquet`` extra) rather than as CSV text.
 PARQUET_SUFFIXES: Final = (".parquet", ".pq")
@@ -846,29 +1010,33 @@ class ImportStream:
         self._used = False
         known = {person for team in resolved.teams for person in (*team.members, team.manager)}
         buffer: list[_Made] = []
+        # The events made are dicts and strings without cycles, freed by reference counting:
+        # the collector, which would walk all of them again and again as they pile up (a
+        # quarter of an import's time), is paused while the files are read.
         try:
-            for number, (mapping, path) in enumerate(sources):
-                location = Path(path)
-                name = (
-                    names[number]
-                    if names is not None
-                    else mapping.source or location.name.split(".")[0]
-                )
-                self.names.append(name)
-                people = self._read(
-                    number, name, location, mapping, resolved, strict, buffer, run, read
-                )
-                team = mapping.join[0]
-                if team is not None:
-                    new = [person for person in people if person not in known]
-                    self.joined.setdefault(team, []).extend(
-                        p for p in new if p not in self.joined[team]
+            with gc_paused():
+                for number, (mapping, path) in enumerate(sources):
+                    location = Path(path)
+                    name = (
+                        names[number]
+                        if names is not None
+                        else mapping.source or location.name.split(".")[0]
                     )
-            buffer.sort(key=_order)
-            if self._runs and buffer:
-                self._spill(buffer)
-            elif not self._runs:
-                self._kept = buffer
+                    self.names.append(name)
+                    people = self._read(
+                        number, name, location, mapping, resolved, strict, buffer, run, read
+                    )
+                    team = mapping.join[0]
+                    if team is not None:
+                        new = [person for person in people if person not in known]
+                        self.joined.setdefault(team, []).extend(
+                            p for p in new if p not in self.joined[team]
+                        )
+                buffer.sort()  # (see _Made: no two events tie before the name)
+                if self._runs and buffer:
+                    self._spill(buffer)
+                elif not self._runs:
+                    self._kept = buffer
         except BaseException:
             self.close()
             raise
@@ -897,13 +1065,11 @@ class ImportStream:
                     header, rows = rows_of(handle, mapping.delimiter)
                 source = _Source(name, header, mapping, agreement, self.report, strict)
                 for row, cells in rows:
-                    for position, event in enumerate(source.events(row, cells)):
+                    for position, (instant, event) in enumerate(source.events(row, cells)):
                         self.count += 1
-                        buffer.append(
-                            (_instant_key(event["at"]), number, row, position, name, event)
-                        )
+                        buffer.append((instant, number, row, position, name, event))
                     if len(buffer) >= run:
-                        buffer.sort(key=_order)
+                        buffer.sort()
                         self._spill(buffer)
                         buffer.clear()
                 return list(source.people)
@@ -1039,7 +1205,11 @@ def import_sources(
     suffixes). With ``strict``, the first refusal stops the import with a
     :class:`~leadsla.CsvError`. The events are kept in a list: for files too long for
     memory, see :func:`stream_sources`."""
-    with stream_sources(sources, agreement, strict=strict, names=names) as stream:
+    # Every event is kept in the list anyway: sorted in one run, none written to disk.
+    with (
+        stream_sources(sources, agreement, strict=strict, names=names, run=sys.maxsize) as stream,
+        gc_paused(),
+    ):
         return Imported(list(stream), stream.report, stream.joined)
 
 
