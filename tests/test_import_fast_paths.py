@@ -10,6 +10,8 @@ refusals whatever rows came before it.
 
 from __future__ import annotations
 
+import gc
+import pathlib
 import re
 from datetime import datetime
 from typing import Any
@@ -20,7 +22,8 @@ from hypothesis import strategies as st
 
 from leadsla import Agreement, CsvMapping
 from leadsla._shell.columns import _strptime
-from leadsla._shell.importing import ImportReport, _Source
+from leadsla._shell.csv import csv_events_from_text
+from leadsla._shell.importing import ImportReport, _Source, stream_sources
 
 # -- time patterns of numbers alone, against strptime -------------------------------------------
 
@@ -217,3 +220,63 @@ def test_the_rows_of_the_property_make_events_and_refusals() -> None:
     assert "not a number" in messages
     assert "value map" in messages
     assert "is not a datetime" in messages
+
+
+# -- what a second reading of the fast paths found ----------------------------------------------
+
+
+def test_a_when_on_the_row_number_reads_the_number_not_a_column_named_like_it() -> None:
+    rows = "lead,at,_row\n" + "".join(f"L{n},2026-01-0{n}T00:00:00Z,x\n" for n in (1, 2, 3))
+    made = csv_events_from_text(
+        rows,
+        CsvMapping.from_toml_text(
+            "[[events]]\ntype = 'lead_created'\nwhen = \"_row == '3'\"\n"
+            "lead = '{lead}'\nat = '{at}'\n"
+        ),
+    )
+    assert [(row, event["lead"]) for row, event in made] == [(3, "L2")]
+
+
+def test_a_local_time_at_the_end_of_time_is_refused_not_taken_or_raised() -> None:
+    report = ImportReport()
+    made = csv_events_from_text(
+        "lead,at\nL1,0001-01-01T00:00:00\nL2,2026-01-01T00:00:00\n",
+        CsvMapping.from_toml_text(
+            "zone = 'Europe/Rome'\n[[events]]\ntype = 'lead_created'\n"
+            "lead = '{lead}'\nat = '{at}'\n"
+        ),
+        report=report,
+    )
+    assert [event["lead"] for _, event in made] == ["L2"]
+    [(count, first)] = report.groups()
+    assert (count, first.row, first.column) == (1, 2, "at")
+    assert "first or last time Python can hold" in first.message
+
+
+def test_a_streamed_import_leaves_no_source_behind_for_the_collector(
+    tmp_path: pathlib.Path,
+) -> None:
+    """Each source's compiled templates refer to it (a cycle, which the collector, paused while
+    the files are read, would keep with every cell its caches saw until the whole import ends):
+    the cycle is broken as soon as the source is read, so reference counting frees it."""
+    mapping = CsvMapping.from_toml_text(
+        "[columns.size]\ntype = 'number'\n[[events]]\ntype = 'lead_created'\nlead = '{lead}'\n"
+        "at = '{at}'\nfields = { size = '{size}' }\n"
+    )
+    sources = []
+    for number in range(3):
+        path = tmp_path / f"part{number}.csv"
+        path.write_text(
+            "lead,at,size\n"
+            + "".join(f"L{number}-{i},2026-01-01T00:00:{i % 60:02}Z,{i}\n" for i in range(300))
+        )
+        sources.append((mapping, path))
+    gc.collect()
+    gc.disable()  # (as in a longer import: the collector comes by too late to tell)
+    try:
+        with stream_sources(sources, run=100) as stream:
+            assert stream.count == 900
+            kept = [thing for thing in gc.get_objects() if isinstance(thing, _Source)]
+    finally:
+        gc.enable()
+    assert kept == []

@@ -27,7 +27,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Callable, Iterable, Mapping
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import MAXYEAR, MINYEAR, UTC, date, datetime, time, timedelta
 from typing import Any, Final, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -57,6 +57,8 @@ _GAPS: Final = ("refuse", "later")
 #: (the autumn fold): what an import tells apart from a time it cannot read at all.
 SKIPPED: Final = "the clocks skip it (spring forward)"
 REPEATED: Final = "the clocks show it twice (autumn)"
+#: How a refusal ends for a local time too near the year 1 or 9999 to be held in UTC.
+ENDS_OF_TIME: Final = "too near the first or last time Python can hold"
 
 
 #: The value of a cell that says "not given" (the field is left out): the conditions' own
@@ -255,6 +257,14 @@ class Column:
         """A wall-clock time in ``zone``, unless the clocks skip it or show it twice."""
         first = wall.replace(tzinfo=zone, fold=0)
         second = wall.replace(tzinfo=zone, fold=1)
+        if wall.year in (MINYEAR, MAXYEAR):  # at the ends of time, UTC may be out of range
+            try:
+                first.astimezone(UTC), second.astimezone(UTC)
+            except OverflowError:
+                return Refusal(
+                    f"is in {zone.key} {ENDS_OF_TIME}",
+                    "check the export's dates",
+                )
         if first.utcoffset() == second.utcoffset():
             return first  # (a time the clocks skip or repeat has two offsets: PEP 495)
         round_trip = first.astimezone(UTC).astimezone(zone).replace(tzinfo=None)

@@ -63,7 +63,15 @@ from leadsla._core.errors import (
     did_you_mean,
     unknown,
 )
-from leadsla._shell.columns import MISSING, REPEATED, SKIPPED, Column, Refusal, guess_format
+from leadsla._shell.columns import (
+    ENDS_OF_TIME,
+    MISSING,
+    REPEATED,
+    SKIPPED,
+    Column,
+    Refusal,
+    guess_format,
+)
 from leadsla._shell.keeping import gc_paused
 
 if TYPE_CHECKING:
@@ -422,6 +430,14 @@ class _Source:
         self._times: dict[str, dict[str, tuple[str, float]]] = {}
         self.plans = [self._plan(index, template) for index, template in enumerate(mapping.events)]
 
+    def close(self) -> None:
+        """Drop the compiled templates and what they keep: their functions refer to the
+        source, a cycle that the collector, paused while files are read, would otherwise keep
+        (with every cell kept) until the whole import ends."""
+        self.plans = []
+        self._times.clear()
+        self._seen.clear()
+
     def _positions(self, header: list[str]) -> dict[str, int]:
         """Where each column the mapping uses is: a column used that is missing, or named
         twice, is an error naming it; others may be odd or repeated."""
@@ -758,7 +774,7 @@ class _Source:
                     (reserved if is_reserved else fields)[name] = value
             return bool(compiled(Scope(fields, **reserved)))
 
-        if len(names) == 1:
+        if len(names) == 1 and names[0][0] != "_row":  # (a row's number is no cell)
             return self._per_cell(names[0][0], holds)
         return holds
 
@@ -896,6 +912,8 @@ class _Source:
                 if hint and column
                 else reading.fix
             )
+            if reading.message.endswith(ENDS_OF_TIME):
+                raise _Refuse(column or "at", filled, reading.message, reading.fix)
             raise _Refuse(column or "at", filled, "is not an ISO 8601 time", fix)
         return cast(datetime, reading)
 
@@ -963,9 +981,12 @@ def events_of(
     source = _Source(name, header, mapping, agreement, report, strict)
     made: list[tuple[float, int, int, dict[str, Any]]] = []
     with gc_paused():  # (see ImportStream)
-        for row, cells in rows:
-            for position, (instant, event) in enumerate(source.events(row, cells)):
-                made.append((instant, row, position, event))
+        try:
+            for row, cells in rows:
+                for position, (instant, event) in enumerate(source.events(row, cells)):
+                    made.append((instant, row, position, event))
+        finally:
+            source.close()
         made.sort(key=lambda item: item[:3])
         return [(row, event) for _, row, _, event in made], list(source.people)
 
@@ -1064,6 +1085,7 @@ class ImportStream:
                     handle = stack.enter_context(open_text(location, read))
                     header, rows = rows_of(handle, mapping.delimiter)
                 source = _Source(name, header, mapping, agreement, self.report, strict)
+                stack.callback(source.close)
                 for row, cells in rows:
                     for position, (instant, event) in enumerate(source.events(row, cells)):
                         self.count += 1
