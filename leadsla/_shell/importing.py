@@ -379,8 +379,7 @@ class _Plan(NamedTuple):
     position: int  # among the mapping's templates, from 0
     template: EventTemplate
     holds: Callable[[list[str], dict[str, Any], int], bool] | None  # its ``when``
-    kind: str | None  # its type, when the template names one
-    kind_of: _Filler  # its type, from the row
+    kind_of: _Filler  # its type
     lead_of: _Filler
     id_of: _Filler | None  # None: the id is derived from the row
     at_of: Callable[[list[str], dict[str, Any], int], tuple[str, float]]
@@ -427,7 +426,7 @@ class _Source:
         self._seen: dict[str, dict[str, Any]] = {}  # each declared column's readings
         self._once: dict[int, set[str]] = {}  # the leads each ``once`` template has met
         #: Each time template's readings of its column's cells (see ``_instant_of``).
-        self._times: dict[str, dict[str, tuple[str, float]]] = {}
+        self._times: dict[str, dict[str, Any]] = {}
         self.plans = [self._plan(index, template) for index, template in enumerate(mapping.events)]
 
     def close(self) -> None:
@@ -545,7 +544,7 @@ class _Source:
         self, plan: _Plan, cells: list[str], values: dict[str, Any], row: int, digest: str
     ) -> tuple[float, dict[str, Any]] | None:
         template, index = plan.template, plan.position
-        kind = plan.kind or plan.kind_of(cells, values, row)
+        kind = plan.kind_of(cells, values, row)
         if kind not in EVENT_KEYS:
             raise _Refuse(
                 _first_column(template.type),
@@ -623,7 +622,6 @@ class _Source:
 
     def _plan(self, index: int, template: EventTemplate) -> _Plan:
         condition = self.conditions.get(index)
-        kind = _parts(template.type)
         keys = {
             kind_name: tuple(
                 (key, self._filler(text, key), key in self.join[1])
@@ -636,7 +634,6 @@ class _Source:
             index,
             template,
             None if condition is None else self._holder(condition),
-            kind[0] if len(kind) == 1 and isinstance(kind[0], str) else None,
             self._filler(template.type, "type"),
             self._filler(template.lead, "lead"),
             self._filler(template.id, "id") if template.id else None,
@@ -650,7 +647,7 @@ class _Source:
             return self._field(name, text, cells, values, row)
 
         parts = _parts(text)
-        if len(parts) == 1 and not isinstance(parts[0], str) and parts[0][0] != "_row":
+        if len(parts) == 1 and not isinstance(parts[0], str):
             return self._per_cell(parts[0][0], field)
         return field
 
@@ -693,14 +690,19 @@ class _Source:
             value = self._value(column, map_name, cells, values, row)
             return "" if value is MISSING else _text_of(value)
 
-        return part if column == "_row" else self._per_cell(column, part)
+        return self._per_cell(column, part)
 
-    def _per_cell(self, column: str, work: _Reader) -> _Reader:
+    def _per_cell(self, column: str, work: _Reader, known: dict[str, Any] | None = None) -> _Reader:
         """``work``, which reads nothing of the row but ``column``, done once per distinct
-        cell of it (up to a bound): exports repeat their values. A value map's ``skip`` is
-        kept too; a refusal is not (it is said for every row it refuses)."""
+        cell of it (up to a bound), the results kept in ``known`` (a dict of its own unless
+        given): exports repeat their values. A value map's ``skip`` is kept too; a refusal is
+        not (it is said for every row it refuses). ``_row``, the row's number, is no cell:
+        ``work`` is done for each row."""
+        if column == "_row":
+            return work
         where = self.position[column]
-        known: dict[str, Any] = {}
+        if known is None:
+            known = {}
 
         def kept(cells: list[str], values: dict[str, Any], row: int) -> Any:
             cell = cells[where]
@@ -726,34 +728,15 @@ class _Source:
         as a number (for the merge by time). The time one column gives is the same for the
         same cell, so it is kept for the column's repeated values (up to a bound), shared by
         the templates that take their time from that column."""
+
+        def instant(cells: list[str], values: dict[str, Any], row: int) -> tuple[str, float]:
+            moment = self._instant(text, cells, values, row)
+            return moment.isoformat(), moment.timestamp()
+
         parts = _parts(text)
-        if (
-            len(parts) != 1
-            or isinstance(parts[0], str)
-            or parts[0][1] is not None
-            or parts[0][0] == "_row"
-        ):
-
-            def instant(cells: list[str], values: dict[str, Any], row: int) -> tuple[str, float]:
-                moment = self._instant(text, cells, values, row)
-                return moment.isoformat(), moment.timestamp()
-
-            return instant
-        where = self.position[parts[0][0]]
-        known = self._times.setdefault(text, {})
-
-        def cached(cells: list[str], values: dict[str, Any], row: int) -> tuple[str, float]:
-            cell = cells[where]
-            found = known.get(cell)
-            if found is None:
-                moment = self._instant(text, cells, values, row)
-                found = (moment.isoformat(), moment.timestamp())
-                if len(known) >= _SEEN_MAX:
-                    known.clear()
-                known[cell] = found
-            return found
-
-        return cached
+        if len(parts) == 1 and not isinstance(parts[0], str) and parts[0][1] is None:
+            return self._per_cell(parts[0][0], instant, self._times.setdefault(text, {}))
+        return instant
 
     def _holder(self, condition: Condition) -> Callable[[list[str], dict[str, Any], int], bool]:
         """A ``when`` as a function of the row: its columns typed, a missing one left out.
@@ -774,7 +757,7 @@ class _Source:
                     (reserved if is_reserved else fields)[name] = value
             return bool(compiled(Scope(fields, **reserved)))
 
-        if len(names) == 1 and names[0][0] != "_row":  # (a row's number is no cell)
+        if len(names) == 1:
             return self._per_cell(names[0][0], holds)
         return holds
 
@@ -987,7 +970,7 @@ def events_of(
                     made.append((instant, row, position, event))
         finally:
             source.close()
-        made.sort(key=lambda item: item[:3])
+        made.sort()  # (no two events share their row and place: dicts are never compared)
         return [(row, event) for _, row, _, event in made], list(source.people)
 
 
