@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import io
 import itertools
-import json
 import os
 import statistics
 import tempfile
@@ -33,6 +32,7 @@ from leadsla import (
     CsvMapping,
     Imported,
     ImportReport,
+    OwnerAssigned,
     csv_events_from_text,
     import_sources,
     replay,
@@ -189,9 +189,9 @@ def _imported(mapping: CsvMapping, agreement: Agreement, head: list[str] | None)
     report = ImportReport()
     made = csv_events_from_text(head, mapping, agreement, report=report)
     people = {
-        event["owner"]: None
+        event.owner: None
         for _, event in sorted(made, key=lambda pair: pair[0])
-        if event["type"] == "assign"
+        if isinstance(event, OwnerAssigned) and event.owner
     }
     return Imported([("head", row, event) for row, event in made], report, {"desk": list(people)})
 
@@ -222,7 +222,7 @@ def run(quick: bool = False) -> dict[str, Any] | None:
     folder = tempfile.mkdtemp()
     path = os.path.join(folder, "incidents.jsonl")
     with open(path, "w", encoding="utf-8") as out:
-        out.writelines(json.dumps(event) + "\n" for _, _, event in imported.events)
+        out.writelines(event.to_json() + "\n" for _, _, event in imported.events)
     del imported
 
     def replayed() -> Any:

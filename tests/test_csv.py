@@ -7,11 +7,20 @@ import io
 import pathlib
 from collections import Counter
 from datetime import datetime, time
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
 
-from leadsla import CsvError, CsvMapping, EventTemplate, UsageError, csv_events, replay
+from leadsla import (
+    CsvError,
+    CsvMapping,
+    Event,
+    EventTemplate,
+    UsageError,
+    csv_events,
+    replay,
+)
 from leadsla._shell.cli import main
 from leadsla._shell.csv import csv_events_from_text
 from leadsla._shell.importing import ImportReport
@@ -36,14 +45,19 @@ fields = {score = "{score}", vip = "{vip}", email = "{lead_id}@acme.fi", note = 
 """
 
 
-def made(text: str = LEADS, mapping: str = CREATED) -> list[tuple[int, dict[str, object]]]:
+def made(text: str = LEADS, mapping: str = CREATED) -> list[tuple[int, Event]]:
     return csv_events_from_text(text, CsvMapping.from_toml_text(mapping))
+
+
+def as_data(events: list[tuple[int, Event]]) -> list[tuple[int, dict[str, Any]]]:
+    """The events in their JSON form (their times' offsets included), with their rows."""
+    return [(row, event.to_dict()) for row, event in events]
 
 
 def test_each_row_makes_the_mapped_event() -> None:
     """Columns fill the templates, constants stay, {_row} is the row, {{ }} are braces."""
     first = dict(made())
-    assert first[2] == {
+    assert first[2].to_dict() == {
         "id": "A1-new",
         "type": "lead_created",
         "lead": "A1",
@@ -55,7 +69,7 @@ def test_each_row_makes_the_mapped_event() -> None:
 def test_times_with_and_without_an_offset_and_dates_alone() -> None:
     """An offset is kept; a naive time is local in the mapping's zone; a date alone is the
     default time of day. The events come sorted by instant."""
-    times = {row: event["at"] for row, event in made()}
+    times = {row: event.at.isoformat() for row, event in made()}
     assert times == {
         2: "2026-03-02T09:15:00+02:00",
         3: "2026-03-02T10:00:00+02:00",
@@ -67,10 +81,10 @@ def test_times_with_and_without_an_offset_and_dates_alone() -> None:
 def test_field_values_are_typed_by_the_agreements_fields() -> None:
     """score is a declared number; an empty cell is a missing field (None); vip is not
     declared, so it stays text."""
-    fields = {row: event["fields"] for row, event in made()}
-    assert fields[2]["score"] == 62  # type: ignore[index]
-    assert fields[4]["score"] is None  # type: ignore[index]
-    assert fields[3]["vip"] == "no"  # type: ignore[index]
+    fields = {row: event.to_dict()["fields"] for row, event in made()}
+    assert fields[2]["score"] == 62
+    assert fields[4]["score"] is None
+    assert fields[3]["vip"] == "no"
 
 
 def test_a_row_can_make_several_events_in_order() -> None:
@@ -85,14 +99,14 @@ trigger = "accept"
 by = "{owner}"
 """
     )
-    events = [(row, event["type"], event.get("by")) for row, event in made(mapping=mapping)]
+    events = [(row, event.type, event.to_dict().get("by")) for row, event in made(mapping=mapping)]
     assert events[:2] == [(4, "lead_created", None), (4, "transition", "carol")]
     assert (3, "transition", None) in events  # an empty cell is no one
     # An id from the row's cells and the template's place: the same row, the same id.
-    ids = [str(event["id"]) for _, event in made(mapping=mapping)]
+    ids = [event.id for _, event in made(mapping=mapping)]
     assert ids[1].startswith("csv-")
     assert ids[1].endswith("-2")
-    assert ids == [str(event["id"]) for _, event in made(mapping=mapping)]
+    assert ids == [event.id for _, event in made(mapping=mapping)]
 
 
 def test_replaying_the_rows_gives_leads_with_typed_fields() -> None:
@@ -168,7 +182,7 @@ def test_a_mapping_built_in_python() -> None:
         [EventTemplate("lead_created", lead="{lead_id}", at="{created}")], zone="UTC"
     )
     (row, first), *_ = csv_events_from_text(LEADS, mapping)
-    assert (row, first["at"]) == (4, "2026-03-02T00:00:00+00:00")
+    assert (row, first.at.isoformat()) == (4, "2026-03-02T00:00:00+00:00")
 
 
 # -- real data: Olist's marketing funnel (non-commercial licence: used here as test data only)
@@ -236,8 +250,8 @@ def test_olist_mqls_and_closed_deals_replay_through_the_default_agreement() -> N
         OLIST / "olist_closed_deals_dataset.csv", CsvMapping.from_toml_text(OLIST_DEALS)
     )
 
-    def instant(event: dict[str, object]) -> float:
-        return datetime.fromisoformat(str(event["at"])).timestamp()
+    def instant(event: Event) -> float:
+        return event.at.timestamp()
 
     events = sorted([event for _, event in mqls + deals], key=instant)
     result = replay(events)
@@ -309,7 +323,7 @@ def test_cells_that_are_not_what_the_agreement_declares_are_listed_with_their_ro
         (3, "budget", "is not a yes or no")
     ]
     good = rows.replace('"1,5"', "1.5").replace("nan", "7").replace("maybe", "y")
-    fields = [event["fields"] for _, event in csv_events_from_text(good, mapping)]
+    fields = [event.to_dict()["fields"] for _, event in csv_events_from_text(good, mapping)]
     assert [f["score"] for f in fields] == [1.5, 7, 12345678901234567890]
     assert [f["budget_confirmed"] for f in fields] == [True, True, False]
 
@@ -319,7 +333,7 @@ def test_rows_are_numbered_by_their_line_even_after_blank_lines_and_quoted_newli
     mapping = CsvMapping.from_toml_text(
         "[[events]]\ntype = 'lead_created'\nid = 'n{_row}'\nlead = '{lead_id}'\nat = '{created}'"
     )
-    assert [(row, event["id"]) for row, event in csv_events_from_text(rows, mapping)] == [
+    assert [(row, event.id) for row, event in csv_events_from_text(rows, mapping)] == [
         (3, "n3"),
         (5, "n5"),
     ]
@@ -351,7 +365,7 @@ def test_a_date_in_basic_format_is_a_date_alone() -> None:
         "[[events]]\ntype = 'lead_created'\nlead = '{lead_id}'\nat = '{created}'"
     )
     [(_, event)] = csv_events_from_text("lead_id,created\nA1,20260302\n", mapping)
-    assert event["at"] == "2026-03-02T09:00:00+00:00"
+    assert event.at.isoformat() == "2026-03-02T09:00:00+00:00"
 
 
 # -- a path or a text, never guessed ---------------------------------------------------------
@@ -362,7 +376,7 @@ def test_csv_events_reads_a_file_named_by_a_str(tmp_path: pathlib.Path) -> None:
     path = tmp_path / "leads.csv"
     path.write_text(LEADS, encoding="utf-8")
     mapping = CsvMapping.from_toml_text(CREATED)
-    assert csv_events(str(path), mapping) == csv_events(path, mapping)
+    assert as_data(csv_events(str(path), mapping)) == as_data(csv_events(path, mapping))
     assert [row for row, _ in csv_events(str(path), mapping)] == [4, 2, 3]
 
 
@@ -400,9 +414,9 @@ def test_a_csv_file_that_cannot_be_read_is_a_csv_error(tmp_path: pathlib.Path) -
 def test_csv_events_from_text_reads_a_str_or_its_lines() -> None:
     """The whole text, an open file and a list of lines make the same events."""
     mapping = CsvMapping.from_toml_text(CREATED)
-    whole = csv_events_from_text(LEADS, mapping)
-    assert csv_events_from_text(io.StringIO(LEADS), mapping) == whole
-    assert csv_events_from_text(LEADS.splitlines(keepends=True), mapping) == whole
+    whole = as_data(csv_events_from_text(LEADS, mapping))
+    assert as_data(csv_events_from_text(io.StringIO(LEADS), mapping)) == whole
+    assert as_data(csv_events_from_text(LEADS.splitlines(keepends=True), mapping)) == whole
     assert [row for row, _ in whole] == [4, 2, 3]
 
 

@@ -172,8 +172,9 @@ Made = tuple[list[tuple[float, dict[str, Any]]], int, list[tuple[int, str | None
 
 
 def row_by_row(rows: list[list[str]], *, alone: bool) -> list[Made]:
-    """Each row's events and refusals: all rows through one source, or each through a source of
-    its own (so nothing kept from earlier rows can show)."""
+    """Each row's events (in their JSON form, their times' offsets included) and refusals: all
+    rows through one source, or each through a source of its own (so nothing kept from earlier
+    rows can show)."""
     results: list[Made] = []
     report = ImportReport()
     shared = _Source("export", HEADER, MAPPING, AGREEMENT, report, strict=False)
@@ -184,7 +185,8 @@ def row_by_row(rows: list[list[str]], *, alone: bool) -> list[Made]:
         else:
             source = shared
         before = report.refused
-        events = source.events(number, list(cells))
+        made = source.events(number, list(cells))
+        events = [(instant, event.to_dict()) for instant, event in made]
         refusals = [
             (first.row, first.column, first.value, first.message) for _, first in report.groups()
         ]
@@ -234,7 +236,7 @@ def test_a_when_on_the_row_number_reads_the_number_not_a_column_named_like_it() 
             "lead = '{lead}'\nat = '{at}'\n"
         ),
     )
-    assert [(row, event["lead"]) for row, event in made] == [(3, "L2")]
+    assert [(row, event.lead) for row, event in made] == [(3, "L2")]
 
 
 def test_a_local_time_at_the_end_of_time_is_refused_not_taken_or_raised() -> None:
@@ -247,7 +249,7 @@ def test_a_local_time_at_the_end_of_time_is_refused_not_taken_or_raised() -> Non
         ),
         report=report,
     )
-    assert [event["lead"] for _, event in made] == ["L2"]
+    assert [event.lead for _, event in made] == ["L2"]
     [(count, first)] = report.groups()
     assert (count, first.row, first.column) == (1, 2, "at")
     assert "first or last time Python can hold" in first.message

@@ -131,7 +131,7 @@ at = "{d}"
 )
 def test_a_date_columns_own_zone_makes_the_events_time(kind: str, cell: str) -> None:
     [(_, event)] = csv_events_from_text(f"id,d\nL1,{cell}\n", mapping(ZONED.replace("TYPE", kind)))
-    assert event["at"] == "2026-03-02T09:00:00-05:00"
+    assert event.at.isoformat() == "2026-03-02T09:00:00-05:00"
 
 
 def test_a_date_columns_time_in_the_gap_is_refused_as_the_column_says() -> None:
@@ -143,7 +143,7 @@ def test_a_date_columns_time_in_the_gap_is_refused_as_the_column_says() -> None:
     assert 'gap = "later"' in fix
     lenient = text.replace('time = "03:30"', 'time = "03:30"\ngap = "later"')
     [(_, event)] = csv_events_from_text("id,d\nL1,2026-03-29\n", mapping(lenient))
-    assert event["at"] == "2026-03-29T04:30:00+03:00"
+    assert event.at.isoformat() == "2026-03-29T04:30:00+03:00"
 
 
 # -- 4. an undeclared `at` in a DST gap or fold ------------------------------------------------
@@ -212,7 +212,7 @@ by = "{who}"
         encoding="utf-8",
     )
     imported = import_sources([(mapping(text), path)])
-    assert [event["lead"] for _, _, event in imported.events] == ["L1"]
+    assert [event.lead for _, _, event in imported.events] == ["L1"]
     assert imported.report.refused == 1
     assert imported.joined == {"sales": ["dana"]}
 
@@ -255,7 +255,7 @@ kind = "call"
 def test_a_column_named_like_a_reserved_name_is_read_by_a_when(name: str) -> None:
     rows = f"id,at,{name}\nL1,2026-03-02T09:00:00+02:00,x\nL2,2026-03-02T09:00:00+02:00,y\n"
     made = csv_events_from_text(rows, mapping(RESERVED.replace("WHEN", f"{name} == 'x'")))
-    assert [event["lead"] for _, event in made] == ["L1"]
+    assert [event.lead for _, event in made] == ["L1"]
     # Renamed from another header, declared: the same.
     renamed = rows.replace(f",{name}\n", ",Who\n", 1)
     declared = f'[columns.{name}]\nheader = "Who"\n' + RESERVED.replace("WHEN", f"has({name})")
@@ -349,7 +349,7 @@ def test_a_value_one_typo_from_skip_is_refused_and_constants_stay_possible() -> 
         "id,at\nL1,2026-03-02T09:00:00+02:00\n",
         mapping("[maps.m]\nother = 'lead-{x}'\n" + MAPPED),
     )
-    assert [event["lead"] for _, event in made] == ["lead-{x}"]
+    assert [event.lead for _, event in made] == ["lead-{x}"]
     with pytest.raises(CsvError, match=r"'maps\.m\.other' is too like refuse, pass or skip"):
         CsvMapping(
             [EventTemplate("lead_created", lead="{id|m}", at="{at}")],

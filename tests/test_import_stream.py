@@ -91,7 +91,11 @@ def test_runs_on_disk_give_exactly_the_events_an_in_memory_sort_gives(
         assert stream.runs <= -(-stream.count // run)
         assert stream.count == len(streamed)
     assert streamed == whole.events
-    instants = [datetime.fromisoformat(event["at"]) for _, _, event in streamed]
+    # (and as the log would hold them: their times at the same offsets)
+    assert [(source, row, event.to_dict()) for source, row, event in streamed] == [
+        (source, row, event.to_dict()) for source, row, event in whole.events
+    ]
+    instants = [event.at for _, _, event in streamed]
     assert instants == sorted(instants)
 
 
@@ -166,8 +170,8 @@ def test_a_parquet_file_makes_the_events_its_csv_twin_makes(
     from_parquet = import_sources([(mapping, parquet_path)], names=["leads"])
     assert [event for _, _, event in from_parquet.events] != []
     # The same events but their ids: a Parquet row's cells are not the CSV row's text.
-    assert [{**e, "id": None} for _, _, e in from_parquet.events] == [
-        {**e, "id": None} for _, _, e in from_csv.events
+    assert [{**e.to_dict(), "id": None} for _, _, e in from_parquet.events] == [
+        {**e.to_dict(), "id": None} for _, _, e in from_csv.events
     ]
     # Rows count from 1 in a Parquet file (it has no header line).
     assert [row for _, row, _ in from_parquet.events] == [row - 1 for _, row, _ in from_csv.events]

@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from leadsla import CsvError, CsvMapping, replay
+from leadsla import CsvError, CsvMapping, TransitionRequested, replay
 from leadsla._shell.cli import main
 from leadsla._shell.columns import MISSING, Column, Refusal
 from leadsla._shell.csv import csv_events_from_text
@@ -211,7 +211,10 @@ reason = "amount {amount}"
 def test_rows_are_filtered_mapped_and_refused_one_by_one() -> None:
     report = ImportReport()
     made = csv_events_from_text(DEALS, mapping(DEALS_MAPPING), report=report)
-    said = [(row, event["trigger"], event["by"], event["reason"]) for row, event in made]
+    said = []
+    for row, event in made:
+        assert isinstance(event, TransitionRequested)
+        said.append((row, event.trigger, event.by, event.reason))
     assert said == [
         (2, "win", "alice", "amount 1000"),
         (4, "lose", "u9", "amount "),  # NULL is not given: an empty reason part
@@ -253,7 +256,8 @@ fields = { email = "{case}@example.com" }
 kind = "{activity|kinds}"
 """
     made = csv_events_from_text(rows, mapping(text))
-    assert [(event["type"], event.get("kind"), "fields" in event) for _, event in made] == [
+    data = [event.to_dict() for _, event in made]
+    assert [(event["type"], event.get("kind"), "fields" in event) for event in data] == [
         ("lead_created", None, True),
         ("activity", "call", False),
     ]
@@ -281,12 +285,12 @@ def test_a_time_in_an_undeclared_format_says_which_format_to_declare() -> None:
 
 def test_the_same_export_twice_makes_the_same_ids() -> None:
     first = [
-        event["id"]
+        event.id
         for _, event in csv_events_from_text(DEALS, mapping(DEALS_MAPPING), report=ImportReport())
     ]
     moved = DEALS.replace("m4,", "m0,2026-03-01 08:00:00,Closed Won,u8,3\nm4,", 1)
     second = [
-        event["id"]
+        event.id
         for _, event in csv_events_from_text(moved, mapping(DEALS_MAPPING), report=ImportReport())
     ]
     assert set(first) <= set(second)  # a row added above shifts no one's id
@@ -336,7 +340,7 @@ def test_several_files_merge_by_time_and_each_refusal_names_its_file(
     leads = write(tmp_path, "leads.csv.gz", LEADS)
     deals = write(tmp_path, "deals.zip", DEALS)
     imported = import_sources([(mapping(LEADS_MAPPING), leads), (mapping(DEALS_MAPPING), deals)])
-    said = [(source, row, event["type"], event["lead"]) for source, row, event in imported.events]
+    said = [(source, row, event.type, event.lead) for source, row, event in imported.events]
     assert said == [
         ("leads", 2, "lead_created", "m1"),
         ("deals", 2, "transition", "m1"),  # Monday 10:00, after its creation at 9:00
@@ -452,7 +456,7 @@ trigger = "{activity|closing}"
 """
     report = ImportReport()
     made = csv_events_from_text(rows, mapping(text), report=report)
-    assert [(row, event["type"]) for row, event in made] == [(2, "activity"), (3, "activity")]
+    assert [(row, event.type) for row, event in made] == [(2, "activity"), (3, "activity")]
     # Row 2's move is skipped (Wait); row 3's (Closed) has no time: refused, and said.
     assert [(first.row, first.column, first.message) for _, first in report.groups()] == [
         (3, "closed", "is empty: the event has no time")
@@ -486,7 +490,7 @@ kind = "{activity}"
 """
     report = ImportReport()
     made = csv_events_from_text(rows, mapping(text), report=report)
-    created = [(row, event["lead"]) for row, event in made if event["type"] == "lead_created"]
+    created = [(row, event.lead) for row, event in made if event.type == "lead_created"]
     assert created == [(3, "c1"), (5, "c2")]  # c1's first row has no time: its second makes it
     assert report.refused == 2  # that first row's two events, each refused once
     with pytest.raises(CsvError, match=r"once.*must be true or false"):

@@ -31,8 +31,10 @@ from leadsla import (
     CsvMapping,
     Duplicate,
     Effect,
+    Event,
     Imported,
     ImportReport,
+    OwnerAssigned,
     Rejected,
     csv_events_from_text,
     import_sources,
@@ -182,7 +184,7 @@ class Tickets:
 
 
 def outcomes(
-    events: Sequence[dict[str, Any]], agreement: Agreement, until: datetime
+    events: Sequence[Event], agreement: Agreement, until: datetime
 ) -> tuple[Any, Counter[tuple[str, str]]]:
     """The replay, and each input's outcome by what it was (the template's word, as in
     :class:`Tickets`)."""
@@ -192,7 +194,7 @@ def outcomes(
     outcome: Counter[tuple[str, str]] = Counter()
     for event, effects in zip(events, said[:-1], strict=True):
         what = {"lead_created": "create", "activity": "activity", "assign": "assign"}.get(
-            event["type"], event.get("trigger", "")
+            event.type, event.to_dict().get("trigger", "")
         )
         if any(isinstance(effect, Duplicate) for effect in effects):
             outcome[what, "again"] += 1
@@ -206,14 +208,14 @@ def outcomes(
 
 
 def check_story(
-    events: Sequence[dict[str, Any]],
+    events: Sequence[Event],
     result: Any,
     outcome: Counter[tuple[str, str]],
     told: dict[str, Any],
 ) -> None:
     """The events are at the instants the rows say, and the engine's figures are the ones the
     rows tell."""
-    instants = Counter(datetime.fromisoformat(event["at"]).timestamp() for event in events)
+    instants = Counter(event.at.timestamp() for event in events)
     assert instants == told["instants"]
     engine = result.engine
     tickets = told["tickets"]
@@ -336,7 +338,7 @@ def test_the_helpdesk_log_imports_as_it_is_and_tells_each_tickets_story() -> Non
     assert told["outcome"]["close", "applied"] > len(told["tickets"]) / 2
     # One creation per ticket, none repeated: the engine refuses only the moves the rows
     # tell it to refuse (a resolve or close from a state that has none).
-    creations = [event for event in events if event["type"] == "lead_created"]
+    creations = [event for event in events if event.type == "lead_created"]
     assert len(creations) == told["outcome"]["create", "applied"] == len(told["tickets"])
     assert result.rejected == sum(
         count for (_, said), count in told["outcome"].items() if said == "refused"
@@ -509,7 +511,7 @@ def test_the_incident_logs_first_rows_import_and_replay_as_the_rows_say() -> Non
     check_incident_import(report, told, "csv")
     events = [event for _, event in made]
     # (csv_events gives the events in time order; the assignees join in the file's order)
-    assert {event["owner"] for event in events if event["type"] == "assign"} == set(
+    assert {event.owner for event in events if isinstance(event, OwnerAssigned)} == set(
         told["assignees"]
     )
     joined = Imported([], report, {"desk": told["assignees"]}).with_people(agreement)

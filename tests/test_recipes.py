@@ -178,23 +178,23 @@ def test_a_sample_export_makes_the_events_its_recipe_promises(case: Case) -> Non
     imported = case.imported()
     events = [event for _, _, event in imported.events]
     assert len(events) == case.events
-    assert Counter(event["type"] for event in events) == case.types
+    assert Counter(event.type for event in events) == case.types
     refused = [
         (count, first.source, first.row, first.column) for count, first in imported.report.groups()
     ]
     assert sorted(refused) == sorted(case.refused)
     assert imported.joined == {"sales": case.joined}
     lead, moment = case.created
-    [created] = [e for e in events if e["type"] == "lead_created" and e["lead"] == lead]
-    at = datetime.fromisoformat(created["at"])
+    [created] = [e for e in events if e.type == "lead_created" and e.lead == lead]
+    at = created.at
     assert at == moment
     assert at.utcoffset() == moment.utcoffset()
 
 
 @pytest.mark.parametrize("case", CASES.values(), ids=CASES.keys())
 def test_the_same_export_twice_makes_the_same_ids(case: Case) -> None:
-    first = [event["id"] for _, _, event in case.imported().events]
-    second = [event["id"] for _, _, event in case.imported().events]
+    first = [event.id for _, _, event in case.imported().events]
+    second = [event.id for _, _, event in case.imported().events]
     assert first == second
     assert len(set(first)) == len(first)
     assert all(event_id.startswith(case.recipes[0].split("-")[0] + "-") for event_id in first)
@@ -264,7 +264,7 @@ def test_salesforce_times_are_read_month_first_or_as_data_loader_writes_them(
         f'"{created}"\n'
     )
     made = csv_events_from_text(SALESFORCE_HEADER + row, CsvMapping.recipe("salesforce"))
-    at = {event["id"]: datetime.fromisoformat(event["at"]) for _, event in made}
+    at = {event.id: event.at for _, event in made}
     assert at["salesforce-L1-created"] == expected
     assert at["salesforce-L1-created"].utcoffset() == expected.utcoffset()
     assert at["salesforce-L1-converted"] == datetime(2026, 3, 4, 17, tzinfo=HELSINKI)
@@ -279,7 +279,7 @@ def test_a_day_first_salesforce_time_is_refused_not_read_as_another_day() -> Non
     made = csv_events_from_text(
         SALESFORCE_HEADER + row, CsvMapping.recipe("salesforce"), report=report
     )
-    assert [event["id"] for _, event in made] == []
+    assert [event.id for _, event in made] == []
     [(count, first)] = report.groups()
     assert (count, first.column, first.value) == (1, "created", "13/3/2026 9:15")
     assert "is not a datetime in 'iso' or '%m/%d/%Y %I:%M %p'" in first.message

@@ -24,7 +24,7 @@ objects :data:`MAX_DEPTH` levels deep; a deeper one, or a line too deeply nested
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timezone, tzinfo
 from sys import intern
 from types import MappingProxyType
@@ -34,6 +34,7 @@ import attrs
 from attrs import field, frozen
 
 from leadsla._core.errors import EventError, Problem, did_you_mean
+from leadsla._core.fast import builder
 
 __all__ = [
     "ActivityLogged",
@@ -45,8 +46,12 @@ __all__ = [
     "LeadMerged",
     "LeadMigrated",
     "LeadUpdated",
+    "Maker",
     "OwnerAssigned",
     "TransitionRequested",
+    "at_offset",
+    "from_values",
+    "maker",
 ]
 
 #: How many levels of lists and objects a field value may nest (``[[1]]`` has two).
@@ -433,30 +438,35 @@ _MAY_BE_NULL: Final = frozenset({"owner"})
 class _Shape(NamedTuple):
     """What a well-formed line of one type looks like, for the fast path of :func:`_read`."""
 
-    event_type: type[Event]
     allowed: frozenset[str]  # every key it may have
-    # Its text keys, each with whether it may be null and the value it takes when left out.
+    # Its text keys in the class's order, each with whether it may be null and the value it
+    # takes when left out.
     texts: tuple[tuple[str, bool, str | None], ...]
     required: tuple[str, ...]  # the keys besides id, type, lead and at it must have
-    has_fields: bool
+    has_fields: bool  # (then ``fields`` is its only other key)
+    build: Callable[..., Event]  # the event from its attributes in order, unchecked
 
 
 def _shape(kind: str) -> _Shape:
     event_type = EVENT_TYPES[kind]
     required, optional = _KEYS[kind]
     payload = (*required, *optional)
-    # The fast path sets every attribute itself: the keys must be the attributes.
-    assert {a.name for a in attrs.fields(event_type)} == {"id", "lead", "at", *payload}
+    order = [a.name for a in attrs.fields(event_type) if a.init]
+    # The fast path builds the event from its attributes: the keys must be the attributes,
+    # ``fields`` with no others.
+    assert order[:3] == ["id", "lead", "at"]
+    assert set(order[3:]) == set(payload)
+    assert "fields" not in payload or len(payload) == 1
     return _Shape(
-        event_type,
         frozenset({"id", "type", "lead", "at", *payload}),
         tuple(
             (key, _nullable(event_type, key, optional), _default(event_type, key))
-            for key in payload
+            for key in order[3:]
             if key != "fields"
         ),
         required,
         "fields" in payload,
+        builder(event_type),
     )
 
 
@@ -473,7 +483,6 @@ def _nullable(event_type: type[Event], key: str, optional: tuple[str, ...]) -> b
 
 
 _SHAPES: Final = {kind: _shape(kind) for kind in _KEYS}
-_set: Final = object.__setattr__
 
 
 def _read(data: str | bytes | Mapping[str, Any]) -> Event:
@@ -491,65 +500,123 @@ def _read(data: str | bytes | Mapping[str, Any]) -> Event:
         data = _parse(data)
     if type(data) is not dict:
         return _read_checked(data)
+    at = data.get("at")
+    if type(at) is not str:
+        return _read_checked(data)
+    try:
+        moment = datetime.fromisoformat(at)
+    except ValueError:
+        return _read_checked(data)
+    event = _built(data, moment)
+    return event if event is not None else _read_checked(data)
+
+
+def from_values(data: Mapping[str, Any]) -> Event:
+    """An event from its JSON object with ``at`` already a timezone-aware
+    :class:`~datetime.datetime` (how an import makes its events: no text to write and read
+    back). The event is the one :meth:`Event.from_json` reads from the object with ``at``
+    written in ISO 8601: its time at its UTC offset, checked alike, :class:`EventError`
+    listing every problem."""
+    at = data.get("at")
+    if type(data) is dict and type(at) is datetime and at.tzinfo is not None:
+        event = _built(data, at)
+        if event is not None:
+            return event
+    if isinstance(at, datetime):  # (one without an offset is refused as such)
+        data = {**data, "at": at.isoformat()}
+    return _read_checked(data)
+
+
+class Maker(NamedTuple):
+    """How to make events of one type from values already checked (an import's hot path):
+    ``build(id, lead, at, *texts)`` takes the type's text keys in the order of ``texts``, each
+    with its default, and whether it may be empty (None); it checks nothing. A value that
+    could be wrong goes through :func:`from_values` instead, which says what is wrong."""
+
+    texts: tuple[tuple[str, str | None, bool], ...]  # (key, default, whether it may be None)
+    build: Callable[..., Event]
+
+
+def maker(kind: str) -> Maker | None:
+    """The :class:`Maker` of the events of type ``kind``; None for a type with fields, or
+    whose values are checked against each other (build those with :func:`from_values`)."""
+    shape = _SHAPES.get(kind)
+    if shape is None or shape.has_fields or EVENT_TYPES[kind].cross_checked:
+        return None
+    return Maker(
+        tuple((key, default, nullable) for key, nullable, default in shape.texts), shape.build
+    )
+
+
+def at_offset(moment: datetime) -> datetime:
+    """``moment`` (timezone-aware) at its UTC offset, as an event read from JSON holds its
+    time: one zone object shared per offset (a long log keeps millions of instants). Times in
+    a zone with rules, such as ``ZoneInfo("America/Sao_Paulo")``, compare by their wall
+    clocks when they share the zone; at their offsets they compare as instants."""
+    zone = moment.tzinfo
+    if type(zone) is timezone:
+        shared = _ZONES.setdefault(zone, zone)
+        return moment if shared is zone else moment.replace(tzinfo=shared)
+    offset = moment.utcoffset()
+    if offset is None:
+        raise ValueError("a time without a UTC offset has no offset to keep")
+    fixed = timezone(offset)
+    return moment.replace(tzinfo=_ZONES.setdefault(fixed, fixed), fold=0)
+
+
+def _built(data: dict[str, Any], moment: datetime) -> Event | None:
+    """The event of a parsed object of the well-formed shape, its time ``moment``; None when
+    the object is not of that shape (the full checker then says why)."""
     kind = data.get("type")
     shape = _SHAPES.get(kind) if type(kind) is str else None
     if shape is None:
-        return _read_checked(data)
-    event_type, allowed, texts, required, has_fields = shape
-    event_id, lead, at = data.get("id"), data.get("lead"), data.get("at")
+        return None
+    allowed, texts, required, has_fields, build = shape
+    event_id, lead = data.get("id"), data.get("lead")
     if (
         not allowed.issuperset(data)
         or type(event_id) is not str
         or not event_id
         or type(lead) is not str
         or not lead
-        or type(at) is not str
+        or moment.tzinfo is None
     ):
-        return _read_checked(data)
-    try:
-        moment = datetime.fromisoformat(at)
-    except ValueError:
-        return _read_checked(data)
+        return None
+    # Every "+02:00" parses into a timezone object of its own; a long log keeps millions of
+    # instants, so they share one per offset.
     zone = moment.tzinfo
-    if zone is None:
-        return _read_checked(data)
-    if type(zone) is timezone:
-        # Every "+02:00" parses into a timezone object of its own; a long log keeps millions
-        # of instants, so they share one per offset.
-        shared = _ZONES.setdefault(zone, zone)
-        if shared is not zone:
-            moment = moment.replace(tzinfo=shared)
-    for key, nullable, default in texts:
-        value = data.get(key, default)
-        if (type(value) is not str or not value) and (value is not None or not nullable):
-            return _read_checked(data)
+    if type(zone) is not timezone or _ZONES.get(zone) is not zone:
+        moment = at_offset(moment)
     for key in required:
         if key not in data:
-            return _read_checked(data)
-    if has_fields:
+            return None
+    if not has_fields:
+        values: list[str | None] = []
+        for key, nullable, default in texts:
+            value = data.get(key, default)
+            if type(value) is str and value:
+                values.append(_shared(value) if len(value) <= _SHORT else value)
+            elif value is None and nullable:
+                values.append(None)
+            else:
+                return None
+        event = build(event_id, lead, moment, *values)
+    else:
         fields = data.get("fields", _NO_FIELDS)
         if type(fields) is not dict:
-            return _read_checked(data)
+            return None
         named: dict[str, Any] = {}  # the names interned: every lead's record keeps its fields
         for name, value in fields.items():
             if type(name) is not str or not name:
-                return _read_checked(data)
+                return None
             if type(value) not in _FLAT and _too_deep(value):
-                return _read_checked(data)
+                return None
             short = type(value) is str and len(value) <= _SHORT
             named[intern(name)] = _shared(value) if short else value
-    # Every check of the constructor is done: build the event from the checked values.
-    event = object.__new__(event_type)
-    _set(event, "id", event_id)
-    _set(event, "lead", lead)
-    _set(event, "at", moment)
-    for key, _, default in texts:
-        value = data.get(key, default)
-        _set(event, key, _shared(value) if value is not None and len(value) <= _SHORT else value)
-    if has_fields:
-        _set(event, "fields", MappingProxyType(named))
-    if event_type.cross_checked and event._check():
-        return _read_checked(data)  # (which lists the problems)
+        event = build(event_id, lead, moment, MappingProxyType(named))
+    # Every check of the constructor is done (but the cross-checks of a few types).
+    if event.cross_checked and event._check():
+        return None  # (the full checker lists the problems)
     return event
 
 

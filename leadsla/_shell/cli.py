@@ -480,7 +480,7 @@ def _replayed(
                 read_count = 0
                 place = ""
 
-                def tracked() -> Iterator[dict[str, Any]]:
+                def tracked() -> Iterator[Event]:
                     nonlocal read_count, place
                     for source, row, event in stream:
                         read_count += 1

@@ -3,10 +3,12 @@
 A CRM export is one row per lead, deal or activity, with the CRM's own column names. A
 :class:`CsvMapping` says which events each row makes: for each event, its type and, for each of
 its keys, a template such as ``"{mql_id}"`` (a column's value), ``"{won_date}"``, or a constant
-such as ``"win"``. :func:`csv_events` reads the rows of a file and returns the events in their
-JSON form, in time order, each with its row number, ready for :func:`leadsla.replay`, which
-checks them as it checks a JSON Lines log; :func:`csv_events_from_text` does the same for CSV
-text already in memory (a ``str``, or its lines: an open file will do).
+such as ``"win"``. :func:`csv_events` reads the rows of a file and returns the events
+(:class:`~leadsla.Event` values, checked as a JSON Lines log's are, their times at their UTC
+offsets), in time order, each with its row number, ready for :func:`leadsla.replay`;
+:func:`csv_events_from_text` does the same for CSV text already in memory (a ``str``, or its
+lines: an open file will do). A row that would make an event the log would refuse (an
+activity whose ``kind`` is empty) is refused for that event, with its row and column.
 
 A path and a text are never guessed from each other: :func:`csv_events` and
 :meth:`CsvMapping.from_toml` take the path of a file (a ``str`` or a :class:`pathlib.Path`) and
@@ -47,6 +49,7 @@ from leadsla._core.errors import (
     did_you_mean,
     unknown,
 )
+from leadsla._core.events import Event
 from leadsla._shell.columns import DEFAULT_MISSING, Column, columns_from_data
 from leadsla._shell.importing import (
     EVENT_KEYS,
@@ -171,7 +174,7 @@ class CsvMapping:
     ... ''')
     >>> rows = "mql_id,first_contact_date,origin\\nm1,2018-02-01,social\\n"
     >>> made = csv_events_from_text(rows, mapping)
-    >>> [(row, event["at"], dict(event["fields"])) for row, event in made]
+    >>> [(row, event.at.isoformat(), dict(event.fields)) for row, event in made]
     [(2, '2018-02-01T00:00:00-02:00', {'origin': 'social', 'score': 60})]
     """
 
@@ -692,9 +695,9 @@ def csv_events(
     agreement: Agreement | None = None,
     *,
     report: ImportReport | None = None,
-) -> list[tuple[int, dict[str, Any]]]:
-    """The events ``mapping`` makes of the CSV file at ``path``, as ``(row number, event in its
-    JSON form)``, sorted by time (stably: rows keep their order at equal times; a row's events
+) -> list[tuple[int, Event]]:
+    """The events ``mapping`` makes of the CSV file at ``path``, as ``(row number, event)``,
+    sorted by time (stably: rows keep their order at equal times; a row's events
     keep the mapping's order).
 
     ``path`` names the file (a ``str`` or a :class:`pathlib.Path`; a byte-order mark at its
@@ -753,7 +756,7 @@ def csv_events_from_text(
     agreement: Agreement | None = None,
     *,
     report: ImportReport | None = None,
-) -> list[tuple[int, dict[str, Any]]]:
+) -> list[tuple[int, Event]]:
     """The events ``mapping`` makes of CSV ``text``: the whole text as a ``str``, or its lines
     (an open file, a list of lines); otherwise as :func:`csv_events` does for a file.
 
@@ -789,7 +792,7 @@ def _made(
     mapping: CsvMapping,
     agreement: Agreement | None,
     report: ImportReport | None,
-) -> list[tuple[int, dict[str, Any]]]:
+) -> list[tuple[int, Event]]:
     """The events of the rows; without a ``report``, refusals are an error (the first 20)."""
     resolved = agreement if agreement is not None else Agreement.default()
     kept = report if report is not None else ImportReport()

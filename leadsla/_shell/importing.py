@@ -57,12 +57,14 @@ from leadsla._core.agreement import Agreement
 from leadsla._core.conditions import Condition, Scope
 from leadsla._core.errors import (
     CsvError,
+    EventError,
     LeadSLAError,
     Problem,
     UsageError,
     did_you_mean,
     unknown,
 )
+from leadsla._core.events import Event, at_offset, from_values, maker
 from leadsla._shell.columns import (
     ENDS_OF_TIME,
     MISSING,
@@ -73,6 +75,7 @@ from leadsla._shell.columns import (
     guess_format,
 )
 from leadsla._shell.keeping import gc_paused
+from leadsla._shell.snapshot import pickler
 
 if TYPE_CHECKING:
     from leadsla._shell.csv import CsvMapping, EventTemplate
@@ -96,6 +99,18 @@ EVENT_KEYS: Final[dict[str, tuple[str, ...]]] = {
     "assign": ("owner", "by", "reason"),
 }
 PLACEHOLDER: Final = re.compile(r"\{\{|\}\}|\{([^{}]*)\}|[{}]")
+#: How the events of each type a row can make are built (None: through their class, with
+#: every check: the types with fields).
+_MAKERS: Final = {kind: maker(kind) for kind in EVENT_KEYS}
+
+
+def _texts(kind: str) -> tuple[tuple[str, str | None, bool], ...]:
+    """An event type's text keys, in the order its maker takes them (none for a type with
+    fields)."""
+    making = _MAKERS[kind]
+    return () if making is None else making.texts
+
+
 #: How many readings of one column are kept (see ``_Source._cell``).
 _SEEN_MAX: Final = 65_536
 _UNSEEN: Final = object()
@@ -221,11 +236,11 @@ class ImportReport:
 
 @frozen
 class Imported:
-    """Events from one or more sources, merged by time: each as ``(source, row, event in its
-    JSON form)``; ``report`` says what was refused, ``joined`` who joined which team from the
+    """Events from one or more sources, merged by time: each as ``(source, row, event)``;
+    ``report`` says what was refused, ``joined`` who joined which team from the
     data (see :meth:`with_people`)."""
 
-    events: list[tuple[str, int, dict[str, Any]]]
+    events: list[tuple[str, int, Event]]
     report: ImportReport
     joined: dict[str, list[str]]
 
@@ -382,9 +397,10 @@ class _Plan(NamedTuple):
     kind_of: _Filler  # its type
     lead_of: _Filler
     id_of: _Filler | None  # None: the id is derived from the row
-    at_of: Callable[[list[str], dict[str, Any], int], tuple[str, float]]
-    #: For each event type, the keys the template fills: (key, how, whether its value joins).
-    keys: dict[str, tuple[tuple[str, _Filler, bool], ...]]
+    at_of: Callable[[list[str], dict[str, Any], int], tuple[datetime, float]]
+    #: For each event type, its text keys in its maker's order (see ``_MAKERS``): (key, how the
+    #: template fills it or None, whether its value joins, its default, whether it may be None).
+    keys: dict[str, tuple[tuple[str, _Filler | None, bool, str | None, bool], ...]]
     fields: tuple[tuple[str, Callable[[list[str], dict[str, Any], int], Any]], ...]
 
 
@@ -428,11 +444,21 @@ class _Source:
         #: Each time template's readings of its column's cells (see ``_instant_of``).
         self._times: dict[str, dict[str, Any]] = {}
         self.plans = [self._plan(index, template) for index, template in enumerate(mapping.events)]
+        #: How many rows were read and events made (counted here, told to the report when
+        #: the source is closed).
+        self.rows_read = 0
+        self.events_made = 0
 
     def close(self) -> None:
-        """Drop the compiled templates and what they keep: their functions refer to the
-        source, a cycle that the collector, paused while files are read, would otherwise keep
-        (with every cell kept) until the whole import ends."""
+        """Tell the report how many rows were read and events made; drop the compiled
+        templates and what they keep: their functions refer to the source, a cycle that the
+        collector, paused while files are read, would otherwise keep (with every cell kept)
+        until the whole import ends."""
+        if self.rows_read:
+            rows, events = self.report.rows, self.report.events
+            rows[self.name] = rows.get(self.name, 0) + self.rows_read
+            events[self.name] = events.get(self.name, 0) + self.events_made
+            self.rows_read = self.events_made = 0
         self.plans = []
         self._times.clear()
         self._seen.clear()
@@ -467,10 +493,10 @@ class _Source:
 
     # -- a row --------------------------------------------------------------------------------
 
-    def events(self, row: int, cells: list[str]) -> list[tuple[float, dict[str, Any]]]:
+    def events(self, row: int, cells: list[str]) -> list[tuple[float, Event]]:
         """The events of one row, each with its instant as a number for ordering
         (refusals go to the report)."""
-        self.report.rows[self.name] = self.report.rows.get(self.name, 0) + 1
+        self.rows_read += 1
         if len(cells) < self.header_width:
             self._refused(
                 row,
@@ -500,7 +526,7 @@ class _Source:
                 continue
             if event is not None:
                 made.append(event)
-        self.report.events[self.name] = self.report.events.get(self.name, 0) + len(made)
+        self.events_made += len(made)
         return made
 
     def _refused(
@@ -542,7 +568,7 @@ class _Source:
 
     def _event(
         self, plan: _Plan, cells: list[str], values: dict[str, Any], row: int, digest: str
-    ) -> tuple[float, dict[str, Any]] | None:
+    ) -> tuple[float, Event] | None:
         template, index = plan.template, plan.position
         kind = plan.kind_of(cells, values, row)
         if kind not in EVENT_KEYS:
@@ -571,27 +597,83 @@ class _Source:
             else f"{self.name}-{digest}-{index + 1}"
         )
         at, instant = self._at(plan, kind, cells, values, row)
-        event: dict[str, Any] = {"id": event_id, "type": kind, "lead": lead, "at": at}
-        if kind in ("lead_created", "lead_updated"):
-            event["fields"] = {name: fill(cells, values, row) for name, fill in plan.fields}
         named = []  # the people who join: only once the event is made
-        for key, fill, joins in plan.keys[kind]:
+        texts: list[str | None] = []  # the event's text keys, in its maker's order
+        complete = bool(event_id)  # whether the values need no more checks
+        for _key, fill, joins, default, nullable in plan.keys[kind]:
+            if fill is None:
+                texts.append(default)
+                complete = complete and (default is not None or nullable)
+                continue
             filled = fill(cells, values, row)
-            event[key] = filled or None
-            if joins and filled:
-                named.append(filled)
-        if kind == "transition" and not event.get("trigger"):
+            if filled:
+                texts.append(filled)
+                if joins:
+                    named.append(filled)
+            else:
+                texts.append(None)
+                complete = complete and nullable
+        making = _MAKERS[kind]
+        if kind == "transition" and not texts[0]:  # (its maker's first key: the trigger)
             raise _Refuse(
                 _first_column(template.trigger or ""),
                 None,
                 "is empty: the transition has no trigger",
                 "map every value to a trigger, or skip such rows",
             )
+        if making is not None and complete:
+            made = making.build(event_id, lead, at, *texts)
+        else:
+            made = self._checked(plan, kind, event_id, lead, at, texts, cells, values, row)
         for person in named:
             self.people.setdefault(person)
         if template.once:
             self._once.setdefault(index, set()).add(lead)
-        return instant, event
+        return instant, made
+
+    def _checked(
+        self,
+        plan: _Plan,
+        kind: str,
+        event_id: str,
+        lead: str,
+        at: datetime,
+        texts: list[str | None],
+        cells: list[str],
+        values: dict[str, Any],
+        row: int,
+    ) -> Event:
+        """The event made by its class, every value checked: with fields, or with a value the
+        log would refuse (which refuses it for this row, saying why)."""
+        template = plan.template
+        event: dict[str, Any] = {"id": event_id, "type": kind, "lead": lead, "at": at}
+        if kind in ("lead_created", "lead_updated"):
+            event["fields"] = {name: fill(cells, values, row) for name, fill in plan.fields}
+        for (key, fill, *_), text in zip(plan.keys[kind], texts, strict=True):
+            if fill is not None:
+                event[key] = text
+        try:
+            return from_values(event)
+        except EventError as error:
+            problem = error.problems[0]
+            key, _, name = problem.field.partition(".")
+            text = template.fields.get(name) if key == "fields" else getattr(template, key, None)
+            column = _first_column(text) if isinstance(text, str) else None
+            if problem.value in (None, ""):  # (a text key left empty: the usual case)
+                raise _Refuse(
+                    column,
+                    None,
+                    f"is empty: the event has no {problem.field}",
+                    f'make no event of such rows: when = "has({column})"'
+                    if column
+                    else f"give the event's {problem.field} in the template",
+                ) from None
+            raise _Refuse(
+                column,
+                str(problem.value),
+                f"would make the event's {problem.field}, which {problem.message}",
+                problem.fix,
+            ) from None
 
     def _at(
         self,
@@ -600,7 +682,7 @@ class _Source:
         cells: list[str],
         values: dict[str, Any],
         row: int,
-    ) -> tuple[str, float]:
+    ) -> tuple[datetime, float]:
         """The event's time; a row without one is refused for it, unless a value map in one
         of the event's other keys says the row makes no such event (then it makes none)."""
         template = plan.template
@@ -624,11 +706,17 @@ class _Source:
         condition = self.conditions.get(index)
         keys = {
             kind_name: tuple(
-                (key, self._filler(text, key), key in self.join[1])
-                for key in kinds_keys
-                if key != "fields" and (text := getattr(template, key)) is not None
+                (
+                    key,
+                    None if text is None else self._filler(text, key),
+                    key in self.join[1],
+                    default,
+                    nullable,
+                )
+                for key, default, nullable in _texts(kind_name)
+                for text in (getattr(template, key),)
             )
-            for kind_name, kinds_keys in EVENT_KEYS.items()
+            for kind_name in EVENT_KEYS
         }
         return _Plan(
             index,
@@ -723,15 +811,16 @@ class _Source:
 
     def _instant_of(
         self, text: str
-    ) -> Callable[[list[str], dict[str, Any], int], tuple[str, float]]:
-        """The time's template as a function of the row: its ISO 8601 text and its instant
-        as a number (for the merge by time). The time one column gives is the same for the
-        same cell, so it is kept for the column's repeated values (up to a bound), shared by
-        the templates that take their time from that column."""
+    ) -> Callable[[list[str], dict[str, Any], int], tuple[datetime, float]]:
+        """The time's template as a function of the row: the time at its UTC offset, as an
+        event holds it, and its instant as a number (for the merge by time). The time one
+        column gives is the same for the same cell, so it is kept for the column's repeated
+        values (up to a bound), shared by the templates that take their time from that
+        column."""
 
-        def instant(cells: list[str], values: dict[str, Any], row: int) -> tuple[str, float]:
+        def instant(cells: list[str], values: dict[str, Any], row: int) -> tuple[datetime, float]:
             moment = self._instant(text, cells, values, row)
-            return moment.isoformat(), moment.timestamp()
+            return at_offset(moment), moment.timestamp()
 
         parts = _parts(text)
         if len(parts) == 1 and not isinstance(parts[0], str) and parts[0][1] is None:
@@ -957,12 +1046,12 @@ def events_of(
     report: ImportReport,
     *,
     strict: bool = False,
-) -> tuple[list[tuple[int, dict[str, Any]]], list[str]]:
+) -> tuple[list[tuple[int, Event]], list[str]]:
     """The events of one source's rows, with their rows, in time order (stably), and the
     people named in the keys the mapping's ``join`` lists."""
     header, rows = rows_of(lines, mapping.delimiter)
     source = _Source(name, header, mapping, agreement, report, strict)
-    made: list[tuple[float, int, int, dict[str, Any]]] = []
+    made: list[tuple[float, int, int, Event]] = []
     with gc_paused():  # (see ImportStream)
         try:
             for row, cells in rows:
@@ -982,7 +1071,7 @@ _BATCH: Final = 256
 #: An event on its way through the sort: its instant, its source's place among the sources,
 #: its row, its place among the row's events, its source's name, the event. Sorted as a tuple:
 #: no two events share their source, row and place, so the comparison never reaches the rest.
-_Made = tuple[float, int, int, int, str, dict[str, Any]]
+_Made = tuple[float, int, int, int, str, Event]
 #: Files read as Parquet (through pyarrow, the ``parquet`` extra) rather than as CSV text.
 PARQUET_SUFFIXES: Final = (".parquet", ".pq")
 
@@ -1105,8 +1194,10 @@ class ImportStream:
             self._folder = tempfile.TemporaryDirectory(prefix="leadsla-import-")
         path = Path(self._folder.name) / f"run-{len(self._runs)}"
         with path.open("wb") as file:
+            writer = pickler(file)
             for start in range(0, len(made), _BATCH):
-                pickle.dump(made[start : start + _BATCH], file, pickle.HIGHEST_PROTOCOL)
+                writer.dump(made[start : start + _BATCH])
+                writer.clear_memo()  # (each batch is read back on its own)
         self._runs.append(path)
 
     @property
@@ -1114,8 +1205,8 @@ class ImportStream:
         """How many sorted runs went to disk (0: everything was sorted in memory)."""
         return len(self._runs)
 
-    def __iter__(self) -> Iterator[tuple[str, int, dict[str, Any]]]:
-        """The events as ``(source, row, event in its JSON form)``, in time order (at one
+    def __iter__(self) -> Iterator[tuple[str, int, Event]]:
+        """The events as ``(source, row, event)``, in time order (at one
         instant: in the order of the sources, then of their rows, then of the templates). They
         can be read once."""
         if self._used:

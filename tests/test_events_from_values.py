@@ -1,0 +1,212 @@
+"""Events made from values (how an import makes them): the same events as their JSON form reads.
+
+An import holds each event's time as a datetime already, so it builds the event without writing
+its time out and reading it back: ``from_values`` (every check of ``Event.from_json``) and, on
+the import's hot path, the type's ``maker`` (no checks: the import knows its values are good).
+Both must give exactly the event a JSON Lines log gives for the same object, time zone and all.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from leadsla import (
+    Agreement,
+    CsvMapping,
+    Event,
+    EventError,
+    ImportReport,
+    csv_events_from_text,
+)
+from leadsla._core.events import EVENT_TYPES, at_offset, from_values, maker
+from leadsla.testing import aware_datetimes
+
+SAO_PAULO = ZoneInfo("America/Sao_Paulo")
+HELSINKI = ZoneInfo("Europe/Helsinki")
+
+texts = st.one_of(st.none(), st.text(min_size=1, max_size=20))
+
+#: One object of each type an import makes, its ``at`` left to the test.
+OBJECTS: dict[str, dict[str, Any]] = {
+    "lead_created": {"id": "e1", "type": "lead_created", "lead": "L-1", "fields": {"n": 1}},
+    "lead_updated": {"id": "e2", "type": "lead_updated", "lead": "L-1", "fields": {"n": None}},
+    "activity": {"id": "e3", "type": "activity", "lead": "L-1", "kind": "call", "by": "bob"},
+    "transition": {"id": "e4", "type": "transition", "lead": "L-1", "trigger": "accept"},
+    "assign": {"id": "e5", "type": "assign", "lead": "L-1", "owner": None, "reason": "rota"},
+}
+
+
+@pytest.mark.parametrize("kind", sorted(OBJECTS))
+@given(at=aware_datetimes())
+def test_an_event_from_values_is_the_one_its_json_form_reads(kind: str, at: datetime) -> None:
+    made = from_values({**OBJECTS[kind], "at": at})
+    read = Event.from_json({**OBJECTS[kind], "at": at.isoformat()})
+    assert made == read
+    assert made.to_json() == read.to_json()
+    # Held at its offset, as a line holds it: instants compare as instants.
+    assert type(made.at.tzinfo) is timezone
+    assert made.at.utcoffset() == at.utcoffset()
+    assert made.at.timestamp() == at.timestamp()
+
+
+def test_times_in_a_zone_with_rules_are_held_at_their_offsets_so_a_fold_orders_right() -> None:
+    # São Paulo's clocks went back from 00:00 to 23:00 on 2016-02-21: 23:30 happened twice.
+    first = datetime(2016, 2, 20, 23, 30, tzinfo=SAO_PAULO)
+    second = datetime(2016, 2, 20, 23, 30, fold=1, tzinfo=SAO_PAULO)
+    later_wall_clock = datetime(2016, 2, 20, 23, 45, tzinfo=SAO_PAULO)  # the first 23:45
+    events = [
+        from_values({**OBJECTS["activity"], "id": f"e{n}", "at": at})
+        for n, at in enumerate((first, second, later_wall_clock))
+    ]
+    assert [event.at.isoformat() for event in events] == [
+        "2016-02-20T23:30:00-02:00",
+        "2016-02-20T23:30:00-03:00",
+        "2016-02-20T23:45:00-02:00",
+    ]
+    # In one zone with rules, Python compares wall clocks (the second 23:30 would come
+    # first); held at their offsets, the second 23:30 comes after the first 23:45.
+    assert second < later_wall_clock
+    assert events[1].at > events[2].at > events[0].at
+
+
+def test_offsets_are_shared_by_the_events_that_have_them() -> None:
+    one = at_offset(datetime(2026, 3, 2, 9, tzinfo=HELSINKI))
+    other = at_offset(datetime(2026, 3, 9, 17, tzinfo=timezone(timedelta(hours=2))))
+    assert one.tzinfo is other.tzinfo
+
+
+def test_a_time_without_an_offset_has_none_to_keep() -> None:
+    with pytest.raises(ValueError, match="without a UTC offset"):
+        at_offset(datetime(2026, 3, 2, 9))
+
+
+@pytest.mark.parametrize(
+    ("change", "field", "message"),
+    [
+        ({"kind": None}, "kind", "must be a non-empty string"),
+        ({"kind": ""}, "kind", "must be a non-empty string"),
+        ({"id": ""}, "id", "must be a non-empty string"),
+        ({"at": datetime(2026, 3, 2, 9)}, "at", "must be timezone-aware"),
+        ({"at": "2026-03-02T09:00:00+02:00"}, None, None),  # text is read as a line's is
+        ({"colour": "red"}, "colour", "is not a key of an activity event"),
+    ],
+)
+def test_from_values_refuses_what_the_log_refuses_naming_the_key(
+    change: dict[str, Any], field: str | None, message: str | None
+) -> None:
+    data = {**OBJECTS["activity"], "at": datetime(2026, 3, 2, 9, tzinfo=HELSINKI), **change}
+    if field is None:
+        assert from_values(data) == Event.from_json({**data})
+        return
+    assert message is not None
+    with pytest.raises(EventError) as raised:
+        from_values(data)
+    assert any(
+        problem.field == field and message in problem.message for problem in raised.value.problems
+    ), raised.value.problems
+
+
+@pytest.mark.parametrize("kind", ["activity", "transition", "assign"])
+@given(values=st.lists(texts, min_size=3, max_size=3), at=aware_datetimes())
+def test_a_maker_builds_what_the_constructor_builds(
+    kind: str, values: list[str | None], at: datetime
+) -> None:
+    making = maker(kind)
+    assert making is not None
+    keys = [key for key, _, _ in making.texts]
+    texts_given = [
+        value if value is not None or nullable else "x"
+        for value, (_, _, nullable) in zip(values, making.texts, strict=True)
+    ]
+    moment = at_offset(at)
+    built = making.build("e1", "L-1", moment, *texts_given)
+    made = EVENT_TYPES[kind](
+        id="e1", lead="L-1", at=moment, **dict(zip(keys, texts_given, strict=True))
+    )
+    assert built == made
+    assert type(built) is type(made)
+
+
+@pytest.mark.parametrize("kind", ["lead_created", "lead_updated", "merge", "nonsense"])
+def test_types_with_fields_or_cross_checks_have_no_maker(kind: str) -> None:
+    assert maker(kind) is None
+
+
+MAPPING = """
+zone = "America/Sao_Paulo"
+missing = ["", "?"]
+
+[columns.when]
+type = "datetime"
+format = "%d/%m/%Y %H:%M"
+fold = "later"
+
+[[events]]
+type = "lead_created"
+once = true
+id = "opened-{ticket}"
+lead = "{ticket}"
+at = "{when}"
+fields = { opened_by = "{who}" }
+
+[[events]]
+type = "activity"
+lead = "{ticket}"
+at = "{when}"
+kind = "{state}"
+by = "{who}"
+
+[[events]]
+type = "assign"
+when = "has(owner)"
+lead = "{ticket}"
+at = "{when}"
+owner = "{owner}"
+
+[[events]]
+type = "transition"
+when = "state == 'Resolved'"
+lead = "{ticket}"
+at = "{when}"
+trigger = "resolve"
+reason = "{note}"
+"""
+
+ROWS = """ticket,when,state,who,owner,note
+T1,20/2/2016 23:30,New,ann,?,
+T1,20/2/2016 23:40,Active,bob,bob,
+T2,21/2/2016 09:00,New,?,?,
+T1,21/2/2016 10:00,Resolved,bob,bob,fixed
+T2,21/2/2016 11:00,,carol,carol,
+"""
+
+
+def test_imported_events_are_exactly_what_their_json_lines_read_back() -> None:
+    report = ImportReport()
+    made = csv_events_from_text(
+        ROWS, CsvMapping.from_toml_text(MAPPING), Agreement.default(), report=report
+    )
+    assert made, "the rows make events"
+    kinds = {type(event).__name__ for _, event in made}
+    assert {"ActivityLogged", "OwnerAssigned", "TransitionRequested"} <= kinds
+    # The clocks went back at midnight: the rows' 23:30 and 23:40 are the second ones.
+    assert {event.at.isoformat() for row, event in made if row == 3} == {
+        "2016-02-20T23:40:00-03:00"
+    }
+    for _, event in made:
+        again = Event.from_json(event.to_json())
+        assert event == again
+        assert type(event.at.tzinfo) is timezone
+        assert event.to_json() == again.to_json()
+    # The activity of the row with an empty state is refused by the import, with its row and
+    # column; the row's other events are kept.
+    [(count, first)] = report.groups()
+    assert (count, first.row, first.column) == (1, 6, "state")
+    assert first.message == "is empty: the event has no kind"
+    assert [event.type for row, event in made if row == 6] == ["assign"]
