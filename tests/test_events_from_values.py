@@ -8,10 +8,13 @@ Both must give exactly the event a JSON Lines log gives for the same object, tim
 
 from __future__ import annotations
 
+import pickle
 from datetime import datetime, timedelta, timezone
+from types import MappingProxyType
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import attrs
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -24,7 +27,7 @@ from leadsla import (
     ImportReport,
     csv_events_from_text,
 )
-from leadsla._core.events import EVENT_TYPES, at_offset, from_values, maker
+from leadsla._core.events import EVENT_TYPES, at_offset, from_values, maker, packed, unpacked
 from leadsla.testing import aware_datetimes
 
 SAO_PAULO = ZoneInfo("America/Sao_Paulo")
@@ -210,3 +213,31 @@ def test_imported_events_are_exactly_what_their_json_lines_read_back() -> None:
     assert (count, first.row, first.column) == (1, 6, "state")
     assert first.message == "is empty: the event has no kind"
     assert [event.type for row, event in made if row == 6] == ["assign"]
+
+
+#: One object of each of the other types (an import makes none of them, a sort may hold them).
+OTHERS: dict[str, dict[str, Any]] = {
+    "migrate": {"id": "e6", "type": "migrate", "lead": "L-1", "to": "v2", "state": None},
+    "convert": {"id": "e7", "type": "convert", "lead": "L-1", "to": "contact"},
+    "merge": {"id": "e8", "type": "merge", "lead": "L-1", "into": "L-2", "by": "ann"},
+    "erase": {"id": "e9", "type": "erase", "lead": "L-1"},
+}
+
+
+@pytest.mark.parametrize("kind", sorted({**OBJECTS, **OTHERS}))
+@given(at=aware_datetimes(), by=texts)
+def test_an_event_packed_for_a_run_on_disk_unpacks_to_itself(
+    kind: str, at: datetime, by: str | None
+) -> None:
+    data = {**OBJECTS, **OTHERS}[kind]
+    if "by" in {a.name for a in attrs.fields(EVENT_TYPES[kind])}:
+        data = {**data, "by": by}
+    event = from_values({**data, "at": at})
+    values = packed(event)
+    assert all(type(value) is not MappingProxyType for value in values)  # (pickle refuses it)
+    again = unpacked(pickle.loads(pickle.dumps(values)))
+    assert again == event
+    assert type(again) is type(event)
+    assert again.to_json() == event.to_json()
+    if hasattr(event, "fields"):  # read-only again, as every event's fields are
+        assert type(getattr(again, "fields", None)) is MappingProxyType

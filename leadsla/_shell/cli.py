@@ -478,18 +478,20 @@ def _replayed(
                 # The replay reads an event and applies it before it reads the next: a
                 # refusal it observes is the last event's, whose place is kept here.
                 read_count = 0
-                place = ""
+                place = ("", 0)  # its source and row
 
                 def tracked() -> Iterator[Event]:
                     nonlocal read_count, place
                     for source, row, event in stream:
                         read_count += 1
-                        place = f"{shown[source]}:{row}"
+                        place = (source, row)
                         yield event
 
                 def observed(effects: Sequence[Effect]) -> None:
-                    if any(isinstance(effect, Rejected) for effect in effects):
-                        wheres[read_count] = place
+                    for effect in effects:
+                        if isinstance(effect, Rejected):
+                            wheres[read_count] = f"{shown[place[0]]}:{place[1]}"
+                            break
                     if observe is not None:
                         observe(effects)
 

@@ -17,12 +17,12 @@ import hashlib
 import io
 import pickle
 from types import MappingProxyType
-from typing import IO, Any, Final
+from typing import Any, Final
 from zoneinfo import ZoneInfo
 
 from leadsla._version import __version__
 
-__all__ = ["SnapshotError", "dump", "load", "pickler", "proxy", "stamp", "zone"]
+__all__ = ["SnapshotError", "dump", "load", "proxy", "stamp", "zone"]
 
 #: The layout of a snapshot; a snapshot of another layout is not read (2: a lead record keeps
 #: the agreement version a migration moved it to; 3: a clock keeps its tier and calendar).
@@ -74,25 +74,18 @@ def stamp(settings: str) -> str:
 def dump(state: Any) -> tuple[bytes, str]:
     """The pickled ``state`` and its checksum."""
     buffer = io.BytesIO()
-    writer = pickler(buffer)
+    pickler = pickle.Pickler(buffer, protocol=pickle.HIGHEST_PROTOCOL)
+    pickler.dispatch_table = _TABLE
     paused = gc.isenabled()
     if paused:
         gc.disable()
     try:
-        writer.dump(state)
+        pickler.dump(state)
     finally:
         if paused:
             gc.enable()
     body = buffer.getvalue()
     return body, _checksum(body)
-
-
-def pickler(file: IO[bytes]) -> pickle.Pickler:
-    """A pickler writing to ``file`` what leadsla's values hold: read-only views of dicts (as
-    :func:`proxy` makes them) and named time zones, which ``pickle`` itself refuses."""
-    writer = pickle.Pickler(file, protocol=pickle.HIGHEST_PROTOCOL)
-    writer.dispatch_table = _TABLE
-    return writer
 
 
 def load(body: bytes, checksum: str) -> Any:
