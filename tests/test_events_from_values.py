@@ -9,7 +9,7 @@ Both must give exactly the event a JSON Lines log gives for the same object, tim
 from __future__ import annotations
 
 import pickle
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta, timezone, tzinfo
 from types import MappingProxyType
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -207,6 +207,10 @@ def test_imported_events_are_exactly_what_their_json_lines_read_back() -> None:
         assert event == again
         assert type(event.at.tzinfo) is timezone
         assert event.to_json() == again.to_json()
+    # One string per text, as events read from JSON have: records keep them by the thousand.
+    bobs = [event for _, event in made if getattr(event, "by", None) == "bob"]
+    assert len(bobs) == 2
+    assert getattr(bobs[0], "by", None) is getattr(bobs[1], "by", None)
     # The activity of the row with an empty state is refused by the import, with its row and
     # column; the row's other events are kept.
     [(count, first)] = report.groups()
@@ -241,3 +245,78 @@ def test_an_event_packed_for_a_run_on_disk_unpacks_to_itself(
     assert again.to_json() == event.to_json()
     if hasattr(event, "fields"):  # read-only again, as every event's fields are
         assert type(getattr(again, "fields", None)) is MappingProxyType
+
+
+class _NoOffset(tzinfo):
+    """A zone that knows no offset (an aware-looking time that is not)."""
+
+    def utcoffset(self, moment: datetime | None) -> timedelta | None:
+        return None
+
+    def dst(self, moment: datetime | None) -> timedelta | None:
+        return None
+
+    def tzname(self, moment: datetime | None) -> str | None:
+        return None
+
+
+def test_a_time_whose_zone_gives_no_offset_is_refused_as_such() -> None:
+    with pytest.raises(EventError) as raised:
+        from_values({**OBJECTS["activity"], "at": datetime(2026, 3, 2, 9, tzinfo=_NoOffset())})
+    assert [problem.field for problem in raised.value.problems] == ["at"]
+    assert "timezone-aware" in raised.value.problems[0].message
+
+
+def test_a_named_fixed_zone_does_not_name_every_later_event_of_its_offset() -> None:
+    named = timezone(timedelta(hours=5, minutes=45), "NPT")
+    made = from_values({**OBJECTS["activity"], "at": datetime(2026, 3, 2, 9, tzinfo=named)})
+    read = Event.from_json({**OBJECTS["activity"], "at": "2026-03-02T09:00:00+05:45"})
+    assert made.at.tzinfo is read.at.tzinfo
+    assert read.at.tzname() == "UTC+05:45"
+    again = at_offset(datetime(2026, 3, 2, 9, fold=1, tzinfo=named))
+    assert again.fold == 0
+    assert again.tzinfo is read.at.tzinfo
+
+
+def test_events_unpacked_from_a_run_share_what_events_read_from_json_share() -> None:
+    one, other = (
+        from_values(
+            {**OBJECTS["lead_created"], "id": name, "at": datetime(2026, 3, 2, 9, tzinfo=HELSINKI)}
+        )
+        for name in ("x1", "x2")
+    )
+    back = [unpacked(pickle.loads(pickle.dumps(packed(event)))) for event in (one, other)]
+    assert back[0].at.tzinfo is back[1].at.tzinfo is one.at.tzinfo
+    names = [next(iter(getattr(event, "fields", {}))) for event in back]
+    assert names[0] is names[1]
+    bys = [
+        unpacked(pickle.loads(pickle.dumps(packed(from_values({**OBJECTS["activity"], "at": a})))))
+        for a in (one.at, other.at)
+    ]
+    assert getattr(bys[0], "by", None) is getattr(bys[1], "by", None) == "bob"
+
+
+ASSIGNS = """
+[[events]]
+type = "{kind}"
+lead = "{ticket}"
+at = "{when}"
+kind = "call"
+"""
+
+
+def test_an_assign_from_a_template_that_says_no_owner_is_refused_not_left_to_the_policy() -> None:
+    # The log's assign must say its owner (null: the policy picks): a template that gives
+    # none makes no assign, where one that gives an empty owner lets the policy pick.
+    report = ImportReport()
+    rows = "ticket,when,kind\nT1,2026-03-02T09:00:00Z,assign\nT1,2026-03-02T10:00:00Z,activity\n"
+    made = csv_events_from_text(rows, CsvMapping.from_toml_text(ASSIGNS), report=report)
+    assert [(row, event.type) for row, event in made] == [(3, "activity")]
+    [(count, first)] = report.groups()
+    assert (count, first.row, first.message) == (1, 2, "is empty: the event has no owner")
+    with_owner = ASSIGNS + 'owner = ""\n'
+    made = csv_events_from_text(rows, CsvMapping.from_toml_text(with_owner))
+    assert [(row, event.type, getattr(event, "owner", "-")) for row, event in made] == [
+        (2, "assign", None),
+        (3, "activity", "-"),
+    ]

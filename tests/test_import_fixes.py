@@ -305,8 +305,17 @@ def test_a_when_that_is_not_text_suggests_a_condition() -> None:
 
 
 def test_an_unknown_key_of_an_activity_event_takes_an() -> None:
-    [problem] = problems(EVENT.replace("lead_created", "activity") + "trigger = 'x'\n")
+    activity = EVENT.replace("lead_created", "activity") + "kind = 'call'\n"
+    [problem] = problems(activity + "trigger = 'x'\n")
     assert problem.startswith("'events[1].trigger' is not a known key of an activity event")
+
+
+@pytest.mark.parametrize(("kind", "key"), [("activity", "kind"), ("assign", "owner")])
+def test_a_template_without_a_key_its_events_need_is_refused_when_read(kind: str, key: str) -> None:
+    [problem] = problems(EVENT.replace("lead_created", kind))
+    assert problem.startswith(f"'events[1].{key}' is required, as text")
+    if key == "owner":  # an empty owner is how a mapping lets the policy pick
+        assert problem.endswith('(owner = "" lets the team\'s policy pick)')
 
 
 def test_a_lead_that_is_not_text_is_reported_once() -> None:

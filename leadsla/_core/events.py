@@ -53,6 +53,7 @@ __all__ = [
     "from_values",
     "maker",
     "packed",
+    "shared",
     "unpacked",
 ]
 
@@ -438,7 +439,8 @@ _MAY_BE_NULL: Final = frozenset({"owner"})
 
 
 class _Shape(NamedTuple):
-    """What a well-formed line of one type looks like, for the fast path of :func:`_read`."""
+    """What a well-formed line of one type looks like, for the fast path of :func:`_read` and
+    :func:`from_values`, and how to build its event (see :class:`Maker`)."""
 
     allowed: frozenset[str]  # every key it may have
     # Its text keys in the class's order, each with whether it may be null and the value it
@@ -520,8 +522,8 @@ def from_values(data: Mapping[str, Any]) -> Event:
     written in ISO 8601: its time at its UTC offset, checked alike, :class:`EventError`
     listing every problem."""
     at = data.get("at")
-    if type(data) is dict and type(at) is datetime and at.tzinfo is not None:
-        event = _built(data, at)
+    if type(data) is dict and type(at) is datetime and at.utcoffset() is not None:
+        event = _built(data, at_offset(at))
         if event is not None:
             return event
     if isinstance(at, datetime):  # (one without an offset is refused as such)
@@ -532,10 +534,14 @@ def from_values(data: Mapping[str, Any]) -> Event:
 class Maker(NamedTuple):
     """How to make events of one type from values already checked (an import's hot path):
     ``build(id, lead, at, *texts)`` takes the type's text keys in the order of ``texts``, each
-    with its default, and whether it may be empty (None); it checks nothing. A value that
-    could be wrong goes through :func:`from_values` instead, which says what is wrong."""
+    with its default (the value it takes when left out), and whether it may be None; it checks
+    nothing. A key in ``required`` may not be left out (an ``assign``'s ``owner``: it may be
+    None, for the team's policy to pick, but must be said). A value that could be wrong goes
+    through :func:`from_values` instead, which says what is wrong. ``at`` must be held at its
+    offset (:func:`at_offset`)."""
 
     texts: tuple[tuple[str, str | None, bool], ...]  # (key, default, whether it may be None)
+    required: frozenset[str]
     build: Callable[..., Event]
 
 
@@ -546,7 +552,9 @@ def maker(kind: str) -> Maker | None:
     if shape is None or shape.has_fields or EVENT_TYPES[kind].cross_checked:
         return None
     return Maker(
-        tuple((key, default, nullable) for key, nullable, default in shape.texts), shape.build
+        tuple((key, default, nullable) for key, nullable, default in shape.texts),
+        frozenset(shape.required),
+        shape.build,
     )
 
 
@@ -569,27 +577,39 @@ def packed(event: Event) -> Packed:
 
 
 def unpacked(values: Packed) -> Event:
-    """The event :func:`packed` gave ``values`` for."""
+    """The event :func:`packed` gave ``values`` for, sharing what events read from JSON share
+    (a zone per offset, the field names, short texts)."""
     shape = _SHAPES[values[0]]
+    moment = values[3]
+    if _ZONES.get(moment.tzinfo) is not moment.tzinfo:
+        moment = at_offset(moment)
     if shape.has_fields:
-        return shape.build(values[1], values[2], values[3], MappingProxyType(values[4]))
-    return shape.build(*values[1:])
+        named = {intern(name): value for name, value in values[4].items()}
+        return shape.build(values[1], values[2], moment, MappingProxyType(named))
+    texts = [shared(text) if text is not None else None for text in values[4:]]
+    return shape.build(values[1], values[2], moment, *texts)
 
 
 def at_offset(moment: datetime) -> datetime:
     """``moment`` (timezone-aware) at its UTC offset, as an event read from JSON holds its
-    time: one zone object shared per offset (a long log keeps millions of instants). Times in
-    a zone with rules, such as ``ZoneInfo("America/Sao_Paulo")``, compare by their wall
-    clocks when they share the zone; at their offsets they compare as instants."""
+    time: one zone object shared per offset (a long log keeps millions of instants), unnamed,
+    ``fold`` 0. Times in a zone with rules, such as ``ZoneInfo("America/Sao_Paulo")``, compare
+    by their wall clocks when they share the zone; at their offsets they compare as
+    instants."""
     zone = moment.tzinfo
-    if type(zone) is timezone:
-        shared = _ZONES.setdefault(zone, zone)
-        return moment if shared is zone else moment.replace(tzinfo=shared)
+    if zone is not None and _ZONES.get(zone) is zone:
+        return moment.replace(fold=0) if moment.fold else moment
     offset = moment.utcoffset()
     if offset is None:
         raise ValueError("a time without a UTC offset has no offset to keep")
-    fixed = timezone(offset)
+    fixed = timezone(offset)  # (unnamed: a zone named "EET" is not what every line shares)
     return moment.replace(tzinfo=_ZONES.setdefault(fixed, fixed), fold=0)
+
+
+def shared(text: str) -> str:
+    """The one string kept for a short ``text`` (who, why, a country code), as events read
+    from JSON keep it; a longer text itself."""
+    return _shared(text) if len(text) <= _SHORT else text
 
 
 def _built(data: dict[str, Any], moment: datetime) -> Event | None:
@@ -613,7 +633,11 @@ def _built(data: dict[str, Any], moment: datetime) -> Event | None:
     # Every "+02:00" parses into a timezone object of its own; a long log keeps millions of
     # instants, so they share one per offset.
     zone = moment.tzinfo
-    if type(zone) is not timezone or _ZONES.get(zone) is not zone:
+    if type(zone) is timezone:
+        shared_zone = _ZONES.setdefault(zone, zone)
+        if shared_zone is not zone:
+            moment = moment.replace(tzinfo=shared_zone)
+    else:  # (from_values: held at its offset already)
         moment = at_offset(moment)
     for key in required:
         if key not in data:

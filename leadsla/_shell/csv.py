@@ -70,6 +70,9 @@ __all__ = [
 ]
 
 #: Every key an event template may have, whatever its type (one from a column may be any).
+#: The keys besides ``lead`` and ``at`` a template of each type must give (an ``assign``'s
+#: ``owner`` may be empty, for the team's policy to pick, but not left out).
+_REQUIRED: Final = {"activity": ("kind",), "transition": ("trigger",), "assign": ("owner",)}
 _ALL_KEYS: Final = tuple(dict.fromkeys(key for keys in EVENT_KEYS.values() for key in keys))
 #: The top-level keys of a mapping file.
 MAPPING_KEYS: Final = (
@@ -435,7 +438,7 @@ def _template(entry: object, where: str, problems: list[Problem]) -> EventTempla
         for key in entry
         if key not in allowed
     )
-    required = ("lead", "at", *(("trigger",) if kind == "transition" else ()))
+    required = ("lead", "at", *_REQUIRED.get(kind, ()))
     for key in required:
         if not isinstance(entry.get(key), str):
             problems.append(
@@ -443,7 +446,8 @@ def _template(entry: object, where: str, problems: list[Problem]) -> EventTempla
                     f"{where}.{key}",
                     entry.get(key),
                     "is required, as text",
-                    f'write e.g. {key} = "{{column}}" (a column of the file) or a constant',
+                    f'write e.g. {key} = "{{column}}" (a column of the file) or a constant'
+                    + (' (owner = "" lets the team\'s policy pick)' if key == "owner" else ""),
                 )
             )
     fields = entry.get("fields", {})

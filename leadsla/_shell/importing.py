@@ -64,7 +64,14 @@ from leadsla._core.errors import (
     did_you_mean,
     unknown,
 )
-from leadsla._core.events import Event, at_offset, from_values, maker, packed, unpacked
+from leadsla._core.events import (
+    Event,
+    at_offset,
+    from_values,
+    maker,
+    packed,
+    unpacked,
+)
 from leadsla._shell.columns import (
     ENDS_OF_TIME,
     MISSING,
@@ -103,11 +110,22 @@ PLACEHOLDER: Final = re.compile(r"\{\{|\}\}|\{([^{}]*)\}|[{}]")
 _MAKERS: Final = {kind: maker(kind) for kind in EVENT_KEYS}
 
 
-def _texts(kind: str) -> tuple[tuple[str, str | None, bool], ...]:
+def _texts(kind: str) -> tuple[tuple[str, str | None, bool, bool], ...]:
     """An event type's text keys, in the order its maker takes them (none for a type with
-    fields)."""
+    fields): each with its default, whether it may come out empty (None), and whether a
+    template may leave it out."""
     making = _MAKERS[kind]
-    return () if making is None else making.texts
+    if making is None:
+        return ()
+    return tuple(
+        (
+            key,
+            default,
+            nullable,
+            key not in making.required and (default is not None or nullable),
+        )
+        for key, default, nullable in making.texts
+    )
 
 
 #: How many readings of one column are kept (see ``_Source._cell``).
@@ -398,7 +416,9 @@ class _Plan(NamedTuple):
     id_of: _Filler | None  # None: the id is derived from the row
     at_of: Callable[[list[str], dict[str, Any], int], tuple[datetime, float]]
     #: For each event type, its text keys in its maker's order (see ``_MAKERS``): (key, how the
-    #: template fills it or None, whether its value joins, its default, whether it may be None).
+    #: template fills it or None, whether its value joins, its default, and whether the event
+    #: may lack it: for a key the template fills, whether it may come out empty; for one it
+    #: leaves out, whether the key may be left out).
     keys: dict[str, tuple[tuple[str, _Filler | None, bool, str | None, bool], ...]]
     fields: tuple[tuple[str, Callable[[list[str], dict[str, Any], int], Any]], ...]
 
@@ -447,6 +467,9 @@ class _Source:
         #: the source is closed).
         self.rows_read = 0
         self.events_made = 0
+        #: The texts of the events' keys (who, why, what kind), one string per value (up to a
+        #: bound): the engine keeps them by the thousand in its records.
+        self._texts: dict[str, str] = {}
 
     def close(self) -> None:
         """Tell the report how many rows were read and events made; drop the compiled
@@ -496,6 +519,8 @@ class _Source:
         """The events of one row, each with its instant as a number for ordering
         (refusals go to the report)."""
         self.rows_read += 1
+        if len(self._texts) > _SEEN_MAX:
+            self._texts.clear()
         if len(cells) < self.header_width:
             self._refused(
                 row,
@@ -599,19 +624,20 @@ class _Source:
         named = []  # the people who join: only once the event is made
         texts: list[str | None] = []  # the event's text keys, in its maker's order
         complete = bool(event_id)  # whether the values need no more checks
-        for _key, fill, joins, default, nullable in plan.keys[kind]:
+        share = self._texts.setdefault  # one string per text, as events read from JSON share
+        for _key, fill, joins, default, may_lack in plan.keys[kind]:
             if fill is None:
                 texts.append(default)
-                complete = complete and (default is not None or nullable)
+                complete = complete and may_lack
                 continue
             filled = fill(cells, values, row)
             if filled:
-                texts.append(filled)
+                texts.append(share(filled, filled))
                 if joins:
                     named.append(filled)
             else:
                 texts.append(None)
-                complete = complete and nullable
+                complete = complete and may_lack
         making = _MAKERS[kind]
         if kind == "transition" and not texts[0]:  # (its maker's first key: the trigger)
             raise _Refuse(
@@ -710,9 +736,9 @@ class _Source:
                     None if text is None else self._filler(text, key),
                     key in self.join[1],
                     default,
-                    nullable,
+                    may_be_left_out if text is None else nullable,
                 )
-                for key, default, nullable in _texts(kind_name)
+                for key, default, nullable, may_be_left_out in _texts(kind_name)
                 for text in (getattr(template, key),)
             )
             for kind_name in EVENT_KEYS
@@ -1105,7 +1131,7 @@ class ImportStream:
         self._used = False
         known = {person for team in resolved.teams for person in (*team.members, team.manager)}
         buffer: list[_Made] = []
-        # The events made are dicts and strings without cycles, freed by reference counting:
+        # The events made are values without cycles, freed by reference counting:
         # the collector, which would walk all of them again and again as they pile up (a
         # quarter of an import's time), is paused while the files are read.
         try:
