@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping
-from datetime import UTC, datetime, timezone, tzinfo
+from datetime import UTC, datetime, timedelta, timezone, tzinfo
 from sys import intern
 from types import MappingProxyType
 from typing import Any, ClassVar, Final, NamedTuple, Self
@@ -55,6 +55,8 @@ __all__ = [
     "packed",
     "shared",
     "unpacked",
+    "zone_at",
+    "zone_reduced",
 ]
 
 #: How many levels of lists and objects a field value may nest (``[[1]]`` has two).
@@ -546,10 +548,12 @@ class Maker(NamedTuple):
 
 
 def maker(kind: str) -> Maker | None:
-    """The :class:`Maker` of the events of type ``kind``; None for a type with fields, or
-    whose values are checked against each other (build those with :func:`from_values`)."""
+    """The :class:`Maker` of the events of type ``kind``; None for a type whose values are
+    checked against each other (build those with :func:`from_values`). A type with fields has
+    no text keys: its ``build(id, lead, at, fields)`` takes them as a read-only mapping of
+    names (interned) to values that nest nothing."""
     shape = _SHAPES.get(kind)
-    if shape is None or shape.has_fields or EVENT_TYPES[kind].cross_checked:
+    if shape is None or EVENT_TYPES[kind].cross_checked:
         return None
     return Maker(
         tuple((key, default, nullable) for key, nullable, default in shape.texts),
@@ -578,7 +582,8 @@ def packed(event: Event) -> Packed:
 
 def unpacked(values: Packed) -> Event:
     """The event :func:`packed` gave ``values`` for, sharing what events read from JSON share
-    (a zone per offset, the field names, short texts)."""
+    (the field names, short texts; and a zone per offset, when the values were pickled with
+    :func:`zone_reduced` for zones)."""
     shape = _SHAPES[values[0]]
     moment = values[3]
     if _ZONES.get(moment.tzinfo) is not moment.tzinfo:
@@ -604,6 +609,21 @@ def at_offset(moment: datetime) -> datetime:
         raise ValueError("a time without a UTC offset has no offset to keep")
     fixed = timezone(offset)  # (unnamed: a zone named "EET" is not what every line shares)
     return moment.replace(tzinfo=_ZONES.setdefault(fixed, fixed), fold=0)
+
+
+def zone_at(offset: timedelta) -> timezone:
+    """The zone every event at UTC offset ``offset`` shares (see :func:`at_offset`)."""
+    fixed = timezone(offset)
+    zone = _ZONES.setdefault(fixed, fixed)
+    assert isinstance(zone, timezone)  # (every zone kept is one)
+    return zone
+
+
+def zone_reduced(zone: timezone) -> tuple[Callable[[timedelta], timezone], tuple[timedelta]]:
+    """How to pickle a zone of an event's time (a ``copyreg`` reducer): unpickled, it is the
+    zone every event at its offset shares, not one of its own."""
+    offset = zone.utcoffset(None)
+    return zone_at, (offset,)
 
 
 def shared(text: str) -> str:

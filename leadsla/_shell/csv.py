@@ -69,10 +69,10 @@ __all__ = [
     "recipe_text",
 ]
 
-#: Every key an event template may have, whatever its type (one from a column may be any).
 #: The keys besides ``lead`` and ``at`` a template of each type must give (an ``assign``'s
 #: ``owner`` may be empty, for the team's policy to pick, but not left out).
 _REQUIRED: Final = {"activity": ("kind",), "transition": ("trigger",), "assign": ("owner",)}
+#: Every key an event template may have, whatever its type (one from a column may be any).
 _ALL_KEYS: Final = tuple(dict.fromkeys(key for keys in EVENT_KEYS.values() for key in keys))
 #: The top-level keys of a mapping file.
 MAPPING_KEYS: Final = (

@@ -33,6 +33,7 @@ of the templates).
 
 from __future__ import annotations
 
+import copyreg
 import csv
 import gzip
 import hashlib
@@ -46,8 +47,10 @@ import tempfile
 import zipfile
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
-from datetime import date, datetime
+from datetime import date, datetime, timezone
 from pathlib import Path
+from sys import intern
+from types import MappingProxyType
 from typing import IO, TYPE_CHECKING, Any, Final, NamedTuple, cast
 
 import attrs
@@ -71,6 +74,7 @@ from leadsla._core.events import (
     maker,
     packed,
     unpacked,
+    zone_reduced,
 )
 from leadsla._shell.columns import (
     ENDS_OF_TIME,
@@ -105,9 +109,10 @@ EVENT_KEYS: Final[dict[str, tuple[str, ...]]] = {
     "assign": ("owner", "by", "reason"),
 }
 PLACEHOLDER: Final = re.compile(r"\{\{|\}\}|\{([^{}]*)\}|[{}]")
-#: How the events of each type a row can make are built (None: through their class, with
-#: every check: the types with fields).
+#: How the events of each type a row can make are built (when the values need no checks).
 _MAKERS: Final = {kind: maker(kind) for kind in EVENT_KEYS}
+#: The types whose events have fields.
+_WITH_FIELDS: Final = frozenset({"lead_created", "lead_updated"})
 
 
 def _texts(kind: str) -> tuple[tuple[str, str | None, bool, bool], ...]:
@@ -115,8 +120,7 @@ def _texts(kind: str) -> tuple[tuple[str, str | None, bool, bool], ...]:
     fields): each with its default, whether it may come out empty (None), and whether a
     template may leave it out."""
     making = _MAKERS[kind]
-    if making is None:
-        return ()
+    assert making is not None  # (every type a row can make has one)
     return tuple(
         (
             key,
@@ -128,6 +132,9 @@ def _texts(kind: str) -> tuple[tuple[str, str | None, bool, bool], ...]:
     )
 
 
+#: The longest text an import keeps one string of per value (see ``_Source._texts``): longer
+#: ones (emails, notes) are mostly one of a kind.
+_SHORT: Final = 16
 #: How many readings of one column are kept (see ``_Source._cell``).
 _SEEN_MAX: Final = 65_536
 _UNSEEN: Final = object()
@@ -421,6 +428,7 @@ class _Plan(NamedTuple):
     #: leaves out, whether the key may be left out).
     keys: dict[str, tuple[tuple[str, _Filler | None, bool, str | None, bool], ...]]
     fields: tuple[tuple[str, Callable[[list[str], dict[str, Any], int], Any]], ...]
+    named_fields: bool  # whether every field's name is one (else the event is checked)
 
 
 class _Source:
@@ -467,8 +475,8 @@ class _Source:
         #: the source is closed).
         self.rows_read = 0
         self.events_made = 0
-        #: The texts of the events' keys (who, why, what kind), one string per value (up to a
-        #: bound): the engine keeps them by the thousand in its records.
+        #: The short texts of the events (who, why, what kind, a country code), one string per
+        #: value (up to a bound): the engine keeps them by the thousand in its records.
         self._texts: dict[str, str] = {}
 
     def close(self) -> None:
@@ -632,13 +640,14 @@ class _Source:
                 continue
             filled = fill(cells, values, row)
             if filled:
-                texts.append(share(filled, filled))
+                texts.append(share(filled, filled) if len(filled) <= _SHORT else filled)
                 if joins:
                     named.append(filled)
             else:
                 texts.append(None)
                 complete = complete and may_lack
         making = _MAKERS[kind]
+        assert making is not None  # (see _MAKERS)
         if kind == "transition" and not texts[0]:  # (its maker's first key: the trigger)
             raise _Refuse(
                 _first_column(template.trigger or ""),
@@ -646,7 +655,16 @@ class _Source:
                 "is empty: the transition has no trigger",
                 "map every value to a trigger, or skip such rows",
             )
-        if making is not None and complete:
+        if kind in _WITH_FIELDS and complete and plan.named_fields:
+            # The fields' names are the mapping's, interned; their values are text, numbers,
+            # booleans or None: nothing to check.
+            fields = {}
+            for name, fill in plan.fields:
+                value = fill(cells, values, row)
+                short = type(value) is str and len(value) <= _SHORT
+                fields[name] = share(value, value) if short else value
+            made = making.build(event_id, lead, at, MappingProxyType(fields))
+        elif complete and kind not in _WITH_FIELDS:
             made = making.build(event_id, lead, at, *texts)
         else:
             made = self._checked(plan, kind, event_id, lead, at, texts, cells, values, row)
@@ -752,7 +770,10 @@ class _Source:
             self._filler(template.id, "id") if template.id else None,
             self._instant_of(template.at),
             keys,
-            tuple((name, self._field_of(name, text)) for name, text in template.fields.items()),
+            tuple(
+                (intern(name), self._field_of(name, text)) for name, text in template.fields.items()
+            ),
+            all(isinstance(name, str) and name for name in template.fields),
         )
 
     def _field_of(self, name: str, text: str) -> Callable[[list[str], dict[str, Any], int], Any]:
@@ -1100,6 +1121,8 @@ _BATCH: Final = 256
 #: its row, its place among the row's events, its source's name, the event. Sorted as a tuple:
 #: no two events share their source, row and place, so the comparison never reaches the rest.
 _Made = tuple[float, int, int, int, str, Event]
+#: How runs on disk pickle what their events hold (see ``zone_reduced``).
+_RUN_PICKLING: Final = {**copyreg.dispatch_table, timezone: zone_reduced}
 #: Files read as Parquet (through pyarrow, the ``parquet`` extra) rather than as CSV text.
 PARQUET_SUFFIXES: Final = (".parquet", ".pq")
 
@@ -1219,9 +1242,11 @@ class ImportStream:
             self._folder = tempfile.TemporaryDirectory(prefix="leadsla-import-")
         path = Path(self._folder.name) / f"run-{len(self._runs)}"
         with path.open("wb") as file:
+            writer = pickle.Pickler(file, pickle.HIGHEST_PROTOCOL)
+            writer.dispatch_table = _RUN_PICKLING  # (zones read back shared)
             for start in range(0, len(made), _BATCH):
-                batch = [(*item[:5], packed(item[5])) for item in made[start : start + _BATCH]]
-                pickle.dump(batch, file, pickle.HIGHEST_PROTOCOL)
+                writer.dump([(*item[:5], packed(item[5])) for item in made[start : start + _BATCH]])
+                writer.clear_memo()  # (each batch is read back on its own)
         self._runs.append(path)
 
     @property
