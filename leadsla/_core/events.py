@@ -37,6 +37,7 @@ from leadsla._core.errors import EventError, Problem, did_you_mean
 from leadsla._core.fast import builder
 
 __all__ = [
+    "SHORT",
     "ActivityLogged",
     "Event",
     "EventError",
@@ -53,7 +54,6 @@ __all__ = [
     "from_values",
     "maker",
     "packed",
-    "shared",
     "unpacked",
     "zone_at",
     "zone_reduced",
@@ -591,7 +591,9 @@ def unpacked(values: Packed) -> Event:
     if shape.has_fields:
         named = {intern(name): value for name, value in values[4].items()}
         return shape.build(values[1], values[2], moment, MappingProxyType(named))
-    texts = [shared(text) if text is not None else None for text in values[4:]]
+    texts = [
+        _shared(text) if text is not None and len(text) <= SHORT else text for text in values[4:]
+    ]
     return shape.build(values[1], values[2], moment, *texts)
 
 
@@ -624,12 +626,6 @@ def zone_reduced(zone: timezone) -> tuple[Callable[[timedelta], timezone], tuple
     zone every event at its offset shares, not one of its own."""
     offset = zone.utcoffset(None)
     return zone_at, (offset,)
-
-
-def shared(text: str) -> str:
-    """The one string kept for a short ``text`` (who, why, a country code), as events read
-    from JSON keep it; a longer text itself."""
-    return _shared(text) if len(text) <= _SHORT else text
 
 
 def _built(data: dict[str, Any], moment: datetime) -> Event | None:
@@ -667,7 +663,7 @@ def _built(data: dict[str, Any], moment: datetime) -> Event | None:
         for key, nullable, default in texts:
             value = data.get(key, default)
             if type(value) is str and value:
-                values.append(_shared(value) if len(value) <= _SHORT else value)
+                values.append(_shared(value) if len(value) <= SHORT else value)
             elif value is None and nullable:
                 values.append(None)
             else:
@@ -683,7 +679,7 @@ def _built(data: dict[str, Any], moment: datetime) -> Event | None:
                 return None
             if type(value) not in _FLAT and _too_deep(value):
                 return None
-            short = type(value) is str and len(value) <= _SHORT
+            short = type(value) is str and len(value) <= SHORT
             named[intern(name)] = _shared(value) if short else value
         event = build(event_id, lead, moment, MappingProxyType(named))
     # Every check of the constructor is done (but the cross-checks of a few types).
@@ -696,10 +692,10 @@ _NO_FIELDS: Final[dict[str, Any]] = {}
 _ZONES: Final[dict[tzinfo, tzinfo]] = {}
 #: Short texts read from JSON (who, why, a country code), one string per distinct value: a long
 #: log's records keep them by the million ("bob" in every history entry of bob's). At most
-#: ``_MAX_SHARED`` of them; a value of more than ``_SHORT`` characters is kept as read (ids,
+#: ``_MAX_SHARED`` of them; a value of more than ``SHORT`` characters is kept as read (ids,
 #: emails: mostly one of a kind).
 _SHARED: Final[dict[str, str]] = {}
-_SHORT: Final = 16
+SHORT: Final = 16
 _MAX_SHARED: Final = 1 << 16
 
 

@@ -49,7 +49,7 @@ from leadsla._core.errors import (
     did_you_mean,
     unknown,
 )
-from leadsla._core.events import Event
+from leadsla._core.events import Event, maker
 from leadsla._shell.columns import DEFAULT_MISSING, Column, columns_from_data
 from leadsla._shell.importing import (
     EVENT_KEYS,
@@ -69,9 +69,14 @@ __all__ = [
     "recipe_text",
 ]
 
-#: The keys besides ``lead`` and ``at`` a template of each type must give (an ``assign``'s
-#: ``owner`` may be empty, for the team's policy to pick, but not left out).
-_REQUIRED: Final = {"activity": ("kind",), "transition": ("trigger",), "assign": ("owner",)}
+#: The keys besides ``lead`` and ``at`` a template of each type must give: those its events
+#: must have (an ``assign``'s ``owner`` may be empty, for the team's policy to pick, but not
+#: left out); a template's fields may be none.
+_REQUIRED: Final = {
+    kind: tuple(sorted(making.required - {"fields"}))
+    for kind in EVENT_KEYS
+    if (making := maker(kind)) is not None
+}
 #: Every key an event template may have, whatever its type (one from a column may be any).
 _ALL_KEYS: Final = tuple(dict.fromkeys(key for keys in EVENT_KEYS.values() for key in keys))
 #: The top-level keys of a mapping file.

@@ -68,6 +68,7 @@ from leadsla._core.errors import (
     unknown,
 )
 from leadsla._core.events import (
+    SHORT,
     Event,
     at_offset,
     from_values,
@@ -132,9 +133,6 @@ def _texts(kind: str) -> tuple[tuple[str, str | None, bool, bool], ...]:
     )
 
 
-#: The longest text an import keeps one string of per value (see ``_Source._texts``): longer
-#: ones (emails, notes) are mostly one of a kind.
-_SHORT: Final = 16
 #: How many readings of one column are kept (see ``_Source._cell``).
 _SEEN_MAX: Final = 65_536
 _UNSEEN: Final = object()
@@ -475,8 +473,9 @@ class _Source:
         #: the source is closed).
         self.rows_read = 0
         self.events_made = 0
-        #: The short texts of the events (who, why, what kind, a country code), one string per
-        #: value (up to a bound): the engine keeps them by the thousand in its records.
+        #: The short texts of the events (who, why, what kind, a country code: at most
+        #: ``SHORT`` characters), one string per value (up to a bound), as events read from
+        #: JSON keep them: the engine keeps them by the thousand in its records.
         self._texts: dict[str, str] = {}
 
     def close(self) -> None:
@@ -631,7 +630,8 @@ class _Source:
         at, instant = self._at(plan, kind, cells, values, row)
         named = []  # the people who join: only once the event is made
         texts: list[str | None] = []  # the event's text keys, in its maker's order
-        complete = bool(event_id)  # whether the values need no more checks
+        # Whether the values need no more checks (a field's name may be no name).
+        complete = bool(event_id) and (kind not in _WITH_FIELDS or plan.named_fields)
         share = self._texts.setdefault  # one string per text, as events read from JSON share
         for _key, fill, joins, default, may_lack in plan.keys[kind]:
             if fill is None:
@@ -640,7 +640,7 @@ class _Source:
                 continue
             filled = fill(cells, values, row)
             if filled:
-                texts.append(share(filled, filled) if len(filled) <= _SHORT else filled)
+                texts.append(share(filled, filled) if len(filled) <= SHORT else filled)
                 if joins:
                     named.append(filled)
             else:
@@ -655,19 +655,19 @@ class _Source:
                 "is empty: the transition has no trigger",
                 "map every value to a trigger, or skip such rows",
             )
-        if kind in _WITH_FIELDS and complete and plan.named_fields:
+        if not complete:
+            made = self._checked(plan, kind, event_id, lead, at, texts, cells, values, row)
+        elif kind in _WITH_FIELDS:
             # The fields' names are the mapping's, interned; their values are text, numbers,
             # booleans or None: nothing to check.
             fields = {}
             for name, fill in plan.fields:
                 value = fill(cells, values, row)
-                short = type(value) is str and len(value) <= _SHORT
+                short = type(value) is str and len(value) <= SHORT
                 fields[name] = share(value, value) if short else value
             made = making.build(event_id, lead, at, MappingProxyType(fields))
-        elif complete and kind not in _WITH_FIELDS:
-            made = making.build(event_id, lead, at, *texts)
         else:
-            made = self._checked(plan, kind, event_id, lead, at, texts, cells, values, row)
+            made = making.build(event_id, lead, at, *texts)
         for person in named:
             self.people.setdefault(person)
         if template.once:
@@ -686,11 +686,11 @@ class _Source:
         values: dict[str, Any],
         row: int,
     ) -> Event:
-        """The event made by its class, every value checked: with fields, or with a value the
-        log would refuse (which refuses it for this row, saying why)."""
+        """The event made by its class, every value checked: a value the log would refuse
+        refuses it for this row, saying why."""
         template = plan.template
         event: dict[str, Any] = {"id": event_id, "type": kind, "lead": lead, "at": at}
-        if kind in ("lead_created", "lead_updated"):
+        if kind in _WITH_FIELDS:
             event["fields"] = {name: fill(cells, values, row) for name, fill in plan.fields}
         for (key, fill, *_), text in zip(plan.keys[kind], texts, strict=True):
             if fill is not None:
@@ -733,7 +733,7 @@ class _Source:
             return plan.at_of(cells, values, row)
         except _Refuse:
             texts = [getattr(template, key) for key in EVENT_KEYS[kind] if key != "fields"]
-            if kind in ("lead_created", "lead_updated"):
+            if kind in _WITH_FIELDS:
                 texts.extend(template.fields.values())
             for text in texts:
                 if text is not None and any(map_name for _, map_name in names_in(text)):
