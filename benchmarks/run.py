@@ -1,7 +1,8 @@
 """Run leadsla's benchmarks: ``python benchmarks/run.py [--quick] [NAME ...]``.
 
 Each benchmark measures leadsla and its named baselines in the same run and prints per-call
-medians and ratios. Names: calendar, lifecycle, engine, store, postgres, crash, report, stream,
+medians and ratios. ``--against [REV]`` adds to the engine benchmark the replay throughput of
+another git revision (by default the release before the engine was split), the two taking turns. Names: calendar, lifecycle, engine, store, postgres, crash, report, stream,
 import, dask.
 """
 
@@ -40,11 +41,22 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("names", nargs="*", choices=[*BENCHMARKS, []], help="which to run (all)")
     parser.add_argument("--quick", action="store_true", help="fewer batches, for a smoke run")
+    parser.add_argument(
+        "--against",
+        metavar="REV",
+        nargs="?",
+        const=bench_engine.BEFORE_THE_SPLIT,
+        help="engine: also replay the log with the leadsla of git revision REV, in turns with "
+        f"this tree (default REV: {bench_engine.BEFORE_THE_SPLIT}, the release before the split)",
+    )
     arguments = parser.parse_args()
     print(f"Python {platform.python_version()} on {platform.machine()}, {platform.system()}")
     for name in arguments.names or BENCHMARKS:
         print()
-        BENCHMARKS[name](quick=arguments.quick)
+        if name == "engine":
+            bench_engine.run(quick=arguments.quick, against=arguments.against)
+        else:
+            BENCHMARKS[name](quick=arguments.quick)
     return 0
 
 
