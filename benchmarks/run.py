@@ -2,8 +2,9 @@
 
 Each benchmark measures leadsla and its named baselines in the same run and prints per-call
 medians and ratios. ``--against [REV]`` adds to the engine benchmark the replay throughput of
-another git revision (by default the release before the engine was split), the two taking turns. Names: calendar, lifecycle, engine, store, postgres, crash, report, stream,
-import, dask.
+another git revision (by default the release before the engine was split), the two taking
+turns; give it last (``run.py engine --against``). Names: calendar, lifecycle, engine, store,
+postgres, crash, report, stream, import, dask.
 """
 
 from __future__ import annotations
