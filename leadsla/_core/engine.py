@@ -74,6 +74,7 @@ from leadsla._core.history import (
     NEVER,
     REFUSED,
     EngineState,
+    Entry,
     Journal,
     Ledger,
     Rerun,
@@ -149,6 +150,53 @@ class Decision:
         self._refused: tuple[Event, int] | None = None  # an event refused, to keep
         self.effects: list[Effect] = []
         self.rejected: Rejected | None = None
+
+    def keep(self, change: LeadChange) -> None:
+        """Take one successful step of a lead into the decision."""
+        self._steps.append(change)
+        if self.effects:
+            self.effects.extend(change.effects)
+        else:  # the first step's list serves (no copy)
+            self.effects = change.effects
+        if self._book is not None and change.book is not None:
+            self._book.merge(change.book)
+
+    def current(
+        self, leads: Mapping[str, Entry], lead_id: str
+    ) -> tuple[Lead | None, tuple[ObligationState, ...], int]:
+        """A lead's record, clocks and epoch as the decision has them (after its timers), of
+        the engine's ``leads``."""
+        if self._latest is not None and (pending := self._latest.get(lead_id)) is not None:
+            return pending.lead, tuple(pending.clocks), pending.epoch
+        if (entry := leads.get(lead_id)) is not None:
+            return entry.lead, entry.clocks, entry.epoch
+        return None, (), 0
+
+    def fire_timers(
+        self, queue: TimerQueue, leads: Mapping[str, Entry], stepper: Stepper, until_us: int
+    ) -> None:
+        """Fire the timers of ``queue`` due at or before ``until_us``, each a step of its lead
+        (of the engine's ``leads``), in order."""
+        if (next_at := queue.next_at) is None or next_at > until_us:
+            return
+        self._until_us = until_us
+        due = queue.due(until_us)  # sorted: a heap already
+        latest = self._latest = self._latest or {}
+        book = self._book
+        while due:
+            timer = heapq.heappop(due)
+            lead, clocks, epoch = self.current(leads, timer.lead)
+            if lead is None or not live(timer, clocks, epoch):
+                continue
+            child = book.child() if book is not None else None
+            change = stepper.timer(lead, clocks, timer, child)
+            # A timer this step queued that is already due fires in this decision, in order.
+            for new in change.timers:
+                if new.at_us <= until_us:
+                    heapq.heappush(due, new)
+            change.timers = [new for new in change.timers if new.at_us > until_us]
+            self.keep(change)
+            latest[timer.lead] = change
 
 
 class Engine:
@@ -292,13 +340,9 @@ class Engine:
         return effects
 
     def _in_order(self, event: Event) -> list[Effect] | None:
-        """The usual input, applied by a shorter path with the same outcome: an event in time
-        order, not seen before and not too far ahead, with no timer due by its time, that its
-        lead takes. None for any other input (nothing changed): :meth:`decide` works it out.
-
-        What it saves is the :class:`Decision` around the one step (a decision holds several
-        lead steps when timers fire first, and keeps a late event's re-run or a refusal).
-        """
+        """The usual input, committed without a :class:`Decision` around its one step: an
+        event in time order, not seen before nor too far ahead, no timer due by its time, that
+        its lead takes. None for any other input (nothing changed): :meth:`decide` has it."""
         candidate: object = event  # typed as an Event, but callers may hand over anything
         if not isinstance(candidate, Event):
             return None
@@ -313,33 +357,18 @@ class Engine:
         if horizon is not None and self._clock is not None and at_us > self._clock_us + horizon:
             return None
         entry = self._leads.get(event.lead)
+        lead, clocks, epoch = (entry.lead, entry.clocks, entry.epoch) if entry else (None, (), 0)
         book = self._book.draft() if self._book is not None else None
         try:
-            if entry is None:
-                change = self._stepper.event(None, (), event, at_us, book)
-            else:
-                change = self._stepper.event(
-                    entry.lead, entry.clocks, event, at_us, book, entry.epoch
-                )
+            change = self._stepper.event(lead, clocks, event, at_us, book, epoch)
         except REFUSED:
             return None  # refused, with its reasons, by the general path
-        # What commit does with a decision of this one step.
-        self._generation += 1
-        ledger = self._ledger
-        ledger.take(change)
-        if change.timers:
-            push = self._timers.push
-            for timer in change.timers:
-                push(timer)
+        self._generation += 1  # what commit does with a decision of this one step
+        self._take(change)
         if book is not None and self._book is not None:
             self._book.commit(book)
-        seen = self._seen
-        seen.add(event.id, change.lead.id, at_us)
-        self._clock, self._clock_us = event.at, at_us
-        if seen.next_us < (limit := at_us - self._lateness):
-            seen.forget(limit)
-        if ledger.folds and ledger.folds[0][0] < limit:
-            ledger.fold(at_us)
+        self._seen.add(event.id, change.lead.id, at_us)
+        self._tick(event.at, at_us)
         return change.effects
 
     def apply_json(self, data: str | bytes | Mapping[str, Any]) -> list[Effect]:
@@ -378,16 +407,16 @@ class Engine:
         # Time passes whether or not the event is good: the timers due by its time fire first.
         next_at = self._timers.next_at
         if next_at is not None and next_at <= at_us:
-            self._fire_timers(decision, at_us)
+            decision.fire_timers(self._timers, self._leads, self._stepper, at_us)
         decision._clock = (event.at, at_us)
-        lead, clocks, epoch = self._current(decision, event.lead)
+        lead, clocks, epoch = decision.current(self._leads, event.lead)
         book = decision._book.child() if decision._book is not None else None
         try:
             change = self._stepper.event(lead, clocks, event, at_us, book, epoch)
         except REFUSED as error:
             decision._refused = (event, at_us)  # kept: a late event may make it good
             return _reject(decision, event.lead, event.at, event.id, *error.problems)
-        self._keep(decision, change)
+        decision.keep(change)
         decision._event_id = (event.id, change.lead.id, at_us)
         return decision
 
@@ -420,7 +449,7 @@ class Engine:
         now_us = instant_us(now, "now")
         decision = Decision(self._generation, self._book.draft() if self._book else None)
         if now_us >= self._clock_us:
-            self._fire_timers(decision, now_us)
+            decision.fire_timers(self._timers, self._leads, self._stepper, now_us)
             decision._clock = (now, now_us)
         return decision
 
@@ -440,9 +469,7 @@ class Engine:
             self._timers.drop_due(decision._until_us)
         ledger, queue = self._ledger, self._timers
         for change in decision._steps:
-            ledger.take(change)
-            for timer in change.timers:
-                queue.push(timer)
+            self._take(change)
         if (redo := decision._redo) is not None:
             for timer in ledger.redone(redo.lead, redo.journal, redo.index, redo.run, redo.epoch):
                 queue.push(timer)
@@ -454,57 +481,22 @@ class Engine:
         if decision._event_id is not None:
             self._seen.add(*decision._event_id)
         if decision._clock is not None:
-            self._clock, self._clock_us = decision._clock
-            if self._seen.next_us < (limit := self._clock_us - self._lateness):
-                self._seen.forget(limit)  # (checked here, as below: a call per input costs)
-            if ledger.folds and ledger.folds[0][0] < limit:
-                ledger.fold(self._clock_us)
+            self._tick(*decision._clock)
         return decision.effects
 
-    # -- one step per lead ----------------------------------------------------------------------
+    def _take(self, change: LeadChange) -> None:
+        """Keep one lead step: its record, clocks and journal entry, and the timers it queued."""
+        self._ledger.take(change)
+        for timer in change.timers:
+            self._timers.push(timer)
 
-    def _keep(self, decision: Decision, change: LeadChange) -> None:
-        """Take one successful step of a lead into the decision."""
-        decision._steps.append(change)
-        if decision.effects:
-            decision.effects.extend(change.effects)
-        else:  # the first step's list serves (no copy)
-            decision.effects = change.effects
-        if decision._book is not None and change.book is not None:
-            decision._book.merge(change.book)
-
-    def _current(
-        self, decision: Decision, lead_id: str
-    ) -> tuple[Lead | None, tuple[ObligationState, ...], int]:
-        """A lead's record, clocks and epoch as the decision has them (after its timers)."""
-        if decision._latest is not None and (pending := decision._latest.get(lead_id)) is not None:
-            return pending.lead, tuple(pending.clocks), pending.epoch
-        if (entry := self._leads.get(lead_id)) is not None:
-            return entry.lead, entry.clocks, entry.epoch
-        return None, (), 0
-
-    def _fire_timers(self, decision: Decision, until_us: int) -> None:
-        """Fire the timers due at or before ``until_us``, each a step of its lead, in order."""
-        if (next_at := self._timers.next_at) is None or next_at > until_us:
-            return
-        decision._until_us = until_us
-        due = self._timers.due(until_us)  # sorted: a heap already
-        latest = decision._latest = decision._latest or {}
-        book = decision._book
-        while due:
-            timer = heapq.heappop(due)
-            lead, clocks, epoch = self._current(decision, timer.lead)
-            if lead is None or not live(timer, clocks, epoch):
-                continue
-            child = book.child() if book is not None else None
-            change = self._stepper.timer(lead, clocks, timer, child)
-            # A timer this step queued that is already due fires in this decision, in order.
-            for new in change.timers:
-                if new.at_us <= until_us:
-                    heapq.heappush(due, new)
-            change.timers = [new for new in change.timers if new.at_us > until_us]
-            self._keep(decision, change)
-            latest[timer.lead] = change
+    def _tick(self, at: datetime, at_us: int) -> None:
+        """The clock moves to ``at``: what no late event can reach any more is forgotten."""
+        self._clock, self._clock_us = at, at_us
+        if self._seen.next_us < (limit := at_us - self._lateness):
+            self._seen.forget(limit)  # (checked here, as below: a call per input costs)
+        if self._ledger.folds and self._ledger.folds[0][0] < limit:
+            self._ledger.fold(at_us)
 
 
 def tally_of(versions: Versions) -> Tally:
