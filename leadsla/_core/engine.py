@@ -495,7 +495,7 @@ class Engine:
         self._clock, self._clock_us = at, at_us
         if self._seen.next_us < (limit := at_us - self._lateness):
             self._seen.forget(limit)  # (checked here, as below: a call per input costs)
-        if self._ledger.folds and self._ledger.folds[0][0] < limit:
+        if (fold_at := self._ledger.fold_at) and fold_at[0] < limit:
             self._ledger.fold(at_us)
 
 

@@ -210,7 +210,16 @@ class Ledger:
     """Every lead as the engine keeps it (:class:`Entry`), the commitments' tally of them,
     and their journals, folded as the clock moves on."""
 
-    __slots__ = ("entries", "folds", "lateness", "merged", "orphans", "picks", "tally")
+    __slots__ = (
+        "entries",
+        "fold_at",
+        "fold_lead",
+        "lateness",
+        "merged",
+        "orphans",
+        "picks",
+        "tally",
+    )
 
     def __init__(self, tally: Tally, lateness_us: int) -> None:
         self.entries: dict[str, Entry] = {}
@@ -220,11 +229,13 @@ class Ledger:
         self.orphans: dict[str, Journal] = {}
         self.tally = tally
         self.lateness = lateness_us
-        #: (time, lead) to look at each journal again: one item per journal, nearly oldest
-        #: first (an item put back goes last). A journal is folded in batches: its entries
-        #: are kept until the newest of them at the last look is older than the window, so
-        #: at most twice the allowed lateness of a busy lead's events is held.
-        self.folds: deque[tuple[int, str]] = deque()
+        #: When to look at each journal again (µs), and whose: one item per journal, nearly
+        #: oldest first (an item put back goes last); two queues side by side rather than one
+        #: of pairs, a tuple less per lead. A journal is folded in batches: its entries are
+        #: kept until the newest of them at the last look is older than the window, so at
+        #: most twice the allowed lateness of a busy lead's events is held.
+        self.fold_at: deque[int] = deque()
+        self.fold_lead: deque[str] = deque()
         #: Per lead, the owners order-dependent policies gave it while it has a journal (a
         #: late event's re-run keeps them: see :func:`redo`).
         self.picks: dict[str, list[Pick]] = {}
@@ -246,7 +257,7 @@ class Ledger:
                 entry.journal = self.orphans.pop(lead.id, None)
                 if entry.journal is None:
                     entry.journal = Journal(None, (), NEVER)
-                    self.folds.append((change.at_us, lead.id))
+                    self.look_again(change.at_us, lead.id)
         else:
             if keep:
                 self._journal(entry, lead.id, change.at_us)
@@ -402,7 +413,7 @@ class Ledger:
             parked = self.orphans.get(event.lead)
             if parked is None:
                 parked = self.orphans[event.lead] = Journal(None, (), NEVER)
-                self.folds.append((at_us, event.lead))
+                self.look_again(at_us, event.lead)
             parked.add(Logged(at_us, event, None, (), False))
             return
         self._journal(entry, event.lead, at_us).add(
@@ -414,7 +425,7 @@ class Ledger:
         when it has none, and looked at again once ``at_us`` is older than the window."""
         if entry.journal is None:
             entry.journal = Journal(entry.lead, entry.clocks, entry.last_us)
-            self.folds.append((at_us, lead_id))
+            self.look_again(at_us, lead_id)
         return entry.journal
 
     def redone(
@@ -439,26 +450,33 @@ class Ledger:
             entry.lead, entry.clocks, entry.tally = run.lead, run.clocks, contribution
             entry.last_us, entry.journal, entry.epoch = run.last_us, kept, epoch
         if kept.entries:
-            self.folds.append((kept.entries[-1].at_us, lead_id))
+            self.look_again(kept.entries[-1].at_us, lead_id)
         if run.picks is not None:
             self.picks[lead_id] = run.picks
         if run.lead.erased_at is not None:
             self._forget(self.entries[lead_id], lead_id)
         return run.timers
 
+    def look_again(self, at_us: int, lead_id: str) -> None:
+        """Look at the lead's journal again once ``at_us`` is older than the window."""
+        self.fold_at.append(at_us)
+        self.fold_lead.append(lead_id)
+
     def fold(self, clock_us: int) -> None:
         """Forget the history no event can reach any more: events older than the clock minus
         the allowed lateness join their lead's base, and a lead quiet since before then keeps
         no journal."""
-        folds, leads = self.folds, self.entries
+        fold_at, fold_lead, leads = self.fold_at, self.fold_lead, self.entries
+        look_again = self.look_again
         limit_us = clock_us - self.lateness
-        while folds and folds[0][0] < limit_us:
-            _, lead_id = folds.popleft()
+        while fold_at and fold_at[0] < limit_us:
+            fold_at.popleft()
+            lead_id = fold_lead.popleft()
             entry = leads.get(lead_id)
             if entry is None and (parked := self.orphans.get(lead_id)) is not None:
                 parked.fold(limit_us)
                 if parked.entries:
-                    folds.append((parked.entries[-1].at_us, lead_id))
+                    look_again(parked.entries[-1].at_us, lead_id)
                 else:
                     del self.orphans[lead_id]
                 continue
@@ -476,9 +494,9 @@ class Ledger:
                     base = journal.base_us
                     picks[:] = [pick for pick in picks if instant_us(pick.at) >= base]
             if journal.entries:  # come back when these are all old enough: in batches
-                folds.append((journal.entries[-1].at_us, lead_id))
+                look_again(journal.entries[-1].at_us, lead_id)
             else:  # a timer fired since: its state is the base until it is old enough too
-                folds.append((entry.last_us, lead_id))
+                look_again(entry.last_us, lead_id)
 
     def upcoming(self, queue: TimerQueue, limit: int, stepper: Stepper) -> list[Due]:
         """The warnings and deadlines still to come up to ``limit``, in firing order."""
@@ -674,11 +692,13 @@ class Seen:
     out of the window (a late event's id may stay a little longer: never shorter).
     """
 
-    __slots__ = ("_leads", "_times", "next_us")
+    __slots__ = ("_ids", "_leads", "_times", "next_us")
 
     def __init__(self) -> None:
         self._leads: dict[str, str] = {}
-        self._times: deque[tuple[int, str]] = deque()
+        # The ids in arrival order and their events' times, side by side (no pair per id).
+        self._times: deque[int] = deque()
+        self._ids: deque[str] = deque()
         #: When the first id kept may go (checked by the engine: a call per input costs).
         self.next_us = _LATER
 
@@ -696,7 +716,8 @@ class Seen:
         self._leads[event_id] = lead
         if not self._times:
             self.next_us = at_us
-        self._times.append((at_us, event_id))
+        self._times.append(at_us)
+        self._ids.append(event_id)
 
     def took(self, entries: Sequence[Logged], lead: str) -> None:
         """Add the events a lead took, of a journal's ``entries``."""
@@ -706,10 +727,11 @@ class Seen:
 
     def forget(self, limit_us: int) -> None:
         """Forget the ids of events older than ``limit_us``."""
-        times, leads = self._times, self._leads
-        while times and times[0][0] < limit_us:
-            leads.pop(times.popleft()[1], None)
-        self.next_us = times[0][0] if times else _LATER
+        times, ids, leads = self._times, self._ids, self._leads
+        while times and times[0] < limit_us:
+            times.popleft()
+            leads.pop(ids.popleft(), None)
+        self.next_us = times[0] if times else _LATER
 
 
 def redo(
