@@ -1,12 +1,13 @@
 """Replay throughput of another revision of leadsla, on the same log, in the same run.
 
-The throughput target of the engine is relative: no slower than the release before the engine
-was split into its modules (``9aaf155``). Absolute figures on a shared machine move by a third
-from one hour to the next, so the only honest comparison is the two versions measured in turns,
-in one session. :func:`rates_against` exports the revision's ``leadsla`` package from this
-repository (``git archive``) into a temporary directory, and times :func:`leadsla.replay` of
-the same events in fresh processes, the two versions taking turns; each process reads the log
-from JSON Lines with its own reader before the clock starts, so only the replay is timed.
+The throughput target of the engine is relative: no slower than the last commit before the
+engine was split into its modules (``9aaf155``; there was no release in between). Absolute
+figures on a shared machine move by a third from one hour to the next, so the only honest
+comparison is the two versions measured in turns, in one session. :func:`rates_against`
+exports the revision's ``leadsla`` package from this repository (``git archive``) into a
+temporary directory, and times :func:`leadsla.replay` of the same events in fresh processes,
+the two versions taking turns; each process reads the log from JSON Lines with its own reader
+before the clock starts, so only the replay is timed.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from collections.abc import Sequence
 
 from leadsla import Event
 
-#: The revision whose throughput the engine must keep: the release before the split.
+#: The revision whose throughput the engine must keep: the last commit before the split.
 BEFORE_THE_SPLIT = "9aaf155"
 
 # Run in a fresh process with the version to measure first on the path. Older versions read
@@ -58,18 +59,24 @@ def _export(revision: str, into: pathlib.Path) -> pathlib.Path | str:
     return into
 
 
-def _rate(path: pathlib.Path, log: pathlib.Path) -> float:
-    """Events per second of one replay of ``log`` by the ``leadsla`` found under ``path``."""
+def _rate(path: pathlib.Path, log: pathlib.Path) -> float | str:
+    """Events per second of one replay of ``log`` by the ``leadsla`` found under ``path``
+    (resolved: no symbolic links); the reason when it could not be measured."""
     done = subprocess.run(
         [sys.executable, "-c", _SCRIPT, str(log)],
         capture_output=True,
         text=True,
-        check=True,
+        check=False,
         env={**os.environ, "PYTHONPATH": str(path)},
         cwd=path,
     )
+    if done.returncode != 0:
+        lines = done.stderr.strip().splitlines()
+        return f"the replay under {path} failed: {lines[-1] if lines else done.returncode}"
     answer = json.loads(done.stdout.strip().splitlines()[-1])
-    assert str(answer["file"]).startswith(str(path)), "the version measured is the one asked for"
+    found = pathlib.Path(answer["file"]).resolve()
+    if not found.is_relative_to(path):  # another leadsla (an installed one) was imported
+        return f"the replay under {path} imported {found} instead"
     return float(answer["rate"])
 
 
@@ -80,7 +87,7 @@ def rates_against(
     turns, one fresh process per run), or the reason they could not be measured."""
     here = pathlib.Path(__file__).resolve().parent.parent
     with tempfile.TemporaryDirectory(prefix="leadsla-against-") as scratch:
-        folder = pathlib.Path(scratch)
+        folder = pathlib.Path(scratch).resolve()  # (a temporary folder may be behind a link)
         (folder / "then").mkdir()
         exported = _export(revision, folder / "then")
         if isinstance(exported, str):
@@ -92,6 +99,8 @@ def rates_against(
         ours: list[float] = []
         theirs: list[float] = []
         for _ in range(runs):
-            ours.append(_rate(here, path))
-            theirs.append(_rate(exported, path))
+            for rate, rates in ((_rate(here, path), ours), (_rate(exported, path), theirs)):
+                if isinstance(rate, str):
+                    return rate
+                rates.append(rate)
     return ours, theirs

@@ -2,7 +2,7 @@
 
 Each benchmark measures leadsla and its named baselines in the same run and prints per-call
 medians and ratios. ``--against [REV]`` adds to the engine benchmark the replay throughput of
-another git revision (by default the release before the engine was split), the two taking
+another git revision (by default the last commit before the engine was split), the two taking
 turns; give it last (``run.py engine --against``). Names: calendar, lifecycle, engine, store,
 postgres, crash, report, stream, import, dask.
 """
@@ -23,6 +23,7 @@ import bench_postgres
 import bench_report
 import bench_store
 import bench_stream
+from _against import BEFORE_THE_SPLIT
 
 BENCHMARKS = {
     "calendar": bench_calendar.run,
@@ -46,11 +47,14 @@ def main() -> int:
         "--against",
         metavar="REV",
         nargs="?",
-        const=bench_engine.BEFORE_THE_SPLIT,
+        const=BEFORE_THE_SPLIT,
         help="engine: also replay the log with the leadsla of git revision REV, in turns with "
-        f"this tree (default REV: {bench_engine.BEFORE_THE_SPLIT}, the release before the split)",
+        f"this tree (default REV: {BEFORE_THE_SPLIT}, the last commit before the "
+        "split)",
     )
     arguments = parser.parse_args()
+    if arguments.against and arguments.names and "engine" not in arguments.names:
+        parser.error("--against measures the engine: name engine among the benchmarks")
     print(f"Python {platform.python_version()} on {platform.machine()}, {platform.system()}")
     for name in arguments.names or BENCHMARKS:
         print()

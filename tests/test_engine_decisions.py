@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import attrs
@@ -25,6 +26,7 @@ from leadsla import (
     RuleSet,
     StrictRoundRobin,
     Team,
+    TransitionRequested,
     UsageError,
     agreement_to_toml,
 )
@@ -177,3 +179,29 @@ def test_a_field_of_the_wrong_type_is_refused_with_the_expected_type() -> None:
     assert engine.lead("L-2") == before
     missing = LeadUpdated(id="u2", lead="L-2", at=FRIDAY, fields={"score": None})
     assert not any(isinstance(e, Rejected) for e in engine.apply(missing))
+
+
+def test_a_refused_event_in_time_order_is_worked_out_once() -> None:
+    """``apply`` works out an event in time order once, whether its lead takes it or not (a
+    refused one is not worked out again to find the reasons)."""
+    engine = Engine()
+    stepper = engine._stepper
+    worked: list[str] = []
+
+    class Counting:
+        def __getattr__(self, name: str) -> object:
+            return getattr(stepper, name)
+
+        def event(self, *arguments: Any, **named: Any) -> object:
+            worked.append(arguments[2].id)
+            return stepper.event(*arguments, **named)
+
+    engine._stepper = Counting()  # type: ignore[assignment]
+    engine.apply(created("L-1", FRIDAY))
+    wrong = TransitionRequested(
+        id="t1", lead="L-1", at=FRIDAY + timedelta(minutes=1), trigger="no-such-trigger"
+    )
+    effects = engine.apply(wrong)
+    assert isinstance(effects[-1], Rejected)
+    assert "no-such-trigger" in effects[-1].reason
+    assert worked == ["c-L-1", "t1"]

@@ -151,7 +151,7 @@ class Decision:
         self.effects: list[Effect] = []
         self.rejected: Rejected | None = None
 
-    def keep(self, change: LeadChange) -> None:
+    def _keep(self, change: LeadChange) -> None:
         """Take one successful step of a lead into the decision."""
         self._steps.append(change)
         if self.effects:
@@ -161,7 +161,7 @@ class Decision:
         if self._book is not None and change.book is not None:
             self._book.merge(change.book)
 
-    def current(
+    def _current(
         self, leads: Mapping[str, Entry], lead_id: str
     ) -> tuple[Lead | None, tuple[ObligationState, ...], int]:
         """A lead's record, clocks and epoch as the decision has them (after its timers), of
@@ -172,7 +172,7 @@ class Decision:
             return entry.lead, entry.clocks, entry.epoch
         return None, (), 0
 
-    def fire_timers(
+    def _fire_timers(
         self, queue: TimerQueue, leads: Mapping[str, Entry], stepper: Stepper, until_us: int
     ) -> None:
         """Fire the timers of ``queue`` due at or before ``until_us``, each a step of its lead
@@ -185,7 +185,7 @@ class Decision:
         book = self._book
         while due:
             timer = heapq.heappop(due)
-            lead, clocks, epoch = self.current(leads, timer.lead)
+            lead, clocks, epoch = self._current(leads, timer.lead)
             if lead is None or not live(timer, clocks, epoch):
                 continue
             child = book.child() if book is not None else None
@@ -195,7 +195,7 @@ class Decision:
                 if new.at_us <= until_us:
                     heapq.heappush(due, new)
             change.timers = [new for new in change.timers if new.at_us > until_us]
-            self.keep(change)
+            self._keep(change)
             latest[timer.lead] = change
 
 
@@ -330,19 +330,19 @@ class Engine:
         A strict engine raises :class:`~leadsla.EventRejected` for a refused event, after
         committing the timers that fired before it.
         """
-        effects = self._in_order(event)
-        if effects is not None:
-            return effects
-        decision = self.decide(event)
+        done = self._in_order(event)
+        if isinstance(done, list):
+            return done
+        decision = done or self.decide(event)
         effects = self.commit(decision)
         if decision.rejected is not None and self._strict:
             raise EventRejected(decision.rejected, effects[:-1])
         return effects
 
-    def _in_order(self, event: Event) -> list[Effect] | None:
-        """The usual input, committed without a :class:`Decision` around its one step: an
-        event in time order, not seen before nor too far ahead, no timer due by its time, that
-        its lead takes. None for any other input (nothing changed): :meth:`decide` has it."""
+    def _in_order(self, event: Event) -> list[Effect] | Decision | None:
+        """An event in time order, not seen nor too far ahead, no timer due by its time: taken,
+        its one step committed without a :class:`Decision` (its effects); refused, the decision
+        (not committed); else None (:meth:`decide` has it). Nothing is worked out twice."""
         candidate: object = event  # typed as an Event, but callers may hand over anything
         if not isinstance(candidate, Event):
             return None
@@ -361,8 +361,10 @@ class Engine:
         book = self._book.draft() if self._book is not None else None
         try:
             change = self._stepper.event(lead, clocks, event, at_us, book, epoch)
-        except REFUSED:
-            return None  # refused, with its reasons, by the general path
+        except REFUSED as error:  # what decide would make of it (kept: a late event may help)
+            refused = Decision(self._generation, None)
+            refused._clock, refused._refused = (event.at, at_us), (event, at_us)
+            return _reject(refused, event.lead, event.at, event.id, *error.problems)
         self._generation += 1  # what commit does with a decision of this one step
         self._take(change)
         if book is not None and self._book is not None:
@@ -407,16 +409,16 @@ class Engine:
         # Time passes whether or not the event is good: the timers due by its time fire first.
         next_at = self._timers.next_at
         if next_at is not None and next_at <= at_us:
-            decision.fire_timers(self._timers, self._leads, self._stepper, at_us)
+            decision._fire_timers(self._timers, self._leads, self._stepper, at_us)
         decision._clock = (event.at, at_us)
-        lead, clocks, epoch = decision.current(self._leads, event.lead)
+        lead, clocks, epoch = decision._current(self._leads, event.lead)
         book = decision._book.child() if decision._book is not None else None
         try:
             change = self._stepper.event(lead, clocks, event, at_us, book, epoch)
         except REFUSED as error:
             decision._refused = (event, at_us)  # kept: a late event may make it good
             return _reject(decision, event.lead, event.at, event.id, *error.problems)
-        decision.keep(change)
+        decision._keep(change)
         decision._event_id = (event.id, change.lead.id, at_us)
         return decision
 
@@ -449,7 +451,7 @@ class Engine:
         now_us = instant_us(now, "now")
         decision = Decision(self._generation, self._book.draft() if self._book else None)
         if now_us >= self._clock_us:
-            decision.fire_timers(self._timers, self._leads, self._stepper, now_us)
+            decision._fire_timers(self._timers, self._leads, self._stepper, now_us)
             decision._clock = (now, now_us)
         return decision
 
