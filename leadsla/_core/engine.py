@@ -11,7 +11,9 @@ Every input is decided first and committed after (:meth:`Engine.decide`, then
 :meth:`Engine.commit`; :meth:`Engine.apply` does both). Deciding changes nothing: it works out
 a :class:`Decision`, the new records of the leads it touches, the timers to queue and the
 effects, in order. Committing makes it so. A host that keeps its own records (a database, an
-outbox) writes the decision's effects first and commits only if the write succeeded.
+outbox) writes the decision's effects first and commits only if the write succeeded. (For the
+usual event, in time order with no timer due by its time, ``apply`` works out the lead's one
+step and commits it at once, without the :class:`Decision` around it: the same outcome.)
 
 ``decide(event)``:
 
