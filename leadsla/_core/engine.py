@@ -67,6 +67,7 @@ from leadsla._core.effects import (
 from leadsla._core.errors import (
     EventError,
     EventRejected,
+    LeadSLAError,
     Problem,
     UsageError,
 )
@@ -363,10 +364,10 @@ class Engine:
         book = self._book.draft() if self._book is not None else None
         try:
             change = self._stepper.event(lead, clocks, event, at_us, book, epoch)
-        except REFUSED as error:  # what decide would make of it (kept: a late event may help)
+        except REFUSED as error:  # what decide would make of it
             refused = Decision(self._generation, None)
-            refused._clock, refused._refused = (event.at, at_us), (event, at_us)
-            return _reject(refused, event.lead, event.at, event.id, *error.problems)
+            refused._clock = (event.at, at_us)
+            return _refused_by_lead(refused, event, at_us, error)
         self._generation += 1  # what commit does with a decision of this one step
         self._take(change)
         if book is not None and self._book is not None:
@@ -418,8 +419,7 @@ class Engine:
         try:
             change = self._stepper.event(lead, clocks, event, at_us, book, epoch)
         except REFUSED as error:
-            decision._refused = (event, at_us)  # kept: a late event may make it good
-            return _reject(decision, event.lead, event.at, event.id, *error.problems)
+            return _refused_by_lead(decision, event, at_us, error)
         decision._keep(change)
         decision._event_id = (event.id, change.lead.id, at_us)
         return decision
@@ -536,6 +536,13 @@ def _seen_before(decision: Decision, event: Event, answer: Duplicate | Problem) 
         decision.effects.append(answer)
         return decision
     return _reject(decision, event.lead, event.at, event.id, answer)
+
+
+def _refused_by_lead(decision: Decision, event: Event, at_us: int, error: LeadSLAError) -> Decision:
+    """Refuse an event its lead cannot take; the event is kept (a late event may make it
+    good)."""
+    decision._refused = (event, at_us)
+    return _reject(decision, event.lead, event.at, event.id, *error.problems)
 
 
 def _reject(

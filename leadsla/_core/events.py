@@ -647,14 +647,11 @@ def _built(data: dict[str, Any], moment: datetime) -> Event | None:
     ):
         return None
     # Every "+02:00" parses into a timezone object of its own; a long log keeps millions of
-    # instants, so they share one per offset.
+    # instants, so they share one per offset (from_values hands over a shared one already).
     zone = moment.tzinfo
-    if type(zone) is timezone:
-        shared_zone = _ZONES.setdefault(zone, zone)
-        if shared_zone is not zone:
-            moment = moment.replace(tzinfo=shared_zone)
-    else:  # (from_values: held at its offset already)
-        moment = at_offset(moment)
+    shared_zone = _ZONES.setdefault(zone, zone)
+    if shared_zone is not zone:
+        moment = moment.replace(tzinfo=shared_zone)
     for key in required:
         if key not in data:
             return None
