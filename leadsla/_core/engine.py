@@ -475,8 +475,7 @@ class Engine:
         for change in decision._steps:
             self._take(change)
         if (redo := decision._redo) is not None:
-            for timer in ledger.redone(redo.lead, redo.journal, redo.index, redo.run, redo.epoch):
-                queue.push(timer)
+            queue.push_all(ledger.redone(redo.lead, redo.journal, redo.index, redo.run, redo.epoch))
             self._seen.took(redo.run.entries, redo.lead)
         if decision._refused is not None:
             ledger.refused(*decision._refused)
@@ -491,8 +490,7 @@ class Engine:
     def _take(self, change: LeadChange) -> None:
         """Keep one lead step: its record, clocks and journal entry, and the timers it queued."""
         self._ledger.take(change)
-        for timer in change.timers:
-            self._timers.push(timer)
+        self._timers.push_all(change.timers)
 
     def _tick(self, at: datetime, at_us: int) -> None:
         """The clock moves to ``at``: what no late event can reach any more is forgotten."""

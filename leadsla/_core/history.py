@@ -259,8 +259,9 @@ class Ledger:
                     entry.journal = Journal(None, (), NEVER)
                     self.look_again(change.at_us, lead.id)
         else:
-            if keep:
-                self._journal(entry, lead.id, change.at_us)
+            if keep and entry.journal is None:  # (what _journal does, inline: a call per event)
+                entry.journal = Journal(entry.lead, entry.clocks, entry.last_us)
+                self.look_again(change.at_us, lead.id)
             entry.lead, entry.clocks, entry.last_us = lead, clocks, change.at_us
             if change.counted:
                 contribution = tally.of(lead.history)

@@ -824,14 +824,16 @@ class Stepper:
 
     def _open(self, change: LeadChange, spec_index: int) -> None:
         """Start a clock of an obligation; one at a time: a running one keeps its deadline."""
-        spec = self._agreement.obligations[spec_index]
+        spec = self.specs[spec_index]
         number = 0
         for existing in change.clocks:
             if existing.name == spec.name:
                 if existing.is_open:
                     return
                 number = max(number, existing.number)
-        tier, calendar = self._choose(spec, change.lead, change.at)
+        tier = calendar = None
+        if spec.tiers or spec.calendar in CALENDAR_CHOICES:  # (else _choose says None, None)
+            tier, calendar = self._choose(spec, change.lead, change.at)
         due_us = self._timing_of(spec_index, tier, calendar).due_us(change.at_us)
         due_at = from_instant_us(due_us, change.at.tzinfo or UTC)
         clock, opened = open_clock(
@@ -840,9 +842,10 @@ class Stepper:
         change.clocks.append(clock)
         change.effects.append(opened)
         index = len(change.clocks) - 1
-        pause = self._watch.pause_reaction(spec, clock, change.lead, change.at)
-        if pause is not None:
-            self._react(change, index, pause)
+        if spec.pause is not None:
+            pause = self._watch.pause_reaction(spec, clock, change.lead, change.at)
+            if pause is not None:
+                self._react(change, index, pause)
         self._schedule(change, index, due_us, change.at_us)
 
     def _schedule(
@@ -857,15 +860,18 @@ class Stepper:
         """Queue the clock's next timer, if it runs (see :meth:`_next_timer`); with
         ``after_now``, a time away of its owner that starts now is not looked at again (it
         has just been)."""
-        timer = self._next_timer(
-            change.clocks[index],
-            index,
-            change.epoch,
-            due_us,
-            opened_us,
-            change.lead.owner,
-            change.at_us + 1 if after_now else change.at_us,
-        )
+        if self._away:
+            timer = self._next_timer(
+                change.clocks[index],
+                index,
+                change.epoch,
+                due_us,
+                opened_us,
+                change.lead.owner,
+                change.at_us + 1 if after_now else change.at_us,
+            )
+        else:  # (no time away to look at: the clock's own next step, one call less)
+            timer = self._next_step(change.clocks[index], index, change.epoch, due_us, opened_us)
         if timer is not None:
             change.timers.append(timer)
 
@@ -974,7 +980,10 @@ def _anything_to_do(queue: list[Occurrence], clocks: list[ObligationState], watc
     for occurrence in queue:
         if occurrence.key in starters:
             return True
-    return _waiting(clocks)
+    for clock in clocks:  # noqa: SIM110 - _waiting, inline (a call less for most inputs)
+        if clock.status in WAITING:
+            return True
+    return False
 
 
 def _waiting(clocks: Sequence[ObligationState]) -> bool:

@@ -67,6 +67,14 @@ class TimerQueue:
         heapq.heappush(self._heap, timer)
         self.next_at = self._heap[0].at_us
 
+    def push_all(self, timers: list[Timer]) -> None:
+        """Queue a step's timers (one call per step, not per timer: this runs for most inputs)."""
+        if timers:
+            heap, push = self._heap, heapq.heappush
+            for timer in timers:
+                push(heap, timer)
+            self.next_at = heap[0].at_us
+
     def due(self, until_us: int) -> list[Timer]:
         """Every queued timer at or before ``until_us``, in order; the queue is unchanged.
 
