@@ -259,9 +259,8 @@ class Ledger:
                     entry.journal = Journal(None, (), NEVER)
                     self.look_again(change.at_us, lead.id)
         else:
-            if keep and entry.journal is None:  # (what _journal does, inline: a call per event)
-                entry.journal = Journal(entry.lead, entry.clocks, entry.last_us)
-                self.look_again(change.at_us, lead.id)
+            if keep and entry.journal is None:  # (else _journal would give the one it has)
+                self._journal(entry, lead.id, change.at_us)
             entry.lead, entry.clocks, entry.last_us = lead, clocks, change.at_us
             if change.counted:
                 contribution = tally.of(lead.history)

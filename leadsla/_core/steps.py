@@ -980,10 +980,7 @@ def _anything_to_do(queue: list[Occurrence], clocks: list[ObligationState], watc
     for occurrence in queue:
         if occurrence.key in starters:
             return True
-    for clock in clocks:  # noqa: SIM110 - _waiting, inline (a call less for most inputs)
-        if clock.status in WAITING:
-            return True
-    return False
+    return _waiting(clocks)
 
 
 def _waiting(clocks: Sequence[ObligationState]) -> bool:
