@@ -101,6 +101,7 @@ __all__ = ["Decision", "Engine", "tally_of"]
 #: The defaults of the engine's feed settings (see Engine).
 DEFAULT_LATENESS: Final = timedelta(days=1)
 DEFAULT_HORIZON: Final = timedelta(days=366)
+DEFAULT_PACKED_AFTER: Final = timedelta(days=30)
 
 
 class _Redo:
@@ -241,12 +242,14 @@ class Engine:
         strict: bool = False,
         allowed_lateness: timedelta = DEFAULT_LATENESS,
         horizon: timedelta | None = DEFAULT_HORIZON,
+        packed_after: timedelta | None = DEFAULT_PACKED_AFTER,
     ) -> None:
         """``agreement``: the agreement, or its :class:`~leadsla.Versions` (a lead is judged by
         the version in force when it was created). ``allowed_lateness``: how far behind the
         clock an event may arrive and still be put in its place, with corrections (zero:
         strict order). ``horizon``: how far ahead of the clock an event may be dated (None:
-        any); one further ahead is refused."""
+        any); one further ahead is refused. ``packed_after``: how long a lead with no clock
+        open goes untouched before it is held packed (None: never)."""
         self._versions = versions = Versions(agreement or Agreement.default())
         self._strict = strict
         self._lateness = _microseconds(allowed_lateness, "allowed_lateness", zero=True)
@@ -255,7 +258,7 @@ class Engine:
         self._seen = Seen()  # the ids of the events of the window, with their leads
         self._clock: datetime | None = None
         self._clock_us = NEVER  # instants in µs since the epoch: wall clocks turn around (DST)
-        self._book, self._ledger, self._stepper = _parts(versions, self._lateness)
+        self._book, self._ledger, self._stepper = _parts(versions, self._lateness, packed_after)
         self._leads = self._ledger.entries
         self._generation = 0
 
@@ -321,6 +324,7 @@ class Engine:
     ) -> Engine:
         """An engine holding a :meth:`state` made under the same agreement and settings."""
         engine = cls(agreement, **settings)
+        state.ledger.packed_after = engine._ledger.packed_after  # (the setting is the engine's)
         engine._clock, engine._clock_us, engine._ledger, engine._timers, engine._seen = state[:5]
         engine._leads, engine._book = engine._ledger.entries, state.book
         return engine
@@ -514,10 +518,13 @@ def tally_of(versions: Versions) -> Tally:
     return Tally(tuple(commitments.values()), ZoneInfo(versions.latest.timezone), eras)
 
 
-def _parts(versions: Versions, lateness: int) -> tuple[AssignmentBook | None, Ledger, Stepper]:
+def _parts(
+    versions: Versions, lateness: int, packed_after: timedelta | None
+) -> tuple[AssignmentBook | None, Ledger, Stepper]:
     """An engine's assignment book (only policies that are not partition-safe read it: without
     them none is kept), its ledger with the commitments' tally (each move and period by the
-    version in force then), and the stepper of its versions."""
+    version in force then; quiet leads packed after ``packed_after``), and the stepper of its
+    versions."""
     order_dependent = any(version.workflow.order_dependent for version in versions)
     tally = tally_of(versions)
     stepper = (
@@ -525,7 +532,14 @@ def _parts(versions: Versions, lateness: int) -> tuple[AssignmentBook | None, Le
         if len(versions) == 1
         else Pinned(versions, tally.counted)
     )
-    return AssignmentBook() if order_dependent else None, Ledger(tally, lateness), stepper
+    packed_us = (
+        None if packed_after is None else _microseconds(packed_after, "packed_after", zero=True)
+    )
+    return (
+        AssignmentBook() if order_dependent else None,
+        Ledger(tally, lateness, packed_us),
+        stepper,
+    )
 
 
 def _seen_before(decision: Decision, event: Event, answer: Duplicate | Problem) -> Decision:

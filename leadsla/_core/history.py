@@ -18,7 +18,8 @@ the state before the first of them (the *base*). Nothing older is kept: an event
 the engine's clock minus the allowed lateness is refused, so the base never needs to move
 back. As the clock moves on, older entries are folded into the base, and a lead that has been
 quiet for longer than the allowed lateness keeps no journal at all: its current state is its
-base.
+base. A lead quiet for longer still may be held packed (:mod:`leadsla._core.packing`): its
+record and clocks as one ``bytes`` value, read back when it is next touched.
 
 The first run is not stored: it is worked out again from the same state with the same
 inputs, which gives the same effects (the engine is deterministic), so memory holds records,
@@ -31,7 +32,7 @@ import heapq
 from collections import Counter, deque
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Final, Literal, NamedTuple
+from typing import Any, Final, Literal, NamedTuple
 
 from leadsla._core.calendar import from_instant_us, instant_us
 from leadsla._core.clocks import ObligationState
@@ -48,6 +49,7 @@ from leadsla._core.errors import (
 from leadsla._core.events import Event
 from leadsla._core.lead import Lead
 from leadsla._core.ownership import AssignmentBook, BookDraft, Pick, pins_of
+from leadsla._core.packing import Packer
 from leadsla._core.steps import LeadChange, Stepper, live
 from leadsla._core.tally import Contribution, Tally
 from leadsla._core.timers import DEADLINE, Timer, TimerQueue
@@ -62,6 +64,7 @@ __all__ = [
     "Journal",
     "Ledger",
     "Logged",
+    "Packed",
     "Rerun",
     "Seen",
     "corrections",
@@ -206,6 +209,65 @@ class Entry:
         self.epoch = epoch
 
 
+class Packed(Entry):
+    """A quiet lead held packed (:mod:`leadsla._core.packing`): its record and clocks are read
+    back from one ``bytes`` value each time they are asked for, and the ledger puts an
+    :class:`Entry` in its place (:meth:`unpacked`) before anything of it changes but its
+    journal."""
+
+    __slots__ = ("packed", "packer")
+
+    def __init__(  # (Entry's own record and clocks slots stay empty: the properties stand in)
+        self,
+        tally: Contribution,
+        last_us: int,
+        journal: Journal | None,
+        epoch: int,
+        packed: bytes,
+        packer: Packer,
+    ) -> None:
+        self.tally, self.last_us, self.journal, self.epoch = tally, last_us, journal, epoch
+        self.packed = packed
+        self.packer = packer
+
+    @classmethod
+    def of(cls, entry: Entry, packed: bytes, packer: Packer) -> Packed:
+        """``entry``, its record and clocks ``packed``."""
+        return cls(entry.tally, entry.last_us, entry.journal, entry.epoch, packed, packer)
+
+    def __reduce__(self) -> tuple[type[Packed], tuple[Any, ...]]:
+        # (Pickled as it is held: by default its record and clocks would be read back.)
+        return Packed, (
+            self.tally,
+            self.last_us,
+            self.journal,
+            self.epoch,
+            self.packed,
+            self.packer,
+        )
+
+    @property
+    def lead(self) -> Lead:
+        return self.packer.unpack(self.packed)[0]
+
+    @lead.setter
+    def lead(self, value: Lead) -> None:
+        raise AttributeError("a packed lead is unpacked (Packed.unpacked) before it changes")
+
+    @property
+    def clocks(self) -> tuple[ObligationState, ...]:
+        return self.packer.unpack(self.packed)[1]
+
+    @clocks.setter
+    def clocks(self, value: tuple[ObligationState, ...]) -> None:
+        raise AttributeError("a packed lead is unpacked (Packed.unpacked) before it changes")
+
+    def unpacked(self) -> Entry:
+        """The same lead as an :class:`Entry` of objects."""
+        lead, clocks = self.packer.unpack(self.packed)
+        return Entry(lead, clocks, self.tally, self.last_us, self.journal, self.epoch)
+
+
 class Ledger:
     """Every lead as the engine keeps it (:class:`Entry`), the commitments' tally of them,
     and their journals, folded as the clock moves on."""
@@ -217,11 +279,15 @@ class Ledger:
         "lateness",
         "merged",
         "orphans",
+        "packed_after",
+        "packer",
         "picks",
+        "quiet",
+        "quiet_at",
         "tally",
     )
 
-    def __init__(self, tally: Tally, lateness_us: int) -> None:
+    def __init__(self, tally: Tally, lateness_us: int, packed_after: int | None = None) -> None:
         self.entries: dict[str, Entry] = {}
         #: Per surviving lead, the records merged into it (as keys, in the order merged).
         self.merged: dict[str, dict[str, None]] = {}
@@ -239,6 +305,14 @@ class Ledger:
         #: Per lead, the owners order-dependent policies gave it while it has a journal (a
         #: late event's re-run keeps them: see :func:`redo`).
         self.picks: dict[str, list[Pick]] = {}
+        #: How long (µs) a lead is quiet, with no clock open, before it is held packed (None:
+        #: never; see :mod:`leadsla._core.packing`).
+        self.packed_after = packed_after
+        self.packer = Packer()
+        #: The leads that fell quiet (dropped their journal), and the time of their last step,
+        #: side by side, nearly oldest first: the next to pack.
+        self.quiet: deque[str] = deque()
+        self.quiet_at: deque[int] = deque()
 
     def take(self, change: LeadChange) -> None:
         """Keep a committed step of a lead: record, clocks, tally, journal."""
@@ -247,6 +321,8 @@ class Ledger:
         tally = self.tally
         entry = self.entries.get(lead.id)
         keep = self.lateness > 0
+        if type(entry) is Packed:  # (its state before is the journal's base, below)
+            entry = self.entries[lead.id] = entry.unpacked()
         if lead.standing is not None or (entry is not None and entry.lead.standing is not None):
             self._apart(entry.lead if entry is not None else None, lead)
         if entry is None:
@@ -438,6 +514,8 @@ class Ledger:
         assert run.lead is not None
         contribution = self.tally.of(run.lead.history)
         entry = self.entries.get(lead_id)
+        if type(entry) is Packed:  # (replaced below)
+            entry = self.entries[lead_id] = entry.unpacked()
         self._apart(entry.lead if entry is not None else None, run.lead)
         if entry is None:
             self.orphans.pop(lead_id, None)
@@ -487,6 +565,9 @@ class Ledger:
             ):  # quiet since before the window (the usual case): nothing to fold, only to drop
                 entry.journal = None
                 self.picks.pop(lead_id, None)
+                if self.packed_after is not None:
+                    self.quiet.append(lead_id)
+                    self.quiet_at.append(entry.last_us)
                 continue
             if journal.entries:
                 journal.fold(limit_us)
@@ -497,6 +578,26 @@ class Ledger:
                 look_again(journal.entries[-1].at_us, lead_id)
             else:  # a timer fired since: its state is the base until it is old enough too
                 look_again(entry.last_us, lead_id)
+        after = self.packed_after
+        if after is not None and self.quiet_at and self.quiet_at[0] < clock_us - after:
+            self._pack_quiet(clock_us - after)
+
+    def _pack_quiet(self, before_us: int) -> None:
+        """Pack the leads quiet since before ``before_us`` (one touched since is passed over:
+        it is queued again when it falls quiet again), but for those with a clock open (its
+        timer will touch it)."""
+        quiet, quiet_at, entries, pack = self.quiet, self.quiet_at, self.entries, self.packer.pack
+        while quiet_at and quiet_at[0] < before_us:
+            last_us = quiet_at.popleft()
+            entry = entries.get(quiet.popleft())
+            if type(entry) is not Entry or entry.journal is not None or entry.last_us != last_us:
+                continue
+            clocks = entry.clocks
+            if any(clock.status == "open" for clock in clocks):
+                continue
+            packed = pack(entry.lead, clocks)
+            if packed is not None:
+                entries[entry.lead.id] = Packed.of(entry, packed, self.packer)
 
     def upcoming(self, queue: TimerQueue, limit: int, stepper: Stepper) -> list[Due]:
         """The warnings and deadlines still to come up to ``limit``, in firing order."""

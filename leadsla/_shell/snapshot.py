@@ -26,8 +26,9 @@ __all__ = ["SnapshotError", "dump", "load", "proxy", "stamp", "zone"]
 
 #: The layout of a snapshot; a snapshot of another layout is not read (2: a lead record keeps
 #: the agreement version a migration moved it to; 3: a clock keeps its tier and calendar; 4:
-#: the ledger's fold queue and the ids seen keep times and ids in two queues, not in pairs).
-FORMAT: Final = 4
+#: the ledger's fold queue and the ids seen keep times and ids in two queues, not in pairs; 5:
+#: the ledger holds quiet leads packed, and keeps the queue of those to pack).
+FORMAT: Final = 5
 
 
 def proxy(mapping: dict[Any, Any]) -> MappingProxyType[Any, Any]:
