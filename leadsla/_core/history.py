@@ -593,11 +593,13 @@ class Ledger:
             if type(entry) is not Entry or entry.journal is not None or entry.last_us != last_us:
                 continue
             clocks = entry.clocks
-            if any(clock.status == "open" for clock in clocks):
-                continue
-            packed = pack(entry.lead, clocks)
-            if packed is not None:
-                entries[entry.lead.id] = Packed.of(entry, packed, self.packer)
+            for clock in clocks:
+                if clock.status == "open":
+                    break
+            else:
+                packed = pack(entry.lead, clocks)
+                if packed is not None:
+                    entries[entry.lead.id] = Packed.of(entry, packed, self.packer)
 
     def upcoming(self, queue: TimerQueue, limit: int, stepper: Stepper) -> list[Due]:
         """The warnings and deadlines still to come up to ``limit``, in firing order."""

@@ -209,7 +209,9 @@ class Packer:
                     moved.by,
                     moved.reason,
                     moved.cause,
-                    tuple([self._explanation(e, fields, when) for e in moved.explanations]),
+                    tuple([self._explanation(e, fields, when) for e in moved.explanations])
+                    if moved.explanations
+                    else (),
                 )
             )
         ownership = []
@@ -217,7 +219,8 @@ class Packer:
             if type(interval) is not OwnershipInterval:
                 raise _Unpackable
             owner = self._owner(interval.owner)
-            ownership.append((owner, when(interval.start), when(interval.end), interval.reason))
+            end = interval.end
+            ownership.append((owner, when(interval.start), end and when(end), interval.reason))
         standing = lead.standing
         return (
             lead.id,
@@ -228,7 +231,9 @@ class Packer:
             tuple(ownership),
             lead.tags,
             when(lead.updated_at),
-            tuple([(when(at), version) for at, version in lead.migrations]),
+            tuple([(when(at), version) for at, version in lead.migrations])
+            if lead.migrations
+            else (),
             None
             if standing is None
             else (standing.kind, when(standing.at), standing.detail, when(standing.erased_at)),
@@ -242,9 +247,9 @@ class Packer:
         if ending is not None:
             lateness = ending.lateness
             packed_ending = (
-                when(ending.met_at),
-                when(ending.breached_at),
-                when(ending.cancelled_at),
+                ending.met_at and when(ending.met_at),
+                ending.breached_at and when(ending.breached_at),
+                ending.cancelled_at and when(ending.cancelled_at),
                 None
                 if lateness is None
                 else (lateness.days, lateness.seconds, lateness.microseconds),
@@ -258,8 +263,10 @@ class Packer:
             clock.status,
             when(clock.opened_at),
             when(clock.due_at),
-            when(clock.paused_since),
-            tuple([(when(start), when(end)) for start, end in clock.pauses]),
+            clock.paused_since and when(clock.paused_since),
+            tuple([(when(start), when(end)) for start, end in clock.pauses])
+            if clock.pauses
+            else (),
             clock.attempts,
             clock.warned,
             clock.outcome,
