@@ -101,7 +101,7 @@ __all__ = ["Decision", "Engine", "tally_of"]
 #: The defaults of the engine's feed settings (see Engine).
 DEFAULT_LATENESS: Final = timedelta(days=1)
 DEFAULT_HORIZON: Final = timedelta(days=366)
-DEFAULT_PACKED_AFTER: Final = timedelta(days=30)
+DEFAULT_PACKED_BEYOND: Final = 10_000
 
 
 class _Redo:
@@ -242,14 +242,14 @@ class Engine:
         strict: bool = False,
         allowed_lateness: timedelta = DEFAULT_LATENESS,
         horizon: timedelta | None = DEFAULT_HORIZON,
-        packed_after: timedelta | None = DEFAULT_PACKED_AFTER,
+        packed_beyond: int | None = DEFAULT_PACKED_BEYOND,
     ) -> None:
         """``agreement``: the agreement, or its :class:`~leadsla.Versions` (a lead is judged by
         the version in force when it was created). ``allowed_lateness``: how far behind the
         clock an event may arrive and still be put in its place, with corrections (zero:
         strict order). ``horizon``: how far ahead of the clock an event may be dated (None:
-        any); one further ahead is refused. ``packed_after``: how long a lead with no clock
-        open goes untouched before it is held packed (None: never)."""
+        any); one further ahead is refused. ``packed_beyond``: how many quiet leads are kept as
+        objects; beyond them, those quiet the longest are held packed (None: none is)."""
         self._versions = versions = Versions(agreement or Agreement.default())
         self._strict = strict
         self._lateness = _microseconds(allowed_lateness, "allowed_lateness", zero=True)
@@ -258,7 +258,7 @@ class Engine:
         self._seen = Seen()  # the ids of the events of the window, with their leads
         self._clock: datetime | None = None
         self._clock_us = NEVER  # instants in µs since the epoch: wall clocks turn around (DST)
-        self._book, self._ledger, self._stepper = _parts(versions, self._lateness, packed_after)
+        self._book, self._ledger, self._stepper = _parts(versions, self._lateness, packed_beyond)
         self._leads = self._ledger.entries
         self._generation = 0
 
@@ -324,7 +324,7 @@ class Engine:
     ) -> Engine:
         """An engine holding a :meth:`state` made under the same agreement and settings."""
         engine = cls(agreement, **settings)
-        state.ledger.packed_after = engine._ledger.packed_after  # (the setting is the engine's)
+        state.ledger.packed_beyond = engine._ledger.packed_beyond  # (the setting is the engine's)
         engine._clock, engine._clock_us, engine._ledger, engine._timers, engine._seen = state[:5]
         engine._leads, engine._book = engine._ledger.entries, state.book
         return engine
@@ -519,11 +519,11 @@ def tally_of(versions: Versions) -> Tally:
 
 
 def _parts(
-    versions: Versions, lateness: int, packed_after: timedelta | None
+    versions: Versions, lateness: int, packed_beyond: int | None
 ) -> tuple[AssignmentBook | None, Ledger, Stepper]:
     """An engine's assignment book (only policies that are not partition-safe read it: without
     them none is kept), its ledger with the commitments' tally (each move and period by the
-    version in force then; quiet leads packed after ``packed_after``), and the stepper of its
+    version in force then; quiet leads packed beyond ``packed_beyond``), and the stepper of its
     versions."""
     order_dependent = any(version.workflow.order_dependent for version in versions)
     tally = tally_of(versions)
@@ -532,12 +532,18 @@ def _parts(
         if len(versions) == 1
         else Pinned(versions, tally.counted)
     )
-    packed_us = (
-        None if packed_after is None else _microseconds(packed_after, "packed_after", zero=True)
-    )
+    if packed_beyond is not None and (type(packed_beyond) is not int or packed_beyond < 0):
+        raise UsageError(
+            Problem(
+                "packed_beyond",
+                packed_beyond,
+                "is not a whole number >= 0, nor None",
+                "give a count of leads, e.g. packed_beyond=10000 (None: never pack)",
+            )
+        )
     return (
         AssignmentBook() if order_dependent else None,
-        Ledger(tally, lateness, packed_us),
+        Ledger(tally, lateness, packed_beyond),
         stepper,
     )
 

@@ -18,8 +18,9 @@ the state before the first of them (the *base*). Nothing older is kept: an event
 the engine's clock minus the allowed lateness is refused, so the base never needs to move
 back. As the clock moves on, older entries are folded into the base, and a lead that has been
 quiet for longer than the allowed lateness keeps no journal at all: its current state is its
-base. A lead quiet for longer still may be held packed (:mod:`leadsla._core.packing`): its
-record and clocks as one ``bytes`` value, read back when it is next touched.
+base. Beyond a budget of quiet leads, those quiet the longest are held packed
+(:mod:`leadsla._core.packing`): record and clocks as one ``bytes`` value, read back when the
+lead is next touched.
 
 The first run is not stored: it is worked out again from the same state with the same
 inputs, which gives the same effects (the engine is deterministic), so memory holds records,
@@ -29,7 +30,7 @@ not effect lists.
 from __future__ import annotations
 
 import heapq
-from collections import Counter, deque
+from collections import Counter, OrderedDict, deque
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final, Literal, NamedTuple
@@ -279,15 +280,14 @@ class Ledger:
         "lateness",
         "merged",
         "orphans",
-        "packed_after",
+        "packed_beyond",
         "packer",
         "picks",
         "quiet",
-        "quiet_at",
         "tally",
     )
 
-    def __init__(self, tally: Tally, lateness_us: int, packed_after: int | None = None) -> None:
+    def __init__(self, tally: Tally, lateness_us: int, packed_beyond: int | None = None) -> None:
         self.entries: dict[str, Entry] = {}
         #: Per surviving lead, the records merged into it (as keys, in the order merged).
         self.merged: dict[str, dict[str, None]] = {}
@@ -305,14 +305,13 @@ class Ledger:
         #: Per lead, the owners order-dependent policies gave it while it has a journal (a
         #: late event's re-run keeps them: see :func:`redo`).
         self.picks: dict[str, list[Pick]] = {}
-        #: How long (µs) a lead is quiet, with no clock open, before it is held packed (None:
-        #: never; see :mod:`leadsla._core.packing`).
-        self.packed_after = packed_after
+        #: How many quiet leads are kept as objects; beyond them, those quiet the longest are
+        #: held packed (None: none is; see :mod:`leadsla._core.packing`).
+        self.packed_beyond = packed_beyond
         self.packer = Packer()
-        #: The leads that fell quiet (dropped their journal), and the time of their last step,
-        #: side by side, nearly oldest first: the next to pack.
-        self.quiet: deque[str] = deque()
-        self.quiet_at: deque[int] = deque()
+        #: The quiet leads held as objects (no journal: quiet for longer than the allowed
+        #: lateness), in the order they fell quiet; a lead touched again leaves it.
+        self.quiet: OrderedDict[str, None] = OrderedDict()
 
     def take(self, change: LeadChange) -> None:
         """Keep a committed step of a lead: record, clocks, tally, journal."""
@@ -502,6 +501,7 @@ class Ledger:
         if entry.journal is None:
             entry.journal = Journal(entry.lead, entry.clocks, entry.last_us)
             self.look_again(at_us, lead_id)
+            self.quiet.pop(lead_id, None)  # (touched again: no longer quiet)
         return entry.journal
 
     def redone(
@@ -516,6 +516,7 @@ class Ledger:
         entry = self.entries.get(lead_id)
         if type(entry) is Packed:  # (replaced below)
             entry = self.entries[lead_id] = entry.unpacked()
+        self.quiet.pop(lead_id, None)  # (touched again: no longer quiet)
         self._apart(entry.lead if entry is not None else None, run.lead)
         if entry is None:
             self.orphans.pop(lead_id, None)
@@ -565,9 +566,8 @@ class Ledger:
             ):  # quiet since before the window (the usual case): nothing to fold, only to drop
                 entry.journal = None
                 self.picks.pop(lead_id, None)
-                if self.packed_after is not None:
-                    self.quiet.append(lead_id)
-                    self.quiet_at.append(entry.last_us)
+                if self.packed_beyond is not None and type(entry) is Entry:
+                    self.quiet[lead_id] = None
                 continue
             if journal.entries:
                 journal.fold(limit_us)
@@ -578,20 +578,18 @@ class Ledger:
                 look_again(journal.entries[-1].at_us, lead_id)
             else:  # a timer fired since: its state is the base until it is old enough too
                 look_again(entry.last_us, lead_id)
-        after = self.packed_after
-        if after is not None and self.quiet_at and self.quiet_at[0] < clock_us - after:
-            self._pack_quiet(clock_us - after)
+        beyond = self.packed_beyond
+        if beyond is not None and len(self.quiet) > beyond:
+            self._pack_quiet(beyond)
 
-    def _pack_quiet(self, before_us: int) -> None:
-        """Pack the leads quiet since before ``before_us`` (one touched since is passed over:
-        it is queued again when it falls quiet again), but for those with a clock open (its
-        timer will touch it)."""
-        quiet, quiet_at, entries, pack = self.quiet, self.quiet_at, self.entries, self.packer.pack
-        while quiet_at and quiet_at[0] < before_us:
-            last_us = quiet_at.popleft()
-            entry = entries.get(quiet.popleft())
-            if type(entry) is not Entry or entry.journal is not None or entry.last_us != last_us:
-                continue
+    def _pack_quiet(self, beyond: int) -> None:
+        """Pack the leads quiet the longest, beyond the ``beyond`` most recently quiet; one
+        with a clock open is not packed (its timer will touch it), and leaves the count."""
+        quiet, entries, pack = self.quiet, self.entries, self.packer.pack
+        while len(quiet) > beyond:
+            entry = entries.get(quiet.popitem(last=False)[0])
+            if type(entry) is not Entry or entry.journal is not None:
+                continue  # (not expected: a lead touched again leaves the queue)
             clocks = entry.clocks
             for clock in clocks:
                 if clock.status == "open":
