@@ -238,3 +238,46 @@ def test_an_unknown_time_zone_object_is_not_packed() -> None:
         assert packer.pack(moved, entry.clocks) is not None
     full = attrs.evolve(entry.lead, updated_at=start.astimezone(timezone(timedelta(minutes=-1))))
     assert packer.pack(full, entry.clocks) is None
+
+
+def test_zones_come_back_as_they_were_named_and_need_not_be_hashable() -> None:
+    """``timezone(+2h, "EET")`` is equal to ``timezone(+2h)`` but named otherwise, and
+    dateutil's zones cannot be hashed: each lead's datetimes come back in their own zone."""
+    from dateutil import tz
+
+    named = timezone(timedelta(hours=2), "EET")
+    plain = timezone(timedelta(hours=2))
+    offset = tz.tzoffset("HEL", 7200)
+    packer = Packer()
+    engine = Engine(packed_beyond=None)
+    for number, zone in enumerate([plain, named, offset, tz.gettz("Europe/Helsinki")]):
+        at = datetime(2026, 3, 2, 9, tzinfo=zone)
+        lead = f"L-{number}"
+        engine.apply(LeadCreated(id=f"c{number}", lead=lead, at=at, fields={"email": "a@b.fi"}))
+        entry = entries(engine)[lead]
+        value = packer.pack(entry.lead, entry.clocks)
+        assert value is not None
+        back = packer.unpack(value)[0].history[0].at
+        assert (repr(back.tzinfo), back.tzname()) == (repr(zone), at.tzname())
+
+
+def test_a_restored_packer_finds_the_agreements_objects_it_holds_already() -> None:
+    """Conditions and terms are values: after a snapshot is restored (new objects, equal to
+    the old), the packer's table does not grow, however often the engine is restored."""
+    engine = Engine(packed_beyond=0)
+    for event in LOG:
+        engine.apply(event)
+    engine.advance(LOG[-1].at + timedelta(days=10))
+    held = len(engine.state().ledger.packer._refs)
+    assert held
+    for _ in range(3):
+        engine = Engine.restored(load(*dump(engine.state())), Engine().agreement, packed_beyond=0)
+        clock = engine.clock
+        assert clock is not None
+        for number in range(5):
+            at = clock + timedelta(minutes=number + 1)
+            lead = f"N-{len(engine)}-{number}"
+            fields = {"email": "n@b.fi", "score": 80, "country": "FI"}
+            engine.apply(LeadCreated(id=f"n-{lead}", lead=lead, at=at, fields=fields))
+        engine.advance(clock + timedelta(days=10))
+    assert len(engine.state().ledger.packer._refs) == held

@@ -4,10 +4,11 @@ Theory of operation
 ===================
 
 A long replay holds every lead it has seen, and nearly all of them are *quiet*: no event has
-come for them for longer than the allowed lateness, so no late event can reach them and they
-keep no journal. Held as objects, a quiet lead costs about 3 KB: its record, the
-``Transitioned`` effects of its history with their explanations, its ownership intervals, its
-clocks, and the datetimes, strings and tuples in each. Most of those bytes are object headers
+come for them for longer than the allowed lateness, so they keep no journal (a late event can
+still reach one only if it is dated after the lead's last step). Held as objects, a quiet lead
+costs about 3 KB: its record, the ``Transitioned`` effects of its history with their
+explanations, its ownership intervals, its clocks, and the datetimes, strings and tuples in
+each. Most of those bytes are object headers
 and pointers.
 
 :class:`Packer` turns a record and its clocks into plain values (strings, numbers, ``bytes``)
@@ -15,14 +16,16 @@ and those into one ``bytes`` value with :mod:`marshal`, about a quarter of the s
 into records equal to the ones packed, with the same effect origins (so the same effect ids).
 A datetime is kept as its exact ten-byte state (the wall clock and the fold, as pickling keeps
 it) and the position of its time zone in the packer's table; the conditions and terms an
-explanation refers to, which belong to the agreement, by their position in another table. A
-packed lead is read back when it is next touched (an event, a timer, a query), and is a
-record of objects again from then on.
+explanation refers to, which belong to the agreement (and are values: equal copies find
+the same place), by their position in another table. A packed lead is read back whenever it is
+asked for (a query, a timer, an event); one that takes an event or a timer step is a record of
+objects again from then on.
 
 Only the usual shapes are packed: a record whose fields hold strings, numbers, booleans,
 None, dates or datetimes, whose explanations were not traced yet, made of leadsla's own
-classes. Anything else is left as it is (:meth:`Packer.pack` says None): packing saves memory,
-it never changes what a lead is.
+classes. Anything else is left as it is (:meth:`Packer.pack` says None, and never raises: it
+runs after the engine committed a step): packing saves memory, it never changes what a lead
+is.
 """
 
 from __future__ import annotations
@@ -56,6 +59,12 @@ _When = Callable[[datetime | None], bytes | None]
 _Read = Callable[[bytes | None], datetime | None]
 
 
+def _like(zone: tzinfo) -> tuple[type, str]:
+    """What tells zones apart as values: their type and repr (name, offset or key; a zone
+    class of the host's own with the default repr shows its address: it is its own twin)."""
+    return type(zone), repr(zone)
+
+
 class _Unpackable(Exception):
     """A part of the lead has a shape the packer does not keep: the lead stays as it is."""
 
@@ -65,13 +74,22 @@ class Packer:
     time zones and the agreement's objects the packed leads refer to, so it belongs to one
     engine, and is kept with it."""
 
-    __slots__ = ("_last", "_refs", "_refs_at", "_zones", "_zones_at")
+    __slots__ = ("_last", "_refs", "_refs_at", "_zones", "_zones_at", "_zones_like")
 
     def __init__(self) -> None:
         self._zones: list[tzinfo] = []
-        self._zones_at: dict[tzinfo, bytes] = {}  # each zone's position, as one byte
+        #: Each zone's position, as one byte, by the zone's id (the zones are kept in _zones,
+        #: alive): a zone need not be hashable (dateutil's are not), and two zones equal as
+        #: values may still differ (``timezone(+2h)`` and ``timezone(+2h, "EET")`` have other
+        #: names), so a zone comes back as the very zone that was packed, or its twin...
+        self._zones_at: dict[int, bytes] = {}
+        #: ...found by type and repr, so that zones made anew for each event (a fixed offset
+        #: read from text) do not each take a place.
+        self._zones_like: dict[tuple[type, str], bytes] = {}
         self._refs: list[object] = []
-        self._refs_at: dict[int, int] = {}  # by id: the objects are kept in _refs, alive
+        #: The agreement's objects by value (conditions and terms are values: the copies a
+        #: snapshot holds, or an agreement read again, find the place of the first).
+        self._refs_at: dict[object, int] = {}
         #: The last value read back: its record is read, then its clocks, one after the other.
         self._last: tuple[bytes, Lead, tuple[ObligationState, ...]] | None = None
 
@@ -80,8 +98,9 @@ class Packer:
 
     def __setstate__(self, state: tuple[list[tzinfo], list[object]]) -> None:
         self._zones, self._refs = state
-        self._zones_at = {zone: bytes((index,)) for index, zone in enumerate(self._zones)}
-        self._refs_at = {id(ref): index for index, ref in enumerate(self._refs)}
+        self._zones_at = {id(zone): bytes((index,)) for index, zone in enumerate(self._zones)}
+        self._zones_like = {_like(zone): self._zones_at[id(zone)] for zone in self._zones}
+        self._refs_at = {ref: index for index, ref in enumerate(self._refs)}
         self._last = None
 
     # -- packing ------------------------------------------------------------------------------
@@ -107,7 +126,7 @@ class Packer:
                 # (ValueError)
                 reduced: Any = value.__reduce_ex__(4)
                 state, zone = reduced[1]
-                found = made[key] = state + (zones.get(zone) or self._zone(zone))
+                found = made[key] = state + (zones.get(id(zone)) or self._zone(zone))
             return found
 
         try:
@@ -118,22 +137,30 @@ class Packer:
             return marshal.dumps(value)
         except (_Unpackable, ValueError):  # (marshal: a value of a type it does not write)
             return None
+        except Exception:  # (a host's odd value, an unhashable zone: packing saves memory, it
+            return None  # must never stop the engine, which has committed the step already)
 
     def _zone(self, zone: tzinfo) -> bytes:
-        """A new zone's position, as one byte."""
-        if len(self._zones) >= _MOST:
-            raise _Unpackable
-        position = self._zones_at[zone] = bytes((len(self._zones),))
-        self._zones.append(zone)
+        """The position of a zone not met before (by its id), as one byte."""
+        like = _like(zone)
+        position = self._zones_like.get(like)
+        if position is None:
+            if len(self._zones) >= _MOST:
+                raise _Unpackable
+            position = self._zones_like[like] = bytes((len(self._zones),))
+            self._zones.append(zone)
+        elif self._zones[position[0]] is not zone:  # its twin stands in (zone is not kept)
+            return position
+        self._zones_at[id(zone)] = position
         return position
 
     def _ref(self, value: object) -> int:
         """The position of one of the agreement's objects in the table of shared ones."""
-        index = self._refs_at.get(id(value))
+        index = self._refs_at.get(value)  # (TypeError for an unhashable one: not packed)
         if index is None:
             if len(self._refs) >= _MOST:
                 raise _Unpackable
-            index = self._refs_at[id(value)] = len(self._refs)
+            index = self._refs_at[value] = len(self._refs)
             self._refs.append(value)
         return index
 

@@ -16,6 +16,7 @@ import gc
 import hashlib
 import io
 import pickle
+import sys
 from types import MappingProxyType
 from typing import Any, Final
 from zoneinfo import ZoneInfo
@@ -67,10 +68,12 @@ class SnapshotError(Exception):
 
 
 def stamp(settings: str) -> str:
-    """What a snapshot must have been made under: the format, leadsla's version, and the
-    agreement and settings (as text)."""
+    """What a snapshot must have been made under: the format, leadsla's version, Python's
+    (packed leads are ``marshal`` data, whose format may change with Python's version), and
+    the agreement and settings (as text)."""
     digest = hashlib.blake2b(settings.encode("utf-8", "surrogatepass"), digest_size=16)
-    return f"{FORMAT}:{__version__}:{digest.hexdigest()}"
+    python = "{}.{}".format(*sys.version_info[:2])
+    return f"{FORMAT}:{__version__}:{python}:{digest.hexdigest()}"
 
 
 def dump(state: Any) -> tuple[bytes, str]:
