@@ -74,7 +74,16 @@ class Packer:
     time zones and the agreement's objects the packed leads refer to, so it belongs to one
     engine, and is kept with it."""
 
-    __slots__ = ("_last", "_refs", "_refs_at", "_zones", "_zones_at", "_zones_like")
+    __slots__ = (
+        "_kept",
+        "_last",
+        "_refs",
+        "_refs_at",
+        "_refs_by_id",
+        "_zones",
+        "_zones_at",
+        "_zones_like",
+    )
 
     def __init__(self) -> None:
         self._zones: list[tzinfo] = []
@@ -90,6 +99,10 @@ class Packer:
         #: The agreement's objects by value (conditions and terms are values: the copies a
         #: snapshot holds, or an agreement read again, find the place of the first).
         self._refs_at: dict[object, int] = {}
+        #: The same by id, asked first (hashing the agreement's terms walks them all), for
+        #: the objects met so far, kept alive in _kept so that their ids stay theirs.
+        self._refs_by_id: dict[int, int] = {}
+        self._kept: list[object] = []
         #: The last value read back: its record is read, then its clocks, one after the other.
         self._last: tuple[bytes, Lead, tuple[ObligationState, ...]] | None = None
 
@@ -101,6 +114,8 @@ class Packer:
         self._zones_at = {id(zone): bytes((index,)) for index, zone in enumerate(self._zones)}
         self._zones_like = {_like(zone): self._zones_at[id(zone)] for zone in self._zones}
         self._refs_at = {ref: index for index, ref in enumerate(self._refs)}
+        self._refs_by_id = {id(ref): index for index, ref in enumerate(self._refs)}
+        self._kept = list(self._refs)
         self._last = None
 
     # -- packing ------------------------------------------------------------------------------
@@ -156,12 +171,17 @@ class Packer:
 
     def _ref(self, value: object) -> int:
         """The position of one of the agreement's objects in the table of shared ones."""
+        index = self._refs_by_id.get(id(value))
+        if index is not None:
+            return index
         index = self._refs_at.get(value)  # (TypeError for an unhashable one: not packed)
         if index is None:
             if len(self._refs) >= _MOST:
                 raise _Unpackable
             index = self._refs_at[value] = len(self._refs)
             self._refs.append(value)
+        self._refs_by_id[id(value)] = index
+        self._kept.append(value)
         return index
 
     def _fields(self, fields: Mapping[str, Any], when: _When) -> Any:
